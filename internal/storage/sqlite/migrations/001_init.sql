@@ -1,0 +1,138 @@
+-- Latchkey schema, SQLite. Times are Unix seconds, 0 = never.
+CREATE TABLE users (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    login         TEXT    NOT NULL UNIQUE,
+    password_hash TEXT    NOT NULL,
+    first_name    TEXT    NOT NULL DEFAULT '',
+    last_name     TEXT    NOT NULL DEFAULT '',
+    email         TEXT    NOT NULL DEFAULT '',
+    created_at    INTEGER NOT NULL
+);
+
+CREATE TABLE apps (
+    id                    INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner_id              INTEGER NOT NULL REFERENCES users (id),
+    title                 TEXT    NOT NULL,
+    description           TEXT    NOT NULL DEFAULT '',
+    type                  TEXT    NOT NULL,
+    redirect_uris         TEXT    NOT NULL DEFAULT '[]',
+    iframe_url            TEXT    NOT NULL DEFAULT '',
+    secret_hash           BLOB    NOT NULL,
+    secret_sealed         BLOB    NOT NULL,
+    secret_created_at     INTEGER NOT NULL,
+    old_secret_hash       BLOB,
+    old_secret_sealed     BLOB,
+    old_secret_created_at INTEGER NOT NULL DEFAULT 0,
+    old_secret_expires_at INTEGER NOT NULL DEFAULT 0,
+    service_token_sealed  BLOB,
+    client_credentials    INTEGER NOT NULL DEFAULT 0,
+    created_at            INTEGER NOT NULL
+);
+CREATE INDEX apps_owner ON apps (owner_id);
+
+CREATE TABLE communities (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    name       TEXT    NOT NULL,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE community_admins (
+    community_id INTEGER NOT NULL REFERENCES communities (id) ON DELETE CASCADE,
+    user_id      INTEGER NOT NULL REFERENCES users (id),
+    added_at     INTEGER NOT NULL,
+    PRIMARY KEY (community_id, user_id)
+);
+CREATE INDEX community_admins_user ON community_admins (user_id);
+
+CREATE TABLE consents (
+    user_id    INTEGER NOT NULL REFERENCES users (id),
+    app_id     INTEGER NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+    scope      INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, app_id)
+);
+CREATE INDEX consents_app ON consents (app_id);
+
+CREATE TABLE codes (
+    hash                  BLOB    PRIMARY KEY,
+    app_id                INTEGER NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+    user_id               INTEGER NOT NULL REFERENCES users (id),
+    community_ids         TEXT    NOT NULL DEFAULT '[]',
+    scope                 INTEGER NOT NULL,
+    redirect_uri          TEXT    NOT NULL,
+    code_challenge        TEXT    NOT NULL DEFAULT '',
+    code_challenge_method TEXT    NOT NULL DEFAULT '',
+    ip                    TEXT    NOT NULL DEFAULT '',
+    issued_at             INTEGER NOT NULL,
+    expires_at            INTEGER NOT NULL,
+    used_at               INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX codes_expires ON codes (expires_at);
+
+CREATE TABLE tokens (
+    hash         BLOB    PRIMARY KEY,
+    kind         TEXT    NOT NULL,
+    app_id       INTEGER NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+    user_id      INTEGER NOT NULL DEFAULT 0,
+    community_id INTEGER NOT NULL DEFAULT 0,
+    scope        INTEGER NOT NULL,
+    issued_at    INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    ip           TEXT    NOT NULL DEFAULT '',
+    flow         TEXT    NOT NULL,
+    code_hash    BLOB,
+    revoked_at   INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX tokens_app_user ON tokens (app_id, user_id);
+CREATE INDEX tokens_community ON tokens (community_id) WHERE community_id <> 0;
+CREATE INDEX tokens_code ON tokens (code_hash) WHERE code_hash IS NOT NULL;
+CREATE INDEX tokens_expires ON tokens (expires_at) WHERE expires_at <> 0;
+
+CREATE TABLE notifications (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    app_id     INTEGER NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+    user_id    INTEGER NOT NULL REFERENCES users (id),
+    message    TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    read_at    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX notifications_user ON notifications (user_id);
+
+CREATE TABLE app_events (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    app_id      INTEGER NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+    user_id     INTEGER NOT NULL REFERENCES users (id),
+    activity_id INTEGER NOT NULL,
+    value       INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX app_events_app ON app_events (app_id);
+
+CREATE TABLE messages (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    app_id            INTEGER NOT NULL DEFAULT 0,
+    from_user_id      INTEGER NOT NULL DEFAULT 0,
+    from_community_id INTEGER NOT NULL DEFAULT 0,
+    peer_id           INTEGER NOT NULL,
+    text              TEXT    NOT NULL,
+    random_id         INTEGER NOT NULL DEFAULT 0,
+    created_at        INTEGER NOT NULL,
+    read_at           INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX messages_peer ON messages (peer_id);
+CREATE UNIQUE INDEX messages_dedupe ON messages (from_user_id, from_community_id, random_id) WHERE random_id <> 0;
+
+-- The audit log outlives what it speaks of: no foreign keys.
+CREATE TABLE audit (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    at            INTEGER NOT NULL,
+    actor_user_id INTEGER NOT NULL DEFAULT 0,
+    app_id        INTEGER NOT NULL DEFAULT 0,
+    community_id  INTEGER NOT NULL DEFAULT 0,
+    action        TEXT    NOT NULL,
+    ip            TEXT    NOT NULL DEFAULT '',
+    detail        TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX audit_app ON audit (app_id) WHERE app_id <> 0;
+CREATE INDEX audit_community ON audit (community_id) WHERE community_id <> 0;

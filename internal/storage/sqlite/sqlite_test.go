@@ -1,0 +1,51 @@
+package sqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"latchkey/internal/storage"
+	"latchkey/internal/storage/sqlite"
+	"latchkey/internal/storage/storagetest"
+)
+
+func TestConformance(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Storage {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "latchkey.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func TestReopenKeepsDataAndSkipsAppliedMigrations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "latchkey.db")
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := storage.User{Login: "kept", PasswordHash: "x"}
+	if err := s.CreateUser(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s.Close()
+	if _, err := s.GetUserByLogin(ctx, "kept"); err != nil {
+		t.Fatalf("after reopen: %v", err)
+	}
+}
+
+func TestOpenMissingDirectoryFails(t *testing.T) {
+	_, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "no", "such", "dir", "x.db"))
+	if err == nil {
+		t.Fatal("Open in a missing directory succeeded")
+	}
+}

@@ -1,0 +1,714 @@
+// Package sqlstore implements storage.Storage over database/sql. The SQL is
+// written once, in the dialect shared by SQLite (3.35+) and PostgreSQL:
+// numbered $N parameters used in order, RETURNING, ON CONFLICT, partial
+// indexes. The sqlite and postgres packages supply the connections, the
+// schema and the driver-error mapping.
+//
+// Times are stored as Unix seconds, 0 meaning "never"; hashes as bytes.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"latchkey/internal/storage"
+	"latchkey/internal/token"
+)
+
+// Store is a storage.Storage over a read pool and a write pool, which may be
+// the same. SQLite wants a single writer connection; PostgreSQL does not care.
+type Store struct {
+	r, w *sql.DB
+	// mapErr turns a driver error into storage.ErrNotFound or ErrConflict
+	// where it means one, and returns other errors unchanged.
+	mapErr func(error) error
+}
+
+// New returns a Store. mapErr translates the driver's constraint errors.
+func New(read, write *sql.DB, mapErr func(error) error) *Store {
+	return &Store{r: read, w: write, mapErr: mapErr}
+}
+
+var _ storage.Storage = (*Store)(nil)
+
+func (s *Store) err(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.ErrNotFound
+	}
+	return s.mapErr(err)
+}
+
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.r.PingContext(ctx); err != nil {
+		return err
+	}
+	return s.w.PingContext(ctx)
+}
+
+func (s *Store) Close() error {
+	err := s.r.Close()
+	if s.w != s.r {
+		err = errors.Join(err, s.w.Close())
+	}
+	return err
+}
+
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return s.err(err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return s.err(err)
+	}
+	return s.err(tx.Commit())
+}
+
+// ts and at convert between time.Time and the stored Unix seconds.
+func ts(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func at(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(n, 0).UTC()
+}
+
+func hashOf(b []byte) token.Hash {
+	var h token.Hash
+	copy(h[:], b)
+	return h
+}
+
+func jsonText(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+type scanner interface{ Scan(...any) error }
+
+// ---- users
+
+const userCols = `id, login, password_hash, first_name, last_name, email, created_at`
+
+func scanUser(row scanner) (storage.User, error) {
+	var u storage.User
+	var created int64
+	err := row.Scan(&u.ID, &u.Login, &u.PasswordHash, &u.FirstName, &u.LastName, &u.Email, &created)
+	u.CreatedAt = at(created)
+	return u, err
+}
+
+func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
+	err := s.w.QueryRowContext(ctx,
+		`INSERT INTO users (login, password_hash, first_name, last_name, email, created_at)
+		 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+		u.Login, u.PasswordHash, u.FirstName, u.LastName, u.Email, ts(u.CreatedAt)).Scan(&u.ID)
+	return s.err(err)
+}
+
+func (s *Store) GetUser(ctx context.Context, id int64) (storage.User, error) {
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
+	return u, s.err(err)
+}
+
+func (s *Store) GetUserByLogin(ctx context.Context, login string) (storage.User, error) {
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE login = $1`, login))
+	return u, s.err(err)
+}
+
+func (s *Store) GetUsers(ctx context.Context, ids []int64) ([]storage.User, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+userCols+` FROM users WHERE id IN (`+placeholders(1, len(ids))+`)`, args...)
+	if err != nil {
+		return nil, s.err(err)
+	}
+	found, err := collect(rows, scanUser)
+	if err != nil {
+		return nil, s.err(err)
+	}
+	byID := make(map[int64]storage.User, len(found))
+	for _, u := range found {
+		byID[u.ID] = u
+	}
+	out := make([]storage.User, 0, len(found))
+	for _, id := range ids {
+		if u, ok := byID[id]; ok {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+func placeholders(from, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d", from+i)
+	}
+	return b.String()
+}
+
+func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// ---- apps
+
+const appCols = `id, owner_id, title, description, type, redirect_uris, iframe_url,
+	secret_hash, secret_sealed, secret_created_at, old_secret_hash, old_secret_sealed,
+	old_secret_created_at, old_secret_expires_at, service_token_sealed, client_credentials, created_at`
+
+func scanApp(row scanner) (storage.App, error) {
+	var a storage.App
+	var uris string
+	var secretHash, oldHash, oldSealed []byte
+	var secretCreated, oldCreated, oldExpires, created int64
+	err := row.Scan(&a.ID, &a.OwnerID, &a.Title, &a.Description, &a.Type, &uris, &a.IFrameURL,
+		&secretHash, &a.Secret.Sealed, &secretCreated, &oldHash, &oldSealed,
+		&oldCreated, &oldExpires, &a.ServiceTokenSealed, &a.ClientCredentials, &created)
+	if err != nil {
+		return a, err
+	}
+	if err := json.Unmarshal([]byte(uris), &a.RedirectURIs); err != nil {
+		return a, fmt.Errorf("app %d: redirect_uris: %w", a.ID, err)
+	}
+	a.Secret.Hash = hashOf(secretHash)
+	a.Secret.CreatedAt = at(secretCreated)
+	if oldHash != nil {
+		a.OldSecret = &storage.ClientSecret{Hash: hashOf(oldHash), Sealed: oldSealed, CreatedAt: at(oldCreated), ExpiresAt: at(oldExpires)}
+	}
+	a.CreatedAt = at(created)
+	return a, nil
+}
+
+// appArgs are the mutable columns, in the order of appCols after owner_id.
+func appArgs(a *storage.App) []any {
+	uris := a.RedirectURIs
+	if uris == nil {
+		uris = []string{}
+	}
+	var oldHash, oldSealed []byte
+	var oldCreated, oldExpires int64
+	if a.OldSecret != nil {
+		oldHash, oldSealed = a.OldSecret.Hash[:], a.OldSecret.Sealed
+		oldCreated, oldExpires = ts(a.OldSecret.CreatedAt), ts(a.OldSecret.ExpiresAt)
+	}
+	return []any{a.Title, a.Description, string(a.Type), jsonText(uris), a.IFrameURL,
+		a.Secret.Hash[:], a.Secret.Sealed, ts(a.Secret.CreatedAt), oldHash, oldSealed,
+		oldCreated, oldExpires, a.ServiceTokenSealed, a.ClientCredentials}
+}
+
+func (s *Store) CreateApp(ctx context.Context, a *storage.App) error {
+	args := append([]any{a.OwnerID}, appArgs(a)...)
+	args = append(args, ts(a.CreatedAt))
+	err := s.w.QueryRowContext(ctx,
+		`INSERT INTO apps (owner_id, title, description, type, redirect_uris, iframe_url,
+			secret_hash, secret_sealed, secret_created_at, old_secret_hash, old_secret_sealed,
+			old_secret_created_at, old_secret_expires_at, service_token_sealed, client_credentials, created_at)
+		 VALUES (`+placeholders(1, len(args))+`) RETURNING id`, args...).Scan(&a.ID)
+	return s.err(err)
+}
+
+func (s *Store) GetApp(ctx context.Context, id int64) (storage.App, error) {
+	a, err := scanApp(s.r.QueryRowContext(ctx, `SELECT `+appCols+` FROM apps WHERE id = $1`, id))
+	return a, s.err(err)
+}
+
+func (s *Store) UpdateApp(ctx context.Context, a storage.App) error {
+	args := append(appArgs(&a), a.ID)
+	res, err := s.w.ExecContext(ctx,
+		`UPDATE apps SET title = $1, description = $2, type = $3, redirect_uris = $4, iframe_url = $5,
+			secret_hash = $6, secret_sealed = $7, secret_created_at = $8, old_secret_hash = $9,
+			old_secret_sealed = $10, old_secret_created_at = $11, old_secret_expires_at = $12,
+			service_token_sealed = $13, client_credentials = $14
+		 WHERE id = $15`, args...)
+	return s.affected(res, err)
+}
+
+func (s *Store) affected(res sql.Result, err error) error {
+	if err != nil {
+		return s.err(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return s.err(err)
+	}
+	if n == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}
+
+func (s *Store) ListAppsByOwner(ctx context.Context, ownerID int64) ([]storage.App, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+appCols+` FROM apps WHERE owner_id = $1 ORDER BY id`, ownerID)
+	if err != nil {
+		return nil, s.err(err)
+	}
+	apps, err := collect(rows, scanApp)
+	return apps, s.err(err)
+}
+
+func (s *Store) DeleteApp(ctx context.Context, id int64) ([]token.Hash, error) {
+	var hashes []token.Hash
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT hash FROM tokens WHERE app_id = $1 AND revoked_at = 0`, id)
+		if err != nil {
+			return err
+		}
+		if hashes, err = collect(rows, scanHash); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM apps WHERE id = $1`, id)
+		return s.affected(res, err)
+	})
+	return hashes, err
+}
+
+func scanHash(row scanner) (token.Hash, error) {
+	var b []byte
+	err := row.Scan(&b)
+	return hashOf(b), err
+}
+
+// ---- communities
+
+func (s *Store) CreateCommunity(ctx context.Context, c *storage.Community, ownerID int64) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `INSERT INTO communities (name, created_at) VALUES ($1, $2) RETURNING id`,
+			c.Name, ts(c.CreatedAt)).Scan(&c.ID)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO community_admins (community_id, user_id, added_at) VALUES ($1, $2, $3)`,
+			c.ID, ownerID, ts(c.CreatedAt))
+		return err
+	})
+}
+
+func scanCommunity(row scanner) (storage.Community, error) {
+	var c storage.Community
+	var created int64
+	err := row.Scan(&c.ID, &c.Name, &created)
+	c.CreatedAt = at(created)
+	return c, err
+}
+
+func (s *Store) GetCommunity(ctx context.Context, id int64) (storage.Community, error) {
+	c, err := scanCommunity(s.r.QueryRowContext(ctx, `SELECT id, name, created_at FROM communities WHERE id = $1`, id))
+	return c, s.err(err)
+}
+
+func (s *Store) AddCommunityAdmin(ctx context.Context, communityID, userID int64, when time.Time) error {
+	_, err := s.w.ExecContext(ctx,
+		`INSERT INTO community_admins (community_id, user_id, added_at) VALUES ($1, $2, $3)
+		 ON CONFLICT (community_id, user_id) DO NOTHING`, communityID, userID, ts(when))
+	return s.err(err)
+}
+
+func (s *Store) RemoveCommunityAdmin(ctx context.Context, communityID, userID int64) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		// Touching the community row serialises concurrent removals on
+		// PostgreSQL, so two admins cannot remove each other and leave none.
+		res, err := tx.ExecContext(ctx, `UPDATE communities SET id = id WHERE id = $1`, communityID)
+		if err := s.affected(res, err); err != nil {
+			return err
+		}
+		var n int64
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM community_admins WHERE community_id = $1`, communityID).Scan(&n); err != nil {
+			return err
+		}
+		res, err = tx.ExecContext(ctx, `DELETE FROM community_admins WHERE community_id = $1 AND user_id = $2`, communityID, userID)
+		if err := s.affected(res, err); err != nil {
+			return err
+		}
+		if n <= 1 {
+			return storage.ErrConflict // rolls back the delete
+		}
+		return nil
+	})
+}
+
+func (s *Store) ListCommunityAdmins(ctx context.Context, communityID int64) ([]storage.User, error) {
+	rows, err := s.r.QueryContext(ctx,
+		`SELECT u.id, u.login, u.password_hash, u.first_name, u.last_name, u.email, u.created_at
+		 FROM users u JOIN community_admins a ON a.user_id = u.id
+		 WHERE a.community_id = $1 ORDER BY a.added_at, u.id`, communityID)
+	if err != nil {
+		return nil, s.err(err)
+	}
+	users, err := collect(rows, scanUser)
+	return users, s.err(err)
+}
+
+func (s *Store) ListAdminCommunities(ctx context.Context, userID int64) ([]storage.Community, error) {
+	rows, err := s.r.QueryContext(ctx,
+		`SELECT c.id, c.name, c.created_at FROM communities c JOIN community_admins a ON a.community_id = c.id
+		 WHERE a.user_id = $1 ORDER BY c.id`, userID)
+	if err != nil {
+		return nil, s.err(err)
+	}
+	cs, err := collect(rows, scanCommunity)
+	return cs, s.err(err)
+}
+
+func (s *Store) IsCommunityAdmin(ctx context.Context, communityID, userID int64) (bool, error) {
+	var one int
+	err := s.r.QueryRowContext(ctx, `SELECT 1 FROM community_admins WHERE community_id = $1 AND user_id = $2`, communityID, userID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, s.err(err)
+}
+
+// ---- consents
+
+func (s *Store) PutConsent(ctx context.Context, c storage.Consent) error {
+	_, err := s.w.ExecContext(ctx,
+		`INSERT INTO consents (user_id, app_id, scope, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)
+		 ON CONFLICT (user_id, app_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at`,
+		c.UserID, c.AppID, int64(c.Scope), ts(c.CreatedAt), ts(c.UpdatedAt))
+	return s.err(err)
+}
+
+func scanConsent(row scanner) (storage.Consent, error) {
+	var c storage.Consent
+	var created, updated int64
+	err := row.Scan(&c.UserID, &c.AppID, &c.Scope, &created, &updated)
+	c.CreatedAt, c.UpdatedAt = at(created), at(updated)
+	return c, err
+}
+
+func (s *Store) GetConsent(ctx context.Context, userID, appID int64) (storage.Consent, error) {
+	c, err := scanConsent(s.r.QueryRowContext(ctx,
+		`SELECT user_id, app_id, scope, created_at, updated_at FROM consents WHERE user_id = $1 AND app_id = $2`, userID, appID))
+	return c, s.err(err)
+}
+
+func (s *Store) ListConsentsByUser(ctx context.Context, userID int64) ([]storage.Consent, error) {
+	rows, err := s.r.QueryContext(ctx,
+		`SELECT user_id, app_id, scope, created_at, updated_at FROM consents WHERE user_id = $1 ORDER BY updated_at DESC, app_id`, userID)
+	if err != nil {
+		return nil, s.err(err)
+	}
+	cs, err := collect(rows, scanConsent)
+	return cs, s.err(err)
+}
+
+func (s *Store) DeleteConsent(ctx context.Context, userID, appID int64) error {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM consents WHERE user_id = $1 AND app_id = $2`, userID, appID)
+	return s.affected(res, err)
+}
+
+func (s *Store) CountAppUsers(ctx context.Context, appID int64) (int64, error) {
+	var n int64
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM consents WHERE app_id = $1`, appID).Scan(&n)
+	return n, s.err(err)
+}
+
+// ---- codes
+
+const codeCols = `hash, app_id, user_id, community_ids, scope, redirect_uri, code_challenge,
+	code_challenge_method, ip, issued_at, expires_at, used_at`
+
+func scanCode(row scanner) (storage.Code, error) {
+	var c storage.Code
+	var hash []byte
+	var communities string
+	var issued, expires, used int64
+	err := row.Scan(&hash, &c.AppID, &c.UserID, &communities, &c.Scope, &c.RedirectURI, &c.CodeChallenge,
+		&c.CodeChallengeMethod, &c.IP, &issued, &expires, &used)
+	if err != nil {
+		return c, err
+	}
+	c.Hash = hashOf(hash)
+	if err := json.Unmarshal([]byte(communities), &c.CommunityIDs); err != nil {
+		return c, fmt.Errorf("code community_ids: %w", err)
+	}
+	c.IssuedAt, c.ExpiresAt, c.UsedAt = at(issued), at(expires), at(used)
+	return c, nil
+}
+
+func (s *Store) CreateCode(ctx context.Context, c storage.Code) error {
+	ids := c.CommunityIDs
+	if ids == nil {
+		ids = []int64{}
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO codes (`+codeCols+`) VALUES (`+placeholders(1, 12)+`)`,
+		c.Hash[:], c.AppID, c.UserID, jsonText(ids), int64(c.Scope), c.RedirectURI, c.CodeChallenge,
+		c.CodeChallengeMethod, c.IP, ts(c.IssuedAt), ts(c.ExpiresAt), ts(c.UsedAt))
+	return s.err(err)
+}
+
+func (s *Store) UseCode(ctx context.Context, hash token.Hash, now time.Time) (storage.Code, error) {
+	// One round trip in the common case: the conditional update both claims
+	// the code and returns it. Only a miss needs a second look.
+	c, err := scanCode(s.w.QueryRowContext(ctx,
+		`UPDATE codes SET used_at = $1 WHERE hash = $2 AND used_at = 0 RETURNING `+codeCols, ts(now), hash[:]))
+	if !errors.Is(err, sql.ErrNoRows) {
+		return c, s.err(err)
+	}
+	c, err = scanCode(s.w.QueryRowContext(ctx, `SELECT `+codeCols+` FROM codes WHERE hash = $1`, hash[:]))
+	if err != nil {
+		return c, s.err(err)
+	}
+	return c, storage.ErrConflict
+}
+
+// ---- tokens
+
+const tokenCols = `hash, kind, app_id, user_id, community_id, scope, issued_at, expires_at, ip, flow, code_hash, revoked_at`
+
+func scanToken(row scanner) (storage.Token, error) {
+	var t storage.Token
+	var hash, codeHash []byte
+	var kind string
+	var issued, expires, revoked int64
+	err := row.Scan(&hash, &kind, &t.AppID, &t.UserID, &t.CommunityID, &t.Scope, &issued, &expires, &t.IP, &t.Flow, &codeHash, &revoked)
+	if err != nil {
+		return t, err
+	}
+	t.Hash = hashOf(hash)
+	if len(kind) == 1 {
+		t.Kind = token.Kind(kind[0])
+	}
+	if codeHash != nil {
+		h := hashOf(codeHash)
+		t.CodeHash = &h
+	}
+	t.IssuedAt, t.ExpiresAt, t.RevokedAt = at(issued), at(expires), at(revoked)
+	return t, nil
+}
+
+func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
+	var codeHash []byte
+	if t.CodeHash != nil {
+		codeHash = t.CodeHash[:]
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (`+placeholders(1, 12)+`)`,
+		t.Hash[:], string(t.Kind), t.AppID, t.UserID, t.CommunityID, int64(t.Scope), ts(t.IssuedAt), ts(t.ExpiresAt),
+		t.IP, string(t.Flow), codeHash, ts(t.RevokedAt))
+	return s.err(err)
+}
+
+func (s *Store) GetToken(ctx context.Context, hash token.Hash) (storage.Token, error) {
+	t, err := scanToken(s.r.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = $1`, hash[:]))
+	return t, s.err(err)
+}
+
+// tokenWhere renders f as a WHERE condition whose parameters start at $from.
+func tokenWhere(f storage.TokenFilter, from int) (string, []any, error) {
+	var conds []string
+	var args []any
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		conds = append(conds, fmt.Sprintf(cond, from+len(args)-1))
+	}
+	if f.Hash != nil {
+		add("hash = $%d", f.Hash[:])
+	}
+	if f.Kind != 0 {
+		add("kind = $%d", string(f.Kind))
+	}
+	if f.AppID != 0 {
+		add("app_id = $%d", f.AppID)
+	}
+	if f.UserID != 0 {
+		add("user_id = $%d", f.UserID)
+	}
+	if f.CommunityID != 0 {
+		add("community_id = $%d", f.CommunityID)
+	}
+	if f.CodeHash != nil {
+		add("code_hash = $%d", f.CodeHash[:])
+	}
+	if len(conds) == 0 {
+		return "", nil, errors.New("sqlstore: empty token filter")
+	}
+	if f.LiveOnly {
+		conds = append(conds, "revoked_at = 0")
+	}
+	return strings.Join(conds, " AND "), args, nil
+}
+
+func (s *Store) ListTokens(ctx context.Context, f storage.TokenFilter) ([]storage.Token, error) {
+	where, args, err := tokenWhere(f, 1)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE `+where+` ORDER BY issued_at DESC, hash`, args...)
+	if err != nil {
+		return nil, s.err(err)
+	}
+	ts, err := collect(rows, scanToken)
+	return ts, s.err(err)
+}
+
+func (s *Store) RevokeTokens(ctx context.Context, f storage.TokenFilter, now time.Time) ([]token.Hash, error) {
+	where, args, err := tokenWhere(f, 2)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.w.QueryContext(ctx, `UPDATE tokens SET revoked_at = $1 WHERE revoked_at = 0 AND `+where+` RETURNING hash`,
+		append([]any{ts(now)}, args...)...)
+	if err != nil {
+		return nil, s.err(err)
+	}
+	hashes, err := collect(rows, scanHash)
+	return hashes, s.err(err)
+}
+
+// ---- notifications, app events, messages
+
+func (s *Store) CreateNotification(ctx context.Context, n *storage.Notification) error {
+	err := s.w.QueryRowContext(ctx,
+		`INSERT INTO notifications (app_id, user_id, message, created_at, read_at) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+		n.AppID, n.UserID, n.Message, ts(n.CreatedAt), ts(n.ReadAt)).Scan(&n.ID)
+	return s.err(err)
+}
+
+func (s *Store) ListNotifications(ctx context.Context, userID int64) ([]storage.Notification, error) {
+	rows, err := s.r.QueryContext(ctx,
+		`SELECT id, app_id, user_id, message, created_at, read_at FROM notifications WHERE user_id = $1 ORDER BY id DESC`, userID)
+	if err != nil {
+		return nil, s.err(err)
+	}
+	ns, err := collect(rows, func(row scanner) (storage.Notification, error) {
+		var n storage.Notification
+		var created, read int64
+		err := row.Scan(&n.ID, &n.AppID, &n.UserID, &n.Message, &created, &read)
+		n.CreatedAt, n.ReadAt = at(created), at(read)
+		return n, err
+	})
+	return ns, s.err(err)
+}
+
+func (s *Store) MarkNotificationsRead(ctx context.Context, userID int64, when time.Time) error {
+	_, err := s.w.ExecContext(ctx, `UPDATE notifications SET read_at = $1 WHERE user_id = $2 AND read_at = 0`, ts(when), userID)
+	return s.err(err)
+}
+
+func (s *Store) CreateAppEvent(ctx context.Context, e *storage.AppEvent) error {
+	err := s.w.QueryRowContext(ctx,
+		`INSERT INTO app_events (app_id, user_id, activity_id, value, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+		e.AppID, e.UserID, e.ActivityID, e.Value, ts(e.CreatedAt)).Scan(&e.ID)
+	return s.err(err)
+}
+
+func (s *Store) ListAppEvents(ctx context.Context, appID int64) ([]storage.AppEvent, error) {
+	rows, err := s.r.QueryContext(ctx,
+		`SELECT id, app_id, user_id, activity_id, value, created_at FROM app_events WHERE app_id = $1 ORDER BY id DESC`, appID)
+	if err != nil {
+		return nil, s.err(err)
+	}
+	es, err := collect(rows, func(row scanner) (storage.AppEvent, error) {
+		var e storage.AppEvent
+		var created int64
+		err := row.Scan(&e.ID, &e.AppID, &e.UserID, &e.ActivityID, &e.Value, &created)
+		e.CreatedAt = at(created)
+		return e, err
+	})
+	return es, s.err(err)
+}
+
+const messageCols = `id, app_id, from_user_id, from_community_id, peer_id, text, random_id, created_at, read_at`
+
+func scanMessage(row scanner) (storage.Message, error) {
+	var m storage.Message
+	var created, read int64
+	err := row.Scan(&m.ID, &m.AppID, &m.FromUserID, &m.FromCommunityID, &m.PeerID, &m.Text, &m.RandomID, &created, &read)
+	m.CreatedAt, m.ReadAt = at(created), at(read)
+	return m, err
+}
+
+func (s *Store) CreateMessage(ctx context.Context, m *storage.Message) error {
+	err := s.w.QueryRowContext(ctx,
+		`INSERT INTO messages (app_id, from_user_id, from_community_id, peer_id, text, random_id, created_at, read_at)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		 ON CONFLICT (from_user_id, from_community_id, random_id) WHERE random_id <> 0 DO NOTHING
+		 RETURNING id`,
+		m.AppID, m.FromUserID, m.FromCommunityID, m.PeerID, m.Text, m.RandomID, ts(m.CreatedAt), ts(m.ReadAt)).Scan(&m.ID)
+	if !errors.Is(err, sql.ErrNoRows) {
+		return s.err(err)
+	}
+	// A duplicate random_id: the message already sent is the answer.
+	first, err := scanMessage(s.w.QueryRowContext(ctx,
+		`SELECT `+messageCols+` FROM messages WHERE from_user_id = $1 AND from_community_id = $2 AND random_id = $3`,
+		m.FromUserID, m.FromCommunityID, m.RandomID))
+	if err != nil {
+		return s.err(err)
+	}
+	*m = first
+	return nil
+}
+
+func (s *Store) ListMessages(ctx context.Context, peerID int64) ([]storage.Message, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+messageCols+` FROM messages WHERE peer_id = $1 ORDER BY id DESC`, peerID)
+	if err != nil {
+		return nil, s.err(err)
+	}
+	ms, err := collect(rows, scanMessage)
+	return ms, s.err(err)
+}
+
+// ---- audit
+
+func (s *Store) AddAudit(ctx context.Context, e storage.AuditEvent) error {
+	_, err := s.w.ExecContext(ctx,
+		`INSERT INTO audit (at, actor_user_id, app_id, community_id, action, ip, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		ts(e.At), e.ActorUserID, e.AppID, e.CommunityID, e.Action, e.IP, e.Detail)
+	return s.err(err)
+}
+
+func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.r.QueryContext(ctx,
+		`SELECT id, at, actor_user_id, app_id, community_id, action, ip, detail FROM audit
+		 WHERE ($1 = 0 OR app_id = $1) AND ($2 = 0 OR community_id = $2)
+		 ORDER BY id DESC LIMIT $3`, f.AppID, f.CommunityID, limit)
+	if err != nil {
+		return nil, s.err(err)
+	}
+	es, err := collect(rows, func(row scanner) (storage.AuditEvent, error) {
+		var e storage.AuditEvent
+		var when int64
+		err := row.Scan(&e.ID, &when, &e.ActorUserID, &e.AppID, &e.CommunityID, &e.Action, &e.IP, &e.Detail)
+		e.At = at(when)
+		return e, err
+	})
+	return es, s.err(err)
+}

@@ -1,0 +1,286 @@
+// Package storage defines Latchkey's records and the Storage interface every
+// backend implements. Backends translate driver errors into ErrNotFound and
+// ErrConflict once, so nothing above this layer looks at driver errors.
+//
+// The conformance suite in storagetest runs the same behaviours against every
+// backend.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"latchkey/internal/scope"
+	"latchkey/internal/token"
+)
+
+var (
+	// ErrNotFound: the record, or a record it refers to, does not exist.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrConflict: the write would break a uniqueness rule (a taken login, a
+	// code used twice, the last admin of a community removed).
+	ErrConflict = errors.New("storage: conflict")
+)
+
+// User is a person who signs in.
+type User struct {
+	ID           int64
+	Login        string
+	PasswordHash string
+	FirstName    string
+	LastName     string
+	Email        string
+	CreatedAt    time.Time
+}
+
+// AppType is how an app is run: on the user's device, on a web server, or in
+// an iframe inside the platform.
+type AppType string
+
+const (
+	Standalone AppType = "standalone"
+	Web        AppType = "web"
+	IFrame     AppType = "iframe"
+)
+
+// Valid reports whether t is one of the three app types.
+func (t AppType) Valid() bool { return t == Standalone || t == Web || t == IFrame }
+
+// ClientSecret is an app's "secure key": hashed for checking, sealed for
+// showing again in the console.
+type ClientSecret struct {
+	Hash      token.Hash
+	Sealed    []byte
+	CreatedAt time.Time
+	// ExpiresAt is when a rotated-out secret stops working; zero for the
+	// current secret.
+	ExpiresAt time.Time
+}
+
+// App is a third-party application.
+type App struct {
+	ID           int64
+	OwnerID      int64
+	Title        string
+	Description  string
+	Type         AppType
+	RedirectURIs []string
+	IFrameURL    string
+	Secret       ClientSecret
+	// OldSecret is the secret replaced by the last rotation, still accepted
+	// until it is retired or expires; nil when there is none.
+	OldSecret *ClientSecret
+	// ServiceTokenSealed is the live service token, sealed.
+	ServiceTokenSealed []byte
+	ClientCredentials  bool
+	CreatedAt          time.Time
+}
+
+// Community is a group, event or public page.
+type Community struct {
+	ID        int64
+	Name      string
+	CreatedAt time.Time
+}
+
+// Consent is what a user granted an app, remembered so that a later request
+// for a subset skips the dialog.
+type Consent struct {
+	UserID    int64
+	AppID     int64
+	Scope     scope.Mask
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Code is an authorization code: one use, short-lived.
+type Code struct {
+	Hash token.Hash
+	// AppID, UserID: the app it was issued to and the user who approved.
+	AppID  int64
+	UserID int64
+	// CommunityIDs is set when the code is for community tokens.
+	CommunityIDs        []int64
+	Scope               scope.Mask
+	RedirectURI         string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	IP                  string
+	IssuedAt            time.Time
+	ExpiresAt           time.Time
+	UsedAt              time.Time
+}
+
+// Flow names how a token was issued.
+type Flow string
+
+const (
+	FlowImplicit          Flow = "implicit"
+	FlowCode              Flow = "code"
+	FlowConsole           Flow = "console"
+	FlowServiceToken      Flow = "service"
+	FlowClientCredentials Flow = "client_credentials"
+	FlowIFrame            Flow = "iframe"
+)
+
+// Token is the at-rest record of an access token.
+type Token struct {
+	Hash  token.Hash
+	Kind  token.Kind
+	AppID int64
+	// UserID is the user a user token speaks for, or the admin who granted a
+	// community token; zero for service tokens.
+	UserID      int64
+	CommunityID int64
+	Scope       scope.Mask
+	IssuedAt    time.Time
+	// ExpiresAt is zero for a token that never expires.
+	ExpiresAt time.Time
+	IP        string
+	Flow      Flow
+	// CodeHash is the authorization code the token came from, if any.
+	CodeHash  *token.Hash
+	RevokedAt time.Time
+}
+
+// Expired reports whether the token has expired at now.
+func (t *Token) Expired(now time.Time) bool {
+	return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)
+}
+
+// TokenFilter selects tokens; zero fields match anything. At least one field
+// must be set.
+type TokenFilter struct {
+	Hash        *token.Hash
+	Kind        token.Kind
+	AppID       int64
+	UserID      int64
+	CommunityID int64
+	CodeHash    *token.Hash
+	// LiveOnly leaves out revoked tokens.
+	LiveOnly bool
+}
+
+// Notification is a message an app sent to a user (secure.sendNotification).
+type Notification struct {
+	ID        int64
+	AppID     int64
+	UserID    int64
+	Message   string
+	CreatedAt time.Time
+	ReadAt    time.Time
+}
+
+// AppEvent is a game or app activity (secure.addAppEvent).
+type AppEvent struct {
+	ID         int64
+	AppID      int64
+	UserID     int64
+	ActivityID int64
+	Value      int64
+	CreatedAt  time.Time
+}
+
+// Message is sent by a user or a community (messages.send) to a peer.
+type Message struct {
+	ID              int64
+	AppID           int64
+	FromUserID      int64
+	FromCommunityID int64
+	PeerID          int64
+	Text            string
+	// RandomID deduplicates: a second message from the same sender with the
+	// same non-zero RandomID is the first one.
+	RandomID  int64
+	CreatedAt time.Time
+	ReadAt    time.Time
+}
+
+// AuditEvent records a security-relevant action: who, what, when, from where.
+type AuditEvent struct {
+	ID          int64
+	At          time.Time
+	ActorUserID int64
+	AppID       int64
+	CommunityID int64
+	Action      string
+	IP          string
+	Detail      string
+}
+
+// AuditFilter selects audit events; zero fields match anything.
+type AuditFilter struct {
+	AppID       int64
+	CommunityID int64
+	Limit       int
+}
+
+// Storage is everything Latchkey keeps. Methods that create a record set its
+// ID. Every method is safe for concurrent use.
+type Storage interface {
+	// Ping reports whether the storage is reachable.
+	Ping(ctx context.Context) error
+	Close() error
+
+	CreateUser(ctx context.Context, u *User) error // ErrConflict: login taken
+	GetUser(ctx context.Context, id int64) (User, error)
+	GetUserByLogin(ctx context.Context, login string) (User, error)
+	// GetUsers returns the users that exist among ids, in the order of ids.
+	GetUsers(ctx context.Context, ids []int64) ([]User, error)
+
+	CreateApp(ctx context.Context, a *App) error // ErrNotFound: no such owner
+	GetApp(ctx context.Context, id int64) (App, error)
+	// UpdateApp replaces every mutable field of the app with a's.
+	UpdateApp(ctx context.Context, a App) error
+	ListAppsByOwner(ctx context.Context, ownerID int64) ([]App, error)
+	// DeleteApp deletes the app with its tokens, codes and consents, and
+	// returns the hashes of the tokens that were live.
+	DeleteApp(ctx context.Context, id int64) ([]token.Hash, error)
+
+	// CreateCommunity creates the community with ownerID as its first admin.
+	CreateCommunity(ctx context.Context, c *Community, ownerID int64) error
+	GetCommunity(ctx context.Context, id int64) (Community, error)
+	// AddCommunityAdmin is idempotent.
+	AddCommunityAdmin(ctx context.Context, communityID, userID int64, at time.Time) error
+	// RemoveCommunityAdmin fails with ErrConflict for the last admin.
+	RemoveCommunityAdmin(ctx context.Context, communityID, userID int64) error
+	ListCommunityAdmins(ctx context.Context, communityID int64) ([]User, error)
+	ListAdminCommunities(ctx context.Context, userID int64) ([]Community, error)
+	IsCommunityAdmin(ctx context.Context, communityID, userID int64) (bool, error)
+
+	// PutConsent creates or replaces the consent of (UserID, AppID).
+	PutConsent(ctx context.Context, c Consent) error
+	GetConsent(ctx context.Context, userID, appID int64) (Consent, error)
+	ListConsentsByUser(ctx context.Context, userID int64) ([]Consent, error)
+	DeleteConsent(ctx context.Context, userID, appID int64) error
+	// CountAppUsers is how many users have authorized the app.
+	CountAppUsers(ctx context.Context, appID int64) (int64, error)
+
+	CreateCode(ctx context.Context, c Code) error
+	// UseCode marks the code used at now and returns it. A code already used
+	// is returned with ErrConflict, so the caller can revoke what it issued.
+	UseCode(ctx context.Context, hash token.Hash, now time.Time) (Code, error)
+
+	CreateToken(ctx context.Context, t Token) error
+	GetToken(ctx context.Context, hash token.Hash) (Token, error)
+	ListTokens(ctx context.Context, f TokenFilter) ([]Token, error)
+	// RevokeTokens marks the live tokens that match f revoked at now and
+	// returns their hashes.
+	RevokeTokens(ctx context.Context, f TokenFilter, now time.Time) ([]token.Hash, error)
+
+	CreateNotification(ctx context.Context, n *Notification) error
+	ListNotifications(ctx context.Context, userID int64) ([]Notification, error)
+	MarkNotificationsRead(ctx context.Context, userID int64, at time.Time) error
+
+	CreateAppEvent(ctx context.Context, e *AppEvent) error
+	ListAppEvents(ctx context.Context, appID int64) ([]AppEvent, error)
+
+	// CreateMessage stores m, or, when the sender already sent a message with
+	// the same non-zero RandomID, sets m to that message instead.
+	CreateMessage(ctx context.Context, m *Message) error
+	ListMessages(ctx context.Context, peerID int64) ([]Message, error)
+
+	AddAudit(ctx context.Context, e AuditEvent) error
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+}

@@ -1,0 +1,561 @@
+// Package storagetest is the conformance suite every storage backend runs:
+// the same behaviours, the same errors, on SQLite and on PostgreSQL.
+package storagetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"latchkey/internal/scope"
+	"latchkey/internal/storage"
+	"latchkey/internal/token"
+)
+
+// Run runs the suite. newStore returns an empty, migrated store; it is called
+// once per subtest.
+func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, storage.Storage)
+	}{
+		{"users: create, get, by login, many", testUsers},
+		{"users: a taken login is a conflict", testUserConflict},
+		{"apps: create, get, update, list", testApps},
+		{"apps: unknown owner is not found", testAppUnknownOwner},
+		{"apps: delete removes tokens, codes, consents and returns live hashes", testDeleteApp},
+		{"communities: admins added, listed, the last one kept", testCommunities},
+		{"consents: put replaces, count, delete", testConsents},
+		{"codes: used once, second use is a conflict", testCodes},
+		{"tokens: create, get, list, revoke by filter", testTokens},
+		{"tokens: an empty filter is refused", testEmptyFilter},
+		{"notifications, app events", testNotificationsAndEvents},
+		{"messages: random_id deduplicates per sender", testMessages},
+		{"audit: added and listed newest first", testAudit},
+		{"concurrent writers do not lose or fail writes", testConcurrentWriters},
+		{"concurrent code use: exactly one winner", testConcurrentCodeUse},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
+	}
+}
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func ctx() context.Context { return context.Background() }
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantErr(t *testing.T, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("err = %v, want %v", err, want)
+	}
+}
+
+func newUser(t *testing.T, s storage.Storage, login string) storage.User {
+	t.Helper()
+	u := storage.User{Login: login, PasswordHash: "$argon2id$x", FirstName: "First " + login, LastName: "Last", Email: login + "@example.com", CreatedAt: t0}
+	must(t, s.CreateUser(ctx(), &u))
+	if u.ID == 0 {
+		t.Fatal("CreateUser did not set ID")
+	}
+	return u
+}
+
+func newApp(t *testing.T, s storage.Storage, owner int64) storage.App {
+	t.Helper()
+	a := storage.App{
+		OwnerID: owner, Title: "App", Type: storage.Web,
+		RedirectURIs: []string{"https://app.example/cb", "https://app.example/cb2"},
+		Secret:       storage.ClientSecret{Hash: token.HashOf(fmt.Sprint("secret", owner, time.Now().UnixNano())), Sealed: []byte{1, 2, 3}, CreatedAt: t0},
+		CreatedAt:    t0,
+	}
+	must(t, s.CreateApp(ctx(), &a))
+	if a.ID == 0 {
+		t.Fatal("CreateApp did not set ID")
+	}
+	return a
+}
+
+func hash(s string) token.Hash { return token.HashOf(s) }
+
+func newToken(t *testing.T, s storage.Storage, name string, kind token.Kind, app, user, community int64) storage.Token {
+	t.Helper()
+	tok := storage.Token{Hash: hash(name), Kind: kind, AppID: app, UserID: user, CommunityID: community,
+		Scope: scope.Friends | scope.Offline, IssuedAt: t0, IP: "203.0.113.7", Flow: storage.FlowImplicit}
+	must(t, s.CreateToken(ctx(), tok))
+	return tok
+}
+
+func testUsers(t *testing.T, s storage.Storage) {
+	a := newUser(t, s, "alice")
+	b := newUser(t, s, "bob")
+	got, err := s.GetUser(ctx(), a.ID)
+	must(t, err)
+	if got != a {
+		t.Fatalf("GetUser = %+v, want %+v", got, a)
+	}
+	got, err = s.GetUserByLogin(ctx(), "bob")
+	must(t, err)
+	if got != b {
+		t.Fatalf("GetUserByLogin = %+v, want %+v", got, b)
+	}
+	_, err = s.GetUser(ctx(), 999999)
+	wantErr(t, err, storage.ErrNotFound)
+	_, err = s.GetUserByLogin(ctx(), "nobody")
+	wantErr(t, err, storage.ErrNotFound)
+	many, err := s.GetUsers(ctx(), []int64{b.ID, 999999, a.ID})
+	must(t, err)
+	if len(many) != 2 || many[0].ID != b.ID || many[1].ID != a.ID {
+		t.Fatalf("GetUsers = %+v, want bob then alice", many)
+	}
+	none, err := s.GetUsers(ctx(), nil)
+	must(t, err)
+	if len(none) != 0 {
+		t.Fatalf("GetUsers(nil) = %v", none)
+	}
+}
+
+func testUserConflict(t *testing.T, s storage.Storage) {
+	newUser(t, s, "alice")
+	u := storage.User{Login: "alice", PasswordHash: "x", CreatedAt: t0}
+	wantErr(t, s.CreateUser(ctx(), &u), storage.ErrConflict)
+}
+
+func testApps(t *testing.T, s storage.Storage) {
+	owner := newUser(t, s, "owner")
+	other := newUser(t, s, "other")
+	a := newApp(t, s, owner.ID)
+	got, err := s.GetApp(ctx(), a.ID)
+	must(t, err)
+	if got.Title != "App" || got.Type != storage.Web || !slices.Equal(got.RedirectURIs, a.RedirectURIs) ||
+		got.Secret.Hash != a.Secret.Hash || string(got.Secret.Sealed) != string(a.Secret.Sealed) ||
+		!got.Secret.CreatedAt.Equal(t0) || got.OldSecret != nil || got.ClientCredentials || got.OwnerID != owner.ID {
+		t.Fatalf("GetApp = %+v, want %+v", got, a)
+	}
+
+	got.Title = "Renamed"
+	got.RedirectURIs = []string{"https://new.example/cb"}
+	got.OldSecret = &storage.ClientSecret{Hash: hash("old"), Sealed: []byte("o"), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	got.ClientCredentials = true
+	got.ServiceTokenSealed = []byte("sealed service token")
+	got.IFrameURL = "https://app.example/frame"
+	must(t, s.UpdateApp(ctx(), got))
+	again, err := s.GetApp(ctx(), a.ID)
+	must(t, err)
+	if again.Title != "Renamed" || !slices.Equal(again.RedirectURIs, got.RedirectURIs) || !again.ClientCredentials ||
+		again.OldSecret == nil || again.OldSecret.Hash != hash("old") || !again.OldSecret.ExpiresAt.Equal(t0.Add(time.Hour)) ||
+		string(again.ServiceTokenSealed) != "sealed service token" || again.IFrameURL != got.IFrameURL {
+		t.Fatalf("after UpdateApp: %+v", again)
+	}
+	again.OldSecret = nil
+	must(t, s.UpdateApp(ctx(), again))
+	if g, _ := s.GetApp(ctx(), a.ID); g.OldSecret != nil {
+		t.Fatal("UpdateApp did not clear OldSecret")
+	}
+
+	missing := again
+	missing.ID = 999999
+	wantErr(t, s.UpdateApp(ctx(), missing), storage.ErrNotFound)
+	_, err = s.GetApp(ctx(), 999999)
+	wantErr(t, err, storage.ErrNotFound)
+
+	b := newApp(t, s, owner.ID)
+	newApp(t, s, other.ID)
+	list, err := s.ListAppsByOwner(ctx(), owner.ID)
+	must(t, err)
+	if len(list) != 2 || list[0].ID != a.ID || list[1].ID != b.ID {
+		t.Fatalf("ListAppsByOwner = %d apps, want [%d %d]", len(list), a.ID, b.ID)
+	}
+}
+
+func testAppUnknownOwner(t *testing.T, s storage.Storage) {
+	a := storage.App{OwnerID: 424242, Title: "x", Type: storage.Web, Secret: storage.ClientSecret{Hash: hash("s"), Sealed: []byte{1}}, CreatedAt: t0}
+	wantErr(t, s.CreateApp(ctx(), &a), storage.ErrNotFound)
+}
+
+func testDeleteApp(t *testing.T, s storage.Storage) {
+	u := newUser(t, s, "u")
+	a := newApp(t, s, u.ID)
+	keep := newApp(t, s, u.ID)
+	live := newToken(t, s, "live", token.User, a.ID, u.ID, 0)
+	dead := newToken(t, s, "dead", token.User, a.ID, u.ID, 0)
+	other := newToken(t, s, "other", token.User, keep.ID, u.ID, 0)
+	_, err := s.RevokeTokens(ctx(), storage.TokenFilter{Hash: &dead.Hash}, t0)
+	must(t, err)
+	must(t, s.PutConsent(ctx(), storage.Consent{UserID: u.ID, AppID: a.ID, Scope: scope.Friends, CreatedAt: t0, UpdatedAt: t0}))
+	must(t, s.CreateCode(ctx(), storage.Code{Hash: hash("code"), AppID: a.ID, UserID: u.ID, RedirectURI: "x", IssuedAt: t0, ExpiresAt: t0.Add(time.Minute)}))
+
+	hashes, err := s.DeleteApp(ctx(), a.ID)
+	must(t, err)
+	if len(hashes) != 1 || hashes[0] != live.Hash {
+		t.Fatalf("DeleteApp returned %d hashes, want only the live token", len(hashes))
+	}
+	_, err = s.GetApp(ctx(), a.ID)
+	wantErr(t, err, storage.ErrNotFound)
+	_, err = s.GetToken(ctx(), live.Hash)
+	wantErr(t, err, storage.ErrNotFound)
+	_, err = s.GetConsent(ctx(), u.ID, a.ID)
+	wantErr(t, err, storage.ErrNotFound)
+	_, err = s.UseCode(ctx(), hash("code"), t0)
+	wantErr(t, err, storage.ErrNotFound)
+	if _, err := s.GetToken(ctx(), other.Hash); err != nil {
+		t.Fatalf("another app's token was deleted: %v", err)
+	}
+	_, err = s.DeleteApp(ctx(), a.ID)
+	wantErr(t, err, storage.ErrNotFound)
+}
+
+func testCommunities(t *testing.T, s storage.Storage) {
+	owner := newUser(t, s, "owner")
+	second := newUser(t, s, "second")
+	c := storage.Community{Name: "Cats", CreatedAt: t0}
+	must(t, s.CreateCommunity(ctx(), &c, owner.ID))
+	if c.ID == 0 {
+		t.Fatal("CreateCommunity did not set ID")
+	}
+	got, err := s.GetCommunity(ctx(), c.ID)
+	must(t, err)
+	if got != c {
+		t.Fatalf("GetCommunity = %+v, want %+v", got, c)
+	}
+	_, err = s.GetCommunity(ctx(), 999999)
+	wantErr(t, err, storage.ErrNotFound)
+	bad := storage.Community{Name: "Orphan", CreatedAt: t0}
+	wantErr(t, s.CreateCommunity(ctx(), &bad, 999999), storage.ErrNotFound)
+
+	isAdmin := func(u int64) bool {
+		ok, err := s.IsCommunityAdmin(ctx(), c.ID, u)
+		must(t, err)
+		return ok
+	}
+	if !isAdmin(owner.ID) || isAdmin(second.ID) {
+		t.Fatal("owner must be the first and only admin")
+	}
+	must(t, s.AddCommunityAdmin(ctx(), c.ID, second.ID, t0.Add(time.Second)))
+	must(t, s.AddCommunityAdmin(ctx(), c.ID, second.ID, t0.Add(time.Second))) // idempotent
+	wantErr(t, s.AddCommunityAdmin(ctx(), 999999, second.ID, t0), storage.ErrNotFound)
+	admins, err := s.ListCommunityAdmins(ctx(), c.ID)
+	must(t, err)
+	if len(admins) != 2 || admins[0].ID != owner.ID || admins[1].ID != second.ID {
+		t.Fatalf("ListCommunityAdmins = %+v", admins)
+	}
+	mine, err := s.ListAdminCommunities(ctx(), second.ID)
+	must(t, err)
+	if len(mine) != 1 || mine[0].ID != c.ID {
+		t.Fatalf("ListAdminCommunities = %+v", mine)
+	}
+
+	must(t, s.RemoveCommunityAdmin(ctx(), c.ID, owner.ID))
+	if isAdmin(owner.ID) {
+		t.Fatal("removed admin is still an admin")
+	}
+	wantErr(t, s.RemoveCommunityAdmin(ctx(), c.ID, second.ID), storage.ErrConflict)
+	if !isAdmin(second.ID) {
+		t.Fatal("the last admin was removed")
+	}
+	wantErr(t, s.RemoveCommunityAdmin(ctx(), c.ID, owner.ID), storage.ErrNotFound)
+	wantErr(t, s.RemoveCommunityAdmin(ctx(), 999999, owner.ID), storage.ErrNotFound)
+}
+
+func testConsents(t *testing.T, s storage.Storage) {
+	u := newUser(t, s, "u")
+	v := newUser(t, s, "v")
+	a := newApp(t, s, u.ID)
+	b := newApp(t, s, u.ID)
+	must(t, s.PutConsent(ctx(), storage.Consent{UserID: u.ID, AppID: a.ID, Scope: scope.Friends, CreatedAt: t0, UpdatedAt: t0}))
+	must(t, s.PutConsent(ctx(), storage.Consent{UserID: u.ID, AppID: a.ID, Scope: scope.Friends | scope.Photos, CreatedAt: t0.Add(time.Hour), UpdatedAt: t0.Add(time.Hour)}))
+	c, err := s.GetConsent(ctx(), u.ID, a.ID)
+	must(t, err)
+	if c.Scope != scope.Friends|scope.Photos || !c.CreatedAt.Equal(t0) || !c.UpdatedAt.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("GetConsent after replace = %+v", c)
+	}
+	must(t, s.PutConsent(ctx(), storage.Consent{UserID: u.ID, AppID: b.ID, Scope: scope.Email, CreatedAt: t0, UpdatedAt: t0}))
+	must(t, s.PutConsent(ctx(), storage.Consent{UserID: v.ID, AppID: a.ID, Scope: scope.Email, CreatedAt: t0, UpdatedAt: t0}))
+	list, err := s.ListConsentsByUser(ctx(), u.ID)
+	must(t, err)
+	if len(list) != 2 || list[0].AppID != a.ID {
+		t.Fatalf("ListConsentsByUser = %+v, want newest (app %d) first", list, a.ID)
+	}
+	n, err := s.CountAppUsers(ctx(), a.ID)
+	must(t, err)
+	if n != 2 {
+		t.Fatalf("CountAppUsers = %d, want 2", n)
+	}
+	must(t, s.DeleteConsent(ctx(), u.ID, a.ID))
+	_, err = s.GetConsent(ctx(), u.ID, a.ID)
+	wantErr(t, err, storage.ErrNotFound)
+	wantErr(t, s.DeleteConsent(ctx(), u.ID, a.ID), storage.ErrNotFound)
+	wantErr(t, s.PutConsent(ctx(), storage.Consent{UserID: u.ID, AppID: 999999, CreatedAt: t0, UpdatedAt: t0}), storage.ErrNotFound)
+}
+
+func testCodes(t *testing.T, s storage.Storage) {
+	u := newUser(t, s, "u")
+	a := newApp(t, s, u.ID)
+	c := storage.Code{Hash: hash("code-1"), AppID: a.ID, UserID: u.ID, CommunityIDs: []int64{5, 7}, Scope: scope.Messages,
+		RedirectURI: "https://app.example/cb", CodeChallenge: "abc", CodeChallengeMethod: "S256", IP: "198.51.100.1",
+		IssuedAt: t0, ExpiresAt: t0.Add(10 * time.Minute)}
+	must(t, s.CreateCode(ctx(), c))
+	wantErr(t, s.CreateCode(ctx(), c), storage.ErrConflict)
+
+	used, err := s.UseCode(ctx(), c.Hash, t0.Add(time.Minute))
+	must(t, err)
+	c.UsedAt = t0.Add(time.Minute)
+	if used.Hash != c.Hash || used.AppID != a.ID || used.UserID != u.ID || !slices.Equal(used.CommunityIDs, c.CommunityIDs) ||
+		used.Scope != c.Scope || used.RedirectURI != c.RedirectURI || used.CodeChallenge != "abc" || used.CodeChallengeMethod != "S256" ||
+		used.IP != c.IP || !used.IssuedAt.Equal(t0) || !used.ExpiresAt.Equal(c.ExpiresAt) || !used.UsedAt.Equal(c.UsedAt) {
+		t.Fatalf("UseCode = %+v, want %+v", used, c)
+	}
+	again, err := s.UseCode(ctx(), c.Hash, t0.Add(2*time.Minute))
+	wantErr(t, err, storage.ErrConflict)
+	if again.Hash != c.Hash || !again.UsedAt.Equal(c.UsedAt) {
+		t.Fatalf("replayed UseCode returned %+v; want the code with its first use time", again)
+	}
+	_, err = s.UseCode(ctx(), hash("nope"), t0)
+	wantErr(t, err, storage.ErrNotFound)
+	wantErr(t, s.CreateCode(ctx(), storage.Code{Hash: hash("orphan"), AppID: 999999, UserID: u.ID, IssuedAt: t0, ExpiresAt: t0}), storage.ErrNotFound)
+}
+
+func testTokens(t *testing.T, s storage.Storage) {
+	u := newUser(t, s, "u")
+	v := newUser(t, s, "v")
+	a := newApp(t, s, u.ID)
+	b := newApp(t, s, u.ID)
+	code := hash("the code")
+	tok := storage.Token{Hash: hash("t1"), Kind: token.User, AppID: a.ID, UserID: u.ID, Scope: scope.Friends | scope.Email,
+		IssuedAt: t0, ExpiresAt: t0.Add(time.Hour), IP: "192.0.2.1", Flow: storage.FlowCode, CodeHash: &code}
+	must(t, s.CreateToken(ctx(), tok))
+	wantErr(t, s.CreateToken(ctx(), tok), storage.ErrConflict)
+	got, err := s.GetToken(ctx(), tok.Hash)
+	must(t, err)
+	if got.Hash != tok.Hash || got.Kind != token.User || got.AppID != a.ID || got.UserID != u.ID || got.Scope != tok.Scope ||
+		!got.IssuedAt.Equal(t0) || !got.ExpiresAt.Equal(tok.ExpiresAt) || got.IP != tok.IP || got.Flow != storage.FlowCode ||
+		got.CodeHash == nil || *got.CodeHash != code || !got.RevokedAt.IsZero() {
+		t.Fatalf("GetToken = %+v, want %+v", got, tok)
+	}
+	if got.Expired(t0.Add(59*time.Minute)) || !got.Expired(t0.Add(time.Hour)) {
+		t.Fatal("Expired is wrong around ExpiresAt")
+	}
+	_, err = s.GetToken(ctx(), hash("missing"))
+	wantErr(t, err, storage.ErrNotFound)
+
+	svc := newToken(t, s, "svc", token.Service, a.ID, 0, 0)
+	if svc.Expired(t0.Add(100 * 365 * 24 * time.Hour)) {
+		t.Fatal("a token without expiry expired")
+	}
+	newToken(t, s, "t2", token.User, a.ID, u.ID, 0)
+	newToken(t, s, "t3", token.User, a.ID, v.ID, 0)
+	newToken(t, s, "t4", token.User, b.ID, u.ID, 0)
+	newToken(t, s, "g1", token.Community, a.ID, u.ID, 77)
+	wantErr(t, s.CreateToken(ctx(), storage.Token{Hash: hash("orphan"), Kind: token.User, AppID: 999999, IssuedAt: t0, Flow: storage.FlowCode}), storage.ErrNotFound)
+
+	list, err := s.ListTokens(ctx(), storage.TokenFilter{AppID: a.ID, UserID: u.ID, Kind: token.User})
+	must(t, err)
+	if len(list) != 2 {
+		t.Fatalf("ListTokens(app a, user u) = %d tokens, want 2", len(list))
+	}
+	list, err = s.ListTokens(ctx(), storage.TokenFilter{CommunityID: 77})
+	must(t, err)
+	if len(list) != 1 || list[0].Kind != token.Community || list[0].CommunityID != 77 {
+		t.Fatalf("ListTokens(community) = %+v", list)
+	}
+
+	// The user revokes app a: only u's tokens of a go, and only once.
+	revoked, err := s.RevokeTokens(ctx(), storage.TokenFilter{AppID: a.ID, UserID: u.ID, Kind: token.User}, t0.Add(time.Minute))
+	must(t, err)
+	if len(revoked) != 2 {
+		t.Fatalf("RevokeTokens returned %d hashes, want 2", len(revoked))
+	}
+	got, _ = s.GetToken(ctx(), tok.Hash)
+	if !got.RevokedAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("RevokedAt = %v", got.RevokedAt)
+	}
+	again, err := s.RevokeTokens(ctx(), storage.TokenFilter{AppID: a.ID, UserID: u.ID}, t0.Add(2*time.Minute))
+	must(t, err)
+	if len(again) != 1 || again[0] != hash("g1") {
+		t.Fatalf("second revoke returned %d hashes; already revoked tokens must not be returned again", len(again))
+	}
+	live, err := s.ListTokens(ctx(), storage.TokenFilter{AppID: a.ID, LiveOnly: true})
+	must(t, err)
+	if len(live) != 2 { // svc, t3
+		t.Fatalf("live tokens of app a = %d, want 2", len(live))
+	}
+	byCode, err := s.RevokeTokens(ctx(), storage.TokenFilter{CodeHash: &code}, t0)
+	must(t, err)
+	if len(byCode) != 0 {
+		t.Fatal("revoking by code returned an already revoked token")
+	}
+	if g, _ := s.GetToken(ctx(), hash("t4")); !g.RevokedAt.IsZero() {
+		t.Fatal("another app's token was revoked")
+	}
+}
+
+func testEmptyFilter(t *testing.T, s storage.Storage) {
+	if _, err := s.RevokeTokens(ctx(), storage.TokenFilter{}, t0); err == nil {
+		t.Fatal("RevokeTokens with an empty filter must fail, not revoke everything")
+	}
+	if _, err := s.ListTokens(ctx(), storage.TokenFilter{LiveOnly: true}); err == nil {
+		t.Fatal("ListTokens with an empty filter must fail")
+	}
+}
+
+func testNotificationsAndEvents(t *testing.T, s storage.Storage) {
+	u := newUser(t, s, "u")
+	a := newApp(t, s, u.ID)
+	for i, text := range []string{"first", "second"} {
+		n := storage.Notification{AppID: a.ID, UserID: u.ID, Message: text, CreatedAt: t0.Add(time.Duration(i) * time.Second)}
+		must(t, s.CreateNotification(ctx(), &n))
+		if n.ID == 0 {
+			t.Fatal("CreateNotification did not set ID")
+		}
+	}
+	ns, err := s.ListNotifications(ctx(), u.ID)
+	must(t, err)
+	if len(ns) != 2 || ns[0].Message != "second" || !ns[0].ReadAt.IsZero() {
+		t.Fatalf("ListNotifications = %+v, want newest first, unread", ns)
+	}
+	must(t, s.MarkNotificationsRead(ctx(), u.ID, t0.Add(time.Hour)))
+	ns, _ = s.ListNotifications(ctx(), u.ID)
+	if !ns[0].ReadAt.Equal(t0.Add(time.Hour)) || !ns[1].ReadAt.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("not marked read: %+v", ns)
+	}
+	wantErr(t, s.CreateNotification(ctx(), &storage.Notification{AppID: a.ID, UserID: 999999, Message: "x", CreatedAt: t0}), storage.ErrNotFound)
+
+	e := storage.AppEvent{AppID: a.ID, UserID: u.ID, ActivityID: 2, Value: 15, CreatedAt: t0}
+	must(t, s.CreateAppEvent(ctx(), &e))
+	es, err := s.ListAppEvents(ctx(), a.ID)
+	must(t, err)
+	if len(es) != 1 || es[0] != e {
+		t.Fatalf("ListAppEvents = %+v, want [%+v]", es, e)
+	}
+}
+
+func testMessages(t *testing.T, s storage.Storage) {
+	u := newUser(t, s, "u")
+	peer := newUser(t, s, "peer")
+	m1 := storage.Message{FromUserID: u.ID, PeerID: peer.ID, Text: "hi", RandomID: 42, CreatedAt: t0}
+	must(t, s.CreateMessage(ctx(), &m1))
+	dup := storage.Message{FromUserID: u.ID, PeerID: peer.ID, Text: "hi again", RandomID: 42, CreatedAt: t0.Add(time.Second)}
+	must(t, s.CreateMessage(ctx(), &dup))
+	if dup.ID != m1.ID || dup.Text != "hi" {
+		t.Fatalf("duplicate random_id gave message %d %q, want the first (%d)", dup.ID, dup.Text, m1.ID)
+	}
+	fromGroup := storage.Message{FromCommunityID: 9, PeerID: peer.ID, Text: "from a community", RandomID: 42, CreatedAt: t0}
+	must(t, s.CreateMessage(ctx(), &fromGroup))
+	noRandom1 := storage.Message{FromUserID: u.ID, PeerID: peer.ID, Text: "a", CreatedAt: t0}
+	noRandom2 := storage.Message{FromUserID: u.ID, PeerID: peer.ID, Text: "a", CreatedAt: t0}
+	must(t, s.CreateMessage(ctx(), &noRandom1))
+	must(t, s.CreateMessage(ctx(), &noRandom2))
+	if fromGroup.ID == m1.ID || noRandom1.ID == noRandom2.ID {
+		t.Fatal("messages that are not duplicates were merged")
+	}
+	ms, err := s.ListMessages(ctx(), peer.ID)
+	must(t, err)
+	if len(ms) != 4 || ms[0].ID != noRandom2.ID {
+		t.Fatalf("ListMessages = %d messages, want 4 newest first", len(ms))
+	}
+}
+
+func testAudit(t *testing.T, s storage.Storage) {
+	for i, action := range []string{"secret.rotate", "service_token.new", "community_token.create"} {
+		e := storage.AuditEvent{At: t0.Add(time.Duration(i) * time.Second), ActorUserID: 1, AppID: 10, Action: action, IP: "192.0.2.9", Detail: "d"}
+		if action == "community_token.create" {
+			e.AppID, e.CommunityID = 0, 20
+		}
+		must(t, s.AddAudit(ctx(), e))
+	}
+	es, err := s.ListAudit(ctx(), storage.AuditFilter{AppID: 10})
+	must(t, err)
+	if len(es) != 2 || es[0].Action != "service_token.new" || es[0].IP != "192.0.2.9" || !es[0].At.Equal(t0.Add(time.Second)) {
+		t.Fatalf("ListAudit(app) = %+v", es)
+	}
+	es, err = s.ListAudit(ctx(), storage.AuditFilter{CommunityID: 20})
+	must(t, err)
+	if len(es) != 1 || es[0].Action != "community_token.create" {
+		t.Fatalf("ListAudit(community) = %+v", es)
+	}
+	es, err = s.ListAudit(ctx(), storage.AuditFilter{Limit: 1})
+	must(t, err)
+	if len(es) != 1 {
+		t.Fatalf("ListAudit(limit 1) = %d events", len(es))
+	}
+}
+
+func testConcurrentWriters(t *testing.T, s storage.Storage) {
+	owner := newUser(t, s, "owner")
+	a := newApp(t, s, owner.ID)
+	const writers, each = 8, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				u := storage.User{Login: fmt.Sprintf("w%d-%d", w, i), PasswordHash: "x", CreatedAt: t0}
+				if err := s.CreateUser(ctx(), &u); err != nil {
+					errs <- err
+					continue
+				}
+				tok := storage.Token{Hash: hash(u.Login), Kind: token.User, AppID: a.ID, UserID: u.ID, IssuedAt: t0, Flow: storage.FlowImplicit}
+				if err := s.CreateToken(ctx(), tok); err != nil {
+					errs <- err
+				}
+				if err := s.PutConsent(ctx(), storage.Consent{UserID: u.ID, AppID: a.ID, Scope: scope.Friends, CreatedAt: t0, UpdatedAt: t0}); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent write: %v", err)
+	}
+	tokens, err := s.ListTokens(ctx(), storage.TokenFilter{AppID: a.ID})
+	must(t, err)
+	n, err := s.CountAppUsers(ctx(), a.ID)
+	must(t, err)
+	if len(tokens) != writers*each || n != writers*each {
+		t.Fatalf("after concurrent writes: %d tokens, %d consents, want %d each", len(tokens), n, writers*each)
+	}
+}
+
+func testConcurrentCodeUse(t *testing.T, s storage.Storage) {
+	u := newUser(t, s, "u")
+	a := newApp(t, s, u.ID)
+	c := storage.Code{Hash: hash("race"), AppID: a.ID, UserID: u.ID, RedirectURI: "x", IssuedAt: t0, ExpiresAt: t0.Add(time.Minute)}
+	must(t, s.CreateCode(ctx(), c))
+	const n = 8
+	results := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := s.UseCode(ctx(), c.Hash, t0)
+			results <- err
+		}()
+	}
+	wins := 0
+	for range n {
+		err := <-results
+		switch {
+		case err == nil:
+			wins++
+		case errors.Is(err, storage.ErrConflict):
+		default:
+			t.Errorf("UseCode: %v", err)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d concurrent uses of one code succeeded, want exactly 1", wins)
+	}
+}

@@ -1,0 +1,213 @@
+// Package token mints and checks Latchkey's opaque credentials: access tokens
+// of the three kinds, authorization codes and client secrets, and it seals
+// what the console must show again.
+//
+// A token is "lk" + kind letter + version digit + 40 hex digits of randomness
+// + 20 hex digits of HMAC-SHA256 under the server secret: only digits and
+// Latin letters, as VK's documentation promises, with a fixed prefix that
+// secret scanners can match. The MAC lets Parse reject a forged or mistyped
+// token without any storage access. Storage keeps only Hash(token), so a copy
+// of the database yields no usable token.
+package token
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"sync"
+)
+
+// Kind is what a token speaks for.
+type Kind byte
+
+const (
+	User      Kind = 'u'
+	Community Kind = 'c'
+	Service   Kind = 's'
+	Code      Kind = 'a' // an authorization code
+)
+
+func (k Kind) String() string {
+	switch k {
+	case User:
+		return "user"
+	case Community:
+		return "community"
+	case Service:
+		return "service"
+	case Code:
+		return "code"
+	}
+	return fmt.Sprintf("Kind(%q)", byte(k))
+}
+
+// Valid reports whether k is one of the kinds above.
+func (k Kind) Valid() bool { return k == User || k == Community || k == Service || k == Code }
+
+const (
+	version   = '1'
+	headerLen = 4 // "lk" + kind + version
+	randLen   = 20
+	macLen    = 10
+	// Len is the length of every token string.
+	Len = headerLen + 2*randLen + 2*macLen
+)
+
+// MinSecretLen is the shortest server secret accepted.
+const MinSecretLen = 32
+
+// Hash is the at-rest form of a token, code or client secret: SHA-256 of the
+// string. The strings carry at least 119 bits of randomness, so a fast
+// unkeyed hash is enough and does not depend on the server secret, which may
+// rotate.
+type Hash [sha256.Size]byte
+
+// HashOf returns the at-rest hash of s.
+func HashOf(s string) Hash { return sha256.Sum256([]byte(s)) }
+
+// ErrMalformed is returned for a string that is not a token this server minted.
+var ErrMalformed = errors.New("token: malformed or forged")
+
+// Keyring holds the keys derived from the server secrets. The first secret
+// signs and encrypts; every secret verifies and decrypts, so secrets can be
+// rotated without invalidating what was issued.
+type Keyring struct {
+	macs []sync.Pool // of hash.Hash, one pool per secret
+	aead []cipher.AEAD
+}
+
+// NewKeyring derives the keys from one or more server secrets.
+func NewKeyring(secrets ...string) (*Keyring, error) {
+	if len(secrets) == 0 {
+		return nil, errors.New("token: no server secret")
+	}
+	k := &Keyring{macs: make([]sync.Pool, len(secrets))}
+	for i, s := range secrets {
+		if len(s) < MinSecretLen {
+			return nil, fmt.Errorf("token: server secret %d is %d characters, want at least %d", i+1, len(s), MinSecretLen)
+		}
+		macKey := derive(s, "latchkey token mac v1")
+		k.macs[i].New = func() any { return hmac.New(sha256.New, macKey) }
+		block, err := aes.NewCipher(derive(s, "latchkey seal v1"))
+		if err != nil {
+			return nil, err
+		}
+		gcm, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, err
+		}
+		k.aead = append(k.aead, gcm)
+	}
+	return k, nil
+}
+
+func derive(secret, label string) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(label))
+	return m.Sum(nil)
+}
+
+// Mint returns a new token of the given kind and its at-rest hash.
+func (k *Keyring) Mint(kind Kind) (string, Hash) {
+	var b [Len]byte
+	b[0], b[1], b[2], b[3] = 'l', 'k', byte(kind), version
+	var r [randLen]byte
+	rand.Read(r[:])
+	hex.Encode(b[headerLen:], r[:])
+	body := headerLen + 2*randLen
+	var mac [sha256.Size]byte
+	k.sum(0, b[:body], mac[:0])
+	hex.Encode(b[body:], mac[:macLen])
+	s := string(b[:])
+	return s, HashOf(s)
+}
+
+func (k *Keyring) sum(i int, msg, out []byte) []byte {
+	h := k.macs[i].Get().(hash.Hash)
+	h.Reset()
+	h.Write(msg)
+	out = h.Sum(out)
+	k.macs[i].Put(h)
+	return out
+}
+
+// Parse checks that s is a well-formed token of this server, with a valid MAC
+// under one of the secrets, and returns its kind and at-rest hash. It touches
+// no storage: whether the token is live is the caller's question.
+func (k *Keyring) Parse(s string) (Kind, Hash, error) {
+	if len(s) != Len || s[0] != 'l' || s[1] != 'k' || s[3] != version || !Kind(s[2]).Valid() {
+		return 0, Hash{}, ErrMalformed
+	}
+	body := headerLen + 2*randLen
+	var given [macLen]byte
+	if _, err := hex.Decode(given[:], []byte(s[body:])); err != nil || !isLowerHex(s[headerLen:]) {
+		return 0, Hash{}, ErrMalformed
+	}
+	var buf [Len]byte
+	msg := append(buf[:0], s[:body]...)
+	var mac [sha256.Size]byte
+	for i := range k.macs {
+		if hmac.Equal(k.sum(i, msg, mac[:0])[:macLen], given[:]) {
+			return Kind(s[2]), HashOf(s), nil
+		}
+	}
+	return 0, Hash{}, ErrMalformed
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+const alnum = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// NewSecret returns a random client secret of 24 digits and Latin letters
+// (about 142 bits), VK's shape for an app's "secure key".
+func NewSecret() string {
+	const n = 24
+	var b [n]byte
+	// Rejection sampling keeps the 62 symbols uniform.
+	for i := 0; i < n; {
+		var r [32]byte
+		rand.Read(r[:])
+		for _, c := range r {
+			if c < 248 && i < n { // 248 = 4*62
+				b[i] = alnum[c%62]
+				i++
+			}
+		}
+	}
+	return string(b[:])
+}
+
+// Seal encrypts plaintext (AES-256-GCM, random nonce) under the first secret.
+func (k *Keyring) Seal(plaintext []byte) []byte {
+	g := k.aead[0]
+	nonce := make([]byte, g.NonceSize(), g.NonceSize()+len(plaintext)+g.Overhead())
+	rand.Read(nonce)
+	return g.Seal(nonce, nonce, plaintext, nil)
+}
+
+// Open decrypts what Seal produced under any of the secrets.
+func (k *Keyring) Open(sealed []byte) ([]byte, error) {
+	for _, g := range k.aead {
+		if len(sealed) < g.NonceSize() {
+			break
+		}
+		if p, err := g.Open(nil, sealed[:g.NonceSize()], sealed[g.NonceSize():], nil); err == nil {
+			return p, nil
+		}
+	}
+	return nil, errors.New("token: cannot decrypt: sealed under an unknown server secret or corrupted")
+}
