@@ -158,6 +158,7 @@ type TokenFilter struct {
 	UserID      int64
 	CommunityID int64
 	CodeHash    *token.Hash
+	Flow        Flow
 	// LiveOnly leaves out revoked tokens.
 	LiveOnly bool
 }

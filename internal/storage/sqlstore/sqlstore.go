@@ -553,6 +553,9 @@ func tokenWhere(f storage.TokenFilter, from int) (string, []any, error) {
 	if f.CodeHash != nil {
 		add("code_hash = $%d", f.CodeHash[:])
 	}
+	if f.Flow != "" {
+		add("flow = $%d", string(f.Flow))
+	}
 	if len(conds) == 0 {
 		return "", nil, errors.New("sqlstore: empty token filter")
 	}

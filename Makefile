@@ -1,0 +1,25 @@
+# make test   every test, with a throwaway PostgreSQL when LATCHKEY_TEST_POSTGRES is unset
+# make lint   gofmt, go vet, staticcheck
+# make bench  micro-benchmarks and the load tool
+
+GO ?= go
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+export LATCHKEY_SCREENSHOTS ?= $(CURDIR)/screenshots
+
+.PHONY: test lint bench build
+
+build:
+	$(GO) build -o latchkey ./cmd/latchkey
+
+test:
+	@mkdir -p "$(LATCHKEY_SCREENSHOTS)"
+	./scripts/with-postgres $(GO) test -count=1 -timeout 20m ./...
+	@echo "screenshots of the browser tests: $(LATCHKEY_SCREENSHOTS)"
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...

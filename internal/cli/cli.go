@@ -1,0 +1,210 @@
+// Package cli is the latchkey command: cobra commands over the platform
+// layer, JSON on stdout, one-line errors. Run is the whole program, so tests
+// start the real thing in-process.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"latchkey/internal/config"
+	"latchkey/internal/platform"
+	"latchkey/internal/storage"
+	"latchkey/internal/storage/postgres"
+	"latchkey/internal/storage/sqlite"
+	"latchkey/internal/token"
+)
+
+// UsageError is bad input to a command: exit status 2.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+func usage(format string, args ...any) error {
+	return &UsageError{fmt.Errorf(format, args...)}
+}
+
+// ExitCode is the process status for the error Run returned: 0 on success,
+// 2 for bad input (flags, validation, unknown ids, conflicts), 1 otherwise.
+func ExitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var u *UsageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	switch platform.KindOf(err) {
+	case platform.Invalid, platform.NotFound, platform.Conflict, platform.Forbidden:
+		return 2
+	}
+	return 1
+}
+
+// env is what every command shares: the environment, the streams and the
+// storage configuration.
+type env struct {
+	getenv         func(string) string
+	stdout, stderr io.Writer
+	cfg            config.Config
+	now            func() time.Time
+}
+
+// Run runs the latchkey command line args (without the program name).
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	e := &env{getenv: getenv, stdout: stdout, stderr: stderr, cfg: config.Defaults(), now: time.Now}
+	root := e.rootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	_, err := root.ExecuteContextC(ctx)
+	var re *runError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &re):
+		return re.err
+	default:
+		var u *UsageError
+		if errors.As(err, &u) {
+			return err
+		}
+		return &UsageError{err}
+	}
+}
+
+func (e *env) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "latchkey",
+		Short:         "Latchkey issues and checks API access tokens (VK-compatible OAuth 2.0 server)",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := config.ApplyEnv(cmd.Root().PersistentFlags(), e.getenv); err != nil {
+				return &UsageError{err}
+			}
+			if _, _, err := config.ParseDB(e.cfg.DB); err != nil {
+				return &UsageError{err}
+			}
+			return nil
+		},
+	}
+	root.PersistentFlags().StringVar(&e.cfg.DB, "db", e.cfg.DB, "storage: sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB (env LATCHKEY_DB)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{err} })
+	root.AddCommand(e.serveCmd(), e.migrateCmd(), e.userCmd(), e.appCmd(), e.groupCmd())
+	root.CompletionOptions.DisableDefaultCmd = true
+	classify(root)
+	return root
+}
+
+// classify makes every error cobra itself reports (unknown command or flag,
+// missing required flag, stray argument) a UsageError, and leaves the errors
+// of the commands' own RunE as they are.
+func classify(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		classify(c)
+	}
+	if cmd.RunE == nil {
+		// A command that only groups others.
+		cmd.Args = cobra.ArbitraryArgs
+		cmd.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usage("unknown command %q for %q", args[0], cmd.CommandPath())
+			}
+			return usage("%q needs a subcommand: %s", cmd.CommandPath(), subcommands(cmd))
+		}
+	} else if cmd.Args == nil {
+		cmd.Args = cobra.NoArgs
+	}
+	run := cmd.RunE
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := run(cmd, args); err != nil {
+			return &runError{err}
+		}
+		return nil
+	}
+}
+
+// runError marks an error returned by a command's own RunE.
+type runError struct{ err error }
+
+func (e *runError) Error() string { return e.err.Error() }
+
+func subcommands(cmd *cobra.Command) string {
+	var names []string
+	for _, c := range cmd.Commands() {
+		if c.IsAvailableCommand() {
+			names = append(names, c.Name())
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// openStore opens the configured storage, applying pending migrations.
+func (e *env) openStore(ctx context.Context) (storage.Storage, error) {
+	kind, target, err := config.ParseDB(e.cfg.DB)
+	if err != nil {
+		return nil, &UsageError{err}
+	}
+	if kind == config.Postgres {
+		return postgres.Open(ctx, target)
+	}
+	return sqlite.Open(ctx, target)
+}
+
+// keys loads the server secret (creating it beside a SQLite database when
+// unset) and derives the keyring.
+func (e *env) keys() (*token.Keyring, error) {
+	secrets, err := config.Secrets(e.cfg.DB, e.getenv, e.stderr)
+	if err != nil {
+		return nil, &UsageError{err}
+	}
+	return token.NewKeyring(secrets...)
+}
+
+// platform opens storage and, when withKeys, the keyring.
+func (e *env) platform(ctx context.Context, withKeys bool) (*platform.Platform, func(), error) {
+	var keys *token.Keyring
+	if withKeys {
+		var err error
+		if keys, err = e.keys(); err != nil {
+			return nil, nil, err
+		}
+	}
+	store, err := e.openStore(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := &platform.Platform{Store: store, Keys: keys, Now: e.now, Log: slog.New(slog.NewTextHandler(e.stderr, nil))}
+	return p, func() { store.Close() }, nil
+}
+
+func (e *env) printJSON(v any) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func (e *env) migrateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply the embedded storage migrations (every command also does this itself)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			store, err := e.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			return e.printJSON(map[string]bool{"ok": true})
+		},
+	}
+}

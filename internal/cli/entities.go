@@ -1,0 +1,220 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"latchkey/internal/platform"
+	"latchkey/internal/storage"
+)
+
+func (e *env) userCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "user", Short: "Manage users"}
+	var u platform.NewUser
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create a user; prints {\"id\":N,\"login\":\"L\"}",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := u.Validate(); err != nil {
+				return err
+			}
+			p, done, err := e.platform(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer done()
+			rec, err := p.CreateUser(cmd.Context(), u)
+			if err != nil {
+				return err
+			}
+			return e.printJSON(map[string]any{"id": rec.ID, "login": rec.Login})
+		},
+	}
+	f := create.Flags()
+	f.StringVar(&u.Login, "login", "", "login (3-32 Latin letters, digits, '.', '_', '-')")
+	f.StringVar(&u.Password, "password", "", "password (at least 8 characters)")
+	f.StringVar(&u.FirstName, "first-name", "", "first name")
+	f.StringVar(&u.LastName, "last-name", "", "last name")
+	f.StringVar(&u.Email, "email", "", "email address")
+	create.MarkFlagRequired("login")
+	create.MarkFlagRequired("password")
+	cmd.AddCommand(create)
+	return cmd
+}
+
+func (e *env) groupCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "group", Short: "Manage communities (groups, events, public pages)"}
+	var owner int64
+	var name string
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create a community whose first admin is the owner; prints {\"id\":N}",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, done, err := e.platform(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer done()
+			c, err := p.CreateCommunity(cmd.Context(), platform.CLI, owner, name)
+			if err != nil {
+				return err
+			}
+			return e.printJSON(map[string]any{"id": c.ID})
+		},
+	}
+	create.Flags().Int64Var(&owner, "owner", 0, "user id of the first admin")
+	create.Flags().StringVar(&name, "name", "", "community name")
+	create.MarkFlagRequired("owner")
+	create.MarkFlagRequired("name")
+
+	var group, user int64
+	addAdmin := &cobra.Command{
+		Use:   "add-admin",
+		Short: "Make a user an admin of a community; prints {\"ok\":true}",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, done, err := e.platform(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer done()
+			if err := p.AddCommunityAdmin(cmd.Context(), platform.CLI, group, user); err != nil {
+				return err
+			}
+			return e.printJSON(map[string]bool{"ok": true})
+		},
+	}
+	addAdmin.Flags().Int64Var(&group, "group", 0, "community id")
+	addAdmin.Flags().Int64Var(&user, "user", 0, "user id")
+	addAdmin.MarkFlagRequired("group")
+	addAdmin.MarkFlagRequired("user")
+	cmd.AddCommand(create, addAdmin)
+	return cmd
+}
+
+// appJSON is how the CLI prints an app: the fields of `app create`
+// (client_id, client_secret, service_token) and its settings.
+type appJSON struct {
+	ClientID                 int64    `json:"client_id"`
+	ClientSecret             string   `json:"client_secret"`
+	ServiceToken             string   `json:"service_token"`
+	OwnerID                  int64    `json:"owner_id"`
+	Title                    string   `json:"title"`
+	Type                     string   `json:"type"`
+	Description              string   `json:"description"`
+	RedirectURIs             []string `json:"redirect_uris"`
+	IFrameURL                string   `json:"iframe_url,omitempty"`
+	ClientCredentials        bool     `json:"client_credentials"`
+	OldClientSecret          string   `json:"old_client_secret,omitempty"`
+	OldClientSecretExpiresAt int64    `json:"old_client_secret_expires_at,omitempty"`
+	CreatedAt                int64    `json:"created_at"`
+	Deleted                  bool     `json:"deleted,omitempty"`
+}
+
+func toJSON(v platform.AppView) appJSON {
+	out := appJSON{
+		ClientID: v.ID, ClientSecret: v.ClientSecret, ServiceToken: v.ServiceToken, OwnerID: v.OwnerID,
+		Title: v.Title, Type: string(v.Type), Description: v.Description, RedirectURIs: v.RedirectURIs,
+		IFrameURL: v.IFrameURL, ClientCredentials: v.ClientCredentials, OldClientSecret: v.OldClientSecret,
+		CreatedAt: v.CreatedAt.Unix(),
+	}
+	if out.RedirectURIs == nil {
+		out.RedirectURIs = []string{}
+	}
+	if v.OldSecret != nil {
+		out.OldClientSecretExpiresAt = v.OldSecret.ExpiresAt.Unix()
+	}
+	return out
+}
+
+func (e *env) appCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "app", Short: "Manage apps and their credentials"}
+
+	var a platform.NewApp
+	var appType string
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create an app; prints its client_id, client_secret and service_token",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a.Type = storage.AppType(appType)
+			if err := a.Validate(); err != nil {
+				return err
+			}
+			p, done, err := e.platform(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer done()
+			v, err := p.CreateApp(cmd.Context(), platform.CLI, a)
+			if err != nil {
+				return err
+			}
+			return e.printJSON(toJSON(v))
+		},
+	}
+	f := create.Flags()
+	f.Int64Var(&a.OwnerID, "owner", 0, "user id of the developer who owns the app")
+	f.StringVar(&a.Title, "title", "", "app title")
+	f.StringVar(&appType, "type", "", "standalone, web or iframe")
+	f.StringArrayVar(&a.RedirectURIs, "redirect-uri", nil, "a redirect URI (repeat for several); matched exactly")
+	f.StringVar(&a.IFrameURL, "iframe-url", "", "URL loaded in the iframe (iframe apps)")
+	f.StringVar(&a.Description, "description", "", "app description")
+	create.MarkFlagRequired("owner")
+	create.MarkFlagRequired("title")
+	create.MarkFlagRequired("type")
+	cmd.AddCommand(create)
+
+	type action func(p *platform.Platform, cmd *cobra.Command, id int64) (platform.AppView, error)
+	simple := func(use, short string, do action) *cobra.Command {
+		var id int64
+		c := &cobra.Command{
+			Use:   use,
+			Short: short,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				p, done, err := e.platform(cmd.Context(), true)
+				if err != nil {
+					return err
+				}
+				defer done()
+				v, err := do(p, cmd, id)
+				if err != nil {
+					return err
+				}
+				return e.printJSON(toJSON(v))
+			},
+		}
+		c.Flags().Int64Var(&id, "app", 0, "app id (client_id)")
+		c.MarkFlagRequired("app")
+		return c
+	}
+	cmd.AddCommand(
+		simple("show", "Print the app's current state", func(p *platform.Platform, cmd *cobra.Command, id int64) (platform.AppView, error) {
+			return p.App(cmd.Context(), platform.CLI, id)
+		}),
+		simple("rotate-secret", "Make a new client secret current; the old one works until retired or 7 days pass", func(p *platform.Platform, cmd *cobra.Command, id int64) (platform.AppView, error) {
+			return p.RotateSecret(cmd.Context(), platform.CLI, id)
+		}),
+		simple("retire-secret", "Stop accepting the rotated-out client secret now", func(p *platform.Platform, cmd *cobra.Command, id int64) (platform.AppView, error) {
+			return p.RetireSecret(cmd.Context(), platform.CLI, id)
+		}),
+		simple("new-service-token", "Generate a new service token; the old one stops working at once", func(p *platform.Platform, cmd *cobra.Command, id int64) (platform.AppView, error) {
+			return p.NewServiceToken(cmd.Context(), platform.CLI, id)
+		}),
+		simple("delete", "Delete the app; every token of it stops working", func(p *platform.Platform, cmd *cobra.Command, id int64) (platform.AppView, error) {
+			v, err := p.DeleteApp(cmd.Context(), platform.CLI, id)
+			return v, err
+		}),
+	)
+
+	var onOff string
+	set := simple("set", "Change the app's settings", func(p *platform.Platform, cmd *cobra.Command, id int64) (platform.AppView, error) {
+		return p.SetClientCredentials(cmd.Context(), platform.CLI, id, onOff == "on")
+	})
+	set.PreRunE = func(cmd *cobra.Command, _ []string) error {
+		if onOff != "on" && onOff != "off" {
+			return usage("--client-credentials %q: want on or off", onOff)
+		}
+		return nil
+	}
+	set.Flags().StringVar(&onOff, "client-credentials", "", "on or off: the obsolete client credentials flow")
+	cmd.AddCommand(set)
+	return cmd
+}

@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"latchkey/internal/config"
+	"latchkey/internal/server"
+)
+
+func (e *env) serveCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the HTTP server",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := config.ApplyEnv(cmd.LocalFlags(), e.getenv); err != nil {
+				return &UsageError{err}
+			}
+			if err := e.cfg.Validate(); err != nil {
+				return &UsageError{err}
+			}
+			return e.serve(cmd.Context())
+		},
+	}
+	e.cfg.BindServe(cmd.Flags())
+	return cmd
+}
+
+func (e *env) logger() *slog.Logger {
+	if e.cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(e.stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, nil))
+}
+
+func (e *env) serve(ctx context.Context) error {
+	log := e.logger()
+	keys, err := e.keys()
+	if err != nil {
+		return err
+	}
+	store, err := e.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	ln, err := net.Listen("tcp", e.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", e.cfg.Addr, err)
+	}
+	defer ln.Close()
+	public := e.cfg.PublicURL
+	if public == "" {
+		public = "http://" + ln.Addr().String()
+	}
+	publicURL, _ := url.Parse(public)
+
+	srv := server.New(server.Deps{Config: e.cfg, Store: store, Keys: keys, Log: log, Now: e.now, PublicURL: publicURL})
+	if e.cfg.Demo {
+		if err := seedDemo(ctx, srv.Platform(), publicURL, e.stdout); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
+
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	kind, _, _ := config.ParseDB(e.cfg.DB)
+	log.Info("listening", "addr", ln.Addr().String(), "public_url", public, "storage", kind)
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

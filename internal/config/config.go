@@ -1,0 +1,253 @@
+// Package config turns flags and LATCHKEY_* environment variables into a
+// validated Config, and finds or creates the server secret.
+package config
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"latchkey/internal/token"
+)
+
+// DefaultDB is the storage used when neither --db nor LATCHKEY_DB is given.
+const DefaultDB = "sqlite:latchkey.db"
+
+// Config is everything the server and the CLI are configured with.
+type Config struct {
+	DB        string
+	Addr      string
+	PublicURL string
+	Demo      bool
+	LogFormat string
+
+	CodeTTL          time.Duration
+	ImplicitTokenTTL time.Duration
+	CodeTokenTTL     time.Duration
+	AllowPlainPKCE   bool
+
+	RateUser      float64
+	RateCommunity float64
+	RateService   float64
+	CacheSize     int
+}
+
+// Defaults are the values of every flag left unset.
+func Defaults() Config {
+	return Config{
+		DB:               DefaultDB,
+		Addr:             "127.0.0.1:8080",
+		LogFormat:        "text",
+		CodeTTL:          10 * time.Minute,
+		ImplicitTokenTTL: 24 * time.Hour,
+		CodeTokenTTL:     12 * time.Hour,
+		RateUser:         3,
+		RateCommunity:    20,
+		RateService:      3,
+		CacheSize:        100_000,
+	}
+}
+
+// BindServe registers the serve flags on fs.
+func (c *Config) BindServe(fs *pflag.FlagSet) {
+	fs.StringVar(&c.Addr, "addr", c.Addr, "address to listen on (host:port; port 0 picks a free one)")
+	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "absolute URL the server is reached at, for links it prints and /blank.html (default http://ADDR)")
+	fs.BoolVar(&c.Demo, "demo", c.Demo, "seed a demo user, apps and community once, and print how to log in")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
+	fs.DurationVar(&c.CodeTTL, "code-ttl", c.CodeTTL, "lifetime of an authorization code")
+	fs.DurationVar(&c.ImplicitTokenTTL, "implicit-token-ttl", c.ImplicitTokenTTL, "lifetime of a user token from the implicit flow (without offline)")
+	fs.DurationVar(&c.CodeTokenTTL, "code-token-ttl", c.CodeTokenTTL, "lifetime of a user token from the code flow (without offline)")
+	fs.BoolVar(&c.AllowPlainPKCE, "allow-plain-pkce", c.AllowPlainPKCE, "accept code_challenge_method=plain (S256 is always accepted)")
+	fs.Float64Var(&c.RateUser, "rate-user", c.RateUser, "API requests per second per user token")
+	fs.Float64Var(&c.RateCommunity, "rate-community", c.RateCommunity, "API requests per second per community token")
+	fs.Float64Var(&c.RateService, "rate-service", c.RateService, "API requests per second per service token")
+	fs.IntVar(&c.CacheSize, "token-cache-size", c.CacheSize, "how many checked tokens each node keeps in memory")
+}
+
+// EnvName is the environment variable that sets a flag: LATCHKEY_ and the
+// flag's name in upper case with dashes as underscores.
+func EnvName(flag string) string {
+	return "LATCHKEY_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// ApplyEnv sets every flag of fs that was not given on the command line from
+// its environment variable, and reports every bad value at once.
+func ApplyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed {
+			return
+		}
+		if v := getenv(EnvName(f.Name)); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %v", EnvName(f.Name), v, err))
+			}
+		}
+	})
+	return oneLine(errs)
+}
+
+// Validate reports every problem of c at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, _, err := ParseDB(c.DB); err != nil {
+		errs = append(errs, err)
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("--addr %q: want host:port", c.Addr))
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			errs = append(errs, fmt.Errorf("--public-url %q: want an absolute http or https URL without query or fragment", c.PublicURL))
+		}
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", c.LogFormat))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"code-ttl", c.CodeTTL}, {"implicit-token-ttl", c.ImplicitTokenTTL}, {"code-token-ttl", c.CodeTokenTTL}} {
+		if d.v < time.Second {
+			errs = append(errs, fmt.Errorf("--%s %v: want at least 1s", d.name, d.v))
+		}
+	}
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{"rate-user", c.RateUser}, {"rate-community", c.RateCommunity}, {"rate-service", c.RateService}} {
+		if !(r.v > 0) {
+			errs = append(errs, fmt.Errorf("--%s %v: want a positive number", r.name, r.v))
+		}
+	}
+	if c.CacheSize < 0 {
+		errs = append(errs, fmt.Errorf("--token-cache-size %d: want 0 or more", c.CacheSize))
+	}
+	return oneLine(errs)
+}
+
+// Backend kinds of a storage DSN.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// ParseDB splits a storage DSN into its backend and what the backend opens:
+// "sqlite:PATH" gives the path, "postgres://…" the whole URL.
+func ParseDB(dsn string) (kind, target string, err error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		if path == "" || strings.ContainsAny(path, "?#") {
+			return "", "", fmt.Errorf("--db %q: want sqlite:PATH (a file path without ? or #)", dsn)
+		}
+		return SQLite, path, nil
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		if _, err := url.Parse(dsn); err != nil {
+			return "", "", fmt.Errorf("--db: bad PostgreSQL URL: %v", err)
+		}
+		return Postgres, dsn, nil
+	}
+	return "", "", fmt.Errorf("--db %q: want sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB", redact(dsn))
+}
+
+// redact hides a password in a URL-shaped DSN for error messages.
+func redact(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			return u.Redacted()
+		}
+	}
+	return dsn
+}
+
+// SecretEnv is the environment variable holding the server secrets.
+const SecretEnv = "LATCHKEY_SECRET"
+
+// Secrets returns the server secrets: from LATCHKEY_SECRET (several,
+// separated by commas: the first signs, all verify) or, for SQLite, from the
+// file beside the database, which is created with a random secret when it
+// does not exist yet (saying so on stderr).
+func Secrets(db string, getenv func(string) string, stderr io.Writer) ([]string, error) {
+	if v := getenv(SecretEnv); v != "" {
+		var out []string
+		var errs []error
+		for i, s := range strings.Split(v, ",") {
+			s = strings.TrimSpace(s)
+			if len(s) < token.MinSecretLen {
+				errs = append(errs, fmt.Errorf("%s: secret %d is %d characters, want at least %d", SecretEnv, i+1, len(s), token.MinSecretLen))
+			}
+			out = append(out, s)
+		}
+		return out, errors.Join(errs...)
+	}
+	kind, path, err := ParseDB(db)
+	if err != nil {
+		return nil, err
+	}
+	if kind != SQLite {
+		return nil, fmt.Errorf("%s is required with PostgreSQL: set it to a random string of at least %d characters, the same on every node", SecretEnv, token.MinSecretLen)
+	}
+	file := SecretFile(path)
+	b, err := os.ReadFile(file)
+	if err == nil {
+		s := strings.TrimSpace(string(b))
+		if len(s) < token.MinSecretLen {
+			return nil, fmt.Errorf("server secret file %s holds %d characters, want at least %d", file, len(s), token.MinSecretLen)
+		}
+		return []string{s}, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("server secret: %w", err)
+	}
+	// Written to a temporary file and linked into place, so that a command
+	// running at the same moment sees either no file or the whole secret.
+	s := rand.Text() + rand.Text() // 2×26 base32 characters, 260 bits
+	tmp, err := os.CreateTemp(filepath.Dir(file), ".latchkey-secret-*")
+	if err != nil {
+		return nil, fmt.Errorf("server secret: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(s + "\n"); err != nil {
+		tmp.Close()
+		return nil, fmt.Errorf("server secret: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, fmt.Errorf("server secret: %w", err)
+	}
+	if err := os.Link(tmp.Name(), file); errors.Is(err, fs.ErrExist) {
+		return Secrets(db, getenv, stderr) // another command created it first
+	} else if err != nil {
+		return nil, fmt.Errorf("server secret: %w", err)
+	}
+	fmt.Fprintf(stderr, "latchkey: created a server secret in %s (mode 0600); keep it with the database, tokens depend on it\n", file)
+	return []string{s}, nil
+}
+
+// SecretFile is where the generated secret of a SQLite database lives.
+func SecretFile(dbPath string) string {
+	return filepath.Join(filepath.Dir(dbPath), filepath.Base(dbPath)+".secret")
+}
+
+// oneLine joins several problems into one error on one line.
+func oneLine(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(errs))
+	for i, err := range errs {
+		msgs[i] = err.Error()
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}

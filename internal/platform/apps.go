@@ -1,0 +1,331 @@
+package platform
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"latchkey/internal/storage"
+	"latchkey/internal/token"
+)
+
+// OldSecretGrace is how long a rotated-out client secret keeps working
+// unless it is retired sooner.
+const OldSecretGrace = 7 * 24 * time.Hour
+
+// NewApp is what `app create` and the console's "Create app" ask for.
+type NewApp struct {
+	OwnerID      int64
+	Title        string
+	Description  string
+	Type         storage.AppType
+	RedirectURIs []string
+	IFrameURL    string
+}
+
+// AppView is an app with its credentials opened, for the console and the CLI.
+type AppView struct {
+	storage.App
+	ClientSecret    string
+	OldClientSecret string // empty when there is none
+	ServiceToken    string
+}
+
+const maxRedirectURIs = 20
+
+// ValidateRedirectURI checks a URI an app registers. Registered URIs are
+// matched exactly (RFC 9700 §4.1.3), so they must be absolute, without a
+// fragment (RFC 6749 §3.1.2); plain http is allowed only for loopback hosts
+// (RFC 8252 §7.3), and custom schemes only for standalone apps (§7.1).
+func ValidateRedirectURI(raw string, t storage.AppType) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() {
+		return fmt.Errorf("%q is not an absolute URI", raw)
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return fmt.Errorf("%q has a fragment", raw)
+	}
+	if u.User != nil {
+		return fmt.Errorf("%q carries credentials", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		if u.Host == "" {
+			return fmt.Errorf("%q has no host", raw)
+		}
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return fmt.Errorf("%q uses http on a non-loopback host: use https", raw)
+		}
+	case "javascript", "data", "file", "vbscript", "blob", "about":
+		return fmt.Errorf("%q: scheme %s is not allowed", raw, u.Scheme)
+	default:
+		if t != storage.Standalone {
+			return fmt.Errorf("%q: custom schemes are for standalone apps only", raw)
+		}
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Validate reports the first problem with a.
+func (a *NewApp) Validate() error {
+	if n := utf8.RuneCountInString(a.Title); n == 0 || n > 100 || strings.ContainsAny(a.Title, "\r\n\x00") {
+		return invalid("title", "must be 1 to 100 characters on one line")
+	}
+	if utf8.RuneCountInString(a.Description) > 2000 {
+		return invalid("description", "must be at most 2000 characters")
+	}
+	if !a.Type.Valid() {
+		return invalid("type", "%q: want standalone, web or iframe", a.Type)
+	}
+	if err := validateRedirectURIs(a.RedirectURIs, a.Type); err != nil {
+		return err
+	}
+	if a.IFrameURL != "" || a.Type == storage.IFrame {
+		if a.Type != storage.IFrame {
+			return invalid("iframe URL", "only iframe apps have one")
+		}
+		u, err := url.Parse(a.IFrameURL)
+		if a.IFrameURL == "" || err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+			return invalid("iframe URL", "an iframe app needs an https URL (http only on loopback)")
+		}
+	}
+	return nil
+}
+
+func validateRedirectURIs(uris []string, t storage.AppType) error {
+	if len(uris) > maxRedirectURIs {
+		return invalid("redirect URI", "at most %d", maxRedirectURIs)
+	}
+	seen := map[string]bool{}
+	for _, u := range uris {
+		if err := ValidateRedirectURI(u, t); err != nil {
+			return invalid("redirect URI", "%v", err)
+		}
+		if seen[u] {
+			return invalid("redirect URI", "%q is listed twice", u)
+		}
+		seen[u] = true
+	}
+	return nil
+}
+
+// CreateApp validates a, mints its client secret and service token, and
+// stores them.
+func (p *Platform) CreateApp(ctx context.Context, actor Actor, a NewApp) (AppView, error) {
+	a.Title = strings.TrimSpace(a.Title)
+	if err := a.Validate(); err != nil {
+		return AppView{}, err
+	}
+	if _, err := p.Store.GetUser(ctx, a.OwnerID); err != nil {
+		return AppView{}, orNotFound(err, "owner: no user with id %d", a.OwnerID)
+	}
+	now := p.now()
+	secret := token.NewSecret()
+	svc, svcHash := p.Keys.Mint(token.Service)
+	rec := storage.App{
+		OwnerID: a.OwnerID, Title: a.Title, Description: a.Description, Type: a.Type,
+		RedirectURIs: a.RedirectURIs, IFrameURL: a.IFrameURL,
+		Secret:             storage.ClientSecret{Hash: token.HashOf(secret), Sealed: p.Keys.Seal([]byte(secret)), CreatedAt: now},
+		ServiceTokenSealed: p.Keys.Seal([]byte(svc)),
+		CreatedAt:          now,
+	}
+	if err := p.Store.CreateApp(ctx, &rec); err != nil {
+		return AppView{}, orNotFound(err, "owner: no user with id %d", a.OwnerID)
+	}
+	if err := p.Store.CreateToken(ctx, p.serviceTokenRecord(rec.ID, svcHash, now)); err != nil {
+		p.Store.DeleteApp(context.WithoutCancel(ctx), rec.ID)
+		return AppView{}, err
+	}
+	p.issued(token.Service)
+	p.audit(ctx, actor, storage.AuditEvent{AppID: rec.ID, Action: "app.create", Detail: rec.Title})
+	return AppView{App: rec, ClientSecret: secret, ServiceToken: svc}, nil
+}
+
+func (p *Platform) serviceTokenRecord(appID int64, h token.Hash, now time.Time) storage.Token {
+	return storage.Token{Hash: h, Kind: token.Service, AppID: appID, IssuedAt: now, Flow: storage.FlowServiceToken}
+}
+
+// App returns the app with its credentials opened. When actor is not the
+// CLI, only the app's owner may see it.
+func (p *Platform) App(ctx context.Context, actor Actor, id int64) (AppView, error) {
+	a, err := p.ownedApp(ctx, actor, id)
+	if err != nil {
+		return AppView{}, err
+	}
+	return p.view(a)
+}
+
+func (p *Platform) ownedApp(ctx context.Context, actor Actor, id int64) (storage.App, error) {
+	a, err := p.Store.GetApp(ctx, id)
+	if err != nil {
+		return a, orNotFound(err, "no app with id %d", id)
+	}
+	if actor != CLI && a.OwnerID != actor.UserID {
+		return a, &Error{Kind: Forbidden, Message: "this app belongs to another developer"}
+	}
+	return a, nil
+}
+
+func (p *Platform) view(a storage.App) (AppView, error) {
+	v := AppView{App: a}
+	secret, err := p.Keys.Open(a.Secret.Sealed)
+	if err != nil {
+		return v, fmt.Errorf("app %d client secret: %w", a.ID, err)
+	}
+	v.ClientSecret = string(secret)
+	if a.OldSecret != nil {
+		old, err := p.Keys.Open(a.OldSecret.Sealed)
+		if err != nil {
+			return v, fmt.Errorf("app %d old client secret: %w", a.ID, err)
+		}
+		v.OldClientSecret = string(old)
+	}
+	if a.ServiceTokenSealed != nil {
+		svc, err := p.Keys.Open(a.ServiceTokenSealed)
+		if err != nil {
+			return v, fmt.Errorf("app %d service token: %w", a.ID, err)
+		}
+		v.ServiceToken = string(svc)
+	}
+	return v, nil
+}
+
+// RotateSecret makes a new client secret current and keeps the previous one
+// valid until RetireSecret or OldSecretGrace, so deployed servers can switch
+// without downtime. A secret still in its grace period is replaced.
+func (p *Platform) RotateSecret(ctx context.Context, actor Actor, id int64) (AppView, error) {
+	a, err := p.ownedApp(ctx, actor, id)
+	if err != nil {
+		return AppView{}, err
+	}
+	now := p.now()
+	old := a.Secret
+	old.ExpiresAt = now.Add(OldSecretGrace)
+	a.OldSecret = &old
+	secret := token.NewSecret()
+	a.Secret = storage.ClientSecret{Hash: token.HashOf(secret), Sealed: p.Keys.Seal([]byte(secret)), CreatedAt: now}
+	if err := p.Store.UpdateApp(ctx, a); err != nil {
+		return AppView{}, err
+	}
+	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: "secret.rotate", Detail: "old secret valid until " + old.ExpiresAt.Format(time.RFC3339)})
+	return p.view(a)
+}
+
+// RetireSecret ends the rotated-out secret now.
+func (p *Platform) RetireSecret(ctx context.Context, actor Actor, id int64) (AppView, error) {
+	a, err := p.ownedApp(ctx, actor, id)
+	if err != nil {
+		return AppView{}, err
+	}
+	if a.OldSecret == nil {
+		return AppView{}, &Error{Kind: Conflict, Message: "there is no old secret to retire: rotate the secret first"}
+	}
+	a.OldSecret = nil
+	if err := p.Store.UpdateApp(ctx, a); err != nil {
+		return AppView{}, err
+	}
+	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: "secret.retire"})
+	return p.view(a)
+}
+
+// NewServiceToken mints the app's service token, revoking the previous one
+// at once: there is exactly one live service token per app.
+func (p *Platform) NewServiceToken(ctx context.Context, actor Actor, id int64) (AppView, error) {
+	a, err := p.ownedApp(ctx, actor, id)
+	if err != nil {
+		return AppView{}, err
+	}
+	now := p.now()
+	svc, h := p.Keys.Mint(token.Service)
+	revoked, err := p.Store.RevokeTokens(ctx, storage.TokenFilter{AppID: id, Kind: token.Service, Flow: storage.FlowServiceToken}, now)
+	if err != nil {
+		return AppView{}, err
+	}
+	p.revoked(revoked)
+	if err := p.Store.CreateToken(ctx, p.serviceTokenRecord(id, h, now)); err != nil {
+		return AppView{}, err
+	}
+	a.ServiceTokenSealed = p.Keys.Seal([]byte(svc))
+	if err := p.Store.UpdateApp(ctx, a); err != nil {
+		return AppView{}, err
+	}
+	p.issued(token.Service)
+	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: "service_token.new"})
+	return p.view(a)
+}
+
+// SetClientCredentials turns the obsolete client credentials flow on or off.
+func (p *Platform) SetClientCredentials(ctx context.Context, actor Actor, id int64, on bool) (AppView, error) {
+	a, err := p.ownedApp(ctx, actor, id)
+	if err != nil {
+		return AppView{}, err
+	}
+	a.ClientCredentials = on
+	if err := p.Store.UpdateApp(ctx, a); err != nil {
+		return AppView{}, err
+	}
+	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: "client_credentials." + map[bool]string{true: "on", false: "off"}[on]})
+	return p.view(a)
+}
+
+// DeleteApp deletes the app; every token of it stops working.
+func (p *Platform) DeleteApp(ctx context.Context, actor Actor, id int64) (AppView, error) {
+	a, err := p.ownedApp(ctx, actor, id)
+	if err != nil {
+		return AppView{}, err
+	}
+	v, err := p.view(a)
+	if err != nil {
+		return v, err
+	}
+	hashes, err := p.Store.DeleteApp(ctx, id)
+	if err != nil {
+		return v, orNotFound(err, "no app with id %d", id)
+	}
+	p.revoked(hashes)
+	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: "app.delete", Detail: a.Title})
+	return v, nil
+}
+
+// ErrBadClient is the one answer to a wrong client_id or client_secret at
+// the OAuth endpoints; the message says which.
+var (
+	ErrUnknownClient = &Error{Kind: Invalid, Field: "client_id", Message: "client_id is incorrect"}
+	ErrBadSecret     = &Error{Kind: Invalid, Field: "client_secret", Message: "client_secret is incorrect"}
+)
+
+// AuthenticateClient checks an app's client secret: the current one, or the
+// rotated-out one while it is in its grace period. Secrets are random, so a
+// SHA-256 compared in constant time is enough: no slow KDF on this path.
+func (p *Platform) AuthenticateClient(ctx context.Context, clientID int64, secret string) (storage.App, error) {
+	a, err := p.Store.GetApp(ctx, clientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return a, ErrUnknownClient
+	}
+	if err != nil {
+		return a, err
+	}
+	h := token.HashOf(secret)
+	if subtle.ConstantTimeCompare(h[:], a.Secret.Hash[:]) == 1 {
+		return a, nil
+	}
+	if o := a.OldSecret; o != nil && p.now().Before(o.ExpiresAt) && subtle.ConstantTimeCompare(h[:], o.Hash[:]) == 1 {
+		return a, nil
+	}
+	return a, ErrBadSecret
+}

@@ -1,0 +1,59 @@
+package platform
+
+import (
+	"errors"
+	"fmt"
+
+	"latchkey/internal/storage"
+)
+
+// Kind classifies an Error so that each edge (CLI, HTML, OAuth JSON, API
+// envelope) can translate it once.
+type Kind int
+
+const (
+	Invalid   Kind = iota + 1 // bad input
+	NotFound                  // the thing named does not exist
+	Conflict                  // it would clash with what exists
+	Forbidden                 // the actor may not do this
+)
+
+// Error is a domain error with a message fit to show to the person or
+// program that caused it.
+type Error struct {
+	Kind    Kind
+	Field   string // the input at fault, when there is one
+	Message string
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return e.Field + ": " + e.Message
+	}
+	return e.Message
+}
+
+func invalid(field, format string, args ...any) *Error {
+	return &Error{Kind: Invalid, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+func notFound(format string, args ...any) *Error {
+	return &Error{Kind: NotFound, Message: fmt.Sprintf(format, args...)}
+}
+
+// KindOf returns the Kind of err, or 0 for an internal error.
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return 0
+}
+
+// orNotFound turns storage.ErrNotFound into a NotFound error with msg.
+func orNotFound(err error, format string, args ...any) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return notFound(format, args...)
+	}
+	return err
+}

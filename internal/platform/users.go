@@ -1,0 +1,95 @@
+package platform
+
+import (
+	"context"
+	"errors"
+	"net/mail"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"latchkey/internal/password"
+	"latchkey/internal/storage"
+)
+
+// NewUser is what sign-up and `user create` ask for.
+type NewUser struct {
+	Login     string
+	Password  string
+	FirstName string
+	LastName  string
+	Email     string
+}
+
+const (
+	minPassword = 8
+	maxPassword = 256
+	maxName     = 100
+)
+
+// Validate reports the first problem with u.
+func (u *NewUser) Validate() error {
+	if n := len(u.Login); n < 3 || n > 32 {
+		return invalid("login", "must be 3 to 32 characters")
+	}
+	for _, c := range u.Login {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return invalid("login", "may hold only Latin letters, digits, '.', '_' and '-'")
+		}
+	}
+	if n := utf8.RuneCountInString(u.Password); n < minPassword || n > maxPassword {
+		return invalid("password", "must be %d to %d characters", minPassword, maxPassword)
+	}
+	for field, v := range map[string]string{"first name": u.FirstName, "last name": u.LastName} {
+		if utf8.RuneCountInString(v) > maxName || !utf8.ValidString(v) || strings.ContainsAny(v, "\x00\r\n") {
+			return invalid(field, "must be at most %d characters on one line", maxName)
+		}
+	}
+	if u.Email != "" {
+		a, err := mail.ParseAddress(u.Email)
+		if err != nil || a.Address != u.Email || a.Name != "" {
+			return invalid("email", "%q is not an email address", u.Email)
+		}
+	}
+	return nil
+}
+
+// CreateUser validates u, hashes the password and stores the user.
+func (p *Platform) CreateUser(ctx context.Context, u NewUser) (storage.User, error) {
+	u.Login = strings.TrimSpace(u.Login)
+	u.FirstName, u.LastName, u.Email = strings.TrimSpace(u.FirstName), strings.TrimSpace(u.LastName), strings.TrimSpace(u.Email)
+	if err := u.Validate(); err != nil {
+		return storage.User{}, err
+	}
+	rec := storage.User{Login: u.Login, PasswordHash: password.Hash(u.Password), FirstName: u.FirstName,
+		LastName: u.LastName, Email: u.Email, CreatedAt: p.now()}
+	if err := p.Store.CreateUser(ctx, &rec); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return rec, &Error{Kind: Conflict, Field: "login", Message: "is taken"}
+		}
+		return rec, err
+	}
+	return rec, nil
+}
+
+// Authenticate returns the user whose login and password these are. Wrong
+// login and wrong password are the same error, and take the same time.
+func (p *Platform) Authenticate(ctx context.Context, login, pass string) (storage.User, error) {
+	u, err := p.Store.GetUserByLogin(ctx, login)
+	if errors.Is(err, storage.ErrNotFound) {
+		password.Verify(dummyHash(), pass) // same cost as a real check
+		return u, ErrWrongCredentials
+	}
+	if err != nil {
+		return u, err
+	}
+	if password.Verify(u.PasswordHash, pass) != nil {
+		return u, ErrWrongCredentials
+	}
+	return u, nil
+}
+
+// ErrWrongCredentials is the one answer to a failed login.
+var ErrWrongCredentials = &Error{Kind: Invalid, Message: "wrong login or password"}
+
+var dummyHash = sync.OnceValue(func() string { return password.Hash("latchkey dummy password") })
