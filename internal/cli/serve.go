@@ -64,7 +64,10 @@ func (e *env) serve(ctx context.Context) error {
 	}
 	publicURL, _ := url.Parse(public)
 
-	srv := server.New(server.Deps{Config: e.cfg, Store: store, Keys: keys, Log: log, Now: e.now, PublicURL: publicURL})
+	srv, err := server.New(server.Deps{Config: e.cfg, Store: store, Keys: keys, Log: log, Now: e.now, PublicURL: publicURL})
+	if err != nil {
+		return err
+	}
 	if e.cfg.Demo {
 		if err := seedDemo(ctx, srv.Platform(), publicURL, e.stdout); err != nil {
 			return fmt.Errorf("demo: %w", err)

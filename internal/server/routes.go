@@ -1,12 +1,39 @@
 package server
 
-import "net/http"
+import (
+	"net/http"
 
-// routes lists every route of the server.
+	"latchkey/internal/web"
+)
+
+// routes lists every route of the server. The browser side is wrapped in
+// web.Secure (CSP, CSRF origin checks, no-store); the API side speaks JSON
+// and sets no cookies.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.metrics())
+
+	// OAuth endpoints for apps' servers.
+	mux.HandleFunc("GET /access_token", s.oauth.AccessToken)
+	mux.HandleFunc("POST /access_token", s.oauth.AccessToken)
+	mux.HandleFunc("POST /oauth/revoke", s.oauth.Revoke)
+	mux.HandleFunc("POST /oauth/introspect", s.oauth.Introspect)
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.oauth.Metadata)
+
+	// Browser pages.
+	page := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, web.Secure(h)) }
+	page("GET /{$}", s.web.Home)
+	page("GET /login", s.web.LoginForm)
+	page("POST /login", s.web.Login)
+	page("GET /signup", s.web.SignupForm)
+	page("POST /signup", s.web.Signup)
+	page("GET /logout", s.web.LogoutForm)
+	page("POST /logout", s.web.Logout)
+	page("GET /authorize", s.web.Authorize)
+	page("POST /authorize", s.web.Decide)
+	mux.HandleFunc("GET /blank.html", web.Blank)
+	mux.Handle("GET /static/", web.Static())
 	return mux
 }

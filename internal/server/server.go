@@ -16,9 +16,11 @@ import (
 
 	"latchkey/internal/config"
 	"latchkey/internal/httpx"
+	"latchkey/internal/oauth"
 	"latchkey/internal/platform"
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
+	"latchkey/internal/web"
 )
 
 // Deps is everything the server needs, passed in by the one place that
@@ -38,11 +40,13 @@ type Server struct {
 	platform *platform.Platform
 	registry *prometheus.Registry
 	issued   *prometheus.CounterVec
+	oauth    *oauth.Provider
+	web      *web.Handler
 	handler  http.Handler
 }
 
-// New builds the server.
-func New(d Deps) *Server {
+// New builds the server. It fails when an embedded template is broken.
+func New(d Deps) (*Server, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
@@ -56,8 +60,16 @@ func New(d Deps) *Server {
 		Store: d.Store, Keys: d.Keys, Now: d.Now, Log: d.Log,
 		OnIssue: func(k token.Kind) { s.issued.WithLabelValues(k.String()).Inc() },
 	}
+	s.oauth = &oauth.Provider{P: s.platform, Log: d.Log, Cfg: oauth.Config{
+		CodeTTL: d.Config.CodeTTL, ImplicitTokenTTL: d.Config.ImplicitTokenTTL, CodeTokenTTL: d.Config.CodeTokenTTL,
+		AllowPlainPKCE: d.Config.AllowPlainPKCE, PublicURL: d.PublicURL,
+	}}
+	var err error
+	if s.web, err = web.New(s.platform, s.oauth, d.Log, d.PublicURL.Scheme == "https"); err != nil {
+		return nil, err
+	}
 	s.handler = httpx.Observe(d.Log, httpx.NewMetrics(s.registry), s.routes())
-	return s
+	return s, nil
 }
 
 // Platform is the domain layer the server uses (for seeding and tests).

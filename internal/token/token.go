@@ -211,3 +211,28 @@ func (k *Keyring) Open(sealed []byte) ([]byte, error) {
 	}
 	return nil, errors.New("token: cannot decrypt: sealed under an unknown server secret or corrupted")
 }
+
+// Tag is a MAC over msg for one purpose (cookies, CSRF), under the first
+// secret, as 32 hex digits. The purpose keeps tags of one use from passing
+// for another.
+func (k *Keyring) Tag(purpose, msg string) string {
+	return k.tag(0, purpose, msg)
+}
+
+func (k *Keyring) tag(i int, purpose, msg string) string {
+	var mac [sha256.Size]byte
+	full := make([]byte, 0, 16+len(purpose)+len(msg))
+	full = append(append(append(full, "tag\x00"...), purpose...), 0)
+	full = append(full, msg...)
+	return hex.EncodeToString(k.sum(i, full, mac[:0])[:16])
+}
+
+// VerifyTag checks a Tag under any of the secrets, in constant time.
+func (k *Keyring) VerifyTag(purpose, msg, tag string) bool {
+	for i := range k.macs {
+		if hmac.Equal([]byte(k.tag(i, purpose, msg)), []byte(tag)) {
+			return true
+		}
+	}
+	return false
+}

@@ -172,3 +172,20 @@ func BenchmarkParseForged(b *testing.B) {
 		}
 	}
 }
+
+func TestTag(t *testing.T) {
+	k := mustKeyring(t, secretA)
+	tag := k.Tag("session", "42.1700000000")
+	if !k.VerifyTag("session", "42.1700000000", tag) {
+		t.Fatal("own tag rejected")
+	}
+	if k.VerifyTag("csrf", "42.1700000000", tag) {
+		t.Fatal("tag of one purpose accepted for another")
+	}
+	if k.VerifyTag("session", "43.1700000000", tag) {
+		t.Fatal("tag accepted for another message")
+	}
+	if !mustKeyring(t, secretB, secretA).VerifyTag("session", "42.1700000000", tag) {
+		t.Fatal("tag rejected after rotation")
+	}
+}

@@ -1,0 +1,384 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+
+	"latchkey/internal/config"
+	"latchkey/internal/platform"
+	"latchkey/internal/server"
+	"latchkey/internal/storage"
+	"latchkey/internal/storage/postgres"
+	"latchkey/internal/storage/sqlite"
+	"latchkey/internal/testenv"
+	"latchkey/internal/token"
+)
+
+// clock is the injected time: tests move it instead of sleeping.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// env is one running server with its storage.
+type env struct {
+	t     *testing.T
+	URL   string
+	Store storage.Storage
+	P     *platform.Platform
+	Clock *clock
+	DB    string // SQLite file, when on SQLite
+}
+
+type option func(*config.Config)
+
+func newEnv(t *testing.T, opts ...option) *env { return startEnv(t, false, opts...) }
+
+// newPostgresEnv runs the server on a fresh PostgreSQL database.
+func newPostgresEnv(t *testing.T, opts ...option) *env { return startEnv(t, true, opts...) }
+
+func startEnv(t *testing.T, pg bool, opts ...option) *env {
+	t.Helper()
+	ctx := context.Background()
+	e := &env{t: t, Clock: &clock{t: time.Now().UTC().Truncate(time.Second)}}
+	var err error
+	if pg {
+		e.Store, err = postgres.Open(ctx, testenv.PostgresDSN(t))
+	} else {
+		e.DB = filepath.Join(t.TempDir(), "latchkey.db")
+		e.Store, err = sqlite.Open(ctx, e.DB)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Store.Close() })
+	keys, err := token.NewKeyring("e2e-test-secret-0123456789abcdefghijklmnop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Defaults()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	// The URL is known only once the listener exists; the handler is set after.
+	var h http.Handler
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	t.Cleanup(ts.Close)
+	e.URL = ts.URL
+	public, _ := url.Parse(ts.URL)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	srv, err := server.New(server.Deps{Config: cfg, Store: e.Store, Keys: keys, Log: log, Now: e.Clock.Now, PublicURL: public})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h = srv
+	e.P = srv.Platform()
+	return e
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) { w.t.Log(strings.TrimSpace(string(b))); return len(b), nil }
+
+// user creates a user with password "password-"+login.
+func (e *env) user(login string, email string) storage.User {
+	e.t.Helper()
+	u, err := e.P.CreateUser(context.Background(), platform.NewUser{Login: login, Password: "password-" + login, FirstName: strings.ToUpper(login[:1]) + login[1:], LastName: "Tester", Email: email})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return u
+}
+
+func (e *env) app(owner int64, t storage.AppType, redirects ...string) platform.AppView {
+	e.t.Helper()
+	a, err := e.P.CreateApp(context.Background(), platform.CLI, platform.NewApp{OwnerID: owner, Title: "Test " + string(t) + " app", Type: t, RedirectURIs: redirects})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return a
+}
+
+func (e *env) blank() string { return e.URL + "/blank.html" }
+
+// ---- the form-filling browser
+
+// browser is a cookie-jar HTTP client that reads HTML forms and submits them
+// by field name, as a person would without JavaScript. It follows redirects
+// within the server and stops at the first redirect that leaves it (the
+// app's redirect URI), returning that URL.
+type browser struct {
+	t      *testing.T
+	e      *env
+	client *http.Client
+	// last page seen
+	page   string
+	status int
+	pageURL string
+}
+
+func (e *env) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	b := &browser{t: e.t, e: e}
+	b.client = &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return b
+}
+
+// do sends a request and follows redirects on the server; it returns the
+// first URL outside the server, or "" when it ended on a page.
+func (b *browser) do(req *http.Request) string {
+	b.t.Helper()
+	req.Header.Set("Accept", "text/html")
+	for range 10 {
+		resp, err := b.client.Do(req)
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode >= 300 && resp.StatusCode < 400 && loc != "" {
+			next, err := req.URL.Parse(loc)
+			if err != nil {
+				b.t.Fatalf("bad Location %q", loc)
+			}
+			if !strings.HasPrefix(next.String(), b.e.URL+"/") || strings.HasPrefix(next.String(), b.e.blank()) {
+				return next.String()
+			}
+			req, _ = http.NewRequest("GET", next.String(), nil)
+			req.Header.Set("Accept", "text/html")
+			continue
+		}
+		b.page, b.status, b.pageURL = string(body), resp.StatusCode, req.URL.String()
+		return ""
+	}
+	b.t.Fatal("too many redirects")
+	return ""
+}
+
+func (b *browser) get(u string) string {
+	req, _ := http.NewRequest("GET", u, nil)
+	return b.do(req)
+}
+
+// form is an HTML form as parsed from the page.
+type form struct {
+	action string
+	fields url.Values
+	// buttons: name → values of submit buttons
+	buttons map[string][]string
+}
+
+// forms parses the forms of the last page.
+func (b *browser) forms() []form {
+	b.t.Helper()
+	doc, err := html.Parse(strings.NewReader(b.page))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var out []form
+	var cur *form
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode {
+			attr := func(k string) string {
+				for _, a := range n.Attr {
+					if a.Key == k {
+						return a.Val
+					}
+				}
+				return ""
+			}
+			switch n.Data {
+			case "form":
+				out = append(out, form{action: attr("action"), fields: url.Values{}, buttons: map[string][]string{}})
+				cur = &out[len(out)-1]
+			case "input":
+				if cur != nil && attr("name") != "" {
+					cur.fields.Set(attr("name"), attr("value"))
+				}
+			case "button":
+				if cur != nil && attr("name") != "" {
+					cur.buttons[attr("name")] = append(cur.buttons[attr("name")], attr("value"))
+				}
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+		if n.Type == html.ElementNode && n.Data == "form" {
+			cur = nil
+		}
+	}
+	walk(doc)
+	return out
+}
+
+// formWith returns the page's form that has the named field or button.
+func (b *browser) formWith(name string) form {
+	b.t.Helper()
+	for _, f := range b.forms() {
+		if _, ok := f.fields[name]; ok {
+			return f
+		}
+		if _, ok := f.buttons[name]; ok {
+			return f
+		}
+	}
+	b.t.Fatalf("no form with %q on page %s (status %d):\n%s", name, b.pageURL, b.status, b.page)
+	return form{}
+}
+
+// submit fills the form's fields and posts it, pressing button name=value
+// when given.
+func (b *browser) submit(f form, fill map[string]string, button ...string) string {
+	b.t.Helper()
+	vals := url.Values{}
+	for k, v := range f.fields {
+		vals[k] = append([]string(nil), v...)
+	}
+	for k, v := range fill {
+		vals.Set(k, v)
+	}
+	if len(button) == 2 {
+		ok := false
+		for _, v := range f.buttons[button[0]] {
+			ok = ok || v == button[1]
+		}
+		if !ok {
+			b.t.Fatalf("form has no button %s=%s (buttons %v)", button[0], button[1], f.buttons)
+		}
+		vals.Set(button[0], button[1])
+	}
+	action, err := url.Parse(b.pageURL)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	target, _ := action.Parse(f.action)
+	req, _ := http.NewRequest("POST", target.String(), strings.NewReader(vals.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return b.do(req)
+}
+
+// login fills the login form on the current page.
+func (b *browser) login(login, password string) string {
+	b.t.Helper()
+	return b.submit(b.formWith("password"), map[string]string{"login": login, "password": password})
+}
+
+// approve presses Allow on the current consent page.
+func (b *browser) approve() string {
+	b.t.Helper()
+	return b.submit(b.formWith("decision"), nil, "decision", "allow")
+}
+
+func (b *browser) deny() string {
+	b.t.Helper()
+	return b.submit(b.formWith("decision"), nil, "decision", "deny")
+}
+
+// authorize builds an /authorize URL.
+func (e *env) authorize(params map[string]string) string {
+	q := url.Values{}
+	for k, v := range params {
+		q.Set(k, v)
+	}
+	return e.URL + "/authorize?" + q.Encode()
+}
+
+// fragment returns the parameters in a redirect URL's fragment.
+func fragment(t *testing.T, u string) url.Values {
+	t.Helper()
+	p, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := url.ParseQuery(p.Fragment)
+	if err != nil {
+		t.Fatalf("fragment of %s: %v", u, err)
+	}
+	return v
+}
+
+func query(t *testing.T, u string) url.Values {
+	t.Helper()
+	p, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Query()
+}
+
+// postForm posts to an endpoint and decodes the JSON answer.
+func (e *env) postForm(path string, vals url.Values, basicID, basicSecret string) (int, map[string]any) {
+	e.t.Helper()
+	req, _ := http.NewRequest("POST", e.URL+path, strings.NewReader(vals.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if basicID != "" {
+		req.SetBasicAuth(url.QueryEscape(basicID), url.QueryEscape(basicSecret))
+	}
+	return e.doJSON(req)
+}
+
+func (e *env) getJSON(u string) (int, map[string]any) {
+	e.t.Helper()
+	req, _ := http.NewRequest("GET", u, nil)
+	return e.doJSON(req)
+}
+
+func (e *env) doJSON(req *http.Request) (int, map[string]any) {
+	e.t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &m); err != nil {
+			e.t.Fatalf("%s %s: %d %q is not JSON", req.Method, req.URL.Path, resp.StatusCode, body)
+		}
+	}
+	return resp.StatusCode, m
+}
+
+// introspect asks whether tok is active, as app.
+func (e *env) introspect(app platform.AppView, tok string) map[string]any {
+	e.t.Helper()
+	status, m := e.postForm("/oauth/introspect", url.Values{"token": {tok}}, fmt.Sprint(app.ID), app.ClientSecret)
+	if status != 200 {
+		e.t.Fatalf("introspect: %d %v", status, m)
+	}
+	return m
+}
+
+func active(m map[string]any) bool { return m["active"] == true }

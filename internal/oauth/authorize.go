@@ -1,0 +1,262 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"latchkey/internal/scope"
+	"latchkey/internal/storage"
+)
+
+// Response types of /authorize.
+const (
+	ResponseCode  = "code"
+	ResponseToken = "token"
+)
+
+// Display layouts of the dialog.
+const (
+	DisplayPage   = "page"
+	DisplayPopup  = "popup"
+	DisplayMobile = "mobile"
+)
+
+// MaxCommunities is how many group_ids one request may name.
+const MaxCommunities = 100
+
+// AuthorizeRequest is a checked /authorize request.
+type AuthorizeRequest struct {
+	App          storage.App
+	RedirectURI  string
+	ResponseType string
+	Scope        scope.Mask
+	// CommunityIDs is set for a community-token request (group_ids).
+	CommunityIDs        []int64
+	State               string
+	Display             string
+	Revoke              bool
+	CodeChallenge       string
+	CodeChallengeMethod string
+	// Params are the request's parameters as received, for re-posting them
+	// from the consent form.
+	Params url.Values
+}
+
+// Audience is whose scope vocabulary the request uses.
+func (r *AuthorizeRequest) Audience() scope.Audience {
+	if len(r.CommunityIDs) > 0 {
+		return scope.Community
+	}
+	return scope.User
+}
+
+// AppLookup finds an app by client_id.
+type AppLookup func(ctx context.Context, id int64) (storage.App, error)
+
+// AuthorizeConfig is what parsing depends on besides the request.
+type AuthorizeConfig struct {
+	// BlankURL is <public-url>/blank.html, always allowed for standalone apps.
+	BlankURL       string
+	AllowPlainPKCE bool
+}
+
+// ParseAuthorize checks an /authorize request (vk-wire.md §1). The client
+// and the redirect URI are checked first: until both are known good, every
+// error is for an error page, never a redirect (RFC 6749 §4.1.2.1). After
+// that, errors are redirectable.
+func ParseAuthorize(ctx context.Context, q url.Values, apps AppLookup, cfg AuthorizeConfig) (*AuthorizeRequest, error) {
+	req := &AuthorizeRequest{Params: q, State: q.Get("state")}
+	id, err := strconv.ParseInt(q.Get("client_id"), 10, 64)
+	if err != nil || id <= 0 {
+		return nil, errBadClientID
+	}
+	app, err := apps(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, errBadClientID
+	}
+	if err != nil {
+		return nil, err
+	}
+	req.App = app
+	req.RedirectURI = q.Get("redirect_uri")
+	if !RedirectURIAllowed(app, req.RedirectURI, cfg.BlankURL) {
+		return nil, errBadRedirectURI
+	}
+
+	// From here on the redirect URI is trusted; the response type decides
+	// whether errors travel in the query or the fragment.
+	req.ResponseType = q.Get("response_type")
+	switch req.ResponseType {
+	case "":
+		req.ResponseType = ResponseCode
+	case ResponseCode, ResponseToken:
+	default:
+		req.ResponseType = ResponseCode
+		return req, newError(UnsupportedResponseType, 400, fmt.Sprintf("response_type %q is not supported: use code or token", q.Get("response_type"))).redirectable()
+	}
+	switch d := q.Get("display"); d {
+	case DisplayPopup, DisplayMobile:
+		req.Display = d
+	case "touch", "wap":
+		req.Display = DisplayMobile
+	default:
+		req.Display = DisplayPage
+	}
+	req.Revoke = q.Get("revoke") == "1"
+
+	if g := q.Get("group_ids"); g != "" {
+		if req.CommunityIDs, err = parseIDs(g); err != nil {
+			return req, newError(InvalidRequest, 400, "group_ids: "+err.Error()).redirectable()
+		}
+	}
+	if req.Scope, err = scope.Parse(req.Audience(), q.Get("scope")); err != nil {
+		return req, newError(InvalidScope, 400, err.Error()).redirectable()
+	}
+
+	req.CodeChallenge = q.Get("code_challenge")
+	req.CodeChallengeMethod = q.Get("code_challenge_method")
+	if req.CodeChallenge != "" {
+		if req.ResponseType != ResponseCode {
+			return req, newError(InvalidRequest, 400, "code_challenge is for response_type=code only").redirectable()
+		}
+		if req.CodeChallengeMethod == "" {
+			req.CodeChallengeMethod = "plain" // RFC 7636 §4.3
+		}
+		if err := checkChallenge(req.CodeChallenge, req.CodeChallengeMethod, cfg.AllowPlainPKCE); err != nil {
+			return req, err
+		}
+	} else if req.CodeChallengeMethod != "" {
+		return req, newError(InvalidRequest, 400, "code_challenge_method without code_challenge").redirectable()
+	}
+	if app.Type == storage.Standalone && req.ResponseType == ResponseCode && req.CodeChallenge == "" {
+		// RFC 9700 §2.1.1: public clients must use PKCE.
+		return req, newError(InvalidRequest, 400, "standalone apps must use PKCE with the code flow: send code_challenge and code_challenge_method=S256").redirectable()
+	}
+	return req, nil
+}
+
+func checkChallenge(challenge, method string, allowPlain bool) error {
+	switch method {
+	case "S256":
+	case "plain":
+		if !allowPlain {
+			return newError(InvalidRequest, 400, "code_challenge_method=plain is not allowed: use S256").redirectable()
+		}
+	default:
+		return newError(InvalidRequest, 400, fmt.Sprintf("code_challenge_method %q is not supported: use S256", method)).redirectable()
+	}
+	if !validVerifier(challenge) {
+		return newError(InvalidRequest, 400, "code_challenge must be 43 to 128 characters of [A-Za-z0-9-._~]").redirectable()
+	}
+	return nil
+}
+
+// validVerifier checks the RFC 7636 §4.1 shape, shared by challenges.
+func validVerifier(s string) bool {
+	if len(s) < 43 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+			return false
+		}
+	}
+	return true
+}
+
+func parseIDs(s string) ([]int64, error) {
+	var ids []int64
+	seen := map[int64]bool{}
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		id, err := strconv.ParseInt(part, 10, 64)
+		if err != nil || id <= 0 {
+			return nil, fmt.Errorf("%q is not a positive community id", part)
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) > MaxCommunities {
+		return nil, fmt.Errorf("at most %d communities", MaxCommunities)
+	}
+	return ids, nil
+}
+
+// RedirectURIAllowed reports whether uri may receive the app's answer: it
+// must equal one of the app's registered URIs exactly, byte for byte (RFC
+// 9700 §4.1.3: no prefix, wildcard or case folding), or, for a standalone
+// app, be the server's own blank page.
+func RedirectURIAllowed(app storage.App, uri, blankURL string) bool {
+	if uri == "" {
+		return false
+	}
+	if app.Type == storage.Standalone && blankURL != "" && uri == blankURL {
+		return true
+	}
+	for _, r := range app.RedirectURIs {
+		if r == uri {
+			return true
+		}
+	}
+	return false
+}
+
+// Response builds the redirect back to the app: parameters in the fragment
+// for the implicit flow, in the query for the code flow. Parameters keep the
+// order they are added in, as VK sends them.
+type Response struct {
+	uri      string
+	fragment bool
+	parts    []string
+}
+
+// NewResponse starts the answer to req.
+func NewResponse(req *AuthorizeRequest) *Response {
+	return &Response{uri: req.RedirectURI, fragment: req.ResponseType == ResponseToken}
+}
+
+// Add appends a parameter.
+func (r *Response) Add(key, value string) *Response {
+	r.parts = append(r.parts, url.QueryEscape(key)+"="+url.QueryEscape(value))
+	return r
+}
+
+// URL is the redirect target.
+func (r *Response) URL() string {
+	body := strings.Join(r.parts, "&")
+	if r.fragment {
+		return r.uri + "#" + body
+	}
+	if strings.Contains(r.uri, "?") {
+		return r.uri + "&" + body
+	}
+	return r.uri + "?" + body
+}
+
+// ErrorURL is the redirect that reports e to the app, with state echoed.
+func ErrorURL(req *AuthorizeRequest, e *Error) string {
+	resp := NewResponse(req).Add("error", e.Code)
+	if e.Reason != "" {
+		resp.Add("error_reason", e.Reason)
+	}
+	resp.Add("error_description", e.Description)
+	if req.State != "" {
+		resp.Add("state", req.State)
+	}
+	return resp.URL()
+}
+
+// DenyURL is the redirect for a user who pressed Deny.
+func DenyURL(req *AuthorizeRequest) string { return ErrorURL(req, errUserDenied) }
+
+// Refuse is an access_denied redirect with a description of why.
+func Refuse(desc string) *Error {
+	return &Error{Code: AccessDenied, Description: desc, Status: 403, Redirect: true}
+}

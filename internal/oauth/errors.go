@@ -1,0 +1,82 @@
+package oauth
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// Error codes of RFC 6749 §4.1.2.1, §5.2 and RFC 7009 that Latchkey answers with.
+const (
+	InvalidRequest          = "invalid_request"
+	InvalidClient           = "invalid_client"
+	InvalidGrant            = "invalid_grant"
+	InvalidScope            = "invalid_scope"
+	UnauthorizedClient      = "unauthorized_client"
+	UnsupportedGrantType    = "unsupported_grant_type"
+	UnsupportedResponseType = "unsupported_response_type"
+	AccessDenied            = "access_denied"
+	ServerError             = "server_error"
+	TemporarilyUnavailable  = "temporarily_unavailable"
+)
+
+// Error is an OAuth error. It is translated once: to JSON at the token
+// endpoints (WriteJSON), and at /authorize either to the app's redirect URI
+// (when Redirect is set, i.e. the client and redirect URI were verified) or
+// to an error page.
+type Error struct {
+	Code        string
+	Description string
+	// Reason is VK's error_reason (e.g. user_denied); optional.
+	Reason string
+	// Status is the HTTP status at the token endpoint.
+	Status int
+	// Redirect: the error may be sent to the verified redirect URI.
+	Redirect bool
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Description }
+
+func newError(code string, status int, desc string) *Error {
+	return &Error{Code: code, Description: desc, Status: status}
+}
+
+// redirectable returns a copy of e that may go to the redirect URI.
+func (e *Error) redirectable() *Error {
+	c := *e
+	c.Redirect = true
+	return &c
+}
+
+// VK's exact descriptions (vk-wire.md §1–2).
+var (
+	errBadRedirectURI = newError(InvalidRequest, http.StatusBadRequest, "redirect_uri is incorrect, check application redirect uri in the settings page")
+	errBadClientID    = newError(InvalidClient, http.StatusUnauthorized, "client_id is incorrect")
+	errBadSecret      = newError(InvalidClient, http.StatusUnauthorized, "client_secret is incorrect")
+	errBadCode        = newError(InvalidGrant, http.StatusBadRequest, "Code is invalid or expired.")
+	errCodeRedirect   = newError(InvalidGrant, http.StatusBadRequest, "redirect_uri is invalid, please pass same redirect_uri, you used in authorize method.")
+	errUserDenied     = &Error{Code: AccessDenied, Reason: "user_denied", Description: "User denied your request", Status: http.StatusForbidden, Redirect: true}
+)
+
+// WriteJSON writes e as the token endpoints answer errors:
+// {"error":…,"error_description":…}, no-store.
+func WriteJSON(w http.ResponseWriter, e *Error) {
+	if e.Code == InvalidClient {
+		// RFC 6749 §5.2: 401 with the scheme the client may use.
+		w.Header().Set("WWW-Authenticate", `Basic realm="latchkey"`)
+	}
+	body := map[string]string{"error": e.Code, "error_description": e.Description}
+	if e.Reason != "" {
+		body["error_reason"] = e.Reason
+	}
+	writeJSON(w, e.Status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}

@@ -1,0 +1,160 @@
+package web
+
+import (
+	"crypto/rand"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"latchkey/internal/storage"
+	"latchkey/internal/token"
+)
+
+const (
+	sessionCookie = "lk_session"
+	csrfCookie    = "lk_csrf"
+	sessionTTL    = 30 * 24 * time.Hour
+)
+
+// sessions are signed cookies: "<user id>.<expiry>.<nonce>.<tag>", the tag a
+// MAC under the server secret, so any node can check them without storage.
+type sessions struct {
+	keys   *token.Keyring
+	now    func() time.Time
+	secure bool
+}
+
+func (s *sessions) set(w http.ResponseWriter, userID int64) {
+	exp := s.now().Add(sessionTTL).Unix()
+	msg := strconv.FormatInt(userID, 10) + "." + strconv.FormatInt(exp, 10) + "." + rand.Text()[:16]
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: msg + "." + s.keys.Tag("session", msg), Path: "/",
+		Expires: time.Unix(exp, 0), HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func (s *sessions) clear(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+}
+
+// userID returns the signed-in user's id, or 0.
+func (s *sessions) userID(r *http.Request) int64 {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return 0
+	}
+	i := strings.LastIndexByte(c.Value, '.')
+	if i < 0 || !s.keys.VerifyTag("session", c.Value[:i], c.Value[i+1:]) {
+		return 0
+	}
+	parts := strings.Split(c.Value[:i], ".")
+	if len(parts) != 3 {
+		return 0
+	}
+	id, err1 := strconv.ParseInt(parts[0], 10, 64)
+	exp, err2 := strconv.ParseInt(parts[1], 10, 64)
+	if err1 != nil || err2 != nil || s.now().Unix() >= exp {
+		return 0
+	}
+	return id
+}
+
+// csrfToken returns the form token for this browser, setting the random
+// cookie it is bound to when the browser has none. The token is a MAC of the
+// cookie, so a page on another site can neither read nor forge it.
+func (s *sessions) csrfToken(w http.ResponseWriter, r *http.Request) string {
+	var v string
+	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) == 26 {
+		v = c.Value
+	} else {
+		v = rand.Text()
+		http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: v, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+		// Let the rest of this request see it too.
+		r.AddCookie(&http.Cookie{Name: csrfCookie, Value: v})
+	}
+	return s.keys.Tag("csrf", v)
+}
+
+var errCSRF = errors.New("the form has expired or did not come from this site: reload the page and try again")
+
+// checkCSRF verifies the csrf field of a POSTed form.
+func (s *sessions) checkCSRF(r *http.Request) error {
+	c, err := r.Cookie(csrfCookie)
+	if err != nil || !s.keys.VerifyTag("csrf", c.Value, r.PostForm.Get("csrf")) {
+		return errCSRF
+	}
+	return nil
+}
+
+// throttle counts failed logins per key in fixed windows. Over the limit,
+// logins for that key are refused until the window ends.
+type throttle struct {
+	mu     sync.Mutex
+	now    func() time.Time
+	window time.Duration
+	hits   map[string]*window
+}
+
+type window struct {
+	start time.Time
+	fails int
+}
+
+func newThrottle(now func() time.Time, w time.Duration) *throttle {
+	return &throttle{now: now, window: w, hits: map[string]*window{}}
+}
+
+// blocked reports whether key has reached limit failures in this window, and
+// when the window ends.
+func (t *throttle) blocked(key string, limit int) (bool, time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w := t.hits[key]
+	now := t.now()
+	if w == nil || now.Sub(w.start) >= t.window {
+		return false, 0
+	}
+	return w.fails >= limit, w.start.Add(t.window).Sub(now)
+}
+
+func (t *throttle) fail(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	if len(t.hits) > 100_000 {
+		// Bounded memory: drop ended windows.
+		for k, w := range t.hits {
+			if now.Sub(w.start) >= t.window {
+				delete(t.hits, k)
+			}
+		}
+	}
+	w := t.hits[key]
+	if w == nil || now.Sub(w.start) >= t.window {
+		w = &window{start: now}
+		t.hits[key] = w
+	}
+	w.fails++
+}
+
+func (t *throttle) reset(key string) {
+	t.mu.Lock()
+	delete(t.hits, key)
+	t.mu.Unlock()
+}
+
+// currentUser loads the signed-in user, or returns nil.
+func (h *Handler) currentUser(r *http.Request) *storage.User {
+	id := h.sessions.userID(r)
+	if id == 0 {
+		return nil
+	}
+	u, err := h.P.Store.GetUser(r.Context(), id)
+	if err != nil {
+		return nil
+	}
+	return &u
+}
