@@ -107,7 +107,10 @@ func startEnv(t *testing.T, pg bool, opts ...option) *env {
 
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(b []byte) (int, error) { w.t.Log(strings.TrimSpace(string(b))); return len(b), nil }
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
 
 // user creates a user with password "password-"+login.
 func (e *env) user(login string, email string) storage.User {
@@ -141,8 +144,8 @@ type browser struct {
 	e      *env
 	client *http.Client
 	// last page seen
-	page   string
-	status int
+	page    string
+	status  int
 	pageURL string
 }
 

@@ -411,4 +411,3 @@ func (h *Handler) authorizeError(w http.ResponseWriter, r *http.Request, req *oa
 func wantsHTML(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "text/html")
 }
-
