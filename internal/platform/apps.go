@@ -252,7 +252,7 @@ func (p *Platform) NewServiceToken(ctx context.Context, actor Actor, id int64) (
 	}
 	now := p.now()
 	svc, h := p.Keys.Mint(token.Service)
-	revoked, err := p.Store.RevokeTokens(ctx, storage.TokenFilter{AppID: id, Kind: token.Service, Flow: storage.FlowServiceToken}, now)
+	revoked, err := p.Store.RevokeTokens(ctx, storage.TokenFilter{AppID: id, Kind: token.Service, Flow: storage.FlowServiceToken}, storage.RevokedReplaced, now)
 	if err != nil {
 		return AppView{}, err
 	}

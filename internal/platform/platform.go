@@ -12,6 +12,7 @@ import (
 
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
+	"latchkey/internal/tokencache"
 )
 
 // Platform holds the dependencies of every domain operation.
@@ -21,8 +22,11 @@ type Platform struct {
 	Keys *token.Keyring
 	Now  func() time.Time
 	Log  *slog.Logger
-	// OnRevoke, when set, is told the hashes of tokens that stopped working,
-	// so token caches can drop them at once.
+	// Cache holds checked tokens; nil for none. Every revocation drops what
+	// it revoked from it.
+	Cache *tokencache.Cache
+	// OnRevoke, when set, is also told the hashes of tokens that stopped
+	// working (to tell other nodes).
 	OnRevoke func([]token.Hash)
 	// OnIssue, when set, is told of each token minted (for metrics).
 	OnIssue func(token.Kind)
@@ -40,7 +44,11 @@ var CLI = Actor{IP: "cli"}
 func (p *Platform) now() time.Time { return p.Now().UTC().Truncate(time.Second) }
 
 func (p *Platform) revoked(hashes []token.Hash) {
-	if len(hashes) > 0 && p.OnRevoke != nil {
+	if len(hashes) == 0 {
+		return
+	}
+	p.Cache.Invalidate(hashes)
+	if p.OnRevoke != nil {
 		p.OnRevoke(hashes)
 	}
 }

@@ -33,19 +33,27 @@ var (
 	ErrTokenRevoked = errors.New("token was revoked")
 )
 
-// CheckToken returns the live token record of raw. A malformed or forged
-// token is refused by its MAC without touching storage.
+// CheckToken returns the token record of raw, with an error when it does not
+// work (ErrTokenInvalid, ErrTokenExpired, ErrTokenRevoked). A malformed or
+// forged token is refused by its MAC without touching storage; a known one
+// is served from the cache, which every revocation path invalidates.
 func (p *Platform) CheckToken(ctx context.Context, raw string) (storage.Token, error) {
 	kind, h, err := p.Keys.Parse(raw)
 	if err != nil || kind == token.Code {
 		return storage.Token{}, ErrTokenInvalid
 	}
-	t, err := p.Store.GetToken(ctx, h)
-	if errors.Is(err, storage.ErrNotFound) {
-		return t, ErrTokenInvalid
-	}
-	if err != nil {
-		return t, err
+	t, gen, ok := p.Cache.Get(h)
+	if !ok {
+		t, err = p.Store.GetToken(ctx, h)
+		if errors.Is(err, storage.ErrNotFound) {
+			return t, ErrTokenInvalid
+		}
+		if err != nil {
+			return t, err
+		}
+		// Revoked records are cached too: revocation is final, and a
+		// revoked token retried in a loop should not reach storage.
+		p.Cache.Put(t, gen)
 	}
 	return t, p.liveness(&t)
 }
@@ -68,7 +76,7 @@ func (p *Platform) RevokeToken(ctx context.Context, actor Actor, appID int64, ra
 	if err != nil {
 		return nil
 	}
-	revoked, err := p.Store.RevokeTokens(ctx, storage.TokenFilter{Hash: &h, AppID: appID}, p.now())
+	revoked, err := p.Store.RevokeTokens(ctx, storage.TokenFilter{Hash: &h, AppID: appID}, storage.RevokedByApp, p.now())
 	if err != nil {
 		return err
 	}
@@ -82,11 +90,27 @@ func (p *Platform) RevokeToken(ctx context.Context, actor Actor, appID int64, ra
 // RevokeCodeTokens revokes every token issued from a replayed authorization
 // code (RFC 6749 §4.1.2).
 func (p *Platform) RevokeCodeTokens(ctx context.Context, code storage.Code) error {
-	revoked, err := p.Store.RevokeTokens(ctx, storage.TokenFilter{CodeHash: &code.Hash}, p.now())
+	revoked, err := p.Store.RevokeTokens(ctx, storage.TokenFilter{CodeHash: &code.Hash}, storage.RevokedCodeReplay, p.now())
 	if err != nil {
 		return err
 	}
 	p.revoked(revoked)
 	p.audit(ctx, Actor{UserID: code.UserID}, storage.AuditEvent{AppID: code.AppID, Action: "code.replay", Detail: "tokens revoked: " + itoa(int64(len(revoked)))})
+	return nil
+}
+
+// RemoveAppAccess is a user's "Remove access": every token of that (user,
+// app) pair stops working, and the consent is forgotten, so the next
+// request shows the dialog again.
+func (p *Platform) RemoveAppAccess(ctx context.Context, actor Actor, userID, appID int64) error {
+	revoked, err := p.Store.RevokeTokens(ctx, storage.TokenFilter{AppID: appID, UserID: userID, Kind: token.User}, storage.RevokedByUser, p.now())
+	if err != nil {
+		return err
+	}
+	p.revoked(revoked)
+	if err := p.Store.DeleteConsent(ctx, userID, appID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	p.audit(ctx, actor, storage.AuditEvent{AppID: appID, Action: "app.access_removed", Detail: "user " + itoa(userID)})
 	return nil
 }

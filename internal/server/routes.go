@@ -22,6 +22,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /oauth/introspect", s.oauth.Introspect)
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.oauth.Metadata)
 
+	// The API: JSON only, no cookies.
+	mux.Handle("GET /method/{name}", s.api)
+	mux.Handle("POST /method/{name}", s.api)
+
 	// Browser pages.
 	page := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, web.Secure(h)) }
 	page("GET /{$}", s.web.Home)

@@ -15,11 +15,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"latchkey/internal/config"
+	"latchkey/internal/api"
 	"latchkey/internal/httpx"
+	"latchkey/internal/methods"
 	"latchkey/internal/oauth"
 	"latchkey/internal/platform"
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
+	"latchkey/internal/tokencache"
 	"latchkey/internal/web"
 )
 
@@ -41,6 +44,7 @@ type Server struct {
 	registry *prometheus.Registry
 	issued   *prometheus.CounterVec
 	oauth    *oauth.Provider
+	api      *api.Dispatcher
 	web      *web.Handler
 	handler  http.Handler
 }
@@ -57,13 +61,15 @@ func New(d Deps) (*Server, error) {
 	}, []string{"kind"})
 	s.registry.MustRegister(s.issued)
 	s.platform = &platform.Platform{
-		Store: d.Store, Keys: d.Keys, Now: d.Now, Log: d.Log,
+		Store: d.Store, Keys: d.Keys, Now: d.Now, Log: d.Log, Cache: tokencache.New(d.Config.CacheSize),
 		OnIssue: func(k token.Kind) { s.issued.WithLabelValues(k.String()).Inc() },
 	}
 	s.oauth = &oauth.Provider{P: s.platform, Log: d.Log, Cfg: oauth.Config{
 		CodeTTL: d.Config.CodeTTL, ImplicitTokenTTL: d.Config.ImplicitTokenTTL, CodeTokenTTL: d.Config.CodeTokenTTL,
 		AllowPlainPKCE: d.Config.AllowPlainPKCE, PublicURL: d.PublicURL,
 	}}
+	s.api = api.New(s.platform, d.Log, api.Limits{User: d.Config.RateUser, Community: d.Config.RateCommunity, Service: d.Config.RateService},
+		methods.All(methods.Deps{P: s.platform, PublicURL: d.PublicURL}))
 	var err error
 	if s.web, err = web.New(s.platform, s.oauth, d.Log, d.PublicURL.Scheme == "https"); err != nil {
 		return nil, err

@@ -142,7 +142,19 @@ type Token struct {
 	// CodeHash is the authorization code the token came from, if any.
 	CodeHash  *token.Hash
 	RevokedAt time.Time
+	// RevokeReason says why it was revoked (one of the Revoke* reasons).
+	RevokeReason string
 }
+
+// Why tokens are revoked. The API tells a user's "remove access" apart from
+// other revocations (vk-wire.md §4, error 5).
+const (
+	RevokedByUser     = "user"     // the user removed the app's access
+	RevokedByApp      = "app"      // the app revoked it (RFC 7009)
+	RevokedReplaced   = "replaced" // a new service token was generated
+	RevokedCodeReplay = "code_replay"
+	RevokedByAdmin    = "admin" // a community admin revoked it
+)
 
 // Expired reports whether the token has expired at now.
 func (t *Token) Expired(now time.Time) bool {
@@ -266,9 +278,9 @@ type Storage interface {
 	CreateToken(ctx context.Context, t Token) error
 	GetToken(ctx context.Context, hash token.Hash) (Token, error)
 	ListTokens(ctx context.Context, f TokenFilter) ([]Token, error)
-	// RevokeTokens marks the live tokens that match f revoked at now and
-	// returns their hashes.
-	RevokeTokens(ctx context.Context, f TokenFilter, now time.Time) ([]token.Hash, error)
+	// RevokeTokens marks the live tokens that match f revoked at now for
+	// reason, and returns their hashes.
+	RevokeTokens(ctx context.Context, f TokenFilter, reason string, now time.Time) ([]token.Hash, error)
 
 	CreateNotification(ctx context.Context, n *Notification) error
 	ListNotifications(ctx context.Context, userID int64) ([]Notification, error)

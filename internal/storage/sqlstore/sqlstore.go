@@ -488,14 +488,14 @@ func (s *Store) UseCode(ctx context.Context, hash token.Hash, now time.Time) (st
 
 // ---- tokens
 
-const tokenCols = `hash, kind, app_id, user_id, community_id, scope, issued_at, expires_at, ip, flow, code_hash, revoked_at`
+const tokenCols = `hash, kind, app_id, user_id, community_id, scope, issued_at, expires_at, ip, flow, code_hash, revoked_at, revoke_reason`
 
 func scanToken(row scanner) (storage.Token, error) {
 	var t storage.Token
 	var hash, codeHash []byte
 	var kind string
 	var issued, expires, revoked int64
-	err := row.Scan(&hash, &kind, &t.AppID, &t.UserID, &t.CommunityID, &t.Scope, &issued, &expires, &t.IP, &t.Flow, &codeHash, &revoked)
+	err := row.Scan(&hash, &kind, &t.AppID, &t.UserID, &t.CommunityID, &t.Scope, &issued, &expires, &t.IP, &t.Flow, &codeHash, &revoked, &t.RevokeReason)
 	if err != nil {
 		return t, err
 	}
@@ -516,9 +516,9 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	if t.CodeHash != nil {
 		codeHash = t.CodeHash[:]
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (`+placeholders(1, 12)+`)`,
+	_, err := s.w.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (`+placeholders(1, 13)+`)`,
 		t.Hash[:], string(t.Kind), t.AppID, t.UserID, t.CommunityID, int64(t.Scope), ts(t.IssuedAt), ts(t.ExpiresAt),
-		t.IP, string(t.Flow), codeHash, ts(t.RevokedAt))
+		t.IP, string(t.Flow), codeHash, ts(t.RevokedAt), t.RevokeReason)
 	return s.err(err)
 }
 
@@ -578,13 +578,13 @@ func (s *Store) ListTokens(ctx context.Context, f storage.TokenFilter) ([]storag
 	return ts, s.err(err)
 }
 
-func (s *Store) RevokeTokens(ctx context.Context, f storage.TokenFilter, now time.Time) ([]token.Hash, error) {
-	where, args, err := tokenWhere(f, 2)
+func (s *Store) RevokeTokens(ctx context.Context, f storage.TokenFilter, reason string, now time.Time) ([]token.Hash, error) {
+	where, args, err := tokenWhere(f, 3)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.w.QueryContext(ctx, `UPDATE tokens SET revoked_at = $1 WHERE revoked_at = 0 AND `+where+` RETURNING hash`,
-		append([]any{ts(now)}, args...)...)
+	rows, err := s.w.QueryContext(ctx, `UPDATE tokens SET revoked_at = $1, revoke_reason = $2 WHERE revoked_at = 0 AND `+where+` RETURNING hash`,
+		append([]any{ts(now), reason}, args...)...)
 	if err != nil {
 		return nil, s.err(err)
 	}

@@ -191,7 +191,7 @@ func testDeleteApp(t *testing.T, s storage.Storage) {
 	live := newToken(t, s, "live", token.User, a.ID, u.ID, 0)
 	dead := newToken(t, s, "dead", token.User, a.ID, u.ID, 0)
 	other := newToken(t, s, "other", token.User, keep.ID, u.ID, 0)
-	_, err := s.RevokeTokens(ctx(), storage.TokenFilter{Hash: &dead.Hash}, t0)
+	_, err := s.RevokeTokens(ctx(), storage.TokenFilter{Hash: &dead.Hash}, storage.RevokedByApp, t0)
 	must(t, err)
 	must(t, s.PutConsent(ctx(), storage.Consent{UserID: u.ID, AppID: a.ID, Scope: scope.Friends, CreatedAt: t0, UpdatedAt: t0}))
 	must(t, s.CreateCode(ctx(), storage.Code{Hash: hash("code"), AppID: a.ID, UserID: u.ID, RedirectURI: "x", IssuedAt: t0, ExpiresAt: t0.Add(time.Minute)}))
@@ -371,16 +371,16 @@ func testTokens(t *testing.T, s storage.Storage) {
 	}
 
 	// The user revokes app a: only u's tokens of a go, and only once.
-	revoked, err := s.RevokeTokens(ctx(), storage.TokenFilter{AppID: a.ID, UserID: u.ID, Kind: token.User}, t0.Add(time.Minute))
+	revoked, err := s.RevokeTokens(ctx(), storage.TokenFilter{AppID: a.ID, UserID: u.ID, Kind: token.User}, storage.RevokedByUser, t0.Add(time.Minute))
 	must(t, err)
 	if len(revoked) != 2 {
 		t.Fatalf("RevokeTokens returned %d hashes, want 2", len(revoked))
 	}
 	got, _ = s.GetToken(ctx(), tok.Hash)
-	if !got.RevokedAt.Equal(t0.Add(time.Minute)) {
-		t.Fatalf("RevokedAt = %v", got.RevokedAt)
+	if !got.RevokedAt.Equal(t0.Add(time.Minute)) || got.RevokeReason != storage.RevokedByUser {
+		t.Fatalf("RevokedAt = %v, reason %q", got.RevokedAt, got.RevokeReason)
 	}
-	again, err := s.RevokeTokens(ctx(), storage.TokenFilter{AppID: a.ID, UserID: u.ID}, t0.Add(2*time.Minute))
+	again, err := s.RevokeTokens(ctx(), storage.TokenFilter{AppID: a.ID, UserID: u.ID}, storage.RevokedByAdmin, t0.Add(2*time.Minute))
 	must(t, err)
 	if len(again) != 1 || again[0] != hash("g1") {
 		t.Fatalf("second revoke returned %d hashes; already revoked tokens must not be returned again", len(again))
@@ -390,7 +390,7 @@ func testTokens(t *testing.T, s storage.Storage) {
 	if len(live) != 2 { // svc, t3
 		t.Fatalf("live tokens of app a = %d, want 2", len(live))
 	}
-	byCode, err := s.RevokeTokens(ctx(), storage.TokenFilter{CodeHash: &code}, t0)
+	byCode, err := s.RevokeTokens(ctx(), storage.TokenFilter{CodeHash: &code}, storage.RevokedCodeReplay, t0)
 	must(t, err)
 	if len(byCode) != 0 {
 		t.Fatal("revoking by code returned an already revoked token")
@@ -401,7 +401,7 @@ func testTokens(t *testing.T, s storage.Storage) {
 }
 
 func testEmptyFilter(t *testing.T, s storage.Storage) {
-	if _, err := s.RevokeTokens(ctx(), storage.TokenFilter{}, t0); err == nil {
+	if _, err := s.RevokeTokens(ctx(), storage.TokenFilter{}, storage.RevokedByApp, t0); err == nil {
 		t.Fatal("RevokeTokens with an empty filter must fail, not revoke everything")
 	}
 	if _, err := s.ListTokens(ctx(), storage.TokenFilter{LiveOnly: true}); err == nil {

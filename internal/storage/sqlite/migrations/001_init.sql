@@ -82,7 +82,8 @@ CREATE TABLE tokens (
     ip           TEXT    NOT NULL DEFAULT '',
     flow         TEXT    NOT NULL,
     code_hash    BLOB,
-    revoked_at   INTEGER NOT NULL DEFAULT 0
+    revoked_at   INTEGER NOT NULL DEFAULT 0,
+    revoke_reason TEXT   NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 CREATE INDEX tokens_app_user ON tokens (app_id, user_id);
 CREATE INDEX tokens_community ON tokens (community_id) WHERE community_id <> 0;

@@ -1,0 +1,407 @@
+// Package api serves /method/{name}: the VK API envelope, and the pipeline
+// every method call goes through once: token check (from the cache, MAC
+// first), token kind, scope, rate limit and parameter validation. Methods
+// are small values registered with what they need; see internal/methods.
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"latchkey/internal/httpx"
+	"latchkey/internal/platform"
+	"latchkey/internal/ratelimit"
+	"latchkey/internal/scope"
+	"latchkey/internal/storage"
+	"latchkey/internal/token"
+)
+
+// Kinds is the set of token kinds a method accepts.
+type Kinds uint8
+
+const (
+	User Kinds = 1 << iota
+	Community
+	Service
+	// Open methods work with any token or none.
+	Open
+)
+
+// RateClass picks the per-token limit of a method.
+type RateClass int
+
+const (
+	// RateToken: the token kind's limit (user, community, service).
+	RateToken RateClass = iota
+	// RateSecure: secure.* methods, limited by the app's user count.
+	RateSecure
+)
+
+// ParamType is how a parameter is validated.
+type ParamType int
+
+const (
+	Int     ParamType = iota // a decimal integer
+	IntList                  // comma-separated integers
+	String                   // text
+)
+
+// Param declares one parameter of a method.
+type Param struct {
+	Name     string
+	Type     ParamType
+	Required bool
+	// Max bounds an Int's value, an IntList's length or a String's runes
+	// (0: no bound). Min bounds an Int's value.
+	Max, Min int64
+}
+
+// Method is one API method and what calling it takes.
+type Method struct {
+	Name  string
+	Kinds Kinds
+	// UserScope, CommunityScope: the scope a user or community token needs.
+	UserScope      scope.Mask
+	CommunityScope scope.Mask
+	Rate           RateClass
+	Params         []Param
+	Handle         func(c *Call) (any, error)
+}
+
+// Call is one validated method call.
+type Call struct {
+	Ctx context.Context
+	// Token is the caller's token; HasToken is false for an open method
+	// called without one.
+	Token    storage.Token
+	HasToken bool
+	Version  string
+	IP       string
+	Now      time.Time
+	ints     map[string]int64
+	lists    map[string][]int64
+	strs     map[string]string
+}
+
+// Int returns an Int parameter and whether it was given.
+func (c *Call) Int(name string) (int64, bool) { v, ok := c.ints[name]; return v, ok }
+
+// IntList returns an IntList parameter (nil when absent).
+func (c *Call) IntList(name string) []int64 { return c.lists[name] }
+
+// Str returns a String parameter ("" when absent).
+func (c *Call) Str(name string) string { return c.strs[name] }
+
+// Limits are the per-token rates, requests per second.
+type Limits struct {
+	User, Community, Service float64
+}
+
+// Dispatcher serves /method/{name}.
+type Dispatcher struct {
+	P       *platform.Platform
+	Log     *slog.Logger
+	Limits  Limits
+	methods map[string]*Method
+	limiter *ratelimit.Limiter
+	users   appUsers
+}
+
+// New returns a dispatcher with the given methods.
+func New(p *platform.Platform, log *slog.Logger, limits Limits, methods []*Method) *Dispatcher {
+	d := &Dispatcher{P: p, Log: log, Limits: limits, methods: map[string]*Method{}, limiter: ratelimit.New(1 << 20)}
+	for _, m := range methods {
+		d.methods[m.Name] = m
+	}
+	d.users.counts = map[int64]appCount{}
+	return d
+}
+
+const maxBody = 1 << 20
+
+// ServeHTTP answers every call with HTTP 200 and the VK envelope.
+func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if err := parseParams(w, r); err != nil {
+		d.write(w, r, name, nil, ErrParam("body"))
+		return
+	}
+	resp, err := d.call(r, name)
+	d.write(w, r, name, resp, err)
+}
+
+func parseParams(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if r.Method == http.MethodPost {
+		if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "multipart/form-data" {
+			return r.ParseMultipartForm(maxBody)
+		}
+	}
+	return r.ParseForm()
+}
+
+func (d *Dispatcher) call(r *http.Request, name string) (any, error) {
+	m := d.methods[name]
+	if m == nil {
+		return nil, ErrUnknownMethod
+	}
+	if r.Form.Get("v") == "" {
+		return nil, ErrNoVersion
+	}
+	c := &Call{Ctx: r.Context(), Version: r.Form.Get("v"), Now: d.P.Now()}
+	raw := r.Form.Get("access_token")
+	if raw == "" {
+		if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+			raw = strings.TrimSpace(h[7:])
+		}
+	}
+	if raw == "" {
+		if m.Kinds&Open == 0 {
+			return nil, ErrNoToken
+		}
+	} else {
+		t, err := d.P.CheckToken(r.Context(), raw)
+		switch {
+		case err == nil:
+		case errors.Is(err, platform.ErrTokenInvalid):
+			return nil, ErrInvalidToken
+		case errors.Is(err, platform.ErrTokenExpired):
+			return nil, ErrExpiredToken
+		case errors.Is(err, platform.ErrTokenRevoked):
+			if t.RevokeReason == storage.RevokedByUser {
+				return nil, ErrUserRevoked
+			}
+			return nil, ErrInvalidToken
+		default:
+			d.Log.ErrorContext(r.Context(), "api: token check", "request_id", httpx.RequestID(r.Context()), "err", err)
+			return nil, ErrInternal
+		}
+		c.Token, c.HasToken = t, true
+		if err := m.permits(&t); err != nil {
+			return nil, err
+		}
+		if !d.allow(r.Context(), m, &t, c.Now) {
+			return nil, ErrTooMany
+		}
+	}
+	if err := c.parse(m, r); err != nil {
+		return nil, err
+	}
+	c.IP = httpx.ClientIP(r)
+	return m.Handle(c)
+}
+
+// permits checks the token's kind and scope against the method.
+func (m *Method) permits(t *storage.Token) error {
+	if m.Kinds&Open != 0 {
+		return nil
+	}
+	switch t.Kind {
+	case token.User:
+		if m.Kinds&User == 0 {
+			return ErrAccessDenied
+		}
+		if !t.Scope.Has(m.UserScope) {
+			return ErrAccessDenied
+		}
+	case token.Community:
+		if m.Kinds&Community == 0 {
+			return ErrGroupAuth
+		}
+		if !t.Scope.Has(m.CommunityScope) {
+			return ErrAccessDenied
+		}
+	case token.Service:
+		if m.Kinds&Service == 0 {
+			return ErrServiceAuth
+		}
+	default:
+		return ErrInvalidToken
+	}
+	return nil
+}
+
+func (d *Dispatcher) allow(ctx context.Context, m *Method, t *storage.Token, now time.Time) bool {
+	var rate float64
+	switch {
+	case m.Rate == RateSecure:
+		rate = d.secureRate(ctx, t.AppID, now)
+	case t.Kind == token.Community:
+		rate = d.Limits.Community
+	case t.Kind == token.Service:
+		rate = d.Limits.Service
+	default:
+		rate = d.Limits.User
+	}
+	burst := int(rate)
+	return d.limiter.Allow(t.Hash, rate, max(burst, 1), now)
+}
+
+// secure.* limits by the app's user count (vk-wire.md §4).
+func secureLimit(users int64) float64 {
+	switch {
+	case users < 10_000:
+		return 5
+	case users < 100_000:
+		return 8
+	case users < 1_000_000:
+		return 20
+	}
+	return 35
+}
+
+// appUsers caches each app's user count for a minute.
+type appUsers struct {
+	mu     sync.Mutex
+	counts map[int64]appCount
+}
+
+type appCount struct {
+	n  int64
+	at time.Time
+}
+
+func (d *Dispatcher) secureRate(ctx context.Context, appID int64, now time.Time) float64 {
+	d.users.mu.Lock()
+	c, ok := d.users.counts[appID]
+	d.users.mu.Unlock()
+	if !ok || now.Sub(c.at) > time.Minute {
+		n, err := d.P.Store.CountAppUsers(ctx, appID)
+		if err != nil {
+			n = c.n
+		}
+		c = appCount{n, now}
+		d.users.mu.Lock()
+		if len(d.users.counts) > 100_000 {
+			clear(d.users.counts)
+		}
+		d.users.counts[appID] = c
+		d.users.mu.Unlock()
+	}
+	return secureLimit(c.n)
+}
+
+// parse validates the declared parameters.
+func (c *Call) parse(m *Method, r *http.Request) error {
+	for _, p := range m.Params {
+		v := strings.TrimSpace(r.Form.Get(p.Name))
+		if v == "" {
+			if p.Required {
+				return ErrParam(p.Name)
+			}
+			continue
+		}
+		switch p.Type {
+		case Int:
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || (p.Max != 0 && n > p.Max) || n < p.Min {
+				return ErrParam(p.Name)
+			}
+			if c.ints == nil {
+				c.ints = map[string]int64{}
+			}
+			c.ints[p.Name] = n
+		case IntList:
+			var ids []int64
+			for part := range strings.SplitSeq(v, ",") {
+				n, err := strconv.ParseInt(strings.TrimSpace(part), 10, 64)
+				if err != nil {
+					return ErrParam(p.Name)
+				}
+				ids = append(ids, n)
+			}
+			if p.Max != 0 && int64(len(ids)) > p.Max {
+				return ErrParam(p.Name)
+			}
+			if c.lists == nil {
+				c.lists = map[string][]int64{}
+			}
+			c.lists[p.Name] = ids
+		case String:
+			if p.Max != 0 && int64(len([]rune(v))) > p.Max {
+				return ErrParam(p.Name)
+			}
+			if c.strs == nil {
+				c.strs = map[string]string{}
+			}
+			c.strs[p.Name] = v
+		}
+	}
+	return nil
+}
+
+var bufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// write writes the envelope: {"response":…} or {"error":{…}}, always HTTP
+// 200 with application/json; charset=utf-8.
+func (d *Dispatcher) write(w http.ResponseWriter, r *http.Request, name string, resp any, err error) {
+	buf := bufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bufs.Put(buf)
+	if err != nil {
+		var ae *Error
+		if !errors.As(err, &ae) {
+			d.Log.ErrorContext(r.Context(), "api: method failed", "method", name, "request_id", httpx.RequestID(r.Context()), "err", err)
+			ae = ErrInternal
+		}
+		writeError(buf, ae, name, r)
+	} else {
+		buf.WriteString(`{"response":`)
+		enc := json.NewEncoder(buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(resp); err != nil {
+			buf.Reset()
+			writeError(buf, ErrInternal, name, r)
+		} else {
+			buf.Truncate(buf.Len() - 1) // Encode's newline
+			buf.WriteByte('}')
+		}
+	}
+	h := w.Header()
+	h["Content-Type"] = jsonType
+	h["Cache-Control"] = noStore
+	h["Content-Length"] = []string{strconv.Itoa(buf.Len())}
+	w.WriteHeader(http.StatusOK)
+	w.Write(buf.Bytes())
+}
+
+var (
+	jsonType = []string{"application/json; charset=utf-8"}
+	noStore  = []string{"no-store"}
+)
+
+type kv struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// writeError writes the error envelope with request_params: oauth and
+// method first, then every parameter but access_token, by name.
+func writeError(buf *bytes.Buffer, e *Error, name string, r *http.Request) {
+	params := []kv{{"oauth", "1"}, {"method", name}}
+	keys := make([]string, 0, len(r.Form))
+	for k := range r.Form {
+		if k != "access_token" && k != "method" && k != "oauth" {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		params = append(params, kv{k, r.Form.Get(k)})
+	}
+	body := map[string]any{"error": map[string]any{"error_code": e.Code, "error_msg": e.Msg, "request_params": params}}
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	enc.Encode(body)
+	buf.Truncate(buf.Len() - 1)
+}

@@ -1,0 +1,75 @@
+// Package ratelimit limits requests per key (a token) with the generic cell
+// rate algorithm: one int64 per key, the theoretical arrival time. A request
+// over the limit is refused at once, never queued.
+package ratelimit
+
+import (
+	"sync"
+	"time"
+
+	"latchkey/internal/token"
+)
+
+const shards = 64
+
+// Limiter holds the state of every key it has seen recently.
+type Limiter struct {
+	maxPerShard int
+	shards      [shards]shard
+}
+
+type shard struct {
+	mu  sync.Mutex
+	tat map[token.Hash]int64 // unix nanoseconds
+	_   [40]byte
+}
+
+// New returns a limiter that keeps at most about size keys; idle keys are
+// dropped first when it is full.
+func New(size int) *Limiter {
+	l := &Limiter{maxPerShard: max(16, size/shards)}
+	for i := range l.shards {
+		l.shards[i].tat = make(map[token.Hash]int64)
+	}
+	return l
+}
+
+// Allow reports whether a request for key at now fits rate per second with
+// bursts of up to burst requests, and counts it if so.
+func (l *Limiter) Allow(key token.Hash, rate float64, burst int, now time.Time) bool {
+	interval := int64(float64(time.Second) / rate)
+	tolerance := interval * int64(max(burst, 1)-1)
+	t := now.UnixNano()
+	s := &l.shards[key[0]%shards]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tat, ok := s.tat[key]
+	if !ok || tat < t {
+		tat = t
+	}
+	if tat-t > tolerance {
+		return false
+	}
+	if !ok && len(s.tat) >= l.maxPerShard {
+		s.sweep(t)
+	}
+	s.tat[key] = tat + interval
+	return true
+}
+
+// sweep drops keys whose allowance is full again (idle keys); if none are,
+// it drops an arbitrary one.
+func (s *shard) sweep(now int64) {
+	n := len(s.tat)
+	for k, tat := range s.tat {
+		if tat <= now {
+			delete(s.tat, k)
+		}
+	}
+	if len(s.tat) == n {
+		for k := range s.tat {
+			delete(s.tat, k)
+			break
+		}
+	}
+}

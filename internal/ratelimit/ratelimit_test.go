@@ -1,0 +1,69 @@
+package ratelimit
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"latchkey/internal/token"
+)
+
+func TestBurstThenRefusedThenRecovered(t *testing.T) {
+	l := New(1000)
+	k := token.HashOf("a")
+	now := time.Unix(1000, 0)
+	for i := range 3 {
+		if !l.Allow(k, 3, 3, now) {
+			t.Fatalf("request %d of a burst of 3 refused", i+1)
+		}
+	}
+	if l.Allow(k, 3, 3, now) {
+		t.Fatal("fourth request in the same instant allowed")
+	}
+	if !l.Allow(token.HashOf("b"), 3, 3, now) {
+		t.Fatal("another key was limited")
+	}
+	if !l.Allow(k, 3, 3, now.Add(time.Second/3)) {
+		t.Fatal("not recovered after one interval")
+	}
+	if l.Allow(k, 3, 3, now.Add(time.Second/3)) {
+		t.Fatal("recovered more than one request per interval")
+	}
+	// A second later the whole burst is back.
+	later := now.Add(2 * time.Second)
+	for i := range 3 {
+		if !l.Allow(k, 3, 3, later) {
+			t.Fatalf("request %d after a pause refused", i+1)
+		}
+	}
+}
+
+func TestSustainedRate(t *testing.T) {
+	l := New(1000)
+	k := token.HashOf("steady")
+	start := time.Unix(0, 0)
+	allowed := 0
+	for ms := range 10_000 { // 10 s, one attempt per millisecond
+		if l.Allow(k, 20, 20, start.Add(time.Duration(ms)*time.Millisecond)) {
+			allowed++
+		}
+	}
+	if allowed < 199 || allowed > 221 {
+		t.Fatalf("%d requests allowed in 10 s at 20/s with burst 20, want about 220", allowed)
+	}
+}
+
+func TestBounded(t *testing.T) {
+	l := New(shards * 16)
+	now := time.Unix(0, 0)
+	for i := range 100_000 {
+		l.Allow(token.HashOf(fmt.Sprint(i)), 1, 1, now)
+	}
+	n := 0
+	for i := range l.shards {
+		n += len(l.shards[i].tat)
+	}
+	if n > shards*16 {
+		t.Fatalf("%d keys kept, bound %d", n, shards*16)
+	}
+}

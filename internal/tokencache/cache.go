@@ -1,0 +1,124 @@
+// Package tokencache keeps checked token records in memory so the API does
+// not touch storage on every call. It is bounded, sharded to keep lock
+// contention low, and every revocation path invalidates it at once.
+//
+// A lookup that misses reads storage and then stores what it read. A
+// revocation racing with that read must win, so each shard has a generation
+// that Invalidate bumps: Put with a generation taken before the read is
+// dropped if the shard moved on.
+package tokencache
+
+import (
+	"sync"
+
+	"latchkey/internal/storage"
+	"latchkey/internal/token"
+)
+
+const shards = 64
+
+// Cache maps token hashes to their records.
+type Cache struct {
+	perShard int
+	shards   [shards]shard
+}
+
+type shard struct {
+	mu  sync.RWMutex
+	gen uint64
+	m   map[token.Hash]storage.Token
+	_   [24]byte // keep shards on separate cache lines
+}
+
+// New returns a cache of about size entries, or nil (a cache that holds
+// nothing) when size is 0.
+func New(size int) *Cache {
+	if size <= 0 {
+		return nil
+	}
+	c := &Cache{perShard: max(1, size/shards)}
+	for i := range c.shards {
+		c.shards[i].m = make(map[token.Hash]storage.Token)
+	}
+	return c
+}
+
+func (c *Cache) shard(h token.Hash) *shard { return &c.shards[h[0]%shards] }
+
+// Get returns the cached record of h. Its second result is the shard
+// generation to give to Put after a miss.
+func (c *Cache) Get(h token.Hash) (storage.Token, uint64, bool) {
+	if c == nil {
+		return storage.Token{}, 0, false
+	}
+	s := c.shard(h)
+	s.mu.RLock()
+	t, ok := s.m[h]
+	gen := s.gen
+	s.mu.RUnlock()
+	return t, gen, ok
+}
+
+// Put stores t unless the shard was invalidated since gen was read. A full
+// shard drops an arbitrary entry (Go's map order is random enough).
+func (c *Cache) Put(t storage.Token, gen uint64) {
+	if c == nil {
+		return
+	}
+	s := c.shard(t.Hash)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gen != gen {
+		return
+	}
+	if _, ok := s.m[t.Hash]; !ok && len(s.m) >= c.perShard {
+		for k := range s.m {
+			delete(s.m, k)
+			break
+		}
+	}
+	s.m[t.Hash] = t
+}
+
+// Invalidate drops the given hashes.
+func (c *Cache) Invalidate(hashes []token.Hash) {
+	if c == nil {
+		return
+	}
+	for _, h := range hashes {
+		s := c.shard(h)
+		s.mu.Lock()
+		delete(s.m, h)
+		s.gen++
+		s.mu.Unlock()
+	}
+}
+
+// Clear drops everything: for a node that may have missed invalidations.
+func (c *Cache) Clear() {
+	if c == nil {
+		return
+	}
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		clear(s.m)
+		s.gen++
+		s.mu.Unlock()
+	}
+}
+
+// Len is the number of cached records.
+func (c *Cache) Len() int {
+	if c == nil {
+		return 0
+	}
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.RLock()
+		n += len(s.m)
+		s.mu.RUnlock()
+	}
+	return n
+}

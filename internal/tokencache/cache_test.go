@@ -1,0 +1,73 @@
+package tokencache
+
+import (
+	"fmt"
+	"testing"
+
+	"latchkey/internal/storage"
+	"latchkey/internal/token"
+)
+
+func rec(i int) storage.Token { return storage.Token{Hash: token.HashOf(fmt.Sprint(i)), AppID: int64(i)} }
+
+func TestGetPutInvalidate(t *testing.T) {
+	c := New(1000)
+	r := rec(1)
+	_, gen, ok := c.Get(r.Hash)
+	if ok {
+		t.Fatal("hit in an empty cache")
+	}
+	c.Put(r, gen)
+	got, _, ok := c.Get(r.Hash)
+	if !ok || got.AppID != 1 {
+		t.Fatalf("Get after Put = %+v, %v", got, ok)
+	}
+	c.Invalidate([]token.Hash{r.Hash})
+	if _, _, ok := c.Get(r.Hash); ok {
+		t.Fatal("hit after Invalidate")
+	}
+}
+
+func TestPutAfterRacingInvalidateIsDropped(t *testing.T) {
+	c := New(1000)
+	r := rec(2)
+	_, gen, _ := c.Get(r.Hash) // miss; the caller goes to storage...
+	c.Invalidate([]token.Hash{r.Hash})
+	c.Put(r, gen) // ...and comes back with what is now stale
+	if _, _, ok := c.Get(r.Hash); ok {
+		t.Fatal("a stale record was cached after a racing revocation")
+	}
+}
+
+func TestBoundedAndClear(t *testing.T) {
+	c := New(shards * 4)
+	for i := range 10_000 {
+		r := rec(i)
+		_, gen, _ := c.Get(r.Hash)
+		c.Put(r, gen)
+	}
+	if n := c.Len(); n > shards*4 {
+		t.Fatalf("cache holds %d entries, bound %d", n, shards*4)
+	}
+	c.Clear()
+	if c.Len() != 0 {
+		t.Fatal("Clear left entries")
+	}
+	var none *Cache
+	none.Put(rec(1), 0)
+	if _, _, ok := none.Get(rec(1).Hash); ok {
+		t.Fatal("a nil cache returned a hit")
+	}
+}
+
+func BenchmarkGetHit(b *testing.B) {
+	c := New(100_000)
+	r := rec(1)
+	c.Put(r, 0)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			c.Get(r.Hash)
+		}
+	})
+}
