@@ -183,7 +183,7 @@ func (d *Dispatcher) call(r *http.Request, name string) (any, error) {
 			}
 			return nil, ErrInvalidToken
 		default:
-			d.Log.ErrorContext(r.Context(), "api: token check", "request_id", httpx.RequestID(r.Context()), "err", err)
+			d.Log.ErrorContext(r.Context(), "api: token check", "request_id", httpx.RequestID(r), "err", err)
 			return nil, ErrInternal
 		}
 		c.Token, c.HasToken = t, true
@@ -351,10 +351,15 @@ func (d *Dispatcher) write(w http.ResponseWriter, r *http.Request, name string, 
 	if err != nil {
 		var ae *Error
 		if !errors.As(err, &ae) {
-			d.Log.ErrorContext(r.Context(), "api: method failed", "method", name, "request_id", httpx.RequestID(r.Context()), "err", err)
+			d.Log.ErrorContext(r.Context(), "api: method failed", "method", name, "request_id", httpx.RequestID(r), "err", err)
 			ae = ErrInternal
 		}
 		writeError(buf, ae, name, r)
+	} else if n, ok := resp.(int64); ok {
+		// The common answer of the hottest methods: no encoder needed.
+		buf.WriteString(`{"response":`)
+		buf.Write(strconv.AppendInt(buf.AvailableBuffer(), n, 10))
+		buf.WriteByte('}')
 	} else {
 		buf.WriteString(`{"response":`)
 		enc := json.NewEncoder(buf)

@@ -35,10 +35,13 @@ func (e *env) serveCmd() *cobra.Command {
 }
 
 func (e *env) logger() *slog.Logger {
+	var lvl slog.Level
+	lvl.UnmarshalText([]byte(e.cfg.LogLevel)) // checked by Validate
+	opts := &slog.HandlerOptions{Level: lvl}
 	if e.cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(e.stderr, nil))
+		return slog.New(slog.NewJSONHandler(e.stderr, opts))
 	}
-	return slog.New(slog.NewTextHandler(e.stderr, nil))
+	return slog.New(slog.NewTextHandler(e.stderr, opts))
 }
 
 func (e *env) serve(ctx context.Context) error {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -30,6 +31,7 @@ type Config struct {
 	PublicURL string
 	Demo      bool
 	LogFormat string
+	LogLevel  string
 
 	CodeTTL          time.Duration
 	ImplicitTokenTTL time.Duration
@@ -48,6 +50,7 @@ func Defaults() Config {
 		DB:               DefaultDB,
 		Addr:             "127.0.0.1:8080",
 		LogFormat:        "text",
+		LogLevel:         "info",
 		CodeTTL:          10 * time.Minute,
 		ImplicitTokenTTL: 24 * time.Hour,
 		CodeTokenTTL:     12 * time.Hour,
@@ -64,6 +67,7 @@ func (c *Config) BindServe(fs *pflag.FlagSet) {
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "absolute URL the server is reached at, for links it prints and /blank.html (default http://ADDR)")
 	fs.BoolVar(&c.Demo, "demo", c.Demo, "seed a demo user, apps and community once, and print how to log in")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (API calls are logged at debug)")
 	fs.DurationVar(&c.CodeTTL, "code-ttl", c.CodeTTL, "lifetime of an authorization code")
 	fs.DurationVar(&c.ImplicitTokenTTL, "implicit-token-ttl", c.ImplicitTokenTTL, "lifetime of a user token from the implicit flow (without offline)")
 	fs.DurationVar(&c.CodeTokenTTL, "code-token-ttl", c.CodeTokenTTL, "lifetime of a user token from the code flow (without offline)")
@@ -114,6 +118,10 @@ func (c *Config) Validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", c.LogFormat))
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel))
 	}
 	for _, d := range []struct {
 		name string

@@ -4,12 +4,13 @@
 package httpx
 
 import (
-	"context"
 	"crypto/rand"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +21,37 @@ import (
 type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// routes caches the children of the vectors per route and status, so
+	// a request pays for a map read, not two label hashes.
+	mu     sync.RWMutex
+	routes map[routeStatus]routeMetrics
+}
+
+type routeStatus struct {
+	route  string
+	status int
+}
+
+type routeMetrics struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
+}
+
+func (m *Metrics) observe(route string, status int, d time.Duration) {
+	key := routeStatus{route, status}
+	m.mu.RLock()
+	rm, ok := m.routes[key]
+	m.mu.RUnlock()
+	if !ok {
+		rm = routeMetrics{m.requests.WithLabelValues(route, strconv.Itoa(status)), m.duration.WithLabelValues(route)}
+		m.mu.Lock()
+		if len(m.routes) < 10_000 { // routes are a fixed set; statuses too
+			m.routes[key] = rm
+		}
+		m.mu.Unlock()
+	}
+	rm.count.Inc()
+	rm.duration.Observe(d.Seconds())
 }
 
 // NewMetrics registers the request metrics on reg.
@@ -33,31 +65,49 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"route"}),
 	}
+	m.routes = map[routeStatus]routeMetrics{}
 	reg.MustRegister(m.requests, m.duration)
 	return m
 }
 
-type ctxKey struct{}
-
 // RequestID returns the request's ID, set by Observe.
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(ctxKey{}).(string)
-	return id
+func RequestID(r *http.Request) string { return r.Header.Get("X-Request-Id") }
+
+// Request IDs are a random per-process prefix and a counter: unique, and
+// cheap enough for every API call.
+var (
+	idPrefix = rand.Text()[:10]
+	idSeq    atomic.Uint64
+)
+
+func newID() string {
+	var b [32]byte
+	n := copy(b[:], idPrefix)
+	b[n] = '-'
+	return string(strconv.AppendUint(b[:n+1], idSeq.Add(1), 36))
 }
 
 // Observe wraps a mux: it gives each request an ID (kept from a sane
-// X-Request-Id header, or new), recovers panics into a 500, logs one line per
-// request (method, path, route, status, duration, id; never the query, which
-// may carry tokens) and records metrics by route pattern.
-func Observe(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
+// X-Request-Id header, or new; handlers read it with RequestID), recovers
+// panics into a 500, logs one line per request (method, path, route,
+// status, duration, id; never the query, which may carry tokens) and
+// records metrics by route pattern. Requests on the quiet route patterns
+// (the API, tens of thousands a second) are logged at DEBUG unless they fail
+// with a 5xx; metrics count every request.
+func Observe(log *slog.Logger, m *Metrics, next http.Handler, quiet ...string) http.Handler {
+	h := log.Handler()
+	quietRoutes := map[string]bool{}
+	for _, q := range quiet {
+		quietRoutes[q] = true
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-Id")
 		if !saneID(id) {
-			id = rand.Text()[:16]
+			id = newID()
+			r.Header["X-Request-Id"] = []string{id}
 		}
-		w.Header().Set("X-Request-Id", id)
-		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, id))
+		w.Header()["X-Request-Id"] = []string{id}
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
 			if p := recover(); p != nil {
@@ -76,16 +126,23 @@ func Observe(log *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 				route = "unmatched"
 			}
 			d := time.Since(start)
-			m.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
-			m.duration.WithLabelValues(route).Observe(d.Seconds())
+			m.observe(route, rec.status, d)
 			level := slog.LevelInfo
-			if rec.status >= 500 {
+			switch {
+			case rec.status >= 500:
 				level = slog.LevelError
+			case quietRoutes[route]:
+				level = slog.LevelDebug
 			}
-			log.LogAttrs(r.Context(), level, "request",
-				slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			if !h.Enabled(r.Context(), level) {
+				return
+			}
+			// The record is built directly: no caller lookup per request.
+			rcd := slog.NewRecord(start, level, "request", 0)
+			rcd.AddAttrs(slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 				slog.String("route", route), slog.Int("status", rec.status), slog.Duration("duration", d),
 				slog.String("ip", ClientIP(r)))
+			h.Handle(r.Context(), rcd)
 		}()
 		next.ServeHTTP(rec, r)
 	})

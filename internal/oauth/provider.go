@@ -224,7 +224,7 @@ func (p *Provider) authenticateClient(r *http.Request) (storage.App, *Error) {
 }
 
 func (p *Provider) internal(r *http.Request, err error) *Error {
-	p.Log.ErrorContext(r.Context(), "oauth: internal error", "request_id", httpx.RequestID(r.Context()), "err", err)
+	p.Log.ErrorContext(r.Context(), "oauth: internal error", "request_id", httpx.RequestID(r), "err", err)
 	return newError(ServerError, 500, "internal error; try again")
 }
 

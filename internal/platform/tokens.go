@@ -46,6 +46,9 @@ func (p *Platform) CheckToken(ctx context.Context, raw string) (storage.Token, e
 	if !ok {
 		t, err = p.Store.GetToken(ctx, h)
 		if errors.Is(err, storage.ErrNotFound) {
+			// Remember the miss: a token is stored before it is handed
+			// out, so one that is not there now never will be.
+			p.Cache.Put(storage.Token{Hash: h}, gen)
 			return t, ErrTokenInvalid
 		}
 		if err != nil {
@@ -54,6 +57,9 @@ func (p *Platform) CheckToken(ctx context.Context, raw string) (storage.Token, e
 		// Revoked records are cached too: revocation is final, and a
 		// revoked token retried in a loop should not reach storage.
 		p.Cache.Put(t, gen)
+	}
+	if t.Kind == 0 { // a remembered miss
+		return t, ErrTokenInvalid
 	}
 	return t, p.liveness(&t)
 }

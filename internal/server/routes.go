@@ -6,6 +6,9 @@ import (
 	"latchkey/internal/web"
 )
 
+// apiRoutes are the API's patterns; their access log lines are DEBUG.
+var apiRoutes = []string{"GET /method/{name}", "POST /method/{name}"}
+
 // routes lists every route of the server. The browser side is wrapped in
 // web.Secure (CSP, CSRF origin checks, no-store); the API side speaks JSON
 // and sets no cookies.
@@ -23,8 +26,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.oauth.Metadata)
 
 	// The API: JSON only, no cookies.
-	mux.Handle("GET /method/{name}", s.api)
-	mux.Handle("POST /method/{name}", s.api)
+	for _, r := range apiRoutes {
+		mux.Handle(r, s.api)
+	}
 
 	// Browser pages.
 	page := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, web.Secure(h)) }

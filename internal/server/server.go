@@ -14,8 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"latchkey/internal/config"
 	"latchkey/internal/api"
+	"latchkey/internal/config"
 	"latchkey/internal/httpx"
 	"latchkey/internal/methods"
 	"latchkey/internal/oauth"
@@ -74,7 +74,7 @@ func New(d Deps) (*Server, error) {
 	if s.web, err = web.New(s.platform, s.oauth, d.Log, d.PublicURL.Scheme == "https"); err != nil {
 		return nil, err
 	}
-	s.handler = httpx.Observe(d.Log, httpx.NewMetrics(s.registry), s.routes())
+	s.handler = httpx.Observe(d.Log, httpx.NewMetrics(s.registry), s.routes(), apiRoutes...)
 	return s, nil
 }
 

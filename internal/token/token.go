@@ -69,7 +69,13 @@ const MinSecretLen = 32
 type Hash [sha256.Size]byte
 
 // HashOf returns the at-rest hash of s.
-func HashOf(s string) Hash { return sha256.Sum256([]byte(s)) }
+func HashOf(s string) Hash {
+	if len(s) <= Len {
+		var buf [Len]byte // no allocation for tokens, codes and secrets
+		return sha256.Sum256(buf[:copy(buf[:], s)])
+	}
+	return sha256.Sum256([]byte(s))
+}
 
 // ErrMalformed is returned for a string that is not a token this server minted.
 var ErrMalformed = errors.New("token: malformed or forged")
@@ -144,20 +150,30 @@ func (k *Keyring) Parse(s string) (Kind, Hash, error) {
 	if len(s) != Len || s[0] != 'l' || s[1] != 'k' || s[3] != version || !Kind(s[2]).Valid() {
 		return 0, Hash{}, ErrMalformed
 	}
-	body := headerLen + 2*randLen
-	var given [macLen]byte
-	if _, err := hex.Decode(given[:], []byte(s[body:])); err != nil || !isLowerHex(s[headerLen:]) {
+	if !isLowerHex(s[headerLen:]) {
 		return 0, Hash{}, ErrMalformed
 	}
+	body := headerLen + 2*randLen
+	var given [macLen]byte
+	for i := range given {
+		given[i] = unhex(s[body+2*i])<<4 | unhex(s[body+2*i+1])
+	}
 	var buf [Len]byte
-	msg := append(buf[:0], s[:body]...)
+	copy(buf[:], s)
 	var mac [sha256.Size]byte
 	for i := range k.macs {
-		if hmac.Equal(k.sum(i, msg, mac[:0])[:macLen], given[:]) {
-			return Kind(s[2]), HashOf(s), nil
+		if hmac.Equal(k.sum(i, buf[:body], mac[:0])[:macLen], given[:]) {
+			return Kind(s[2]), sha256.Sum256(buf[:]), nil
 		}
 	}
 	return 0, Hash{}, ErrMalformed
+}
+
+func unhex(c byte) byte {
+	if c <= '9' {
+		return c - '0'
+	}
+	return c - 'a' + 10
 }
 
 func isLowerHex(s string) bool {

@@ -8,7 +8,9 @@ import (
 	"latchkey/internal/token"
 )
 
-func rec(i int) storage.Token { return storage.Token{Hash: token.HashOf(fmt.Sprint(i)), AppID: int64(i)} }
+func rec(i int) storage.Token {
+	return storage.Token{Hash: token.HashOf(fmt.Sprint(i)), AppID: int64(i)}
+}
 
 func TestGetPutInvalidate(t *testing.T) {
 	c := New(1000)

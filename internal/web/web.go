@@ -163,7 +163,7 @@ func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, status int, 
 }
 
 func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
-	h.Log.ErrorContext(r.Context(), "web: internal error", "request_id", httpx.RequestID(r.Context()), "err", err)
+	h.Log.ErrorContext(r.Context(), "web: internal error", "request_id", httpx.RequestID(r), "err", err)
 	h.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "An internal error occurred. Please try again.", "")
 }
 

@@ -1,0 +1,97 @@
+// Package bench is Latchkey's load tool: it runs a real server on a loopback
+// port, drives it with concurrent HTTP clients for a bounded time, and prints
+// requests per second with p50 and p99 latency per scenario. It sends
+// traffic only to the loopback listeners it opened itself.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+)
+
+// Result is one scenario's measurement.
+type Result struct {
+	Name     string
+	Requests int
+	Errors   int
+	Elapsed  time.Duration
+	P50, P99 time.Duration
+}
+
+// PerSecond is the completed operations per second.
+func (r Result) PerSecond() float64 { return float64(r.Requests) / r.Elapsed.Seconds() }
+
+// op performs one operation with the worker's client; an error counts as a
+// failed request.
+type op func(ctx context.Context, worker int, c *http.Client) error
+
+// drive runs op from concurrency workers until d has passed, each worker with
+// a keep-alive client of its own, and measures every call.
+func drive(ctx context.Context, name string, concurrency int, d time.Duration, newClient func() *http.Client, do op) Result {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	lat := make([][]time.Duration, concurrency)
+	var errs atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := newClient()
+			samples := make([]time.Duration, 0, 1<<14)
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				if err := do(ctx, w, c); err != nil {
+					if ctx.Err() != nil {
+						break
+					}
+					errs.Add(1)
+					continue
+				}
+				samples = append(samples, time.Since(t0))
+			}
+			lat[w] = samples
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	var all []time.Duration
+	for _, s := range lat {
+		all = append(all, s...)
+	}
+	slices.Sort(all)
+	r := Result{Name: name, Requests: len(all), Errors: int(errs.Load()), Elapsed: elapsed}
+	if len(all) > 0 {
+		r.P50 = all[len(all)/2]
+		r.P99 = all[len(all)*99/100]
+	}
+	return r
+}
+
+// Print writes results as a table.
+func Print(w io.Writer, results []Result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\t ops\t ops/s\t p50\t p99\t errors\t")
+	for _, r := range results {
+		fmt.Fprintf(tw, "%s\t %d\t %.0f\t %s\t %s\t %d\t\n", r.Name, r.Requests, r.PerSecond(), round(r.P50), round(r.P99), r.Errors)
+	}
+	tw.Flush()
+}
+
+func round(d time.Duration) time.Duration {
+	switch {
+	case d > time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	case d > 10*time.Microsecond:
+		return d.Round(time.Microsecond)
+	}
+	return d
+}

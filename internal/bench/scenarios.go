@@ -1,0 +1,225 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"latchkey/internal/config"
+	"latchkey/internal/platform"
+	"latchkey/internal/server"
+	"latchkey/internal/storage"
+	"latchkey/internal/storage/postgres"
+	"latchkey/internal/storage/sqlite"
+	"latchkey/internal/token"
+)
+
+// Options configure a run.
+type Options struct {
+	// DB is the storage: "" for a temporary SQLite file, or a DSN. Its data
+	// is added to, not replaced.
+	DB          string
+	Duration    time.Duration // per scenario
+	Concurrency int
+	Tokens      int // distinct user tokens the API scenario rotates through
+}
+
+// Run measures the API path against a bare handler returning the same JSON.
+func Run(ctx context.Context, o Options, log io.Writer) ([]Result, error) {
+	t, err := newTarget(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer t.close()
+	fmt.Fprintf(log, "bench: %s, %d workers, %s per scenario, server at %s\n", t.storage, o.Concurrency, o.Duration, t.base)
+
+	var results []Result
+	results = append(results, t.bare(ctx, o))
+	results = append(results, t.api(ctx, o))
+	return results, nil
+}
+
+// target is a running server with seeded data.
+type target struct {
+	storage string
+	base    string
+	srv     *http.Server
+	store   storage.Storage
+	p       *platform.Platform
+	app     platform.AppView
+	user    storage.User
+	tokens  []string
+	cleanup []func()
+}
+
+func newTarget(ctx context.Context, o Options) (*target, error) {
+	t := &target{}
+	dsn := o.DB
+	if dsn == "" {
+		dir, err := os.MkdirTemp("", "latchkey-bench-")
+		if err != nil {
+			return nil, err
+		}
+		t.cleanup = append(t.cleanup, func() { os.RemoveAll(dir) })
+		dsn = "sqlite:" + filepath.Join(dir, "bench.db")
+	}
+	kind, target, err := config.ParseDB(dsn)
+	if err != nil {
+		return nil, err
+	}
+	t.storage = kind
+	if kind == config.Postgres {
+		t.store, err = postgres.Open(ctx, target)
+	} else {
+		t.store, err = sqlite.Open(ctx, target)
+	}
+	if err != nil {
+		t.close()
+		return nil, err
+	}
+	t.cleanup = append(t.cleanup, func() { t.store.Close() })
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.close()
+		return nil, err
+	}
+	t.base = "http://" + ln.Addr().String()
+	public, _ := url.Parse(t.base)
+	keys, err := token.NewKeyring("load-tool-secret-" + rand32())
+	if err != nil {
+		t.close()
+		return nil, err
+	}
+	cfg := config.Defaults()
+	// The limiter runs on every call, but with limits no load here reaches:
+	// the tool measures throughput, not refusals.
+	cfg.RateUser, cfg.RateCommunity, cfg.RateService = 1e9, 1e9, 1e9
+	// Access logs are formatted as in production and thrown away.
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.New(server.Deps{Config: cfg, Store: t.store, Keys: keys, Log: logger, Now: time.Now, PublicURL: public})
+	if err != nil {
+		t.close()
+		return nil, err
+	}
+	t.p = srv.Platform()
+	t.srv = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	go t.srv.Serve(ln)
+	t.cleanup = append(t.cleanup, func() { t.srv.Close() })
+
+	if err := t.seed(ctx, o); err != nil {
+		t.close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func rand32() string {
+	k, _ := token.NewKeyring("0123456789abcdef0123456789abcdef")
+	s, _ := k.Mint(token.Code)
+	return s[4:36]
+}
+
+func (t *target) close() {
+	for i := len(t.cleanup) - 1; i >= 0; i-- {
+		t.cleanup[i]()
+	}
+}
+
+func (t *target) seed(ctx context.Context, o Options) error {
+	login := "bench-" + rand32()[:12]
+	var err error
+	t.user, err = t.p.CreateUser(ctx, platform.NewUser{Login: login, Password: "bench-password", FirstName: "Bench"})
+	if err != nil {
+		return err
+	}
+	t.app, err = t.p.CreateApp(ctx, platform.CLI, platform.NewApp{OwnerID: t.user.ID, Title: "Load", Type: storage.Web,
+		RedirectURIs: []string{"https://load.example/cb"}})
+	if err != nil {
+		return err
+	}
+	for range max(o.Tokens, 1) {
+		raw, _, err := t.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: t.app.ID, UserID: t.user.ID,
+			Scope: 1 << 16, Flow: storage.FlowImplicit}, 0)
+		if err != nil {
+			return err
+		}
+		t.tokens = append(t.tokens, raw)
+	}
+	return nil
+}
+
+func newClient(concurrency int) func() *http.Client {
+	return func() *http.Client {
+		return &http.Client{
+			Transport: &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true, Proxy: nil},
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+			Timeout: 30 * time.Second,
+		}
+	}
+}
+
+var errBadAnswer = errors.New("unexpected answer")
+
+// get fetches u and checks that the body starts with want.
+func get(ctx context.Context, c *http.Client, u string, want []byte) error {
+	req, _ := http.NewRequestWithContext(ctx, "GET", u, nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != 200 || !bytes.HasPrefix(body, want) {
+		return fmt.Errorf("%w: %d %.100s", errBadAnswer, resp.StatusCode, body)
+	}
+	return nil
+}
+
+// api: /method/account.getAppPermissions with valid user tokens.
+func (t *target) api(ctx context.Context, o Options) Result {
+	urls := make([]string, len(t.tokens))
+	for i, tok := range t.tokens {
+		urls[i] = t.base + "/method/account.getAppPermissions?v=5.199&access_token=" + tok
+	}
+	want := []byte(`{"response":65536}`)
+	n := 0
+	return drive(ctx, "api: account.getAppPermissions", o.Concurrency, o.Duration, newClient(o.Concurrency), func(ctx context.Context, w int, c *http.Client) error {
+		n++
+		return get(ctx, c, urls[(w*7919+n)%len(urls)], want)
+	})
+}
+
+// bare: a plain net/http handler returning the same JSON with no checks,
+// on its own loopback listener: the ceiling the API path is compared with.
+func (t *target) bare(ctx context.Context, o Options) Result {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return Result{Name: "bare net/http handler", Errors: 1}
+	}
+	body := []byte(`{"response":65536}`)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Write(body)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	u := "http://" + ln.Addr().String() + "/method/account.getAppPermissions?v=5.199&access_token=" + t.tokens[0]
+	return drive(ctx, "bare net/http handler", o.Concurrency, o.Duration, newClient(o.Concurrency), func(ctx context.Context, _ int, c *http.Client) error {
+		return get(ctx, c, u, body)
+	})
+}
