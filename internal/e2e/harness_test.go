@@ -232,6 +232,29 @@ func (b *browser) forms() []form {
 				if cur != nil && attr("name") != "" {
 					cur.buttons[attr("name")] = append(cur.buttons[attr("name")], attr("value"))
 				}
+			case "textarea":
+				if cur != nil && attr("name") != "" {
+					text := ""
+					if n.FirstChild != nil {
+						text = n.FirstChild.Data
+					}
+					cur.fields.Set(attr("name"), text)
+				}
+			case "select":
+				if cur != nil && attr("name") != "" {
+					cur.fields.Set(attr("name"), "")
+					for o := n.FirstChild; o != nil; o = o.NextSibling {
+						for _, a := range o.Attr {
+							if a.Key == "selected" {
+								for _, v := range o.Attr {
+									if v.Key == "value" {
+										cur.fields.Set(attr("name"), v.Val)
+									}
+								}
+							}
+						}
+					}
+				}
 			}
 		}
 		for c := n.FirstChild; c != nil; c = c.NextSibling {

@@ -329,3 +329,45 @@ func (p *Platform) AuthenticateClient(ctx context.Context, clientID int64, secre
 	}
 	return a, ErrBadSecret
 }
+
+// AppSettings are what the console edits after creation.
+type AppSettings struct {
+	Title        string
+	Description  string
+	RedirectURIs []string
+	IFrameURL    string
+}
+
+// UpdateAppSettings changes the app's title, description, redirect URIs and
+// iframe URL, with the rules of creation.
+func (p *Platform) UpdateAppSettings(ctx context.Context, actor Actor, id int64, s AppSettings) (AppView, error) {
+	a, err := p.ownedApp(ctx, actor, id)
+	if err != nil {
+		return AppView{}, err
+	}
+	check := NewApp{OwnerID: a.OwnerID, Title: strings.TrimSpace(s.Title), Description: s.Description, Type: a.Type,
+		RedirectURIs: s.RedirectURIs, IFrameURL: s.IFrameURL}
+	if err := check.Validate(); err != nil {
+		return AppView{}, err
+	}
+	a.Title, a.Description, a.RedirectURIs, a.IFrameURL = check.Title, check.Description, check.RedirectURIs, check.IFrameURL
+	if err := p.Store.UpdateApp(ctx, a); err != nil {
+		return AppView{}, err
+	}
+	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: "app.settings", Detail: strings.Join(a.RedirectURIs, " ")})
+	return p.view(a)
+}
+
+// Apps lists the apps the user owns.
+func (p *Platform) Apps(ctx context.Context, ownerID int64) ([]storage.App, error) {
+	return p.Store.ListAppsByOwner(ctx, ownerID)
+}
+
+// AuditOf returns the app's recent security events, newest first; only its
+// owner may see them.
+func (p *Platform) AuditOf(ctx context.Context, actor Actor, appID int64, limit int) ([]storage.AuditEvent, error) {
+	if _, err := p.ownedApp(ctx, actor, appID); err != nil {
+		return nil, err
+	}
+	return p.Store.ListAudit(ctx, storage.AuditFilter{AppID: appID, Limit: limit})
+}

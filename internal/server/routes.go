@@ -41,6 +41,13 @@ func (s *Server) routes() http.Handler {
 	page("POST /logout", s.web.Logout)
 	page("GET /authorize", s.web.Authorize)
 	page("POST /authorize", s.web.Decide)
+	page("GET /apps", s.web.Apps)
+	page("GET /apps/new", s.web.NewAppForm)
+	page("POST /apps", s.web.CreateApp)
+	page("GET /apps/{id}", s.web.AppSettings)
+	page("POST /apps/{id}/settings", s.web.UpdateApp)
+	page("GET /apps/{id}/confirm/{action}", s.web.ConfirmForm)
+	page("POST /apps/{id}/{action}", s.web.AppAction)
 	mux.HandleFunc("GET /blank.html", web.Blank)
 	mux.Handle("GET /static/", web.Static())
 	return mux

@@ -63,13 +63,13 @@ func New(p *platform.Platform, op *oauth.Provider, log *slog.Logger, secureCooki
 		if page == "layout" {
 			continue
 		}
-		t, err := template.New(page).ParseFS(templateFiles, "templates/layout.html", name)
+		t, err := template.New(page).Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", name)
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", name, err)
 		}
 		h.pages[page] = t
 	}
-	for _, required := range []string{"login", "signup", "consent", "error", "home", "logout"} {
+	for _, required := range []string{"login", "signup", "consent", "error", "home", "logout", "apps", "app_new", "app", "confirm"} {
 		if h.pages[required] == nil {
 			return nil, fmt.Errorf("web: template %s.html is missing", required)
 		}
@@ -85,7 +85,7 @@ func Secure(next http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	return cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
-		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'")
 		hd.Set("X-Frame-Options", "DENY")
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "no-referrer")
@@ -110,6 +110,8 @@ func Blank(w http.ResponseWriter, r *http.Request) {
 // page is what every template gets.
 type page struct {
 	Title   string
+	Wide    bool
+	Notice  string
 	Display string
 	User    *storage.User
 	CSRF    string
@@ -122,11 +124,23 @@ type page struct {
 	Scopes      []scope.Scope
 	Communities []storage.Community
 	Hidden      []hidden
-	// error page
+	// error and confirmation pages
 	Heading string
 	Message string
 	Back    string
+	Action  string
+	Confirm string
+	Danger  bool
+	// console
+	Apps           []storage.App
+	NewApp         platform.NewApp
+	View           platform.AppView
+	OldSecretUntil string
+	BlankURL       string
+	Events         []event
 }
+
+var funcs = template.FuncMap{"join": func(lines []string) string { return strings.Join(lines, "\n") }}
 
 type hidden struct{ Name, Value string }
 

@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"latchkey/internal/storage"
+	"latchkey/internal/testenv"
+	"latchkey/internal/token"
+)
+
+// A developer creates an app in the console, copies its service token,
+// generates a new one, and the old token stops working at once.
+func TestBrowserConsoleServiceTokenRegeneration(t *testing.T) {
+	e := newEnv(t)
+	dev := e.user("devon", "")
+	ctx := testenv.Browser(t)
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return strings.TrimSpace(s)
+	}
+	must := func(actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	must(chromedp.EmulateViewport(1280, 900), chromedp.Navigate(e.URL+"/apps"), chromedp.WaitVisible(`input[name=login]`),
+		chromedp.SendKeys(`input[name=login]`, "devon"), chromedp.SendKeys(`input[name=password]`, "password-devon"),
+		chromedp.Submit(`input[name=login]`), chromedp.WaitVisible(`a[href="/apps/new"]`),
+		chromedp.Click(`a[href="/apps/new"]`), chromedp.WaitVisible(`input[name=title]`),
+		chromedp.SendKeys(`input[name=title]`, "Console app"),
+		chromedp.SetValue(`select[name=type]`, "standalone"),
+		chromedp.Submit(`input[name=title]`), chromedp.WaitVisible(`#app-id`))
+	appID := text(`#app-id`)
+
+	// Show and copy the secure key and the service token.
+	must(chromedp.Click(`details:has(#client-secret) summary`), chromedp.WaitVisible(`#client-secret`),
+		chromedp.Click(`details:has(#service-token) summary`), chromedp.WaitVisible(`#service-token`),
+		chromedp.Click(`button[data-copy=service-token]`))
+	secret, oldToken := text(`#client-secret`), text(`#service-token`)
+	if !strings.HasPrefix(oldToken, "lks1") || len(secret) != 24 {
+		t.Fatalf("page shows secret %q and service token %q", secret, oldToken)
+	}
+	copied, err := chromedp.Run(ctx, chromedp.Evaluate[string](`new Promise(r => setTimeout(() => r(document.querySelector("button[data-copy=service-token]").textContent), 300))`, chromedp.EvalAwaitPromise))
+	if err != nil || copied != "Copied" {
+		t.Fatalf("copy button reads %q", copied)
+	}
+	testenv.Screenshot(t, ctx, "console-app-settings")
+
+	// Generate a new one, through the confirmation page.
+	must(chromedp.Click(`a[href$="/confirm/new-service-token"]`), chromedp.WaitVisible(`button[name=confirm]`))
+	testenv.Screenshot(t, ctx, "console-confirm-new-service-token")
+	must(chromedp.Click(`button[name=confirm]`), chromedp.WaitVisible(`.notice`),
+		chromedp.Click(`details:has(#service-token) summary`), chromedp.WaitVisible(`#service-token`))
+	newToken := text(`#service-token`)
+	if newToken == oldToken || !strings.HasPrefix(newToken, "lks1") {
+		t.Fatalf("new service token %q", newToken)
+	}
+	events := text(`table.events`)
+	if !strings.Contains(events, "Service token regenerated") || !strings.Contains(events, "devon") {
+		t.Fatalf("security events: %s", events)
+	}
+
+	// Introspection: old inactive, new active.
+	status, old := e.postForm("/oauth/introspect", url.Values{"token": {oldToken}}, appID, secret)
+	_, fresh := e.postForm("/oauth/introspect", url.Values{"token": {newToken}}, appID, secret)
+	if status != 200 || active(old) || !active(fresh) || fresh["token_kind"] != "service" {
+		t.Fatalf("introspection: old %v, new %v", old, fresh)
+	}
+	// The API: secure.checkToken refuses the old service token, accepts the new.
+	var id int64
+	fmt.Sscan(appID, &id)
+	userTok, _, err := e.P.IssueToken(t.Context(), storage.Token{Kind: token.User, AppID: id, UserID: dev.ID, Flow: storage.FlowImplicit}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, msg := apiError(e.call("secure.checkToken", oldToken, map[string]string{"token": userTok})); code != 5 || !regexp.MustCompile(`invalid access_token`).MatchString(msg) {
+		t.Fatalf("old service token at the API: %d %q", code, msg)
+	}
+	m := e.call("secure.checkToken", newToken, map[string]string{"token": userTok})
+	if r, ok := m["response"].(map[string]any); !ok || r["success"] != float64(1) || r["user_id"] != float64(dev.ID) {
+		t.Fatalf("new service token at the API: %v", m)
+	}
+}
