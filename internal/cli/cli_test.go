@@ -118,6 +118,11 @@ func TestCommandsPrintTheContractJSON(t *testing.T) {
 	if !ccOn.ClientCredentials || ccOff.ClientCredentials {
 		t.Fatalf("client credentials on/off: %v/%v", ccOn.ClientCredentials, ccOff.ClientCredentials)
 	}
+	var edited appJSON
+	c.ok(&edited, "app", "set", "--app", "1", "--title", "Renamed", "--redirect-uri", "https://new.example/cb")
+	if edited.Title != "Renamed" || len(edited.RedirectURIs) != 1 || edited.RedirectURIs[0] != "https://new.example/cb" || edited.ClientCredentials {
+		t.Fatalf("app set settings: %+v", edited)
+	}
 	c.ok(&deleted, "app", "delete", "--app", "1")
 	if _, err := c.run("app", "show", "--app", "1"); ExitCode(err) != 2 {
 		t.Fatalf("show after delete: %v (exit %d), want exit 2", err, ExitCode(err))
@@ -133,8 +138,8 @@ func TestCommandsPrintTheContractJSON(t *testing.T) {
 		t.Fatalf("deleted app still stored: %v", err)
 	}
 	audit, err := store.ListAudit(context.Background(), storage.AuditFilter{AppID: 1})
-	if err != nil || len(audit) != 7 {
-		t.Fatalf("audit log of app 1 has %d events (%v), want 7: create, rotate, retire, new token, on, off, delete", len(audit), err)
+	if err != nil || len(audit) != 8 {
+		t.Fatalf("audit log of app 1 has %d events (%v), want 8: create, rotate, retire, new token, on, off, settings, delete", len(audit), err)
 	}
 }
 
@@ -164,6 +169,8 @@ func TestBadInputExits2AndWritesNothing(t *testing.T) {
 		{"owner not a number", []string{"app", "create", "--owner", "one", "--title", "T", "--type", "web"}, "owner"},
 		{"unknown app", []string{"app", "show", "--app", "42"}, "no app with id 42"},
 		{"client credentials maybe", []string{"app", "set", "--app", "1", "--client-credentials", "maybe"}, "on or off"},
+		{"app set with nothing to change", []string{"app", "set", "--app", "1"}, "nothing to change"},
+		{"app set with a bad redirect URI", []string{"app", "set", "--app", "1", "--redirect-uri", "ftp://x"}, "redirect URI"},
 		{"retire without rotation", []string{"app", "retire-secret", "--app", "1"}, "no old secret"},
 		{"group of unknown owner", []string{"group", "create", "--owner", "99", "--name", "G"}, "no user"},
 		{"admin of unknown group", []string{"group", "add-admin", "--group", "99", "--user", "1"}, "no community"},

@@ -205,16 +205,51 @@ func (e *env) appCmd() *cobra.Command {
 	)
 
 	var onOff string
-	set := simple("set", "Change the app's settings", func(p *platform.Platform, cmd *cobra.Command, id int64) (platform.AppView, error) {
-		return p.SetClientCredentials(cmd.Context(), platform.CLI, id, onOff == "on")
+	var settings platform.AppSettings
+	set := simple("set", "Change the app's settings: client credentials switch, title, description, redirect URIs, iframe URL", func(p *platform.Platform, cmd *cobra.Command, id int64) (platform.AppView, error) {
+		ctx, f := cmd.Context(), cmd.Flags()
+		if f.Changed("title") || f.Changed("description") || f.Changed("redirect-uri") || f.Changed("iframe-url") {
+			cur, err := p.App(ctx, platform.CLI, id)
+			if err != nil {
+				return cur, err
+			}
+			s := platform.AppSettings{Title: cur.Title, Description: cur.Description, RedirectURIs: cur.RedirectURIs, IFrameURL: cur.IFrameURL}
+			if f.Changed("title") {
+				s.Title = settings.Title
+			}
+			if f.Changed("description") {
+				s.Description = settings.Description
+			}
+			if f.Changed("redirect-uri") {
+				s.RedirectURIs = settings.RedirectURIs
+			}
+			if f.Changed("iframe-url") {
+				s.IFrameURL = settings.IFrameURL
+			}
+			if _, err := p.UpdateAppSettings(ctx, platform.CLI, id, s); err != nil {
+				return platform.AppView{}, err
+			}
+		}
+		if f.Changed("client-credentials") {
+			return p.SetClientCredentials(ctx, platform.CLI, id, onOff == "on")
+		}
+		return p.App(ctx, platform.CLI, id)
 	})
 	set.PreRunE = func(cmd *cobra.Command, _ []string) error {
-		if onOff != "on" && onOff != "off" {
+		f := cmd.Flags()
+		if !f.Changed("client-credentials") && !f.Changed("title") && !f.Changed("description") && !f.Changed("redirect-uri") && !f.Changed("iframe-url") {
+			return usage("app set: nothing to change: pass --client-credentials on|off, --title, --description, --redirect-uri or --iframe-url")
+		}
+		if f.Changed("client-credentials") && onOff != "on" && onOff != "off" {
 			return usage("--client-credentials %q: want on or off", onOff)
 		}
 		return nil
 	}
 	set.Flags().StringVar(&onOff, "client-credentials", "", "on or off: the obsolete client credentials flow")
+	set.Flags().StringVar(&settings.Title, "title", "", "new title")
+	set.Flags().StringVar(&settings.Description, "description", "", "new description")
+	set.Flags().StringArrayVar(&settings.RedirectURIs, "redirect-uri", nil, "redirect URI (repeat for several); replaces the list")
+	set.Flags().StringVar(&settings.IFrameURL, "iframe-url", "", "new iframe URL (iframe apps)")
 	cmd.AddCommand(set)
 	return cmd
 }
