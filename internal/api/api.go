@@ -193,6 +193,9 @@ func (d *Dispatcher) call(r *http.Request, name string) (any, error) {
 		if !d.allow(r.Context(), m, &t, c.Now) {
 			return nil, ErrTooMany
 		}
+		if t.Kind == token.Community {
+			d.P.TokenUsed(t.Hash, c.Now) // for "last used" on the community's page
+		}
 	}
 	if err := c.parse(m, r); err != nil {
 		return nil, err

@@ -99,6 +99,10 @@ func TestCommandsPrintTheContractJSON(t *testing.T) {
 	if okJSON["ok"] != true {
 		t.Fatalf("add-admin printed %v", okJSON)
 	}
+	c.ok(&okJSON, "group", "remove-admin", "--group", "1", "--user", "2")
+	if _, err := c.run("group", "remove-admin", "--group", "1", "--user", "1"); ExitCode(err) != 2 || !strings.Contains(err.Error(), "last admin") {
+		t.Fatalf("removing the last admin: %v", err)
+	}
 
 	var rotated, retired, newSvc, ccOn, ccOff, deleted appJSON
 	c.ok(&rotated, "app", "rotate-secret", "--app", "1")

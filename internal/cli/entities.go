@@ -86,7 +86,27 @@ func (e *env) groupCmd() *cobra.Command {
 	addAdmin.Flags().Int64Var(&user, "user", 0, "user id")
 	addAdmin.MarkFlagRequired("group")
 	addAdmin.MarkFlagRequired("user")
-	cmd.AddCommand(create, addAdmin)
+	var rmGroup, rmUser int64
+	removeAdmin := &cobra.Command{
+		Use:   "remove-admin",
+		Short: "Take admin rights from a user (not the last admin); prints {\"ok\":true}",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, done, err := e.platform(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer done()
+			if err := p.RemoveCommunityAdmin(cmd.Context(), platform.CLI, rmGroup, rmUser); err != nil {
+				return err
+			}
+			return e.printJSON(map[string]bool{"ok": true})
+		},
+	}
+	removeAdmin.Flags().Int64Var(&rmGroup, "group", 0, "community id")
+	removeAdmin.Flags().Int64Var(&rmUser, "user", 0, "user id")
+	removeAdmin.MarkFlagRequired("group")
+	removeAdmin.MarkFlagRequired("user")
+	cmd.AddCommand(create, addAdmin, removeAdmin)
 	return cmd
 }
 

@@ -86,6 +86,11 @@ func (e *env) serve(ctx context.Context) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	bgDone := make(chan struct{})
+	go func() { srv.Run(bgCtx); close(bgDone) }()
+	defer func() { stopBackground(); <-bgDone }()
+
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	kind, _, _ := config.ParseDB(e.cfg.DB)

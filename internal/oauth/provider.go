@@ -303,6 +303,13 @@ func (p *Provider) exchangeCode(r *http.Request, app storage.App) (any, *Error) 
 			}
 			out["access_token_"+strconv.FormatInt(id, 10)] = raw
 			groups = append(groups, map[string]any{"group_id": id, "access_token": raw})
+			if _, ok := out["access_token"]; !ok {
+				// Strict OAuth clients (golang.org/x/oauth2 among them)
+				// refuse a body without access_token, and may then retry
+				// the code, which revokes what it issued. VK clients read
+				// the keyed and list shapes and ignore this one.
+				out["access_token"] = raw
+			}
 		}
 		out["groups"] = groups
 		return out, nil

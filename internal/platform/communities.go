@@ -2,10 +2,13 @@ package platform
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"unicode/utf8"
 
+	"latchkey/internal/scope"
 	"latchkey/internal/storage"
+	"latchkey/internal/token"
 )
 
 // CreateCommunity creates a community whose first admin is ownerID.
@@ -48,4 +51,117 @@ func (p *Platform) AddCommunityAdmin(ctx context.Context, actor Actor, community
 	}
 	p.audit(ctx, actor, storage.AuditEvent{CommunityID: communityID, Action: "community.admin_add", Detail: "user " + itoa(userID)})
 	return nil
+}
+
+// ErrLastAdmin refuses removing a community's only admin.
+var ErrLastAdmin = &Error{Kind: Conflict, Message: "the last admin of a community cannot be removed: add another admin first"}
+
+// CommunitiesOf lists the communities the user admins.
+func (p *Platform) CommunitiesOf(ctx context.Context, userID int64) ([]storage.Community, error) {
+	return p.Store.ListAdminCommunities(ctx, userID)
+}
+
+// Community returns the community if actor admins it.
+func (p *Platform) Community(ctx context.Context, actor Actor, id int64) (storage.Community, error) {
+	c, err := p.Store.GetCommunity(ctx, id)
+	if err != nil {
+		return c, orNotFound(err, "no community with id %d", id)
+	}
+	if actor != CLI {
+		ok, err := p.Store.IsCommunityAdmin(ctx, id, actor.UserID)
+		if err != nil {
+			return c, err
+		}
+		if !ok {
+			return c, &Error{Kind: Forbidden, Message: "only the community's admins can manage it"}
+		}
+	}
+	return c, nil
+}
+
+// CommunityAdmins lists the admins, for an admin.
+func (p *Platform) CommunityAdmins(ctx context.Context, actor Actor, id int64) ([]storage.User, error) {
+	if _, err := p.Community(ctx, actor, id); err != nil {
+		return nil, err
+	}
+	return p.Store.ListCommunityAdmins(ctx, id)
+}
+
+// RemoveCommunityAdmin takes admin rights away. The last admin stays. The
+// tokens the removed admin granted keep working: they speak for the
+// community, and any current admin can revoke them.
+func (p *Platform) RemoveCommunityAdmin(ctx context.Context, actor Actor, communityID, userID int64) error {
+	if _, err := p.Community(ctx, actor, communityID); err != nil {
+		return err
+	}
+	err := p.Store.RemoveCommunityAdmin(ctx, communityID, userID)
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		return ErrLastAdmin
+	case errors.Is(err, storage.ErrNotFound):
+		return notFound("user %d is not an admin of community %d", userID, communityID)
+	case err != nil:
+		return err
+	}
+	p.audit(ctx, actor, storage.AuditEvent{CommunityID: communityID, Action: "community.admin_remove", Detail: "user " + itoa(userID)})
+	return nil
+}
+
+// CommunityTokens lists the community's live tokens, newest first.
+func (p *Platform) CommunityTokens(ctx context.Context, actor Actor, communityID int64) ([]storage.Token, error) {
+	if _, err := p.Community(ctx, actor, communityID); err != nil {
+		return nil, err
+	}
+	return p.Store.ListTokens(ctx, storage.TokenFilter{CommunityID: communityID, Kind: token.Community, LiveOnly: true})
+}
+
+// CreateCommunityToken is "Create token" on the community's API usage page:
+// a community token with the given scopes, never expiring, for no app or for
+// one of the admin's own apps. The token is returned once; only its hash is
+// kept.
+func (p *Platform) CreateCommunityToken(ctx context.Context, actor Actor, communityID, appID int64, mask scope.Mask) (string, error) {
+	if _, err := p.Community(ctx, actor, communityID); err != nil {
+		return "", err
+	}
+	if mask == 0 || mask&^scope.Known(scope.Community) != 0 {
+		return "", invalid("permissions", "choose at least one community permission")
+	}
+	if appID != 0 {
+		if _, err := p.ownedApp(ctx, actor, appID); err != nil {
+			return "", err
+		}
+	}
+	raw, _, err := p.IssueToken(ctx, storage.Token{Kind: token.Community, AppID: appID, UserID: actor.UserID,
+		CommunityID: communityID, Scope: mask, IP: actor.IP, Flow: storage.FlowConsole}, 0)
+	if err != nil {
+		return "", err
+	}
+	p.audit(ctx, actor, storage.AuditEvent{CommunityID: communityID, AppID: appID, Action: "community.token_create", Detail: mask.Text(scope.Community)})
+	return raw, nil
+}
+
+// RevokeCommunityToken revokes one of the community's tokens; any current
+// admin may, whoever granted it.
+func (p *Platform) RevokeCommunityToken(ctx context.Context, actor Actor, communityID int64, h token.Hash) error {
+	if _, err := p.Community(ctx, actor, communityID); err != nil {
+		return err
+	}
+	revoked, err := p.Store.RevokeTokens(ctx, storage.TokenFilter{Hash: &h, CommunityID: communityID, Kind: token.Community}, storage.RevokedByAdmin, p.now())
+	if err != nil {
+		return err
+	}
+	if len(revoked) == 0 {
+		return notFound("no such live token in community %d", communityID)
+	}
+	p.revoked(revoked)
+	p.audit(ctx, actor, storage.AuditEvent{CommunityID: communityID, Action: "community.token_revoke"})
+	return nil
+}
+
+// CommunityAudit returns the community's recent events, for an admin.
+func (p *Platform) CommunityAudit(ctx context.Context, actor Actor, communityID int64, limit int) ([]storage.AuditEvent, error) {
+	if _, err := p.Community(ctx, actor, communityID); err != nil {
+		return nil, err
+	}
+	return p.Store.ListAudit(ctx, storage.AuditFilter{CommunityID: communityID, Limit: limit})
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"latchkey/internal/storage"
@@ -30,6 +31,37 @@ type Platform struct {
 	OnRevoke func([]token.Hash)
 	// OnIssue, when set, is told of each token minted (for metrics).
 	OnIssue func(token.Kind)
+
+	usage usage
+}
+
+// usage collects when community tokens were last used, in memory, so the
+// API never writes on a call; FlushUsage stores it in one batch.
+type usage struct {
+	mu   sync.Mutex
+	used map[token.Hash]time.Time
+}
+
+// TokenUsed notes a use of the token at now, to the minute.
+func (p *Platform) TokenUsed(h token.Hash, now time.Time) {
+	now = now.Truncate(time.Minute)
+	p.usage.mu.Lock()
+	if p.usage.used == nil {
+		p.usage.used = map[token.Hash]time.Time{}
+	}
+	if len(p.usage.used) < 1_000_000 {
+		p.usage.used[h] = now
+	}
+	p.usage.mu.Unlock()
+}
+
+// FlushUsage writes the noted uses to storage.
+func (p *Platform) FlushUsage(ctx context.Context) error {
+	p.usage.mu.Lock()
+	used := p.usage.used
+	p.usage.used = nil
+	p.usage.mu.Unlock()
+	return p.Store.TouchTokens(ctx, used)
 }
 
 // Actor is who performs an action and from where, for the audit log.

@@ -83,6 +83,29 @@ func (s *Server) Platform() *platform.Platform { return s.platform }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
+// Run does the node's background work until ctx ends: it writes when
+// community tokens were last used every 30 seconds, and once more at the end.
+func (s *Server) Run(ctx context.Context) {
+	tick := time.NewTicker(30 * time.Second)
+	defer tick.Stop()
+	flush := func(ctx context.Context) {
+		if err := s.platform.FlushUsage(ctx); err != nil {
+			s.deps.Log.WarnContext(ctx, "writing token usage failed", "err", err)
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			flush(ctx)
+			cancel()
+			return
+		case <-tick.C:
+			flush(ctx)
+		}
+	}
+}
+
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }

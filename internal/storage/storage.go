@@ -126,8 +126,10 @@ const (
 
 // Token is the at-rest record of an access token.
 type Token struct {
-	Hash  token.Hash
-	Kind  token.Kind
+	Hash token.Hash
+	Kind token.Kind
+	// AppID is the app it was issued to; zero for a community token created
+	// on the community's page for no app.
 	AppID int64
 	// UserID is the user a user token speaks for, or the admin who granted a
 	// community token; zero for service tokens.
@@ -144,6 +146,9 @@ type Token struct {
 	RevokedAt time.Time
 	// RevokeReason says why it was revoked (one of the Revoke* reasons).
 	RevokeReason string
+	// LastUsedAt is when the API last accepted it, to the minute (tracked
+	// for community tokens).
+	LastUsedAt time.Time
 }
 
 // Why tokens are revoked. The API tells a user's "remove access" apart from
@@ -281,6 +286,8 @@ type Storage interface {
 	// RevokeTokens marks the live tokens that match f revoked at now for
 	// reason, and returns their hashes.
 	RevokeTokens(ctx context.Context, f TokenFilter, reason string, now time.Time) ([]token.Hash, error)
+	// TouchTokens records when tokens were last used; a later time wins.
+	TouchTokens(ctx context.Context, used map[token.Hash]time.Time) error
 
 	CreateNotification(ctx context.Context, n *Notification) error
 	ListNotifications(ctx context.Context, userID int64) ([]Notification, error)

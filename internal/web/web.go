@@ -69,7 +69,7 @@ func New(p *platform.Platform, op *oauth.Provider, log *slog.Logger, secureCooki
 		}
 		h.pages[page] = t
 	}
-	for _, required := range []string{"login", "signup", "consent", "error", "home", "logout", "apps", "app_new", "app", "confirm"} {
+	for _, required := range []string{"login", "signup", "consent", "error", "home", "logout", "apps", "app_new", "app", "confirm", "communities", "community"} {
 		if h.pages[required] == nil {
 			return nil, fmt.Errorf("web: template %s.html is missing", required)
 		}
@@ -138,6 +138,13 @@ type page struct {
 	OldSecretUntil string
 	BlankURL       string
 	Events         []event
+	// communities (Communities above lists them)
+	Community storage.Community
+	Tab       string
+	Admins    []storage.User
+	Tokens    []tokenRow
+	NewToken  string
+	AllScopes []scope.Scope
 }
 
 var funcs = template.FuncMap{"join": func(lines []string) string { return strings.Join(lines, "\n") }}

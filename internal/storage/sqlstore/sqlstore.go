@@ -488,14 +488,15 @@ func (s *Store) UseCode(ctx context.Context, hash token.Hash, now time.Time) (st
 
 // ---- tokens
 
-const tokenCols = `hash, kind, app_id, user_id, community_id, scope, issued_at, expires_at, ip, flow, code_hash, revoked_at, revoke_reason`
+const tokenCols = `hash, kind, app_id, user_id, community_id, scope, issued_at, expires_at, ip, flow, code_hash, revoked_at, revoke_reason, last_used_at`
 
 func scanToken(row scanner) (storage.Token, error) {
 	var t storage.Token
 	var hash, codeHash []byte
 	var kind string
-	var issued, expires, revoked int64
-	err := row.Scan(&hash, &kind, &t.AppID, &t.UserID, &t.CommunityID, &t.Scope, &issued, &expires, &t.IP, &t.Flow, &codeHash, &revoked, &t.RevokeReason)
+	var app sql.NullInt64
+	var issued, expires, revoked, used int64
+	err := row.Scan(&hash, &kind, &app, &t.UserID, &t.CommunityID, &t.Scope, &issued, &expires, &t.IP, &t.Flow, &codeHash, &revoked, &t.RevokeReason, &used)
 	if err != nil {
 		return t, err
 	}
@@ -507,7 +508,8 @@ func scanToken(row scanner) (storage.Token, error) {
 		h := hashOf(codeHash)
 		t.CodeHash = &h
 	}
-	t.IssuedAt, t.ExpiresAt, t.RevokedAt = at(issued), at(expires), at(revoked)
+	t.AppID = app.Int64
+	t.IssuedAt, t.ExpiresAt, t.RevokedAt, t.LastUsedAt = at(issued), at(expires), at(revoked), at(used)
 	return t, nil
 }
 
@@ -516,15 +518,42 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	if t.CodeHash != nil {
 		codeHash = t.CodeHash[:]
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (`+placeholders(1, 13)+`)`,
-		t.Hash[:], string(t.Kind), t.AppID, t.UserID, t.CommunityID, int64(t.Scope), ts(t.IssuedAt), ts(t.ExpiresAt),
-		t.IP, string(t.Flow), codeHash, ts(t.RevokedAt), t.RevokeReason)
+	_, err := s.w.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (`+placeholders(1, 14)+`)`,
+		t.Hash[:], string(t.Kind), nullID(t.AppID), t.UserID, t.CommunityID, int64(t.Scope), ts(t.IssuedAt), ts(t.ExpiresAt),
+		t.IP, string(t.Flow), codeHash, ts(t.RevokedAt), t.RevokeReason, ts(t.LastUsedAt))
 	return s.err(err)
 }
 
 func (s *Store) GetToken(ctx context.Context, hash token.Hash) (storage.Token, error) {
 	t, err := scanToken(s.r.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = $1`, hash[:]))
 	return t, s.err(err)
+}
+
+// nullID stores an absent reference (0) as NULL.
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+func (s *Store) TouchTokens(ctx context.Context, used map[token.Hash]time.Time) error {
+	if len(used) == 0 {
+		return nil
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `UPDATE tokens SET last_used_at = $1 WHERE hash = $2 AND last_used_at < $1`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for h, when := range used {
+			if _, err := stmt.ExecContext(ctx, ts(when), h[:]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // tokenWhere renders f as a WHERE condition whose parameters start at $from.

@@ -33,6 +33,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"codes: used once, second use is a conflict", testCodes},
 		{"tokens: create, get, list, revoke by filter", testTokens},
 		{"tokens: an empty filter is refused", testEmptyFilter},
+		{"tokens: without an app, and last use recorded", testAppLessTokenAndTouch},
 		{"notifications, app events", testNotificationsAndEvents},
 		{"messages: random_id deduplicates per sender", testMessages},
 		{"audit: added and listed newest first", testAudit},
@@ -397,6 +398,28 @@ func testTokens(t *testing.T, s storage.Storage) {
 	}
 	if g, _ := s.GetToken(ctx(), hash("t4")); !g.RevokedAt.IsZero() {
 		t.Fatal("another app's token was revoked")
+	}
+}
+
+func testAppLessTokenAndTouch(t *testing.T, s storage.Storage) {
+	u := newUser(t, s, "u")
+	tok := storage.Token{Hash: hash("community, created here"), Kind: token.Community, UserID: u.ID, CommunityID: 5, Scope: scope.CommunityManage, IssuedAt: t0, Flow: storage.FlowConsole}
+	must(t, s.CreateToken(ctx(), tok))
+	got, err := s.GetToken(ctx(), tok.Hash)
+	must(t, err)
+	if got.AppID != 0 || got.Flow != storage.FlowConsole || !got.LastUsedAt.IsZero() {
+		t.Fatalf("app-less token = %+v", got)
+	}
+	must(t, s.TouchTokens(ctx(), map[token.Hash]time.Time{tok.Hash: t0.Add(time.Hour), hash("unknown"): t0}))
+	must(t, s.TouchTokens(ctx(), map[token.Hash]time.Time{tok.Hash: t0.Add(time.Minute)})) // older: ignored
+	got, _ = s.GetToken(ctx(), tok.Hash)
+	if !got.LastUsedAt.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("LastUsedAt = %v, want %v", got.LastUsedAt, t0.Add(time.Hour))
+	}
+	list, err := s.ListTokens(ctx(), storage.TokenFilter{CommunityID: 5, LiveOnly: true})
+	must(t, err)
+	if len(list) != 1 || list[0].AppID != 0 {
+		t.Fatalf("ListTokens(community) = %+v", list)
 	}
 }
 

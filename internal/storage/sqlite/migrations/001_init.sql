@@ -73,7 +73,7 @@ CREATE INDEX codes_expires ON codes (expires_at);
 CREATE TABLE tokens (
     hash         BLOB    PRIMARY KEY,
     kind         TEXT    NOT NULL,
-    app_id       INTEGER NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+    app_id       INTEGER REFERENCES apps (id) ON DELETE CASCADE, -- NULL: created on a community page
     user_id      INTEGER NOT NULL DEFAULT 0,
     community_id INTEGER NOT NULL DEFAULT 0,
     scope        INTEGER NOT NULL,
@@ -83,7 +83,8 @@ CREATE TABLE tokens (
     flow         TEXT    NOT NULL,
     code_hash    BLOB,
     revoked_at   INTEGER NOT NULL DEFAULT 0,
-    revoke_reason TEXT   NOT NULL DEFAULT ''
+    revoke_reason TEXT   NOT NULL DEFAULT '',
+    last_used_at INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX tokens_app_user ON tokens (app_id, user_id);
 CREATE INDEX tokens_community ON tokens (community_id) WHERE community_id <> 0;
