@@ -23,3 +23,4 @@ lint:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	./scripts/with-postgres sh -c '$(GO) run ./cmd/latchkey bench --postgres "$$LATCHKEY_TEST_POSTGRES"' 

@@ -33,8 +33,15 @@ func (r Result) PerSecond() float64 { return float64(r.Requests) / r.Elapsed.Sec
 type op func(ctx context.Context, worker int, c *http.Client) error
 
 // drive runs op from concurrency workers until d has passed, each worker with
-// a keep-alive client of its own, and measures every call.
+// a keep-alive client of its own (made, and logged in where the scenario
+// needs it, before the clock starts), and measures every call.
 func drive(ctx context.Context, name string, concurrency int, d time.Duration, newClient func() *http.Client, do op) Result {
+	clients := make([]*http.Client, concurrency)
+	var ready sync.WaitGroup
+	for w := range concurrency {
+		ready.Go(func() { clients[w] = newClient() })
+	}
+	ready.Wait()
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	lat := make([][]time.Duration, concurrency)
@@ -45,7 +52,7 @@ func drive(ctx context.Context, name string, concurrency int, d time.Duration, n
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := newClient()
+			c := clients[w]
 			samples := make([]time.Duration, 0, 1<<14)
 			for ctx.Err() == nil {
 				t0 := time.Now()

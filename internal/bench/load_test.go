@@ -8,14 +8,14 @@ import (
 	"time"
 )
 
-func TestRunMeasuresBothScenarios(t *testing.T) {
+func TestRunMeasuresEveryScenario(t *testing.T) {
 	var log bytes.Buffer
 	results, err := Run(context.Background(), Options{Duration: 300 * time.Millisecond, Concurrency: 2, Tokens: 4}, &log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(results) != 2 {
-		t.Fatalf("%d results, want bare and api", len(results))
+	if len(results) != 4 {
+		t.Fatalf("%d results, want bare, api, client credentials, code flows", len(results))
 	}
 	for _, r := range results {
 		if r.Requests == 0 || r.Errors != 0 || r.P50 <= 0 || r.P99 < r.P50 {
@@ -24,7 +24,9 @@ func TestRunMeasuresBothScenarios(t *testing.T) {
 	}
 	var out bytes.Buffer
 	Print(&out, results)
-	if !strings.Contains(out.String(), "api: account.getAppPermissions") || !strings.Contains(out.String(), "ops/s") {
-		t.Fatalf("table:\n%s", out.String())
+	for _, want := range []string{"sqlite  api: account.getAppPermissions", "sqlite  client credentials tokens", "sqlite  authorization code flows", "ops/s"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("table lacks %q:\n%s", want, out.String())
+		}
 	}
 }

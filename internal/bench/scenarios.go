@@ -9,9 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"time"
 
 	"latchkey/internal/config"
@@ -27,24 +30,42 @@ import (
 type Options struct {
 	// DB is the storage: "" for a temporary SQLite file, or a DSN. Its data
 	// is added to, not replaced.
-	DB          string
+	DB string
+	// Postgres, when set, runs every scenario a second time on this
+	// PostgreSQL database (added to, not replaced).
+	Postgres    string
 	Duration    time.Duration // per scenario
 	Concurrency int
 	Tokens      int // distinct user tokens the API scenario rotates through
 }
 
-// Run measures the API path against a bare handler returning the same JSON.
+// Run measures a bare handler returning the API's JSON, then on each
+// storage the API path, client credentials issuing and complete
+// authorization-code flows.
 func Run(ctx context.Context, o Options, log io.Writer) ([]Result, error) {
-	t, err := newTarget(ctx, o)
-	if err != nil {
-		return nil, err
+	dbs := []string{o.DB}
+	if o.Postgres != "" {
+		dbs = append(dbs, o.Postgres)
 	}
-	defer t.close()
-	fmt.Fprintf(log, "bench: %s, %d workers, %s per scenario, server at %s\n", t.storage, o.Concurrency, o.Duration, t.base)
-
 	var results []Result
-	results = append(results, t.bare(ctx, o))
-	results = append(results, t.api(ctx, o))
+	for i, db := range dbs {
+		o := o
+		o.DB = db
+		t, err := newTarget(ctx, o)
+		if err != nil {
+			return results, err
+		}
+		fmt.Fprintf(log, "bench: %s, %d workers, %s per scenario, server at %s\n", t.storage, o.Concurrency, o.Duration, t.base)
+		if i == 0 {
+			results = append(results, t.bare(ctx, o))
+		}
+		for _, run := range []func(context.Context, Options) Result{t.api, t.clientCredentials, t.codeFlow} {
+			r := run(ctx, o)
+			r.Name = t.storage + "  " + r.Name
+			results = append(results, r)
+		}
+		t.close()
+	}
 	return results, nil
 }
 
@@ -58,8 +79,11 @@ type target struct {
 	app     platform.AppView
 	user    storage.User
 	tokens  []string
+	login   string
 	cleanup []func()
 }
+
+const redirectURI = "https://load.example/cb"
 
 func newTarget(ctx context.Context, o Options) (*target, error) {
 	t := &target{}
@@ -142,9 +166,18 @@ func (t *target) seed(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	t.login = login
 	t.app, err = t.p.CreateApp(ctx, platform.CLI, platform.NewApp{OwnerID: t.user.ID, Title: "Load", Type: storage.Web,
-		RedirectURIs: []string{"https://load.example/cb"}})
+		RedirectURIs: []string{redirectURI}})
 	if err != nil {
+		return err
+	}
+	if t.app, err = t.p.SetClientCredentials(ctx, platform.CLI, t.app.ID, true); err != nil {
+		return err
+	}
+	// The user has consented before: the flow goes straight to the code.
+	now := time.Now()
+	if err := t.store.PutConsent(ctx, storage.Consent{UserID: t.user.ID, AppID: t.app.ID, Scope: 2, CreatedAt: now, UpdatedAt: now}); err != nil {
 		return err
 	}
 	for range max(o.Tokens, 1) {
@@ -160,7 +193,9 @@ func (t *target) seed(ctx context.Context, o Options) error {
 
 func newClient(concurrency int) func() *http.Client {
 	return func() *http.Client {
+		jar, _ := cookiejar.New(nil)
 		return &http.Client{
+			Jar:       jar,
 			Transport: &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true, Proxy: nil},
 			CheckRedirect: func(*http.Request, []*http.Request) error {
 				return http.ErrUseLastResponse
@@ -221,5 +256,94 @@ func (t *target) bare(ctx context.Context, o Options) Result {
 	u := "http://" + ln.Addr().String() + "/method/account.getAppPermissions?v=5.199&access_token=" + t.tokens[0]
 	return drive(ctx, "bare net/http handler", o.Concurrency, o.Duration, newClient(o.Concurrency), func(ctx context.Context, _ int, c *http.Client) error {
 		return get(ctx, c, u, body)
+	})
+}
+
+// clientCredentials: POST /access_token grant_type=client_credentials, the
+// secret in the form; each answer is a new service token.
+func (t *target) clientCredentials(ctx context.Context, o Options) Result {
+	body := url.Values{"grant_type": {"client_credentials"}, "client_id": {fmt.Sprint(t.app.ID)}, "client_secret": {t.app.ClientSecret}}.Encode()
+	want := []byte(`{"access_token":"lks1`)
+	return drive(ctx, "client credentials tokens", o.Concurrency, o.Duration, newClient(o.Concurrency), func(ctx context.Context, _ int, c *http.Client) error {
+		return post(ctx, c, t.base+"/access_token", body, want)
+	})
+}
+
+func post(ctx context.Context, c *http.Client, u, body string, want []byte) error {
+	req, _ := http.NewRequestWithContext(ctx, "POST", u, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != 200 || !bytes.HasPrefix(b, want) {
+		return fmt.Errorf("%w: %d %.100s", errBadAnswer, resp.StatusCode, b)
+	}
+	return nil
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+
+// logIn signs the client's cookie jar in as the bench user, as a browser
+// would: the login page for the CSRF cookie and token, then the form.
+func (t *target) logIn(ctx context.Context, c *http.Client) error {
+	req, _ := http.NewRequestWithContext(ctx, "GET", t.base+"/login", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := csrfField.FindSubmatch(page)
+	if m == nil {
+		return fmt.Errorf("%w: no CSRF token on the login page", errBadAnswer)
+	}
+	form := url.Values{"login": {t.login}, "password": {"bench-password"}, "csrf": {string(m[1])}, "next": {"/"}}
+	req, _ = http.NewRequestWithContext(ctx, "POST", t.base+"/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err = c.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		return fmt.Errorf("%w: login answered %d", errBadAnswer, resp.StatusCode)
+	}
+	return nil
+}
+
+// codeFlow: a complete authorization-code flow for a signed-in user who has
+// consented before: GET /authorize → 302 with a code → POST /access_token →
+// a user token. Each worker logs in once, before it is timed.
+func (t *target) codeFlow(ctx context.Context, o Options) Result {
+	auth := t.base + "/authorize?" + url.Values{"client_id": {fmt.Sprint(t.app.ID)}, "redirect_uri": {redirectURI},
+		"response_type": {"code"}, "scope": {"friends"}, "state": {"load"}}.Encode()
+	want := []byte(`{"access_token":"lku1`)
+	newLoggedIn := func() *http.Client {
+		c := newClient(o.Concurrency)()
+		// A failed login shows as every operation of the worker failing.
+		t.logIn(ctx, c)
+		return c
+	}
+	return drive(ctx, "authorization code flows", o.Concurrency, o.Duration, newLoggedIn, func(ctx context.Context, _ int, c *http.Client) error {
+		req, _ := http.NewRequestWithContext(ctx, "GET", auth, nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		loc, err := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusFound || err != nil || loc.Query().Get("code") == "" {
+			return fmt.Errorf("%w: /authorize answered %d %q", errBadAnswer, resp.StatusCode, resp.Header.Get("Location"))
+		}
+		body := url.Values{"grant_type": {"authorization_code"}, "client_id": {fmt.Sprint(t.app.ID)}, "client_secret": {t.app.ClientSecret},
+			"redirect_uri": {redirectURI}, "code": {loc.Query().Get("code")}}.Encode()
+		return post(ctx, c, t.base+"/access_token", body, want)
 	})
 }

@@ -17,9 +17,9 @@ import (
 
 	"latchkey/internal/config"
 	"latchkey/internal/platform"
-	"latchkey/internal/storage"
 	"latchkey/internal/storage/postgres"
 	"latchkey/internal/storage/sqlite"
+	"latchkey/internal/storage/sqlstore"
 	"latchkey/internal/token"
 )
 
@@ -150,7 +150,7 @@ func subcommands(cmd *cobra.Command) string {
 }
 
 // openStore opens the configured storage, applying pending migrations.
-func (e *env) openStore(ctx context.Context) (storage.Storage, error) {
+func (e *env) openStore(ctx context.Context) (*sqlstore.Store, error) {
 	kind, target, err := config.ParseDB(e.cfg.DB)
 	if err != nil {
 		return nil, &UsageError{err}

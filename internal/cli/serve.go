@@ -14,6 +14,7 @@ import (
 
 	"latchkey/internal/config"
 	"latchkey/internal/server"
+	"latchkey/internal/storage/postgres"
 )
 
 func (e *env) serveCmd() *cobra.Command {
@@ -67,7 +68,11 @@ func (e *env) serve(ctx context.Context) error {
 	}
 	publicURL, _ := url.Parse(public)
 
-	srv, err := server.New(server.Deps{Config: e.cfg, Store: store, Keys: keys, Log: log, Now: e.now, PublicURL: publicURL})
+	deps := server.Deps{Config: e.cfg, Store: store, Keys: keys, Log: log, Now: e.now, PublicURL: publicURL}
+	if kind, dsn, _ := config.ParseDB(e.cfg.DB); kind == config.Postgres {
+		deps.Bus = &postgres.Bus{DSN: dsn, DB: store.Write(), Log: log}
+	}
+	srv, err := server.New(deps)
 	if err != nil {
 		return err
 	}

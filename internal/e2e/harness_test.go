@@ -24,7 +24,7 @@ import (
 	"latchkey/internal/storage"
 	"latchkey/internal/storage/postgres"
 	"latchkey/internal/storage/sqlite"
-	"latchkey/internal/testenv"
+	"latchkey/internal/storage/sqlstore"
 	"latchkey/internal/token"
 )
 
@@ -52,24 +52,32 @@ type env struct {
 	URL   string
 	Store storage.Storage
 	P     *platform.Platform
-	Clock *clock
-	DB    string // SQLite file, when on SQLite
+	Clock  *clock
+	DB     string // SQLite file, when on SQLite
+	Server *server.Server
 }
 
 type option func(*config.Config)
 
-func newEnv(t *testing.T, opts ...option) *env { return startEnv(t, false, opts...) }
+func newEnv(t *testing.T, opts ...option) *env { return startEnv(t, "", nil, opts...) }
 
-// newPostgresEnv runs the server on a fresh PostgreSQL database.
-func newPostgresEnv(t *testing.T, opts ...option) *env { return startEnv(t, true, opts...) }
+// newNode runs a server on the PostgreSQL database dsn, as one node of
+// several: with the revocation bus, its background work running, and the
+// given clock (nodes of one test share it).
+func newNode(t *testing.T, dsn string, c *clock) *env { return startEnv(t, dsn, c) }
 
-func startEnv(t *testing.T, pg bool, opts ...option) *env {
+func startEnv(t *testing.T, dsn string, c *clock, opts ...option) *env {
 	t.Helper()
 	ctx := context.Background()
-	e := &env{t: t, Clock: &clock{t: time.Now().UTC().Truncate(time.Second)}}
+	if c == nil {
+		c = &clock{t: time.Now().UTC().Truncate(time.Second)}
+	}
+	e := &env{t: t, Clock: c}
 	var err error
-	if pg {
-		e.Store, err = postgres.Open(ctx, testenv.PostgresDSN(t))
+	var pg *sqlstore.Store
+	if dsn != "" {
+		pg, err = postgres.Open(ctx, dsn)
+		e.Store = pg
 	} else {
 		e.DB = filepath.Join(t.TempDir(), "latchkey.db")
 		e.Store, err = sqlite.Open(ctx, e.DB)
@@ -96,12 +104,23 @@ func startEnv(t *testing.T, pg bool, opts ...option) *env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	srv, err := server.New(server.Deps{Config: cfg, Store: e.Store, Keys: keys, Log: log, Now: e.Clock.Now, PublicURL: public})
+	deps := server.Deps{Config: cfg, Store: e.Store, Keys: keys, Log: log, Now: e.Clock.Now, PublicURL: public}
+	if pg != nil {
+		deps.Bus = &postgres.Bus{DSN: dsn, DB: pg.Write(), Log: log}
+	}
+	srv, err := server.New(deps)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h = srv
 	e.P = srv.Platform()
+	e.Server = srv
+	if pg != nil {
+		runCtx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { srv.Run(runCtx); close(done) }()
+		t.Cleanup(func() { stop(); <-done })
+	}
 	return e
 }
 

@@ -60,9 +60,12 @@ var (
 // WriteJSON writes e as the token endpoints answer errors:
 // {"error":…,"error_description":…}, no-store.
 func WriteJSON(w http.ResponseWriter, e *Error) {
-	if e.Code == InvalidClient {
+	switch e.Status {
+	case http.StatusUnauthorized:
 		// RFC 6749 §5.2: 401 with the scheme the client may use.
 		w.Header().Set("WWW-Authenticate", `Basic realm="latchkey"`)
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "5")
 	}
 	body := map[string]string{"error": e.Code, "error_description": e.Description}
 	if e.Reason != "" {

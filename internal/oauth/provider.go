@@ -72,44 +72,53 @@ func (p *Provider) CheckCommunities(ctx context.Context, req *AuthorizeRequest, 
 	return nil
 }
 
-// ConsentCovers reports whether the user already granted the app every scope
-// req asks for, so the dialog can be skipped (unless revoke=1). Community
-// requests always show the dialog.
-func (p *Provider) ConsentCovers(ctx context.Context, req *AuthorizeRequest, userID int64) (bool, error) {
-	if req.Revoke || len(req.CommunityIDs) > 0 {
-		return false, nil
+// Consent returns what the user has granted the app so far (nil for
+// nothing), and whether it covers every scope req asks for, so the dialog
+// can be skipped (never with revoke=1, nor for community requests, which
+// always show it).
+func (p *Provider) Consent(ctx context.Context, req *AuthorizeRequest, userID int64) (*storage.Consent, bool, error) {
+	if len(req.CommunityIDs) > 0 {
+		return nil, false, nil
 	}
 	c, err := p.P.Store.GetConsent(ctx, userID, req.App.ID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return false, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
-	return c.Scope.Has(req.Scope), nil
+	return &c, !req.Revoke && c.Scope.Has(req.Scope), nil
 }
 
-// Grant answers an approved request for user: it remembers the consent and
-// returns the redirect carrying the token(s) or the code. The token carries
-// exactly the scopes asked for, never what an earlier consent added.
-func (p *Provider) Grant(ctx context.Context, req *AuthorizeRequest, user storage.User, ip string) (string, error) {
+// Grant answers an approved request for user: it remembers the consent
+// (prior is what Consent returned, to save reading it again; nil reads it)
+// and returns the redirect carrying the token(s) or the code. The token
+// carries exactly the scopes asked for, never what an earlier consent added.
+// For the code flow only user.ID is needed.
+func (p *Provider) Grant(ctx context.Context, req *AuthorizeRequest, user storage.User, ip string, prior *storage.Consent) (string, error) {
 	if err := p.CheckCommunities(ctx, req, user.ID); err != nil {
 		return "", err
 	}
 	now := p.P.Now().UTC()
 	if len(req.CommunityIDs) == 0 {
-		merged := req.Scope
-		c, err := p.P.Store.GetConsent(ctx, user.ID, req.App.ID)
-		switch {
-		case err == nil:
-			merged |= c.Scope
-		case !errors.Is(err, storage.ErrNotFound):
-			return "", err
+		if prior == nil {
+			var err error
+			if prior, _, err = p.Consent(ctx, req, user.ID); err != nil {
+				return "", err
+			}
 		}
-		if err == nil && merged == c.Scope && !req.Revoke {
-			// Nothing new granted: no write.
-		} else if err := p.P.Store.PutConsent(ctx, storage.Consent{UserID: user.ID, AppID: req.App.ID, Scope: merged, CreatedAt: now, UpdatedAt: now}); err != nil {
-			return "", err
+		merged := req.Scope
+		if prior != nil {
+			merged |= prior.Scope
+		}
+		if prior == nil || merged != prior.Scope || req.Revoke {
+			created := now
+			if prior != nil {
+				created = prior.CreatedAt
+			}
+			if err := p.P.Store.PutConsent(ctx, storage.Consent{UserID: user.ID, AppID: req.App.ID, Scope: merged, CreatedAt: created, UpdatedAt: now}); err != nil {
+				return "", err
+			}
 		}
 	}
 	if req.ResponseType == ResponseCode {
@@ -224,9 +233,17 @@ func (p *Provider) authenticateClient(r *http.Request) (storage.App, *Error) {
 }
 
 func (p *Provider) internal(r *http.Request, err error) *Error {
+	if errors.Is(err, storage.ErrUnavailable) {
+		p.Log.WarnContext(r.Context(), "oauth: storage unavailable", "request_id", httpx.RequestID(r), "err", err)
+		return errUnavailable
+	}
 	p.Log.ErrorContext(r.Context(), "oauth: internal error", "request_id", httpx.RequestID(r), "err", err)
 	return newError(ServerError, 500, "internal error; try again")
 }
+
+// errUnavailable answers while storage cannot be reached (RFC 6749 §4.1.2.1
+// temporarily_unavailable), with 503 and Retry-After.
+var errUnavailable = newError(TemporarilyUnavailable, http.StatusServiceUnavailable, "the server cannot reach its storage right now; try again in a few seconds")
 
 // AccessToken serves GET and POST /access_token.
 func (p *Provider) AccessToken(w http.ResponseWriter, r *http.Request) {

@@ -35,7 +35,20 @@ type Deps struct {
 	Log       *slog.Logger
 	Now       func() time.Time
 	PublicURL *url.URL
+	// Bus, when set, carries revocations to the other nodes (PostgreSQL
+	// LISTEN/NOTIFY). Without it the node is alone with its storage.
+	Bus Bus
 }
+
+// Bus carries revocations between nodes.
+type Bus interface {
+	Publish(ctx context.Context, hashes []token.Hash) error
+	Listen(ctx context.Context, revoke func([]token.Hash), down, up func())
+}
+
+// Expired tokens are deleted a day after they expire, so that until then
+// the API can still answer "access_token has expired" rather than "invalid".
+const expiredTokenRetention = 24 * time.Hour
 
 // Server is the HTTP side of one Latchkey node.
 type Server struct {
@@ -64,6 +77,18 @@ func New(d Deps) (*Server, error) {
 		Store: d.Store, Keys: d.Keys, Now: d.Now, Log: d.Log, Cache: tokencache.New(d.Config.CacheSize),
 		OnIssue: func(k token.Kind) { s.issued.WithLabelValues(k.String()).Inc() },
 	}
+	if d.Bus != nil {
+		// Until the node listens for other nodes' revocations, it cannot
+		// trust a cache.
+		s.platform.Cache.Disable()
+		s.platform.OnRevoke = func(hashes []token.Hash) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := d.Bus.Publish(ctx, hashes); err != nil {
+				d.Log.Error("publishing a revocation to the other nodes failed", "tokens", len(hashes), "err", err)
+			}
+		}
+	}
 	s.oauth = &oauth.Provider{P: s.platform, Log: d.Log, Cfg: oauth.Config{
 		CodeTTL: d.Config.CodeTTL, ImplicitTokenTTL: d.Config.ImplicitTokenTTL, CodeTokenTTL: d.Config.CodeTokenTTL,
 		AllowPlainPKCE: d.Config.AllowPlainPKCE, PublicURL: d.PublicURL,
@@ -83,11 +108,19 @@ func (s *Server) Platform() *platform.Platform { return s.platform }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// Run does the node's background work until ctx ends: it writes when
-// community tokens were last used every 30 seconds, and once more at the end.
+// Run does the node's background work until ctx ends: it listens for
+// other nodes' revocations (with a bus), deletes expired codes and tokens
+// every minute, and writes when community tokens were last used every 30
+// seconds and once more at the end.
 func (s *Server) Run(ctx context.Context) {
-	tick := time.NewTicker(30 * time.Second)
-	defer tick.Stop()
+	if s.deps.Bus != nil {
+		c := s.platform.Cache
+		go s.deps.Bus.Listen(ctx, c.Invalidate, c.Disable, c.Enable)
+	}
+	usage := time.NewTicker(30 * time.Second)
+	defer usage.Stop()
+	cleanup := time.NewTicker(time.Minute)
+	defer cleanup.Stop()
 	flush := func(ctx context.Context) {
 		if err := s.platform.FlushUsage(ctx); err != nil {
 			s.deps.Log.WarnContext(ctx, "writing token usage failed", "err", err)
@@ -100,10 +133,44 @@ func (s *Server) Run(ctx context.Context) {
 			flush(ctx)
 			cancel()
 			return
-		case <-tick.C:
+		case <-usage.C:
 			flush(ctx)
+		case <-cleanup.C:
+			if _, _, err := s.Cleanup(ctx); err != nil {
+				s.deps.Log.WarnContext(ctx, "cleanup failed", "err", err)
+			}
 		}
 	}
+}
+
+// Cleanup deletes expired codes and tokens in batches, bounded per run, on
+// one node at a time (an advisory lock on PostgreSQL). It returns how many
+// of each it deleted.
+func (s *Server) Cleanup(ctx context.Context) (codes, tokens int64, err error) {
+	const batch, maxBatches = 1000, 100
+	_, err = s.deps.Store.RunExclusive(ctx, "cleanup", func(ctx context.Context) error {
+		for range maxBatches {
+			now := s.deps.Now()
+			c, t, err := s.deps.Store.DeleteExpired(ctx, now, now.Add(-expiredTokenRetention), batch)
+			codes, tokens = codes+c, tokens+t
+			if err != nil {
+				return err
+			}
+			if c < batch && t < batch {
+				break
+			}
+			select { // let the requests in between batches
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		return nil
+	})
+	if codes+tokens > 0 {
+		s.deps.Log.InfoContext(ctx, "deleted expired credentials", "codes", codes, "tokens", tokens)
+	}
+	return codes, tokens, err
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -21,6 +21,9 @@ var (
 	// ErrConflict: the write would break a uniqueness rule (a taken login, a
 	// code used twice, the last admin of a community removed).
 	ErrConflict = errors.New("storage: conflict")
+	// ErrUnavailable: the storage cannot be reached now (connection refused
+	// or lost, server shutting down); the same call may work later.
+	ErrUnavailable = errors.New("storage: unavailable")
 )
 
 // User is a person who signs in.
@@ -303,4 +306,13 @@ type Storage interface {
 
 	AddAudit(ctx context.Context, e AuditEvent) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+
+	// DeleteExpired deletes at most limit codes that expired before
+	// codesBefore and at most limit tokens that expired before
+	// tokensBefore, and says how many of each it deleted. Tokens without
+	// expiry are never deleted.
+	DeleteExpired(ctx context.Context, codesBefore, tokensBefore time.Time, limit int) (codes, tokens int64, err error)
+	// RunExclusive runs fn unless another process sharing this storage is
+	// running a function under the same name; ran reports whether fn ran.
+	RunExclusive(ctx context.Context, name string, fn func(context.Context) error) (ran bool, err error)
 }

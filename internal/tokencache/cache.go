@@ -10,6 +10,7 @@ package tokencache
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
@@ -20,7 +21,31 @@ const shards = 64
 // Cache maps token hashes to their records.
 type Cache struct {
 	perShard int
-	shards   [shards]shard
+	// off: the node may have missed invalidations (its notice channel is
+	// down), so the cache answers nothing and keeps nothing.
+	off    atomic.Bool
+	shards [shards]shard
+}
+
+// Disable empties the cache and keeps it empty until Enable.
+func (c *Cache) Disable() {
+	if c == nil {
+		return
+	}
+	c.off.Store(true)
+	c.Clear()
+}
+
+// Enabled reports whether the cache is on.
+func (c *Cache) Enabled() bool { return c != nil && !c.off.Load() }
+
+// Enable turns a disabled cache back on, empty.
+func (c *Cache) Enable() {
+	if c == nil {
+		return
+	}
+	c.Clear()
+	c.off.Store(false)
 }
 
 type shard struct {
@@ -48,7 +73,7 @@ func (c *Cache) shard(h token.Hash) *shard { return &c.shards[h[0]%shards] }
 // Get returns the cached record of h. Its second result is the shard
 // generation to give to Put after a miss.
 func (c *Cache) Get(h token.Hash) (storage.Token, uint64, bool) {
-	if c == nil {
+	if c == nil || c.off.Load() {
 		return storage.Token{}, 0, false
 	}
 	s := c.shard(h)
@@ -62,7 +87,7 @@ func (c *Cache) Get(h token.Hash) (storage.Token, uint64, bool) {
 // Put stores t unless the shard was invalidated since gen was read. A full
 // shard drops an arbitrary entry (Go's map order is random enough).
 func (c *Cache) Put(t storage.Token, gen uint64) {
-	if c == nil {
+	if c == nil || c.off.Load() {
 		return
 	}
 	s := c.shard(t.Hash)

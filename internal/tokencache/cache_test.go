@@ -62,6 +62,26 @@ func TestBoundedAndClear(t *testing.T) {
 	}
 }
 
+func TestDisabledCacheHoldsNothing(t *testing.T) {
+	c := New(1000)
+	r := rec(3)
+	c.Put(r, 0)
+	c.Disable()
+	if _, _, ok := c.Get(r.Hash); ok {
+		t.Fatal("a disabled cache answered")
+	}
+	c.Put(r, 0)
+	c.Enable()
+	if _, _, ok := c.Get(r.Hash); ok {
+		t.Fatal("a record put while disabled survived")
+	}
+	_, gen, _ := c.Get(r.Hash)
+	c.Put(r, gen)
+	if _, _, ok := c.Get(r.Hash); !ok {
+		t.Fatal("an enabled cache does not keep records")
+	}
+}
+
 func BenchmarkGetHit(b *testing.B) {
 	c := New(100_000)
 	r := rec(1)

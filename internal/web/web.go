@@ -184,6 +184,12 @@ func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, status int, 
 }
 
 func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, storage.ErrUnavailable) {
+		h.Log.WarnContext(r.Context(), "web: storage unavailable", "request_id", httpx.RequestID(r), "err", err)
+		w.Header().Set("Retry-After", "5")
+		h.errorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "The service cannot reach its storage right now. Please try again in a few seconds.", "")
+		return
+	}
 	h.Log.ErrorContext(r.Context(), "web: internal error", "request_id", httpx.RequestID(r), "err", err)
 	h.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "An internal error occurred. Please try again.", "")
 }
@@ -322,23 +328,34 @@ func (h *Handler) Authorize(w http.ResponseWriter, r *http.Request) {
 		h.authorizeError(w, r, req, err)
 		return
 	}
+	uid := h.sessions.userID(r)
+	if uid == 0 {
+		q := url.Values{"next": {r.URL.RequestURI()}, "display": {req.Display}}
+		http.Redirect(w, r, "/login?"+q.Encode(), http.StatusSeeOther)
+		return
+	}
+	if err := h.OAuth.CheckCommunities(r.Context(), req, uid); err != nil {
+		h.authorizeError(w, r, req, err)
+		return
+	}
+	prior, covered, err := h.OAuth.Consent(r.Context(), req, uid)
+	if err != nil {
+		h.internal(w, r, err)
+		return
+	}
+	if covered && req.ResponseType == oauth.ResponseCode {
+		// The hot path of a returning user: no need to load the profile.
+		h.grant(w, r, req, &storage.User{ID: uid}, prior)
+		return
+	}
 	u := h.currentUser(r)
 	if u == nil {
 		q := url.Values{"next": {r.URL.RequestURI()}, "display": {req.Display}}
 		http.Redirect(w, r, "/login?"+q.Encode(), http.StatusSeeOther)
 		return
 	}
-	if err := h.OAuth.CheckCommunities(r.Context(), req, u.ID); err != nil {
-		h.authorizeError(w, r, req, err)
-		return
-	}
-	covered, err := h.OAuth.ConsentCovers(r.Context(), req, u.ID)
-	if err != nil {
-		h.internal(w, r, err)
-		return
-	}
 	if covered {
-		h.grant(w, r, req, u)
+		h.grant(w, r, req, u, prior)
 		return
 	}
 	h.consent(w, r, req, u)
@@ -387,7 +404,7 @@ func (h *Handler) Decide(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.PostForm.Get("decision") {
 	case "allow":
-		h.grant(w, r, req, u)
+		h.grant(w, r, req, u, nil)
 	case "deny":
 		http.Redirect(w, r, oauth.DenyURL(req), http.StatusFound)
 	default:
@@ -395,8 +412,8 @@ func (h *Handler) Decide(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *Handler) grant(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, u *storage.User) {
-	to, err := h.OAuth.Grant(r.Context(), req, *u, httpx.ClientIP(r))
+func (h *Handler) grant(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, u *storage.User, prior *storage.Consent) {
+	to, err := h.OAuth.Grant(r.Context(), req, *u, httpx.ClientIP(r), prior)
 	if err != nil {
 		h.authorizeError(w, r, req, err)
 		return

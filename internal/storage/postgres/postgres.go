@@ -8,7 +8,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -43,7 +46,9 @@ func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 		db.Close()
 		return nil, err
 	}
-	return sqlstore.New(db, db, mapErr), nil
+	s := sqlstore.New(db, db, mapErr)
+	s.Exclusive = exclusive(db)
+	return s, nil
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -64,14 +69,40 @@ func migrate(ctx context.Context, db *sql.DB) error {
 
 func mapErr(err error) error {
 	var pe *pgconn.PgError
-	if !errors.As(err, &pe) {
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "23505": // unique_violation
+			return fmt.Errorf("%w: %s", storage.ErrConflict, pe.ConstraintName)
+		case pe.Code == "23503": // foreign_key_violation
+			return fmt.Errorf("%w: a record it refers to does not exist", storage.ErrNotFound)
+		case strings.HasPrefix(pe.Code, "08"), // connection exception
+			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03": // shutdown, crash, cannot connect now
+			return fmt.Errorf("%w: %s", storage.ErrUnavailable, pe.Message)
+		}
 		return err
 	}
-	switch pe.Code {
-	case "23505": // unique_violation
-		return fmt.Errorf("%w: %s", storage.ErrConflict, pe.ConstraintName)
-	case "23503": // foreign_key_violation
-		return fmt.Errorf("%w: a record it refers to does not exist", storage.ErrNotFound)
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	if errors.As(err, &ce) || errors.As(err, &ne) || pgconn.SafeToRetry(err) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: %v", storage.ErrUnavailable, err)
 	}
 	return err
+}
+
+// exclusive runs fn holding a session advisory lock derived from name on a
+// connection of its own, or returns false at once if another node holds it.
+func exclusive(db *sql.DB) func(ctx context.Context, name string, fn func(context.Context) error) (bool, error) {
+	return func(ctx context.Context, name string, fn func(context.Context) error) (bool, error) {
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			return false, err
+		}
+		defer conn.Close()
+		var got bool
+		if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(hashtext($1))`, "latchkey:"+name).Scan(&got); err != nil || !got {
+			return false, err
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext($1))`, "latchkey:"+name)
+		return true, fn(ctx)
+	}
 }

@@ -10,6 +10,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,14 +25,45 @@ import (
 // the same. SQLite wants a single writer connection; PostgreSQL does not care.
 type Store struct {
 	r, w *sql.DB
-	// mapErr turns a driver error into storage.ErrNotFound or ErrConflict
-	// where it means one, and returns other errors unchanged.
+	// mapErr turns a driver error into storage.ErrNotFound, ErrConflict or
+	// ErrUnavailable where it means one, and returns other errors unchanged.
 	mapErr func(error) error
+	// Exclusive, when set, runs fn holding a lock that other processes on
+	// the same storage respect (an advisory lock on PostgreSQL). Unset, fn
+	// just runs: SQLite serves one process.
+	Exclusive func(ctx context.Context, name string, fn func(context.Context) error) (bool, error)
 }
 
-// New returns a Store. mapErr translates the driver's constraint errors.
+// New returns a Store. mapErr translates the driver's errors.
 func New(read, write *sql.DB, mapErr func(error) error) *Store {
 	return &Store{r: read, w: write, mapErr: mapErr}
+}
+
+// Write is the pool writes go through (for a backend's own statements).
+func (s *Store) Write() *sql.DB { return s.w }
+
+func (s *Store) RunExclusive(ctx context.Context, name string, fn func(context.Context) error) (bool, error) {
+	if s.Exclusive == nil {
+		return true, fn(ctx)
+	}
+	ran, err := s.Exclusive(ctx, name, fn)
+	return ran, s.err(err)
+}
+
+func (s *Store) DeleteExpired(ctx context.Context, codesBefore, tokensBefore time.Time, limit int) (int64, int64, error) {
+	res, err := s.w.ExecContext(ctx,
+		`DELETE FROM codes WHERE hash IN (SELECT hash FROM codes WHERE expires_at < $1 LIMIT $2)`, ts(codesBefore), limit)
+	if err != nil {
+		return 0, 0, s.err(err)
+	}
+	codes, _ := res.RowsAffected()
+	res, err = s.w.ExecContext(ctx,
+		`DELETE FROM tokens WHERE hash IN (SELECT hash FROM tokens WHERE expires_at <> 0 AND expires_at < $1 LIMIT $2)`, ts(tokensBefore), limit)
+	if err != nil {
+		return codes, 0, s.err(err)
+	}
+	tokens, _ := res.RowsAffected()
+	return codes, tokens, nil
 }
 
 var _ storage.Storage = (*Store)(nil)
@@ -42,6 +74,9 @@ func (s *Store) err(err error) error {
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return storage.ErrNotFound
+	}
+	if errors.Is(err, driver.ErrBadConn) {
+		return fmt.Errorf("%w: %v", storage.ErrUnavailable, err)
 	}
 	return s.mapErr(err)
 }

@@ -38,6 +38,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"messages: random_id deduplicates per sender", testMessages},
 		{"audit: added and listed newest first", testAudit},
 		{"concurrent writers do not lose or fail writes", testConcurrentWriters},
+		{"expired codes and tokens are deleted in batches, nothing else", testDeleteExpired},
+		{"run exclusive: one runner at a time", testRunExclusive},
 		{"concurrent code use: exactly one winner", testConcurrentCodeUse},
 	}
 	for _, tc := range tests {
@@ -511,6 +513,57 @@ func testAudit(t *testing.T, s storage.Storage) {
 	must(t, err)
 	if len(es) != 1 {
 		t.Fatalf("ListAudit(limit 1) = %d events", len(es))
+	}
+}
+
+func testDeleteExpired(t *testing.T, s storage.Storage) {
+	u := newUser(t, s, "u")
+	a := newApp(t, s, u.ID)
+	now := t0.Add(24 * time.Hour)
+	for i := range 5 {
+		must(t, s.CreateCode(ctx(), storage.Code{Hash: hash(fmt.Sprint("old code", i)), AppID: a.ID, UserID: u.ID, IssuedAt: t0, ExpiresAt: t0.Add(10 * time.Minute)}))
+		must(t, s.CreateToken(ctx(), storage.Token{Hash: hash(fmt.Sprint("old token", i)), Kind: token.User, AppID: a.ID, UserID: u.ID, IssuedAt: t0, ExpiresAt: t0.Add(time.Hour), Flow: storage.FlowImplicit}))
+	}
+	must(t, s.CreateCode(ctx(), storage.Code{Hash: hash("live code"), AppID: a.ID, UserID: u.ID, IssuedAt: now, ExpiresAt: now.Add(10 * time.Minute)}))
+	must(t, s.CreateToken(ctx(), storage.Token{Hash: hash("live token"), Kind: token.User, AppID: a.ID, UserID: u.ID, IssuedAt: now, ExpiresAt: now.Add(time.Hour), Flow: storage.FlowImplicit}))
+	must(t, s.CreateToken(ctx(), storage.Token{Hash: hash("forever"), Kind: token.User, AppID: a.ID, UserID: u.ID, IssuedAt: t0, Flow: storage.FlowImplicit}))
+	must(t, s.CreateToken(ctx(), storage.Token{Hash: hash("revoked forever"), Kind: token.Service, AppID: a.ID, IssuedAt: t0, RevokedAt: t0, Flow: storage.FlowServiceToken}))
+	// Retained: expired, but after tokensBefore.
+	must(t, s.CreateToken(ctx(), storage.Token{Hash: hash("recently expired"), Kind: token.User, AppID: a.ID, UserID: u.ID, IssuedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour), Flow: storage.FlowImplicit}))
+
+	codes, tokens, err := s.DeleteExpired(ctx(), now, now.Add(-3*time.Hour), 3)
+	must(t, err)
+	if codes != 3 || tokens != 3 {
+		t.Fatalf("first batch deleted %d codes, %d tokens; want 3 and 3 (the limit)", codes, tokens)
+	}
+	codes, tokens, err = s.DeleteExpired(ctx(), now, now.Add(-3*time.Hour), 3)
+	must(t, err)
+	if codes != 2 || tokens != 2 {
+		t.Fatalf("second batch deleted %d codes, %d tokens; want 2 and 2", codes, tokens)
+	}
+	codes, tokens, err = s.DeleteExpired(ctx(), now, now.Add(-3*time.Hour), 3)
+	must(t, err)
+	if codes != 0 || tokens != 0 {
+		t.Fatalf("third batch deleted %d codes, %d tokens; want none", codes, tokens)
+	}
+	for _, name := range []string{"live token", "forever", "revoked forever", "recently expired"} {
+		if _, err := s.GetToken(ctx(), hash(name)); err != nil {
+			t.Errorf("token %q was deleted: %v", name, err)
+		}
+	}
+	if _, err := s.UseCode(ctx(), hash("live code"), now); err != nil {
+		t.Errorf("the live code was deleted: %v", err)
+	}
+}
+
+func testRunExclusive(t *testing.T, s storage.Storage) {
+	ran, err := s.RunExclusive(ctx(), "job", func(context.Context) error { return nil })
+	if err != nil || !ran {
+		t.Fatalf("RunExclusive alone: ran %v, %v", ran, err)
+	}
+	inner := errors.New("inner")
+	if _, err := s.RunExclusive(ctx(), "job", func(context.Context) error { return inner }); !errors.Is(err, inner) {
+		t.Fatalf("RunExclusive lost fn's error: %v", err)
 	}
 }
 
