@@ -48,10 +48,10 @@ func (c *clock) Advance(d time.Duration) {
 
 // env is one running server with its storage.
 type env struct {
-	t     *testing.T
-	URL   string
-	Store storage.Storage
-	P     *platform.Platform
+	t      *testing.T
+	URL    string
+	Store  storage.Storage
+	P      *platform.Platform
 	Clock  *clock
 	DB     string // SQLite file, when on SQLite
 	Server *server.Server
