@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"latchkey/internal/platform"
+	"latchkey/internal/scope"
 	"latchkey/internal/storage"
 )
 
@@ -122,6 +123,7 @@ type appJSON struct {
 	Description              string   `json:"description"`
 	RedirectURIs             []string `json:"redirect_uris"`
 	IFrameURL                string   `json:"iframe_url,omitempty"`
+	IFrameScope              string   `json:"iframe_scope,omitempty"`
 	ClientCredentials        bool     `json:"client_credentials"`
 	OldClientSecret          string   `json:"old_client_secret,omitempty"`
 	OldClientSecretExpiresAt int64    `json:"old_client_secret_expires_at,omitempty"`
@@ -133,7 +135,7 @@ func toJSON(v platform.AppView) appJSON {
 	out := appJSON{
 		ClientID: v.ID, ClientSecret: v.ClientSecret, ServiceToken: v.ServiceToken, OwnerID: v.OwnerID,
 		Title: v.Title, Type: string(v.Type), Description: v.Description, RedirectURIs: v.RedirectURIs,
-		IFrameURL: v.IFrameURL, ClientCredentials: v.ClientCredentials, OldClientSecret: v.OldClientSecret,
+		IFrameURL: v.IFrameURL, IFrameScope: v.IFrameScope.Text(scope.User), ClientCredentials: v.ClientCredentials, OldClientSecret: v.OldClientSecret,
 		CreatedAt: v.CreatedAt.Unix(),
 	}
 	if out.RedirectURIs == nil {
@@ -149,12 +151,17 @@ func (e *env) appCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "app", Short: "Manage apps and their credentials"}
 
 	var a platform.NewApp
-	var appType string
+	var appType, iframeScope string
 	create := &cobra.Command{
 		Use:   "create",
 		Short: "Create an app; prints its client_id, client_secret and service_token",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			a.Type = storage.AppType(appType)
+			m, err := scope.Parse(scope.User, iframeScope)
+			if err != nil {
+				return usage("--iframe-scope: %v", err)
+			}
+			a.IFrameScope = m
 			if err := a.Validate(); err != nil {
 				return err
 			}
@@ -176,6 +183,7 @@ func (e *env) appCmd() *cobra.Command {
 	f.StringVar(&appType, "type", "", "standalone, web or iframe")
 	f.StringArrayVar(&a.RedirectURIs, "redirect-uri", nil, "a redirect URI (repeat for several); matched exactly")
 	f.StringVar(&a.IFrameURL, "iframe-url", "", "URL loaded in the iframe (iframe apps)")
+	f.StringVar(&iframeScope, "iframe-scope", "", "permissions an iframe app asks for at first launch (names or mask)")
 	f.StringVar(&a.Description, "description", "", "app description")
 	create.MarkFlagRequired("owner")
 	create.MarkFlagRequired("title")
@@ -224,16 +232,23 @@ func (e *env) appCmd() *cobra.Command {
 		}),
 	)
 
-	var onOff string
+	var onOff, setScope string
 	var settings platform.AppSettings
 	set := simple("set", "Change the app's settings: client credentials switch, title, description, redirect URIs, iframe URL", func(p *platform.Platform, cmd *cobra.Command, id int64) (platform.AppView, error) {
 		ctx, f := cmd.Context(), cmd.Flags()
-		if f.Changed("title") || f.Changed("description") || f.Changed("redirect-uri") || f.Changed("iframe-url") {
+		if f.Changed("title") || f.Changed("description") || f.Changed("redirect-uri") || f.Changed("iframe-url") || f.Changed("iframe-scope") {
 			cur, err := p.App(ctx, platform.CLI, id)
 			if err != nil {
 				return cur, err
 			}
-			s := platform.AppSettings{Title: cur.Title, Description: cur.Description, RedirectURIs: cur.RedirectURIs, IFrameURL: cur.IFrameURL}
+			s := platform.AppSettings{Title: cur.Title, Description: cur.Description, RedirectURIs: cur.RedirectURIs, IFrameURL: cur.IFrameURL, IFrameScope: cur.IFrameScope}
+			if f.Changed("iframe-scope") {
+				m, err := scope.Parse(scope.User, setScope)
+				if err != nil {
+					return platform.AppView{}, usage("--iframe-scope: %v", err)
+				}
+				s.IFrameScope = m
+			}
 			if f.Changed("title") {
 				s.Title = settings.Title
 			}
@@ -257,7 +272,7 @@ func (e *env) appCmd() *cobra.Command {
 	})
 	set.PreRunE = func(cmd *cobra.Command, _ []string) error {
 		f := cmd.Flags()
-		if !f.Changed("client-credentials") && !f.Changed("title") && !f.Changed("description") && !f.Changed("redirect-uri") && !f.Changed("iframe-url") {
+		if !f.Changed("client-credentials") && !f.Changed("title") && !f.Changed("description") && !f.Changed("redirect-uri") && !f.Changed("iframe-url") && !f.Changed("iframe-scope") {
 			return usage("app set: nothing to change: pass --client-credentials on|off, --title, --description, --redirect-uri or --iframe-url")
 		}
 		if f.Changed("client-credentials") && onOff != "on" && onOff != "off" {
@@ -270,6 +285,7 @@ func (e *env) appCmd() *cobra.Command {
 	set.Flags().StringVar(&settings.Description, "description", "", "new description")
 	set.Flags().StringArrayVar(&settings.RedirectURIs, "redirect-uri", nil, "redirect URI (repeat for several); replaces the list")
 	set.Flags().StringVar(&settings.IFrameURL, "iframe-url", "", "new iframe URL (iframe apps)")
+	set.Flags().StringVar(&setScope, "iframe-scope", "", "permissions an iframe app asks for at first launch (names or mask)")
 	cmd.AddCommand(set)
 	return cmd
 }

@@ -114,17 +114,11 @@ func (d Deps) usersGet(c *api.Call) (any, error) {
 		}
 		for size, dst := range map[int]*string{50: &out[i].Photo50, 100: &out[i].Photo100, 200: &out[i].Photo200} {
 			if fields["photo_"+strconv.Itoa(size)] {
-				*dst = d.avatar(u.ID, size)
+				*dst = platform.AvatarURL(d.PublicURL, u.ID, size)
 			}
 		}
 	}
 	return out, nil
-}
-
-func (d Deps) avatar(userID int64, size int) string {
-	u := d.PublicURL.JoinPath("/avatar", strconv.FormatInt(userID, 10)+".svg")
-	u.RawQuery = "size=" + strconv.Itoa(size)
-	return u.String()
 }
 
 type group struct {

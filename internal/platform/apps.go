@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"latchkey/internal/scope"
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
 )
@@ -27,6 +28,8 @@ type NewApp struct {
 	Type         storage.AppType
 	RedirectURIs []string
 	IFrameURL    string
+	// IFrameScope: what an iframe app asks for at first launch.
+	IFrameScope scope.Mask
 }
 
 // AppView is an app with its credentials opened, for the console and the CLI.
@@ -95,6 +98,12 @@ func (a *NewApp) Validate() error {
 	if err := validateRedirectURIs(a.RedirectURIs, a.Type); err != nil {
 		return err
 	}
+	if a.IFrameScope&^scope.Known(scope.User) != 0 {
+		return invalid("iframe scope", "unknown permission bits")
+	}
+	if a.IFrameScope != 0 && a.Type != storage.IFrame {
+		return invalid("iframe scope", "only iframe apps ask for permissions at launch")
+	}
 	if a.IFrameURL != "" || a.Type == storage.IFrame {
 		if a.Type != storage.IFrame {
 			return invalid("iframe URL", "only iframe apps have one")
@@ -139,7 +148,7 @@ func (p *Platform) CreateApp(ctx context.Context, actor Actor, a NewApp) (AppVie
 	svc, svcHash := p.Keys.Mint(token.Service)
 	rec := storage.App{
 		OwnerID: a.OwnerID, Title: a.Title, Description: a.Description, Type: a.Type,
-		RedirectURIs: a.RedirectURIs, IFrameURL: a.IFrameURL,
+		RedirectURIs: a.RedirectURIs, IFrameURL: a.IFrameURL, IFrameScope: a.IFrameScope,
 		Secret:             storage.ClientSecret{Hash: token.HashOf(secret), Sealed: p.Keys.Seal([]byte(secret)), CreatedAt: now},
 		ServiceTokenSealed: p.Keys.Seal([]byte(svc)),
 		CreatedAt:          now,
@@ -336,6 +345,7 @@ type AppSettings struct {
 	Description  string
 	RedirectURIs []string
 	IFrameURL    string
+	IFrameScope  scope.Mask
 }
 
 // UpdateAppSettings changes the app's title, description, redirect URIs and
@@ -346,11 +356,11 @@ func (p *Platform) UpdateAppSettings(ctx context.Context, actor Actor, id int64,
 		return AppView{}, err
 	}
 	check := NewApp{OwnerID: a.OwnerID, Title: strings.TrimSpace(s.Title), Description: s.Description, Type: a.Type,
-		RedirectURIs: s.RedirectURIs, IFrameURL: s.IFrameURL}
+		RedirectURIs: s.RedirectURIs, IFrameURL: s.IFrameURL, IFrameScope: s.IFrameScope}
 	if err := check.Validate(); err != nil {
 		return AppView{}, err
 	}
-	a.Title, a.Description, a.RedirectURIs, a.IFrameURL = check.Title, check.Description, check.RedirectURIs, check.IFrameURL
+	a.Title, a.Description, a.RedirectURIs, a.IFrameURL, a.IFrameScope = check.Title, check.Description, check.RedirectURIs, check.IFrameURL, check.IFrameScope
 	if err := p.Store.UpdateApp(ctx, a); err != nil {
 		return AppView{}, err
 	}

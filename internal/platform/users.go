@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/mail"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -93,3 +95,22 @@ func (p *Platform) Authenticate(ctx context.Context, login, pass string) (storag
 var ErrWrongCredentials = &Error{Kind: Invalid, Message: "wrong login or password"}
 
 var dummyHash = sync.OnceValue(func() string { return password.Hash("latchkey dummy password") })
+
+// Rename changes the user's first and last name, with the rules of sign-up.
+func (p *Platform) Rename(ctx context.Context, userID int64, first, last string) error {
+	first, last = strings.TrimSpace(first), strings.TrimSpace(last)
+	for field, v := range map[string]string{"first name": first, "last name": last} {
+		if utf8.RuneCountInString(v) > maxName || !utf8.ValidString(v) || strings.ContainsAny(v, "\x00\r\n") {
+			return invalid(field, "must be at most %d characters on one line", maxName)
+		}
+	}
+	return orNotFound(p.Store.UpdateUserName(ctx, userID, first, last), "no user with id %d", userID)
+}
+
+// AvatarURL is the generated picture of a user, the "photo" of the API and
+// the widget.
+func AvatarURL(base *url.URL, userID int64, size int) string {
+	u := base.JoinPath("/avatar", strconv.FormatInt(userID, 10)+".svg")
+	u.RawQuery = "size=" + strconv.Itoa(size)
+	return u.String()
+}

@@ -56,6 +56,18 @@ func (s *Server) routes() http.Handler {
 	page("POST /communities/{id}/admins/{user}/remove", s.web.CommunityPost)
 	page("POST /communities/{id}/tokens", s.web.CommunityPost)
 	page("POST /communities/{id}/tokens/{token}/revoke", s.web.CommunityPost)
+	page("GET /{name}", s.web.IFrameApp) // /app<ID>
+	page("POST /{name}", s.web.IFrameDecide)
+	page("GET /widget/button", s.web.WidgetButton)
+	page("GET /widget/auth", s.web.WidgetAuth)
+	page("POST /widget/auth", s.web.WidgetDecide)
+	page("GET /settings/apps", s.web.AuthorizedApps)
+	page("POST /settings/apps/{id}/remove", s.web.RemoveAccess)
+	page("GET /settings/profile", s.web.Profile)
+	page("POST /settings/profile", s.web.SaveProfile)
+	page("GET /inbox", s.web.Inbox)
+	mux.HandleFunc("GET /avatar/{file}", s.web.Avatar)
+	mux.HandleFunc("GET /js/widget.js", web.Widget)
 	mux.HandleFunc("GET /blank.html", web.Blank)
 	mux.Handle("GET /static/", web.Static())
 	return mux

@@ -70,7 +70,9 @@ type App struct {
 	Type         AppType
 	RedirectURIs []string
 	IFrameURL    string
-	Secret       ClientSecret
+	// IFrameScope is what an iframe app asks for when a user first opens it.
+	IFrameScope scope.Mask
+	Secret      ClientSecret
 	// OldSecret is the secret replaced by the last rotation, still accepted
 	// until it is retired or expires; nil when there is none.
 	OldSecret *ClientSecret
@@ -303,6 +305,9 @@ type Storage interface {
 	// the same non-zero RandomID, sets m to that message instead.
 	CreateMessage(ctx context.Context, m *Message) error
 	ListMessages(ctx context.Context, peerID int64) ([]Message, error)
+	MarkMessagesRead(ctx context.Context, peerID int64, at time.Time) error
+	// UpdateUserName changes a user's first and last name.
+	UpdateUserName(ctx context.Context, id int64, first, last string) error
 
 	AddAudit(ctx context.Context, e AuditEvent) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)

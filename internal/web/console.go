@@ -9,6 +9,7 @@ import (
 
 	"latchkey/internal/httpx"
 	"latchkey/internal/platform"
+	"latchkey/internal/scope"
 	"latchkey/internal/storage"
 )
 
@@ -78,6 +79,12 @@ func (h *Handler) CreateApp(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
 	na.Title, na.Type, na.Description = f.Get("title"), storage.AppType(f.Get("type")), f.Get("description")
 	na.RedirectURIs, na.IFrameURL = lines(f.Get("redirect_uris")), strings.TrimSpace(f.Get("iframe_url"))
+	m, err := scope.Parse(scope.User, f.Get("iframe_scope"))
+	if err != nil {
+		h.render(w, r, http.StatusUnprocessableEntity, "app_new", page{Title: "Create app", Wide: true, User: u, Error: capitalize(err.Error()) + ".", NewApp: na})
+		return
+	}
+	na.IFrameScope = m
 	v, err := h.P.CreateApp(r.Context(), actor(u, r), na)
 	if platform.KindOf(err) == platform.Invalid {
 		h.render(w, r, http.StatusUnprocessableEntity, "app_new", page{Title: "Create app", Wide: true, User: u, Error: capitalize(err.Error()) + ".", NewApp: na})
@@ -207,6 +214,15 @@ func (h *Handler) UpdateApp(w http.ResponseWriter, r *http.Request) {
 	s := platform.AppSettings{Title: f.Get("title"), Description: f.Get("description"), RedirectURIs: lines(f.Get("redirect_uris")), IFrameURL: strings.TrimSpace(f.Get("iframe_url"))}
 	if !f.Has("iframe_url") {
 		s.IFrameURL = v.IFrameURL
+	}
+	s.IFrameScope = v.IFrameScope
+	if f.Has("iframe_scope") {
+		m, err := scope.Parse(scope.User, f.Get("iframe_scope"))
+		if err != nil {
+			h.renderApp(w, r, u, v, http.StatusUnprocessableEntity, "", capitalize(err.Error())+".")
+			return
+		}
+		s.IFrameScope = m
 	}
 	if _, err := h.P.UpdateAppSettings(r.Context(), actor(u, r), v.ID, s); platform.KindOf(err) == platform.Invalid {
 		h.renderApp(w, r, u, v, http.StatusUnprocessableEntity, "", capitalize(err.Error())+".")

@@ -69,7 +69,7 @@ func New(p *platform.Platform, op *oauth.Provider, log *slog.Logger, secureCooki
 		}
 		h.pages[page] = t
 	}
-	for _, required := range []string{"login", "signup", "consent", "error", "home", "logout", "apps", "app_new", "app", "confirm", "communities", "community"} {
+	for _, required := range []string{"login", "signup", "consent", "error", "home", "logout", "apps", "app_new", "app", "confirm", "communities", "community", "iframe_app", "widget_button", "widget_result", "settings_apps", "inbox", "profile"} {
 		if h.pages[required] == nil {
 			return nil, fmt.Errorf("web: template %s.html is missing", required)
 		}
@@ -111,6 +111,8 @@ func Blank(w http.ResponseWriter, r *http.Request) {
 type page struct {
 	Title   string
 	Wide    bool
+	Full    bool // the whole width, for an iframe app
+	Bare    bool // no header or card: the widget's button
 	Notice  string
 	Display string
 	User    *storage.User
@@ -145,9 +147,20 @@ type page struct {
 	Tokens    []tokenRow
 	NewToken  string
 	AllScopes []scope.Scope
+	// apps inside and outside the platform
+	FrameURL   string
+	Origin     string
+	Mode       string
+	AuthURL    string
+	ResultJSON string
+	Authorized []authorizedRow
+	Inbox      []inboxItem
 }
 
-var funcs = template.FuncMap{"join": func(lines []string) string { return strings.Join(lines, "\n") }}
+var funcs = template.FuncMap{
+	"join":      func(lines []string) string { return strings.Join(lines, "\n") },
+	"scopeText": func(m scope.Mask) string { return strings.Join(m.Names(scope.User), ",") },
+}
 
 type hidden struct{ Name, Value string }
 

@@ -221,7 +221,7 @@ func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) 
 
 // ---- apps
 
-const appCols = `id, owner_id, title, description, type, redirect_uris, iframe_url,
+const appCols = `id, owner_id, title, description, type, redirect_uris, iframe_url, iframe_scope,
 	secret_hash, secret_sealed, secret_created_at, old_secret_hash, old_secret_sealed,
 	old_secret_created_at, old_secret_expires_at, service_token_sealed, client_credentials, created_at`
 
@@ -230,7 +230,7 @@ func scanApp(row scanner) (storage.App, error) {
 	var uris string
 	var secretHash, oldHash, oldSealed []byte
 	var secretCreated, oldCreated, oldExpires, created int64
-	err := row.Scan(&a.ID, &a.OwnerID, &a.Title, &a.Description, &a.Type, &uris, &a.IFrameURL,
+	err := row.Scan(&a.ID, &a.OwnerID, &a.Title, &a.Description, &a.Type, &uris, &a.IFrameURL, &a.IFrameScope,
 		&secretHash, &a.Secret.Sealed, &secretCreated, &oldHash, &oldSealed,
 		&oldCreated, &oldExpires, &a.ServiceTokenSealed, &a.ClientCredentials, &created)
 	if err != nil {
@@ -260,7 +260,7 @@ func appArgs(a *storage.App) []any {
 		oldHash, oldSealed = a.OldSecret.Hash[:], a.OldSecret.Sealed
 		oldCreated, oldExpires = ts(a.OldSecret.CreatedAt), ts(a.OldSecret.ExpiresAt)
 	}
-	return []any{a.Title, a.Description, string(a.Type), jsonText(uris), a.IFrameURL,
+	return []any{a.Title, a.Description, string(a.Type), jsonText(uris), a.IFrameURL, int64(a.IFrameScope),
 		a.Secret.Hash[:], a.Secret.Sealed, ts(a.Secret.CreatedAt), oldHash, oldSealed,
 		oldCreated, oldExpires, a.ServiceTokenSealed, a.ClientCredentials}
 }
@@ -269,7 +269,7 @@ func (s *Store) CreateApp(ctx context.Context, a *storage.App) error {
 	args := append([]any{a.OwnerID}, appArgs(a)...)
 	args = append(args, ts(a.CreatedAt))
 	err := s.w.QueryRowContext(ctx,
-		`INSERT INTO apps (owner_id, title, description, type, redirect_uris, iframe_url,
+		`INSERT INTO apps (owner_id, title, description, type, redirect_uris, iframe_url, iframe_scope,
 			secret_hash, secret_sealed, secret_created_at, old_secret_hash, old_secret_sealed,
 			old_secret_created_at, old_secret_expires_at, service_token_sealed, client_credentials, created_at)
 		 VALUES (`+placeholders(1, len(args))+`) RETURNING id`, args...).Scan(&a.ID)
@@ -284,11 +284,11 @@ func (s *Store) GetApp(ctx context.Context, id int64) (storage.App, error) {
 func (s *Store) UpdateApp(ctx context.Context, a storage.App) error {
 	args := append(appArgs(&a), a.ID)
 	res, err := s.w.ExecContext(ctx,
-		`UPDATE apps SET title = $1, description = $2, type = $3, redirect_uris = $4, iframe_url = $5,
-			secret_hash = $6, secret_sealed = $7, secret_created_at = $8, old_secret_hash = $9,
-			old_secret_sealed = $10, old_secret_created_at = $11, old_secret_expires_at = $12,
-			service_token_sealed = $13, client_credentials = $14
-		 WHERE id = $15`, args...)
+		`UPDATE apps SET title = $1, description = $2, type = $3, redirect_uris = $4, iframe_url = $5, iframe_scope = $6,
+			secret_hash = $7, secret_sealed = $8, secret_created_at = $9, old_secret_hash = $10,
+			old_secret_sealed = $11, old_secret_created_at = $12, old_secret_expires_at = $13,
+			service_token_sealed = $14, client_credentials = $15
+		 WHERE id = $16`, args...)
 	return s.affected(res, err)
 }
 
@@ -738,6 +738,16 @@ func (s *Store) CreateMessage(ctx context.Context, m *storage.Message) error {
 	}
 	*m = first
 	return nil
+}
+
+func (s *Store) MarkMessagesRead(ctx context.Context, peerID int64, when time.Time) error {
+	_, err := s.w.ExecContext(ctx, `UPDATE messages SET read_at = $1 WHERE peer_id = $2 AND read_at = 0`, ts(when), peerID)
+	return s.err(err)
+}
+
+func (s *Store) UpdateUserName(ctx context.Context, id int64, first, last string) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE users SET first_name = $1, last_name = $2 WHERE id = $3`, first, last, id)
+	return s.affected(res, err)
 }
 
 func (s *Store) ListMessages(ctx context.Context, peerID int64) ([]storage.Message, error) {

@@ -117,6 +117,12 @@ func testUsers(t *testing.T, s storage.Storage) {
 	wantErr(t, err, storage.ErrNotFound)
 	_, err = s.GetUserByLogin(ctx(), "nobody")
 	wantErr(t, err, storage.ErrNotFound)
+	must(t, s.UpdateUserName(ctx(), b.ID, "Robert", "Tables"))
+	if got, _ := s.GetUser(ctx(), b.ID); got.FirstName != "Robert" || got.LastName != "Tables" {
+		t.Fatalf("after UpdateUserName: %+v", got)
+	}
+	b.FirstName, b.LastName = "Robert", "Tables"
+	wantErr(t, s.UpdateUserName(ctx(), 999999, "x", "y"), storage.ErrNotFound)
 	many, err := s.GetUsers(ctx(), []int64{b.ID, 999999, a.ID})
 	must(t, err)
 	if len(many) != 2 || many[0].ID != b.ID || many[1].ID != a.ID {
@@ -153,12 +159,13 @@ func testApps(t *testing.T, s storage.Storage) {
 	got.ClientCredentials = true
 	got.ServiceTokenSealed = []byte("sealed service token")
 	got.IFrameURL = "https://app.example/frame"
+	got.IFrameScope = scope.Friends | scope.Photos
 	must(t, s.UpdateApp(ctx(), got))
 	again, err := s.GetApp(ctx(), a.ID)
 	must(t, err)
 	if again.Title != "Renamed" || !slices.Equal(again.RedirectURIs, got.RedirectURIs) || !again.ClientCredentials ||
 		again.OldSecret == nil || again.OldSecret.Hash != hash("old") || !again.OldSecret.ExpiresAt.Equal(t0.Add(time.Hour)) ||
-		string(again.ServiceTokenSealed) != "sealed service token" || again.IFrameURL != got.IFrameURL {
+		string(again.ServiceTokenSealed) != "sealed service token" || again.IFrameURL != got.IFrameURL || again.IFrameScope != got.IFrameScope {
 		t.Fatalf("after UpdateApp: %+v", again)
 	}
 	again.OldSecret = nil
@@ -486,8 +493,18 @@ func testMessages(t *testing.T, s storage.Storage) {
 	}
 	ms, err := s.ListMessages(ctx(), peer.ID)
 	must(t, err)
-	if len(ms) != 4 || ms[0].ID != noRandom2.ID {
-		t.Fatalf("ListMessages = %d messages, want 4 newest first", len(ms))
+	if len(ms) != 4 || ms[0].ID != noRandom2.ID || !ms[0].ReadAt.IsZero() {
+		t.Fatalf("ListMessages = %d messages, want 4 newest first, unread", len(ms))
+	}
+	must(t, s.MarkMessagesRead(ctx(), peer.ID, t0.Add(time.Hour)))
+	ms, _ = s.ListMessages(ctx(), peer.ID)
+	for _, m := range ms {
+		if !m.ReadAt.Equal(t0.Add(time.Hour)) {
+			t.Fatalf("message %d not marked read", m.ID)
+		}
+	}
+	if mine, _ := s.ListMessages(ctx(), u.ID); len(mine) != 0 {
+		t.Fatal("messages listed for the wrong peer")
 	}
 }
 

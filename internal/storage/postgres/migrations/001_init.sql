@@ -17,6 +17,7 @@ CREATE TABLE apps (
     type                  TEXT    NOT NULL,
     redirect_uris         TEXT    NOT NULL DEFAULT '[]',
     iframe_url            TEXT    NOT NULL DEFAULT '',
+    iframe_scope          BIGINT  NOT NULL DEFAULT 0,
     secret_hash           BYTEA   NOT NULL,
     secret_sealed         BYTEA   NOT NULL,
     secret_created_at     BIGINT  NOT NULL,

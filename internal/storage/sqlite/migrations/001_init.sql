@@ -17,6 +17,7 @@ CREATE TABLE apps (
     type                  TEXT    NOT NULL,
     redirect_uris         TEXT    NOT NULL DEFAULT '[]',
     iframe_url            TEXT    NOT NULL DEFAULT '',
+    iframe_scope          INTEGER NOT NULL DEFAULT 0,
     secret_hash           BLOB    NOT NULL,
     secret_sealed         BLOB    NOT NULL,
     secret_created_at     INTEGER NOT NULL,
