@@ -16,6 +16,7 @@ import (
 
 	"latchkey/internal/storage"
 	"latchkey/internal/storage/sqlite"
+	"latchkey/internal/testenv"
 )
 
 // cliEnv runs the real program against one temporary SQLite database.
@@ -262,30 +263,7 @@ func TestDatabaseHoldsNoSecretsInTheClear(t *testing.T) {
 	c.ok(&rotated, "app", "rotate-secret", "--app", "1")
 	c.ok(&svc, "app", "new-service-token", "--app", "1")
 	secrets := []string{password, a.ClientSecret, a.ServiceToken, rotated.ClientSecret, svc.ServiceToken}
-	assertNoSecretsInFiles(t, secrets, c.db, c.db+"-wal")
-}
-
-func assertNoSecretsInFiles(t *testing.T, secrets []string, files ...string) {
-	t.Helper()
-	var all []byte
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
-		}
-		all = append(all, b...)
-	}
-	if len(all) == 0 {
-		t.Fatal("no database bytes read")
-	}
-	for _, s := range secrets {
-		if s == "" {
-			t.Fatal("empty secret in the list")
-		}
-		if bytes.Contains(all, []byte(s)) {
-			t.Errorf("the database file contains %q in the clear", s)
-		}
-	}
+	testenv.AssertFilesLack(t, secrets, c.db, c.db+"-wal")
 }
 
 // startServe runs `latchkey serve` in-process on port 0 and returns its base

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"latchkey/internal/storage"
+	"latchkey/internal/testenv"
 )
 
 func TestImplicitFlowStandaloneApp(t *testing.T) {
@@ -535,5 +536,5 @@ func TestDatabaseHoldsNoCredentialsAfterFlows(t *testing.T) {
 	secrets = append(secrets, code)
 	_, m := e.postForm("/access_token", url.Values{"code": {code}, "redirect_uri": {redirect}}, fmt.Sprint(app.ID), app.ClientSecret)
 	secrets = append(secrets, m["access_token"].(string))
-	assertFilesLackSecrets(t, secrets, e.DB, e.DB+"-wal")
+	testenv.AssertFilesLack(t, secrets, e.DB, e.DB+"-wal")
 }

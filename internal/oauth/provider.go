@@ -392,21 +392,32 @@ func (p *Provider) clientCredentials(r *http.Request, app storage.App) (any, *Er
 
 // ---- RFC 7009, RFC 7662, RFC 8414
 
-// Revoke serves POST /oauth/revoke. It answers 200 for unknown tokens and
-// for other apps' tokens alike (RFC 7009 §2.2), revoking only the app's own.
-func (p *Provider) Revoke(w http.ResponseWriter, r *http.Request) {
+// tokenRequest reads a revocation or introspection request: the form, the
+// client's authentication and the token parameter. It answers errors
+// itself and reports whether it did not.
+func (p *Provider) tokenRequest(w http.ResponseWriter, r *http.Request) (storage.App, string, bool) {
 	if e := parseForm(w, r); e != nil {
 		WriteJSON(w, e)
-		return
+		return storage.App{}, "", false
 	}
 	app, e := p.authenticateClient(r)
 	if e != nil {
 		WriteJSON(w, e)
-		return
+		return app, "", false
 	}
 	raw := r.PostForm.Get("token")
 	if raw == "" {
 		WriteJSON(w, newError(InvalidRequest, 400, "token is missing"))
+		return app, "", false
+	}
+	return app, raw, true
+}
+
+// Revoke serves POST /oauth/revoke. It answers 200 for unknown tokens and
+// for other apps' tokens alike (RFC 7009 §2.2), revoking only the app's own.
+func (p *Provider) Revoke(w http.ResponseWriter, r *http.Request) {
+	app, raw, ok := p.tokenRequest(w, r)
+	if !ok {
 		return
 	}
 	if err := p.P.RevokeToken(r.Context(), platform.Actor{IP: httpx.ClientIP(r)}, app.ID, raw); err != nil {
@@ -420,18 +431,8 @@ func (p *Provider) Revoke(w http.ResponseWriter, r *http.Request) {
 // Introspect serves POST /oauth/introspect. An app sees only its own
 // tokens: any other token is {"active":false}.
 func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
-	if e := parseForm(w, r); e != nil {
-		WriteJSON(w, e)
-		return
-	}
-	app, e := p.authenticateClient(r)
-	if e != nil {
-		WriteJSON(w, e)
-		return
-	}
-	raw := r.PostForm.Get("token")
-	if raw == "" {
-		WriteJSON(w, newError(InvalidRequest, 400, "token is missing"))
+	app, raw, ok := p.tokenRequest(w, r)
+	if !ok {
 		return
 	}
 	t, err := p.P.CheckToken(r.Context(), raw)

@@ -94,25 +94,11 @@ func (h *Handler) communityID(r *http.Request) int64 {
 func (h *Handler) renderCommunity(w http.ResponseWriter, r *http.Request, u *storage.User, tab string, status int, notice, errMsg, newToken string) {
 	ctx, a, id := r.Context(), actor(u, r), h.communityID(r)
 	c, err := h.P.Community(ctx, a, id)
-	if !h.communityError(w, r, err) {
+	if !h.answered(w, r, err) {
 		return
 	}
 	p := page{Title: c.Name, Wide: true, User: u, Community: c, Tab: tab, Notice: notice, Error: errMsg, NewToken: newToken}
-	names := map[int64]string{}
-	name := func(id int64) string {
-		if id == 0 {
-			return "command line"
-		}
-		if n, ok := names[id]; ok {
-			return n
-		}
-		n := "user " + strconv.FormatInt(id, 10)
-		if au, err := h.P.Store.GetUser(ctx, id); err == nil {
-			n = au.Login
-		}
-		names[id] = n
-		return n
-	}
+	who := h.logins(ctx)
 	if tab == "admins" {
 		if p.Admins, err = h.P.CommunityAdmins(ctx, a, id); err != nil {
 			h.internal(w, r, err)
@@ -127,7 +113,7 @@ func (h *Handler) renderCommunity(w http.ResponseWriter, r *http.Request, u *sto
 		apps := map[int64]string{}
 		for _, t := range tokens {
 			row := tokenRow{ID: hex.EncodeToString(t.Hash[:]), Permissions: strings.Join(t.Scope.Names(scope.Community), ", "),
-				GrantedBy: name(t.UserID), Created: t.IssuedAt.Format(time.DateTime), LastUsed: "never"}
+				GrantedBy: who.name(t.UserID), Created: t.IssuedAt.Format(time.DateTime), LastUsed: "never"}
 			if !t.LastUsedAt.IsZero() {
 				row.LastUsed = t.LastUsedAt.Format(time.DateTime)
 			}
@@ -159,36 +145,8 @@ func (h *Handler) renderCommunity(w http.ResponseWriter, r *http.Request, u *sto
 		h.internal(w, r, err)
 		return
 	}
-	for _, e := range events {
-		what := communityEvents[e.Action]
-		if what == "" {
-			what = e.Action
-		}
-		if e.Detail != "" && strings.HasPrefix(e.Action, "community.token") {
-			what += ": " + e.Detail
-		}
-		p.Events = append(p.Events, event{When: e.At.Format(time.DateTime + " MST"), What: what, Who: name(e.ActorUserID), IP: e.IP})
-	}
+	p.Events = h.eventRows(ctx, events, communityEvents)
 	h.render(w, r, status, "community", p)
-}
-
-// communityError answers err and reports whether there was none.
-func (h *Handler) communityError(w http.ResponseWriter, r *http.Request, err error) bool {
-	switch platform.KindOf(err) {
-	case 0:
-		if err != nil {
-			h.internal(w, r, err)
-			return false
-		}
-		return true
-	case platform.NotFound:
-		h.errorPage(w, r, http.StatusNotFound, "Not found", capitalize(err.Error())+".", "")
-	case platform.Forbidden:
-		h.errorPage(w, r, http.StatusForbidden, "Not an admin", "Only the community's admins can manage it.", "")
-	default:
-		h.errorPage(w, r, http.StatusUnprocessableEntity, "Not done", capitalize(err.Error())+".", "")
-	}
-	return false
 }
 
 // CommunityPost handles the community's forms: add and remove admins,
@@ -215,7 +173,7 @@ func (h *Handler) CommunityPost(w http.ResponseWriter, r *http.Request) {
 			h.internal(w, r, err)
 			return
 		}
-		if !h.communityError(w, r, h.P.AddCommunityAdmin(ctx, a, id, target.ID)) {
+		if !h.answered(w, r, h.P.AddCommunityAdmin(ctx, a, id, target.ID)) {
 			return
 		}
 		http.Redirect(w, r, base+"?done=admin-added", http.StatusSeeOther)
@@ -226,7 +184,7 @@ func (h *Handler) CommunityPost(w http.ResponseWriter, r *http.Request) {
 			h.renderCommunity(w, r, u, "admins", http.StatusConflict, "", capitalize(err.Error())+".", "")
 			return
 		}
-		if !h.communityError(w, r, err) {
+		if !h.answered(w, r, err) {
 			return
 		}
 		if uid == u.ID {
@@ -250,7 +208,7 @@ func (h *Handler) CommunityPost(w http.ResponseWriter, r *http.Request) {
 			h.renderCommunity(w, r, u, "api", http.StatusUnprocessableEntity, "", capitalize(err.Error())+".", "")
 			return
 		}
-		if !h.communityError(w, r, err) {
+		if !h.answered(w, r, err) {
 			return
 		}
 		// Shown once, on this answer; never stored in the clear.
@@ -261,7 +219,7 @@ func (h *Handler) CommunityPost(w http.ResponseWriter, r *http.Request) {
 			h.errorPage(w, r, http.StatusNotFound, "Not found", "There is no such token.", "")
 			return
 		}
-		if !h.communityError(w, r, h.P.RevokeCommunityToken(ctx, a, id, token.Hash(b))) {
+		if !h.answered(w, r, h.P.RevokeCommunityToken(ctx, a, id, token.Hash(b))) {
 			return
 		}
 		http.Redirect(w, r, base+"/api?done=revoked", http.StatusSeeOther)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -126,29 +127,73 @@ func (h *Handler) ownedApp(w http.ResponseWriter, r *http.Request, u *storage.Us
 		return platform.AppView{}, false
 	}
 	v, err := h.P.App(r.Context(), actor(u, r), id)
-	if !h.consoleError(w, r, err) {
-		return v, false
-	}
-	return v, true
+	return v, h.answered(w, r, err)
 }
 
-// consoleError answers err and reports whether there was none.
-func (h *Handler) consoleError(w http.ResponseWriter, r *http.Request, err error) bool {
+// answered reports whether err is nil; otherwise it has answered it: a
+// domain error with its own message and the status of its kind, anything
+// else as an internal error.
+func (h *Handler) answered(w http.ResponseWriter, r *http.Request, err error) bool {
+	if err == nil {
+		return true
+	}
 	switch platform.KindOf(err) {
 	case 0:
-		if err != nil {
-			h.internal(w, r, err)
-			return false
-		}
-		return true
+		h.internal(w, r, err)
 	case platform.NotFound:
-		h.errorPage(w, r, http.StatusNotFound, "No such app", "There is no app with this ID.", "")
+		h.errorPage(w, r, http.StatusNotFound, "Not found", capitalize(err.Error())+".", "")
 	case platform.Forbidden:
-		h.errorPage(w, r, http.StatusForbidden, "Not your app", "This app belongs to another developer.", "")
+		h.errorPage(w, r, http.StatusForbidden, "Not allowed", capitalize(err.Error())+".", "")
 	default:
 		h.errorPage(w, r, http.StatusUnprocessableEntity, "Not done", capitalize(err.Error())+".", "")
 	}
 	return false
+}
+
+// logins names users in tables, loading each once per page.
+type logins struct {
+	h     *Handler
+	ctx   context.Context
+	names map[int64]string
+}
+
+func (h *Handler) logins(ctx context.Context) *logins {
+	return &logins{h: h, ctx: ctx, names: map[int64]string{}}
+}
+
+func (l *logins) name(id int64) string {
+	if id == 0 {
+		return "command line"
+	}
+	if n, ok := l.names[id]; ok {
+		return n
+	}
+	n := "user " + strconv.FormatInt(id, 10)
+	if u, err := l.h.P.Store.GetUser(l.ctx, id); err == nil {
+		n = u.Login
+	}
+	l.names[id] = n
+	return n
+}
+
+// detailedEvents show their detail after their name.
+var detailedEvents = map[string]bool{"community.token_create": true}
+
+// eventRows renders audit events for a "recent events" table.
+func (h *Handler) eventRows(ctx context.Context, evs []storage.AuditEvent, names map[string]string) []event {
+	who := h.logins(ctx)
+	rows := make([]event, 0, len(evs))
+	for _, e := range evs {
+		what := names[e.Action]
+		if what == "" {
+			what = e.Action
+		}
+		if detailedEvents[e.Action] && e.Detail != "" {
+			what += ": " + e.Detail
+		}
+		rows = append(rows, event{When: e.At.Format(time.DateTime + " MST"), What: what, Who: who.name(e.ActorUserID), IP: e.IP})
+	}
+	return rows
 }
 
 // AppSettings shows an app's settings page.
@@ -174,25 +219,7 @@ func (h *Handler) renderApp(w http.ResponseWriter, r *http.Request, u *storage.U
 	if v.OldSecret != nil {
 		p.OldSecretUntil = v.OldSecret.ExpiresAt.Format("2 Jan 2006 15:04 MST")
 	}
-	logins := map[int64]string{}
-	for _, e := range audit {
-		who := "command line"
-		if e.ActorUserID != 0 {
-			if logins[e.ActorUserID] == "" {
-				if au, err := h.P.Store.GetUser(r.Context(), e.ActorUserID); err == nil {
-					logins[e.ActorUserID] = au.Login
-				} else {
-					logins[e.ActorUserID] = "user " + strconv.FormatInt(e.ActorUserID, 10)
-				}
-			}
-			who = logins[e.ActorUserID]
-		}
-		what := eventNames[e.Action]
-		if what == "" {
-			what = e.Action
-		}
-		p.Events = append(p.Events, event{When: e.At.Format(time.DateTime + " MST"), What: what, Who: who, IP: e.IP})
-	}
+	p.Events = h.eventRows(r.Context(), audit, eventNames)
 	h.render(w, r, status, "app", p)
 }
 
@@ -227,7 +254,7 @@ func (h *Handler) UpdateApp(w http.ResponseWriter, r *http.Request) {
 	if _, err := h.P.UpdateAppSettings(r.Context(), actor(u, r), v.ID, s); platform.KindOf(err) == platform.Invalid {
 		h.renderApp(w, r, u, v, http.StatusUnprocessableEntity, "", capitalize(err.Error())+".")
 		return
-	} else if !h.consoleError(w, r, err) {
+	} else if !h.answered(w, r, err) {
 		return
 	}
 	http.Redirect(w, r, "/apps/"+strconv.FormatInt(v.ID, 10)+"?done=saved", http.StatusSeeOther)
@@ -305,7 +332,7 @@ func (h *Handler) AppAction(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusNotFound, "Not found", "There is no such action.", "")
 		return
 	}
-	if !h.consoleError(w, r, err) {
+	if !h.answered(w, r, err) {
 		return
 	}
 	http.Redirect(w, r, "/apps/"+strconv.FormatInt(id, 10)+"?done="+action, http.StatusSeeOther)

@@ -1,4 +1,4 @@
-package e2e
+package testenv
 
 import (
 	"bytes"
@@ -6,7 +6,10 @@ import (
 	"testing"
 )
 
-func assertFilesLackSecrets(t *testing.T, secrets []string, files ...string) {
+// AssertFilesLack fails the test if any of the secrets appears, byte for
+// byte, in the files (a database and its WAL): storage must keep hashes and
+// ciphertexts only. Files that do not exist are skipped; at least one must.
+func AssertFilesLack(t testing.TB, secrets []string, files ...string) {
 	t.Helper()
 	var all []byte
 	for _, f := range files {
