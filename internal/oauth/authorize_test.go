@@ -80,11 +80,10 @@ func TestParseAuthorize(t *testing.T) {
 }
 
 func TestParseAuthorizeDefaults(t *testing.T) {
-	req, err := parse("client_id=1&redirect_uri=https://app.example/cb&scope=friends+photos&display=touch&group_ids=5,5,6&scope=")
-	if err == nil {
+	if _, err := parse("client_id=1&redirect_uri=https://app.example/cb&scope=friends+photos&display=touch&group_ids=5,5,6&scope="); err == nil {
 		t.Fatal("user scope names accepted for communities")
 	}
-	req, err = parse("client_id=1&redirect_uri=https://app.example/cb&scope=manage,messages&display=touch&group_ids=5,5,6&state=a%26b")
+	req, err := parse("client_id=1&redirect_uri=https://app.example/cb&scope=manage,messages&display=touch&group_ids=5,5,6&state=a%26b")
 	if err != nil {
 		t.Fatal(err)
 	}
