@@ -191,7 +191,7 @@ func (t *target) seed(ctx context.Context, o Options) error {
 	return nil
 }
 
-func newClient(concurrency int) func() *http.Client {
+func newClient() func() *http.Client {
 	return func() *http.Client {
 		jar, _ := cookiejar.New(nil)
 		return &http.Client{
@@ -233,7 +233,7 @@ func (t *target) api(ctx context.Context, o Options) Result {
 	}
 	want := []byte(`{"response":65536}`)
 	n := 0
-	return drive(ctx, "api: account.getAppPermissions", o.Concurrency, o.Duration, newClient(o.Concurrency), func(ctx context.Context, w int, c *http.Client) error {
+	return drive(ctx, "api: account.getAppPermissions", o.Concurrency, o.Duration, newClient(), func(ctx context.Context, w int, c *http.Client) error {
 		n++
 		return get(ctx, c, urls[(w*7919+n)%len(urls)], want)
 	})
@@ -254,7 +254,7 @@ func (t *target) bare(ctx context.Context, o Options) Result {
 	go srv.Serve(ln)
 	defer srv.Close()
 	u := "http://" + ln.Addr().String() + "/method/account.getAppPermissions?v=5.199&access_token=" + t.tokens[0]
-	return drive(ctx, "bare net/http handler", o.Concurrency, o.Duration, newClient(o.Concurrency), func(ctx context.Context, _ int, c *http.Client) error {
+	return drive(ctx, "bare net/http handler", o.Concurrency, o.Duration, newClient(), func(ctx context.Context, _ int, c *http.Client) error {
 		return get(ctx, c, u, body)
 	})
 }
@@ -264,7 +264,7 @@ func (t *target) bare(ctx context.Context, o Options) Result {
 func (t *target) clientCredentials(ctx context.Context, o Options) Result {
 	body := url.Values{"grant_type": {"client_credentials"}, "client_id": {fmt.Sprint(t.app.ID)}, "client_secret": {t.app.ClientSecret}}.Encode()
 	want := []byte(`{"access_token":"lks1`)
-	return drive(ctx, "client credentials tokens", o.Concurrency, o.Duration, newClient(o.Concurrency), func(ctx context.Context, _ int, c *http.Client) error {
+	return drive(ctx, "client credentials tokens", o.Concurrency, o.Duration, newClient(), func(ctx context.Context, _ int, c *http.Client) error {
 		return post(ctx, c, t.base+"/access_token", body, want)
 	})
 }
@@ -325,7 +325,7 @@ func (t *target) codeFlow(ctx context.Context, o Options) Result {
 		"response_type": {"code"}, "scope": {"friends"}, "state": {"load"}}.Encode()
 	want := []byte(`{"access_token":"lku1`)
 	newLoggedIn := func() *http.Client {
-		c := newClient(o.Concurrency)()
+		c := newClient()()
 		// A failed login shows as every operation of the worker failing.
 		t.logIn(ctx, c)
 		return c

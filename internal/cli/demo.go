@@ -27,7 +27,6 @@ func seedDemo(ctx context.Context, p *platform.Platform, public *url.URL, out io
 		if user, err = p.CreateUser(ctx, platform.NewUser{Login: demoLogin, Password: demoPassword, FirstName: "Demo", LastName: "User", Email: "demo@example.com"}); err != nil {
 			return err
 		}
-		base := public.String()
 		if _, err := p.CreateApp(ctx, platform.CLI, platform.NewApp{OwnerID: user.ID, Title: "Demo standalone app", Type: storage.Standalone}); err != nil {
 			return err
 		}
@@ -35,7 +34,6 @@ func seedDemo(ctx context.Context, p *platform.Platform, public *url.URL, out io
 			RedirectURIs: []string{"http://127.0.0.1:8000/callback"}}); err != nil {
 			return err
 		}
-		_ = base
 		if _, err := p.CreateCommunity(ctx, platform.CLI, user.ID, "Demo community"); err != nil {
 			return err
 		}

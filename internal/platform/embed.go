@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"strconv"
 	"strings"
@@ -154,7 +155,7 @@ func (p *Platform) Grant(ctx context.Context, userID, appID int64, m scope.Mask)
 	case err == nil:
 		c.Scope |= m
 		c.UpdatedAt = now
-	case err == storage.ErrNotFound:
+	case errors.Is(err, storage.ErrNotFound):
 		c = storage.Consent{UserID: userID, AppID: appID, Scope: m, CreatedAt: now, UpdatedAt: now}
 	default:
 		return err

@@ -42,10 +42,8 @@ func (u *NewUser) Validate() error {
 	if n := utf8.RuneCountInString(u.Password); n < minPassword || n > maxPassword {
 		return invalid("password", "must be %d to %d characters", minPassword, maxPassword)
 	}
-	for field, v := range map[string]string{"first name": u.FirstName, "last name": u.LastName} {
-		if utf8.RuneCountInString(v) > maxName || !utf8.ValidString(v) || strings.ContainsAny(v, "\x00\r\n") {
-			return invalid(field, "must be at most %d characters on one line", maxName)
-		}
+	if err := validNames(u.FirstName, u.LastName); err != nil {
+		return err
 	}
 	if u.Email != "" {
 		a, err := mail.ParseAddress(u.Email)
@@ -99,12 +97,19 @@ var dummyHash = sync.OnceValue(func() string { return password.Hash("latchkey du
 // Rename changes the user's first and last name, with the rules of sign-up.
 func (p *Platform) Rename(ctx context.Context, userID int64, first, last string) error {
 	first, last = strings.TrimSpace(first), strings.TrimSpace(last)
-	for field, v := range map[string]string{"first name": first, "last name": last} {
-		if utf8.RuneCountInString(v) > maxName || !utf8.ValidString(v) || strings.ContainsAny(v, "\x00\r\n") {
-			return invalid(field, "must be at most %d characters on one line", maxName)
-		}
+	if err := validNames(first, last); err != nil {
+		return err
 	}
 	return orNotFound(p.Store.UpdateUserName(ctx, userID, first, last), "no user with id %d", userID)
+}
+
+func validNames(first, last string) error {
+	for _, f := range []struct{ field, v string }{{"first name", first}, {"last name", last}} {
+		if utf8.RuneCountInString(f.v) > maxName || !utf8.ValidString(f.v) || strings.ContainsAny(f.v, "\x00\r\n") {
+			return invalid(f.field, "must be at most %d characters on one line", maxName)
+		}
+	}
+	return nil
 }
 
 // AvatarURL is the generated picture of a user, the "photo" of the API and

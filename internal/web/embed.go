@@ -100,6 +100,13 @@ func (h *Handler) iframeApp(w http.ResponseWriter, r *http.Request) (storage.App
 	return a, true
 }
 
+// errUnregistered refuses a site that is not one of the app's origins.
+type errUnregistered struct{ origin string }
+
+func (e errUnregistered) Error() string {
+	return fmt.Sprintf("this site (%s) is not registered for the app", e.origin)
+}
+
 // widgetRequest is a checked widget request: the app, the embedding
 // origin, and where the result goes.
 type widgetRequest struct {
@@ -123,7 +130,7 @@ func (h *Handler) parseWidget(r *http.Request, q url.Values) (widgetRequest, err
 	}
 	wr.Origin, wr.Mode, wr.AuthURL = q.Get("origin"), q.Get("mode"), q.Get("auth_url")
 	if !platform.OriginAllowed(wr.App, wr.Origin) {
-		return wr, fmt.Errorf("this site (%s) is not registered for the app", wr.Origin)
+		return wr, errUnregistered{wr.Origin}
 	}
 	switch wr.Mode {
 	case "callback":
@@ -144,13 +151,13 @@ func (h *Handler) parseWidget(r *http.Request, q url.Values) (widgetRequest, err
 // names that origin alone.
 func (h *Handler) WidgetButton(w http.ResponseWriter, r *http.Request) {
 	wr, err := h.parseWidget(r, r.URL.Query())
-	if err != nil && !strings.Contains(err.Error(), "not registered") && wr.App.ID == 0 {
-		h.render(w, r, http.StatusBadRequest, "widget_button", page{Title: "Log in", Bare: true, Error: capitalize(err.Error()) + "."})
-		return
-	}
 	if err != nil {
 		// frame-ancestors stays 'none': nothing renders on that site.
-		h.render(w, r, http.StatusForbidden, "widget_button", page{Title: "Log in", Bare: true, Error: capitalize(err.Error()) + "."})
+		status := http.StatusBadRequest
+		if errors.As(err, new(errUnregistered)) {
+			status = http.StatusForbidden
+		}
+		h.render(w, r, status, "widget_button", page{Title: "Log in", Bare: true, Error: capitalize(err.Error()) + "."})
 		return
 	}
 	hd := w.Header()
