@@ -31,8 +31,11 @@ type apiEnv struct {
 	user, userNoScope, group, groupNoScope, service string
 }
 
-func newAPIEnv(t *testing.T, opts ...option) *apiEnv {
-	e := &apiEnv{env: newEnv(t, opts...)}
+func newAPIEnv(t *testing.T, opts ...option) *apiEnv { return newAPIEnvOn(t, newEnv(t, opts...)) }
+
+// newAPIEnvOn seeds the users, apps, community and tokens on e.
+func newAPIEnvOn(t *testing.T, base *env) *apiEnv {
+	e := &apiEnv{env: base}
 	ctx := context.Background()
 	e.alice = e.env.user("alice", "alice@example.com")
 	e.bob = e.env.user("bob", "")
@@ -117,7 +120,10 @@ func jsonString(v any) string {
 }
 
 func TestMethodsByTokenKind(t *testing.T) {
-	e := newAPIEnv(t)
+	onBothBackends(t, func(t *testing.T, base *env) { testMethodsByTokenKind(t, newAPIEnvOn(t, base)) })
+}
+
+func testMethodsByTokenKind(t *testing.T, e *apiEnv) {
 	alice, bob, g := fmt.Sprint(e.alice.ID), fmt.Sprint(e.bob.ID), fmt.Sprint(e.community.ID)
 	issued := e.Clock.Now()
 	type want struct {
@@ -219,7 +225,10 @@ func TestMethodsByTokenKind(t *testing.T) {
 }
 
 func TestEnvelopeAndTokenErrors(t *testing.T) {
-	e := newAPIEnv(t)
+	onBothBackends(t, func(t *testing.T, base *env) { testEnvelopeAndTokenErrors(t, newAPIEnvOn(t, base)) })
+}
+
+func testEnvelopeAndTokenErrors(t *testing.T, e *apiEnv) {
 	t.Run("token in the Authorization header", func(t *testing.T) {
 		req, _ := http.NewRequest("GET", e.URL+"/method/account.getAppPermissions?v=5.199", nil)
 		req.Header.Set("Authorization", "Bearer "+e.user)

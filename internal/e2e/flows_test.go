@@ -17,8 +17,9 @@ import (
 	"latchkey/internal/testenv"
 )
 
-func TestImplicitFlowStandaloneApp(t *testing.T) {
-	e := newEnv(t)
+func TestImplicitFlowStandaloneApp(t *testing.T) { onBothBackends(t, testImplicitFlowStandaloneApp) }
+
+func testImplicitFlowStandaloneApp(t *testing.T, e *env) {
 	alice := e.user("alice", "alice@example.com")
 	app := e.app(alice.ID, storage.Standalone)
 	b := e.browser()
@@ -124,7 +125,10 @@ func stripFirstAuth(t *testing.T, target string) (string, *atomic.Int32) {
 }
 
 func TestCodeFlowWebAppWithOAuth2Client(t *testing.T) {
-	e := newEnv(t)
+	onBothBackends(t, testCodeFlowWebAppWithOAuth2Client)
+}
+
+func testCodeFlowWebAppWithOAuth2Client(t *testing.T, e *env) {
 	carol := e.user("carol", "carol@example.com")
 	redirect := "http://127.0.0.1:9/callback"
 	app := e.app(carol.ID, storage.Web, redirect)
@@ -227,8 +231,9 @@ func obtainCode(t *testing.T, e *env, app string, redirect, login string, extra 
 	return c
 }
 
-func TestAuthorizationErrors(t *testing.T) {
-	e := newEnv(t)
+func TestAuthorizationErrors(t *testing.T) { onBothBackends(t, testAuthorizationErrors) }
+
+func testAuthorizationErrors(t *testing.T, e *env) {
 	owner := e.user("owner", "")
 	redirect := "https://web.example/cb"
 	web := e.app(owner.ID, storage.Web, redirect)
@@ -369,7 +374,10 @@ func TestAuthorizationErrors(t *testing.T) {
 }
 
 func TestRevocationAndIntrospectionAreScopedToTheApp(t *testing.T) {
-	e := newEnv(t)
+	onBothBackends(t, testRevocationAndIntrospectionAreScopedToTheApp)
+}
+
+func testRevocationAndIntrospectionAreScopedToTheApp(t *testing.T, e *env) {
 	u := e.user("frank", "")
 	mine := e.app(u.ID, storage.Standalone)
 	other := e.app(u.ID, storage.Standalone)

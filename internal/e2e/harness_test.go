@@ -25,6 +25,7 @@ import (
 	"latchkey/internal/storage/postgres"
 	"latchkey/internal/storage/sqlite"
 	"latchkey/internal/storage/sqlstore"
+	"latchkey/internal/testenv"
 	"latchkey/internal/token"
 )
 
@@ -65,6 +66,13 @@ func newEnv(t *testing.T, opts ...option) *env { return startEnv(t, "", nil, opt
 // several: with the revocation bus, its background work running, and the
 // given clock (nodes of one test share it).
 func newNode(t *testing.T, dsn string, c *clock) *env { return startEnv(t, dsn, c) }
+
+// onBothBackends runs body against a server on a SQLite file and against
+// one on PostgreSQL (as a node, with its revocation bus).
+func onBothBackends(t *testing.T, body func(t *testing.T, e *env)) {
+	t.Run("sqlite", func(t *testing.T) { body(t, newEnv(t)) })
+	t.Run("postgres", func(t *testing.T) { body(t, newNode(t, testenv.PostgresDSN(t), nil)) })
+}
 
 func startEnv(t *testing.T, dsn string, c *clock, opts ...option) *env {
 	t.Helper()
