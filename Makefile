@@ -13,7 +13,7 @@ build:
 
 test:
 	@mkdir -p "$(LATCHKEY_SCREENSHOTS)"
-	./scripts/with-postgres $(GO) test -count=1 -timeout 20m ./...
+	./scripts/with-postgres $(GO) test -race -count=1 -timeout 20m ./...
 	@echo "screenshots of the browser tests: $(LATCHKEY_SCREENSHOTS)"
 
 lint:

@@ -232,10 +232,10 @@ func (t *target) api(ctx context.Context, o Options) Result {
 		urls[i] = t.base + "/method/account.getAppPermissions?v=5.199&access_token=" + tok
 	}
 	want := []byte(`{"response":65536}`)
-	n := 0
+	calls := make([]int, o.Concurrency) // per worker: no shared counter
 	return drive(ctx, "api: account.getAppPermissions", o.Concurrency, o.Duration, newClient(), func(ctx context.Context, w int, c *http.Client) error {
-		n++
-		return get(ctx, c, urls[(w*7919+n)%len(urls)], want)
+		calls[w]++
+		return get(ctx, c, urls[(w*7919+calls[w])%len(urls)], want)
 	})
 }
 
