@@ -23,6 +23,7 @@ import (
 	"latchkey/internal/storage"
 	"latchkey/internal/storage/postgres"
 	"latchkey/internal/storage/sqlite"
+	"latchkey/internal/storage/sqlstore"
 	"latchkey/internal/token"
 )
 
@@ -74,7 +75,7 @@ type target struct {
 	storage string
 	base    string
 	srv     *http.Server
-	store   storage.Storage
+	store   *sqlstore.Store
 	p       *platform.Platform
 	app     platform.AppView
 	user    storage.User
@@ -130,12 +131,29 @@ func newTarget(ctx context.Context, o Options) (*target, error) {
 	cfg.RateUser, cfg.RateCommunity, cfg.RateService = 1e9, 1e9, 1e9
 	// Access logs are formatted as in production and thrown away.
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.New(server.Deps{Config: cfg, Store: t.store, Keys: keys, Log: logger, Now: time.Now, PublicURL: public})
+	deps := server.Deps{Config: cfg, Store: t.store, Keys: keys, Log: logger, Now: time.Now, PublicURL: public}
+	if kind == config.Postgres {
+		// As deployed on PostgreSQL: with the revocation bus.
+		deps.Bus = &postgres.Bus{DSN: target, DB: t.store.Write(), Log: logger}
+	}
+	srv, err := server.New(deps)
 	if err != nil {
 		t.close()
 		return nil, err
 	}
 	t.p = srv.Platform()
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	ran := make(chan struct{})
+	go func() { srv.Run(runCtx); close(ran) }()
+	t.cleanup = append(t.cleanup, func() { stopRun(); <-ran })
+	if deps.Bus != nil {
+		for start := time.Now(); !t.p.Cache.Enabled(); time.Sleep(10 * time.Millisecond) {
+			if time.Since(start) > 10*time.Second {
+				t.close()
+				return nil, errors.New("bench: the node did not start listening for revocations")
+			}
+		}
+	}
 	t.srv = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	go t.srv.Serve(ln)
 	t.cleanup = append(t.cleanup, func() { t.srv.Close() })
