@@ -80,12 +80,22 @@ func TestConsoleSecretRotationAndClientCredentials(t *testing.T) {
 	if second == first || secretOnPage(t, b, "old-client-secret") != first {
 		t.Fatal("rotation did not make a new current secret and keep the old one")
 	}
+	minted := map[string]string{}
 	for _, s := range []string{first, second} {
-		if status, m := e.clientCredentials(id, s); status != 200 {
+		status, m := e.clientCredentials(id, s)
+		if status != 200 {
 			t.Fatalf("during rotation secret %q refused: %d %v", s, status, m)
 		}
+		minted[s] = m["access_token"].(string)
 	}
 	confirm(t, b, id, "retire-secret")
+	// Tokens minted with the retired secret die with it; the others live.
+	if code, _ := apiError(e.call("utils.getServerTime", minted[first], nil)); code != 5 {
+		t.Fatalf("a token minted with the retired secret answered %d, want 5", code)
+	}
+	if code, _ := apiError(e.call("utils.getServerTime", minted[second], nil)); code != 0 {
+		t.Fatalf("a token minted with the current secret answered %d", code)
+	}
 	if status, m := e.clientCredentials(id, first); status != 401 || m["error_description"] != "client_secret is incorrect" {
 		t.Fatalf("retired secret: %d %v", status, m)
 	}

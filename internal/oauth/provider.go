@@ -199,37 +199,44 @@ func parseForm(w http.ResponseWriter, r *http.Request) *Error {
 // authenticateClient authenticates the app by HTTP Basic (RFC 6749 §2.3.1,
 // form-encoded id and secret) or by client_id and client_secret parameters.
 func (p *Provider) authenticateClient(r *http.Request) (storage.App, *Error) {
+	app, _, e := p.authenticate(r)
+	return app, e
+}
+
+// authenticate is authenticateClient that also returns the hash of the
+// secret that matched.
+func (p *Provider) authenticate(r *http.Request) (storage.App, token.Hash, *Error) {
 	id, secret, basic := r.BasicAuth()
 	if basic {
 		var err1, err2 error
 		id, err1 = url.QueryUnescape(id)
 		secret, err2 = url.QueryUnescape(secret)
 		if err1 != nil || err2 != nil {
-			return storage.App{}, errBadClientID
+			return storage.App{}, token.Hash{}, errBadClientID
 		}
 	} else {
 		id, secret = r.Form.Get("client_id"), r.Form.Get("client_secret")
 	}
 	if id == "" {
-		return storage.App{}, newError(InvalidClient, 401, "client_id is missing")
+		return storage.App{}, token.Hash{}, newError(InvalidClient, 401, "client_id is missing")
 	}
 	clientID, err := strconv.ParseInt(id, 10, 64)
 	if err != nil || clientID <= 0 {
-		return storage.App{}, errBadClientID
+		return storage.App{}, token.Hash{}, errBadClientID
 	}
 	if secret == "" {
-		return storage.App{}, newError(InvalidClient, 401, "client_secret is missing")
+		return storage.App{}, token.Hash{}, newError(InvalidClient, 401, "client_secret is missing")
 	}
-	app, err := p.P.AuthenticateClient(r.Context(), clientID, secret)
+	app, used, err := p.P.AuthenticateClient(r.Context(), clientID, secret)
 	switch {
 	case errors.Is(err, platform.ErrUnknownClient):
-		return app, errBadClientID
+		return app, used, errBadClientID
 	case errors.Is(err, platform.ErrBadSecret):
-		return app, errBadSecret
+		return app, used, errBadSecret
 	case err != nil:
-		return app, p.internal(r, err)
+		return app, used, p.internal(r, err)
 	}
-	return app, nil
+	return app, used, nil
 }
 
 func (p *Provider) internal(r *http.Request, err error) *Error {
@@ -251,7 +258,7 @@ func (p *Provider) AccessToken(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, e)
 		return
 	}
-	app, e := p.authenticateClient(r)
+	app, secret, e := p.authenticate(r)
 	if e != nil {
 		WriteJSON(w, e)
 		return
@@ -261,7 +268,7 @@ func (p *Provider) AccessToken(w http.ResponseWriter, r *http.Request) {
 	case "", "authorization_code":
 		body, e = p.exchangeCode(r, app)
 	case "client_credentials":
-		body, e = p.clientCredentials(r, app)
+		body, e = p.clientCredentials(r, app, secret)
 	default:
 		e = newError(UnsupportedGrantType, 400, fmt.Sprintf("grant_type %q is not supported: use authorization_code or client_credentials", gt))
 	}
@@ -376,14 +383,14 @@ func verifyPKCE(code storage.Code, verifier string) *Error {
 	return nil
 }
 
-func (p *Provider) clientCredentials(r *http.Request, app storage.App) (any, *Error) {
+func (p *Provider) clientCredentials(r *http.Request, app storage.App, secret token.Hash) (any, *Error) {
 	if !app.ClientCredentials {
 		return nil, newError(UnauthorizedClient, 400, fmt.Sprintf(
 			"the client credentials flow is obsolete and off for this app: use the service token from the app's settings, "+
 				"or turn the flow on in the app's settings (or: latchkey app set --app %d --client-credentials on)", app.ID))
 	}
 	raw, _, err := p.P.IssueToken(r.Context(), storage.Token{Kind: token.Service, AppID: app.ID, IP: httpx.ClientIP(r),
-		Flow: storage.FlowClientCredentials}, 0)
+		Flow: storage.FlowClientCredentials, SecretHash: &secret}, 0)
 	if err != nil {
 		return nil, p.internal(r, err)
 	}

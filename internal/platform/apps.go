@@ -223,6 +223,7 @@ func (p *Platform) RotateSecret(ctx context.Context, actor Actor, id int64) (App
 		return AppView{}, err
 	}
 	now := p.now()
+	dropped := a.OldSecret // a secret still in its grace period ends now
 	old := a.Secret
 	old.ExpiresAt = now.Add(OldSecretGrace)
 	a.OldSecret = &old
@@ -230,6 +231,11 @@ func (p *Platform) RotateSecret(ctx context.Context, actor Actor, id int64) (App
 	a.Secret = storage.ClientSecret{Hash: token.HashOf(secret), Sealed: p.Keys.Seal([]byte(secret)), CreatedAt: now}
 	if err := p.Store.UpdateApp(ctx, a); err != nil {
 		return AppView{}, err
+	}
+	if dropped != nil {
+		if err := p.revokeMintedWith(ctx, id, dropped.Hash); err != nil {
+			return AppView{}, err
+		}
 	}
 	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: "secret.rotate", Detail: "old secret valid until " + old.ExpiresAt.Format(time.RFC3339)})
 	return p.view(a)
@@ -244,8 +250,14 @@ func (p *Platform) RetireSecret(ctx context.Context, actor Actor, id int64) (App
 	if a.OldSecret == nil {
 		return AppView{}, &Error{Kind: Conflict, Message: "there is no old secret to retire: rotate the secret first"}
 	}
+	retired := a.OldSecret.Hash
 	a.OldSecret = nil
 	if err := p.Store.UpdateApp(ctx, a); err != nil {
+		return AppView{}, err
+	}
+	// Tokens obtained with the retired secret die with it: if it leaked,
+	// so may they have.
+	if err := p.revokeMintedWith(ctx, id, retired); err != nil {
 		return AppView{}, err
 	}
 	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: "secret.retire"})
@@ -319,24 +331,33 @@ var (
 )
 
 // AuthenticateClient checks an app's client secret: the current one, or the
-// rotated-out one while it is in its grace period. Secrets are random, so a
-// SHA-256 compared in constant time is enough: no slow KDF on this path.
-func (p *Platform) AuthenticateClient(ctx context.Context, clientID int64, secret string) (storage.App, error) {
+// rotated-out one while it is in its grace period, and returns the hash of
+// the one that matched. Secrets are random, so a SHA-256 compared in
+// constant time is enough: no slow KDF on this path.
+func (p *Platform) AuthenticateClient(ctx context.Context, clientID int64, secret string) (storage.App, token.Hash, error) {
 	a, err := p.Store.GetApp(ctx, clientID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return a, ErrUnknownClient
+		return a, token.Hash{}, ErrUnknownClient
 	}
 	if err != nil {
-		return a, err
+		return a, token.Hash{}, err
 	}
 	h := token.HashOf(secret)
 	if subtle.ConstantTimeCompare(h[:], a.Secret.Hash[:]) == 1 {
-		return a, nil
+		return a, h, nil
 	}
 	if o := a.OldSecret; o != nil && p.now().Before(o.ExpiresAt) && subtle.ConstantTimeCompare(h[:], o.Hash[:]) == 1 {
-		return a, nil
+		return a, h, nil
 	}
-	return a, ErrBadSecret
+	return a, token.Hash{}, ErrBadSecret
+}
+
+// revokeMintedWith revokes the client-credentials tokens minted with a
+// secret that no longer works.
+func (p *Platform) revokeMintedWith(ctx context.Context, appID int64, secret token.Hash) error {
+	revoked, err := p.Store.RevokeTokens(ctx, storage.TokenFilter{AppID: appID, SecretHash: &secret}, storage.RevokedSecret, p.now())
+	p.revoked(revoked)
+	return err
 }
 
 // AppSettings are what the console edits after creation.

@@ -147,7 +147,10 @@ type Token struct {
 	IP        string
 	Flow      Flow
 	// CodeHash is the authorization code the token came from, if any.
-	CodeHash  *token.Hash
+	CodeHash *token.Hash
+	// SecretHash is the client secret a client-credentials token was
+	// minted with: retiring that secret revokes the token.
+	SecretHash *token.Hash
 	RevokedAt time.Time
 	// RevokeReason says why it was revoked (one of the Revoke* reasons).
 	RevokeReason string
@@ -164,6 +167,7 @@ const (
 	RevokedReplaced   = "replaced" // a new service token was generated
 	RevokedCodeReplay = "code_replay"
 	RevokedByAdmin    = "admin" // a community admin revoked it
+	RevokedSecret     = "secret" // the client secret it was minted with was retired
 )
 
 // Expired reports whether the token has expired at now.
@@ -180,6 +184,7 @@ type TokenFilter struct {
 	UserID      int64
 	CommunityID int64
 	CodeHash    *token.Hash
+	SecretHash  *token.Hash
 	Flow        Flow
 	// LiveOnly leaves out revoked tokens.
 	LiveOnly bool

@@ -523,15 +523,15 @@ func (s *Store) UseCode(ctx context.Context, hash token.Hash, now time.Time) (st
 
 // ---- tokens
 
-const tokenCols = `hash, kind, app_id, user_id, community_id, scope, issued_at, expires_at, ip, flow, code_hash, revoked_at, revoke_reason, last_used_at`
+const tokenCols = `hash, kind, app_id, user_id, community_id, scope, issued_at, expires_at, ip, flow, code_hash, secret_hash, revoked_at, revoke_reason, last_used_at`
 
 func scanToken(row scanner) (storage.Token, error) {
 	var t storage.Token
-	var hash, codeHash []byte
+	var hash, codeHash, secretHash []byte
 	var kind string
 	var app sql.NullInt64
 	var issued, expires, revoked, used int64
-	err := row.Scan(&hash, &kind, &app, &t.UserID, &t.CommunityID, &t.Scope, &issued, &expires, &t.IP, &t.Flow, &codeHash, &revoked, &t.RevokeReason, &used)
+	err := row.Scan(&hash, &kind, &app, &t.UserID, &t.CommunityID, &t.Scope, &issued, &expires, &t.IP, &t.Flow, &codeHash, &secretHash, &revoked, &t.RevokeReason, &used)
 	if err != nil {
 		return t, err
 	}
@@ -543,19 +543,26 @@ func scanToken(row scanner) (storage.Token, error) {
 		h := hashOf(codeHash)
 		t.CodeHash = &h
 	}
+	if secretHash != nil {
+		h := hashOf(secretHash)
+		t.SecretHash = &h
+	}
 	t.AppID = app.Int64
 	t.IssuedAt, t.ExpiresAt, t.RevokedAt, t.LastUsedAt = at(issued), at(expires), at(revoked), at(used)
 	return t, nil
 }
 
 func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
-	var codeHash []byte
+	var codeHash, secretHash []byte
 	if t.CodeHash != nil {
 		codeHash = t.CodeHash[:]
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (`+placeholders(1, 14)+`)`,
+	if t.SecretHash != nil {
+		secretHash = t.SecretHash[:]
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (`+placeholders(1, 15)+`)`,
 		t.Hash[:], string(t.Kind), nullID(t.AppID), t.UserID, t.CommunityID, int64(t.Scope), ts(t.IssuedAt), ts(t.ExpiresAt),
-		t.IP, string(t.Flow), codeHash, ts(t.RevokedAt), t.RevokeReason, ts(t.LastUsedAt))
+		t.IP, string(t.Flow), codeHash, secretHash, ts(t.RevokedAt), t.RevokeReason, ts(t.LastUsedAt))
 	return s.err(err)
 }
 
@@ -616,6 +623,9 @@ func tokenWhere(f storage.TokenFilter, from int) (string, []any, error) {
 	}
 	if f.CodeHash != nil {
 		add("code_hash = $%d", f.CodeHash[:])
+	}
+	if f.SecretHash != nil {
+		add("secret_hash = $%d", f.SecretHash[:])
 	}
 	if f.Flow != "" {
 		add("flow = $%d", string(f.Flow))

@@ -400,6 +400,17 @@ func testTokens(t *testing.T, s storage.Storage) {
 	if len(live) != 2 { // svc, t3
 		t.Fatalf("live tokens of app a = %d, want 2", len(live))
 	}
+	secret := hash("a client secret")
+	cc := storage.Token{Hash: hash("cc"), Kind: token.Service, AppID: b.ID, IssuedAt: t0, Flow: storage.FlowClientCredentials, SecretHash: &secret}
+	must(t, s.CreateToken(ctx(), cc))
+	if got, _ := s.GetToken(ctx(), cc.Hash); got.SecretHash == nil || *got.SecretHash != secret {
+		t.Fatalf("SecretHash not stored: %+v", got)
+	}
+	bySecret, err := s.RevokeTokens(ctx(), storage.TokenFilter{AppID: b.ID, SecretHash: &secret}, storage.RevokedSecret, t0)
+	must(t, err)
+	if len(bySecret) != 1 || bySecret[0] != cc.Hash {
+		t.Fatalf("revoking by secret revoked %d tokens, want the one minted with it", len(bySecret))
+	}
 	byCode, err := s.RevokeTokens(ctx(), storage.TokenFilter{CodeHash: &code}, storage.RevokedCodeReplay, t0)
 	must(t, err)
 	if len(byCode) != 0 {
