@@ -151,7 +151,7 @@ type Token struct {
 	// SecretHash is the client secret a client-credentials token was
 	// minted with: retiring that secret revokes the token.
 	SecretHash *token.Hash
-	RevokedAt time.Time
+	RevokedAt  time.Time
 	// RevokeReason says why it was revoked (one of the Revoke* reasons).
 	RevokeReason string
 	// LastUsedAt is when the API last accepted it, to the minute (tracked
@@ -166,7 +166,7 @@ const (
 	RevokedByApp      = "app"      // the app revoked it (RFC 7009)
 	RevokedReplaced   = "replaced" // a new service token was generated
 	RevokedCodeReplay = "code_replay"
-	RevokedByAdmin    = "admin" // a community admin revoked it
+	RevokedByAdmin    = "admin"  // a community admin revoked it
 	RevokedSecret     = "secret" // the client secret it was minted with was retired
 )
 
