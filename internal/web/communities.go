@@ -152,12 +152,8 @@ func (h *Handler) renderCommunity(w http.ResponseWriter, r *http.Request, u *sto
 // CommunityPost handles the community's forms: add and remove admins,
 // create and revoke tokens.
 func (h *Handler) CommunityPost(w http.ResponseWriter, r *http.Request) {
-	u := h.requireUser(w, r)
+	u := h.signedInPost(w, r)
 	if u == nil {
-		return
-	}
-	if err := h.parsePost(w, r); err != nil {
-		h.errorPage(w, r, http.StatusForbidden, "Not done", err.Error(), "")
 		return
 	}
 	ctx, a, id := r.Context(), actor(u, r), h.communityID(r)

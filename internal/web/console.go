@@ -29,6 +29,21 @@ func (h *Handler) requireUser(w http.ResponseWriter, r *http.Request) *storage.U
 	return u
 }
 
+// signedInPost returns the signed-in user of a posted form whose CSRF token
+// checks out; otherwise it has answered (login page or refusal) and
+// returns nil.
+func (h *Handler) signedInPost(w http.ResponseWriter, r *http.Request) *storage.User {
+	u := h.requireUser(w, r)
+	if u == nil {
+		return nil
+	}
+	if err := h.parsePost(w, r); err != nil {
+		h.errorPage(w, r, http.StatusForbidden, "Not done", err.Error(), "")
+		return nil
+	}
+	return u
+}
+
 func actor(u *storage.User, r *http.Request) platform.Actor {
 	return platform.Actor{UserID: u.ID, IP: httpx.ClientIP(r)}
 }
@@ -225,12 +240,8 @@ func (h *Handler) renderApp(w http.ResponseWriter, r *http.Request, u *storage.U
 
 // UpdateApp saves the settings form.
 func (h *Handler) UpdateApp(w http.ResponseWriter, r *http.Request) {
-	u := h.requireUser(w, r)
+	u := h.signedInPost(w, r)
 	if u == nil {
-		return
-	}
-	if err := h.parsePost(w, r); err != nil {
-		h.errorPage(w, r, http.StatusForbidden, "Not saved", err.Error(), "")
 		return
 	}
 	v, ok := h.ownedApp(w, r, u)
@@ -290,12 +301,8 @@ func (h *Handler) ConfirmForm(w http.ResponseWriter, r *http.Request) {
 
 // AppAction performs a confirmed action, or switches client credentials.
 func (h *Handler) AppAction(w http.ResponseWriter, r *http.Request) {
-	u := h.requireUser(w, r)
+	u := h.signedInPost(w, r)
 	if u == nil {
-		return
-	}
-	if err := h.parsePost(w, r); err != nil {
-		h.errorPage(w, r, http.StatusForbidden, "Not done", err.Error(), "")
 		return
 	}
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)

@@ -293,12 +293,8 @@ func (h *Handler) AuthorizedApps(w http.ResponseWriter, r *http.Request) {
 // RemoveAccess is "Remove access": every token of the user for that app
 // stops working, and the consent is forgotten.
 func (h *Handler) RemoveAccess(w http.ResponseWriter, r *http.Request) {
-	u := h.requireUser(w, r)
+	u := h.signedInPost(w, r)
 	if u == nil {
-		return
-	}
-	if err := h.parsePost(w, r); err != nil {
-		h.errorPage(w, r, http.StatusForbidden, "Not done", err.Error(), "")
 		return
 	}
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
