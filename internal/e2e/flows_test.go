@@ -494,14 +494,29 @@ func TestFormsRequireCSRFAndPagesAreLockedDown(t *testing.T) {
 	if to := b.login("hank", "password-hank"); to != "" || !strings.Contains(b.page, "Hello, Hank") {
 		t.Fatalf("open redirect after login: %q", to)
 	}
-	// The session cookie is HttpOnly and SameSite=Lax.
-	u, _ := url.Parse(e.URL)
-	for _, c := range b.client.Jar.Cookies(u) {
+	// The session cookie is HttpOnly and SameSite=Lax (and not Secure on
+	// plain http): read from the Set-Cookie of a real login.
+	b2 := e.browser()
+	b2.get(e.URL + "/login")
+	f := b2.formWith("password")
+	f.fields.Set("login", "hank")
+	f.fields.Set("password", "password-hank")
+	req, _ = http.NewRequest("POST", e.URL+"/login", strings.NewReader(f.fields.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err = b2.client.Do(req) // the jar sends the CSRF cookie
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
 		if c.Name == "lk_session" {
-			return
+			session = c
 		}
 	}
-	t.Fatal("no session cookie after login")
+	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode || session.Secure || session.Path != "/" {
+		t.Fatalf("session cookie: %+v", session)
+	}
 }
 
 func TestSignupAndLogout(t *testing.T) {
