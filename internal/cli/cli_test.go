@@ -388,3 +388,25 @@ func TestServeReportsEveryConfigProblemAtOnce(t *testing.T) {
 		t.Fatalf("bad env value: %v", err)
 	}
 }
+
+func TestServeOnPostgres(t *testing.T) {
+	dsn := testenv.PostgresDSN(t)
+	env := map[string]string{"LATCHKEY_DB": dsn}
+	getenv := func(k string) string { return env[k] }
+	if err := Run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0"}, getenv, io.Discard, io.Discard); ExitCode(err) != 2 || !strings.Contains(err.Error(), "LATCHKEY_SECRET is required with PostgreSQL") {
+		t.Fatalf("serve on PostgreSQL without a secret: %v", err)
+	}
+	env["LATCHKEY_SECRET"] = strings.Repeat("k", 40)
+	base, stdout, stop := startServe(t, getenv, "--demo")
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(stdout.String(), `login "demo"`) {
+		t.Fatalf("readyz %d; demo output %q", resp.StatusCode, stdout.String())
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("graceful shutdown: %v", err)
+	}
+}
