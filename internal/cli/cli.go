@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"log/slog"
 	"strings"
 	"time"
@@ -17,6 +19,7 @@ import (
 
 	"latchkey/internal/config"
 	"latchkey/internal/platform"
+	"latchkey/internal/storage"
 	"latchkey/internal/storage/postgres"
 	"latchkey/internal/storage/sqlite"
 	"latchkey/internal/storage/sqlstore"
@@ -171,21 +174,69 @@ func (e *env) keys() (*token.Keyring, error) {
 	return token.NewKeyring(secrets...)
 }
 
-// platform opens storage and, when withKeys, the keyring.
-func (e *env) platform(ctx context.Context, withKeys bool) (*platform.Platform, func(), error) {
-	var keys *token.Keyring
-	if withKeys {
-		var err error
-		if keys, err = e.keys(); err != nil {
-			return nil, nil, err
+// use says what a command needs of the storage and the secret.
+type use struct {
+	// existing: the command acts on records that must exist, so a SQLite
+	// database that does not exist yet is bad input, not created.
+	existing bool
+	// check runs before anything is written (the secret file included),
+	// to refuse unknown ids first.
+	check func(ctx context.Context, s storage.Storage) error
+	// keys: the command mints or opens sealed credentials.
+	keys bool
+}
+
+// platform opens storage, runs u.check, and then, when u.keys, loads (or
+// creates) the server secret: bad input is refused before anything is
+// written.
+func (e *env) platform(ctx context.Context, u use) (*platform.Platform, func(), error) {
+	if u.existing {
+		if kind, path, _ := config.ParseDB(e.cfg.DB); kind == config.SQLite {
+			if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+				return nil, nil, usage("the database %s does not exist yet: there is nothing to act on (create a user first)", path)
+			}
 		}
 	}
 	store, err := e.openStore(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
+	if u.check != nil {
+		if err := u.check(ctx, store); err != nil {
+			store.Close()
+			return nil, nil, err
+		}
+	}
+	var keys *token.Keyring
+	if u.keys {
+		if keys, err = e.keys(); err != nil {
+			store.Close()
+			return nil, nil, err
+		}
+	}
 	p := &platform.Platform{Store: store, Keys: keys, Now: e.now, Log: slog.New(slog.NewTextHandler(e.stderr, nil))}
 	return p, func() { store.Close() }, nil
+}
+
+// appExists and userExists are checks for use.check.
+func appExists(id int64) func(context.Context, storage.Storage) error {
+	return func(ctx context.Context, s storage.Storage) error {
+		if _, err := s.GetApp(ctx, id); errors.Is(err, storage.ErrNotFound) {
+			return usage("no app with id %d", id)
+		} else {
+			return err
+		}
+	}
+}
+
+func userExists(id int64) func(context.Context, storage.Storage) error {
+	return func(ctx context.Context, s storage.Storage) error {
+		if _, err := s.GetUser(ctx, id); errors.Is(err, storage.ErrNotFound) {
+			return usage("owner: no user with id %d", id)
+		} else {
+			return err
+		}
+	}
 }
 
 func (e *env) printJSON(v any) error {

@@ -410,3 +410,40 @@ func TestServeOnPostgres(t *testing.T) {
 		t.Fatalf("graceful shutdown: %v", err)
 	}
 }
+
+// Bad input writes nothing at all: not the server secret, not a new
+// database file.
+func TestBadInputCreatesNoFiles(t *testing.T) {
+	c := newCLI(t)
+	for _, args := range [][]string{
+		{"app", "show", "--app", "1"},
+		{"app", "create", "--owner", "1", "--title", "T", "--type", "web"},
+		{"group", "create", "--owner", "1", "--name", "G"},
+	} {
+		if _, err := c.run(args...); ExitCode(err) != 2 || !strings.Contains(err.Error(), "does not exist yet") {
+			t.Fatalf("%v on no database: %v", args, err)
+		}
+	}
+	if _, err := os.Stat(c.db); !os.IsNotExist(err) {
+		t.Fatalf("a refused command created the database: %v", err)
+	}
+	c.ok(nil, "user", "create", "--login", "first", "--password", "12345678")
+	for _, args := range [][]string{
+		{"app", "show", "--app", "7"},
+		{"app", "new-service-token", "--app", "7"},
+		{"app", "create", "--owner", "9", "--title", "T", "--type", "web"},
+	} {
+		if _, err := c.run(args...); ExitCode(err) != 2 {
+			t.Fatalf("%v: %v", args, err)
+		}
+	}
+	entries, err := os.ReadDir(c.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range entries {
+		if strings.HasSuffix(f.Name(), ".secret") {
+			t.Fatal("a command refused for bad input created the server secret file")
+		}
+	}
+}

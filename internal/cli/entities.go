@@ -18,7 +18,7 @@ func (e *env) userCmd() *cobra.Command {
 			if err := u.Validate(); err != nil {
 				return err
 			}
-			p, done, err := e.platform(cmd.Context(), false)
+			p, done, err := e.platform(cmd.Context(), use{})
 			if err != nil {
 				return err
 			}
@@ -50,7 +50,7 @@ func (e *env) groupCmd() *cobra.Command {
 		Use:   "create",
 		Short: "Create a community whose first admin is the owner; prints {\"id\":N}",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, done, err := e.platform(cmd.Context(), false)
+			p, done, err := e.platform(cmd.Context(), use{existing: true})
 			if err != nil {
 				return err
 			}
@@ -72,7 +72,7 @@ func (e *env) groupCmd() *cobra.Command {
 		Use:   "add-admin",
 		Short: "Make a user an admin of a community; prints {\"ok\":true}",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, done, err := e.platform(cmd.Context(), false)
+			p, done, err := e.platform(cmd.Context(), use{existing: true})
 			if err != nil {
 				return err
 			}
@@ -92,7 +92,7 @@ func (e *env) groupCmd() *cobra.Command {
 		Use:   "remove-admin",
 		Short: "Take admin rights from a user (not the last admin); prints {\"ok\":true}",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, done, err := e.platform(cmd.Context(), false)
+			p, done, err := e.platform(cmd.Context(), use{existing: true})
 			if err != nil {
 				return err
 			}
@@ -165,7 +165,7 @@ func (e *env) appCmd() *cobra.Command {
 			if err := a.Validate(); err != nil {
 				return err
 			}
-			p, done, err := e.platform(cmd.Context(), true)
+			p, done, err := e.platform(cmd.Context(), use{existing: true, check: userExists(a.OwnerID), keys: true})
 			if err != nil {
 				return err
 			}
@@ -191,13 +191,13 @@ func (e *env) appCmd() *cobra.Command {
 	cmd.AddCommand(create)
 
 	type action func(p *platform.Platform, cmd *cobra.Command, id int64) (platform.AppView, error)
-	simple := func(use, short string, do action) *cobra.Command {
+	simple := func(name, short string, do action) *cobra.Command {
 		var id int64
 		c := &cobra.Command{
-			Use:   use,
+			Use:   name,
 			Short: short,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				p, done, err := e.platform(cmd.Context(), true)
+				p, done, err := e.platform(cmd.Context(), use{existing: true, check: appExists(id), keys: true})
 				if err != nil {
 					return err
 				}
