@@ -221,21 +221,21 @@ func (e *env) platform(ctx context.Context, u use) (*platform.Platform, func(), 
 // appExists and userExists are checks for use.check.
 func appExists(id int64) func(context.Context, storage.Storage) error {
 	return func(ctx context.Context, s storage.Storage) error {
-		if _, err := s.GetApp(ctx, id); errors.Is(err, storage.ErrNotFound) {
+		_, err := s.GetApp(ctx, id)
+		if errors.Is(err, storage.ErrNotFound) {
 			return usage("no app with id %d", id)
-		} else {
-			return err
 		}
+		return err
 	}
 }
 
 func userExists(id int64) func(context.Context, storage.Storage) error {
 	return func(ctx context.Context, s storage.Storage) error {
-		if _, err := s.GetUser(ctx, id); errors.Is(err, storage.ErrNotFound) {
+		_, err := s.GetUser(ctx, id)
+		if errors.Is(err, storage.ErrNotFound) {
 			return usage("owner: no user with id %d", id)
-		} else {
-			return err
 		}
+		return err
 	}
 }
 
