@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -531,15 +532,30 @@ func TestSignupAndLogout(t *testing.T) {
 	if b.status != 200 || !strings.Contains(b.page, "Hello, Ivy") {
 		t.Fatalf("after sign-up: %d\n%s", b.status, b.page)
 	}
+	// A copy of the session cookie, as a thief would keep it.
+	stolen := e.browser()
+	u, _ := url.Parse(e.URL)
+	stolen.client.Jar.SetCookies(u, b.client.Jar.Cookies(u))
+	stolen.get(e.URL + "/")
+	if !strings.Contains(stolen.page, "Hello, Ivy") {
+		t.Fatal("the copied cookie does not work before logout")
+	}
+
+	e.Clock.Advance(time.Second)
 	b.get(e.URL + "/logout")
 	b.submit(b.formWith("csrf"), nil)
 	b.get(e.URL + "/")
 	if !strings.Contains(b.pageURL, "/login") {
 		t.Fatalf("after logout / shows %s", b.pageURL)
 	}
+	stolen.get(e.URL + "/")
+	if !strings.Contains(stolen.pageURL, "/login") {
+		t.Fatal("the copied session cookie still works after logout")
+	}
+	e.Clock.Advance(time.Second)
 	b.login("ivy", "long-enough-1")
 	if !strings.Contains(b.page, "Hello, Ivy") {
-		t.Fatal("cannot log in with the new account")
+		t.Fatal("cannot log in again after logout")
 	}
 }
 

@@ -35,6 +35,8 @@ type User struct {
 	LastName     string
 	Email        string
 	CreatedAt    time.Time
+	// SessionsAfter ends every browser session issued before it (logout).
+	SessionsAfter time.Time
 }
 
 // AppType is how an app is run: on the user's device, on a web server, or in
@@ -311,6 +313,8 @@ type Storage interface {
 	CreateMessage(ctx context.Context, m *Message) error
 	ListMessages(ctx context.Context, peerID int64) ([]Message, error)
 	MarkMessagesRead(ctx context.Context, peerID int64, at time.Time) error
+	// EndSessions logs the user out of every browser session issued before at.
+	EndSessions(ctx context.Context, userID int64, at time.Time) error
 	// UpdateUserName changes a user's first and last name.
 	UpdateUserName(ctx context.Context, id int64, first, last string) error
 

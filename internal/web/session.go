@@ -19,8 +19,10 @@ const (
 	sessionTTL    = 30 * 24 * time.Hour
 )
 
-// sessions are signed cookies: "<user id>.<expiry>.<nonce>.<tag>", the tag a
-// MAC under the server secret, so any node can check them without storage.
+// sessions are signed cookies: "<user id>.<issued, Unix ms>.<nonce>.<tag>",
+// the tag a MAC under the server secret, so any node can check them. A
+// session lasts sessionTTL from issue, and ends early when its user logs out
+// (storage.User.SessionsAfter, checked where the user is loaded).
 type sessions struct {
 	keys   *token.Keyring
 	now    func() time.Time
@@ -28,11 +30,11 @@ type sessions struct {
 }
 
 func (s *sessions) set(w http.ResponseWriter, userID int64) {
-	exp := s.now().Add(sessionTTL).Unix()
-	msg := strconv.FormatInt(userID, 10) + "." + strconv.FormatInt(exp, 10) + "." + rand.Text()[:16]
+	issued := s.now()
+	msg := strconv.FormatInt(userID, 10) + "." + strconv.FormatInt(issued.UnixMilli(), 10) + "." + rand.Text()[:16]
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: msg + "." + s.keys.Tag("session", msg), Path: "/",
-		Expires: time.Unix(exp, 0), HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
+		Expires: issued.Add(sessionTTL), HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
 	})
 }
 
@@ -40,26 +42,28 @@ func (s *sessions) clear(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
 }
 
-// userID returns the signed-in user's id, or 0.
-func (s *sessions) userID(r *http.Request) int64 {
+// session returns the signed-in user's id and when the session was
+// issued, or 0.
+func (s *sessions) session(r *http.Request) (int64, time.Time) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
-		return 0
+		return 0, time.Time{}
 	}
 	i := strings.LastIndexByte(c.Value, '.')
 	if i < 0 || !s.keys.VerifyTag("session", c.Value[:i], c.Value[i+1:]) {
-		return 0
+		return 0, time.Time{}
 	}
 	parts := strings.Split(c.Value[:i], ".")
 	if len(parts) != 3 {
-		return 0
+		return 0, time.Time{}
 	}
 	id, err1 := strconv.ParseInt(parts[0], 10, 64)
-	exp, err2 := strconv.ParseInt(parts[1], 10, 64)
-	if err1 != nil || err2 != nil || s.now().Unix() >= exp {
-		return 0
+	ms, err2 := strconv.ParseInt(parts[1], 10, 64)
+	issued := time.UnixMilli(ms)
+	if err1 != nil || err2 != nil || !s.now().Before(issued.Add(sessionTTL)) {
+		return 0, time.Time{}
 	}
-	return id
+	return id, issued
 }
 
 // csrfToken returns the form token for this browser, setting the random
@@ -146,14 +150,15 @@ func (t *throttle) reset(key string) {
 	t.mu.Unlock()
 }
 
-// currentUser loads the signed-in user, or returns nil.
+// currentUser loads the signed-in user, or returns nil: no session, or one
+// issued before the user last logged out.
 func (h *Handler) currentUser(r *http.Request) *storage.User {
-	id := h.sessions.userID(r)
+	id, issued := h.sessions.session(r)
 	if id == 0 {
 		return nil
 	}
 	u, err := h.P.Store.GetUser(r.Context(), id)
-	if err != nil {
+	if err != nil || !issued.After(u.SessionsAfter) {
 		return nil
 	}
 	return &u

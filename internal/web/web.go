@@ -319,11 +319,18 @@ func (h *Handler) LogoutForm(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "logout", page{Title: "Log out", User: h.currentUser(r)})
 }
 
-// Logout ends the session.
+// Logout ends the user's sessions, on every device: a copied session
+// cookie stops working too.
 func (h *Handler) Logout(w http.ResponseWriter, r *http.Request) {
 	if err := h.parsePost(w, r); err != nil {
 		h.errorPage(w, r, http.StatusForbidden, "Log out", err.Error(), "")
 		return
+	}
+	if u := h.currentUser(r); u != nil {
+		if err := h.P.Store.EndSessions(r.Context(), u.ID, h.P.Now()); err != nil {
+			h.internal(w, r, err)
+			return
+		}
 	}
 	h.sessions.clear(w)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
@@ -341,30 +348,19 @@ func (h *Handler) Authorize(w http.ResponseWriter, r *http.Request) {
 		h.authorizeError(w, r, req, err)
 		return
 	}
-	uid := h.sessions.userID(r)
-	if uid == 0 {
-		q := url.Values{"next": {r.URL.RequestURI()}, "display": {req.Display}}
-		http.Redirect(w, r, "/login?"+q.Encode(), http.StatusSeeOther)
-		return
-	}
-	if err := h.OAuth.CheckCommunities(r.Context(), req, uid); err != nil {
-		h.authorizeError(w, r, req, err)
-		return
-	}
-	prior, covered, err := h.OAuth.Consent(r.Context(), req, uid)
-	if err != nil {
-		h.internal(w, r, err)
-		return
-	}
-	if covered && req.ResponseType == oauth.ResponseCode {
-		// The hot path of a returning user: no need to load the profile.
-		h.grant(w, r, req, &storage.User{ID: uid}, prior)
-		return
-	}
 	u := h.currentUser(r)
 	if u == nil {
 		q := url.Values{"next": {r.URL.RequestURI()}, "display": {req.Display}}
 		http.Redirect(w, r, "/login?"+q.Encode(), http.StatusSeeOther)
+		return
+	}
+	if err := h.OAuth.CheckCommunities(r.Context(), req, u.ID); err != nil {
+		h.authorizeError(w, r, req, err)
+		return
+	}
+	prior, covered, err := h.OAuth.Consent(r.Context(), req, u.ID)
+	if err != nil {
+		h.internal(w, r, err)
 		return
 	}
 	if covered {

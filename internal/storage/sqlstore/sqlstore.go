@@ -138,14 +138,22 @@ type scanner interface{ Scan(...any) error }
 
 // ---- users
 
-const userCols = `id, login, password_hash, first_name, last_name, email, created_at`
+const userCols = `id, login, password_hash, first_name, last_name, email, created_at, sessions_after`
 
 func scanUser(row scanner) (storage.User, error) {
 	var u storage.User
-	var created int64
-	err := row.Scan(&u.ID, &u.Login, &u.PasswordHash, &u.FirstName, &u.LastName, &u.Email, &created)
+	var created, sessionsAfter int64
+	err := row.Scan(&u.ID, &u.Login, &u.PasswordHash, &u.FirstName, &u.LastName, &u.Email, &created, &sessionsAfter)
 	u.CreatedAt = at(created)
+	if sessionsAfter != 0 {
+		u.SessionsAfter = time.UnixMilli(sessionsAfter).UTC()
+	}
 	return u, err
+}
+
+func (s *Store) EndSessions(ctx context.Context, userID int64, when time.Time) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE users SET sessions_after = $1 WHERE id = $2`, when.UnixMilli(), userID)
+	return s.affected(res, err)
 }
 
 func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
@@ -397,7 +405,7 @@ func (s *Store) RemoveCommunityAdmin(ctx context.Context, communityID, userID in
 
 func (s *Store) ListCommunityAdmins(ctx context.Context, communityID int64) ([]storage.User, error) {
 	rows, err := s.r.QueryContext(ctx,
-		`SELECT u.id, u.login, u.password_hash, u.first_name, u.last_name, u.email, u.created_at
+		`SELECT u.id, u.login, u.password_hash, u.first_name, u.last_name, u.email, u.created_at, u.sessions_after
 		 FROM users u JOIN community_admins a ON a.user_id = u.id
 		 WHERE a.community_id = $1 ORDER BY a.added_at, u.id`, communityID)
 	if err != nil {

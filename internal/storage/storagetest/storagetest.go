@@ -123,6 +123,13 @@ func testUsers(t *testing.T, s storage.Storage) {
 	}
 	b.FirstName, b.LastName = "Robert", "Tables"
 	wantErr(t, s.UpdateUserName(ctx(), 999999, "x", "y"), storage.ErrNotFound)
+	logout := t0.Add(1500 * time.Millisecond)
+	must(t, s.EndSessions(ctx(), a.ID, logout))
+	if got, _ := s.GetUser(ctx(), a.ID); !got.SessionsAfter.Equal(logout) {
+		t.Fatalf("SessionsAfter = %v, want %v (to the millisecond)", got.SessionsAfter, logout)
+	}
+	a.SessionsAfter = logout
+	wantErr(t, s.EndSessions(ctx(), 999999, logout), storage.ErrNotFound)
 	many, err := s.GetUsers(ctx(), []int64{b.ID, 999999, a.ID})
 	must(t, err)
 	if len(many) != 2 || many[0].ID != b.ID || many[1].ID != a.ID {

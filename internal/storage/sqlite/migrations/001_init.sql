@@ -6,7 +6,9 @@ CREATE TABLE users (
     first_name    TEXT    NOT NULL DEFAULT '',
     last_name     TEXT    NOT NULL DEFAULT '',
     email         TEXT    NOT NULL DEFAULT '',
-    created_at    INTEGER NOT NULL
+    created_at    INTEGER NOT NULL,
+    -- sessions issued before this (Unix milliseconds) are logged out
+    sessions_after INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE TABLE apps (
