@@ -85,7 +85,7 @@ CREATE TABLE tokens (
     ip           TEXT    NOT NULL DEFAULT '',
     flow         TEXT    NOT NULL,
     code_hash    BYTEA,
-    secret_hash  BYTEA, -- the client secret a client-credentials token was minted with
+    secret_hash  BYTEA, -- the client secret a client-credentials token was minted with; looked up with app_id, whose index serves (no index of its own: it would slow every insert)
     revoked_at   BIGINT  NOT NULL DEFAULT 0,
     revoke_reason TEXT   NOT NULL DEFAULT '',
     last_used_at BIGINT  NOT NULL DEFAULT 0
@@ -93,7 +93,6 @@ CREATE TABLE tokens (
 CREATE INDEX tokens_app_user ON tokens (app_id, user_id);
 CREATE INDEX tokens_community ON tokens (community_id) WHERE community_id <> 0;
 CREATE INDEX tokens_code ON tokens (code_hash) WHERE code_hash IS NOT NULL;
-CREATE INDEX tokens_secret ON tokens (secret_hash) WHERE secret_hash IS NOT NULL;
 CREATE INDEX tokens_expires ON tokens (expires_at) WHERE expires_at <> 0;
 
 CREATE TABLE notifications (
