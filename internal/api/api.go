@@ -9,9 +9,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -132,34 +135,93 @@ const maxBody = 1 << 20
 // ServeHTTP answers every call with HTTP 200 and the VK envelope.
 func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if err := parseParams(w, r); err != nil {
-		d.write(w, r, name, nil, ErrParam("body"))
+	ps, err := parseParams(w, r)
+	if err != nil {
+		d.write(w, r, name, ps, nil, ErrParam("body"))
 		return
 	}
-	resp, err := d.call(r, name)
-	d.write(w, r, name, resp, err)
+	c := calls.Get().(*Call)
+	resp, err := d.call(w, r, c, name, ps)
+	d.write(w, r, name, ps, resp, err)
+	*c = Call{}
+	calls.Put(c)
 }
 
-func parseParams(w http.ResponseWriter, r *http.Request) error {
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	if r.Method == http.MethodPost {
-		if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "multipart/form-data" {
-			return r.ParseMultipartForm(maxBody)
+// calls recycles Call values: one per API request otherwise.
+var calls = sync.Pool{New: func() any { return new(Call) }}
+
+// params are a request's parameters in order, the form body's before the
+// query's (as net/http's Request.Form has them), kept in a slice: a call
+// has a handful, and a map per request costs more than scanning them.
+type params []kv
+
+// Get returns the first value of key, or "".
+func (p params) Get(key string) string {
+	for i := range p {
+		if p[i].Key == key {
+			return p[i].Value
 		}
 	}
-	return r.ParseForm()
+	return ""
 }
 
-func (d *Dispatcher) call(r *http.Request, name string) (any, error) {
+// appendPairs adds the pairs of a URL-encoded string; malformed pairs are
+// skipped, as url.ParseQuery skips them.
+func (p params) appendPairs(s string) params {
+	for s != "" {
+		var pair string
+		pair, s, _ = strings.Cut(s, "&")
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		k, err1 := url.QueryUnescape(k)
+		v, err2 := url.QueryUnescape(v)
+		if err1 != nil || err2 != nil || k == "" {
+			continue
+		}
+		p = append(p, kv{k, v})
+	}
+	return p
+}
+
+func parseParams(w http.ResponseWriter, r *http.Request) (params, error) {
+	ps := make(params, 0, 8)
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		switch ct {
+		case "multipart/form-data":
+			if err := r.ParseMultipartForm(maxBody); err != nil {
+				return ps, err
+			}
+			for _, k := range slices.Sorted(maps.Keys(r.MultipartForm.Value)) {
+				for _, v := range r.MultipartForm.Value[k] {
+					ps = append(ps, kv{k, v})
+				}
+			}
+		case "application/x-www-form-urlencoded", "":
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				return ps, err
+			}
+			ps = ps.appendPairs(string(body))
+		}
+	}
+	return ps.appendPairs(r.URL.RawQuery), nil
+}
+
+func (d *Dispatcher) call(w http.ResponseWriter, r *http.Request, c *Call, name string, ps params) (any, error) {
 	m := d.methods[name]
 	if m == nil {
 		return nil, ErrUnknownMethod
 	}
-	if r.Form.Get("v") == "" {
+	v := ps.Get("v")
+	if v == "" {
 		return nil, ErrNoVersion
 	}
-	c := &Call{Ctx: r.Context(), Version: r.Form.Get("v"), Now: d.P.Now()}
-	raw := r.Form.Get("access_token")
+	*c = Call{Ctx: r.Context(), Version: v, Now: d.P.Now()}
+	raw := ps.Get("access_token")
 	if raw == "" {
 		if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 			raw = strings.TrimSpace(h[7:])
@@ -183,7 +245,7 @@ func (d *Dispatcher) call(r *http.Request, name string) (any, error) {
 			}
 			return nil, ErrInvalidToken
 		default:
-			d.Log.ErrorContext(r.Context(), "api: token check", "request_id", httpx.RequestID(r), "err", err)
+			d.Log.ErrorContext(r.Context(), "api: token check", "request_id", httpx.RequestID(w), "err", err)
 			return nil, ErrInternal
 		}
 		c.Token, c.HasToken = t, true
@@ -197,7 +259,7 @@ func (d *Dispatcher) call(r *http.Request, name string) (any, error) {
 			d.P.TokenUsed(t.Hash, c.Now) // for "last used" on the community's page
 		}
 	}
-	if err := c.parse(m, r); err != nil {
+	if err := c.parse(m, ps); err != nil {
 		return nil, err
 	}
 	c.IP = httpx.ClientIP(r)
@@ -295,9 +357,9 @@ func (d *Dispatcher) secureRate(ctx context.Context, appID int64, now time.Time)
 }
 
 // parse validates the declared parameters.
-func (c *Call) parse(m *Method, r *http.Request) error {
+func (c *Call) parse(m *Method, ps params) error {
 	for _, p := range m.Params {
-		v := strings.TrimSpace(r.Form.Get(p.Name))
+		v := strings.TrimSpace(ps.Get(p.Name))
 		if v == "" {
 			if p.Required {
 				return ErrParam(p.Name)
@@ -347,17 +409,17 @@ var bufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // write writes the envelope: {"response":…} or {"error":{…}}, always HTTP
 // 200 with application/json; charset=utf-8.
-func (d *Dispatcher) write(w http.ResponseWriter, r *http.Request, name string, resp any, err error) {
+func (d *Dispatcher) write(w http.ResponseWriter, r *http.Request, name string, ps params, resp any, err error) {
 	buf := bufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufs.Put(buf)
 	if err != nil {
 		var ae *Error
 		if !errors.As(err, &ae) {
-			d.Log.ErrorContext(r.Context(), "api: method failed", "method", name, "request_id", httpx.RequestID(r), "err", err)
+			d.Log.ErrorContext(r.Context(), "api: method failed", "method", name, "request_id", httpx.RequestID(w), "err", err)
 			ae = ErrInternal
 		}
-		writeError(buf, ae, name, r)
+		writeError(buf, ae, name, ps)
 	} else if n, ok := resp.(int64); ok {
 		// The common answer of the hottest methods: no encoder needed.
 		buf.WriteString(`{"response":`)
@@ -369,7 +431,7 @@ func (d *Dispatcher) write(w http.ResponseWriter, r *http.Request, name string, 
 		enc.SetEscapeHTML(false)
 		if err := enc.Encode(resp); err != nil {
 			buf.Reset()
-			writeError(buf, ErrInternal, name, r)
+			writeError(buf, ErrInternal, name, ps)
 		} else {
 			buf.Truncate(buf.Len() - 1) // Encode's newline
 			buf.WriteByte('}')
@@ -394,20 +456,18 @@ type kv struct {
 }
 
 // writeError writes the error envelope with request_params: oauth and
-// method first, then every parameter but access_token, by name.
-func writeError(buf *bytes.Buffer, e *Error, name string, r *http.Request) {
-	params := []kv{{"oauth", "1"}, {"method", name}}
-	keys := make([]string, 0, len(r.Form))
-	for k := range r.Form {
-		if k != "access_token" && k != "method" && k != "oauth" {
-			keys = append(keys, k)
+// method first, then every parameter but access_token, by name, each once.
+func writeError(buf *bytes.Buffer, e *Error, name string, ps params) {
+	list := []kv{{"oauth", "1"}, {"method", name}}
+	seen := map[string]bool{"access_token": true, "method": true, "oauth": true}
+	for _, p := range ps {
+		if !seen[p.Key] {
+			seen[p.Key] = true
+			list = append(list, kv{p.Key, ps.Get(p.Key)})
 		}
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		params = append(params, kv{k, r.Form.Get(k)})
-	}
-	body := map[string]any{"error": map[string]any{"error_code": e.Code, "error_msg": e.Msg, "request_params": params}}
+	slices.SortFunc(list[2:], func(a, b kv) int { return strings.Compare(a.Key, b.Key) })
+	body := map[string]any{"error": map[string]any{"error_code": e.Code, "error_msg": e.Msg, "request_params": list}}
 	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	enc.Encode(body)

@@ -70,8 +70,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// RequestID returns the request's ID, set by Observe.
-func RequestID(r *http.Request) string { return r.Header.Get("X-Request-Id") }
+// RequestID returns the ID Observe gave the request, from the response's
+// X-Request-Id header (handlers log it with their errors).
+func RequestID(w http.ResponseWriter) string { return w.Header().Get("X-Request-Id") }
 
 // Request IDs are a random per-process prefix and a counter: unique, and
 // cheap enough for every API call.
@@ -105,7 +106,6 @@ func Observe(log *slog.Logger, m *Metrics, next http.Handler, quiet ...string) h
 		id := r.Header.Get("X-Request-Id")
 		if !saneID(id) {
 			id = newID()
-			r.Header["X-Request-Id"] = []string{id}
 		}
 		w.Header()["X-Request-Id"] = []string{id}
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}

@@ -32,6 +32,8 @@ type Error struct {
 	Status int
 	// Redirect: the error may be sent to the verified redirect URI.
 	Redirect bool
+	// cause is the failure of ours behind a server_error, for the log only.
+	cause error
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Description }

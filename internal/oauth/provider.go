@@ -239,13 +239,29 @@ func (p *Provider) authenticate(r *http.Request) (storage.App, token.Hash, *Erro
 	return app, used, nil
 }
 
+// internal turns a failure of ours into the error the client sees,
+// keeping the cause for the log (see fail).
 func (p *Provider) internal(r *http.Request, err error) *Error {
 	if errors.Is(err, storage.ErrUnavailable) {
-		p.Log.WarnContext(r.Context(), "oauth: storage unavailable", "request_id", httpx.RequestID(r), "err", err)
-		return errUnavailable
+		e := *errUnavailable
+		e.cause = err
+		return &e
 	}
-	p.Log.ErrorContext(r.Context(), "oauth: internal error", "request_id", httpx.RequestID(r), "err", err)
-	return newError(ServerError, 500, "internal error; try again")
+	e := newError(ServerError, 500, "internal error; try again")
+	e.cause = err
+	return e
+}
+
+// fail writes e as JSON, and logs its cause when it is a failure of ours.
+func (p *Provider) fail(w http.ResponseWriter, r *http.Request, e *Error) {
+	if e.cause != nil {
+		level := slog.LevelError
+		if errors.Is(e.cause, storage.ErrUnavailable) {
+			level = slog.LevelWarn
+		}
+		p.Log.Log(r.Context(), level, "oauth: "+e.Description, "request_id", httpx.RequestID(w), "err", e.cause)
+	}
+	WriteJSON(w, e)
 }
 
 // errUnavailable answers while storage cannot be reached (RFC 6749 §4.1.2.1
@@ -255,12 +271,12 @@ var errUnavailable = newError(TemporarilyUnavailable, http.StatusServiceUnavaila
 // AccessToken serves GET and POST /access_token.
 func (p *Provider) AccessToken(w http.ResponseWriter, r *http.Request) {
 	if e := parseForm(w, r); e != nil {
-		WriteJSON(w, e)
+		p.fail(w, r, e)
 		return
 	}
 	app, secret, e := p.authenticate(r)
 	if e != nil {
-		WriteJSON(w, e)
+		p.fail(w, r, e)
 		return
 	}
 	var body any
@@ -273,7 +289,7 @@ func (p *Provider) AccessToken(w http.ResponseWriter, r *http.Request) {
 		e = newError(UnsupportedGrantType, 400, fmt.Sprintf("grant_type %q is not supported: use authorization_code or client_credentials", gt))
 	}
 	if e != nil {
-		WriteJSON(w, e)
+		p.fail(w, r, e)
 		return
 	}
 	writeJSON(w, http.StatusOK, body)
@@ -404,12 +420,12 @@ func (p *Provider) clientCredentials(r *http.Request, app storage.App, secret to
 // itself and reports whether it did not.
 func (p *Provider) tokenRequest(w http.ResponseWriter, r *http.Request) (storage.App, string, bool) {
 	if e := parseForm(w, r); e != nil {
-		WriteJSON(w, e)
+		p.fail(w, r, e)
 		return storage.App{}, "", false
 	}
 	app, e := p.authenticateClient(r)
 	if e != nil {
-		WriteJSON(w, e)
+		p.fail(w, r, e)
 		return app, "", false
 	}
 	raw := r.PostForm.Get("token")
@@ -428,7 +444,7 @@ func (p *Provider) Revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := p.P.RevokeToken(r.Context(), platform.Actor{IP: httpx.ClientIP(r)}, app.ID, raw); err != nil {
-		WriteJSON(w, p.internal(r, err))
+		p.fail(w, r, p.internal(r, err))
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -445,7 +461,7 @@ func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
 	t, err := p.P.CheckToken(r.Context(), raw)
 	if err != nil || t.AppID != app.ID {
 		if err != nil && !errors.Is(err, platform.ErrTokenInvalid) && !errors.Is(err, platform.ErrTokenExpired) && !errors.Is(err, platform.ErrTokenRevoked) {
-			WriteJSON(w, p.internal(r, err))
+			p.fail(w, r, p.internal(r, err))
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"active": false})

@@ -198,12 +198,12 @@ func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, status int, 
 
 func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, storage.ErrUnavailable) {
-		h.Log.WarnContext(r.Context(), "web: storage unavailable", "request_id", httpx.RequestID(r), "err", err)
+		h.Log.WarnContext(r.Context(), "web: storage unavailable", "request_id", httpx.RequestID(w), "err", err)
 		w.Header().Set("Retry-After", "5")
 		h.errorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "The service cannot reach its storage right now. Please try again in a few seconds.", "")
 		return
 	}
-	h.Log.ErrorContext(r.Context(), "web: internal error", "request_id", httpx.RequestID(r), "err", err)
+	h.Log.ErrorContext(r.Context(), "web: internal error", "request_id", httpx.RequestID(w), "err", err)
 	h.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "An internal error occurred. Please try again.", "")
 }
 
