@@ -323,8 +323,8 @@ func (p *Platform) DeleteApp(ctx context.Context, actor Actor, id int64) (AppVie
 	return v, nil
 }
 
-// ErrBadClient is the one answer to a wrong client_id or client_secret at
-// the OAuth endpoints; the message says which.
+// ErrUnknownClient and ErrBadSecret answer a wrong client_id or
+// client_secret at the OAuth endpoints, saying which.
 var (
 	ErrUnknownClient = &Error{Kind: Invalid, Field: "client_id", Message: "client_id is incorrect"}
 	ErrBadSecret     = &Error{Kind: Invalid, Field: "client_secret", Message: "client_secret is incorrect"}

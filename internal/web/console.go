@@ -133,7 +133,7 @@ var eventNames = map[string]string{
 	"app.access_removed": "A user removed the app's access", "app.delete": "App deleted",
 }
 
-// appID reads {id} and loads the app for its owner, answering 404 or 403
+// ownedApp reads {id} and loads the app for its owner, answering 404 or 403
 // itself when it cannot.
 func (h *Handler) ownedApp(w http.ResponseWriter, r *http.Request, u *storage.User) (platform.AppView, bool) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
