@@ -477,7 +477,7 @@ func TestFormsRequireCSRFAndPagesAreLockedDown(t *testing.T) {
 		t.Fatalf("cross-site post: %d", resp.StatusCode)
 	}
 	// Security headers on login and consent pages.
-	for _, path := range []string{"/login", "/signup", "/authorize?client_id=1&redirect_uri=x"} {
+	for _, path := range []string{"/login", "/signup", "/authorize?client_id=1&redirect_uri=x", "/blank.html"} {
 		resp, err := http.Get(e.URL + path)
 		if err != nil {
 			t.Fatal(err)

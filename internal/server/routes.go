@@ -68,7 +68,7 @@ func (s *Server) routes() http.Handler {
 	page("GET /inbox", s.web.Inbox)
 	mux.HandleFunc("GET /avatar/{file}", s.web.Avatar)
 	mux.HandleFunc("GET /js/widget.js", web.Widget)
-	mux.HandleFunc("GET /blank.html", web.Blank)
+	page("GET /blank.html", web.Blank)
 	mux.Handle("GET /static/", web.Static())
 	return mux
 }
