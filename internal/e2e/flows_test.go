@@ -559,6 +559,31 @@ func TestSignupAndLogout(t *testing.T) {
 	}
 }
 
+func TestSignupsPerAddressAreLimited(t *testing.T) {
+	e := newEnv(t)
+	signup := func(login string) int {
+		b := e.browser()
+		b.get(e.URL + "/signup")
+		b.submit(b.formWith("password"), map[string]string{"login": login, "password": "long-enough-1", "first_name": "S"})
+		return b.status
+	}
+	for i := range 20 {
+		if status := signup(fmt.Sprintf("user%02d", i)); status != 200 {
+			t.Fatalf("sign-up %d: %d", i+1, status)
+		}
+	}
+	if status := signup("one-too-many"); status != 429 {
+		t.Fatalf("21st sign-up in an hour: %d, want 429", status)
+	}
+	if _, err := e.Store.GetUserByLogin(context.Background(), "one-too-many"); err != storage.ErrNotFound {
+		t.Fatal("the refused account was created")
+	}
+	e.Clock.Advance(time.Hour)
+	if status := signup("next-hour"); status != 200 {
+		t.Fatalf("sign-up an hour later: %d", status)
+	}
+}
+
 // The database holds no token, code, secret or password in the clear, after
 // every flow has minted one.
 func TestDatabaseHoldsNoCredentialsAfterFlows(t *testing.T) {

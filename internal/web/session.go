@@ -93,8 +93,8 @@ func (s *sessions) checkCSRF(r *http.Request) error {
 	return nil
 }
 
-// throttle counts failed logins per key in fixed windows. Over the limit,
-// logins for that key are refused until the window ends.
+// throttle counts events per key (failed logins, sign-ups) in fixed windows.
+// Over the limit, the action is refused for that key until the window ends.
 type throttle struct {
 	mu     sync.Mutex
 	now    func() time.Time
@@ -124,7 +124,7 @@ func (t *throttle) blocked(key string, limit int) (bool, time.Duration) {
 	return w.fails >= limit, w.start.Add(t.window).Sub(now)
 }
 
-func (t *throttle) fail(key string) {
+func (t *throttle) add(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()

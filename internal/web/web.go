@@ -36,6 +36,9 @@ const (
 	loginFailuresPerLogin = 5
 	loginFailuresPerIP    = 20
 	loginWindow           = 15 * time.Minute
+	// Accounts created per client IP per hour.
+	signupsPerIP = 20
+	signupWindow = time.Hour
 )
 
 // Handler serves the browser pages.
@@ -46,6 +49,7 @@ type Handler struct {
 	pages    map[string]*template.Template
 	sessions *sessions
 	throttle *throttle
+	signups  *throttle
 }
 
 // New parses the templates; a missing or broken template fails here, at
@@ -53,7 +57,7 @@ type Handler struct {
 func New(p *platform.Platform, op *oauth.Provider, log *slog.Logger, secureCookies bool) (*Handler, error) {
 	h := &Handler{P: p, OAuth: op, Log: log, pages: map[string]*template.Template{},
 		sessions: &sessions{keys: p.Keys, now: p.Now, secure: secureCookies},
-		throttle: newThrottle(p.Now, loginWindow)}
+		throttle: newThrottle(p.Now, loginWindow), signups: newThrottle(p.Now, signupWindow)}
 	names, err := fs.Glob(templateFiles, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -253,8 +257,8 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := h.P.Authenticate(r.Context(), login, r.PostForm.Get("password"))
 	if errors.Is(err, platform.ErrWrongCredentials) {
-		h.throttle.fail(loginKey)
-		h.throttle.fail(ipKey)
+		h.throttle.add(loginKey)
+		h.throttle.add(ipKey)
 		fail(http.StatusUnauthorized, "Wrong login or password.")
 		return
 	}
@@ -293,6 +297,12 @@ func (h *Handler) Signup(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusForbidden, "signup", page{Title: "Sign up", Error: err.Error(), Next: next, Form: f})
 		return
 	}
+	ipKey := "signup:" + httpx.ClientIP(r)
+	if b, wait := h.signups.blocked(ipKey, signupsPerIP); b {
+		f.Password = ""
+		h.render(w, r, http.StatusTooManyRequests, "signup", page{Title: "Sign up", Error: fmt.Sprintf("Too many accounts created from your address. Try again in %d minutes.", minutes(wait)), Next: next, Form: f})
+		return
+	}
 	u, err := h.P.CreateUser(r.Context(), f)
 	if k := platform.KindOf(err); k == platform.Invalid || k == platform.Conflict {
 		f.Password = ""
@@ -303,6 +313,7 @@ func (h *Handler) Signup(w http.ResponseWriter, r *http.Request) {
 		h.internal(w, r, err)
 		return
 	}
+	h.signups.add(ipKey)
 	h.sessions.set(w, u.ID)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
