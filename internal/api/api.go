@@ -232,7 +232,7 @@ func (d *Dispatcher) call(w http.ResponseWriter, r *http.Request, c *Call, name 
 			return nil, ErrNoToken
 		}
 	} else {
-		t, err := d.P.CheckToken(r.Context(), raw)
+		t, err := d.P.CheckTokenAt(r.Context(), raw, c.Now)
 		switch {
 		case err == nil:
 		case errors.Is(err, platform.ErrTokenInvalid):

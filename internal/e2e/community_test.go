@@ -118,8 +118,7 @@ func TestCommunityRequestsRefusedForNonAdmins(t *testing.T) {
 	if err := e.P.AddCommunityAdmin(context.Background(), platform.CLI, e.g2.ID, e.other.ID); err != nil {
 		t.Fatal(err)
 	}
-	outsider := e.user("outsider", "")
-	_ = outsider
+	e.user("outsider", "")
 	for _, c := range []struct{ login, groups, refusedFor string }{
 		{"outsider", fmt.Sprint(e.g1.ID), fmt.Sprint(e.g1.ID)},
 		{"other", e.groupIDs(), fmt.Sprint(e.g1.ID)},

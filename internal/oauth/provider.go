@@ -101,24 +101,8 @@ func (p *Provider) Grant(ctx context.Context, req *AuthorizeRequest, user storag
 	}
 	now := p.P.Now().UTC()
 	if len(req.CommunityIDs) == 0 {
-		if prior == nil {
-			var err error
-			if prior, _, err = p.Consent(ctx, req, user.ID); err != nil {
-				return "", err
-			}
-		}
-		merged := req.Scope
-		if prior != nil {
-			merged |= prior.Scope
-		}
-		if prior == nil || merged != prior.Scope || req.Revoke {
-			created := now
-			if prior != nil {
-				created = prior.CreatedAt
-			}
-			if err := p.P.Store.PutConsent(ctx, storage.Consent{UserID: user.ID, AppID: req.App.ID, Scope: merged, CreatedAt: created, UpdatedAt: now}); err != nil {
-				return "", err
-			}
+		if err := p.P.Grant(ctx, user.ID, req.App.ID, req.Scope, prior, req.Revoke); err != nil {
+			return "", err
 		}
 	}
 	if req.ResponseType == ResponseCode {

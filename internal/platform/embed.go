@@ -146,19 +146,28 @@ func (p *Platform) AuthorizedApps(ctx context.Context, userID int64) ([]Authoriz
 	return out, nil
 }
 
-// Grant remembers that the user granted the app m (added to what was
-// granted before).
-func (p *Platform) Grant(ctx context.Context, userID, appID int64, m scope.Mask) error {
+// Grant remembers that the user granted the app m, added to what was
+// granted before. prior is that earlier consent when the caller has read it
+// (nil reads it). Nothing is written when m adds nothing, unless refresh
+// (the user was asked again and agreed: the consent's time moves on).
+func (p *Platform) Grant(ctx context.Context, userID, appID int64, m scope.Mask, prior *storage.Consent, refresh bool) error {
+	if prior == nil {
+		c, err := p.Store.GetConsent(ctx, userID, appID)
+		switch {
+		case err == nil:
+			prior = &c
+		case !errors.Is(err, storage.ErrNotFound):
+			return err
+		}
+	}
 	now := p.now()
-	c, err := p.Store.GetConsent(ctx, userID, appID)
-	switch {
-	case err == nil:
-		c.Scope |= m
-		c.UpdatedAt = now
-	case errors.Is(err, storage.ErrNotFound):
-		c = storage.Consent{UserID: userID, AppID: appID, Scope: m, CreatedAt: now, UpdatedAt: now}
-	default:
-		return err
+	c := storage.Consent{UserID: userID, AppID: appID, Scope: m, CreatedAt: now, UpdatedAt: now}
+	if prior != nil {
+		if prior.Scope.Has(m) && !refresh {
+			return nil
+		}
+		c.Scope |= prior.Scope
+		c.CreatedAt = prior.CreatedAt
 	}
 	return p.Store.PutConsent(ctx, c)
 }

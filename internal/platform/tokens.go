@@ -38,6 +38,12 @@ var (
 // forged token is refused by its MAC without touching storage; a known one
 // is served from the cache, which every revocation path invalidates.
 func (p *Platform) CheckToken(ctx context.Context, raw string) (storage.Token, error) {
+	return p.CheckTokenAt(ctx, raw, p.Now())
+}
+
+// CheckTokenAt is CheckToken with expiry judged at now, for a caller that
+// has already read the clock (the API, once per call).
+func (p *Platform) CheckTokenAt(ctx context.Context, raw string, now time.Time) (storage.Token, error) {
 	kind, h, err := p.Keys.Parse(raw)
 	if err != nil || kind == token.Code {
 		return storage.Token{}, ErrTokenInvalid
@@ -61,17 +67,13 @@ func (p *Platform) CheckToken(ctx context.Context, raw string) (storage.Token, e
 	if t.Kind == 0 { // a remembered miss
 		return t, ErrTokenInvalid
 	}
-	return t, p.liveness(&t)
-}
-
-func (p *Platform) liveness(t *storage.Token) error {
 	switch {
 	case !t.RevokedAt.IsZero():
-		return ErrTokenRevoked
-	case t.Expired(p.Now()):
-		return ErrTokenExpired
+		return t, ErrTokenRevoked
+	case t.Expired(now):
+		return t, ErrTokenExpired
 	}
-	return nil
+	return t, nil
 }
 
 // RevokeToken revokes raw if it belongs to appID (RFC 7009: a client may

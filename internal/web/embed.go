@@ -73,7 +73,7 @@ func (h *Handler) IFrameDecide(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	if err := h.P.Grant(r.Context(), u.ID, a.ID, a.IFrameScope); err != nil {
+	if err := h.P.Grant(r.Context(), u.ID, a.ID, a.IFrameScope, nil, true); err != nil {
 		h.internal(w, r, err)
 		return
 	}
@@ -209,7 +209,7 @@ func (h *Handler) widgetAuth(w http.ResponseWriter, r *http.Request, q url.Value
 			h.render(w, r, http.StatusOK, "error", page{Title: "Not allowed", Display: "popup", Heading: "Not allowed", Message: "You did not allow " + wr.App.Title + " to log you in. You can close this window."})
 			return
 		}
-		if err := h.P.Grant(r.Context(), u.ID, wr.App.ID, 0); err != nil {
+		if err := h.P.Grant(r.Context(), u.ID, wr.App.ID, 0, nil, true); err != nil {
 			h.internal(w, r, err)
 			return
 		}
