@@ -1,12 +1,15 @@
-# make test   every test, with a throwaway PostgreSQL when LATCHKEY_TEST_POSTGRES is unset
-# make lint   gofmt, go vet, staticcheck
-# make bench  micro-benchmarks and the load tool
+# make test    every test, with a throwaway PostgreSQL when LATCHKEY_TEST_POSTGRES is unset
+# make verify  go mod tidy, gofmt, go vet, staticcheck, govulncheck
+# make bench   micro-benchmarks and the load tool
 
 GO ?= go
+# go.mod names the patched toolchain; let go switch to it (it comes from the
+# module proxy) even where the installed Go defaults to GOTOOLCHAIN=local.
+export GOTOOLCHAIN ?= auto
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export LATCHKEY_SCREENSHOTS ?= $(CURDIR)/screenshots
 
-.PHONY: test lint bench build
+.PHONY: test verify lint bench build
 
 build:
 	$(GO) build -o latchkey ./cmd/latchkey
@@ -16,11 +19,15 @@ test:
 	./scripts/with-postgres $(GO) test -race -count=1 -timeout 20m ./...
 	@echo "screenshots of the browser tests: $(LATCHKEY_SCREENSHOTS)"
 
+verify: lint
+	./scripts/govulncheck
+
 lint:
+	$(GO) mod tidy -diff
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
-	./scripts/with-postgres sh -c '$(GO) run ./cmd/latchkey bench --postgres "$$LATCHKEY_TEST_POSTGRES"' 
+	./scripts/with-postgres sh -c '$(GO) run ./cmd/latchkey-bench --postgres "$$LATCHKEY_TEST_POSTGRES"'

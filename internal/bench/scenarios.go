@@ -13,9 +13,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
+
+	"golang.org/x/net/html"
 
 	"latchkey/internal/config"
 	"latchkey/internal/platform"
@@ -305,7 +306,32 @@ func post(ctx context.Context, c *http.Client, u, body string, want []byte) erro
 	return nil
 }
 
-var csrfField = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+// csrfField finds the value of the form field named csrf in an HTML page,
+// read with the HTML parser the tests use.
+func csrfField(page io.Reader) (string, bool) {
+	doc, err := html.Parse(page)
+	if err != nil {
+		return "", false
+	}
+	for n := range doc.Descendants() {
+		if n.Type != html.ElementNode || n.Data != "input" {
+			continue
+		}
+		var name, value string
+		for _, a := range n.Attr {
+			switch a.Key {
+			case "name":
+				name = a.Val
+			case "value":
+				value = a.Val
+			}
+		}
+		if name == "csrf" && value != "" {
+			return value, true
+		}
+	}
+	return "", false
+}
 
 // logIn signs the client's cookie jar in as the bench user, as a browser
 // would: the login page for the CSRF cookie and token, then the form.
@@ -315,13 +341,12 @@ func (t *target) logIn(ctx context.Context, c *http.Client) error {
 	if err != nil {
 		return err
 	}
-	page, _ := io.ReadAll(resp.Body)
+	csrf, ok := csrfField(resp.Body)
 	resp.Body.Close()
-	m := csrfField.FindSubmatch(page)
-	if m == nil {
+	if !ok {
 		return fmt.Errorf("%w: no CSRF token on the login page", errBadAnswer)
 	}
-	form := url.Values{"login": {t.login}, "password": {"bench-password"}, "csrf": {string(m[1])}, "next": {"/"}}
+	form := url.Values{"login": {t.login}, "password": {"bench-password"}, "csrf": {csrf}, "next": {"/"}}
 	req, _ = http.NewRequestWithContext(ctx, "POST", t.base+"/login", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err = c.Do(req)

@@ -1,0 +1,71 @@
+// Command latchkey-bench is Latchkey's load tool: it starts a real server on
+// a loopback port (a temporary SQLite database, and then the PostgreSQL
+// database given), seeds an app, a user and tokens, and drives it with
+// concurrent keep-alive clients, each scenario for -duration: the API path
+// (/method/account.getAppPermissions) next to a bare net/http handler
+// returning the same JSON, client credentials tokens, and complete
+// authorization code flows. Rate limits are raised for the run so that it
+// measures throughput, not refusals. It is a separate binary: the server
+// does not carry it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"time"
+
+	"latchkey/internal/bench"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "latchkey-bench:", err)
+		os.Exit(2)
+	}
+}
+
+func run(args []string) error {
+	o := bench.Options{Duration: 5 * time.Second, Concurrency: 32, Tokens: 256}
+	fs := flag.NewFlagSet("latchkey-bench", flag.ContinueOnError)
+	fs.DurationVar(&o.Duration, "duration", o.Duration, "how long each scenario runs")
+	fs.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "concurrent clients")
+	fs.IntVar(&o.Tokens, "tokens", o.Tokens, "distinct user tokens the API scenario rotates through")
+	fs.StringVar(&o.DB, "db", "", "run against this storage (sqlite:PATH or postgres://…; added to) instead of a temporary SQLite file")
+	fs.StringVar(&o.Postgres, "postgres", "", "also run every scenario on this PostgreSQL database (postgres://…; it is added to)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server and clients) to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if o.Duration <= 0 || o.Duration > 10*time.Minute {
+		return fmt.Errorf("-duration %v: want between 1ms and 10m", o.Duration)
+	}
+	if o.Concurrency < 1 || o.Concurrency > 1024 {
+		return fmt.Errorf("-concurrency %d: want 1 to 1024", o.Concurrency)
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	results, err := bench.Run(ctx, o, os.Stderr)
+	if err != nil {
+		return err
+	}
+	bench.Print(os.Stdout, results)
+	return nil
+}
