@@ -32,13 +32,29 @@ import (
 // Kinds is the set of token kinds a method accepts.
 type Kinds uint8
 
-const (
-	User Kinds = 1 << iota
-	Community
-	Service
-	// Open methods work with any token or none.
-	Open
-)
+// Accept is the set of the given kinds.
+func Accept(kinds ...token.Kind) Kinds {
+	var s Kinds
+	for _, k := range kinds {
+		s |= kindBit(k)
+	}
+	return s
+}
+
+// Has reports whether k is in the set.
+func (s Kinds) Has(k token.Kind) bool { b := kindBit(k); return b != 0 && s&b != 0 }
+
+func kindBit(k token.Kind) Kinds {
+	switch k {
+	case token.User:
+		return 1
+	case token.Community:
+		return 2
+	case token.Service:
+		return 4
+	}
+	return 0
+}
 
 // RateClass picks the per-token limit of a method.
 type RateClass int
@@ -73,6 +89,8 @@ type Param struct {
 type Method struct {
 	Name  string
 	Kinds Kinds
+	// Open methods work with any token or none.
+	Open bool
 	// UserScope, CommunityScope: the scope a user or community token needs.
 	UserScope      scope.Mask
 	CommunityScope scope.Mask
@@ -228,7 +246,7 @@ func (d *Dispatcher) call(w http.ResponseWriter, r *http.Request, c *Call, name 
 		}
 	}
 	if raw == "" {
-		if m.Kinds&Open == 0 {
+		if !m.Open {
 			return nil, ErrNoToken
 		}
 	} else {
@@ -268,26 +286,23 @@ func (d *Dispatcher) call(w http.ResponseWriter, r *http.Request, c *Call, name 
 
 // permits checks the token's kind and scope against the method.
 func (m *Method) permits(t *storage.Token) error {
-	if m.Kinds&Open != 0 {
+	if m.Open {
 		return nil
 	}
 	switch t.Kind {
 	case token.User:
-		if m.Kinds&User == 0 {
-			return ErrAccessDenied
-		}
-		if !t.Scope.Has(m.UserScope) {
+		if !m.Kinds.Has(token.User) || !t.Scope.Has(m.UserScope) {
 			return ErrAccessDenied
 		}
 	case token.Community:
-		if m.Kinds&Community == 0 {
+		if !m.Kinds.Has(token.Community) {
 			return ErrGroupAuth
 		}
 		if !t.Scope.Has(m.CommunityScope) {
 			return ErrAccessDenied
 		}
 	case token.Service:
-		if m.Kinds&Service == 0 {
+		if !m.Kinds.Has(token.Service) {
 			return ErrServiceAuth
 		}
 	default:

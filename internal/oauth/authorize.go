@@ -8,21 +8,9 @@ import (
 	"strconv"
 	"strings"
 
+	"latchkey/internal/protocol"
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
-)
-
-// Response types of /authorize.
-const (
-	ResponseCode  = "code"
-	ResponseToken = "token"
-)
-
-// Display layouts of the dialog.
-const (
-	DisplayPage   = "page"
-	DisplayPopup  = "popup"
-	DisplayMobile = "mobile"
 )
 
 // MaxCommunities is how many group_ids one request may name.
@@ -92,65 +80,58 @@ func ParseAuthorize(ctx context.Context, q url.Values, apps AppLookup, cfg Autho
 	req.ResponseType = q.Get("response_type")
 	switch req.ResponseType {
 	case "":
-		req.ResponseType = ResponseCode
-	case ResponseCode, ResponseToken:
+		req.ResponseType = protocol.ResponseCode
+	case protocol.ResponseCode, protocol.ResponseToken:
 	default:
-		req.ResponseType = ResponseCode
-		return req, newError(UnsupportedResponseType, 400, fmt.Sprintf("response_type %q is not supported: use code or token", q.Get("response_type"))).redirectable()
+		req.ResponseType = protocol.ResponseCode
+		return req, newError(protocol.UnsupportedResponseType, 400, fmt.Sprintf("response_type %q is not supported: use code or token", q.Get("response_type"))).redirectable()
 	}
-	switch d := q.Get("display"); d {
-	case DisplayPopup, DisplayMobile:
-		req.Display = d
-	case "touch", "wap":
-		req.Display = DisplayMobile
-	default:
-		req.Display = DisplayPage
-	}
+	req.Display = protocol.Display(q.Get("display"))
 	req.Revoke = q.Get("revoke") == "1"
 
 	if g := q.Get("group_ids"); g != "" {
 		if req.CommunityIDs, err = parseIDs(g); err != nil {
-			return req, newError(InvalidRequest, 400, "group_ids: "+err.Error()).redirectable()
+			return req, newError(protocol.InvalidRequest, 400, "group_ids: "+err.Error()).redirectable()
 		}
 	}
 	if req.Scope, err = scope.Parse(req.Audience(), q.Get("scope")); err != nil {
-		return req, newError(InvalidScope, 400, err.Error()).redirectable()
+		return req, newError(protocol.InvalidScope, 400, err.Error()).redirectable()
 	}
 
 	req.CodeChallenge = q.Get("code_challenge")
 	req.CodeChallengeMethod = q.Get("code_challenge_method")
 	if req.CodeChallenge != "" {
-		if req.ResponseType != ResponseCode {
-			return req, newError(InvalidRequest, 400, "code_challenge is for response_type=code only").redirectable()
+		if req.ResponseType != protocol.ResponseCode {
+			return req, newError(protocol.InvalidRequest, 400, "code_challenge is for response_type=code only").redirectable()
 		}
 		if req.CodeChallengeMethod == "" {
-			req.CodeChallengeMethod = "plain" // RFC 7636 §4.3
+			req.CodeChallengeMethod = protocol.PKCEPlain // RFC 7636 §4.3
 		}
 		if err := checkChallenge(req.CodeChallenge, req.CodeChallengeMethod, cfg.AllowPlainPKCE); err != nil {
 			return req, err
 		}
 	} else if req.CodeChallengeMethod != "" {
-		return req, newError(InvalidRequest, 400, "code_challenge_method without code_challenge").redirectable()
+		return req, newError(protocol.InvalidRequest, 400, "code_challenge_method without code_challenge").redirectable()
 	}
-	if app.Type == storage.Standalone && req.ResponseType == ResponseCode && req.CodeChallenge == "" {
+	if app.Type == storage.Standalone && req.ResponseType == protocol.ResponseCode && req.CodeChallenge == "" {
 		// RFC 9700 §2.1.1: public clients must use PKCE.
-		return req, newError(InvalidRequest, 400, "standalone apps must use PKCE with the code flow: send code_challenge and code_challenge_method=S256").redirectable()
+		return req, newError(protocol.InvalidRequest, 400, "standalone apps must use PKCE with the code flow: send code_challenge and code_challenge_method=S256").redirectable()
 	}
 	return req, nil
 }
 
 func checkChallenge(challenge, method string, allowPlain bool) error {
 	switch method {
-	case "S256":
-	case "plain":
+	case protocol.PKCES256:
+	case protocol.PKCEPlain:
 		if !allowPlain {
-			return newError(InvalidRequest, 400, "code_challenge_method=plain is not allowed: use S256").redirectable()
+			return newError(protocol.InvalidRequest, 400, "code_challenge_method=plain is not allowed: use S256").redirectable()
 		}
 	default:
-		return newError(InvalidRequest, 400, fmt.Sprintf("code_challenge_method %q is not supported: use S256", method)).redirectable()
+		return newError(protocol.InvalidRequest, 400, fmt.Sprintf("code_challenge_method %q is not supported: use S256", method)).redirectable()
 	}
 	if !validVerifier(challenge) {
-		return newError(InvalidRequest, 400, "code_challenge must be 43 to 128 characters of [A-Za-z0-9-._~]").redirectable()
+		return newError(protocol.InvalidRequest, 400, "code_challenge must be 43 to 128 characters of [A-Za-z0-9-._~]").redirectable()
 	}
 	return nil
 }
@@ -219,7 +200,7 @@ type Response struct {
 
 // NewResponse starts the answer to req.
 func NewResponse(req *AuthorizeRequest) *Response {
-	return &Response{uri: req.RedirectURI, fragment: req.ResponseType == ResponseToken}
+	return &Response{uri: req.RedirectURI, fragment: req.ResponseType == protocol.ResponseToken}
 }
 
 // Add appends a parameter.
@@ -258,5 +239,5 @@ func DenyURL(req *AuthorizeRequest) string { return ErrorURL(req, errUserDenied)
 
 // Refuse is an access_denied redirect with a description of why.
 func Refuse(desc string) *Error {
-	return &Error{Code: AccessDenied, Description: desc, Status: 403, Redirect: true}
+	return &Error{Code: protocol.AccessDenied, Description: desc, Status: 403, Redirect: true}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"latchkey/internal/protocol"
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
 )
@@ -40,21 +41,21 @@ var authorizeCases = []struct {
 	{"web app, registered URI", "client_id=1&redirect_uri=https://app.example/cb&scope=friends", "", false},
 	{"registered URI with its query", "client_id=1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Fx%3D1", "", false},
 	{"standalone on blank.html, implicit", "client_id=2&redirect_uri=" + url.QueryEscape(blank) + "&response_type=token", "", false},
-	{"missing client_id", "redirect_uri=https://app.example/cb", InvalidClient, false},
-	{"client_id not a number", "client_id=abc&redirect_uri=https://app.example/cb", InvalidClient, false},
-	{"unknown client", "client_id=7&redirect_uri=https://app.example/cb", InvalidClient, false},
-	{"missing redirect_uri", "client_id=1", InvalidRequest, false},
-	{"trailing slash", "client_id=1&redirect_uri=https://app.example/cb/", InvalidRequest, false},
-	{"case differs", "client_id=1&redirect_uri=https://APP.example/cb", InvalidRequest, false},
-	{"extra query", "client_id=1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Fx%3D2", InvalidRequest, false},
-	{"blank.html for a web app", "client_id=1&redirect_uri=" + url.QueryEscape(blank), InvalidRequest, false},
-	{"unknown scope", "client_id=1&redirect_uri=https://app.example/cb&scope=friends,x", InvalidScope, true},
-	{"bad response_type", "client_id=1&redirect_uri=https://app.example/cb&response_type=id_token", UnsupportedResponseType, true},
-	{"bad group id", "client_id=1&redirect_uri=https://app.example/cb&group_ids=1,-2", InvalidRequest, true},
-	{"user scope for communities", "client_id=1&redirect_uri=https://app.example/cb&group_ids=1&scope=friends", InvalidScope, true},
-	{"standalone code flow without PKCE", "client_id=2&redirect_uri=com.example.app:/oauth&response_type=code", InvalidRequest, true},
-	{"plain PKCE when not allowed", "client_id=2&redirect_uri=com.example.app:/oauth&code_challenge=" + strings.Repeat("a", 43) + "&code_challenge_method=plain", InvalidRequest, true},
-	{"short challenge", "client_id=2&redirect_uri=com.example.app:/oauth&code_challenge=abc&code_challenge_method=S256", InvalidRequest, true},
+	{"missing client_id", "redirect_uri=https://app.example/cb", protocol.InvalidClient, false},
+	{"client_id not a number", "client_id=abc&redirect_uri=https://app.example/cb", protocol.InvalidClient, false},
+	{"unknown client", "client_id=7&redirect_uri=https://app.example/cb", protocol.InvalidClient, false},
+	{"missing redirect_uri", "client_id=1", protocol.InvalidRequest, false},
+	{"trailing slash", "client_id=1&redirect_uri=https://app.example/cb/", protocol.InvalidRequest, false},
+	{"case differs", "client_id=1&redirect_uri=https://APP.example/cb", protocol.InvalidRequest, false},
+	{"extra query", "client_id=1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Fx%3D2", protocol.InvalidRequest, false},
+	{"blank.html for a web app", "client_id=1&redirect_uri=" + url.QueryEscape(blank), protocol.InvalidRequest, false},
+	{"unknown scope", "client_id=1&redirect_uri=https://app.example/cb&scope=friends,x", protocol.InvalidScope, true},
+	{"bad response_type", "client_id=1&redirect_uri=https://app.example/cb&response_type=id_token", protocol.UnsupportedResponseType, true},
+	{"bad group id", "client_id=1&redirect_uri=https://app.example/cb&group_ids=1,-2", protocol.InvalidRequest, true},
+	{"user scope for communities", "client_id=1&redirect_uri=https://app.example/cb&group_ids=1&scope=friends", protocol.InvalidScope, true},
+	{"standalone code flow without PKCE", "client_id=2&redirect_uri=com.example.app:/oauth&response_type=code", protocol.InvalidRequest, true},
+	{"plain PKCE when not allowed", "client_id=2&redirect_uri=com.example.app:/oauth&code_challenge=" + strings.Repeat("a", 43) + "&code_challenge_method=plain", protocol.InvalidRequest, true},
+	{"short challenge", "client_id=2&redirect_uri=com.example.app:/oauth&code_challenge=abc&code_challenge_method=S256", protocol.InvalidRequest, true},
 	{"S256 challenge", "client_id=2&redirect_uri=com.example.app:/oauth&code_challenge=" + strings.Repeat("a", 43) + "&code_challenge_method=S256", "", false},
 }
 
@@ -87,18 +88,18 @@ func TestParseAuthorizeDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if req.ResponseType != ResponseCode || req.Display != DisplayMobile || len(req.CommunityIDs) != 2 ||
+	if req.ResponseType != protocol.ResponseCode || req.Display != protocol.DisplayMobile || len(req.CommunityIDs) != 2 ||
 		req.Scope != scope.CommunityManage|scope.CommunityMessages || req.State != "a&b" || req.Audience() != scope.Community {
 		t.Fatalf("req = %+v", req)
 	}
 }
 
 func TestResponseURL(t *testing.T) {
-	req := &AuthorizeRequest{RedirectURI: "https://app.example/cb?x=1", ResponseType: ResponseCode, State: "s t"}
+	req := &AuthorizeRequest{RedirectURI: "https://app.example/cb?x=1", ResponseType: protocol.ResponseCode, State: "s t"}
 	if got := ErrorURL(req, errUserDenied); got != "https://app.example/cb?x=1&error=access_denied&error_reason=user_denied&error_description=User+denied+your+request&state=s+t" {
 		t.Fatalf("code error URL = %s", got)
 	}
-	req.ResponseType, req.RedirectURI = ResponseToken, "https://app.example/cb"
+	req.ResponseType, req.RedirectURI = protocol.ResponseToken, "https://app.example/cb"
 	if got := NewResponse(req).Add("access_token", "T").Add("expires_in", "0").URL(); got != "https://app.example/cb#access_token=T&expires_in=0" {
 		t.Fatalf("fragment URL = %s", got)
 	}

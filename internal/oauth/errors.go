@@ -3,20 +3,8 @@ package oauth
 import (
 	"encoding/json"
 	"net/http"
-)
 
-// Error codes of RFC 6749 §4.1.2.1, §5.2 and RFC 7009 that Latchkey answers with.
-const (
-	InvalidRequest          = "invalid_request"
-	InvalidClient           = "invalid_client"
-	InvalidGrant            = "invalid_grant"
-	InvalidScope            = "invalid_scope"
-	UnauthorizedClient      = "unauthorized_client"
-	UnsupportedGrantType    = "unsupported_grant_type"
-	UnsupportedResponseType = "unsupported_response_type"
-	AccessDenied            = "access_denied"
-	ServerError             = "server_error"
-	TemporarilyUnavailable  = "temporarily_unavailable"
+	"latchkey/internal/protocol"
 )
 
 // Error is an OAuth error. It is translated once: to JSON at the token
@@ -51,12 +39,12 @@ func (e *Error) redirectable() *Error {
 
 // VK's exact descriptions (vk-wire.md §1–2).
 var (
-	errBadRedirectURI = newError(InvalidRequest, http.StatusBadRequest, "redirect_uri is incorrect, check application redirect uri in the settings page")
-	errBadClientID    = newError(InvalidClient, http.StatusUnauthorized, "client_id is incorrect")
-	errBadSecret      = newError(InvalidClient, http.StatusUnauthorized, "client_secret is incorrect")
-	errBadCode        = newError(InvalidGrant, http.StatusBadRequest, "Code is invalid or expired.")
-	errCodeRedirect   = newError(InvalidGrant, http.StatusBadRequest, "redirect_uri is invalid, please pass same redirect_uri, you used in authorize method.")
-	errUserDenied     = &Error{Code: AccessDenied, Reason: "user_denied", Description: "User denied your request", Status: http.StatusForbidden, Redirect: true}
+	errBadRedirectURI = newError(protocol.InvalidRequest, http.StatusBadRequest, "redirect_uri is incorrect, check application redirect uri in the settings page")
+	errBadClientID    = newError(protocol.InvalidClient, http.StatusUnauthorized, "client_id is incorrect")
+	errBadSecret      = newError(protocol.InvalidClient, http.StatusUnauthorized, "client_secret is incorrect")
+	errBadCode        = newError(protocol.InvalidGrant, http.StatusBadRequest, "Code is invalid or expired.")
+	errCodeRedirect   = newError(protocol.InvalidGrant, http.StatusBadRequest, "redirect_uri is invalid, please pass same redirect_uri, you used in authorize method.")
+	errUserDenied     = &Error{Code: protocol.AccessDenied, Reason: "user_denied", Description: "User denied your request", Status: http.StatusForbidden, Redirect: true}
 )
 
 // WriteJSON writes e as the token endpoints answer errors:

@@ -22,6 +22,7 @@ import (
 
 	"latchkey/internal/httpx"
 	"latchkey/internal/platform"
+	"latchkey/internal/protocol"
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
@@ -105,7 +106,7 @@ func (p *Provider) Grant(ctx context.Context, req *AuthorizeRequest, user storag
 			return "", err
 		}
 	}
-	if req.ResponseType == ResponseCode {
+	if req.ResponseType == protocol.ResponseCode {
 		return p.grantCode(ctx, req, user, ip, now)
 	}
 	return p.grantImplicit(ctx, req, user, ip)
@@ -175,7 +176,7 @@ const maxForm = 64 << 10
 func parseForm(w http.ResponseWriter, r *http.Request) *Error {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
-		return newError(InvalidRequest, 400, "the request body is not a valid form: "+err.Error())
+		return newError(protocol.InvalidRequest, 400, "the request body is not a valid form: "+err.Error())
 	}
 	return nil
 }
@@ -202,14 +203,14 @@ func (p *Provider) authenticate(r *http.Request) (storage.App, token.Hash, *Erro
 		id, secret = r.Form.Get("client_id"), r.Form.Get("client_secret")
 	}
 	if id == "" {
-		return storage.App{}, token.Hash{}, newError(InvalidClient, 401, "client_id is missing")
+		return storage.App{}, token.Hash{}, newError(protocol.InvalidClient, 401, "client_id is missing")
 	}
 	clientID, err := strconv.ParseInt(id, 10, 64)
 	if err != nil || clientID <= 0 {
 		return storage.App{}, token.Hash{}, errBadClientID
 	}
 	if secret == "" {
-		return storage.App{}, token.Hash{}, newError(InvalidClient, 401, "client_secret is missing")
+		return storage.App{}, token.Hash{}, newError(protocol.InvalidClient, 401, "client_secret is missing")
 	}
 	app, used, err := p.P.AuthenticateClient(r.Context(), clientID, secret)
 	switch {
@@ -231,7 +232,7 @@ func (p *Provider) internal(r *http.Request, err error) *Error {
 		e.cause = err
 		return &e
 	}
-	e := newError(ServerError, 500, "internal error; try again")
+	e := newError(protocol.ServerError, 500, "internal error; try again")
 	e.cause = err
 	return e
 }
@@ -250,7 +251,7 @@ func (p *Provider) fail(w http.ResponseWriter, r *http.Request, e *Error) {
 
 // errUnavailable answers while storage cannot be reached (RFC 6749 §4.1.2.1
 // temporarily_unavailable), with 503 and Retry-After.
-var errUnavailable = newError(TemporarilyUnavailable, http.StatusServiceUnavailable, "the server cannot reach its storage right now; try again in a few seconds")
+var errUnavailable = newError(protocol.TemporarilyUnavailable, http.StatusServiceUnavailable, "the server cannot reach its storage right now; try again in a few seconds")
 
 // AccessToken serves GET and POST /access_token.
 func (p *Provider) AccessToken(w http.ResponseWriter, r *http.Request) {
@@ -270,7 +271,7 @@ func (p *Provider) AccessToken(w http.ResponseWriter, r *http.Request) {
 	case "client_credentials":
 		body, e = p.clientCredentials(r, app, secret)
 	default:
-		e = newError(UnsupportedGrantType, 400, fmt.Sprintf("grant_type %q is not supported: use authorization_code or client_credentials", gt))
+		e = newError(protocol.UnsupportedGrantType, 400, fmt.Sprintf("grant_type %q is not supported: use authorization_code or client_credentials", gt))
 	}
 	if e != nil {
 		p.fail(w, r, e)
@@ -283,7 +284,7 @@ func (p *Provider) exchangeCode(r *http.Request, app storage.App) (any, *Error) 
 	ctx := r.Context()
 	raw := r.Form.Get("code")
 	if raw == "" {
-		return nil, newError(InvalidRequest, 400, "code is missing")
+		return nil, newError(protocol.InvalidRequest, 400, "code is missing")
 	}
 	kind, h, err := p.P.Keys.Parse(raw)
 	if err != nil || kind != token.Code {
@@ -362,15 +363,15 @@ func (p *Provider) exchangeCode(r *http.Request, app storage.App) (any, *Error) 
 func verifyPKCE(code storage.Code, verifier string) *Error {
 	if code.CodeChallenge == "" {
 		if verifier != "" {
-			return newError(InvalidGrant, 400, "code_verifier given, but the authorization request had no code_challenge")
+			return newError(protocol.InvalidGrant, 400, "code_verifier given, but the authorization request had no code_challenge")
 		}
 		return nil
 	}
 	if verifier == "" {
-		return newError(InvalidGrant, 400, "code_verifier is missing")
+		return newError(protocol.InvalidGrant, 400, "code_verifier is missing")
 	}
 	if !validVerifier(verifier) {
-		return newError(InvalidGrant, 400, "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~]")
+		return newError(protocol.InvalidGrant, 400, "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~]")
 	}
 	want := verifier
 	if code.CodeChallengeMethod == "S256" {
@@ -378,14 +379,14 @@ func verifyPKCE(code storage.Code, verifier string) *Error {
 		want = base64.RawURLEncoding.EncodeToString(sum[:])
 	}
 	if subtle.ConstantTimeCompare([]byte(want), []byte(code.CodeChallenge)) != 1 {
-		return newError(InvalidGrant, 400, "code_verifier does not match the code_challenge")
+		return newError(protocol.InvalidGrant, 400, "code_verifier does not match the code_challenge")
 	}
 	return nil
 }
 
 func (p *Provider) clientCredentials(r *http.Request, app storage.App, secret token.Hash) (any, *Error) {
 	if !app.ClientCredentials {
-		return nil, newError(UnauthorizedClient, 400, fmt.Sprintf(
+		return nil, newError(protocol.UnauthorizedClient, 400, fmt.Sprintf(
 			"the client credentials flow is obsolete and off for this app: use the service token from the app's settings, "+
 				"or turn the flow on in the app's settings (or: latchkey app set --app %d --client-credentials on)", app.ID))
 	}
@@ -414,7 +415,7 @@ func (p *Provider) tokenRequest(w http.ResponseWriter, r *http.Request) (storage
 	}
 	raw := r.PostForm.Get("token")
 	if raw == "" {
-		WriteJSON(w, newError(InvalidRequest, 400, "token is missing"))
+		WriteJSON(w, newError(protocol.InvalidRequest, 400, "token is missing"))
 		return app, "", false
 	}
 	return app, raw, true
@@ -486,7 +487,7 @@ func (p *Provider) Metadata(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint":                                base.JoinPath("/access_token").String(),
 		"revocation_endpoint":                           base.JoinPath("/oauth/revoke").String(),
 		"introspection_endpoint":                        base.JoinPath("/oauth/introspect").String(),
-		"response_types_supported":                      []string{ResponseCode, ResponseToken},
+		"response_types_supported":                      []string{protocol.ResponseCode, protocol.ResponseToken},
 		"response_modes_supported":                      []string{"query", "fragment"},
 		"grant_types_supported":                         []string{"authorization_code", "implicit", "client_credentials"},
 		"code_challenge_methods_supported":              methods,

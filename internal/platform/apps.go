@@ -161,7 +161,7 @@ func (p *Platform) CreateApp(ctx context.Context, actor Actor, a NewApp) (AppVie
 		return AppView{}, err
 	}
 	p.issued(token.Service)
-	p.audit(ctx, actor, storage.AuditEvent{AppID: rec.ID, Action: "app.create", Detail: rec.Title})
+	p.audit(ctx, actor, storage.AuditEvent{AppID: rec.ID, Action: storage.AuditAppCreate, Detail: rec.Title})
 	return AppView{App: rec, ClientSecret: secret, ServiceToken: svc}, nil
 }
 
@@ -237,7 +237,7 @@ func (p *Platform) RotateSecret(ctx context.Context, actor Actor, id int64) (App
 			return AppView{}, err
 		}
 	}
-	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: "secret.rotate", Detail: "old secret valid until " + old.ExpiresAt.Format(time.RFC3339)})
+	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: storage.AuditSecretRotate, Detail: "old secret valid until " + old.ExpiresAt.Format(time.RFC3339)})
 	return p.view(a)
 }
 
@@ -260,7 +260,7 @@ func (p *Platform) RetireSecret(ctx context.Context, actor Actor, id int64) (App
 	if err := p.revokeMintedWith(ctx, id, retired); err != nil {
 		return AppView{}, err
 	}
-	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: "secret.retire"})
+	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: storage.AuditSecretRetire})
 	return p.view(a)
 }
 
@@ -286,7 +286,7 @@ func (p *Platform) NewServiceToken(ctx context.Context, actor Actor, id int64) (
 		return AppView{}, err
 	}
 	p.issued(token.Service)
-	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: "service_token.new"})
+	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: storage.AuditServiceTokenNew})
 	return p.view(a)
 }
 
@@ -300,7 +300,7 @@ func (p *Platform) SetClientCredentials(ctx context.Context, actor Actor, id int
 	if err := p.Store.UpdateApp(ctx, a); err != nil {
 		return AppView{}, err
 	}
-	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: "client_credentials." + map[bool]string{true: "on", false: "off"}[on]})
+	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: map[bool]storage.AuditAction{true: storage.AuditClientCredsOn, false: storage.AuditClientCredsOff}[on]})
 	return p.view(a)
 }
 
@@ -319,7 +319,7 @@ func (p *Platform) DeleteApp(ctx context.Context, actor Actor, id int64) (AppVie
 		return v, orNotFound(err, "no app with id %d", id)
 	}
 	p.revoked(hashes)
-	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: "app.delete", Detail: a.Title})
+	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: storage.AuditAppDelete, Detail: a.Title})
 	return v, nil
 }
 
@@ -385,7 +385,7 @@ func (p *Platform) UpdateAppSettings(ctx context.Context, actor Actor, id int64,
 	if err := p.Store.UpdateApp(ctx, a); err != nil {
 		return AppView{}, err
 	}
-	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: "app.settings", Detail: strings.Join(a.RedirectURIs, " ")})
+	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: storage.AuditAppSettings, Detail: strings.Join(a.RedirectURIs, " ")})
 	return p.view(a)
 }
 

@@ -24,7 +24,7 @@ func (p *Platform) CreateCommunity(ctx context.Context, actor Actor, ownerID int
 	if err := p.Store.CreateCommunity(ctx, &c, ownerID); err != nil {
 		return c, orNotFound(err, "owner: no user with id %d", ownerID)
 	}
-	p.audit(ctx, actor, storage.AuditEvent{CommunityID: c.ID, Action: "community.create", Detail: name})
+	p.audit(ctx, actor, storage.AuditEvent{CommunityID: c.ID, Action: storage.AuditCommunityCreate, Detail: name})
 	return c, nil
 }
 
@@ -49,7 +49,7 @@ func (p *Platform) AddCommunityAdmin(ctx context.Context, actor Actor, community
 	if err := p.Store.AddCommunityAdmin(ctx, communityID, userID, p.now()); err != nil {
 		return orNotFound(err, "no community %d or user %d", communityID, userID)
 	}
-	p.audit(ctx, actor, storage.AuditEvent{CommunityID: communityID, Action: "community.admin_add", Detail: "user " + itoa(userID)})
+	p.audit(ctx, actor, storage.AuditEvent{CommunityID: communityID, Action: storage.AuditAdminAdd, Detail: "user " + itoa(userID)})
 	return nil
 }
 
@@ -103,7 +103,7 @@ func (p *Platform) RemoveCommunityAdmin(ctx context.Context, actor Actor, commun
 	case err != nil:
 		return err
 	}
-	p.audit(ctx, actor, storage.AuditEvent{CommunityID: communityID, Action: "community.admin_remove", Detail: "user " + itoa(userID)})
+	p.audit(ctx, actor, storage.AuditEvent{CommunityID: communityID, Action: storage.AuditAdminRemove, Detail: "user " + itoa(userID)})
 	return nil
 }
 
@@ -136,7 +136,7 @@ func (p *Platform) CreateCommunityToken(ctx context.Context, actor Actor, commun
 	if err != nil {
 		return "", err
 	}
-	p.audit(ctx, actor, storage.AuditEvent{CommunityID: communityID, AppID: appID, Action: "community.token_create", Detail: mask.Text(scope.Community)})
+	p.audit(ctx, actor, storage.AuditEvent{CommunityID: communityID, AppID: appID, Action: storage.AuditCommunityTokenNew, Detail: mask.Text(scope.Community)})
 	return raw, nil
 }
 
@@ -154,7 +154,7 @@ func (p *Platform) RevokeCommunityToken(ctx context.Context, actor Actor, commun
 		return notFound("no such live token in community %d", communityID)
 	}
 	p.revoked(revoked)
-	p.audit(ctx, actor, storage.AuditEvent{CommunityID: communityID, Action: "community.token_revoke"})
+	p.audit(ctx, actor, storage.AuditEvent{CommunityID: communityID, Action: storage.AuditCommunityTokenGone})
 	return nil
 }
 

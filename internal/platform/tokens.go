@@ -90,7 +90,7 @@ func (p *Platform) RevokeToken(ctx context.Context, actor Actor, appID int64, ra
 	}
 	p.revoked(revoked)
 	if len(revoked) > 0 {
-		p.audit(ctx, actor, storage.AuditEvent{AppID: appID, Action: "token.revoke"})
+		p.audit(ctx, actor, storage.AuditEvent{AppID: appID, Action: storage.AuditTokenRevoke})
 	}
 	return nil
 }
@@ -103,7 +103,7 @@ func (p *Platform) RevokeCodeTokens(ctx context.Context, code storage.Code) erro
 		return err
 	}
 	p.revoked(revoked)
-	p.audit(ctx, Actor{UserID: code.UserID}, storage.AuditEvent{AppID: code.AppID, Action: "code.replay", Detail: "tokens revoked: " + itoa(int64(len(revoked)))})
+	p.audit(ctx, Actor{UserID: code.UserID}, storage.AuditEvent{AppID: code.AppID, Action: storage.AuditCodeReplay, Detail: "tokens revoked: " + itoa(int64(len(revoked)))})
 	return nil
 }
 
@@ -119,6 +119,6 @@ func (p *Platform) RemoveAppAccess(ctx context.Context, actor Actor, userID, app
 	if err := p.Store.DeleteConsent(ctx, userID, appID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
-	p.audit(ctx, actor, storage.AuditEvent{AppID: appID, Action: "app.access_removed", Detail: "user " + itoa(userID)})
+	p.audit(ctx, actor, storage.AuditEvent{AppID: appID, Action: storage.AuditAccessRemoved, Detail: "user " + itoa(userID)})
 	return nil
 }

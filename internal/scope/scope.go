@@ -1,7 +1,8 @@
 // Package scope holds the permission vocabulary of vk-wire.md §3: the user and
 // community scope bits, and the parser for the `scope` parameter of /authorize.
 //
-// It is a leaf package: it imports nothing of ours, and everything may import it.
+// It imports only the token kinds (whose vocabulary a mask is in), and
+// everything may import it.
 package scope
 
 import (
@@ -9,6 +10,8 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
+
+	"latchkey/internal/token"
 )
 
 // Mask is a set of permissions as VK encodes them: one bit per scope.
@@ -17,21 +20,16 @@ type Mask int64
 // Has reports whether every bit of want is in m.
 func (m Mask) Has(want Mask) bool { return m&want == want }
 
-// Audience says which vocabulary a mask belongs to: user tokens and community
-// tokens share bit positions but not meanings.
-type Audience int
+// Audience says which vocabulary a mask belongs to: that of the kind of
+// token it is for. User tokens and community tokens share bit positions but
+// not meanings.
+type Audience = token.Kind
 
+// The two audiences with scopes of their own.
 const (
-	User Audience = iota
-	Community
+	User      = token.User
+	Community = token.Community
 )
-
-func (a Audience) String() string {
-	if a == Community {
-		return "community"
-	}
-	return "user"
-}
 
 // Scope is one named permission.
 type Scope struct {

@@ -154,22 +154,25 @@ type Token struct {
 	// minted with: retiring that secret revokes the token.
 	SecretHash *token.Hash
 	RevokedAt  time.Time
-	// RevokeReason says why it was revoked (one of the Revoke* reasons).
-	RevokeReason string
+	// RevokeReason says why it was revoked.
+	RevokeReason RevokeReason
 	// LastUsedAt is when the API last accepted it, to the minute (tracked
 	// for community tokens).
 	LastUsedAt time.Time
 }
 
-// Why tokens are revoked. The API tells a user's "remove access" apart from
-// other revocations (vk-wire.md §4, error 5).
+// RevokeReason says why a token was revoked. The API tells a user's "remove
+// access" apart from other revocations (vk-wire.md §4, error 5).
+type RevokeReason string
+
+// The reasons, as stored.
 const (
-	RevokedByUser     = "user"     // the user removed the app's access
-	RevokedByApp      = "app"      // the app revoked it (RFC 7009)
-	RevokedReplaced   = "replaced" // a new service token was generated
-	RevokedCodeReplay = "code_replay"
-	RevokedByAdmin    = "admin"  // a community admin revoked it
-	RevokedSecret     = "secret" // the client secret it was minted with was retired
+	RevokedByUser     RevokeReason = "user"        // the user removed the app's access
+	RevokedByApp      RevokeReason = "app"         // the app revoked it (RFC 7009)
+	RevokedReplaced   RevokeReason = "replaced"    // a new service token was generated
+	RevokedCodeReplay RevokeReason = "code_replay" // its authorization code was used again
+	RevokedByAdmin    RevokeReason = "admin"       // a community admin revoked it
+	RevokedSecret     RevokeReason = "secret"      // the client secret it was minted with was retired
 )
 
 // Expired reports whether the token has expired at now.
@@ -234,10 +237,34 @@ type AuditEvent struct {
 	ActorUserID int64
 	AppID       int64
 	CommunityID int64
-	Action      string
+	Action      AuditAction
 	IP          string
 	Detail      string
 }
+
+// AuditAction is what an audit event records. Labels for people are looked
+// up from these constants (internal/web), never keyed on strings.
+type AuditAction string
+
+// The actions, as stored.
+const (
+	AuditAppCreate          AuditAction = "app.create"
+	AuditAppSettings        AuditAction = "app.settings"
+	AuditAppDelete          AuditAction = "app.delete"
+	AuditSecretRotate       AuditAction = "secret.rotate"
+	AuditSecretRetire       AuditAction = "secret.retire"
+	AuditServiceTokenNew    AuditAction = "service_token.new"
+	AuditClientCredsOn      AuditAction = "client_credentials.on"
+	AuditClientCredsOff     AuditAction = "client_credentials.off"
+	AuditTokenRevoke        AuditAction = "token.revoke"
+	AuditCodeReplay         AuditAction = "code.replay"
+	AuditAccessRemoved      AuditAction = "app.access_removed"
+	AuditCommunityCreate    AuditAction = "community.create"
+	AuditAdminAdd           AuditAction = "community.admin_add"
+	AuditAdminRemove        AuditAction = "community.admin_remove"
+	AuditCommunityTokenNew  AuditAction = "community.token_create"
+	AuditCommunityTokenGone AuditAction = "community.token_revoke"
+)
 
 // AuditFilter selects audit events; zero fields match anything.
 type AuditFilter struct {
@@ -297,7 +324,7 @@ type Storage interface {
 	ListTokens(ctx context.Context, f TokenFilter) ([]Token, error)
 	// RevokeTokens marks the live tokens that match f revoked at now for
 	// reason, and returns their hashes.
-	RevokeTokens(ctx context.Context, f TokenFilter, reason string, now time.Time) ([]token.Hash, error)
+	RevokeTokens(ctx context.Context, f TokenFilter, reason RevokeReason, now time.Time) ([]token.Hash, error)
 	// TouchTokens records when tokens were last used; a later time wins.
 	TouchTokens(ctx context.Context, used map[token.Hash]time.Time) error
 

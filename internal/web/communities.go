@@ -68,11 +68,6 @@ type tokenRow struct {
 	ID, App, Permissions, GrantedBy, Created, LastUsed string
 }
 
-var communityEvents = map[string]string{
-	"community.create": "Community created", "community.admin_add": "Admin added", "community.admin_remove": "Admin removed",
-	"community.token_create": "Token created here", "community.token_revoke": "Token revoked",
-}
-
 // Community shows a community's admins tab (tab "admins") or API usage tab.
 func (h *Handler) Community(w http.ResponseWriter, r *http.Request) {
 	u := h.requireUser(w, r)
@@ -145,7 +140,7 @@ func (h *Handler) renderCommunity(w http.ResponseWriter, r *http.Request, u *sto
 		h.internal(w, r, err)
 		return
 	}
-	p.Events = h.eventRows(ctx, events, communityEvents)
+	p.Events = h.eventRows(ctx, events)
 	h.render(w, r, status, "community", p)
 }
 

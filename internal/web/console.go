@@ -125,12 +125,15 @@ var notices = map[string]string{
 
 type event struct{ When, What, Who, IP string }
 
-var eventNames = map[string]string{
-	"app.create": "App created", "app.settings": "Settings changed", "secret.rotate": "Secure key regenerated",
-	"secret.retire": "Previous secure key retired", "service_token.new": "Service token regenerated",
-	"client_credentials.on": "Client credentials flow turned on", "client_credentials.off": "Client credentials flow turned off",
-	"token.revoke": "Token revoked by the app", "code.replay": "Authorization code reused: its tokens revoked",
-	"app.access_removed": "A user removed the app's access", "app.delete": "App deleted",
+// auditLabels name each audit action for people.
+var auditLabels = map[storage.AuditAction]string{
+	storage.AuditAppCreate: "App created", storage.AuditAppSettings: "Settings changed", storage.AuditSecretRotate: "Secure key regenerated",
+	storage.AuditSecretRetire: "Previous secure key retired", storage.AuditServiceTokenNew: "Service token regenerated",
+	storage.AuditClientCredsOn: "Client credentials flow turned on", storage.AuditClientCredsOff: "Client credentials flow turned off",
+	storage.AuditTokenRevoke: "Token revoked by the app", storage.AuditCodeReplay: "Authorization code reused: its tokens revoked",
+	storage.AuditAccessRemoved: "A user removed the app's access", storage.AuditAppDelete: "App deleted",
+	storage.AuditCommunityCreate: "Community created", storage.AuditAdminAdd: "Admin added", storage.AuditAdminRemove: "Admin removed",
+	storage.AuditCommunityTokenNew: "Token created here", storage.AuditCommunityTokenGone: "Token revoked",
 }
 
 // ownedApp reads {id} and loads the app for its owner, answering 404 or 403
@@ -192,16 +195,16 @@ func (l *logins) name(id int64) string {
 }
 
 // detailedEvents show their detail after their name.
-var detailedEvents = map[string]bool{"community.token_create": true}
+var detailedEvents = map[storage.AuditAction]bool{storage.AuditCommunityTokenNew: true}
 
 // eventRows renders audit events for a "recent events" table.
-func (h *Handler) eventRows(ctx context.Context, evs []storage.AuditEvent, names map[string]string) []event {
+func (h *Handler) eventRows(ctx context.Context, evs []storage.AuditEvent) []event {
 	who := h.logins(ctx)
 	rows := make([]event, 0, len(evs))
 	for _, e := range evs {
-		what := names[e.Action]
+		what := auditLabels[e.Action]
 		if what == "" {
-			what = e.Action
+			what = string(e.Action)
 		}
 		if detailedEvents[e.Action] && e.Detail != "" {
 			what += ": " + e.Detail
@@ -234,7 +237,7 @@ func (h *Handler) renderApp(w http.ResponseWriter, r *http.Request, u *storage.U
 	if v.OldSecret != nil {
 		p.OldSecretUntil = v.OldSecret.ExpiresAt.Format("2 Jan 2006 15:04 MST")
 	}
-	p.Events = h.eventRows(r.Context(), audit, eventNames)
+	p.Events = h.eventRows(r.Context(), audit)
 	h.render(w, r, status, "app", p)
 }
 

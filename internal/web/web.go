@@ -21,6 +21,7 @@ import (
 	"latchkey/internal/httpx"
 	"latchkey/internal/oauth"
 	"latchkey/internal/platform"
+	"latchkey/internal/protocol"
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
 )
@@ -187,13 +188,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 }
 
 func displayOf(r *http.Request) string {
-	switch d := r.FormValue("display"); d {
-	case oauth.DisplayPopup, oauth.DisplayMobile:
-		return d
-	case "touch", "wap":
-		return oauth.DisplayMobile
-	}
-	return oauth.DisplayPage
+	return protocol.Display(r.FormValue("display"))
 }
 
 func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, status int, heading, msg, back string) {
@@ -459,7 +454,7 @@ func (h *Handler) authorizeError(w http.ResponseWriter, r *http.Request, req *oa
 		h.errorPage(w, r, http.StatusBadRequest, "This app's request is invalid", oe.Description, "")
 		return
 	}
-	if oe.Code == oauth.AccessDenied {
+	if oe.Code == protocol.AccessDenied {
 		h.errorPage(w, r, http.StatusForbidden, "Access refused", capitalize(oe.Description)+".", oauth.ErrorURL(req, oe))
 		return
 	}

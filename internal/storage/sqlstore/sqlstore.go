@@ -570,7 +570,7 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	}
 	_, err := s.w.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (`+placeholders(1, 15)+`)`,
 		t.Hash[:], string(t.Kind), nullID(t.AppID), t.UserID, t.CommunityID, int64(t.Scope), ts(t.IssuedAt), ts(t.ExpiresAt),
-		t.IP, string(t.Flow), codeHash, secretHash, ts(t.RevokedAt), t.RevokeReason, ts(t.LastUsedAt))
+		t.IP, string(t.Flow), codeHash, secretHash, ts(t.RevokedAt), string(t.RevokeReason), ts(t.LastUsedAt))
 	return s.err(err)
 }
 
@@ -660,13 +660,13 @@ func (s *Store) ListTokens(ctx context.Context, f storage.TokenFilter) ([]storag
 	return ts, s.err(err)
 }
 
-func (s *Store) RevokeTokens(ctx context.Context, f storage.TokenFilter, reason string, now time.Time) ([]token.Hash, error) {
+func (s *Store) RevokeTokens(ctx context.Context, f storage.TokenFilter, reason storage.RevokeReason, now time.Time) ([]token.Hash, error) {
 	where, args, err := tokenWhere(f, 3)
 	if err != nil {
 		return nil, err
 	}
 	rows, err := s.w.QueryContext(ctx, `UPDATE tokens SET revoked_at = $1, revoke_reason = $2 WHERE revoked_at = 0 AND `+where+` RETURNING hash`,
-		append([]any{ts(now), reason}, args...)...)
+		append([]any{ts(now), string(reason)}, args...)...)
 	if err != nil {
 		return nil, s.err(err)
 	}
@@ -782,7 +782,7 @@ func (s *Store) ListMessages(ctx context.Context, peerID int64) ([]storage.Messa
 func (s *Store) AddAudit(ctx context.Context, e storage.AuditEvent) error {
 	_, err := s.w.ExecContext(ctx,
 		`INSERT INTO audit (at, actor_user_id, app_id, community_id, action, ip, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		ts(e.At), e.ActorUserID, e.AppID, e.CommunityID, e.Action, e.IP, e.Detail)
+		ts(e.At), e.ActorUserID, e.AppID, e.CommunityID, string(e.Action), e.IP, e.Detail)
 	return s.err(err)
 }
 

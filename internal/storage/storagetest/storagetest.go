@@ -527,9 +527,9 @@ func testMessages(t *testing.T, s storage.Storage) {
 }
 
 func testAudit(t *testing.T, s storage.Storage) {
-	for i, action := range []string{"secret.rotate", "service_token.new", "community_token.create"} {
+	for i, action := range []storage.AuditAction{storage.AuditSecretRotate, storage.AuditServiceTokenNew, storage.AuditCommunityTokenNew} {
 		e := storage.AuditEvent{At: t0.Add(time.Duration(i) * time.Second), ActorUserID: 1, AppID: 10, Action: action, IP: "192.0.2.9", Detail: "d"}
-		if action == "community_token.create" {
+		if action == storage.AuditCommunityTokenNew {
 			e.AppID, e.CommunityID = 0, 20
 		}
 		must(t, s.AddAudit(ctx(), e))
@@ -541,7 +541,7 @@ func testAudit(t *testing.T, s storage.Storage) {
 	}
 	es, err = s.ListAudit(ctx(), storage.AuditFilter{CommunityID: 20})
 	must(t, err)
-	if len(es) != 1 || es[0].Action != "community_token.create" {
+	if len(es) != 1 || es[0].Action != storage.AuditCommunityTokenNew {
 		t.Fatalf("ListAudit(community) = %+v", es)
 	}
 	es, err = s.ListAudit(ctx(), storage.AuditFilter{Limit: 1})

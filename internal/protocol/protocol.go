@@ -1,0 +1,58 @@
+// Package protocol is the vocabulary of the protocols Latchkey speaks: OAuth
+// 2.0 error codes (RFC 6749 §4.1.2.1, §5.2; RFC 7009), grant types, response
+// types and VK's display modes (vk-wire.md §1). Every layer may import it; it
+// imports nothing of Latchkey's.
+package protocol
+
+// Error codes Latchkey answers with.
+const (
+	InvalidRequest          = "invalid_request"
+	InvalidClient           = "invalid_client"
+	InvalidGrant            = "invalid_grant"
+	InvalidScope            = "invalid_scope"
+	UnauthorizedClient      = "unauthorized_client"
+	UnsupportedGrantType    = "unsupported_grant_type"
+	UnsupportedResponseType = "unsupported_response_type"
+	AccessDenied            = "access_denied"
+	ServerError             = "server_error"
+	TemporarilyUnavailable  = "temporarily_unavailable"
+)
+
+// Grant types of the token endpoint.
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantClientCredentials = "client_credentials"
+	// GrantImplicit is not a token-endpoint grant; metadata lists it.
+	GrantImplicit = "implicit"
+)
+
+// Response types of /authorize.
+const (
+	ResponseCode  = "code"
+	ResponseToken = "token"
+)
+
+// Display layouts of the dialog. VK's "touch" and "wap" mean mobile.
+const (
+	DisplayPage   = "page"
+	DisplayPopup  = "popup"
+	DisplayMobile = "mobile"
+)
+
+// Display returns the layout a display parameter asks for: page unless it
+// names another.
+func Display(v string) string {
+	switch v {
+	case DisplayPopup, DisplayMobile:
+		return v
+	case "touch", "wap":
+		return DisplayMobile
+	}
+	return DisplayPage
+}
+
+// PKCE code challenge methods (RFC 7636 §4.2).
+const (
+	PKCES256  = "S256"
+	PKCEPlain = "plain"
+)
