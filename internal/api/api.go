@@ -128,9 +128,19 @@ type Limits struct {
 	User, Community, Service float64
 }
 
+// Platform is what the dispatcher asks of the domain layer.
+type Platform interface {
+	// CheckTokenAt checks a token (platform.Refused classifies its errors).
+	CheckTokenAt(ctx context.Context, raw string, now time.Time) (storage.Token, error)
+	// TokenUsed notes a use, for "last used" on a community's page.
+	TokenUsed(h token.Hash, now time.Time)
+	AppUserCount(ctx context.Context, appID int64) (int64, error)
+}
+
 // Dispatcher serves /method/{name}.
 type Dispatcher struct {
-	P       *platform.Platform
+	P       Platform
+	Now     func() time.Time
 	Log     *slog.Logger
 	Limits  Limits
 	methods map[string]*Method
@@ -139,8 +149,8 @@ type Dispatcher struct {
 }
 
 // New returns a dispatcher with the given methods.
-func New(p *platform.Platform, log *slog.Logger, limits Limits, methods []*Method) *Dispatcher {
-	d := &Dispatcher{P: p, Log: log, Limits: limits, methods: map[string]*Method{}, limiter: ratelimit.New(1 << 20)}
+func New(p Platform, now func() time.Time, log *slog.Logger, limits Limits, methods []*Method) *Dispatcher {
+	d := &Dispatcher{P: p, Now: now, Log: log, Limits: limits, methods: map[string]*Method{}, limiter: ratelimit.New(1 << 20)}
 	for _, m := range methods {
 		d.methods[m.Name] = m
 	}
@@ -238,7 +248,7 @@ func (d *Dispatcher) call(w http.ResponseWriter, r *http.Request, c *Call, name 
 	if v == "" {
 		return nil, ErrNoVersion
 	}
-	*c = Call{Ctx: r.Context(), Version: v, Now: d.P.Now()}
+	*c = Call{Ctx: r.Context(), Version: v, Now: d.Now()}
 	raw := ps.Get("access_token")
 	if raw == "" {
 		if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
@@ -356,7 +366,7 @@ func (d *Dispatcher) secureRate(ctx context.Context, appID int64, now time.Time)
 	c, ok := d.users.counts[appID]
 	d.users.mu.Unlock()
 	if !ok || now.Sub(c.at) > time.Minute {
-		n, err := d.P.Store.CountAppUsers(ctx, appID)
+		n, err := d.P.AppUserCount(ctx, appID)
 		if err != nil {
 			n = c.n
 		}

@@ -20,11 +20,9 @@ import (
 
 	"latchkey/internal/config"
 	"latchkey/internal/platform"
-	"latchkey/internal/server"
+	"latchkey/internal/node"
+	"latchkey/internal/scope"
 	"latchkey/internal/storage"
-	"latchkey/internal/storage/postgres"
-	"latchkey/internal/storage/sqlite"
-	"latchkey/internal/storage/sqlstore"
 	"latchkey/internal/token"
 )
 
@@ -76,7 +74,6 @@ type target struct {
 	storage string
 	base    string
 	srv     *http.Server
-	store   *sqlstore.Store
 	p       *platform.Platform
 	app     platform.AppView
 	user    storage.User
@@ -98,21 +95,12 @@ func newTarget(ctx context.Context, o Options) (*target, error) {
 		t.cleanup = append(t.cleanup, func() { os.RemoveAll(dir) })
 		dsn = "sqlite:" + filepath.Join(dir, "bench.db")
 	}
-	kind, target, err := config.ParseDB(dsn)
-	if err != nil {
-		return nil, err
-	}
-	t.storage = kind
-	if kind == config.Postgres {
-		t.store, err = postgres.Open(ctx, target)
-	} else {
-		t.store, err = sqlite.Open(ctx, target)
-	}
+	st, err := config.ParseStorage(dsn)
 	if err != nil {
 		t.close()
 		return nil, err
 	}
-	t.cleanup = append(t.cleanup, func() { t.store.Close() })
+	t.storage = st.Backend
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -127,27 +115,25 @@ func newTarget(ctx context.Context, o Options) (*target, error) {
 		return nil, err
 	}
 	cfg := config.Defaults()
+	cfg.Storage = st
 	// The limiter runs on every call, but with limits no load here reaches:
 	// the tool measures throughput, not refusals.
 	cfg.RateUser, cfg.RateCommunity, cfg.RateService = 1e9, 1e9, 1e9
-	// Access logs are formatted as in production and thrown away.
+	// Access logs are formatted as in production and thrown away. On
+	// PostgreSQL the node runs with its revocation bus, as deployed.
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	deps := server.Deps{Config: cfg, Store: t.store, Keys: keys, Log: logger, Now: time.Now, PublicURL: public}
-	if kind == config.Postgres {
-		// As deployed on PostgreSQL: with the revocation bus.
-		deps.Bus = &postgres.Bus{DSN: target, DB: t.store.Write(), Log: logger}
-	}
-	srv, err := server.New(deps)
+	n, err := node.Open(ctx, node.Config{Config: cfg, Keys: keys, Log: logger, PublicURL: public})
 	if err != nil {
 		t.close()
 		return nil, err
 	}
-	t.p = srv.Platform()
+	t.cleanup = append(t.cleanup, func() { n.Close() })
+	t.p = n.Platform
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	ran := make(chan struct{})
-	go func() { srv.Run(runCtx); close(ran) }()
+	go func() { n.Run(runCtx); close(ran) }()
 	t.cleanup = append(t.cleanup, func() { stopRun(); <-ran })
-	if deps.Bus != nil {
+	if st.Backend == config.Postgres {
 		for start := time.Now(); !t.p.Cache.Enabled(); time.Sleep(10 * time.Millisecond) {
 			if time.Since(start) > 10*time.Second {
 				t.close()
@@ -155,7 +141,7 @@ func newTarget(ctx context.Context, o Options) (*target, error) {
 			}
 		}
 	}
-	t.srv = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	t.srv = &http.Server{Handler: n, ReadHeaderTimeout: 10 * time.Second}
 	go t.srv.Serve(ln)
 	t.cleanup = append(t.cleanup, func() { t.srv.Close() })
 
@@ -195,8 +181,7 @@ func (t *target) seed(ctx context.Context, o Options) error {
 		return err
 	}
 	// The user has consented before: the flow goes straight to the code.
-	now := time.Now()
-	if err := t.store.PutConsent(ctx, storage.Consent{UserID: t.user.ID, AppID: t.app.ID, Scope: 2, CreatedAt: now, UpdatedAt: now}); err != nil {
+	if err := t.p.Consents.Grant(ctx, t.user.ID, t.app.ID, scope.Friends, nil, true); err != nil {
 		return err
 	}
 	for range max(o.Tokens, 1) {

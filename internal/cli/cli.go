@@ -18,10 +18,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"latchkey/internal/config"
+	"latchkey/internal/node"
 	"latchkey/internal/platform"
 	"latchkey/internal/storage"
-	"latchkey/internal/storage/postgres"
-	"latchkey/internal/storage/sqlite"
 	"latchkey/internal/storage/sqlstore"
 	"latchkey/internal/token"
 )
@@ -95,9 +94,11 @@ func (e *env) rootCmd() *cobra.Command {
 			if err := config.ApplyEnv(cmd.Root().PersistentFlags(), e.getenv); err != nil {
 				return &UsageError{err}
 			}
-			if _, _, err := config.ParseDB(e.cfg.DB); err != nil {
+			st, err := config.ParseStorage(e.cfg.DB)
+			if err != nil {
 				return &UsageError{err}
 			}
+			e.cfg.Storage = st
 			return nil
 		},
 	}
@@ -154,20 +155,13 @@ func subcommands(cmd *cobra.Command) string {
 
 // openStore opens the configured storage, applying pending migrations.
 func (e *env) openStore(ctx context.Context) (*sqlstore.Store, error) {
-	kind, target, err := config.ParseDB(e.cfg.DB)
-	if err != nil {
-		return nil, &UsageError{err}
-	}
-	if kind == config.Postgres {
-		return postgres.Open(ctx, target)
-	}
-	return sqlite.Open(ctx, target)
+	return node.OpenStorage(ctx, e.cfg.Storage)
 }
 
 // keys loads the server secret (creating it beside a SQLite database when
 // unset) and derives the keyring.
 func (e *env) keys() (*token.Keyring, error) {
-	secrets, err := config.Secrets(e.cfg.DB, e.getenv, e.stderr)
+	secrets, err := config.Secrets(e.cfg.Storage, e.getenv, e.stderr)
 	if err != nil {
 		return nil, &UsageError{err}
 	}
@@ -181,7 +175,7 @@ type use struct {
 	existing bool
 	// check runs before anything is written (the secret file included),
 	// to refuse unknown ids first.
-	check func(ctx context.Context, s storage.Storage) error
+	check func(ctx context.Context, p *platform.Platform) error
 	// keys: the command mints or opens sealed credentials.
 	keys bool
 }
@@ -191,9 +185,9 @@ type use struct {
 // written.
 func (e *env) platform(ctx context.Context, u use) (*platform.Platform, func(), error) {
 	if u.existing {
-		if kind, path, _ := config.ParseDB(e.cfg.DB); kind == config.SQLite {
-			if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-				return nil, nil, usage("the database %s does not exist yet: there is nothing to act on (create a user first)", path)
+		if st := e.cfg.Storage; st.Backend == config.SQLite {
+			if _, err := os.Stat(st.Path); errors.Is(err, fs.ErrNotExist) {
+				return nil, nil, usage("the database %s does not exist yet: there is nothing to act on (create a user first)", st.Path)
 			}
 		}
 	}
@@ -201,27 +195,26 @@ func (e *env) platform(ctx context.Context, u use) (*platform.Platform, func(), 
 	if err != nil {
 		return nil, nil, err
 	}
+	p := platform.New(platform.Options{Store: store, Now: e.now, Log: slog.New(slog.NewTextHandler(e.stderr, nil))})
 	if u.check != nil {
-		if err := u.check(ctx, store); err != nil {
+		if err := u.check(ctx, p); err != nil {
 			store.Close()
 			return nil, nil, err
 		}
 	}
-	var keys *token.Keyring
 	if u.keys {
-		if keys, err = e.keys(); err != nil {
+		if p.Keys, err = e.keys(); err != nil {
 			store.Close()
 			return nil, nil, err
 		}
 	}
-	p := &platform.Platform{Store: store, Keys: keys, Now: e.now, Log: slog.New(slog.NewTextHandler(e.stderr, nil))}
 	return p, func() { store.Close() }, nil
 }
 
 // appExists and userExists are checks for use.check.
-func appExists(id int64) func(context.Context, storage.Storage) error {
-	return func(ctx context.Context, s storage.Storage) error {
-		_, err := s.GetApp(ctx, id)
+func appExists(id int64) func(context.Context, *platform.Platform) error {
+	return func(ctx context.Context, p *platform.Platform) error {
+		_, err := p.LookupApp(ctx, id)
 		if errors.Is(err, storage.ErrNotFound) {
 			return usage("no app with id %d", id)
 		}
@@ -229,10 +222,10 @@ func appExists(id int64) func(context.Context, storage.Storage) error {
 	}
 }
 
-func userExists(id int64) func(context.Context, storage.Storage) error {
-	return func(ctx context.Context, s storage.Storage) error {
-		_, err := s.GetUser(ctx, id)
-		if errors.Is(err, storage.ErrNotFound) {
+func userExists(id int64) func(context.Context, *platform.Platform) error {
+	return func(ctx context.Context, p *platform.Platform) error {
+		_, err := p.User(ctx, id)
+		if platform.KindOf(err) == platform.NotFound {
 			return usage("owner: no user with id %d", id)
 		}
 		return err

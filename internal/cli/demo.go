@@ -21,9 +21,9 @@ const (
 // seedDemo creates, once, a demo user, a standalone app, a web app and a
 // community, and prints how to log in and a ready /authorize URL.
 func seedDemo(ctx context.Context, p *platform.Platform, public *url.URL, out io.Writer) error {
-	user, err := p.Store.GetUserByLogin(ctx, demoLogin)
+	user, err := p.UserByLogin(ctx, demoLogin)
 	switch {
-	case errors.Is(err, storage.ErrNotFound):
+	case errors.Is(err, platform.ErrNoSuchLogin):
 		if user, err = p.CreateUser(ctx, platform.NewUser{Login: demoLogin, Password: demoPassword, FirstName: "Demo", LastName: "User", Email: "demo@example.com"}); err != nil {
 			return err
 		}
@@ -40,11 +40,11 @@ func seedDemo(ctx context.Context, p *platform.Platform, public *url.URL, out io
 	case err != nil:
 		return err
 	}
-	apps, err := p.Store.ListAppsByOwner(ctx, user.ID)
+	apps, err := p.Apps(ctx, user.ID)
 	if err != nil || len(apps) == 0 {
 		return fmt.Errorf("demo apps missing: %v", err)
 	}
-	communities, _ := p.Store.ListAdminCommunities(ctx, user.ID)
+	communities, _ := p.CommunitiesOf(ctx, user.ID)
 
 	blank := public.JoinPath("/blank.html").String()
 	auth := public.JoinPath("/authorize")

@@ -13,8 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"latchkey/internal/config"
-	"latchkey/internal/server"
-	"latchkey/internal/storage/postgres"
+	"latchkey/internal/node"
 )
 
 func (e *env) serveCmd() *cobra.Command {
@@ -51,12 +50,6 @@ func (e *env) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	store, err := e.openStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-
 	ln, err := net.Listen("tcp", e.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", e.cfg.Addr, err)
@@ -68,22 +61,19 @@ func (e *env) serve(ctx context.Context) error {
 	}
 	publicURL, _ := url.Parse(public)
 
-	deps := server.Deps{Config: e.cfg, Store: store, Keys: keys, Log: log, Now: e.now, PublicURL: publicURL}
-	if kind, dsn, _ := config.ParseDB(e.cfg.DB); kind == config.Postgres {
-		deps.Bus = &postgres.Bus{DSN: dsn, DB: store.Write(), Log: log}
-	}
-	srv, err := server.New(deps)
+	n, err := node.Open(ctx, node.Config{Config: e.cfg, Keys: keys, Log: log, Now: e.now, PublicURL: publicURL})
 	if err != nil {
 		return err
 	}
+	defer n.Close()
 	if e.cfg.Demo {
-		if err := seedDemo(ctx, srv.Platform(), publicURL, e.stdout); err != nil {
+		if err := seedDemo(ctx, n.Platform, publicURL, e.stdout); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
 	}
 
 	hs := &http.Server{
-		Handler:           srv,
+		Handler:           n,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -93,13 +83,12 @@ func (e *env) serve(ctx context.Context) error {
 	}
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	bgDone := make(chan struct{})
-	go func() { srv.Run(bgCtx); close(bgDone) }()
+	go func() { n.Run(bgCtx); close(bgDone) }()
 	defer func() { stopBackground(); <-bgDone }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	kind, _, _ := config.ParseDB(e.cfg.DB)
-	log.Info("listening", "addr", ln.Addr().String(), "public_url", public, "storage", kind)
+	log.Info("listening", "addr", ln.Addr().String(), "public_url", public, "storage", e.cfg.Storage.Backend)
 
 	select {
 	case err := <-errc:

@@ -26,7 +26,10 @@ const DefaultDB = "sqlite:latchkey.db"
 
 // Config is everything the server and the CLI are configured with.
 type Config struct {
+	// DB is the storage DSN as given (--db); Storage is what it names,
+	// set by Validate or ParseStorage, and what everything else reads.
 	DB        string
+	Storage   Storage
 	Addr      string
 	PublicURL string
 	Demo      bool
@@ -104,8 +107,10 @@ func ApplyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
 // Validate reports every problem of c at once.
 func (c *Config) Validate() error {
 	var errs []error
-	if _, _, err := ParseDB(c.DB); err != nil {
+	if st, err := ParseStorage(c.DB); err != nil {
 		errs = append(errs, err)
+	} else {
+		c.Storage = st
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("--addr %q: want host:port", c.Addr))
@@ -145,29 +150,45 @@ func (c *Config) Validate() error {
 	return oneLine(errs)
 }
 
-// Backend kinds of a storage DSN.
+// Backends a storage DSN can name.
 const (
 	SQLite   = "sqlite"
 	Postgres = "postgres"
 )
 
-// ParseDB splits a storage DSN into its backend and what the backend opens:
-// "sqlite:PATH" gives the path, "postgres://…" the whole URL.
-func ParseDB(dsn string) (kind, target string, err error) {
+// Storage is a parsed storage DSN: which backend, and what it opens.
+type Storage struct {
+	Backend string // SQLite or Postgres
+	// Path is the SQLite database file.
+	Path string
+	// URL is the PostgreSQL connection URL.
+	URL string
+}
+
+// String is the DSN, with a PostgreSQL password hidden (for logs).
+func (s Storage) String() string {
+	if s.Backend == SQLite {
+		return "sqlite:" + s.Path
+	}
+	return redact(s.URL)
+}
+
+// ParseStorage reads a storage DSN: "sqlite:PATH" or "postgres://…".
+func ParseStorage(dsn string) (Storage, error) {
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
 		path := strings.TrimPrefix(dsn, "sqlite:")
 		if path == "" || strings.ContainsAny(path, "?#") {
-			return "", "", fmt.Errorf("--db %q: want sqlite:PATH (a file path without ? or #)", dsn)
+			return Storage{}, fmt.Errorf("--db %q: want sqlite:PATH (a file path without ? or #)", dsn)
 		}
-		return SQLite, path, nil
+		return Storage{Backend: SQLite, Path: path}, nil
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		if _, err := url.Parse(dsn); err != nil {
-			return "", "", fmt.Errorf("--db: bad PostgreSQL URL: %v", err)
+			return Storage{}, fmt.Errorf("--db: bad PostgreSQL URL: %v", err)
 		}
-		return Postgres, dsn, nil
+		return Storage{Backend: Postgres, URL: dsn}, nil
 	}
-	return "", "", fmt.Errorf("--db %q: want sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB", redact(dsn))
+	return Storage{}, fmt.Errorf("--db %q: want sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB", redact(dsn))
 }
 
 // redact hides a password in a URL-shaped DSN for error messages.
@@ -187,7 +208,7 @@ const SecretEnv = "LATCHKEY_SECRET"
 // separated by commas: the first signs, all verify) or, for SQLite, from the
 // file beside the database, which is created with a random secret when it
 // does not exist yet (saying so on stderr).
-func Secrets(db string, getenv func(string) string, stderr io.Writer) ([]string, error) {
+func Secrets(st Storage, getenv func(string) string, stderr io.Writer) ([]string, error) {
 	if v := getenv(SecretEnv); v != "" {
 		var out []string
 		var errs []error
@@ -200,14 +221,10 @@ func Secrets(db string, getenv func(string) string, stderr io.Writer) ([]string,
 		}
 		return out, errors.Join(errs...)
 	}
-	kind, path, err := ParseDB(db)
-	if err != nil {
-		return nil, err
-	}
-	if kind != SQLite {
+	if st.Backend != SQLite {
 		return nil, fmt.Errorf("%s is required with PostgreSQL: set it to a random string of at least %d characters, the same on every node", SecretEnv, token.MinSecretLen)
 	}
-	file := SecretFile(path)
+	file := SecretFile(st.Path)
 	b, err := os.ReadFile(file)
 	if err == nil {
 		s := strings.TrimSpace(string(b))
@@ -235,7 +252,7 @@ func Secrets(db string, getenv func(string) string, stderr io.Writer) ([]string,
 		return nil, fmt.Errorf("server secret: %w", err)
 	}
 	if err := os.Link(tmp.Name(), file); errors.Is(err, fs.ErrExist) {
-		return Secrets(db, getenv, stderr) // another command created it first
+		return Secrets(st, getenv, stderr) // another command created it first
 	} else if err != nil {
 		return nil, fmt.Errorf("server secret: %w", err)
 	}

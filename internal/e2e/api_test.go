@@ -47,7 +47,7 @@ func newAPIEnvOn(t *testing.T, base *env) *apiEnv {
 	}
 	// Bob authorized the app; Alice's tokens come from a consent too.
 	for _, u := range []storage.User{e.alice, e.bob} {
-		if err := e.Store.PutConsent(ctx, storage.Consent{UserID: u.ID, AppID: e.app.ID, Scope: scope.Messages | scope.Groups, CreatedAt: e.Clock.Now(), UpdatedAt: e.Clock.Now()}); err != nil {
+		if err := e.P.Consents.Grant(ctx, u.ID, e.app.ID, scope.Messages|scope.Groups, nil, true); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -167,16 +167,16 @@ func TestCleanupRemovesExpiredCodesAndTokensOnly(t *testing.T) {
 	code := obtainCode(t, e, fmt.Sprint(app.ID), "https://olga.example/cb", "olga", nil)
 	_, codeHash, _ := e.P.Keys.Parse(code)
 
-	if codes, tokens, err := e.Server.Cleanup(ctx); err != nil || codes != 0 || tokens != 0 {
+	if codes, tokens, err := e.P.Cleanup(ctx); err != nil || codes != 0 || tokens != 0 {
 		t.Fatalf("cleanup before anything expired: %d codes, %d tokens, %v", codes, tokens, err)
 	}
 	e.Clock.Advance(2 * time.Hour) // the code and the 1-hour token expire
-	codes, tokens, err := e.Server.Cleanup(ctx)
+	codes, tokens, err := e.P.Cleanup(ctx)
 	if err != nil || codes != 1 || tokens != 0 {
 		t.Fatalf("cleanup two hours on: %d codes, %d tokens, %v; want the code only (expired tokens are kept a day)", codes, tokens, err)
 	}
 	e.Clock.Advance(24 * time.Hour)
-	codes, tokens, err = e.Server.Cleanup(ctx)
+	codes, tokens, err = e.P.Cleanup(ctx)
 	if err != nil || codes != 0 || tokens != 1 {
 		t.Fatalf("cleanup a day later: %d codes, %d tokens, %v", codes, tokens, err)
 	}

@@ -20,11 +20,8 @@ import (
 
 	"latchkey/internal/config"
 	"latchkey/internal/platform"
-	"latchkey/internal/server"
+	"latchkey/internal/node"
 	"latchkey/internal/storage"
-	"latchkey/internal/storage/postgres"
-	"latchkey/internal/storage/sqlite"
-	"latchkey/internal/storage/sqlstore"
 	"latchkey/internal/testenv"
 	"latchkey/internal/token"
 )
@@ -51,11 +48,13 @@ func (c *clock) Advance(d time.Duration) {
 type env struct {
 	t      *testing.T
 	URL    string
-	Store  storage.Storage
-	P      *platform.Platform
-	Clock  *clock
-	DB     string // SQLite file, when on SQLite
-	Server *server.Server
+	// Store is the test's own connection to the server's database, to
+	// look at what was stored.
+	Store storage.Storage
+	P     *platform.Platform
+	Clock *clock
+	DB    string // SQLite file, when on SQLite
+	Node  *node.Node
 }
 
 type option func(*config.Config)
@@ -81,26 +80,19 @@ func startEnv(t *testing.T, dsn string, c *clock, opts ...option) *env {
 		c = &clock{t: time.Now().UTC().Truncate(time.Second)}
 	}
 	e := &env{t: t, Clock: c}
-	var err error
-	var pg *sqlstore.Store
-	if dsn != "" {
-		pg, err = postgres.Open(ctx, dsn)
-		e.Store = pg
-	} else {
-		e.DB = filepath.Join(t.TempDir(), "latchkey.db")
-		e.Store, err = sqlite.Open(ctx, e.DB)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Store.Close() })
-	keys, err := token.NewKeyring("e2e-test-secret-0123456789abcdefghijklmnop")
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := config.Defaults()
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if dsn != "" {
+		cfg.Storage = config.Storage{Backend: config.Postgres, URL: dsn}
+	} else {
+		e.DB = filepath.Join(t.TempDir(), "latchkey.db")
+		cfg.Storage = config.Storage{Backend: config.SQLite, Path: e.DB}
+	}
+	keys, err := token.NewKeyring("e2e-test-secret-0123456789abcdefghijklmnop")
+	if err != nil {
+		t.Fatal(err)
 	}
 	// The URL is known only once the listener exists; the handler is set after.
 	var h http.Handler
@@ -112,23 +104,27 @@ func startEnv(t *testing.T, dsn string, c *clock, opts ...option) *env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	deps := server.Deps{Config: cfg, Store: e.Store, Keys: keys, Log: log, Now: e.Clock.Now, PublicURL: public}
-	if pg != nil {
-		deps.Bus = &postgres.Bus{DSN: dsn, DB: pg.Write(), Log: log}
-	}
-	srv, err := server.New(deps)
+	n, err := node.Open(ctx, node.Config{Config: cfg, Keys: keys, Log: log, Now: e.Clock.Now, PublicURL: public})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h = srv
-	e.P = srv.Platform()
-	e.Server = srv
-	if pg != nil {
+	t.Cleanup(func() { n.Close() })
+	h = n
+	e.P = n.Platform
+	e.Node = n
+	if dsn != "" {
 		runCtx, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { srv.Run(runCtx); close(done) }()
+		go func() { n.Run(runCtx); close(done) }()
 		t.Cleanup(func() { stop(); <-done })
 	}
+	// The tests look at the database as an outsider would, through a
+	// connection of their own; the server reaches it only through its
+	// platform.
+	if e.Store, err = node.OpenStorage(ctx, cfg.Storage); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Store.Close() })
 	return e
 }
 

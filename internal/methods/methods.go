@@ -4,11 +4,13 @@
 package methods
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"latchkey/internal/api"
 	"latchkey/internal/platform"
@@ -17,9 +19,20 @@ import (
 	"latchkey/internal/token"
 )
 
+// Platform is what the methods ask of the domain layer.
+type Platform interface {
+	Users(ctx context.Context, ids []int64) ([]storage.User, error)
+	CommunitiesOf(ctx context.Context, userID int64) ([]storage.Community, error)
+	LookupCommunity(ctx context.Context, id int64) (storage.Community, error)
+	CheckToken(ctx context.Context, raw string) (storage.Token, error)
+	SendMessage(ctx context.Context, from storage.Token, peer int64, text string, randomID int64, now time.Time) (int64, error)
+	SendNotifications(ctx context.Context, appID int64, users []int64, text string, now time.Time) ([]int64, error)
+	AddAppEvent(ctx context.Context, e storage.AppEvent) error
+}
+
 // Deps are what the methods use.
 type Deps struct {
-	P         *platform.Platform
+	P         Platform
 	PublicURL *url.URL
 }
 
@@ -92,7 +105,7 @@ func (d Deps) usersGet(c *api.Call) (any, error) {
 	} else {
 		return nil, api.ErrParam("user_ids")
 	}
-	users, err := d.P.Store.GetUsers(c.Ctx, ids)
+	users, err := d.P.Users(c.Ctx, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +149,7 @@ func toGroup(c storage.Community) group {
 }
 
 func (d Deps) groupsGet(c *api.Call) (any, error) {
-	communities, err := d.P.Store.ListAdminCommunities(c.Ctx, c.Token.UserID)
+	communities, err := d.P.CommunitiesOf(c.Ctx, c.Token.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -184,8 +197,8 @@ func (d Deps) groupsGetByID(c *api.Call) (any, error) {
 	}
 	var out []group
 	for _, id := range ids {
-		g, err := d.P.Store.GetCommunity(c.Ctx, id)
-		if errors.Is(err, storage.ErrNotFound) {
+		g, err := d.P.LookupCommunity(c.Ctx, id)
+		if platform.KindOf(err) == platform.NotFound {
 			continue
 		}
 		if err != nil {
@@ -233,22 +246,15 @@ func (d Deps) messagesSend(c *api.Call) (any, error) {
 	if !ok || peer <= 0 {
 		return nil, api.ErrParam("peer_id")
 	}
-	if _, err := d.P.Store.GetUser(c.Ctx, peer); errors.Is(err, storage.ErrNotFound) {
-		return nil, api.ErrInvalidUserID
-	} else if err != nil {
-		return nil, err
-	}
 	randomID, _ := c.Int("random_id")
-	m := storage.Message{AppID: c.Token.AppID, PeerID: peer, Text: c.Str("message"), RandomID: randomID, CreatedAt: c.Now}
-	if c.Token.Kind == token.Community {
-		m.FromCommunityID = c.Token.CommunityID
-	} else {
-		m.FromUserID = c.Token.UserID
+	id, err := d.P.SendMessage(c.Ctx, c.Token, peer, c.Str("message"), randomID, c.Now)
+	if errors.Is(err, platform.ErrNoSuchUser) {
+		return nil, api.ErrInvalidUserID
 	}
-	if err := d.P.Store.CreateMessage(c.Ctx, &m); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	return m.ID, nil
+	return id, nil
 }
 
 var (
@@ -259,7 +265,7 @@ var (
 func (d Deps) secureCheckToken(c *api.Call) (any, error) {
 	t, err := d.P.CheckToken(c.Ctx, c.Str("token"))
 	switch {
-	case errors.Is(err, platform.ErrTokenInvalid), errors.Is(err, platform.ErrTokenExpired), errors.Is(err, platform.ErrTokenRevoked):
+	case platform.Refused(err):
 		return nil, errCheckInvalid
 	case err != nil:
 		return nil, err
@@ -286,26 +292,8 @@ func (d Deps) secureSendNotification(c *api.Call) (any, error) {
 	if len(ids) == 0 {
 		return nil, api.ErrParam("user_ids")
 	}
-	sent := []int64{}
-	seen := map[int64]bool{}
-	for _, id := range ids {
-		if seen[id] || id <= 0 {
-			continue
-		}
-		seen[id] = true
-		// Only users who authorized the app receive its notifications.
-		if _, err := d.P.Store.GetConsent(c.Ctx, id, c.Token.AppID); errors.Is(err, storage.ErrNotFound) {
-			continue
-		} else if err != nil {
-			return nil, err
-		}
-		n := storage.Notification{AppID: c.Token.AppID, UserID: id, Message: c.Str("message"), CreatedAt: c.Now}
-		if err := d.P.Store.CreateNotification(c.Ctx, &n); err != nil {
-			return nil, err
-		}
-		sent = append(sent, id)
-	}
-	return sent, nil
+	// Only users who authorized the app receive its notifications.
+	return d.P.SendNotifications(c.Ctx, c.Token.AppID, ids, c.Str("message"), c.Now)
 }
 
 func (d Deps) secureAddAppEvent(c *api.Call) (any, error) {
@@ -313,7 +301,7 @@ func (d Deps) secureAddAppEvent(c *api.Call) (any, error) {
 	activity, _ := c.Int("activity_id")
 	value, _ := c.Int("value")
 	e := storage.AppEvent{AppID: c.Token.AppID, UserID: uid, ActivityID: activity, Value: value, CreatedAt: c.Now}
-	if err := d.P.Store.CreateAppEvent(c.Ctx, &e); errors.Is(err, storage.ErrNotFound) {
+	if err := d.P.AddAppEvent(c.Ctx, e); errors.Is(err, platform.ErrNoSuchUser) {
 		return nil, api.ErrInvalidUserID
 	} else if err != nil {
 		return nil, fmt.Errorf("secure.addAppEvent: %w", err)

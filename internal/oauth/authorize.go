@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"latchkey/internal/pkce"
 	"latchkey/internal/protocol"
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
@@ -130,24 +131,10 @@ func checkChallenge(challenge, method string, allowPlain bool) error {
 	default:
 		return newError(protocol.InvalidRequest, 400, fmt.Sprintf("code_challenge_method %q is not supported: use S256", method)).redirectable()
 	}
-	if !validVerifier(challenge) {
+	if !pkce.Valid(challenge) {
 		return newError(protocol.InvalidRequest, 400, "code_challenge must be 43 to 128 characters of [A-Za-z0-9-._~]").redirectable()
 	}
 	return nil
-}
-
-// validVerifier checks the RFC 7636 §4.1 shape, shared by challenges.
-func validVerifier(s string) bool {
-	if len(s) < 43 || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
-			return false
-		}
-	}
-	return true
 }
 
 func parseIDs(s string) ([]int64, error) {

@@ -140,9 +140,6 @@ func (p *Platform) CreateApp(ctx context.Context, actor Actor, a NewApp) (AppVie
 	if err := a.Validate(); err != nil {
 		return AppView{}, err
 	}
-	if _, err := p.Store.GetUser(ctx, a.OwnerID); err != nil {
-		return AppView{}, orNotFound(err, "owner: no user with id %d", a.OwnerID)
-	}
 	now := p.now()
 	secret := token.NewSecret()
 	svc, svcHash := p.Keys.Mint(token.Service)
@@ -153,12 +150,9 @@ func (p *Platform) CreateApp(ctx context.Context, actor Actor, a NewApp) (AppVie
 		ServiceTokenSealed: p.Keys.Seal([]byte(svc)),
 		CreatedAt:          now,
 	}
-	if err := p.Store.CreateApp(ctx, &rec); err != nil {
+	// The app and its service token are stored in one transaction.
+	if err := p.store.CreateApp(ctx, &rec, p.serviceTokenRecord(0, svcHash, now)); err != nil {
 		return AppView{}, orNotFound(err, "owner: no user with id %d", a.OwnerID)
-	}
-	if err := p.Store.CreateToken(ctx, p.serviceTokenRecord(rec.ID, svcHash, now)); err != nil {
-		p.Store.DeleteApp(context.WithoutCancel(ctx), rec.ID)
-		return AppView{}, err
 	}
 	p.issued(token.Service)
 	p.audit(ctx, actor, storage.AuditEvent{AppID: rec.ID, Action: storage.AuditAppCreate, Detail: rec.Title})
@@ -167,6 +161,12 @@ func (p *Platform) CreateApp(ctx context.Context, actor Actor, a NewApp) (AppVie
 
 func (p *Platform) serviceTokenRecord(appID int64, h token.Hash, now time.Time) storage.Token {
 	return storage.Token{Hash: h, Kind: token.Service, AppID: appID, IssuedAt: now, Flow: storage.FlowServiceToken}
+}
+
+// LookupApp returns the app's record, credentials sealed: what the OAuth
+// endpoints, the widget and the pages that name an app need.
+func (p *Platform) LookupApp(ctx context.Context, id int64) (storage.App, error) {
+	return p.store.GetApp(ctx, id)
 }
 
 // App returns the app with its credentials opened. When actor is not the
@@ -180,14 +180,32 @@ func (p *Platform) App(ctx context.Context, actor Actor, id int64) (AppView, err
 }
 
 func (p *Platform) ownedApp(ctx context.Context, actor Actor, id int64) (storage.App, error) {
-	a, err := p.Store.GetApp(ctx, id)
+	a, err := p.store.GetApp(ctx, id)
 	if err != nil {
 		return a, orNotFound(err, "no app with id %d", id)
 	}
+	return a, mayManage(actor, a)
+}
+
+// mayManage is the rule of who may see and change an app: its owner, and
+// the CLI on the server's own machine.
+func mayManage(actor Actor, a storage.App) error {
 	if actor != CLI && a.OwnerID != actor.UserID {
-		return a, &Error{Kind: Forbidden, Message: "this app belongs to another developer"}
+		return &Error{Kind: Forbidden, Message: "this app belongs to another developer"}
 	}
-	return a, nil
+	return nil
+}
+
+// updateApp changes the app in one read-modify-write transaction, after
+// checking that actor may manage it; change sees the current record.
+func (p *Platform) updateApp(ctx context.Context, actor Actor, id int64, change func(*storage.App) error) (storage.App, error) {
+	a, err := p.store.UpdateApp(ctx, id, func(a *storage.App) error {
+		if err := mayManage(actor, *a); err != nil {
+			return err
+		}
+		return change(a)
+	})
+	return a, orNotFound(err, "no app with id %d", id)
 }
 
 func (p *Platform) view(a storage.App) (AppView, error) {
@@ -218,18 +236,18 @@ func (p *Platform) view(a storage.App) (AppView, error) {
 // valid until RetireSecret or OldSecretGrace, so deployed servers can switch
 // without downtime. A secret still in its grace period is replaced.
 func (p *Platform) RotateSecret(ctx context.Context, actor Actor, id int64) (AppView, error) {
-	a, err := p.ownedApp(ctx, actor, id)
-	if err != nil {
-		return AppView{}, err
-	}
 	now := p.now()
-	dropped := a.OldSecret // a secret still in its grace period ends now
-	old := a.Secret
-	old.ExpiresAt = now.Add(OldSecretGrace)
-	a.OldSecret = &old
 	secret := token.NewSecret()
-	a.Secret = storage.ClientSecret{Hash: token.HashOf(secret), Sealed: p.Keys.Seal([]byte(secret)), CreatedAt: now}
-	if err := p.Store.UpdateApp(ctx, a); err != nil {
+	var dropped *storage.ClientSecret // a secret still in its grace period ends now
+	a, err := p.updateApp(ctx, actor, id, func(a *storage.App) error {
+		dropped = a.OldSecret
+		old := a.Secret
+		old.ExpiresAt = now.Add(OldSecretGrace)
+		a.OldSecret = &old
+		a.Secret = storage.ClientSecret{Hash: token.HashOf(secret), Sealed: p.Keys.Seal([]byte(secret)), CreatedAt: now}
+		return nil
+	})
+	if err != nil {
 		return AppView{}, err
 	}
 	if dropped != nil {
@@ -237,22 +255,21 @@ func (p *Platform) RotateSecret(ctx context.Context, actor Actor, id int64) (App
 			return AppView{}, err
 		}
 	}
-	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: storage.AuditSecretRotate, Detail: "old secret valid until " + old.ExpiresAt.Format(time.RFC3339)})
+	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: storage.AuditSecretRotate, Detail: "old secret valid until " + a.OldSecret.ExpiresAt.Format(time.RFC3339)})
 	return p.view(a)
 }
 
 // RetireSecret ends the rotated-out secret now.
 func (p *Platform) RetireSecret(ctx context.Context, actor Actor, id int64) (AppView, error) {
-	a, err := p.ownedApp(ctx, actor, id)
+	var retired token.Hash
+	a, err := p.updateApp(ctx, actor, id, func(a *storage.App) error {
+		if a.OldSecret == nil {
+			return &Error{Kind: Conflict, Message: "there is no old secret to retire: rotate the secret first"}
+		}
+		retired, a.OldSecret = a.OldSecret.Hash, nil
+		return nil
+	})
 	if err != nil {
-		return AppView{}, err
-	}
-	if a.OldSecret == nil {
-		return AppView{}, &Error{Kind: Conflict, Message: "there is no old secret to retire: rotate the secret first"}
-	}
-	retired := a.OldSecret.Hash
-	a.OldSecret = nil
-	if err := p.Store.UpdateApp(ctx, a); err != nil {
 		return AppView{}, err
 	}
 	// Tokens obtained with the retired secret die with it: if it leaked,
@@ -265,39 +282,28 @@ func (p *Platform) RetireSecret(ctx context.Context, actor Actor, id int64) (App
 }
 
 // NewServiceToken mints the app's service token, revoking the previous one
-// at once: there is exactly one live service token per app.
+// at once, in one transaction: there is exactly one live service token per
+// app.
 func (p *Platform) NewServiceToken(ctx context.Context, actor Actor, id int64) (AppView, error) {
-	a, err := p.ownedApp(ctx, actor, id)
-	if err != nil {
+	if _, err := p.ownedApp(ctx, actor, id); err != nil {
 		return AppView{}, err
 	}
 	now := p.now()
 	svc, h := p.Keys.Mint(token.Service)
-	revoked, err := p.Store.RevokeTokens(ctx, storage.TokenFilter{AppID: id, Kind: token.Service, Flow: storage.FlowServiceToken}, storage.RevokedReplaced, now)
+	revoked, err := p.store.ReplaceServiceToken(ctx, p.serviceTokenRecord(id, h, now), p.Keys.Seal([]byte(svc)))
 	if err != nil {
-		return AppView{}, err
+		return AppView{}, orNotFound(err, "no app with id %d", id)
 	}
 	p.revoked(revoked)
-	if err := p.Store.CreateToken(ctx, p.serviceTokenRecord(id, h, now)); err != nil {
-		return AppView{}, err
-	}
-	a.ServiceTokenSealed = p.Keys.Seal([]byte(svc))
-	if err := p.Store.UpdateApp(ctx, a); err != nil {
-		return AppView{}, err
-	}
 	p.issued(token.Service)
 	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: storage.AuditServiceTokenNew})
-	return p.view(a)
+	return p.App(ctx, actor, id)
 }
 
 // SetClientCredentials turns the obsolete client credentials flow on or off.
 func (p *Platform) SetClientCredentials(ctx context.Context, actor Actor, id int64, on bool) (AppView, error) {
-	a, err := p.ownedApp(ctx, actor, id)
+	a, err := p.updateApp(ctx, actor, id, func(a *storage.App) error { a.ClientCredentials = on; return nil })
 	if err != nil {
-		return AppView{}, err
-	}
-	a.ClientCredentials = on
-	if err := p.Store.UpdateApp(ctx, a); err != nil {
 		return AppView{}, err
 	}
 	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: map[bool]storage.AuditAction{true: storage.AuditClientCredsOn, false: storage.AuditClientCredsOff}[on]})
@@ -314,7 +320,7 @@ func (p *Platform) DeleteApp(ctx context.Context, actor Actor, id int64) (AppVie
 	if err != nil {
 		return v, err
 	}
-	hashes, err := p.Store.DeleteApp(ctx, id)
+	hashes, err := p.store.DeleteApp(ctx, id)
 	if err != nil {
 		return v, orNotFound(err, "no app with id %d", id)
 	}
@@ -335,7 +341,7 @@ var (
 // the one that matched. Secrets are random, so a SHA-256 compared in
 // constant time is enough: no slow KDF on this path.
 func (p *Platform) AuthenticateClient(ctx context.Context, clientID int64, secret string) (storage.App, token.Hash, error) {
-	a, err := p.Store.GetApp(ctx, clientID)
+	a, err := p.store.GetApp(ctx, clientID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return a, token.Hash{}, ErrUnknownClient
 	}
@@ -355,7 +361,7 @@ func (p *Platform) AuthenticateClient(ctx context.Context, clientID int64, secre
 // revokeMintedWith revokes the client-credentials tokens minted with a
 // secret that no longer works.
 func (p *Platform) revokeMintedWith(ctx context.Context, appID int64, secret token.Hash) error {
-	revoked, err := p.Store.RevokeTokens(ctx, storage.TokenFilter{AppID: appID, SecretHash: &secret}, storage.RevokedSecret, p.now())
+	revoked, err := p.store.RevokeTokens(ctx, storage.TokenFilter{AppID: appID, SecretHash: &secret}, storage.RevokedSecret, p.now())
 	p.revoked(revoked)
 	return err
 }
@@ -372,17 +378,16 @@ type AppSettings struct {
 // UpdateAppSettings changes the app's title, description, redirect URIs and
 // iframe URL, with the rules of creation.
 func (p *Platform) UpdateAppSettings(ctx context.Context, actor Actor, id int64, s AppSettings) (AppView, error) {
-	a, err := p.ownedApp(ctx, actor, id)
+	a, err := p.updateApp(ctx, actor, id, func(a *storage.App) error {
+		check := NewApp{OwnerID: a.OwnerID, Title: strings.TrimSpace(s.Title), Description: s.Description, Type: a.Type,
+			RedirectURIs: s.RedirectURIs, IFrameURL: s.IFrameURL, IFrameScope: s.IFrameScope}
+		if err := check.Validate(); err != nil {
+			return err
+		}
+		a.Title, a.Description, a.RedirectURIs, a.IFrameURL, a.IFrameScope = check.Title, check.Description, check.RedirectURIs, check.IFrameURL, check.IFrameScope
+		return nil
+	})
 	if err != nil {
-		return AppView{}, err
-	}
-	check := NewApp{OwnerID: a.OwnerID, Title: strings.TrimSpace(s.Title), Description: s.Description, Type: a.Type,
-		RedirectURIs: s.RedirectURIs, IFrameURL: s.IFrameURL, IFrameScope: s.IFrameScope}
-	if err := check.Validate(); err != nil {
-		return AppView{}, err
-	}
-	a.Title, a.Description, a.RedirectURIs, a.IFrameURL, a.IFrameScope = check.Title, check.Description, check.RedirectURIs, check.IFrameURL, check.IFrameScope
-	if err := p.Store.UpdateApp(ctx, a); err != nil {
 		return AppView{}, err
 	}
 	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: storage.AuditAppSettings, Detail: strings.Join(a.RedirectURIs, " ")})
@@ -391,7 +396,7 @@ func (p *Platform) UpdateAppSettings(ctx context.Context, actor Actor, id int64,
 
 // Apps lists the apps the user owns.
 func (p *Platform) Apps(ctx context.Context, ownerID int64) ([]storage.App, error) {
-	return p.Store.ListAppsByOwner(ctx, ownerID)
+	return p.store.ListAppsByOwner(ctx, ownerID)
 }
 
 // AuditOf returns the app's recent security events, newest first; only its
@@ -400,5 +405,5 @@ func (p *Platform) AuditOf(ctx context.Context, actor Actor, appID int64, limit 
 	if _, err := p.ownedApp(ctx, actor, appID); err != nil {
 		return nil, err
 	}
-	return p.Store.ListAudit(ctx, storage.AuditFilter{AppID: appID, Limit: limit})
+	return p.store.ListAudit(ctx, storage.AuditFilter{AppID: appID, Limit: limit})
 }

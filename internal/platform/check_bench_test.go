@@ -27,7 +27,7 @@ func newPlatform(tb testing.TB) (*platform.Platform, platform.AppView) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := &platform.Platform{Store: s, Keys: keys, Now: time.Now, Cache: tokencache.New(100_000)}
+	p := platform.New(platform.Options{Store: s, Keys: keys, Now: time.Now, Cache: tokencache.New(100_000)})
 	u, err := p.CreateUser(context.Background(), platform.NewUser{Login: "bench", Password: "bench-password"})
 	if err != nil {
 		tb.Fatal(err)

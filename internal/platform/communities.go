@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"unicode/utf8"
 
@@ -17,11 +18,11 @@ func (p *Platform) CreateCommunity(ctx context.Context, actor Actor, ownerID int
 	if n := utf8.RuneCountInString(name); n == 0 || n > 100 || strings.ContainsAny(name, "\r\n\x00") {
 		return storage.Community{}, invalid("name", "must be 1 to 100 characters on one line")
 	}
-	if _, err := p.Store.GetUser(ctx, ownerID); err != nil {
+	if _, err := p.store.GetUser(ctx, ownerID); err != nil {
 		return storage.Community{}, orNotFound(err, "owner: no user with id %d", ownerID)
 	}
 	c := storage.Community{Name: name, CreatedAt: p.now()}
-	if err := p.Store.CreateCommunity(ctx, &c, ownerID); err != nil {
+	if err := p.store.CreateCommunity(ctx, &c, ownerID); err != nil {
 		return c, orNotFound(err, "owner: no user with id %d", ownerID)
 	}
 	p.audit(ctx, actor, storage.AuditEvent{CommunityID: c.ID, Action: storage.AuditCommunityCreate, Detail: name})
@@ -31,14 +32,14 @@ func (p *Platform) CreateCommunity(ctx context.Context, actor Actor, ownerID int
 // AddCommunityAdmin makes userID an admin of the community. When actor is not
 // the CLI, the actor must be an admin already.
 func (p *Platform) AddCommunityAdmin(ctx context.Context, actor Actor, communityID, userID int64) error {
-	if _, err := p.Store.GetCommunity(ctx, communityID); err != nil {
+	if _, err := p.store.GetCommunity(ctx, communityID); err != nil {
 		return orNotFound(err, "group: no community with id %d", communityID)
 	}
-	if _, err := p.Store.GetUser(ctx, userID); err != nil {
+	if _, err := p.store.GetUser(ctx, userID); err != nil {
 		return orNotFound(err, "user: no user with id %d", userID)
 	}
 	if actor != CLI {
-		ok, err := p.Store.IsCommunityAdmin(ctx, communityID, actor.UserID)
+		ok, err := p.store.IsCommunityAdmin(ctx, communityID, actor.UserID)
 		if err != nil {
 			return err
 		}
@@ -46,10 +47,47 @@ func (p *Platform) AddCommunityAdmin(ctx context.Context, actor Actor, community
 			return &Error{Kind: Forbidden, Message: "only an admin of the community can add admins"}
 		}
 	}
-	if err := p.Store.AddCommunityAdmin(ctx, communityID, userID, p.now()); err != nil {
+	if err := p.store.AddCommunityAdmin(ctx, communityID, userID, p.now()); err != nil {
 		return orNotFound(err, "no community %d or user %d", communityID, userID)
 	}
 	p.audit(ctx, actor, storage.AuditEvent{CommunityID: communityID, Action: storage.AuditAdminAdd, Detail: "user " + itoa(userID)})
+	return nil
+}
+
+// AddCommunityAdminByLogin is AddCommunityAdmin for the user with that
+// login, as the community page names them.
+func (p *Platform) AddCommunityAdminByLogin(ctx context.Context, actor Actor, communityID int64, login string) error {
+	u, err := p.UserByLogin(ctx, strings.TrimSpace(login))
+	if err != nil {
+		return err
+	}
+	return p.AddCommunityAdmin(ctx, actor, communityID, u.ID)
+}
+
+// LookupCommunity returns a community's public record (name and id), for
+// the API and the consent dialog.
+func (p *Platform) LookupCommunity(ctx context.Context, id int64) (storage.Community, error) {
+	c, err := p.store.GetCommunity(ctx, id)
+	return c, orNotFound(err, "community %d does not exist", id)
+}
+
+// MayGrantFor checks that the user may grant an app access to every one of
+// the communities: only their admins may. The error names the first one
+// that does not exist (NotFound) or that the user does not admin
+// (Forbidden).
+func (p *Platform) MayGrantFor(ctx context.Context, userID int64, communityIDs []int64) error {
+	for _, id := range communityIDs {
+		if _, err := p.LookupCommunity(ctx, id); err != nil {
+			return err
+		}
+		ok, err := p.store.IsCommunityAdmin(ctx, id, userID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return &Error{Kind: Forbidden, Message: fmt.Sprintf("you are not an admin of community %d: only its admins can grant access to it", id)}
+		}
+	}
 	return nil
 }
 
@@ -58,17 +96,17 @@ var ErrLastAdmin = &Error{Kind: Conflict, Message: "the last admin of a communit
 
 // CommunitiesOf lists the communities the user admins.
 func (p *Platform) CommunitiesOf(ctx context.Context, userID int64) ([]storage.Community, error) {
-	return p.Store.ListAdminCommunities(ctx, userID)
+	return p.store.ListAdminCommunities(ctx, userID)
 }
 
 // Community returns the community if actor admins it.
 func (p *Platform) Community(ctx context.Context, actor Actor, id int64) (storage.Community, error) {
-	c, err := p.Store.GetCommunity(ctx, id)
+	c, err := p.store.GetCommunity(ctx, id)
 	if err != nil {
 		return c, orNotFound(err, "no community with id %d", id)
 	}
 	if actor != CLI {
-		ok, err := p.Store.IsCommunityAdmin(ctx, id, actor.UserID)
+		ok, err := p.store.IsCommunityAdmin(ctx, id, actor.UserID)
 		if err != nil {
 			return c, err
 		}
@@ -84,7 +122,7 @@ func (p *Platform) CommunityAdmins(ctx context.Context, actor Actor, id int64) (
 	if _, err := p.Community(ctx, actor, id); err != nil {
 		return nil, err
 	}
-	return p.Store.ListCommunityAdmins(ctx, id)
+	return p.store.ListCommunityAdmins(ctx, id)
 }
 
 // RemoveCommunityAdmin takes admin rights away. The last admin stays. The
@@ -94,7 +132,7 @@ func (p *Platform) RemoveCommunityAdmin(ctx context.Context, actor Actor, commun
 	if _, err := p.Community(ctx, actor, communityID); err != nil {
 		return err
 	}
-	err := p.Store.RemoveCommunityAdmin(ctx, communityID, userID)
+	err := p.store.RemoveCommunityAdmin(ctx, communityID, userID)
 	switch {
 	case errors.Is(err, storage.ErrConflict):
 		return ErrLastAdmin
@@ -112,7 +150,7 @@ func (p *Platform) CommunityTokens(ctx context.Context, actor Actor, communityID
 	if _, err := p.Community(ctx, actor, communityID); err != nil {
 		return nil, err
 	}
-	return p.Store.ListTokens(ctx, storage.TokenFilter{CommunityID: communityID, Kind: token.Community, LiveOnly: true})
+	return p.store.ListTokens(ctx, storage.TokenFilter{CommunityID: communityID, Kind: token.Community, LiveOnly: true})
 }
 
 // CreateCommunityToken is "Create token" on the community's API usage page:
@@ -146,7 +184,7 @@ func (p *Platform) RevokeCommunityToken(ctx context.Context, actor Actor, commun
 	if _, err := p.Community(ctx, actor, communityID); err != nil {
 		return err
 	}
-	revoked, err := p.Store.RevokeTokens(ctx, storage.TokenFilter{Hash: &h, CommunityID: communityID, Kind: token.Community}, storage.RevokedByAdmin, p.now())
+	revoked, err := p.store.RevokeTokens(ctx, storage.TokenFilter{Hash: &h, CommunityID: communityID, Kind: token.Community}, storage.RevokedByAdmin, p.now())
 	if err != nil {
 		return err
 	}
@@ -163,5 +201,5 @@ func (p *Platform) CommunityAudit(ctx context.Context, actor Actor, communityID 
 	if _, err := p.Community(ctx, actor, communityID); err != nil {
 		return nil, err
 	}
-	return p.Store.ListAudit(ctx, storage.AuditFilter{CommunityID: communityID, Limit: limit})
+	return p.store.ListAudit(ctx, storage.AuditFilter{CommunityID: communityID, Limit: limit})
 }

@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"net/url"
 	"strconv"
 	"strings"
@@ -123,51 +122,3 @@ func OriginAllowed(a storage.App, origin string) bool {
 	return false
 }
 
-// AuthorizedApp is an app the user has granted access to.
-type AuthorizedApp struct {
-	App     storage.App
-	Consent storage.Consent
-}
-
-// AuthorizedApps lists the apps the user has authorized, newest first.
-func (p *Platform) AuthorizedApps(ctx context.Context, userID int64) ([]AuthorizedApp, error) {
-	consents, err := p.Store.ListConsentsByUser(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]AuthorizedApp, 0, len(consents))
-	for _, c := range consents {
-		a, err := p.Store.GetApp(ctx, c.AppID)
-		if err != nil {
-			continue // deleted meanwhile
-		}
-		out = append(out, AuthorizedApp{App: a, Consent: c})
-	}
-	return out, nil
-}
-
-// Grant remembers that the user granted the app m, added to what was
-// granted before. prior is that earlier consent when the caller has read it
-// (nil reads it). Nothing is written when m adds nothing, unless refresh
-// (the user was asked again and agreed: the consent's time moves on).
-func (p *Platform) Grant(ctx context.Context, userID, appID int64, m scope.Mask, prior *storage.Consent, refresh bool) error {
-	if prior == nil {
-		c, err := p.Store.GetConsent(ctx, userID, appID)
-		switch {
-		case err == nil:
-			prior = &c
-		case !errors.Is(err, storage.ErrNotFound):
-			return err
-		}
-	}
-	now := p.now()
-	c := storage.Consent{UserID: userID, AppID: appID, Scope: m, CreatedAt: now, UpdatedAt: now}
-	if prior != nil {
-		if prior.Scope.Has(m) && !refresh {
-			return nil
-		}
-		c.Scope |= prior.Scope
-		c.CreatedAt = prior.CreatedAt
-	}
-	return p.Store.PutConsent(ctx, c)
-}

@@ -24,7 +24,12 @@ type Error struct {
 	Kind    Kind
 	Field   string // the input at fault, when there is one
 	Message string
+	// Err, when set, is a sentinel the caller can match with errors.Is.
+	Err error
 }
+
+// Unwrap returns the sentinel behind the error, if any.
+func (e *Error) Unwrap() error { return e.Err }
 
 func (e *Error) Error() string {
 	if e.Field != "" {

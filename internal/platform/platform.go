@@ -1,7 +1,9 @@
-// Package platform is Latchkey's domain layer: creating users, apps and
-// communities, minting and revoking their credentials, and recording every
-// security action in the audit log. The CLI, the browser pages and the OAuth
-// endpoints all go through it, so a rule is written once.
+// Package platform is Latchkey's domain layer: users, apps and communities,
+// the consents users give, authorization codes, minting, checking and
+// revoking credentials, messages, and the audit log of every security
+// action. It is the only holder of the storage: the CLI, the browser pages,
+// the OAuth endpoints and the API methods all ask it, so each rule is
+// written once. See ARCHITECTURE.md for where each rule lives.
 package platform
 
 import (
@@ -16,8 +18,8 @@ import (
 	"latchkey/internal/tokencache"
 )
 
-// Platform holds the dependencies of every domain operation.
-type Platform struct {
+// Options are what a Platform is built from.
+type Options struct {
 	Store storage.Storage
 	// Keys mints and seals; nil for commands that need no server secret.
 	Keys *token.Keyring
@@ -31,9 +33,49 @@ type Platform struct {
 	OnRevoke func([]token.Hash)
 	// OnIssue, when set, is told of each token minted (for metrics).
 	OnIssue func(token.Kind)
-
-	usage usage
 }
+
+// Platform holds the dependencies of every domain operation.
+type Platform struct {
+	store storage.Storage
+	// Keys mints, parses and seals; nil for commands that need no secret.
+	Keys *token.Keyring
+	// Now is the injected clock.
+	Now func() time.Time
+	Log *slog.Logger
+	// Cache holds checked tokens (nil: none).
+	Cache *tokencache.Cache
+	// Consents decides whether a request needs the dialog and records
+	// what users grant.
+	Consents *Consents
+	// Codes mints, redeems and replay-revokes authorization codes.
+	Codes *Codes
+
+	onRevoke func([]token.Hash)
+	onIssue  func(token.Kind)
+	usage    usage
+}
+
+// New builds the platform over o.Store.
+func New(o Options) *Platform {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	p := &Platform{store: o.Store, Keys: o.Keys, Now: o.Now, Log: o.Log, Cache: o.Cache, onRevoke: o.OnRevoke, onIssue: o.OnIssue}
+	p.Consents = &Consents{p: p}
+	p.Codes = &Codes{p: p}
+	return p
+}
+
+// SetOnRevoke sets the function told of every revocation (the bus to the
+// other nodes), for wiring that exists only once the platform does.
+func (p *Platform) SetOnRevoke(f func([]token.Hash)) { p.onRevoke = f }
+
+// Ping reports whether the storage answers.
+func (p *Platform) Ping(ctx context.Context) error { return p.store.Ping(ctx) }
 
 // usage collects when community tokens were last used, in memory, so the
 // API never writes on a call; FlushUsage stores it in one batch.
@@ -61,7 +103,41 @@ func (p *Platform) FlushUsage(ctx context.Context) error {
 	used := p.usage.used
 	p.usage.used = nil
 	p.usage.mu.Unlock()
-	return p.Store.TouchTokens(ctx, used)
+	return p.store.TouchTokens(ctx, used)
+}
+
+// Expired tokens are deleted a day after they expire, so that until then
+// the API can still answer "access_token has expired" rather than "invalid".
+const expiredTokenRetention = 24 * time.Hour
+
+// Cleanup deletes expired codes and tokens in batches, bounded per run, on
+// one node at a time (an advisory lock on PostgreSQL). It returns how many
+// of each it deleted.
+func (p *Platform) Cleanup(ctx context.Context) (codes, tokens int64, err error) {
+	const batch, maxBatches = 1000, 100
+	_, err = p.store.RunExclusive(ctx, "cleanup", func(ctx context.Context) error {
+		for range maxBatches {
+			now := p.Now()
+			c, t, err := p.store.DeleteExpired(ctx, now, now.Add(-expiredTokenRetention), batch)
+			codes, tokens = codes+c, tokens+t
+			if err != nil {
+				return err
+			}
+			if c < batch && t < batch {
+				break
+			}
+			select { // let the requests in between batches
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		return nil
+	})
+	if codes+tokens > 0 {
+		p.Log.InfoContext(ctx, "deleted expired credentials", "codes", codes, "tokens", tokens)
+	}
+	return codes, tokens, err
 }
 
 // Actor is who performs an action and from where, for the audit log.
@@ -80,14 +156,14 @@ func (p *Platform) revoked(hashes []token.Hash) {
 		return
 	}
 	p.Cache.Invalidate(hashes)
-	if p.OnRevoke != nil {
-		p.OnRevoke(hashes)
+	if p.onRevoke != nil {
+		p.onRevoke(hashes)
 	}
 }
 
 func (p *Platform) issued(kind token.Kind) {
-	if p.OnIssue != nil {
-		p.OnIssue(kind)
+	if p.onIssue != nil {
+		p.onIssue(kind)
 	}
 }
 
@@ -95,7 +171,7 @@ func (p *Platform) audit(ctx context.Context, a Actor, e storage.AuditEvent) {
 	e.At = p.now()
 	e.ActorUserID = a.UserID
 	e.IP = a.IP
-	if err := p.Store.AddAudit(ctx, e); err != nil && p.Log != nil {
+	if err := p.store.AddAudit(ctx, e); err != nil {
 		p.Log.ErrorContext(ctx, "audit log write failed", "action", e.Action, "err", err)
 	}
 }

@@ -19,19 +19,27 @@ func (p *Platform) IssueToken(ctx context.Context, t storage.Token, ttl time.Dur
 	if ttl > 0 {
 		t.ExpiresAt = t.IssuedAt.Add(ttl)
 	}
-	if err := p.Store.CreateToken(ctx, t); err != nil {
+	if err := p.store.CreateToken(ctx, t); err != nil {
 		return "", t, err
 	}
 	p.issued(t.Kind)
 	return raw, t, nil
 }
 
-// Why a token does not work.
+// Why a token does not work. These three are the whole classification:
+// every edge (the API's error 5, introspection, secure.checkToken) tells
+// them apart through Refused and errors.Is, never by looking at a record.
 var (
 	ErrTokenInvalid = errors.New("token is malformed, forged or unknown")
 	ErrTokenExpired = errors.New("token has expired")
 	ErrTokenRevoked = errors.New("token was revoked")
 )
+
+// Refused reports whether err says the token does not work (invalid,
+// expired or revoked), as opposed to a failure to check it.
+func Refused(err error) bool {
+	return errors.Is(err, ErrTokenInvalid) || errors.Is(err, ErrTokenExpired) || errors.Is(err, ErrTokenRevoked)
+}
 
 // CheckToken returns the token record of raw, with an error when it does not
 // work (ErrTokenInvalid, ErrTokenExpired, ErrTokenRevoked). A malformed or
@@ -50,7 +58,7 @@ func (p *Platform) CheckTokenAt(ctx context.Context, raw string, now time.Time) 
 	}
 	t, gen, ok := p.Cache.Get(h)
 	if !ok {
-		t, err = p.Store.GetToken(ctx, h)
+		t, err = p.store.GetToken(ctx, h)
 		if errors.Is(err, storage.ErrNotFound) {
 			// Remember the miss: a token is stored before it is handed
 			// out, so one that is not there now never will be.
@@ -84,7 +92,7 @@ func (p *Platform) RevokeToken(ctx context.Context, actor Actor, appID int64, ra
 	if err != nil {
 		return nil
 	}
-	revoked, err := p.Store.RevokeTokens(ctx, storage.TokenFilter{Hash: &h, AppID: appID}, storage.RevokedByApp, p.now())
+	revoked, err := p.store.RevokeTokens(ctx, storage.TokenFilter{Hash: &h, AppID: appID}, storage.RevokedByApp, p.now())
 	if err != nil {
 		return err
 	}
@@ -95,28 +103,16 @@ func (p *Platform) RevokeToken(ctx context.Context, actor Actor, appID int64, ra
 	return nil
 }
 
-// RevokeCodeTokens revokes every token issued from a replayed authorization
-// code (RFC 6749 §4.1.2).
-func (p *Platform) RevokeCodeTokens(ctx context.Context, code storage.Code) error {
-	revoked, err := p.Store.RevokeTokens(ctx, storage.TokenFilter{CodeHash: &code.Hash}, storage.RevokedCodeReplay, p.now())
-	if err != nil {
-		return err
-	}
-	p.revoked(revoked)
-	p.audit(ctx, Actor{UserID: code.UserID}, storage.AuditEvent{AppID: code.AppID, Action: storage.AuditCodeReplay, Detail: "tokens revoked: " + itoa(int64(len(revoked)))})
-	return nil
-}
-
 // RemoveAppAccess is a user's "Remove access": every token of that (user,
 // app) pair stops working, and the consent is forgotten, so the next
 // request shows the dialog again.
 func (p *Platform) RemoveAppAccess(ctx context.Context, actor Actor, userID, appID int64) error {
-	revoked, err := p.Store.RevokeTokens(ctx, storage.TokenFilter{AppID: appID, UserID: userID, Kind: token.User}, storage.RevokedByUser, p.now())
+	revoked, err := p.store.RevokeTokens(ctx, storage.TokenFilter{AppID: appID, UserID: userID, Kind: token.User}, storage.RevokedByUser, p.now())
 	if err != nil {
 		return err
 	}
 	p.revoked(revoked)
-	if err := p.Store.DeleteConsent(ctx, userID, appID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := p.store.DeleteConsent(ctx, userID, appID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
 	p.audit(ctx, actor, storage.AuditEvent{AppID: appID, Action: storage.AuditAccessRemoved, Detail: "user " + itoa(userID)})

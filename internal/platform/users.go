@@ -3,11 +3,13 @@ package platform
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/mail"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"latchkey/internal/password"
@@ -63,7 +65,7 @@ func (p *Platform) CreateUser(ctx context.Context, u NewUser) (storage.User, err
 	}
 	rec := storage.User{Login: u.Login, PasswordHash: password.Hash(u.Password), FirstName: u.FirstName,
 		LastName: u.LastName, Email: u.Email, CreatedAt: p.now()}
-	if err := p.Store.CreateUser(ctx, &rec); err != nil {
+	if err := p.store.CreateUser(ctx, &rec); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return rec, &Error{Kind: Conflict, Field: "login", Message: "is taken"}
 		}
@@ -75,7 +77,7 @@ func (p *Platform) CreateUser(ctx context.Context, u NewUser) (storage.User, err
 // Authenticate returns the user whose login and password these are. Wrong
 // login and wrong password are the same error, and take the same time.
 func (p *Platform) Authenticate(ctx context.Context, login, pass string) (storage.User, error) {
-	u, err := p.Store.GetUserByLogin(ctx, login)
+	u, err := p.store.GetUserByLogin(ctx, login)
 	if errors.Is(err, storage.ErrNotFound) {
 		password.Verify(dummyHash(), pass) // same cost as a real check
 		return u, ErrWrongCredentials
@@ -89,6 +91,55 @@ func (p *Platform) Authenticate(ctx context.Context, login, pass string) (storag
 	return u, nil
 }
 
+// User returns the user with that id.
+func (p *Platform) User(ctx context.Context, id int64) (storage.User, error) {
+	u, err := p.store.GetUser(ctx, id)
+	return u, orNotFound(err, "no user with id %d", id)
+}
+
+// UserByLogin returns the user with that login.
+func (p *Platform) UserByLogin(ctx context.Context, login string) (storage.User, error) {
+	u, err := p.store.GetUserByLogin(ctx, login)
+	if errors.Is(err, storage.ErrNotFound) {
+		return u, &Error{Kind: NotFound, Message: fmt.Sprintf("there is no user with login %q", login), Err: ErrNoSuchLogin}
+	}
+	return u, err
+}
+
+// ErrNoSuchLogin is behind the error for a login no user has.
+var ErrNoSuchLogin = errors.New("no such login")
+
+// Users returns the users that exist among ids, in the order of ids.
+func (p *Platform) Users(ctx context.Context, ids []int64) ([]storage.User, error) {
+	return p.store.GetUsers(ctx, ids)
+}
+
+// ErrSessionEnded refuses a browser session that its user ended by logging
+// out (on any device), or whose user is gone.
+var ErrSessionEnded = &Error{Kind: NotFound, Message: "the session has ended: log in again"}
+
+// SessionUser returns the user of a signed session issued at issued: a
+// session works until its user logs out, after which every session issued
+// before is refused, copied cookies included.
+func (p *Platform) SessionUser(ctx context.Context, userID int64, issued time.Time) (storage.User, error) {
+	u, err := p.store.GetUser(ctx, userID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return u, ErrSessionEnded
+	}
+	if err != nil {
+		return u, err
+	}
+	if !issued.After(u.SessionsAfter) {
+		return u, ErrSessionEnded
+	}
+	return u, nil
+}
+
+// Logout ends every browser session of the user issued until now.
+func (p *Platform) Logout(ctx context.Context, userID int64) error {
+	return p.store.EndSessions(ctx, userID, p.Now())
+}
+
 // ErrWrongCredentials is the one answer to a failed login.
 var ErrWrongCredentials = &Error{Kind: Invalid, Message: "wrong login or password"}
 
@@ -100,7 +151,7 @@ func (p *Platform) Rename(ctx context.Context, userID int64, first, last string)
 	if err := validNames(first, last); err != nil {
 		return err
 	}
-	return orNotFound(p.Store.UpdateUserName(ctx, userID, first, last), "no user with id %d", userID)
+	return orNotFound(p.store.UpdateUserName(ctx, userID, first, last), "no user with id %d", userID)
 }
 
 func validNames(first, last string) error {

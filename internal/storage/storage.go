@@ -286,10 +286,20 @@ type Storage interface {
 	// GetUsers returns the users that exist among ids, in the order of ids.
 	GetUsers(ctx context.Context, ids []int64) ([]User, error)
 
-	CreateApp(ctx context.Context, a *App) error // ErrNotFound: no such owner
+	// CreateApp stores a with its first service token, in one transaction
+	// (the token's AppID is set to the new app's). ErrNotFound: no such owner.
+	CreateApp(ctx context.Context, a *App, serviceToken Token) error
 	GetApp(ctx context.Context, id int64) (App, error)
-	// UpdateApp replaces every mutable field of the app with a's.
-	UpdateApp(ctx context.Context, a App) error
+	// UpdateApp reads the app, lets update change it, and writes every
+	// mutable field back, in one transaction: two concurrent updates never
+	// lose one. An error from update leaves the app as it was and is
+	// returned as is.
+	UpdateApp(ctx context.Context, id int64, update func(*App) error) (App, error)
+	// ReplaceServiceToken revokes the app's live service tokens (flow
+	// FlowServiceToken), stores t and sets the app's sealed service token,
+	// in one transaction, and returns the hashes it revoked: there is never
+	// more or less than one live service token.
+	ReplaceServiceToken(ctx context.Context, t Token, sealed []byte) ([]token.Hash, error)
 	ListAppsByOwner(ctx context.Context, ownerID int64) ([]App, error)
 	// DeleteApp deletes the app with its tokens, codes and consents, and
 	// returns the hashes of the tokens that were live.
@@ -306,8 +316,10 @@ type Storage interface {
 	ListAdminCommunities(ctx context.Context, userID int64) ([]Community, error)
 	IsCommunityAdmin(ctx context.Context, communityID, userID int64) (bool, error)
 
-	// PutConsent creates or replaces the consent of (UserID, AppID).
-	PutConsent(ctx context.Context, c Consent) error
+	// MergeConsent adds c.Scope to what (UserID, AppID) has granted, in one
+	// statement (concurrent grants never lose a scope): a new consent gets
+	// c.CreatedAt, and every merge sets UpdatedAt to c.UpdatedAt.
+	MergeConsent(ctx context.Context, c Consent) error
 	GetConsent(ctx context.Context, userID, appID int64) (Consent, error)
 	ListConsentsByUser(ctx context.Context, userID int64) ([]Consent, error)
 	DeleteConsent(ctx context.Context, userID, appID int64) error

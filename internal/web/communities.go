@@ -119,7 +119,7 @@ func (h *Handler) renderCommunity(w http.ResponseWriter, r *http.Request, u *sto
 				row.App = apps[t.AppID]
 			default:
 				row.App = "app " + strconv.FormatInt(t.AppID, 10)
-				if app, err := h.P.Store.GetApp(ctx, t.AppID); err == nil {
+				if app, err := h.P.LookupApp(ctx, t.AppID); err == nil {
 					row.App = app.Title
 				}
 				apps[t.AppID] = row.App
@@ -155,16 +155,12 @@ func (h *Handler) CommunityPost(w http.ResponseWriter, r *http.Request) {
 	base := "/communities/" + strconv.FormatInt(id, 10)
 	switch {
 	case strings.HasSuffix(r.URL.Path, "/admins"):
-		login := strings.TrimSpace(r.PostForm.Get("login"))
-		target, err := h.P.Store.GetUserByLogin(ctx, login)
-		if errors.Is(err, storage.ErrNotFound) {
-			h.renderCommunity(w, r, u, "admins", http.StatusUnprocessableEntity, "", "There is no user with login "+strconv.Quote(login)+".", "")
-			return
-		} else if err != nil {
-			h.internal(w, r, err)
+		err := h.P.AddCommunityAdminByLogin(ctx, a, id, r.PostForm.Get("login"))
+		if errors.Is(err, platform.ErrNoSuchLogin) {
+			h.renderCommunity(w, r, u, "admins", http.StatusUnprocessableEntity, "", capitalize(err.Error())+".", "")
 			return
 		}
-		if !h.answered(w, r, h.P.AddCommunityAdmin(ctx, a, id, target.ID)) {
+		if !h.answered(w, r, err) {
 			return
 		}
 		http.Redirect(w, r, base+"?done=admin-added", http.StatusSeeOther)

@@ -187,7 +187,7 @@ func (l *logins) name(id int64) string {
 		return n
 	}
 	n := "user " + strconv.FormatInt(id, 10)
-	if u, err := l.h.P.Store.GetUser(l.ctx, id); err == nil {
+	if u, err := l.h.P.User(l.ctx, id); err == nil {
 		n = u.Login
 	}
 	l.names[id] = n

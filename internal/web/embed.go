@@ -7,7 +7,6 @@ import (
 	"html"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,12 +33,12 @@ func (h *Handler) IFrameApp(w http.ResponseWriter, r *http.Request) {
 	if u == nil {
 		return
 	}
-	c, err := h.P.Store.GetConsent(r.Context(), u.ID, a.ID)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+	d, err := h.P.Consents.Check(r.Context(), u.ID, a.ID, a.IFrameScope, false)
+	if err != nil {
 		h.internal(w, r, err)
 		return
 	}
-	if err != nil || !c.Scope.Has(a.IFrameScope) {
+	if !d.Covered {
 		h.render(w, r, http.StatusOK, "consent", page{Title: "Allow access", User: u, App: a, Scopes: a.IFrameScope.Scopes(scope.User),
 			Action: "/app" + strconv.FormatInt(a.ID, 10)})
 		return
@@ -73,7 +72,7 @@ func (h *Handler) IFrameDecide(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	if err := h.P.Grant(r.Context(), u.ID, a.ID, a.IFrameScope, nil, true); err != nil {
+	if err := h.P.Consents.Grant(r.Context(), u.ID, a.ID, a.IFrameScope, nil, true); err != nil {
 		h.internal(w, r, err)
 		return
 	}
@@ -88,7 +87,7 @@ func (h *Handler) iframeApp(w http.ResponseWriter, r *http.Request) (storage.App
 		h.errorPage(w, r, http.StatusNotFound, "Not found", "There is no such page.", "")
 		return storage.App{}, false
 	}
-	a, err := h.P.Store.GetApp(r.Context(), id)
+	a, err := h.P.LookupApp(r.Context(), id)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && (a.Type != storage.IFrame || a.IFrameURL == "")) {
 		h.errorPage(w, r, http.StatusNotFound, "Not found", "There is no embedded app with this ID.", "")
 		return a, false
@@ -122,7 +121,7 @@ func (h *Handler) parseWidget(r *http.Request, q url.Values) (widgetRequest, err
 	if err != nil || id <= 0 {
 		return wr, errors.New("app_id is missing or invalid")
 	}
-	if wr.App, err = h.P.Store.GetApp(r.Context(), id); err != nil {
+	if wr.App, err = h.P.LookupApp(r.Context(), id); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return wr, errors.New("there is no app with this app_id")
 		}
@@ -209,11 +208,11 @@ func (h *Handler) widgetAuth(w http.ResponseWriter, r *http.Request, q url.Value
 			h.render(w, r, http.StatusOK, "error", page{Title: "Not allowed", Display: "popup", Heading: "Not allowed", Message: "You did not allow " + wr.App.Title + " to log you in. You can close this window."})
 			return
 		}
-		if err := h.P.Grant(r.Context(), u.ID, wr.App.ID, 0, nil, true); err != nil {
+		if err := h.P.Consents.Grant(r.Context(), u.ID, wr.App.ID, 0, nil, true); err != nil {
 			h.internal(w, r, err)
 			return
 		}
-	} else if _, err := h.P.Store.GetConsent(r.Context(), u.ID, wr.App.ID); errors.Is(err, storage.ErrNotFound) {
+	} else if ok, err := h.P.Consents.Authorized(r.Context(), u.ID, wr.App.ID); err == nil && !ok {
 		p := page{Title: "Allow access", Display: "popup", User: u, App: wr.App, Action: "/widget/auth"}
 		for _, k := range widgetParams {
 			p.Hidden = append(p.Hidden, hidden{k, q.Get(k)})
@@ -312,7 +311,6 @@ func (h *Handler) RemoveAccess(w http.ResponseWriter, r *http.Request) {
 type inboxItem struct {
 	From, When, Text string
 	Unread           bool
-	at               time.Time
 }
 
 // Inbox shows the user's notifications from apps and messages from users
@@ -323,63 +321,19 @@ func (h *Handler) Inbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	notes, err := h.P.Store.ListNotifications(ctx, u.ID)
+	items, err := h.P.Inbox(ctx, u.ID)
 	if err != nil {
 		h.internal(w, r, err)
 		return
 	}
-	msgs, err := h.P.Store.ListMessages(ctx, u.ID)
-	if err != nil {
-		h.internal(w, r, err)
-		return
+	rows := make([]inboxItem, len(items))
+	for i, it := range items {
+		rows[i] = inboxItem{From: it.From, When: it.At.Format(time.DateTime), Text: it.Text, Unread: it.Unread}
 	}
-	names := map[string]string{}
-	name := func(key string, load func() (string, error)) string {
-		if n, ok := names[key]; ok {
-			return n
-		}
-		n, err := load()
-		if err != nil {
-			n = key
-		}
-		names[key] = n
-		return n
-	}
-	var items []inboxItem
-	for _, n := range notes {
-		from := name(fmt.Sprint("app ", n.AppID), func() (string, error) {
-			a, err := h.P.Store.GetApp(ctx, n.AppID)
-			return a.Title, err
-		})
-		items = append(items, inboxItem{From: from, Text: n.Message, Unread: n.ReadAt.IsZero(), at: n.CreatedAt})
-	}
-	for _, m := range msgs {
-		var from string
-		if m.FromCommunityID != 0 {
-			from = name(fmt.Sprint("community ", m.FromCommunityID), func() (string, error) {
-				c, err := h.P.Store.GetCommunity(ctx, m.FromCommunityID)
-				return c.Name, err
-			})
-		} else {
-			from = name(fmt.Sprint("user ", m.FromUserID), func() (string, error) {
-				u, err := h.P.Store.GetUser(ctx, m.FromUserID)
-				return strings.TrimSpace(u.FirstName + " " + u.LastName), err
-			})
-		}
-		items = append(items, inboxItem{From: from, Text: m.Text, Unread: m.ReadAt.IsZero(), at: m.CreatedAt})
-	}
-	slices.SortStableFunc(items, func(a, b inboxItem) int { return b.at.Compare(a.at) })
-	for i := range items {
-		items[i].When = items[i].at.Format(time.DateTime)
-	}
-	h.render(w, r, http.StatusOK, "inbox", page{Title: "Inbox", Wide: true, User: u, Inbox: items})
+	h.render(w, r, http.StatusOK, "inbox", page{Title: "Inbox", Wide: true, User: u, Inbox: rows})
 	// Seen now: marked read for the next visit.
-	now := h.P.Now()
-	if err := h.P.Store.MarkNotificationsRead(ctx, u.ID, now); err != nil {
-		h.Log.WarnContext(ctx, "marking notifications read", "err", err)
-	}
-	if err := h.P.Store.MarkMessagesRead(ctx, u.ID, now); err != nil {
-		h.Log.WarnContext(ctx, "marking messages read", "err", err)
+	if err := h.P.MarkInboxRead(ctx, u.ID); err != nil {
+		h.Log.WarnContext(ctx, "marking the inbox read", "err", err)
 	}
 }
 
@@ -423,8 +377,8 @@ func (h *Handler) Avatar(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	u, err := h.P.Store.GetUser(r.Context(), id)
-	if errors.Is(err, storage.ErrNotFound) {
+	u, err := h.P.User(r.Context(), id)
+	if platform.KindOf(err) == platform.NotFound {
 		http.NotFound(w, r)
 		return
 	}

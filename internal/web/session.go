@@ -157,8 +157,8 @@ func (h *Handler) currentUser(r *http.Request) *storage.User {
 	if id == 0 {
 		return nil
 	}
-	u, err := h.P.Store.GetUser(r.Context(), id)
-	if err != nil || !issued.After(u.SessionsAfter) {
+	u, err := h.P.SessionUser(r.Context(), id, issued)
+	if err != nil {
 		return nil
 	}
 	return &u

@@ -333,7 +333,7 @@ func (h *Handler) Logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if u := h.currentUser(r); u != nil {
-		if err := h.P.Store.EndSessions(r.Context(), u.ID, h.P.Now()); err != nil {
+		if err := h.P.Logout(r.Context(), u.ID); err != nil {
 			h.internal(w, r, err)
 			return
 		}
@@ -360,32 +360,20 @@ func (h *Handler) Authorize(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login?"+q.Encode(), http.StatusSeeOther)
 		return
 	}
-	if err := h.OAuth.CheckCommunities(r.Context(), req, u.ID); err != nil {
+	d, err := h.OAuth.Decide(r.Context(), req, u.ID)
+	if err != nil {
 		h.authorizeError(w, r, req, err)
 		return
 	}
-	prior, covered, err := h.OAuth.Consent(r.Context(), req, u.ID)
-	if err != nil {
-		h.internal(w, r, err)
+	if d.Ask {
+		h.consent(w, r, req, u, d.Communities)
 		return
 	}
-	if covered {
-		h.grant(w, r, req, u, prior)
-		return
-	}
-	h.consent(w, r, req, u)
+	h.approve(w, r, req, u, &d)
 }
 
-func (h *Handler) consent(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, u *storage.User) {
-	p := page{Title: "Allow access", Display: req.Display, User: u, App: req.App, Scopes: req.Scope.Scopes(req.Audience())}
-	for _, id := range req.CommunityIDs {
-		c, err := h.P.Store.GetCommunity(r.Context(), id)
-		if err != nil {
-			h.internal(w, r, err)
-			return
-		}
-		p.Communities = append(p.Communities, c)
-	}
+func (h *Handler) consent(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, u *storage.User, communities []storage.Community) {
+	p := page{Title: "Allow access", Display: req.Display, User: u, App: req.App, Scopes: req.Scope.Scopes(req.Audience()), Communities: communities}
 	for _, name := range authorizeParams {
 		if v := req.Params.Get(name); v != "" {
 			p.Hidden = append(p.Hidden, hidden{name, v})
@@ -419,7 +407,7 @@ func (h *Handler) Decide(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.PostForm.Get("decision") {
 	case "allow":
-		h.grant(w, r, req, u, nil)
+		h.approve(w, r, req, u, nil)
 	case "deny":
 		http.Redirect(w, r, oauth.DenyURL(req), http.StatusFound)
 	default:
@@ -427,8 +415,10 @@ func (h *Handler) Decide(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *Handler) grant(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, u *storage.User, prior *storage.Consent) {
-	to, err := h.OAuth.Grant(r.Context(), req, *u, httpx.ClientIP(r), prior)
+// approve answers a request the user approved: through the dialog (d nil),
+// or because the consent covered it (Decide's d).
+func (h *Handler) approve(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, u *storage.User, d *oauth.Decision) {
+	to, err := h.OAuth.Approve(r.Context(), req, *u, httpx.ClientIP(r), d, d == nil)
 	if err != nil {
 		h.authorizeError(w, r, req, err)
 		return

@@ -48,6 +48,7 @@ func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 	}
 	s := sqlstore.New(db, db, mapErr)
 	s.Exclusive = exclusive(db)
+	s.ForUpdate = " FOR UPDATE"
 	return s, nil
 }
 

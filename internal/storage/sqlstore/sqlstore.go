@@ -32,6 +32,10 @@ type Store struct {
 	// the same storage respect (an advisory lock on PostgreSQL). Unset, fn
 	// just runs: SQLite serves one process.
 	Exclusive func(ctx context.Context, name string, fn func(context.Context) error) (bool, error)
+	// ForUpdate is appended to a SELECT that a read-modify-write
+	// transaction will update (" FOR UPDATE" on PostgreSQL). SQLite needs
+	// none: its write transactions start IMMEDIATE on the single writer.
+	ForUpdate string
 }
 
 // New returns a Store. mapErr translates the driver's errors.
@@ -273,15 +277,21 @@ func appArgs(a *storage.App) []any {
 		oldCreated, oldExpires, a.ServiceTokenSealed, a.ClientCredentials}
 }
 
-func (s *Store) CreateApp(ctx context.Context, a *storage.App) error {
+func (s *Store) CreateApp(ctx context.Context, a *storage.App, serviceToken storage.Token) error {
 	args := append([]any{a.OwnerID}, appArgs(a)...)
 	args = append(args, ts(a.CreatedAt))
-	err := s.w.QueryRowContext(ctx,
-		`INSERT INTO apps (owner_id, title, description, type, redirect_uris, iframe_url, iframe_scope,
-			secret_hash, secret_sealed, secret_created_at, old_secret_hash, old_secret_sealed,
-			old_secret_created_at, old_secret_expires_at, service_token_sealed, client_credentials, created_at)
-		 VALUES (`+placeholders(1, len(args))+`) RETURNING id`, args...).Scan(&a.ID)
-	return s.err(err)
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx,
+			`INSERT INTO apps (owner_id, title, description, type, redirect_uris, iframe_url, iframe_scope,
+				secret_hash, secret_sealed, secret_created_at, old_secret_hash, old_secret_sealed,
+				old_secret_created_at, old_secret_expires_at, service_token_sealed, client_credentials, created_at)
+			 VALUES (`+placeholders(1, len(args))+`) RETURNING id`, args...).Scan(&a.ID)
+		if err != nil {
+			return err
+		}
+		serviceToken.AppID = a.ID
+		return insertToken(ctx, tx, serviceToken)
+	})
 }
 
 func (s *Store) GetApp(ctx context.Context, id int64) (storage.App, error) {
@@ -289,15 +299,53 @@ func (s *Store) GetApp(ctx context.Context, id int64) (storage.App, error) {
 	return a, s.err(err)
 }
 
-func (s *Store) UpdateApp(ctx context.Context, a storage.App) error {
-	args := append(appArgs(&a), a.ID)
-	res, err := s.w.ExecContext(ctx,
-		`UPDATE apps SET title = $1, description = $2, type = $3, redirect_uris = $4, iframe_url = $5, iframe_scope = $6,
-			secret_hash = $7, secret_sealed = $8, secret_created_at = $9, old_secret_hash = $10,
-			old_secret_sealed = $11, old_secret_created_at = $12, old_secret_expires_at = $13,
-			service_token_sealed = $14, client_credentials = $15
-		 WHERE id = $16`, args...)
-	return s.affected(res, err)
+func (s *Store) UpdateApp(ctx context.Context, id int64, update func(*storage.App) error) (storage.App, error) {
+	var a storage.App
+	var updateErr error
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		a, err = scanApp(tx.QueryRowContext(ctx, `SELECT `+appCols+` FROM apps WHERE id = $1`+s.ForUpdate, id))
+		if err != nil {
+			return err
+		}
+		if updateErr = update(&a); updateErr != nil {
+			return updateErr
+		}
+		a.ID = id
+		res, err := tx.ExecContext(ctx,
+			`UPDATE apps SET title = $1, description = $2, type = $3, redirect_uris = $4, iframe_url = $5, iframe_scope = $6,
+				secret_hash = $7, secret_sealed = $8, secret_created_at = $9, old_secret_hash = $10,
+				old_secret_sealed = $11, old_secret_created_at = $12, old_secret_expires_at = $13,
+				service_token_sealed = $14, client_credentials = $15
+			 WHERE id = $16`, append(appArgs(&a), id)...)
+		return s.affected(res, err)
+	})
+	if updateErr != nil {
+		return a, updateErr
+	}
+	return a, err
+}
+
+func (s *Store) ReplaceServiceToken(ctx context.Context, t storage.Token, sealed []byte) ([]token.Hash, error) {
+	var revoked []token.Hash
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE apps SET service_token_sealed = $1 WHERE id = $2`, sealed, t.AppID)
+		if err := s.affected(res, err); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx,
+			`UPDATE tokens SET revoked_at = $1, revoke_reason = $2
+			 WHERE app_id = $3 AND kind = $4 AND flow = $5 AND revoked_at = 0 RETURNING hash`,
+			ts(t.IssuedAt), string(storage.RevokedReplaced), t.AppID, string(token.Service), string(storage.FlowServiceToken))
+		if err != nil {
+			return err
+		}
+		if revoked, err = collect(rows, scanHash); err != nil {
+			return err
+		}
+		return insertToken(ctx, tx, t)
+	})
+	return revoked, err
 }
 
 func (s *Store) affected(res sql.Result, err error) error {
@@ -437,10 +485,10 @@ func (s *Store) IsCommunityAdmin(ctx context.Context, communityID, userID int64)
 
 // ---- consents
 
-func (s *Store) PutConsent(ctx context.Context, c storage.Consent) error {
+func (s *Store) MergeConsent(ctx context.Context, c storage.Consent) error {
 	_, err := s.w.ExecContext(ctx,
 		`INSERT INTO consents (user_id, app_id, scope, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)
-		 ON CONFLICT (user_id, app_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at`,
+		 ON CONFLICT (user_id, app_id) DO UPDATE SET scope = consents.scope | excluded.scope, updated_at = excluded.updated_at`,
 		c.UserID, c.AppID, int64(c.Scope), ts(c.CreatedAt), ts(c.UpdatedAt))
 	return s.err(err)
 }
@@ -561,6 +609,15 @@ func scanToken(row scanner) (storage.Token, error) {
 }
 
 func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
+	return s.err(insertToken(ctx, s.w, t))
+}
+
+// execer is a pool or a transaction.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func insertToken(ctx context.Context, db execer, t storage.Token) error {
 	var codeHash, secretHash []byte
 	if t.CodeHash != nil {
 		codeHash = t.CodeHash[:]
@@ -568,10 +625,10 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	if t.SecretHash != nil {
 		secretHash = t.SecretHash[:]
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (`+placeholders(1, 15)+`)`,
+	_, err := db.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (`+placeholders(1, 15)+`)`,
 		t.Hash[:], string(t.Kind), nullID(t.AppID), t.UserID, t.CommunityID, int64(t.Scope), ts(t.IssuedAt), ts(t.ExpiresAt),
 		t.IP, string(t.Flow), codeHash, secretHash, ts(t.RevokedAt), string(t.RevokeReason), ts(t.LastUsedAt))
-	return s.err(err)
+	return err
 }
 
 func (s *Store) GetToken(ctx context.Context, hash token.Hash) (storage.Token, error) {

@@ -29,7 +29,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"apps: unknown owner is not found", testAppUnknownOwner},
 		{"apps: delete removes tokens, codes, consents and returns live hashes", testDeleteApp},
 		{"communities: admins added, listed, the last one kept", testCommunities},
-		{"consents: put replaces, count, delete", testConsents},
+		{"consents: merge adds scopes, count, delete", testConsents},
 		{"codes: used once, second use is a conflict", testCodes},
 		{"tokens: create, get, list, revoke by filter", testTokens},
 		{"tokens: an empty filter is refused", testEmptyFilter},
@@ -41,6 +41,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"expired codes and tokens are deleted in batches, nothing else", testDeleteExpired},
 		{"run exclusive: one runner at a time", testRunExclusive},
 		{"concurrent code use: exactly one winner", testConcurrentCodeUse},
+		{"concurrent app updates: none lost", testConcurrentAppUpdates},
+		{"concurrent consent merges: no scope lost", testConcurrentConsents},
+		{"service token replaced while read: always exactly one live", testConcurrentServiceTokens},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -79,13 +82,18 @@ func newApp(t *testing.T, s storage.Storage, owner int64) storage.App {
 	t.Helper()
 	a := storage.App{
 		OwnerID: owner, Title: "App", Type: storage.Web,
-		RedirectURIs: []string{"https://app.example/cb", "https://app.example/cb2"},
-		Secret:       storage.ClientSecret{Hash: token.HashOf(fmt.Sprint("secret", owner, time.Now().UnixNano())), Sealed: []byte{1, 2, 3}, CreatedAt: t0},
-		CreatedAt:    t0,
+		RedirectURIs:       []string{"https://app.example/cb", "https://app.example/cb2"},
+		Secret:             storage.ClientSecret{Hash: token.HashOf(fmt.Sprint("secret", owner, time.Now().UnixNano())), Sealed: []byte{1, 2, 3}, CreatedAt: t0},
+		ServiceTokenSealed: []byte("sealed first service token"),
+		CreatedAt:          t0,
 	}
-	must(t, s.CreateApp(ctx(), &a))
+	svc := storage.Token{Hash: hash(fmt.Sprint("service", owner, time.Now().UnixNano())), Kind: token.Service, IssuedAt: t0, Flow: storage.FlowServiceToken}
+	must(t, s.CreateApp(ctx(), &a, svc))
 	if a.ID == 0 {
 		t.Fatal("CreateApp did not set ID")
+	}
+	if got, err := s.GetToken(ctx(), svc.Hash); err != nil || got.AppID != a.ID {
+		t.Fatalf("CreateApp's service token = %+v, %v; want it stored for app %d", got, err, a.ID)
 	}
 	return a
 }
@@ -160,14 +168,17 @@ func testApps(t *testing.T, s storage.Storage) {
 		t.Fatalf("GetApp = %+v, want %+v", got, a)
 	}
 
-	got.Title = "Renamed"
-	got.RedirectURIs = []string{"https://new.example/cb"}
-	got.OldSecret = &storage.ClientSecret{Hash: hash("old"), Sealed: []byte("o"), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
-	got.ClientCredentials = true
-	got.ServiceTokenSealed = []byte("sealed service token")
-	got.IFrameURL = "https://app.example/frame"
-	got.IFrameScope = scope.Friends | scope.Photos
-	must(t, s.UpdateApp(ctx(), got))
+	got, err = s.UpdateApp(ctx(), a.ID, func(got *storage.App) error {
+		got.Title = "Renamed"
+		got.RedirectURIs = []string{"https://new.example/cb"}
+		got.OldSecret = &storage.ClientSecret{Hash: hash("old"), Sealed: []byte("o"), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		got.ClientCredentials = true
+		got.ServiceTokenSealed = []byte("sealed service token")
+		got.IFrameURL = "https://app.example/frame"
+		got.IFrameScope = scope.Friends | scope.Photos
+		return nil
+	})
+	must(t, err)
 	again, err := s.GetApp(ctx(), a.ID)
 	must(t, err)
 	if again.Title != "Renamed" || !slices.Equal(again.RedirectURIs, got.RedirectURIs) || !again.ClientCredentials ||
@@ -175,15 +186,21 @@ func testApps(t *testing.T, s storage.Storage) {
 		string(again.ServiceTokenSealed) != "sealed service token" || again.IFrameURL != got.IFrameURL || again.IFrameScope != got.IFrameScope {
 		t.Fatalf("after UpdateApp: %+v", again)
 	}
-	again.OldSecret = nil
-	must(t, s.UpdateApp(ctx(), again))
+	if _, err := s.UpdateApp(ctx(), a.ID, func(a *storage.App) error { a.OldSecret = nil; return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if g, _ := s.GetApp(ctx(), a.ID); g.OldSecret != nil {
 		t.Fatal("UpdateApp did not clear OldSecret")
 	}
-
-	missing := again
-	missing.ID = 999999
-	wantErr(t, s.UpdateApp(ctx(), missing), storage.ErrNotFound)
+	refused := errors.New("refused")
+	if _, err := s.UpdateApp(ctx(), a.ID, func(a *storage.App) error { a.Title = "Not saved"; return refused }); err != refused {
+		t.Fatalf("UpdateApp returned %v, want the updater's own error", err)
+	}
+	if g, _ := s.GetApp(ctx(), a.ID); g.Title != "Renamed" {
+		t.Fatalf("a refused update was written: title %q", g.Title)
+	}
+	_, err = s.UpdateApp(ctx(), 999999, func(*storage.App) error { return nil })
+	wantErr(t, err, storage.ErrNotFound)
 	_, err = s.GetApp(ctx(), 999999)
 	wantErr(t, err, storage.ErrNotFound)
 
@@ -198,7 +215,11 @@ func testApps(t *testing.T, s storage.Storage) {
 
 func testAppUnknownOwner(t *testing.T, s storage.Storage) {
 	a := storage.App{OwnerID: 424242, Title: "x", Type: storage.Web, Secret: storage.ClientSecret{Hash: hash("s"), Sealed: []byte{1}}, CreatedAt: t0}
-	wantErr(t, s.CreateApp(ctx(), &a), storage.ErrNotFound)
+	svc := storage.Token{Hash: hash("orphan service token"), Kind: token.Service, IssuedAt: t0, Flow: storage.FlowServiceToken}
+	wantErr(t, s.CreateApp(ctx(), &a, svc), storage.ErrNotFound)
+	if _, err := s.GetToken(ctx(), svc.Hash); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the service token of an app that was not created exists: %v", err)
+	}
 }
 
 func testDeleteApp(t *testing.T, s storage.Storage) {
@@ -210,13 +231,13 @@ func testDeleteApp(t *testing.T, s storage.Storage) {
 	other := newToken(t, s, "other", token.User, keep.ID, u.ID, 0)
 	_, err := s.RevokeTokens(ctx(), storage.TokenFilter{Hash: &dead.Hash}, storage.RevokedByApp, t0)
 	must(t, err)
-	must(t, s.PutConsent(ctx(), storage.Consent{UserID: u.ID, AppID: a.ID, Scope: scope.Friends, CreatedAt: t0, UpdatedAt: t0}))
+	must(t, s.MergeConsent(ctx(), storage.Consent{UserID: u.ID, AppID: a.ID, Scope: scope.Friends, CreatedAt: t0, UpdatedAt: t0}))
 	must(t, s.CreateCode(ctx(), storage.Code{Hash: hash("code"), AppID: a.ID, UserID: u.ID, RedirectURI: "x", IssuedAt: t0, ExpiresAt: t0.Add(time.Minute)}))
 
 	hashes, err := s.DeleteApp(ctx(), a.ID)
 	must(t, err)
-	if len(hashes) != 1 || hashes[0] != live.Hash {
-		t.Fatalf("DeleteApp returned %d hashes, want only the live token", len(hashes))
+	if len(hashes) != 2 || !slices.Contains(hashes, live.Hash) || slices.Contains(hashes, dead.Hash) {
+		t.Fatalf("DeleteApp returned %d hashes, want the live user token and the service token", len(hashes))
 	}
 	_, err = s.GetApp(ctx(), a.ID)
 	wantErr(t, err, storage.ErrNotFound)
@@ -290,15 +311,15 @@ func testConsents(t *testing.T, s storage.Storage) {
 	v := newUser(t, s, "v")
 	a := newApp(t, s, u.ID)
 	b := newApp(t, s, u.ID)
-	must(t, s.PutConsent(ctx(), storage.Consent{UserID: u.ID, AppID: a.ID, Scope: scope.Friends, CreatedAt: t0, UpdatedAt: t0}))
-	must(t, s.PutConsent(ctx(), storage.Consent{UserID: u.ID, AppID: a.ID, Scope: scope.Friends | scope.Photos, CreatedAt: t0.Add(time.Hour), UpdatedAt: t0.Add(time.Hour)}))
+	must(t, s.MergeConsent(ctx(), storage.Consent{UserID: u.ID, AppID: a.ID, Scope: scope.Friends, CreatedAt: t0, UpdatedAt: t0}))
+	must(t, s.MergeConsent(ctx(), storage.Consent{UserID: u.ID, AppID: a.ID, Scope: scope.Photos, CreatedAt: t0.Add(time.Hour), UpdatedAt: t0.Add(time.Hour)}))
 	c, err := s.GetConsent(ctx(), u.ID, a.ID)
 	must(t, err)
 	if c.Scope != scope.Friends|scope.Photos || !c.CreatedAt.Equal(t0) || !c.UpdatedAt.Equal(t0.Add(time.Hour)) {
-		t.Fatalf("GetConsent after replace = %+v", c)
+		t.Fatalf("GetConsent after merge = %+v, want both scopes, first creation time, last update", c)
 	}
-	must(t, s.PutConsent(ctx(), storage.Consent{UserID: u.ID, AppID: b.ID, Scope: scope.Email, CreatedAt: t0, UpdatedAt: t0}))
-	must(t, s.PutConsent(ctx(), storage.Consent{UserID: v.ID, AppID: a.ID, Scope: scope.Email, CreatedAt: t0, UpdatedAt: t0}))
+	must(t, s.MergeConsent(ctx(), storage.Consent{UserID: u.ID, AppID: b.ID, Scope: scope.Email, CreatedAt: t0, UpdatedAt: t0}))
+	must(t, s.MergeConsent(ctx(), storage.Consent{UserID: v.ID, AppID: a.ID, Scope: scope.Email, CreatedAt: t0, UpdatedAt: t0}))
 	list, err := s.ListConsentsByUser(ctx(), u.ID)
 	must(t, err)
 	if len(list) != 2 || list[0].AppID != a.ID {
@@ -313,7 +334,7 @@ func testConsents(t *testing.T, s storage.Storage) {
 	_, err = s.GetConsent(ctx(), u.ID, a.ID)
 	wantErr(t, err, storage.ErrNotFound)
 	wantErr(t, s.DeleteConsent(ctx(), u.ID, a.ID), storage.ErrNotFound)
-	wantErr(t, s.PutConsent(ctx(), storage.Consent{UserID: u.ID, AppID: 999999, CreatedAt: t0, UpdatedAt: t0}), storage.ErrNotFound)
+	wantErr(t, s.MergeConsent(ctx(), storage.Consent{UserID: u.ID, AppID: 999999, CreatedAt: t0, UpdatedAt: t0}), storage.ErrNotFound)
 }
 
 func testCodes(t *testing.T, s storage.Storage) {
@@ -404,8 +425,8 @@ func testTokens(t *testing.T, s storage.Storage) {
 	}
 	live, err := s.ListTokens(ctx(), storage.TokenFilter{AppID: a.ID, LiveOnly: true})
 	must(t, err)
-	if len(live) != 2 { // svc, t3
-		t.Fatalf("live tokens of app a = %d, want 2", len(live))
+	if len(live) != 3 { // the app's own service token, svc, t3
+		t.Fatalf("live tokens of app a = %d, want 3", len(live))
 	}
 	secret := hash("a client secret")
 	cc := storage.Token{Hash: hash("cc"), Kind: token.Service, AppID: b.ID, IssuedAt: t0, Flow: storage.FlowClientCredentials, SecretHash: &secret}
@@ -622,7 +643,7 @@ func testConcurrentWriters(t *testing.T, s storage.Storage) {
 				if err := s.CreateToken(ctx(), tok); err != nil {
 					errs <- err
 				}
-				if err := s.PutConsent(ctx(), storage.Consent{UserID: u.ID, AppID: a.ID, Scope: scope.Friends, CreatedAt: t0, UpdatedAt: t0}); err != nil {
+				if err := s.MergeConsent(ctx(), storage.Consent{UserID: u.ID, AppID: a.ID, Scope: scope.Friends, CreatedAt: t0, UpdatedAt: t0}); err != nil {
 					errs <- err
 				}
 			}
@@ -633,7 +654,7 @@ func testConcurrentWriters(t *testing.T, s storage.Storage) {
 	for err := range errs {
 		t.Errorf("concurrent write: %v", err)
 	}
-	tokens, err := s.ListTokens(ctx(), storage.TokenFilter{AppID: a.ID})
+	tokens, err := s.ListTokens(ctx(), storage.TokenFilter{AppID: a.ID, Kind: token.User})
 	must(t, err)
 	n, err := s.CountAppUsers(ctx(), a.ID)
 	must(t, err)
@@ -669,4 +690,115 @@ func testConcurrentCodeUse(t *testing.T, s storage.Storage) {
 	if wins != 1 {
 		t.Fatalf("%d concurrent uses of one code succeeded, want exactly 1", wins)
 	}
+}
+
+// Each updater appends its own redirect URI: with read-modify-write outside
+// one transaction, two that read the same row lose one of them.
+func testConcurrentAppUpdates(t *testing.T, s storage.Storage) {
+	u := newUser(t, s, "u")
+	a := newApp(t, s, u.ID)
+	const n = 12
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, err := s.UpdateApp(ctx(), a.ID, func(a *storage.App) error {
+				a.RedirectURIs = append(a.RedirectURIs, fmt.Sprintf("https://app.example/cb/%d", i))
+				time.Sleep(time.Millisecond) // widen the window a lost update needs
+				return nil
+			})
+			if err != nil {
+				t.Errorf("UpdateApp: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	got, err := s.GetApp(ctx(), a.ID)
+	must(t, err)
+	if len(got.RedirectURIs) != len(a.RedirectURIs)+n {
+		t.Fatalf("after %d concurrent updates: %d redirect URIs, want %d", n, len(got.RedirectURIs), len(a.RedirectURIs)+n)
+	}
+}
+
+// Each grant adds one scope bit: the consent ends with all of them.
+func testConcurrentConsents(t *testing.T, s storage.Storage) {
+	u := newUser(t, s, "u")
+	a := newApp(t, s, u.ID)
+	bits := []scope.Mask{scope.Notify, scope.Friends, scope.Photos, scope.Audio, scope.Video, scope.Messages, scope.Wall, scope.Email}
+	var wg sync.WaitGroup
+	var want scope.Mask
+	for _, b := range bits {
+		want |= b
+		wg.Go(func() {
+			if err := s.MergeConsent(ctx(), storage.Consent{UserID: u.ID, AppID: a.ID, Scope: b, CreatedAt: t0, UpdatedAt: t0}); err != nil {
+				t.Errorf("MergeConsent: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	c, err := s.GetConsent(ctx(), u.ID, a.ID)
+	must(t, err)
+	if c.Scope != want {
+		t.Fatalf("after concurrent grants: scope %b, want %b", c.Scope, want)
+	}
+}
+
+// Regenerations race each other and readers: a reader always finds the
+// sealed token, and at the end exactly one service token is live, the one
+// whose sealed value the app holds.
+func testConcurrentServiceTokens(t *testing.T, s storage.Storage) {
+	u := newUser(t, s, "u")
+	a := newApp(t, s, u.ID)
+	const n = 8
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	readers.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			got, err := s.GetApp(ctx(), a.ID)
+			if err != nil {
+				t.Errorf("GetApp during regeneration: %v", err)
+				return
+			}
+			if len(got.ServiceTokenSealed) == 0 {
+				t.Error("a reader saw the app without a service token")
+				return
+			}
+		}
+	})
+	for i := range n {
+		wg.Go(func() {
+			name := fmt.Sprint("regenerated ", i)
+			tok := storage.Token{Hash: hash(name), Kind: token.Service, AppID: a.ID, IssuedAt: t0.Add(time.Second), Flow: storage.FlowServiceToken}
+			if _, err := s.ReplaceServiceToken(ctx(), tok, []byte(name)); err != nil {
+				t.Errorf("ReplaceServiceToken: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	readers.Wait()
+	live, err := s.ListTokens(ctx(), storage.TokenFilter{AppID: a.ID, Kind: token.Service, LiveOnly: true})
+	must(t, err)
+	got, err := s.GetApp(ctx(), a.ID)
+	must(t, err)
+	if len(live) != 1 || live[0].Hash != hash(string(got.ServiceTokenSealed)) {
+		t.Fatalf("after %d concurrent regenerations: %d live service tokens (the app holds %q), want exactly the app's one", n, len(live), got.ServiceTokenSealed)
+	}
+	if live[0].RevokeReason != "" {
+		t.Fatalf("live token has a revoke reason %q", live[0].RevokeReason)
+	}
+	all, err := s.ListTokens(ctx(), storage.TokenFilter{AppID: a.ID, Kind: token.Service})
+	must(t, err)
+	for _, tok := range all {
+		if tok.Hash != live[0].Hash && tok.RevokeReason != storage.RevokedReplaced {
+			t.Fatalf("a replaced service token has reason %q, want %q", tok.RevokeReason, storage.RevokedReplaced)
+		}
+	}
+	_, err = s.ReplaceServiceToken(ctx(), storage.Token{Hash: hash("no app"), Kind: token.Service, AppID: 999999, IssuedAt: t0, Flow: storage.FlowServiceToken}, []byte("x"))
+	wantErr(t, err, storage.ErrNotFound)
 }

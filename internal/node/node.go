@@ -1,0 +1,134 @@
+// Package node is Latchkey's composition root: Open builds one node — its
+// storage (chosen from the typed storage configuration), the revocation bus
+// on PostgreSQL, the token cache, the platform and the HTTP server — in
+// one place. The serve command, the load tool and the end-to-end tests all
+// build their server through it.
+package node
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"latchkey/internal/config"
+	"latchkey/internal/platform"
+	"latchkey/internal/server"
+	"latchkey/internal/storage/postgres"
+	"latchkey/internal/storage/sqlite"
+	"latchkey/internal/storage/sqlstore"
+	"latchkey/internal/token"
+	"latchkey/internal/tokencache"
+)
+
+// Config is what a node is built from.
+type Config struct {
+	// Config holds the validated flags; its Storage says where the data is.
+	config.Config
+	Keys *token.Keyring
+	Log  *slog.Logger
+	// Now is the clock (time.Now when nil); tests inject theirs.
+	Now       func() time.Time
+	PublicURL *url.URL
+}
+
+// Node is one running Latchkey server with its storage.
+type Node struct {
+	Platform *platform.Platform
+	Server   *server.Server
+	store    *sqlstore.Store
+	bus      *postgres.Bus
+	log      *slog.Logger
+}
+
+// OpenStorage opens the storage s names, applying pending migrations.
+func OpenStorage(ctx context.Context, s config.Storage) (*sqlstore.Store, error) {
+	switch s.Backend {
+	case config.SQLite:
+		return sqlite.Open(ctx, s.Path)
+	case config.Postgres:
+		return postgres.Open(ctx, s.URL)
+	}
+	return nil, errors.New("node: no storage configured")
+}
+
+// Open builds the node. Its background work starts with Run; Close
+// releases the storage.
+func Open(ctx context.Context, c Config) (*Node, error) {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	store, err := OpenStorage(ctx, c.Storage)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{store: store, log: c.Log}
+	metrics := server.NewMetrics()
+	cache := tokencache.New(c.CacheSize)
+	n.Platform = platform.New(platform.Options{Store: store, Keys: c.Keys, Now: c.Now, Log: c.Log, Cache: cache, OnIssue: metrics.Issued})
+	if c.Storage.Backend == config.Postgres {
+		n.bus = &postgres.Bus{DSN: c.Storage.URL, DB: store.Write(), Log: c.Log}
+		// Until the node listens for other nodes' revocations, it cannot
+		// trust a cache.
+		cache.Disable()
+		n.Platform.SetOnRevoke(func(hashes []token.Hash) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := n.bus.Publish(ctx, hashes); err != nil {
+				c.Log.Error("publishing a revocation to the other nodes failed", "tokens", len(hashes), "err", err)
+			}
+		})
+	}
+	n.Server, err = server.New(server.Deps{Config: c.Config, Platform: n.Platform, Metrics: metrics, Log: c.Log, PublicURL: c.PublicURL})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// ServeHTTP serves every route of the node.
+func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) { n.Server.ServeHTTP(w, r) }
+
+// Close releases the storage.
+func (n *Node) Close() error { return n.store.Close() }
+
+// Run does the node's background work until ctx ends: it listens for
+// other nodes' revocations (on PostgreSQL), deletes expired codes and
+// tokens every minute, and writes when community tokens were last used
+// every 30 seconds and once more at the end.
+func (n *Node) Run(ctx context.Context) {
+	if n.bus != nil {
+		c := n.Platform.Cache
+		go n.bus.Listen(ctx, c.Invalidate, c.Disable, c.Enable)
+	}
+	usage := time.NewTicker(30 * time.Second)
+	defer usage.Stop()
+	cleanup := time.NewTicker(time.Minute)
+	defer cleanup.Stop()
+	flush := func(ctx context.Context) {
+		if err := n.Platform.FlushUsage(ctx); err != nil {
+			n.log.WarnContext(ctx, "writing token usage failed", "err", err)
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			flush(ctx)
+			cancel()
+			return
+		case <-usage.C:
+			flush(ctx)
+		case <-cleanup.C:
+			if _, _, err := n.Platform.Cleanup(ctx); err != nil {
+				n.log.WarnContext(ctx, "cleanup failed", "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,136 @@
+package oauth
+
+import (
+	"context"
+	"net/url"
+	"strconv"
+
+	"latchkey/internal/platform"
+	"latchkey/internal/protocol"
+	"latchkey/internal/scope"
+	"latchkey/internal/storage"
+	"latchkey/internal/token"
+)
+
+// ParseAuthorize checks an /authorize request against stored apps.
+func (p *Provider) ParseAuthorize(ctx context.Context, q url.Values) (*AuthorizeRequest, error) {
+	return ParseAuthorize(ctx, q, p.p.LookupApp, AuthorizeConfig{BlankURL: p.BlankURL(), AllowPlainPKCE: p.Cfg.AllowPlainPKCE})
+}
+
+// Decision is what to do with a checked request for a signed-in user: show
+// the dialog (Ask), or answer at once.
+type Decision struct {
+	Ask bool
+	// Communities are the communities a community request names, for the
+	// dialog.
+	Communities []storage.Community
+	consent     platform.Decision
+}
+
+// Decide is the one decision of /authorize: a community request needs the
+// user to admin every community it names and always shows the dialog; a
+// user request skips the dialog when the consent covers its scopes (never
+// with revoke=1). A refusal is an access_denied *Error naming why.
+func (p *Provider) Decide(ctx context.Context, req *AuthorizeRequest, userID int64) (Decision, error) {
+	if len(req.CommunityIDs) > 0 {
+		if err := p.mayGrantFor(ctx, req, userID); err != nil {
+			return Decision{}, err
+		}
+		d := Decision{Ask: true}
+		for _, id := range req.CommunityIDs {
+			c, err := p.p.LookupCommunity(ctx, id)
+			if err != nil {
+				return d, err
+			}
+			d.Communities = append(d.Communities, c)
+		}
+		return d, nil
+	}
+	c, err := p.consents.Check(ctx, userID, req.App.ID, req.Scope, req.Revoke)
+	if err != nil {
+		return Decision{}, err
+	}
+	return Decision{Ask: !c.Covered, consent: c}, nil
+}
+
+// mayGrantFor refuses a community request unless the user admins every
+// community it names.
+func (p *Provider) mayGrantFor(ctx context.Context, req *AuthorizeRequest, userID int64) error {
+	err := p.p.MayGrantFor(ctx, userID, req.CommunityIDs)
+	if k := platform.KindOf(err); k == platform.NotFound || k == platform.Forbidden {
+		return Refuse(err.Error())
+	}
+	return err
+}
+
+// Approve answers a request the user approved (asked: through the dialog;
+// otherwise d is Decide's answer that the consent covered it): it records
+// the consent and returns the redirect carrying the token(s) or the code.
+// The token carries exactly the scopes asked for, never what an earlier
+// consent added.
+func (p *Provider) Approve(ctx context.Context, req *AuthorizeRequest, user storage.User, ip string, d *Decision, asked bool) (string, error) {
+	if len(req.CommunityIDs) > 0 {
+		// Checked again: the dialog's answer is a new request.
+		if err := p.mayGrantFor(ctx, req, user.ID); err != nil {
+			return "", err
+		}
+	} else {
+		var prior *platform.Decision
+		if d != nil {
+			prior = &d.consent
+		}
+		if err := p.consents.Grant(ctx, user.ID, req.App.ID, req.Scope, prior, asked); err != nil {
+			return "", err
+		}
+	}
+	if req.ResponseType == protocol.ResponseCode {
+		return p.approveCode(ctx, req, user, ip)
+	}
+	return p.approveImplicit(ctx, req, user, ip)
+}
+
+func (p *Provider) approveCode(ctx context.Context, req *AuthorizeRequest, user storage.User, ip string) (string, error) {
+	raw, err := p.codes.Issue(ctx, platform.CodeRequest{
+		AppID: req.App.ID, UserID: user.ID, CommunityIDs: req.CommunityIDs, Scope: req.Scope, RedirectURI: req.RedirectURI,
+		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod, IP: ip,
+	}, p.Cfg.CodeTTL)
+	if err != nil {
+		return "", err
+	}
+	resp := NewResponse(req).Add("code", raw)
+	if req.State != "" {
+		resp.Add("state", req.State)
+	}
+	return resp.URL(), nil
+}
+
+func (p *Provider) approveImplicit(ctx context.Context, req *AuthorizeRequest, user storage.User, ip string) (string, error) {
+	resp := NewResponse(req)
+	if len(req.CommunityIDs) > 0 {
+		for _, id := range req.CommunityIDs {
+			raw, _, err := p.p.IssueToken(ctx, storage.Token{Kind: token.Community, AppID: req.App.ID, UserID: user.ID,
+				CommunityID: id, Scope: req.Scope, IP: ip, Flow: storage.FlowImplicit}, 0)
+			if err != nil {
+				return "", err
+			}
+			resp.Add("access_token_"+strconv.FormatInt(id, 10), raw)
+		}
+		resp.Add("expires_in", "0")
+	} else {
+		ttl := userTTL(req.Scope, p.Cfg.ImplicitTokenTTL)
+		raw, _, err := p.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: req.App.ID, UserID: user.ID,
+			Scope: req.Scope, IP: ip, Flow: storage.FlowImplicit}, ttl)
+		if err != nil {
+			return "", err
+		}
+		resp.Add("access_token", raw).Add("expires_in", strconv.FormatInt(int64(ttl.Seconds()), 10)).
+			Add("user_id", strconv.FormatInt(user.ID, 10))
+		if req.Scope.Has(scope.Email) && user.Email != "" {
+			resp.Add("email", user.Email)
+		}
+	}
+	if req.State != "" {
+		resp.Add("state", req.State)
+	}
+	return resp.URL(), nil
+}

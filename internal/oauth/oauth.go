@@ -1,0 +1,94 @@
+// Package oauth implements the protocol side of Latchkey's OAuth 2.0 server
+// in VK's dialect: checking /authorize requests, deciding them and building
+// their answers, the /access_token endpoint (a pipeline with one small type
+// per grant), RFC 7009 revocation, RFC 7662 introspection and RFC 8414
+// metadata.
+//
+// The pipeline owns the shared steps: client authentication, redirect URI
+// checks and scope parsing happen once, here, never inside each grant. The
+// rules behind them (consent, codes, tokens) belong to internal/platform,
+// which this package asks through the small interfaces below.
+package oauth
+
+import (
+	"context"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"latchkey/internal/platform"
+	"latchkey/internal/scope"
+	"latchkey/internal/storage"
+	"latchkey/internal/token"
+)
+
+// Config holds the lifetimes and switches of the flows.
+type Config struct {
+	CodeTTL          time.Duration
+	ImplicitTokenTTL time.Duration
+	CodeTokenTTL     time.Duration
+	AllowPlainPKCE   bool
+	// PublicURL is the server's absolute URL (issuer, blank page).
+	PublicURL *url.URL
+}
+
+// Platform is what the OAuth endpoints ask of the domain layer.
+type Platform interface {
+	LookupApp(ctx context.Context, id int64) (storage.App, error)
+	AuthenticateClient(ctx context.Context, clientID int64, secret string) (storage.App, token.Hash, error)
+	MayGrantFor(ctx context.Context, userID int64, communityIDs []int64) error
+	LookupCommunity(ctx context.Context, id int64) (storage.Community, error)
+	User(ctx context.Context, id int64) (storage.User, error)
+	IssueToken(ctx context.Context, t storage.Token, ttl time.Duration) (string, storage.Token, error)
+	CheckToken(ctx context.Context, raw string) (storage.Token, error)
+	RevokeToken(ctx context.Context, actor platform.Actor, appID int64, raw string) error
+}
+
+// Consents decides and records consent (platform.Consents).
+type Consents interface {
+	Check(ctx context.Context, userID, appID int64, want scope.Mask, ask bool) (platform.Decision, error)
+	Grant(ctx context.Context, userID, appID int64, m scope.Mask, d *platform.Decision, refresh bool) error
+}
+
+// Codes mints and redeems authorization codes (platform.Codes).
+type Codes interface {
+	Issue(ctx context.Context, r platform.CodeRequest, ttl time.Duration) (string, error)
+	Redeem(ctx context.Context, raw string, appID int64, redirectURI, verifier string) (storage.Code, error)
+}
+
+// Deps are what a Provider is built from.
+type Deps struct {
+	Platform Platform
+	Consents Consents
+	Codes    Codes
+	Config   Config
+	Log      *slog.Logger
+}
+
+// Provider answers the OAuth endpoints.
+type Provider struct {
+	p        Platform
+	consents Consents
+	codes    Codes
+	Cfg      Config
+	log      *slog.Logger
+	grants   map[string]grant
+}
+
+// New builds the provider with every grant it serves.
+func New(d Deps) *Provider {
+	p := &Provider{p: d.Platform, consents: d.Consents, codes: d.Codes, Cfg: d.Config, log: d.Log}
+	p.grants = grants(p)
+	return p
+}
+
+// BlankURL is <public-url>/blank.html.
+func (p *Provider) BlankURL() string { return p.Cfg.PublicURL.JoinPath("/blank.html").String() }
+
+// userTTL is the lifetime of a user token: none with offline.
+func userTTL(m scope.Mask, ttl time.Duration) time.Duration {
+	if m.Has(scope.Offline) {
+		return 0
+	}
+	return ttl
+}

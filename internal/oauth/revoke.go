@@ -1,0 +1,114 @@
+package oauth
+
+import (
+	"net/http"
+	"strconv"
+
+	"latchkey/internal/httpx"
+	"latchkey/internal/platform"
+	"latchkey/internal/protocol"
+	"latchkey/internal/scope"
+	"latchkey/internal/storage"
+	"latchkey/internal/token"
+)
+
+// RFC 7009 revocation, RFC 7662 introspection and RFC 8414 metadata.
+
+// tokenParam reads a revocation or introspection request: the form, the
+// client's authentication and the token parameter. It answers errors
+// itself and reports whether it did not.
+func (p *Provider) tokenParam(w http.ResponseWriter, r *http.Request) (storage.App, string, bool) {
+	if e := parseForm(w, r); e != nil {
+		p.fail(w, r, e)
+		return storage.App{}, "", false
+	}
+	app, _, e := p.authenticate(r)
+	if e != nil {
+		p.fail(w, r, e)
+		return app, "", false
+	}
+	raw := r.PostForm.Get("token")
+	if raw == "" {
+		p.fail(w, r, newError(protocol.InvalidRequest, 400, "token is missing"))
+		return app, "", false
+	}
+	return app, raw, true
+}
+
+// Revoke serves POST /oauth/revoke. It answers 200 for unknown tokens and
+// for other apps' tokens alike (RFC 7009 §2.2), revoking only the app's own.
+func (p *Provider) Revoke(w http.ResponseWriter, r *http.Request) {
+	app, raw, ok := p.tokenParam(w, r)
+	if !ok {
+		return
+	}
+	if err := p.p.RevokeToken(r.Context(), platform.Actor{IP: httpx.ClientIP(r)}, app.ID, raw); err != nil {
+		p.fail(w, r, internal(err))
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}
+
+// Introspect serves POST /oauth/introspect. An app sees only its own
+// tokens: any other token is {"active":false}.
+func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
+	app, raw, ok := p.tokenParam(w, r)
+	if !ok {
+		return
+	}
+	t, err := p.p.CheckToken(r.Context(), raw)
+	if err != nil && !platform.Refused(err) {
+		p.fail(w, r, internal(err))
+		return
+	}
+	if err != nil || t.AppID != app.ID {
+		writeJSON(w, http.StatusOK, map[string]any{"active": false})
+		return
+	}
+	out := map[string]any{
+		"active": true, "client_id": strconv.FormatInt(t.AppID, 10), "token_type": "bearer",
+		"iat": t.IssuedAt.Unix(), "token_kind": t.Kind.String(), "iss": p.Cfg.PublicURL.String(),
+	}
+	if !t.ExpiresAt.IsZero() {
+		out["exp"] = t.ExpiresAt.Unix()
+	}
+	switch t.Kind {
+	case token.User:
+		out["scope"] = t.Scope.Text(scope.User)
+		out["sub"] = strconv.FormatInt(t.UserID, 10)
+		out["user_id"] = t.UserID
+	case token.Community:
+		out["scope"] = t.Scope.Text(scope.Community)
+		out["sub"] = "community:" + strconv.FormatInt(t.CommunityID, 10)
+		out["group_id"] = t.CommunityID
+	case token.Service:
+		out["sub"] = "app:" + strconv.FormatInt(t.AppID, 10)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// Metadata serves RFC 8414 authorization server metadata.
+func (p *Provider) Metadata(w http.ResponseWriter, r *http.Request) {
+	base := p.Cfg.PublicURL
+	methods := []string{protocol.PKCES256}
+	if p.Cfg.AllowPlainPKCE {
+		methods = append(methods, protocol.PKCEPlain)
+	}
+	clientAuth := []string{"client_secret_basic", "client_secret_post"}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                                        base.String(),
+		"authorization_endpoint":                        base.JoinPath("/authorize").String(),
+		"token_endpoint":                                base.JoinPath("/access_token").String(),
+		"revocation_endpoint":                           base.JoinPath("/oauth/revoke").String(),
+		"introspection_endpoint":                        base.JoinPath("/oauth/introspect").String(),
+		"response_types_supported":                      []string{protocol.ResponseCode, protocol.ResponseToken},
+		"response_modes_supported":                      []string{"query", "fragment"},
+		"grant_types_supported":                         append(p.grantTypes(), protocol.GrantImplicit),
+		"code_challenge_methods_supported":              methods,
+		"token_endpoint_auth_methods_supported":         clientAuth,
+		"revocation_endpoint_auth_methods_supported":    clientAuth,
+		"introspection_endpoint_auth_methods_supported": clientAuth,
+		"scopes_supported":                              scope.Known(scope.User).Names(scope.User),
+	})
+}

@@ -1,0 +1,159 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"latchkey/internal/httpx"
+	"latchkey/internal/platform"
+	"latchkey/internal/protocol"
+	"latchkey/internal/storage"
+	"latchkey/internal/token"
+)
+
+// The token endpoint, /access_token, is a pipeline: read the form,
+// authenticate the client, pick the grant by grant_type, run it, answer.
+// Each grant is a small type in a file of its own (grant_*.go) registered in
+// grants below; it gets an authenticated client and never parses or
+// authenticates anything the pipeline already did.
+
+// grant is one grant_type of the token endpoint.
+type grant interface {
+	// exchange answers an authenticated request: the JSON body of a
+	// successful answer, or an OAuth error.
+	exchange(ctx context.Context, r *tokenRequest) (any, *Error)
+}
+
+// grants lists the grant types the endpoint serves. VK's code exchange
+// sends no grant_type: it is the code grant.
+func grants(p *Provider) map[string]grant {
+	code := &codeGrant{p: p}
+	return map[string]grant{
+		"":                              code,
+		protocol.GrantAuthorizationCode: code,
+		protocol.GrantClientCredentials: &clientCredentialsGrant{p: p},
+	}
+}
+
+// tokenRequest is a token request after the pipeline's shared steps.
+type tokenRequest struct {
+	form url.Values
+	// client is the authenticated app, and secret the hash of the client
+	// secret it authenticated with.
+	client storage.App
+	secret token.Hash
+	ip     string
+}
+
+// AccessToken serves GET and POST /access_token.
+func (p *Provider) AccessToken(w http.ResponseWriter, r *http.Request) {
+	if e := parseForm(w, r); e != nil {
+		p.fail(w, r, e)
+		return
+	}
+	client, secret, e := p.authenticate(r)
+	if e != nil {
+		p.fail(w, r, e)
+		return
+	}
+	gt := r.Form.Get("grant_type")
+	g, ok := p.grants[gt]
+	if !ok {
+		p.fail(w, r, newError(protocol.UnsupportedGrantType, 400, fmt.Sprintf("grant_type %q is not supported: use %s", gt, strings.Join(p.grantTypes(), " or "))))
+		return
+	}
+	body, e := g.exchange(r.Context(), &tokenRequest{form: r.Form, client: client, secret: secret, ip: httpx.ClientIP(r)})
+	if e != nil {
+		p.fail(w, r, e)
+		return
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// grantTypes are the named grant types served, for errors and metadata.
+func (p *Provider) grantTypes() []string {
+	return []string{protocol.GrantAuthorizationCode, protocol.GrantClientCredentials}
+}
+
+const maxForm = 64 << 10
+
+// parseForm reads GET query or POST form parameters (both, for POST).
+func parseForm(w http.ResponseWriter, r *http.Request) *Error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		return newError(protocol.InvalidRequest, 400, "the request body is not a valid form: "+err.Error())
+	}
+	return nil
+}
+
+// authenticate authenticates the app by HTTP Basic (RFC 6749 §2.3.1,
+// form-encoded id and secret) or by client_id and client_secret
+// parameters, and returns the hash of the secret that matched.
+func (p *Provider) authenticate(r *http.Request) (storage.App, token.Hash, *Error) {
+	id, secret, basic := r.BasicAuth()
+	if basic {
+		var err1, err2 error
+		id, err1 = url.QueryUnescape(id)
+		secret, err2 = url.QueryUnescape(secret)
+		if err1 != nil || err2 != nil {
+			return storage.App{}, token.Hash{}, errBadClientID
+		}
+	} else {
+		id, secret = r.Form.Get("client_id"), r.Form.Get("client_secret")
+	}
+	if id == "" {
+		return storage.App{}, token.Hash{}, newError(protocol.InvalidClient, 401, "client_id is missing")
+	}
+	clientID, err := strconv.ParseInt(id, 10, 64)
+	if err != nil || clientID <= 0 {
+		return storage.App{}, token.Hash{}, errBadClientID
+	}
+	if secret == "" {
+		return storage.App{}, token.Hash{}, newError(protocol.InvalidClient, 401, "client_secret is missing")
+	}
+	app, used, err := p.p.AuthenticateClient(r.Context(), clientID, secret)
+	switch {
+	case errors.Is(err, platform.ErrUnknownClient):
+		return app, used, errBadClientID
+	case errors.Is(err, platform.ErrBadSecret):
+		return app, used, errBadSecret
+	case err != nil:
+		return app, used, internal(err)
+	}
+	return app, used, nil
+}
+
+// internal turns a failure of ours into the error the client sees,
+// keeping the cause for the log (see fail).
+func internal(err error) *Error {
+	if errors.Is(err, storage.ErrUnavailable) {
+		e := *errUnavailable
+		e.cause = err
+		return &e
+	}
+	e := newError(protocol.ServerError, 500, "internal error; try again")
+	e.cause = err
+	return e
+}
+
+// fail writes e as JSON, and logs its cause when it is a failure of ours.
+func (p *Provider) fail(w http.ResponseWriter, r *http.Request, e *Error) {
+	if e.cause != nil {
+		level := slog.LevelError
+		if errors.Is(e.cause, storage.ErrUnavailable) {
+			level = slog.LevelWarn
+		}
+		p.log.Log(r.Context(), level, "oauth: "+e.Description, "request_id", httpx.RequestID(w), "err", e.cause)
+	}
+	WriteJSON(w, e)
+}
+
+// errUnavailable answers while storage cannot be reached (RFC 6749 §4.1.2.1
+// temporarily_unavailable), with 503 and Retry-After.
+var errUnavailable = newError(protocol.TemporarilyUnavailable, http.StatusServiceUnavailable, "the server cannot reach its storage right now; try again in a few seconds")

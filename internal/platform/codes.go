@@ -1,0 +1,101 @@
+package platform
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"latchkey/internal/pkce"
+	"latchkey/internal/scope"
+	"latchkey/internal/storage"
+	"latchkey/internal/token"
+)
+
+// Codes is the one owner of authorization codes: it mints them, redeems
+// them once, and revokes what a replayed code issued (RFC 6749 §4.1.2).
+type Codes struct{ p *Platform }
+
+// CodeRequest is what an approved code-flow request binds its code to.
+type CodeRequest struct {
+	AppID  int64
+	UserID int64
+	// CommunityIDs is set when the code is for community tokens.
+	CommunityIDs        []int64
+	Scope               scope.Mask
+	RedirectURI         string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	IP                  string
+}
+
+// Issue mints a code for r, valid for ttl, and returns it; only its hash
+// is stored.
+func (c *Codes) Issue(ctx context.Context, r CodeRequest, ttl time.Duration) (string, error) {
+	raw, h := c.p.Keys.Mint(token.Code)
+	now := c.p.Now().UTC()
+	code := storage.Code{
+		Hash: h, AppID: r.AppID, UserID: r.UserID, CommunityIDs: r.CommunityIDs, Scope: r.Scope,
+		RedirectURI: r.RedirectURI, CodeChallenge: r.CodeChallenge, CodeChallengeMethod: r.CodeChallengeMethod,
+		IP: r.IP, IssuedAt: now, ExpiresAt: now.Add(ttl),
+	}
+	if err := c.p.store.CreateCode(ctx, code); err != nil {
+		return "", err
+	}
+	return raw, nil
+}
+
+// Why a code is refused (vk-wire.md §2 has VK's exact texts).
+var (
+	ErrCodeInvalid  = &Error{Kind: Invalid, Field: "code", Message: "Code is invalid or expired."}
+	ErrCodeRedirect = &Error{Kind: Invalid, Field: "redirect_uri", Message: "redirect_uri is invalid, please pass same redirect_uri, you used in authorize method."}
+)
+
+// Redeem uses the code raw for the app that authenticated: it must be the
+// app's, unexpired, unused, redeemed with the redirect URI it was issued
+// for and the PKCE verifier of its challenge. A code used a second time
+// revokes every token issued from it. Errors are ErrCodeInvalid,
+// ErrCodeRedirect, or an Invalid error on code_verifier.
+func (c *Codes) Redeem(ctx context.Context, raw string, appID int64, redirectURI, verifier string) (storage.Code, error) {
+	kind, h, err := c.p.Keys.Parse(raw)
+	if err != nil || kind != token.Code {
+		return storage.Code{}, ErrCodeInvalid
+	}
+	now := c.p.Now()
+	code, err := c.p.store.UseCode(ctx, h, now)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return code, ErrCodeInvalid
+	case errors.Is(err, storage.ErrConflict):
+		// A replayed code: someone else may hold it. Revoke all it issued.
+		if code.AppID == appID {
+			if err := c.revokeIssued(ctx, code); err != nil {
+				return code, err
+			}
+		}
+		return code, ErrCodeInvalid
+	case err != nil:
+		return code, err
+	}
+	if code.AppID != appID || !now.Before(code.ExpiresAt) {
+		return code, ErrCodeInvalid
+	}
+	if redirectURI != code.RedirectURI {
+		return code, ErrCodeRedirect
+	}
+	if err := pkce.Verify(code.CodeChallenge, code.CodeChallengeMethod, verifier); err != nil {
+		return code, &Error{Kind: Invalid, Field: "code_verifier", Message: err.Error()}
+	}
+	return code, nil
+}
+
+// revokeIssued revokes every token issued from a replayed code.
+func (c *Codes) revokeIssued(ctx context.Context, code storage.Code) error {
+	p := c.p
+	revoked, err := p.store.RevokeTokens(ctx, storage.TokenFilter{CodeHash: &code.Hash}, storage.RevokedCodeReplay, p.now())
+	if err != nil {
+		return err
+	}
+	p.revoked(revoked)
+	p.audit(ctx, Actor{UserID: code.UserID}, storage.AuditEvent{AppID: code.AppID, Action: storage.AuditCodeReplay, Detail: "tokens revoked: " + itoa(int64(len(revoked)))})
+	return nil
+}

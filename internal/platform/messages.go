@@ -1,0 +1,139 @@
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"latchkey/internal/storage"
+	"latchkey/internal/token"
+)
+
+// Messages between users and communities, apps' notifications and events,
+// and the inbox that shows them.
+
+// ErrNoSuchUser answers a message or event for a user who does not exist.
+var ErrNoSuchUser = &Error{Kind: NotFound, Field: "user", Message: "no such user"}
+
+// SendMessage stores a message from the token's user or community to peer
+// (a user), deduplicated by randomID among the sending app's messages, and
+// returns its id.
+func (p *Platform) SendMessage(ctx context.Context, from storage.Token, peer int64, text string, randomID int64, now time.Time) (int64, error) {
+	if _, err := p.store.GetUser(ctx, peer); errors.Is(err, storage.ErrNotFound) {
+		return 0, ErrNoSuchUser
+	} else if err != nil {
+		return 0, err
+	}
+	m := storage.Message{AppID: from.AppID, PeerID: peer, Text: text, RandomID: randomID, CreatedAt: now}
+	if from.Kind == token.Community {
+		m.FromCommunityID = from.CommunityID
+	} else {
+		m.FromUserID = from.UserID
+	}
+	if err := p.store.CreateMessage(ctx, &m); err != nil {
+		return 0, err
+	}
+	return m.ID, nil
+}
+
+// SendNotifications notifies each of users who has authorized the app
+// (others are skipped), once each, and returns those it notified.
+func (p *Platform) SendNotifications(ctx context.Context, appID int64, users []int64, text string, now time.Time) ([]int64, error) {
+	sent := []int64{}
+	seen := map[int64]bool{}
+	for _, id := range users {
+		if seen[id] || id <= 0 {
+			continue
+		}
+		seen[id] = true
+		ok, err := p.Consents.Authorized(ctx, id, appID)
+		if err != nil {
+			return sent, err
+		}
+		if !ok {
+			continue
+		}
+		n := storage.Notification{AppID: appID, UserID: id, Message: text, CreatedAt: now}
+		if err := p.store.CreateNotification(ctx, &n); err != nil {
+			return sent, err
+		}
+		sent = append(sent, id)
+	}
+	return sent, nil
+}
+
+// AddAppEvent records a user's activity in the app (secure.addAppEvent).
+func (p *Platform) AddAppEvent(ctx context.Context, e storage.AppEvent) error {
+	err := p.store.CreateAppEvent(ctx, &e)
+	if errors.Is(err, storage.ErrNotFound) {
+		return ErrNoSuchUser
+	}
+	return err
+}
+
+// InboxItem is a notification or message as the inbox shows it.
+type InboxItem struct {
+	From   string
+	Text   string
+	Unread bool
+	At     time.Time
+}
+
+// Inbox returns the user's notifications from apps and messages from users
+// and communities, newest first, each sender named once.
+func (p *Platform) Inbox(ctx context.Context, userID int64) ([]InboxItem, error) {
+	notes, err := p.store.ListNotifications(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := p.store.ListMessages(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]string{}
+	name := func(key string, load func() (string, error)) string {
+		if n, ok := names[key]; ok {
+			return n
+		}
+		n, err := load()
+		if err != nil {
+			n = key
+		}
+		names[key] = n
+		return n
+	}
+	var items []InboxItem
+	for _, n := range notes {
+		from := name(fmt.Sprint("app ", n.AppID), func() (string, error) {
+			a, err := p.store.GetApp(ctx, n.AppID)
+			return a.Title, err
+		})
+		items = append(items, InboxItem{From: from, Text: n.Message, Unread: n.ReadAt.IsZero(), At: n.CreatedAt})
+	}
+	for _, m := range msgs {
+		var from string
+		if m.FromCommunityID != 0 {
+			from = name(fmt.Sprint("community ", m.FromCommunityID), func() (string, error) {
+				c, err := p.store.GetCommunity(ctx, m.FromCommunityID)
+				return c.Name, err
+			})
+		} else {
+			from = name(fmt.Sprint("user ", m.FromUserID), func() (string, error) {
+				u, err := p.store.GetUser(ctx, m.FromUserID)
+				return strings.TrimSpace(u.FirstName + " " + u.LastName), err
+			})
+		}
+		items = append(items, InboxItem{From: from, Text: m.Text, Unread: m.ReadAt.IsZero(), At: m.CreatedAt})
+	}
+	slices.SortStableFunc(items, func(a, b InboxItem) int { return b.At.Compare(a.At) })
+	return items, nil
+}
+
+// MarkInboxRead marks everything in the user's inbox read.
+func (p *Platform) MarkInboxRead(ctx context.Context, userID int64) error {
+	now := p.Now()
+	return errors.Join(p.store.MarkNotificationsRead(ctx, userID, now), p.store.MarkMessagesRead(ctx, userID, now))
+}
