@@ -5,11 +5,9 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"strings"
 
@@ -19,15 +17,6 @@ import (
 	"latchkey/internal/storage"
 	"latchkey/internal/storage/sqlstore"
 )
-
-//go:embed migrations/*.sql
-var migrationFiles embed.FS
-
-// Migrations is the embedded schema.
-func Migrations() fs.FS {
-	sub, _ := fs.Sub(migrationFiles, "migrations")
-	return sub
-}
 
 // migrationLock is the advisory lock key that serialises nodes migrating at once.
 const migrationLock = 0x6c61_7463_686b_6579 // "latchkey"
@@ -62,7 +51,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("postgres: connect: %w", err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(migrationLock))
-	if err := sqlstore.Migrate(ctx, conn, Migrations()); err != nil {
+	if err := sqlstore.Migrate(ctx, conn, sqlstore.Postgres); err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
 	return nil

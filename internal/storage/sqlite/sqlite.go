@@ -8,10 +8,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"runtime"
 
@@ -21,15 +19,6 @@ import (
 	"latchkey/internal/storage"
 	"latchkey/internal/storage/sqlstore"
 )
-
-//go:embed migrations/*.sql
-var migrationFiles embed.FS
-
-// Migrations is the embedded schema.
-func Migrations() fs.FS {
-	sub, _ := fs.Sub(migrationFiles, "migrations")
-	return sub
-}
 
 // Open opens (creating if needed) the database file at path and applies
 // pending migrations.
@@ -57,7 +46,7 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	err = sqlstore.Migrate(ctx, conn, Migrations())
+	err = sqlstore.Migrate(ctx, conn, sqlstore.SQLite)
 	conn.Close()
 	if err != nil {
 		w.Close()

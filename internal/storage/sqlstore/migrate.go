@@ -11,10 +11,12 @@ import (
 	"time"
 )
 
-// Migrate applies, in order, the files NNN_name.sql of migrations that conn's
-// database has not applied yet, each in its own transaction, and records them
-// in schema_migrations. The caller serialises concurrent migrators.
-func Migrate(ctx context.Context, conn *sql.Conn, migrations fs.FS) error {
+// Migrate applies, in order, the files NNN_name.sql of the shared schema
+// (Migrations) that conn's database has not applied yet, translated into d,
+// each in its own transaction, and records them in schema_migrations. The
+// caller serialises concurrent migrators.
+func Migrate(ctx context.Context, conn *sql.Conn, d Dialect) error {
+	migrations := Migrations()
 	if _, err := conn.ExecContext(ctx,
 		`CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
@@ -51,7 +53,11 @@ func Migrate(ctx context.Context, conn *sql.Conn, migrations fs.FS) error {
 		if applied[version] {
 			continue
 		}
-		body, err := fs.ReadFile(migrations, name)
+		raw, err := fs.ReadFile(migrations, name)
+		if err != nil {
+			return err
+		}
+		body, err := d.Translate(string(raw))
 		if err != nil {
 			return err
 		}
@@ -59,7 +65,7 @@ func Migrate(ctx context.Context, conn *sql.Conn, migrations fs.FS) error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		if _, err := tx.ExecContext(ctx, body); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("migrate %s: %w", name, err)
 		}
