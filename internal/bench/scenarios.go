@@ -19,8 +19,8 @@ import (
 	"golang.org/x/net/html"
 
 	"latchkey/internal/config"
-	"latchkey/internal/platform"
 	"latchkey/internal/node"
+	"latchkey/internal/platform"
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
 	"latchkey/internal/token"

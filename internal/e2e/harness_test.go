@@ -19,8 +19,8 @@ import (
 	"golang.org/x/net/html"
 
 	"latchkey/internal/config"
-	"latchkey/internal/platform"
 	"latchkey/internal/node"
+	"latchkey/internal/platform"
 	"latchkey/internal/storage"
 	"latchkey/internal/testenv"
 	"latchkey/internal/token"
@@ -46,8 +46,8 @@ func (c *clock) Advance(d time.Duration) {
 
 // env is one running server with its storage.
 type env struct {
-	t      *testing.T
-	URL    string
+	t   *testing.T
+	URL string
 	// Store is the test's own connection to the server's database, to
 	// look at what was stored.
 	Store storage.Storage

@@ -121,4 +121,3 @@ func OriginAllowed(a storage.App, origin string) bool {
 	}
 	return false
 }
-
