@@ -1,0 +1,397 @@
+package platform_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"latchkey/internal/platform"
+	"latchkey/internal/scope"
+	"latchkey/internal/storage"
+	"latchkey/internal/storage/postgres"
+	"latchkey/internal/storage/sqlite"
+	"latchkey/internal/testenv"
+	"latchkey/internal/token"
+	"latchkey/internal/tokencache"
+)
+
+// The platform's rules, each named by the behaviour it guarantees, on a
+// real SQLite file and a real PostgreSQL database.
+
+// clock is the injected time: tests move it instead of sleeping.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type fixture struct {
+	p     *platform.Platform
+	clock *clock
+	owner storage.User
+	app   platform.AppView
+}
+
+// onBoth runs body on a platform over SQLite and over PostgreSQL.
+func onBoth(t *testing.T, body func(t *testing.T, f *fixture)) {
+	t.Run("sqlite", func(t *testing.T) {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "rules.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		body(t, newFixture(t, s))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		s, err := postgres.Open(context.Background(), testenv.PostgresDSN(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		body(t, newFixture(t, s))
+	})
+}
+
+func newFixture(t *testing.T, s storage.Storage) *fixture {
+	t.Helper()
+	f := &fixture{clock: &clock{t: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}}
+	f.p = platform.New(platform.Options{Store: s, Keys: mustKeys(t, "rules-test-secret-0123456789abcdefghijkl"), Now: f.clock.Now, Cache: tokencache.New(1000)})
+	var err error
+	if f.owner, err = f.p.CreateUser(context.Background(), platform.NewUser{Login: "owner", Password: "owner-password"}); err != nil {
+		t.Fatal(err)
+	}
+	if f.app, err = f.p.CreateApp(context.Background(), platform.CLI, platform.NewApp{OwnerID: f.owner.ID, Title: "Rules", Type: storage.Web,
+		RedirectURIs: []string{"https://app.example/cb"}}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) user(t *testing.T, login string) storage.User {
+	t.Helper()
+	u, err := f.p.CreateUser(context.Background(), platform.NewUser{Login: login, Password: login + "-password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func TestConsentSkipping(t *testing.T) {
+	onBoth(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		u := f.user(t, "alice")
+		c := f.p.Consents
+		check := func(want scope.Mask, ask bool) bool {
+			t.Helper()
+			d, err := c.Check(ctx, u.ID, f.app.ID, want, ask)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d.Covered
+		}
+		if check(0, false) {
+			t.Fatal("a user who never consented skips the dialog")
+		}
+		if err := c.Grant(ctx, u.ID, f.app.ID, scope.Friends|scope.Photos, nil, true); err != nil {
+			t.Fatal(err)
+		}
+		cases := []struct {
+			name    string
+			want    scope.Mask
+			ask     bool
+			covered bool
+		}{
+			{"the same scopes skip the dialog", scope.Friends | scope.Photos, false, true},
+			{"a subset skips the dialog", scope.Friends, false, true},
+			{"no scopes skip the dialog", 0, false, true},
+			{"one more scope shows the dialog", scope.Friends | scope.Email, false, false},
+			{"revoke=1 shows the dialog for a subset", scope.Friends, true, false},
+		}
+		for _, tc := range cases {
+			if got := check(tc.want, tc.ask); got != tc.covered {
+				t.Errorf("%s: covered = %v", tc.name, got)
+			}
+		}
+		if err := c.Grant(ctx, u.ID, f.app.ID, scope.Email, nil, true); err != nil {
+			t.Fatal(err)
+		}
+		if !check(scope.Friends|scope.Photos|scope.Email, false) {
+			t.Fatal("a later grant replaced the earlier scopes instead of adding to them")
+		}
+		if err := f.p.RemoveAppAccess(ctx, platform.Actor{UserID: u.ID}, u.ID, f.app.ID); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := c.Authorized(ctx, u.ID, f.app.ID); ok {
+			t.Fatal("after Remove access the user is still an app user")
+		}
+	})
+}
+
+func TestConcurrentGrantsLoseNoScope(t *testing.T) {
+	onBoth(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		u := f.user(t, "alice")
+		var wg sync.WaitGroup
+		for _, m := range []scope.Mask{scope.Friends, scope.Photos} {
+			wg.Go(func() {
+				// Each grant decided on what it read before the other wrote.
+				d, err := f.p.Consents.Check(ctx, u.ID, f.app.ID, m, false)
+				if err == nil {
+					err = f.p.Consents.Grant(ctx, u.ID, f.app.ID, m, &d, false)
+				}
+				if err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		d, err := f.p.Consents.Check(ctx, u.ID, f.app.ID, scope.Friends|scope.Photos, false)
+		if err != nil || !d.Covered {
+			t.Fatalf("after two grants at once the consent is %+v (%v), want both scopes", d.Prior, err)
+		}
+	})
+}
+
+func TestCodeRules(t *testing.T) {
+	onBoth(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		u := f.user(t, "alice")
+		verifier := strings.Repeat("v", 50)
+		sum := sha256.Sum256([]byte(verifier))
+		challenge := base64.RawURLEncoding.EncodeToString(sum[:])
+		issue := func() string {
+			t.Helper()
+			raw, err := f.p.Codes.Issue(ctx, platform.CodeRequest{AppID: f.app.ID, UserID: u.ID, Scope: scope.Friends,
+				RedirectURI: "https://app.example/cb", CodeChallenge: challenge, CodeChallengeMethod: "S256"}, 10*time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return raw
+		}
+		redeem := func(raw string, app int64, uri, v string) error {
+			_, err := f.p.Codes.Redeem(ctx, raw, app, uri, v)
+			return err
+		}
+
+		t.Run("a code works once, for its app, redirect URI and verifier", func(t *testing.T) {
+			raw := issue()
+			if err := redeem(raw, f.app.ID+1, "https://app.example/cb", verifier); err != platform.ErrCodeInvalid {
+				t.Fatalf("another app's redemption: %v", err)
+			}
+			raw = issue()
+			if err := redeem(raw, f.app.ID, "https://app.example/other", verifier); err != platform.ErrCodeRedirect {
+				t.Fatalf("another redirect URI: %v", err)
+			}
+			raw = issue()
+			var pe *platform.Error
+			if err := redeem(raw, f.app.ID, "https://app.example/cb", strings.Repeat("w", 50)); !errors.As(err, &pe) || pe.Field != "code_verifier" {
+				t.Fatalf("a wrong verifier: %v", err)
+			}
+			raw = issue()
+			if err := redeem(raw, f.app.ID, "https://app.example/cb", verifier); err != nil {
+				t.Fatalf("the right redemption: %v", err)
+			}
+		})
+		t.Run("a code expires", func(t *testing.T) {
+			raw := issue()
+			f.clock.Advance(10 * time.Minute)
+			if err := redeem(raw, f.app.ID, "https://app.example/cb", verifier); err != platform.ErrCodeInvalid {
+				t.Fatalf("an expired code: %v", err)
+			}
+		})
+		t.Run("a code used twice revokes what it issued", func(t *testing.T) {
+			raw := issue()
+			code, err := f.p.Codes.Redeem(ctx, raw, f.app.ID, "https://app.example/cb", verifier)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, _, err := f.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: f.app.ID, UserID: u.ID, Flow: storage.FlowCode, CodeHash: &code.Hash}, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.p.CheckToken(ctx, tok); err != nil {
+				t.Fatal(err)
+			}
+			if err := redeem(raw, f.app.ID, "https://app.example/cb", verifier); err != platform.ErrCodeInvalid {
+				t.Fatalf("the replay: %v", err)
+			}
+			if _, err := f.p.CheckToken(ctx, tok); !errors.Is(err, platform.ErrTokenRevoked) {
+				t.Fatalf("the token of a replayed code: %v, want revoked", err)
+			}
+		})
+		t.Run("a forged code is refused before storage", func(t *testing.T) {
+			forged, _ := mustKeys(t, "another-secret-0123456789abcdefghijklmnop").Mint(token.Code)
+			if err := redeem(forged, f.app.ID, "https://app.example/cb", verifier); err != platform.ErrCodeInvalid {
+				t.Fatalf("a forged code: %v", err)
+			}
+		})
+	})
+}
+
+func TestSecretRotationWindows(t *testing.T) {
+	onBoth(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		first := f.app.ClientSecret
+		v, err := f.p.RotateSecret(ctx, platform.CLI, f.app.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		second := v.ClientSecret
+		auth := func(secret string) error {
+			_, _, err := f.p.AuthenticateClient(ctx, f.app.ID, secret)
+			return err
+		}
+		if auth(first) != nil || auth(second) != nil {
+			t.Fatal("right after a rotation both secrets must work")
+		}
+		f.clock.Advance(platform.OldSecretGrace - time.Second)
+		if auth(first) != nil {
+			t.Fatal("the old secret stopped working inside its grace period")
+		}
+		f.clock.Advance(time.Second)
+		if auth(first) != platform.ErrBadSecret || auth(second) != nil {
+			t.Fatal("after the grace period only the new secret works")
+		}
+		if _, err := f.p.RetireSecret(ctx, platform.CLI, f.app.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.p.RetireSecret(ctx, platform.CLI, f.app.ID); platform.KindOf(err) != platform.Conflict {
+			t.Fatalf("retiring with no old secret: %v, want a conflict", err)
+		}
+	})
+}
+
+func TestConcurrentRotationsLoseNone(t *testing.T) {
+	onBoth(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		var wg sync.WaitGroup
+		views := make([]platform.AppView, 2)
+		for i := range views {
+			wg.Go(func() {
+				v, err := f.p.RotateSecret(ctx, platform.CLI, f.app.ID)
+				if err != nil {
+					t.Error(err)
+				}
+				views[i] = v
+			})
+		}
+		wg.Wait()
+		// Serialised, the second rotation keeps the first one's new secret
+		// as its old one: the original secret is gone, two secrets work.
+		got, err := f.p.App(ctx, platform.CLI, f.app.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		newer := map[string]bool{views[0].ClientSecret: true, views[1].ClientSecret: true}
+		if len(newer) != 2 || !newer[got.ClientSecret] || !newer[got.OldClientSecret] {
+			t.Fatalf("after two rotations at once: current %q, old %q; want the two new secrets", got.ClientSecret, got.OldClientSecret)
+		}
+		if _, _, err := f.p.AuthenticateClient(ctx, f.app.ID, f.app.ClientSecret); err != platform.ErrBadSecret {
+			t.Fatalf("the original secret after two rotations: %v, want refused", err)
+		}
+	})
+}
+
+func TestServiceTokenRegeneratedWhileChecked(t *testing.T) {
+	onBoth(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				if _, err := f.p.NewServiceToken(ctx, platform.CLI, f.app.ID); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		v, err := f.p.App(ctx, platform.CLI, f.app.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.p.CheckToken(ctx, v.ServiceToken); err != nil {
+			t.Fatalf("the service token the app shows does not work: %v", err)
+		}
+		if _, err := f.p.CheckToken(ctx, f.app.ServiceToken); !errors.Is(err, platform.ErrTokenRevoked) {
+			t.Fatalf("the first service token: %v, want revoked", err)
+		}
+	})
+}
+
+func TestWhoMayDoWhat(t *testing.T) {
+	onBoth(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		stranger := f.user(t, "stranger")
+		as := platform.Actor{UserID: stranger.ID}
+		owner := platform.Actor{UserID: f.owner.ID}
+		forbidden := func(name string, err error) {
+			t.Helper()
+			if platform.KindOf(err) != platform.Forbidden {
+				t.Errorf("%s by a stranger: %v, want forbidden", name, err)
+			}
+		}
+		_, err := f.p.App(ctx, as, f.app.ID)
+		forbidden("seeing an app", err)
+		_, err = f.p.RotateSecret(ctx, as, f.app.ID)
+		forbidden("rotating the secret", err)
+		_, err = f.p.NewServiceToken(ctx, as, f.app.ID)
+		forbidden("a new service token", err)
+		_, err = f.p.UpdateAppSettings(ctx, as, f.app.ID, platform.AppSettings{Title: "Mine now"})
+		forbidden("editing settings", err)
+		_, err = f.p.DeleteApp(ctx, as, f.app.ID)
+		forbidden("deleting", err)
+		if v, err := f.p.App(ctx, owner, f.app.ID); err != nil || v.Title != "Rules" || v.ClientSecret != f.app.ClientSecret {
+			t.Fatalf("the app after a stranger's attempts: %+v, %v", v.App, err)
+		}
+
+		c, err := f.p.CreateCommunity(ctx, owner, f.owner.ID, "Club")
+		if err != nil {
+			t.Fatal(err)
+		}
+		forbidden("adding an admin", f.p.AddCommunityAdmin(ctx, as, c.ID, stranger.ID))
+		_, err = f.p.CreateCommunityToken(ctx, as, c.ID, 0, scope.CommunityMessages)
+		forbidden("creating a community token", err)
+		forbidden("granting for a community", f.p.MayGrantFor(ctx, stranger.ID, []int64{c.ID}))
+		if err := f.p.MayGrantFor(ctx, f.owner.ID, []int64{c.ID}); err != nil {
+			t.Fatalf("an admin granting for the community: %v", err)
+		}
+		if err := f.p.MayGrantFor(ctx, f.owner.ID, []int64{c.ID + 100}); platform.KindOf(err) != platform.NotFound {
+			t.Fatalf("granting for a community that does not exist: %v, want not found", err)
+		}
+		if err := f.p.RemoveCommunityAdmin(ctx, owner, c.ID, f.owner.ID); !errors.Is(err, platform.ErrLastAdmin) {
+			t.Fatalf("removing the last admin: %v", err)
+		}
+	})
+}
+
+func TestLogoutEndsEarlierSessions(t *testing.T) {
+	onBoth(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		issued := f.clock.Now().Add(time.Millisecond)
+		f.clock.Advance(time.Second)
+		if _, err := f.p.SessionUser(ctx, f.owner.ID, issued); err != nil {
+			t.Fatalf("a fresh session: %v", err)
+		}
+		if err := f.p.Logout(ctx, f.owner.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.p.SessionUser(ctx, f.owner.ID, issued); err != platform.ErrSessionEnded {
+			t.Fatalf("a session from before logout: %v, want ended", err)
+		}
+		f.clock.Advance(time.Second)
+		if _, err := f.p.SessionUser(ctx, f.owner.ID, f.clock.Now()); err != nil {
+			t.Fatalf("a session after logout: %v", err)
+		}
+	})
+}
