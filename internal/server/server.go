@@ -23,6 +23,11 @@ import (
 	"latchkey/internal/platform"
 	"latchkey/internal/token"
 	"latchkey/internal/web"
+	"latchkey/internal/web/account"
+	"latchkey/internal/web/authorize"
+	"latchkey/internal/web/communities"
+	"latchkey/internal/web/console"
+	"latchkey/internal/web/embed"
 )
 
 // Metrics are the node's Prometheus registry and the counters the domain
@@ -58,11 +63,15 @@ type Deps struct {
 
 // Server is the HTTP side of one Latchkey node.
 type Server struct {
-	deps    Deps
-	oauth   *oauth.Provider
-	api     *api.Dispatcher
-	web     *web.Handler
-	handler http.Handler
+	deps        Deps
+	oauth       *oauth.Provider
+	api         *api.Dispatcher
+	account     *account.Handler
+	authorize   *authorize.Handler
+	console     *console.Handler
+	communities *communities.Handler
+	embed       *embed.Handler
+	handler     http.Handler
 }
 
 // New builds the server. It fails when an embedded template is broken.
@@ -75,10 +84,15 @@ func New(d Deps) (*Server, error) {
 	}})
 	s.api = api.New(p, p.Now, d.Log, api.Limits{User: cfg.RateUser, Community: cfg.RateCommunity, Service: cfg.RateService},
 		methods.All(methods.Deps{P: p, PublicURL: d.PublicURL}))
-	var err error
-	if s.web, err = web.New(p, s.oauth, d.Log, d.PublicURL.Scheme == "https"); err != nil {
+	kit, err := web.NewKit(p.Keys, p.Now, d.Log, d.PublicURL.Scheme == "https", p)
+	if err != nil {
 		return nil, err
 	}
+	s.account = account.New(kit, p, p.Now)
+	s.authorize = authorize.New(kit, s.oauth)
+	s.console = console.New(kit, p, s.oauth.BlankURL())
+	s.communities = communities.New(kit, p)
+	s.embed = embed.New(kit, p, p.Consents, cfg.ImplicitTokenTTL, d.PublicURL)
 	s.handler = httpx.Observe(d.Log, httpx.NewMetrics(d.Metrics.registry), s.routes(), apiRoutes...)
 	return s, nil
 }

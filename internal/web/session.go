@@ -6,10 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"latchkey/internal/storage"
 	"latchkey/internal/token"
 )
 
@@ -19,17 +17,18 @@ const (
 	sessionTTL    = 30 * 24 * time.Hour
 )
 
-// sessions are signed cookies: "<user id>.<issued, Unix ms>.<nonce>.<tag>",
+// Sessions are signed cookies: "<user id>.<issued, Unix ms>.<nonce>.<tag>",
 // the tag a MAC under the server secret, so any node can check them. A
 // session lasts sessionTTL from issue, and ends early when its user logs out
 // (storage.User.SessionsAfter, checked where the user is loaded).
-type sessions struct {
+type Sessions struct {
 	keys   *token.Keyring
 	now    func() time.Time
 	secure bool
 }
 
-func (s *sessions) set(w http.ResponseWriter, userID int64) {
+// Set signs the browser in as userID.
+func (s *Sessions) Set(w http.ResponseWriter, userID int64) {
 	issued := s.now()
 	msg := strconv.FormatInt(userID, 10) + "." + strconv.FormatInt(issued.UnixMilli(), 10) + "." + rand.Text()[:16]
 	http.SetCookie(w, &http.Cookie{
@@ -38,13 +37,14 @@ func (s *sessions) set(w http.ResponseWriter, userID int64) {
 	})
 }
 
-func (s *sessions) clear(w http.ResponseWriter) {
+// Clear signs the browser out.
+func (s *Sessions) Clear(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
 }
 
 // session returns the signed-in user's id and when the session was
 // issued, or 0.
-func (s *sessions) session(r *http.Request) (int64, time.Time) {
+func (s *Sessions) session(r *http.Request) (int64, time.Time) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
 		return 0, time.Time{}
@@ -66,10 +66,10 @@ func (s *sessions) session(r *http.Request) (int64, time.Time) {
 	return id, issued
 }
 
-// csrfToken returns the form token for this browser, setting the random
+// CSRFToken returns the form token for this browser, setting the random
 // cookie it is bound to when the browser has none. The token is a MAC of the
 // cookie, so a page on another site can neither read nor forge it.
-func (s *sessions) csrfToken(w http.ResponseWriter, r *http.Request) string {
+func (s *Sessions) CSRFToken(w http.ResponseWriter, r *http.Request) string {
 	var v string
 	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) == 26 {
 		v = c.Value
@@ -84,82 +84,11 @@ func (s *sessions) csrfToken(w http.ResponseWriter, r *http.Request) string {
 
 var errCSRF = errors.New("the form has expired or did not come from this site: reload the page and try again")
 
-// checkCSRF verifies the csrf field of a POSTed form.
-func (s *sessions) checkCSRF(r *http.Request) error {
+// CheckCSRF verifies the csrf field of a POSTed form.
+func (s *Sessions) CheckCSRF(r *http.Request) error {
 	c, err := r.Cookie(csrfCookie)
 	if err != nil || !s.keys.VerifyTag("csrf", c.Value, r.PostForm.Get("csrf")) {
 		return errCSRF
 	}
 	return nil
-}
-
-// throttle counts events per key (failed logins, sign-ups) in fixed windows.
-// Over the limit, the action is refused for that key until the window ends.
-type throttle struct {
-	mu     sync.Mutex
-	now    func() time.Time
-	window time.Duration
-	hits   map[string]*window
-}
-
-type window struct {
-	start time.Time
-	fails int
-}
-
-func newThrottle(now func() time.Time, w time.Duration) *throttle {
-	return &throttle{now: now, window: w, hits: map[string]*window{}}
-}
-
-// blocked reports whether key has reached limit failures in this window, and
-// when the window ends.
-func (t *throttle) blocked(key string, limit int) (bool, time.Duration) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	w := t.hits[key]
-	now := t.now()
-	if w == nil || now.Sub(w.start) >= t.window {
-		return false, 0
-	}
-	return w.fails >= limit, w.start.Add(t.window).Sub(now)
-}
-
-func (t *throttle) add(key string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.now()
-	if len(t.hits) > 100_000 {
-		// Bounded memory: drop ended windows.
-		for k, w := range t.hits {
-			if now.Sub(w.start) >= t.window {
-				delete(t.hits, k)
-			}
-		}
-	}
-	w := t.hits[key]
-	if w == nil || now.Sub(w.start) >= t.window {
-		w = &window{start: now}
-		t.hits[key] = w
-	}
-	w.fails++
-}
-
-func (t *throttle) reset(key string) {
-	t.mu.Lock()
-	delete(t.hits, key)
-	t.mu.Unlock()
-}
-
-// currentUser loads the signed-in user, or returns nil: no session, or one
-// issued before the user last logged out.
-func (h *Handler) currentUser(r *http.Request) *storage.User {
-	id, issued := h.sessions.session(r)
-	if id == 0 {
-		return nil
-	}
-	u, err := h.P.SessionUser(r.Context(), id, issued)
-	if err != nil {
-		return nil
-	}
-	return &u
 }

@@ -1,12 +1,17 @@
-// Package web is the browser side of Latchkey: sign-up, login, the
-// authorization dialog and the pages people use. Pages are server-rendered
-// from embedded templates parsed at start, work without JavaScript, carry a
-// CSRF token in every form, and are served with a strict CSP and
-// frame-ancestors 'none'.
+// Package web is the kit every browser page of Latchkey is built with:
+// templates embedded and parsed at start, the layout's Page with each page's
+// own view, signed session cookies, CSRF tokens, a typed Content Security
+// Policy, and the one place where a domain error becomes a page. The pages
+// themselves live by domain in the packages below it: account, authorize,
+// console, communities and embed.
+//
+// Pages are server-rendered, work without JavaScript, carry a CSRF token in
+// every form, and are served with a strict CSP and frame-ancestors 'none'.
 package web
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -15,15 +20,16 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"latchkey/internal/httpx"
-	"latchkey/internal/oauth"
 	"latchkey/internal/platform"
 	"latchkey/internal/protocol"
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
+	"latchkey/internal/token"
 )
 
 //go:embed templates/*.html
@@ -32,33 +38,45 @@ var templateFiles embed.FS
 //go:embed static
 var staticFiles embed.FS
 
-// Failed-login limits per window: per login, and per client IP.
-const (
-	loginFailuresPerLogin = 5
-	loginFailuresPerIP    = 20
-	loginWindow           = 15 * time.Minute
-	// Accounts created per client IP per hour.
-	signupsPerIP = 20
-	signupWindow = time.Hour
-)
+// pageNames are the templates every build must have: a missing one fails
+// at start, not at the first request.
+var pageNames = []string{"login", "signup", "consent", "error", "home", "logout", "apps", "app_new", "app", "confirm",
+	"communities", "community", "iframe_app", "widget_button", "widget_result", "settings_apps", "inbox", "profile"}
 
-// Handler serves the browser pages.
-type Handler struct {
-	P        *platform.Platform
-	OAuth    *oauth.Provider
-	Log      *slog.Logger
-	pages    map[string]*template.Template
-	sessions *sessions
-	throttle *throttle
-	signups  *throttle
+// Page is what the layout of every page reads. View is the page's own
+// data, a type of the package that serves the page.
+type Page struct {
+	Title   string
+	Wide    bool // the wider card, for tables
+	Full    bool // the whole width, for an iframe app
+	Bare    bool // no header or card: the widget's button
+	Notice  string
+	Error   string
+	Display string
+	User    *storage.User
+	CSRF    string
+	View    any
 }
 
-// New parses the templates; a missing or broken template fails here, at
-// start, not at the first request.
-func New(p *platform.Platform, op *oauth.Provider, log *slog.Logger, secureCookies bool) (*Handler, error) {
-	h := &Handler{P: p, OAuth: op, Log: log, pages: map[string]*template.Template{},
-		sessions: &sessions{keys: p.Keys, now: p.Now, secure: secureCookies},
-		throttle: newThrottle(p.Now, loginWindow), signups: newThrottle(p.Now, signupWindow)}
+// Users is what the kit asks of the domain layer: the user of a session,
+// and names for tables.
+type Users interface {
+	SessionUser(ctx context.Context, userID int64, issued time.Time) (storage.User, error)
+	User(ctx context.Context, id int64) (storage.User, error)
+}
+
+// Kit renders pages and knows who is signed in.
+type Kit struct {
+	Log      *slog.Logger
+	Sessions *Sessions
+	users    Users
+	pages    map[string]*template.Template
+}
+
+// NewKit parses the templates; a missing or broken template fails here.
+func NewKit(keys *token.Keyring, now func() time.Time, log *slog.Logger, secureCookies bool, users Users) (*Kit, error) {
+	k := &Kit{Log: log, users: users, pages: map[string]*template.Template{},
+		Sessions: &Sessions{keys: keys, now: now, secure: secureCookies}}
 	names, err := fs.Glob(templateFiles, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -72,31 +90,243 @@ func New(p *platform.Platform, op *oauth.Provider, log *slog.Logger, secureCooki
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", name, err)
 		}
-		h.pages[page] = t
+		k.pages[page] = t
 	}
-	for _, required := range []string{"login", "signup", "consent", "error", "home", "logout", "apps", "app_new", "app", "confirm", "communities", "community", "iframe_app", "widget_button", "widget_result", "settings_apps", "inbox", "profile"} {
-		if h.pages[required] == nil {
+	for _, required := range pageNames {
+		if k.pages[required] == nil {
 			return nil, fmt.Errorf("web: template %s.html is missing", required)
 		}
 	}
-	return h, nil
+	return k, nil
 }
 
-// Secure adds the browser-side protections to every page: CSP with
-// frame-ancestors 'none', nosniff, no referrer, no caching (pages carry CSRF
-// tokens and personal data), and Go's cross-origin request protection
-// (Sec-Fetch-Site / Origin) in front of the CSRF tokens.
-func Secure(next http.Handler) http.Handler {
-	cop := http.NewCrossOriginProtection()
-	return cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hd := w.Header()
-		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'")
-		hd.Set("X-Frame-Options", "DENY")
-		hd.Set("X-Content-Type-Options", "nosniff")
-		hd.Set("Referrer-Policy", "no-referrer")
-		hd.Set("Cache-Control", "no-store")
-		next.ServeHTTP(w, r)
-	}))
+var funcs = template.FuncMap{
+	"join":      func(lines []string) string { return strings.Join(lines, "\n") },
+	"scopeText": func(m scope.Mask) string { return strings.Join(m.Names(scope.User), ",") },
+}
+
+// Render writes the named page with status.
+func (k *Kit) Render(w http.ResponseWriter, r *http.Request, status int, name string, p Page) {
+	if p.CSRF == "" {
+		p.CSRF = k.Sessions.CSRFToken(w, r)
+	}
+	if p.Display == "" {
+		p.Display = protocol.Display(r.FormValue("display"))
+	}
+	var buf bytes.Buffer
+	if err := k.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+		k.Log.ErrorContext(r.Context(), "render", "template", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// ErrorView is the error page's.
+type ErrorView struct {
+	Heading string
+	Message string
+	// Back, when set, is a button back to the app.
+	Back string
+}
+
+// ErrorPage answers with the error page.
+func (k *Kit) ErrorPage(w http.ResponseWriter, r *http.Request, status int, heading, msg, back string) {
+	k.Render(w, r, status, "error", Page{Title: heading, User: k.CurrentUser(r), View: ErrorView{Heading: heading, Message: msg, Back: back}})
+}
+
+// Fail is the one place where an error becomes a page: a domain error
+// with its own message and the status of its kind, storage being down as
+// 503, anything else as an internal error (logged, not shown).
+func (k *Kit) Fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch platform.KindOf(err) {
+	case platform.NotFound:
+		k.ErrorPage(w, r, http.StatusNotFound, "Not found", Sentence(err), "")
+		return
+	case platform.Forbidden:
+		k.ErrorPage(w, r, http.StatusForbidden, "Not allowed", Sentence(err), "")
+		return
+	case platform.Invalid, platform.Conflict:
+		k.ErrorPage(w, r, http.StatusUnprocessableEntity, "Not done", Sentence(err), "")
+		return
+	}
+	if errors.Is(err, storage.ErrUnavailable) {
+		k.Log.WarnContext(r.Context(), "web: storage unavailable", "request_id", httpx.RequestID(w), "err", err)
+		w.Header().Set("Retry-After", "5")
+		k.ErrorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "The service cannot reach its storage right now. Please try again in a few seconds.", "")
+		return
+	}
+	k.Log.ErrorContext(r.Context(), "web: internal error", "request_id", httpx.RequestID(w), "err", err)
+	k.ErrorPage(w, r, http.StatusInternalServerError, "Something went wrong", "An internal error occurred. Please try again.", "")
+}
+
+// Answered reports whether err is nil; otherwise Fail has answered it.
+func (k *Kit) Answered(w http.ResponseWriter, r *http.Request, err error) bool {
+	if err == nil {
+		return true
+	}
+	k.Fail(w, r, err)
+	return false
+}
+
+// Sentence is an error's message as a sentence for a page.
+func Sentence(err error) string { return Capitalize(err.Error()) + "." }
+
+// Capitalize upper-cases the first letter.
+func Capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// CurrentUser loads the signed-in user, or returns nil: no session, or one
+// issued before the user last logged out.
+func (k *Kit) CurrentUser(r *http.Request) *storage.User {
+	id, issued := k.Sessions.session(r)
+	if id == 0 {
+		return nil
+	}
+	u, err := k.users.SessionUser(r.Context(), id, issued)
+	if err != nil {
+		return nil
+	}
+	return &u
+}
+
+// RequireUser returns the signed-in user, or sends the browser to log in
+// and returns nil.
+func (k *Kit) RequireUser(w http.ResponseWriter, r *http.Request) *storage.User {
+	u := k.CurrentUser(r)
+	if u == nil {
+		http.Redirect(w, r, "/login?"+url.Values{"next": {r.URL.RequestURI()}}.Encode(), http.StatusSeeOther)
+	}
+	return u
+}
+
+// ParsePost reads a posted form and checks its CSRF token.
+func (k *Kit) ParsePost(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		return errors.New("the form could not be read")
+	}
+	return k.Sessions.CheckCSRF(r)
+}
+
+// SignedInPost returns the signed-in user of a posted form whose CSRF token
+// checks out; otherwise it has answered (login page or refusal) and
+// returns nil.
+func (k *Kit) SignedInPost(w http.ResponseWriter, r *http.Request) *storage.User {
+	u := k.RequireUser(w, r)
+	if u == nil {
+		return nil
+	}
+	if err := k.ParsePost(w, r); err != nil {
+		k.ErrorPage(w, r, http.StatusForbidden, "Not done", err.Error(), "")
+		return nil
+	}
+	return u
+}
+
+// Actor is the signed-in user as the audit log records them.
+func Actor(u *storage.User, r *http.Request) platform.Actor {
+	return platform.Actor{UserID: u.ID, IP: httpx.ClientIP(r)}
+}
+
+// PathID reads a positive id from the path value name.
+func PathID(r *http.Request, name string) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
+	return id, err == nil && id > 0
+}
+
+// Lines splits a textarea into its non-empty trimmed lines.
+func Lines(s string) []string {
+	var out []string
+	for l := range strings.Lines(s) {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// ConsentView is the consent dialog's, shared by /authorize, iframe apps
+// and the widget.
+type ConsentView struct {
+	App         storage.App
+	Scopes      []scope.Scope
+	Communities []storage.Community
+	// Hidden are the request's parameters, posted back with the answer.
+	Hidden []Hidden
+	// Action is where the form posts ("" for /authorize).
+	Action string
+}
+
+// Hidden is a hidden form field.
+type Hidden struct{ Name, Value string }
+
+// Event is an audit event as a "recent events" table shows it.
+type Event struct{ When, What, Who, IP string }
+
+// auditLabels name each audit action for people.
+var auditLabels = map[storage.AuditAction]string{
+	storage.AuditAppCreate: "App created", storage.AuditAppSettings: "Settings changed", storage.AuditSecretRotate: "Secure key regenerated",
+	storage.AuditSecretRetire: "Previous secure key retired", storage.AuditServiceTokenNew: "Service token regenerated",
+	storage.AuditClientCredsOn: "Client credentials flow turned on", storage.AuditClientCredsOff: "Client credentials flow turned off",
+	storage.AuditTokenRevoke: "Token revoked by the app", storage.AuditCodeReplay: "Authorization code reused: its tokens revoked",
+	storage.AuditAccessRemoved: "A user removed the app's access", storage.AuditAppDelete: "App deleted",
+	storage.AuditCommunityCreate: "Community created", storage.AuditAdminAdd: "Admin added", storage.AuditAdminRemove: "Admin removed",
+	storage.AuditCommunityTokenNew: "Token created here", storage.AuditCommunityTokenGone: "Token revoked",
+}
+
+// detailedEvents show their detail after their name.
+var detailedEvents = map[storage.AuditAction]bool{storage.AuditCommunityTokenNew: true}
+
+// Events renders audit events for a "recent events" table.
+func (k *Kit) Events(ctx context.Context, evs []storage.AuditEvent) []Event {
+	who := k.Names(ctx)
+	rows := make([]Event, 0, len(evs))
+	for _, e := range evs {
+		what := auditLabels[e.Action]
+		if what == "" {
+			what = string(e.Action)
+		}
+		if detailedEvents[e.Action] && e.Detail != "" {
+			what += ": " + e.Detail
+		}
+		rows = append(rows, Event{When: e.At.Format(time.DateTime + " MST"), What: what, Who: who.Login(e.ActorUserID), IP: e.IP})
+	}
+	return rows
+}
+
+// Names names users in tables, loading each once per page.
+type Names struct {
+	users Users
+	ctx   context.Context
+	names map[int64]string
+}
+
+// Names starts a page's user names.
+func (k *Kit) Names(ctx context.Context) *Names {
+	return &Names{users: k.users, ctx: ctx, names: map[int64]string{}}
+}
+
+// Login is the user's login ("command line" for the CLI's actions).
+func (n *Names) Login(id int64) string {
+	if id == 0 {
+		return "command line"
+	}
+	if s, ok := n.names[id]; ok {
+		return s
+	}
+	s := "user " + strconv.FormatInt(id, 10)
+	if u, err := n.users.User(n.ctx, id); err == nil {
+		s = u.Login
+	}
+	n.names[id] = s
+	return s
 }
 
 // Static serves the embedded static files.
@@ -112,345 +342,11 @@ func Blank(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-// page is what every template gets.
-type page struct {
-	Title   string
-	Wide    bool
-	Full    bool // the whole width, for an iframe app
-	Bare    bool // no header or card: the widget's button
-	Notice  string
-	Display string
-	User    *storage.User
-	CSRF    string
-	Error   string
-	Next    string
-	Login   string
-	Form    platform.NewUser
-	// consent
-	App         storage.App
-	Scopes      []scope.Scope
-	Communities []storage.Community
-	Hidden      []hidden
-	// error and confirmation pages
-	Heading string
-	Message string
-	Back    string
-	Action  string
-	Confirm string
-	Danger  bool
-	// console
-	Apps           []storage.App
-	NewApp         platform.NewApp
-	View           platform.AppView
-	OldSecretUntil string
-	BlankURL       string
-	Events         []event
-	// communities (Communities above lists them)
-	Community storage.Community
-	Tab       string
-	Admins    []storage.User
-	Tokens    []tokenRow
-	NewToken  string
-	AllScopes []scope.Scope
-	// apps inside and outside the platform
-	FrameURL   string
-	Origin     string
-	Mode       string
-	AuthURL    string
-	ResultJSON string
-	Authorized []authorizedRow
-	Inbox      []inboxItem
-}
-
-var funcs = template.FuncMap{
-	"join":      func(lines []string) string { return strings.Join(lines, "\n") },
-	"scopeText": func(m scope.Mask) string { return strings.Join(m.Names(scope.User), ",") },
-}
-
-type hidden struct{ Name, Value string }
-
-func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
-	if p.CSRF == "" {
-		p.CSRF = h.sessions.csrfToken(w, r)
-	}
-	if p.Display == "" {
-		p.Display = displayOf(r)
-	}
-	var buf bytes.Buffer
-	if err := h.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
-		h.Log.ErrorContext(r.Context(), "render", "template", name, "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	w.Write(buf.Bytes())
-}
-
-func displayOf(r *http.Request) string {
-	return protocol.Display(r.FormValue("display"))
-}
-
-func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, status int, heading, msg, back string) {
-	h.render(w, r, status, "error", page{Title: heading, Heading: heading, Message: msg, Back: back, User: h.currentUser(r)})
-}
-
-func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, storage.ErrUnavailable) {
-		h.Log.WarnContext(r.Context(), "web: storage unavailable", "request_id", httpx.RequestID(w), "err", err)
-		w.Header().Set("Retry-After", "5")
-		h.errorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "The service cannot reach its storage right now. Please try again in a few seconds.", "")
-		return
-	}
-	h.Log.ErrorContext(r.Context(), "web: internal error", "request_id", httpx.RequestID(w), "err", err)
-	h.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "An internal error occurred. Please try again.", "")
-}
-
-// localNext keeps a post-login target only if it is a path on this server
-// (no scheme, no host, no //): an open redirect is a phishing tool.
-func localNext(next string) string {
-	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
-		return "/"
-	}
-	return next
-}
-
-// Home is the signed-in user's start page.
-func (h *Handler) Home(w http.ResponseWriter, r *http.Request) {
-	u := h.currentUser(r)
-	if u == nil {
-		http.Redirect(w, r, "/login", http.StatusSeeOther)
-		return
-	}
-	h.render(w, r, http.StatusOK, "home", page{Title: "Home", User: u})
-}
-
-// LoginForm shows the login page.
-func (h *Handler) LoginForm(w http.ResponseWriter, r *http.Request) {
-	h.render(w, r, http.StatusOK, "login", page{Title: "Log in", Next: localNext(r.FormValue("next"))})
-}
-
-// Login checks the credentials, throttling failures per login and per IP.
-func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
-	if err := h.parsePost(w, r); err != nil {
-		h.render(w, r, http.StatusForbidden, "login", page{Title: "Log in", Error: err.Error(), Next: localNext(r.PostForm.Get("next"))})
-		return
-	}
-	login := strings.TrimSpace(r.PostForm.Get("login"))
-	next := localNext(r.PostForm.Get("next"))
-	loginKey, ipKey := "login:"+strings.ToLower(login), "ip:"+httpx.ClientIP(r)
-	fail := func(status int, msg string) {
-		h.render(w, r, status, "login", page{Title: "Log in", Error: msg, Next: next, Login: login})
-	}
-	if b, wait := h.throttle.blocked(loginKey, loginFailuresPerLogin); b {
-		fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed attempts. Try again in %d minutes.", minutes(wait)))
-		return
-	}
-	if b, wait := h.throttle.blocked(ipKey, loginFailuresPerIP); b {
-		fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed attempts. Try again in %d minutes.", minutes(wait)))
-		return
-	}
-	u, err := h.P.Authenticate(r.Context(), login, r.PostForm.Get("password"))
-	if errors.Is(err, platform.ErrWrongCredentials) {
-		h.throttle.add(loginKey)
-		h.throttle.add(ipKey)
-		fail(http.StatusUnauthorized, "Wrong login or password.")
-		return
-	}
-	if err != nil {
-		h.internal(w, r, err)
-		return
-	}
-	h.throttle.reset(loginKey)
-	h.sessions.set(w, u.ID)
-	http.Redirect(w, r, next, http.StatusSeeOther)
-}
-
-func minutes(d time.Duration) int { return int((d + time.Minute - 1) / time.Minute) }
-
-// parsePost reads a posted form and checks its CSRF token.
-func (h *Handler) parsePost(w http.ResponseWriter, r *http.Request) error {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		return errors.New("the form could not be read")
-	}
-	return h.sessions.checkCSRF(r)
-}
-
-// SignupForm shows the sign-up page.
-func (h *Handler) SignupForm(w http.ResponseWriter, r *http.Request) {
-	h.render(w, r, http.StatusOK, "signup", page{Title: "Sign up", Next: localNext(r.FormValue("next"))})
-}
-
-// Signup creates the account and signs the user in.
-func (h *Handler) Signup(w http.ResponseWriter, r *http.Request) {
-	err := h.parsePost(w, r)
-	f := platform.NewUser{Login: r.PostForm.Get("login"), Password: r.PostForm.Get("password"),
-		FirstName: r.PostForm.Get("first_name"), LastName: r.PostForm.Get("last_name"), Email: r.PostForm.Get("email")}
-	next := localNext(r.PostForm.Get("next"))
-	if err != nil {
-		h.render(w, r, http.StatusForbidden, "signup", page{Title: "Sign up", Error: err.Error(), Next: next, Form: f})
-		return
-	}
-	ipKey := "signup:" + httpx.ClientIP(r)
-	if b, wait := h.signups.blocked(ipKey, signupsPerIP); b {
-		f.Password = ""
-		h.render(w, r, http.StatusTooManyRequests, "signup", page{Title: "Sign up", Error: fmt.Sprintf("Too many accounts created from your address. Try again in %d minutes.", minutes(wait)), Next: next, Form: f})
-		return
-	}
-	u, err := h.P.CreateUser(r.Context(), f)
-	if k := platform.KindOf(err); k == platform.Invalid || k == platform.Conflict {
-		f.Password = ""
-		h.render(w, r, http.StatusUnprocessableEntity, "signup", page{Title: "Sign up", Error: capitalize(err.Error()) + ".", Next: next, Form: f})
-		return
-	}
-	if err != nil {
-		h.internal(w, r, err)
-		return
-	}
-	h.signups.add(ipKey)
-	h.sessions.set(w, u.ID)
-	http.Redirect(w, r, next, http.StatusSeeOther)
-}
-
-func capitalize(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
-}
-
-// LogoutForm asks to confirm (a GET must not change state).
-func (h *Handler) LogoutForm(w http.ResponseWriter, r *http.Request) {
-	h.render(w, r, http.StatusOK, "logout", page{Title: "Log out", User: h.currentUser(r)})
-}
-
-// Logout ends the user's sessions, on every device: a copied session
-// cookie stops working too.
-func (h *Handler) Logout(w http.ResponseWriter, r *http.Request) {
-	if err := h.parsePost(w, r); err != nil {
-		h.errorPage(w, r, http.StatusForbidden, "Log out", err.Error(), "")
-		return
-	}
-	if u := h.currentUser(r); u != nil {
-		if err := h.P.Logout(r.Context(), u.ID); err != nil {
-			h.internal(w, r, err)
-			return
-		}
-	}
-	h.sessions.clear(w)
-	http.Redirect(w, r, "/login", http.StatusSeeOther)
-}
-
-// authorizeParams are the /authorize parameters the consent form carries back.
-var authorizeParams = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "display", "revoke", "group_ids", "code_challenge", "code_challenge_method", "v"}
-
-// Authorize serves GET /authorize: check the request, make sure someone is
-// signed in, and either answer at once (consent already covers it) or show
-// the dialog.
-func (h *Handler) Authorize(w http.ResponseWriter, r *http.Request) {
-	req, err := h.OAuth.ParseAuthorize(r.Context(), r.URL.Query())
-	if err != nil {
-		h.authorizeError(w, r, req, err)
-		return
-	}
-	u := h.currentUser(r)
-	if u == nil {
-		q := url.Values{"next": {r.URL.RequestURI()}, "display": {req.Display}}
-		http.Redirect(w, r, "/login?"+q.Encode(), http.StatusSeeOther)
-		return
-	}
-	d, err := h.OAuth.Decide(r.Context(), req, u.ID)
-	if err != nil {
-		h.authorizeError(w, r, req, err)
-		return
-	}
-	if d.Ask {
-		h.consent(w, r, req, u, d.Communities)
-		return
-	}
-	h.approve(w, r, req, u, &d)
-}
-
-func (h *Handler) consent(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, u *storage.User, communities []storage.Community) {
-	p := page{Title: "Allow access", Display: req.Display, User: u, App: req.App, Scopes: req.Scope.Scopes(req.Audience()), Communities: communities}
-	for _, name := range authorizeParams {
-		if v := req.Params.Get(name); v != "" {
-			p.Hidden = append(p.Hidden, hidden{name, v})
-		}
-	}
-	h.render(w, r, http.StatusOK, "consent", p)
-}
-
-// Decide serves POST /authorize: the user's Allow or Deny.
-func (h *Handler) Decide(w http.ResponseWriter, r *http.Request) {
-	if err := h.parsePost(w, r); err != nil {
-		h.errorPage(w, r, http.StatusForbidden, "Request refused", err.Error(), "")
-		return
-	}
-	q := url.Values{}
-	for _, name := range authorizeParams {
-		if v := r.PostForm.Get(name); v != "" {
-			q.Set(name, v)
-		}
-	}
-	req, err := h.OAuth.ParseAuthorize(r.Context(), q)
-	if err != nil {
-		h.authorizeError(w, r, req, err)
-		return
-	}
-	u := h.currentUser(r)
-	if u == nil {
-		next := url.Values{"next": {"/authorize?" + q.Encode()}, "display": {req.Display}}
-		http.Redirect(w, r, "/login?"+next.Encode(), http.StatusSeeOther)
-		return
-	}
-	switch r.PostForm.Get("decision") {
-	case "allow":
-		h.approve(w, r, req, u, nil)
-	case "deny":
-		http.Redirect(w, r, oauth.DenyURL(req), http.StatusFound)
-	default:
-		h.errorPage(w, r, http.StatusBadRequest, "Request refused", "Choose Allow or Deny.", "")
-	}
-}
-
-// approve answers a request the user approved: through the dialog (d nil),
-// or because the consent covered it (Decide's d).
-func (h *Handler) approve(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, u *storage.User, d *oauth.Decision) {
-	to, err := h.OAuth.Approve(r.Context(), req, *u, httpx.ClientIP(r), d, d == nil)
-	if err != nil {
-		h.authorizeError(w, r, req, err)
-		return
-	}
-	http.Redirect(w, r, to, http.StatusFound)
-}
-
-// authorizeError answers a failed /authorize. Errors about the client or
-// the redirect URI never redirect: a person gets a page, a program JSON.
-// Refusals (not an admin) get a page whose button carries access_denied back
-// to the app; other protocol errors go straight back to the app.
-func (h *Handler) authorizeError(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, err error) {
-	var oe *oauth.Error
-	if !errors.As(err, &oe) {
-		h.internal(w, r, err)
-		return
-	}
-	if !oe.Redirect || req == nil {
-		if !wantsHTML(r) {
-			oauth.WriteJSON(w, oe)
-			return
-		}
-		h.errorPage(w, r, http.StatusBadRequest, "This app's request is invalid", oe.Description, "")
-		return
-	}
-	if oe.Code == protocol.AccessDenied {
-		h.errorPage(w, r, http.StatusForbidden, "Access refused", capitalize(oe.Description)+".", oauth.ErrorURL(req, oe))
-		return
-	}
-	http.Redirect(w, r, oauth.ErrorURL(req, oe), http.StatusFound)
-}
-
-func wantsHTML(r *http.Request) bool {
-	return strings.Contains(r.Header.Get("Accept"), "text/html")
+// WidgetScript serves /js/widget.js, the script sites include.
+func WidgetScript(w http.ResponseWriter, r *http.Request) {
+	b, _ := staticFiles.ReadFile("static/widget.js")
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Write(b)
 }

@@ -1,0 +1,361 @@
+// Package account is a person's own pages: sign-up, login and logout (with
+// the throttles against guessing), the start page, profile, inbox, the apps
+// they have authorized, and generated avatars.
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"latchkey/internal/httpx"
+	"latchkey/internal/platform"
+	"latchkey/internal/scope"
+	"latchkey/internal/storage"
+	"latchkey/internal/web"
+)
+
+// Failed-login limits per window: per login, and per client IP.
+const (
+	loginFailuresPerLogin = 5
+	loginFailuresPerIP    = 20
+	loginWindow           = 15 * time.Minute
+	// Accounts created per client IP per hour.
+	signupsPerIP = 20
+	signupWindow = time.Hour
+)
+
+// Platform is what these pages ask of the domain layer.
+type Platform interface {
+	Authenticate(ctx context.Context, login, password string) (storage.User, error)
+	CreateUser(ctx context.Context, u platform.NewUser) (storage.User, error)
+	Logout(ctx context.Context, userID int64) error
+	Rename(ctx context.Context, userID int64, first, last string) error
+	User(ctx context.Context, id int64) (storage.User, error)
+	AuthorizedApps(ctx context.Context, userID int64) ([]platform.AuthorizedApp, error)
+	RemoveAppAccess(ctx context.Context, actor platform.Actor, userID, appID int64) error
+	Inbox(ctx context.Context, userID int64) ([]platform.InboxItem, error)
+	MarkInboxRead(ctx context.Context, userID int64) error
+}
+
+// Handler serves the account pages.
+type Handler struct {
+	*web.Kit
+	p        Platform
+	now      func() time.Time
+	throttle *throttle
+	signups  *throttle
+}
+
+// New returns the account pages.
+func New(k *web.Kit, p Platform, now func() time.Time) *Handler {
+	return &Handler{Kit: k, p: p, now: now, throttle: newThrottle(now, loginWindow), signups: newThrottle(now, signupWindow)}
+}
+
+// LocalNext keeps a post-login target only if it is a path on this server
+// (no scheme, no host, no //): an open redirect is a phishing tool.
+func LocalNext(next string) string {
+	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+		return "/"
+	}
+	return next
+}
+
+// Home is the signed-in user's start page.
+func (h *Handler) Home(w http.ResponseWriter, r *http.Request) {
+	u := h.CurrentUser(r)
+	if u == nil {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	h.Render(w, r, http.StatusOK, "home", web.Page{Title: "Home", User: u})
+}
+
+// loginView is the login page's.
+type loginView struct {
+	Next  string
+	Login string
+}
+
+// LoginForm shows the login page.
+func (h *Handler) LoginForm(w http.ResponseWriter, r *http.Request) {
+	h.Render(w, r, http.StatusOK, "login", web.Page{Title: "Log in", View: loginView{Next: LocalNext(r.FormValue("next"))}})
+}
+
+// Login checks the credentials, throttling failures per login and per IP.
+func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
+	if err := h.ParsePost(w, r); err != nil {
+		h.Render(w, r, http.StatusForbidden, "login", web.Page{Title: "Log in", Error: err.Error(), View: loginView{Next: LocalNext(r.PostForm.Get("next"))}})
+		return
+	}
+	login := strings.TrimSpace(r.PostForm.Get("login"))
+	next := LocalNext(r.PostForm.Get("next"))
+	loginKey, ipKey := "login:"+strings.ToLower(login), "ip:"+httpx.ClientIP(r)
+	fail := func(status int, msg string) {
+		h.Render(w, r, status, "login", web.Page{Title: "Log in", Error: msg, View: loginView{Next: next, Login: login}})
+	}
+	if b, wait := h.throttle.blocked(loginKey, loginFailuresPerLogin); b {
+		fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed attempts. Try again in %d minutes.", minutes(wait)))
+		return
+	}
+	if b, wait := h.throttle.blocked(ipKey, loginFailuresPerIP); b {
+		fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed attempts. Try again in %d minutes.", minutes(wait)))
+		return
+	}
+	u, err := h.p.Authenticate(r.Context(), login, r.PostForm.Get("password"))
+	if errors.Is(err, platform.ErrWrongCredentials) {
+		h.throttle.add(loginKey)
+		h.throttle.add(ipKey)
+		fail(http.StatusUnauthorized, "Wrong login or password.")
+		return
+	}
+	if err != nil {
+		h.Fail(w, r, err)
+		return
+	}
+	h.throttle.reset(loginKey)
+	h.Sessions.Set(w, u.ID)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func minutes(d time.Duration) int { return int((d + time.Minute - 1) / time.Minute) }
+
+// signupView is the sign-up page's.
+type signupView struct {
+	Next string
+	Form platform.NewUser
+}
+
+// SignupForm shows the sign-up page.
+func (h *Handler) SignupForm(w http.ResponseWriter, r *http.Request) {
+	h.Render(w, r, http.StatusOK, "signup", web.Page{Title: "Sign up", View: signupView{Next: LocalNext(r.FormValue("next"))}})
+}
+
+// Signup creates the account and signs the user in.
+func (h *Handler) Signup(w http.ResponseWriter, r *http.Request) {
+	err := h.ParsePost(w, r)
+	f := platform.NewUser{Login: r.PostForm.Get("login"), Password: r.PostForm.Get("password"),
+		FirstName: r.PostForm.Get("first_name"), LastName: r.PostForm.Get("last_name"), Email: r.PostForm.Get("email")}
+	next := LocalNext(r.PostForm.Get("next"))
+	refuse := func(status int, msg string) {
+		f.Password = ""
+		h.Render(w, r, status, "signup", web.Page{Title: "Sign up", Error: msg, View: signupView{Next: next, Form: f}})
+	}
+	if err != nil {
+		refuse(http.StatusForbidden, err.Error())
+		return
+	}
+	ipKey := "signup:" + httpx.ClientIP(r)
+	if b, wait := h.signups.blocked(ipKey, signupsPerIP); b {
+		refuse(http.StatusTooManyRequests, fmt.Sprintf("Too many accounts created from your address. Try again in %d minutes.", minutes(wait)))
+		return
+	}
+	u, err := h.p.CreateUser(r.Context(), f)
+	if k := platform.KindOf(err); k == platform.Invalid || k == platform.Conflict {
+		refuse(http.StatusUnprocessableEntity, web.Sentence(err))
+		return
+	}
+	if err != nil {
+		h.Fail(w, r, err)
+		return
+	}
+	h.signups.add(ipKey)
+	h.Sessions.Set(w, u.ID)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// LogoutForm asks to confirm (a GET must not change state).
+func (h *Handler) LogoutForm(w http.ResponseWriter, r *http.Request) {
+	h.Render(w, r, http.StatusOK, "logout", web.Page{Title: "Log out", User: h.CurrentUser(r)})
+}
+
+// Logout ends the user's sessions, on every device: a copied session
+// cookie stops working too.
+func (h *Handler) Logout(w http.ResponseWriter, r *http.Request) {
+	if err := h.ParsePost(w, r); err != nil {
+		h.ErrorPage(w, r, http.StatusForbidden, "Log out", err.Error(), "")
+		return
+	}
+	if u := h.CurrentUser(r); u != nil {
+		if err := h.p.Logout(r.Context(), u.ID); err != nil {
+			h.Fail(w, r, err)
+			return
+		}
+	}
+	h.Sessions.Clear(w)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// LoginURL is where a person who must log in first is sent, back to next
+// afterwards, in the given layout.
+func LoginURL(next, display string) string {
+	return "/login?" + url.Values{"next": {next}, "display": {display}}.Encode()
+}
+
+type authorizedRow struct {
+	App         storage.App
+	Permissions string
+	Since       string
+}
+
+// authorizedView is the authorized apps page's.
+type authorizedView struct{ Apps []authorizedRow }
+
+var notices = map[string]string{
+	"removed": "Access removed. The app's tokens no longer work; it will ask again next time.",
+	"saved":   "Profile saved.",
+}
+
+// AuthorizedApps lists the apps the user has authorized.
+func (h *Handler) AuthorizedApps(w http.ResponseWriter, r *http.Request) {
+	u := h.RequireUser(w, r)
+	if u == nil {
+		return
+	}
+	apps, err := h.p.AuthorizedApps(r.Context(), u.ID)
+	if err != nil {
+		h.Fail(w, r, err)
+		return
+	}
+	var v authorizedView
+	for _, a := range apps {
+		perms := strings.Join(a.Consent.Scope.Names(scope.User), ", ")
+		if perms == "" {
+			perms = "basic information"
+		}
+		v.Apps = append(v.Apps, authorizedRow{App: a.App, Permissions: perms, Since: a.Consent.CreatedAt.Format(time.DateTime)})
+	}
+	h.Render(w, r, http.StatusOK, "settings_apps", web.Page{Title: "Authorized apps", Wide: true, User: u, Notice: notices[r.URL.Query().Get("done")], View: v})
+}
+
+// RemoveAccess is "Remove access": every token of the user for that app
+// stops working, and the consent is forgotten.
+func (h *Handler) RemoveAccess(w http.ResponseWriter, r *http.Request) {
+	u := h.SignedInPost(w, r)
+	if u == nil {
+		return
+	}
+	id, ok := web.PathID(r, "id")
+	if !ok {
+		h.ErrorPage(w, r, http.StatusNotFound, "Not found", "There is no such app.", "")
+		return
+	}
+	if !h.Answered(w, r, h.p.RemoveAppAccess(r.Context(), web.Actor(u, r), u.ID, id)) {
+		return
+	}
+	http.Redirect(w, r, "/settings/apps?done=removed", http.StatusSeeOther)
+}
+
+type inboxItem struct {
+	From, When, Text string
+	Unread           bool
+}
+
+// inboxView is the inbox's.
+type inboxView struct{ Items []inboxItem }
+
+// Inbox shows the user's notifications from apps and messages from users
+// and communities, newest first, and marks them read.
+func (h *Handler) Inbox(w http.ResponseWriter, r *http.Request) {
+	u := h.RequireUser(w, r)
+	if u == nil {
+		return
+	}
+	ctx := r.Context()
+	items, err := h.p.Inbox(ctx, u.ID)
+	if err != nil {
+		h.Fail(w, r, err)
+		return
+	}
+	v := inboxView{Items: make([]inboxItem, len(items))}
+	for i, it := range items {
+		v.Items[i] = inboxItem{From: it.From, When: it.At.Format(time.DateTime), Text: it.Text, Unread: it.Unread}
+	}
+	h.Render(w, r, http.StatusOK, "inbox", web.Page{Title: "Inbox", Wide: true, User: u, View: v})
+	// Seen now: marked read for the next visit.
+	if err := h.p.MarkInboxRead(ctx, u.ID); err != nil {
+		h.Log.WarnContext(ctx, "marking the inbox read", "err", err)
+	}
+}
+
+// Profile shows and edits the user's name.
+func (h *Handler) Profile(w http.ResponseWriter, r *http.Request) {
+	u := h.RequireUser(w, r)
+	if u == nil {
+		return
+	}
+	h.Render(w, r, http.StatusOK, "profile", web.Page{Title: "Profile", User: u, Notice: notices[r.URL.Query().Get("done")]})
+}
+
+// SaveProfile changes the user's name.
+func (h *Handler) SaveProfile(w http.ResponseWriter, r *http.Request) {
+	u := h.RequireUser(w, r)
+	if u == nil {
+		return
+	}
+	if err := h.ParsePost(w, r); err != nil {
+		h.Render(w, r, http.StatusForbidden, "profile", web.Page{Title: "Profile", User: u, Error: err.Error()})
+		return
+	}
+	err := h.p.Rename(r.Context(), u.ID, r.PostForm.Get("first_name"), r.PostForm.Get("last_name"))
+	if platform.KindOf(err) == platform.Invalid {
+		h.Render(w, r, http.StatusUnprocessableEntity, "profile", web.Page{Title: "Profile", User: u, Error: web.Sentence(err)})
+		return
+	}
+	if !h.Answered(w, r, err) {
+		return
+	}
+	http.Redirect(w, r, "/settings/profile?done=saved", http.StatusSeeOther)
+}
+
+// avatarCSP lets the generated picture style itself, and nothing else.
+var avatarCSP = web.CSP{Style: "'unsafe-inline'"}
+
+// Avatar serves /avatar/{id}.svg: a generated picture with the user's
+// initials on a color derived from the id, used as "photo" everywhere.
+func (h *Handler) Avatar(w http.ResponseWriter, r *http.Request) {
+	idText, ok := strings.CutSuffix(r.PathValue("file"), ".svg")
+	id, err := strconv.ParseInt(idText, 10, 64)
+	if !ok || err != nil || id <= 0 {
+		http.NotFound(w, r)
+		return
+	}
+	u, err := h.p.User(r.Context(), id)
+	if platform.KindOf(err) == platform.NotFound {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		h.Fail(w, r, err)
+		return
+	}
+	size := 100
+	if s, err := strconv.Atoi(r.URL.Query().Get("size")); err == nil {
+		size = min(max(s, 16), 400)
+	}
+	initials := ""
+	for _, n := range []string{u.FirstName, u.LastName} {
+		if c, _ := utf8.DecodeRuneInString(n); c != utf8.RuneError && c != 0 {
+			initials += string(unicode.ToUpper(c))
+		}
+	}
+	if initials == "" {
+		initials = strings.ToUpper(u.Login[:1])
+	}
+	hue := (id * 137) % 360
+	hd := w.Header()
+	hd.Set("Content-Type", "image/svg+xml")
+	hd.Set("Cache-Control", "public, max-age=3600")
+	web.SetCSP(w, avatarCSP)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	fmt.Fprintf(w, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 100 100"><rect width="100" height="100" fill="hsl(%d,55%%,48%%)"/><text x="50" y="50" dy=".35em" text-anchor="middle" font-family="sans-serif" font-size="40" fill="#fff">%s</text></svg>`,
+		size, size, hue, html.EscapeString(initials))
+}

@@ -1,0 +1,139 @@
+// Package authorize is the authorization dialog at /authorize: it reads
+// top-down — check the request, make sure someone is signed in, one
+// decision, one answer. The protocol (parsing, the decision, the redirects)
+// is internal/oauth's; this package is the pages around it.
+package authorize
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"latchkey/internal/httpx"
+	"latchkey/internal/oauth"
+	"latchkey/internal/protocol"
+	"latchkey/internal/storage"
+	"latchkey/internal/web"
+	"latchkey/internal/web/account"
+)
+
+// Handler serves /authorize.
+type Handler struct {
+	*web.Kit
+	oauth *oauth.Provider
+}
+
+// New returns the dialog's handlers.
+func New(k *web.Kit, op *oauth.Provider) *Handler { return &Handler{Kit: k, oauth: op} }
+
+// params are the /authorize parameters the consent form carries back.
+var params = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "display", "revoke", "group_ids", "code_challenge", "code_challenge_method", "v"}
+
+// Authorize serves GET /authorize: check the request, make sure someone is
+// signed in, and either answer at once (consent already covers it) or show
+// the dialog.
+func (h *Handler) Authorize(w http.ResponseWriter, r *http.Request) {
+	req, err := h.oauth.ParseAuthorize(r.Context(), r.URL.Query())
+	if err != nil {
+		h.fail(w, r, req, err)
+		return
+	}
+	u := h.CurrentUser(r)
+	if u == nil {
+		http.Redirect(w, r, account.LoginURL(r.URL.RequestURI(), req.Display), http.StatusSeeOther)
+		return
+	}
+	d, err := h.oauth.Decide(r.Context(), req, u.ID)
+	if err != nil {
+		h.fail(w, r, req, err)
+		return
+	}
+	if d.Ask {
+		h.dialog(w, r, req, u, d.Communities)
+		return
+	}
+	h.approve(w, r, req, u, &d)
+}
+
+func (h *Handler) dialog(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, u *storage.User, communities []storage.Community) {
+	v := web.ConsentView{App: req.App, Scopes: req.Scope.Scopes(req.Audience()), Communities: communities}
+	for _, name := range params {
+		if val := req.Params.Get(name); val != "" {
+			v.Hidden = append(v.Hidden, web.Hidden{Name: name, Value: val})
+		}
+	}
+	h.Render(w, r, http.StatusOK, "consent", web.Page{Title: "Allow access", Display: req.Display, User: u, View: v})
+}
+
+// Decide serves POST /authorize: the user's Allow or Deny.
+func (h *Handler) Decide(w http.ResponseWriter, r *http.Request) {
+	if err := h.ParsePost(w, r); err != nil {
+		h.ErrorPage(w, r, http.StatusForbidden, "Request refused", err.Error(), "")
+		return
+	}
+	q := url.Values{}
+	for _, name := range params {
+		if v := r.PostForm.Get(name); v != "" {
+			q.Set(name, v)
+		}
+	}
+	req, err := h.oauth.ParseAuthorize(r.Context(), q)
+	if err != nil {
+		h.fail(w, r, req, err)
+		return
+	}
+	u := h.CurrentUser(r)
+	if u == nil {
+		http.Redirect(w, r, account.LoginURL("/authorize?"+q.Encode(), req.Display), http.StatusSeeOther)
+		return
+	}
+	switch r.PostForm.Get("decision") {
+	case "allow":
+		h.approve(w, r, req, u, nil)
+	case "deny":
+		http.Redirect(w, r, oauth.DenyURL(req), http.StatusFound)
+	default:
+		h.ErrorPage(w, r, http.StatusBadRequest, "Request refused", "Choose Allow or Deny.", "")
+	}
+}
+
+// approve answers a request the user approved: through the dialog (d nil),
+// or because the consent covered it (Decide's d).
+func (h *Handler) approve(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, u *storage.User, d *oauth.Decision) {
+	to, err := h.oauth.Approve(r.Context(), req, *u, httpx.ClientIP(r), d, d == nil)
+	if err != nil {
+		h.fail(w, r, req, err)
+		return
+	}
+	http.Redirect(w, r, to, http.StatusFound)
+}
+
+// fail answers a failed /authorize. Errors about the client or the
+// redirect URI never redirect: a person gets a page, a program JSON.
+// Refusals (not an admin) get a page whose button carries access_denied back
+// to the app; other protocol errors go straight back to the app.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, err error) {
+	var oe *oauth.Error
+	if !errors.As(err, &oe) {
+		h.Fail(w, r, err)
+		return
+	}
+	if !oe.Redirect || req == nil {
+		if !wantsHTML(r) {
+			oauth.WriteJSON(w, oe)
+			return
+		}
+		h.ErrorPage(w, r, http.StatusBadRequest, "This app's request is invalid", oe.Description, "")
+		return
+	}
+	if oe.Code == protocol.AccessDenied {
+		h.ErrorPage(w, r, http.StatusForbidden, "Access refused", web.Capitalize(oe.Description)+".", oauth.ErrorURL(req, oe))
+		return
+	}
+	http.Redirect(w, r, oauth.ErrorURL(req, oe), http.StatusFound)
+}
+
+func wantsHTML(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
