@@ -42,8 +42,6 @@ var (
 	errBadRedirectURI = newError(protocol.InvalidRequest, http.StatusBadRequest, "redirect_uri is incorrect, check application redirect uri in the settings page")
 	errBadClientID    = newError(protocol.InvalidClient, http.StatusUnauthorized, "client_id is incorrect")
 	errBadSecret      = newError(protocol.InvalidClient, http.StatusUnauthorized, "client_secret is incorrect")
-	errBadCode        = newError(protocol.InvalidGrant, http.StatusBadRequest, "Code is invalid or expired.")
-	errCodeRedirect   = newError(protocol.InvalidGrant, http.StatusBadRequest, "redirect_uri is invalid, please pass same redirect_uri, you used in authorize method.")
 	errUserDenied     = &Error{Code: protocol.AccessDenied, Reason: "user_denied", Description: "User denied your request", Status: http.StatusForbidden, Redirect: true}
 )
 
