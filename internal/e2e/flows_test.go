@@ -489,7 +489,22 @@ func TestFormsRequireCSRFAndPagesAreLockedDown(t *testing.T) {
 			t.Fatalf("%s headers: %v", path, h)
 		}
 	}
-	// Login keeps the user on this site.
+	// The blank page, which receives tokens, exists at /blank.html only:
+	// static files are served without the pages' headers.
+	if resp, err := http.Get(e.URL + "/static/blank.html"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("/static/blank.html: %v %v, want 404", resp.Status, err)
+	} else {
+		resp.Body.Close()
+	}
+	// Login keeps the user on this site, whatever a browser would make of
+	// the target (tabs dropped, backslashes read as slashes).
+	for _, next := range []string{"/%09/evil.example/x", "/%5Cevil.example", "/../%5Cevil", "//evil.example/"} {
+		b := e.browser()
+		b.get(e.URL + "/login?next=" + next)
+		if to := b.login("hank", "password-hank"); to != "" || !strings.Contains(b.page, "Hello, Hank") {
+			t.Fatalf("open redirect after login with next=%s: %q", next, to)
+		}
+	}
 	b := e.browser()
 	b.get(e.URL + "/login?next=//evil.example/")
 	if to := b.login("hank", "password-hank"); to != "" || !strings.Contains(b.page, "Hello, Hank") {

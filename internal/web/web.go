@@ -38,6 +38,13 @@ var templateFiles embed.FS
 //go:embed static
 var staticFiles embed.FS
 
+// blankPage is served at /blank.html only, with the pages' headers: it
+// receives tokens in its fragment, so nothing may frame it. It is kept out
+// of static/, whose files are served without them.
+//
+//go:embed pages/blank.html
+var blankPage []byte
+
 // pageNames are the templates every build must have: a missing one fails
 // at start, not at the first request.
 var pageNames = []string{"login", "signup", "consent", "error", "home", "logout", "apps", "app_new", "app", "confirm",
@@ -337,9 +344,8 @@ func Static() http.Handler {
 
 // Blank serves /blank.html, the landing page of standalone apps' redirects.
 func Blank(w http.ResponseWriter, r *http.Request) {
-	b, _ := staticFiles.ReadFile("static/blank.html")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Write(b)
+	w.Write(blankPage)
 }
 
 // WidgetScript serves /js/widget.js, the script sites include.
