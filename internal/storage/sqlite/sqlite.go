@@ -10,6 +10,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"net/url"
 	"runtime"
 
@@ -25,6 +27,16 @@ import (
 func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
+	}
+	// A new database is created readable by its owner only: it holds
+	// everything but the server secret. SQLite creates the WAL and
+	// shared-memory files with the database file's permissions.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		f.Close()
+	case !errors.Is(err, fs.ErrExist):
+		return nil, fmt.Errorf("sqlite: create %s: %w", path, err)
 	}
 	q := url.Values{}
 	for _, p := range []string{"foreign_keys(1)", "busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)"} {

@@ -2,7 +2,9 @@ package sqlite_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"latchkey/internal/storage"
@@ -47,5 +49,31 @@ func TestOpenMissingDirectoryFails(t *testing.T) {
 	_, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "no", "such", "dir", "x.db"))
 	if err == nil {
 		t.Fatal("Open in a missing directory succeeded")
+	}
+}
+
+// The database holds every record, so it and its WAL are created readable
+// by their owner only, whatever the umask.
+func TestDatabaseFilesAreOwnerOnly(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	path := filepath.Join(t.TempDir(), "latchkey.db")
+	s, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	u := storage.User{Login: "mode", PasswordHash: "x"}
+	if err := s.CreateUser(context.Background(), &u); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		info, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v: others can read it", filepath.Base(f), info.Mode().Perm())
+		}
 	}
 }
