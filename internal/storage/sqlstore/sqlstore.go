@@ -798,7 +798,7 @@ func (s *Store) CreateMessage(ctx context.Context, m *storage.Message) error {
 	err := s.w.QueryRowContext(ctx,
 		`INSERT INTO messages (app_id, from_user_id, from_community_id, peer_id, text, random_id, created_at, read_at)
 		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-		 ON CONFLICT (from_user_id, from_community_id, random_id) WHERE random_id <> 0 DO NOTHING
+		 ON CONFLICT (app_id, from_user_id, from_community_id, random_id) WHERE random_id <> 0 DO NOTHING
 		 RETURNING id`,
 		m.AppID, m.FromUserID, m.FromCommunityID, m.PeerID, m.Text, m.RandomID, ts(m.CreatedAt), ts(m.ReadAt)).Scan(&m.ID)
 	if !errors.Is(err, sql.ErrNoRows) {
@@ -806,8 +806,8 @@ func (s *Store) CreateMessage(ctx context.Context, m *storage.Message) error {
 	}
 	// A duplicate random_id: the message already sent is the answer.
 	first, err := scanMessage(s.w.QueryRowContext(ctx,
-		`SELECT `+messageCols+` FROM messages WHERE from_user_id = $1 AND from_community_id = $2 AND random_id = $3`,
-		m.FromUserID, m.FromCommunityID, m.RandomID))
+		`SELECT `+messageCols+` FROM messages WHERE app_id = $1 AND from_user_id = $2 AND from_community_id = $3 AND random_id = $4`,
+		m.AppID, m.FromUserID, m.FromCommunityID, m.RandomID))
 	if err != nil {
 		return s.err(err)
 	}

@@ -35,7 +35,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"tokens: an empty filter is refused", testEmptyFilter},
 		{"tokens: without an app, and last use recorded", testAppLessTokenAndTouch},
 		{"notifications, app events", testNotificationsAndEvents},
-		{"messages: random_id deduplicates per sender", testMessages},
+		{"messages: random_id deduplicates per sender and app", testMessages},
 		{"audit: added and listed newest first", testAudit},
 		{"concurrent writers do not lose or fail writes", testConcurrentWriters},
 		{"expired codes and tokens are deleted in batches, nothing else", testDeleteExpired},
@@ -514,9 +514,9 @@ func testNotificationsAndEvents(t *testing.T, s storage.Storage) {
 func testMessages(t *testing.T, s storage.Storage) {
 	u := newUser(t, s, "u")
 	peer := newUser(t, s, "peer")
-	m1 := storage.Message{FromUserID: u.ID, PeerID: peer.ID, Text: "hi", RandomID: 42, CreatedAt: t0}
+	m1 := storage.Message{AppID: 1, FromUserID: u.ID, PeerID: peer.ID, Text: "hi", RandomID: 42, CreatedAt: t0}
 	must(t, s.CreateMessage(ctx(), &m1))
-	dup := storage.Message{FromUserID: u.ID, PeerID: peer.ID, Text: "hi again", RandomID: 42, CreatedAt: t0.Add(time.Second)}
+	dup := storage.Message{AppID: 1, FromUserID: u.ID, PeerID: peer.ID, Text: "hi again", RandomID: 42, CreatedAt: t0.Add(time.Second)}
 	must(t, s.CreateMessage(ctx(), &dup))
 	if dup.ID != m1.ID || dup.Text != "hi" {
 		t.Fatalf("duplicate random_id gave message %d %q, want the first (%d)", dup.ID, dup.Text, m1.ID)
@@ -527,13 +527,17 @@ func testMessages(t *testing.T, s storage.Storage) {
 	noRandom2 := storage.Message{FromUserID: u.ID, PeerID: peer.ID, Text: "a", CreatedAt: t0}
 	must(t, s.CreateMessage(ctx(), &noRandom1))
 	must(t, s.CreateMessage(ctx(), &noRandom2))
-	if fromGroup.ID == m1.ID || noRandom1.ID == noRandom2.ID {
+	// random_id deduplicates within one app: another app's message from
+	// the same sender with the same random_id is a message of its own.
+	otherApp := storage.Message{AppID: 2, FromUserID: u.ID, PeerID: peer.ID, Text: "from another app", RandomID: 42, CreatedAt: t0}
+	must(t, s.CreateMessage(ctx(), &otherApp))
+	if fromGroup.ID == m1.ID || noRandom1.ID == noRandom2.ID || otherApp.ID == m1.ID || otherApp.Text != "from another app" {
 		t.Fatal("messages that are not duplicates were merged")
 	}
 	ms, err := s.ListMessages(ctx(), peer.ID)
 	must(t, err)
-	if len(ms) != 4 || ms[0].ID != noRandom2.ID || !ms[0].ReadAt.IsZero() {
-		t.Fatalf("ListMessages = %d messages, want 4 newest first, unread", len(ms))
+	if len(ms) != 5 || ms[0].ID != otherApp.ID || !ms[0].ReadAt.IsZero() {
+		t.Fatalf("ListMessages = %d messages, want 5 newest first, unread", len(ms))
 	}
 	must(t, s.MarkMessagesRead(ctx(), peer.ID, t0.Add(time.Hour)))
 	ms, _ = s.ListMessages(ctx(), peer.ID)
