@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"latchkey/internal/httpx"
 	"latchkey/internal/platform"
@@ -418,7 +419,9 @@ func (c *Call) parse(m *Method, ps params) error {
 			}
 			c.lists[p.Name] = ids
 		case String:
-			if p.Max != 0 && int64(len([]rune(v))) > p.Max {
+			// Text only: invalid UTF-8 or NUL is refused here, for every
+			// method, before anything reaches storage.
+			if !utf8.ValidString(v) || strings.ContainsRune(v, 0) || p.Max != 0 && int64(utf8.RuneCountInString(v)) > p.Max {
 				return ErrParam(p.Name)
 			}
 			if c.strs == nil {

@@ -68,10 +68,14 @@ func newNode(t *testing.T, dsn string, c *clock) *env { return startEnv(t, dsn, 
 
 // onBothBackends runs body against a server on a SQLite file and against
 // one on PostgreSQL (as a node, with its revocation bus).
-func onBothBackends(t *testing.T, body func(t *testing.T, e *env)) {
-	t.Run("sqlite", func(t *testing.T) { body(t, newEnv(t)) })
-	t.Run("postgres", func(t *testing.T) { body(t, newNode(t, testenv.PostgresDSN(t), nil)) })
+func onBothBackends(t *testing.T, body func(t *testing.T, e *env), opts ...option) {
+	t.Run("sqlite", func(t *testing.T) { body(t, newEnv(t, opts...)) })
+	t.Run("postgres", func(t *testing.T) { body(t, startEnv(t, testenv.PostgresDSN(t), nil, opts...)) })
 }
+
+// fastAPI lifts the per-token rate limits, for tests that call a method
+// many times.
+func fastAPI(c *config.Config) { c.RateUser, c.RateCommunity, c.RateService = 1e6, 1e6, 1e6 }
 
 func startEnv(t *testing.T, dsn string, c *clock, opts ...option) *env {
 	t.Helper()

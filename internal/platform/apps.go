@@ -86,11 +86,16 @@ func isLoopback(host string) bool {
 
 // Validate reports the first problem with a.
 func (a *NewApp) Validate() error {
-	if n := utf8.RuneCountInString(a.Title); n == 0 || n > 100 || strings.ContainsAny(a.Title, "\r\n\x00") {
-		return invalid("title", "must be 1 to 100 characters on one line")
+	if n := utf8.RuneCountInString(a.Title); n == 0 || n > 100 || !validText(a.Title) || strings.ContainsAny(a.Title, "\r\n") {
+		return invalid("title", "must be 1 to 100 characters of text on one line")
 	}
-	if utf8.RuneCountInString(a.Description) > 2000 {
-		return invalid("description", "must be at most 2000 characters")
+	if utf8.RuneCountInString(a.Description) > 2000 || !validText(a.Description) {
+		return invalid("description", "must be at most 2000 characters of text")
+	}
+	for _, u := range append([]string{a.IFrameURL}, a.RedirectURIs...) {
+		if !validText(u) {
+			return invalid("URL", "must be text: valid UTF-8 without NUL")
+		}
 	}
 	if !a.Type.Valid() {
 		return invalid("type", "%q: want standalone, web or iframe", a.Type)

@@ -15,8 +15,8 @@ import (
 // CreateCommunity creates a community whose first admin is ownerID.
 func (p *Platform) CreateCommunity(ctx context.Context, actor Actor, ownerID int64, name string) (storage.Community, error) {
 	name = strings.TrimSpace(name)
-	if n := utf8.RuneCountInString(name); n == 0 || n > 100 || strings.ContainsAny(name, "\r\n\x00") {
-		return storage.Community{}, invalid("name", "must be 1 to 100 characters on one line")
+	if n := utf8.RuneCountInString(name); n == 0 || n > 100 || !validText(name) || strings.ContainsAny(name, "\r\n") {
+		return storage.Community{}, invalid("name", "must be 1 to 100 characters of text on one line")
 	}
 	if _, err := p.store.GetUser(ctx, ownerID); err != nil {
 		return storage.Community{}, orNotFound(err, "owner: no user with id %d", ownerID)

@@ -3,6 +3,8 @@ package platform
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"latchkey/internal/storage"
 )
@@ -61,4 +63,10 @@ func orNotFound(err error, format string, args ...any) error {
 		return notFound(format, args...)
 	}
 	return err
+}
+
+// validText reports whether s can be stored as text on every backend:
+// valid UTF-8 without NUL (PostgreSQL refuses both).
+func validText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }

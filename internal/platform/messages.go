@@ -22,6 +22,9 @@ var ErrNoSuchUser = &Error{Kind: NotFound, Field: "user", Message: "no such user
 // (a user), deduplicated by randomID among the sending app's messages, and
 // returns its id.
 func (p *Platform) SendMessage(ctx context.Context, from storage.Token, peer int64, text string, randomID int64, now time.Time) (int64, error) {
+	if !validText(text) {
+		return 0, invalid("message", "must be text: valid UTF-8 without NUL")
+	}
 	if _, err := p.store.GetUser(ctx, peer); errors.Is(err, storage.ErrNotFound) {
 		return 0, ErrNoSuchUser
 	} else if err != nil {
@@ -42,6 +45,9 @@ func (p *Platform) SendMessage(ctx context.Context, from storage.Token, peer int
 // SendNotifications notifies each of users who has authorized the app
 // (others are skipped), once each, and returns those it notified.
 func (p *Platform) SendNotifications(ctx context.Context, appID int64, users []int64, text string, now time.Time) ([]int64, error) {
+	if !validText(text) {
+		return nil, invalid("message", "must be text: valid UTF-8 without NUL")
+	}
 	sent := []int64{}
 	seen := map[int64]bool{}
 	for _, id := range users {

@@ -77,6 +77,10 @@ func (p *Platform) CreateUser(ctx context.Context, u NewUser) (storage.User, err
 // Authenticate returns the user whose login and password these are. Wrong
 // login and wrong password are the same error, and take the same time.
 func (p *Platform) Authenticate(ctx context.Context, login, pass string) (storage.User, error) {
+	if !validText(login) {
+		password.Verify(dummyHash(), pass) // same cost as a real check
+		return storage.User{}, ErrWrongCredentials
+	}
 	u, err := p.store.GetUserByLogin(ctx, login)
 	if errors.Is(err, storage.ErrNotFound) {
 		password.Verify(dummyHash(), pass) // same cost as a real check
@@ -99,7 +103,11 @@ func (p *Platform) User(ctx context.Context, id int64) (storage.User, error) {
 
 // UserByLogin returns the user with that login.
 func (p *Platform) UserByLogin(ctx context.Context, login string) (storage.User, error) {
-	u, err := p.store.GetUserByLogin(ctx, login)
+	var u storage.User
+	err := storage.ErrNotFound // no login is anything but text
+	if validText(login) {
+		u, err = p.store.GetUserByLogin(ctx, login)
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		return u, &Error{Kind: NotFound, Message: fmt.Sprintf("there is no user with login %q", login), Err: ErrNoSuchLogin}
 	}
@@ -156,7 +164,7 @@ func (p *Platform) Rename(ctx context.Context, userID int64, first, last string)
 
 func validNames(first, last string) error {
 	for _, f := range []struct{ field, v string }{{"first name", first}, {"last name", last}} {
-		if utf8.RuneCountInString(f.v) > maxName || !utf8.ValidString(f.v) || strings.ContainsAny(f.v, "\x00\r\n") {
+		if utf8.RuneCountInString(f.v) > maxName || !validText(f.v) || strings.ContainsAny(f.v, "\r\n") {
 			return invalid(f.field, "must be at most %d characters on one line", maxName)
 		}
 	}
