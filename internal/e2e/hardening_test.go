@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,5 +88,131 @@ func TestRandomIDDeduplicatesPerApp(t *testing.T) {
 	items, err := e.P.Inbox(t.Context(), e.bob.ID)
 	if err != nil || len(items) != 2 {
 		t.Fatalf("bob's inbox has %d items (%v), want both apps' messages", len(items), err)
+	}
+}
+
+// A burst of wrong passwords is counted before any is checked: of 100 sent
+// at once, exactly 5 are checked, and the right password after them is
+// refused until the window ends.
+func TestLoginThrottleHoldsUnderABurst(t *testing.T) {
+	e := newEnv(t)
+	e.user("vic", "")
+	const n = 100
+	browsers := make([]*browser, n)
+	forms := make([]form, n)
+	for i := range n {
+		browsers[i] = e.browser()
+		browsers[i].get(e.URL + "/login")
+		forms[i] = browsers[i].formWith("password")
+	}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			browsers[i].submit(forms[i], map[string]string{"login": "vic", "password": "wrong-password"})
+		})
+	}
+	close(start)
+	wg.Wait()
+	checked := 0
+	for _, b := range browsers {
+		switch b.status {
+		case http.StatusUnauthorized:
+			checked++
+		case http.StatusTooManyRequests:
+		default:
+			t.Fatalf("a burst attempt answered %d", b.status)
+		}
+	}
+	if checked != 5 {
+		t.Fatalf("%d of %d parallel wrong passwords were checked, want exactly 5", checked, n)
+	}
+	b := e.browser()
+	b.get(e.URL + "/login")
+	if to := b.login("vic", "password-vic"); to != "" || b.status != http.StatusTooManyRequests {
+		t.Fatalf("the right password after the burst: %d, want 429", b.status)
+	}
+}
+
+// Sign-ups are counted before the account is made: 30 at once from one
+// address make 20 accounts, and attempts with a taken login count too.
+func TestSignupThrottleHoldsUnderABurst(t *testing.T) {
+	e := newEnv(t)
+	const n = 30
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	browsers := make([]*browser, n)
+	forms := make([]form, n)
+	for i := range n {
+		browsers[i] = e.browser()
+		browsers[i].get(e.URL + "/signup")
+		forms[i] = browsers[i].formWith("password")
+	}
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			login := fmt.Sprintf("burst%02d", i)
+			if i%3 == 0 {
+				login = "burst00" // taken, but still an attempt
+			}
+			browsers[i].submit(forms[i], map[string]string{"login": login, "password": "long-enough-1"})
+		})
+	}
+	close(start)
+	wg.Wait()
+	refused := 0
+	for _, b := range browsers {
+		if b.status == http.StatusTooManyRequests {
+			refused++
+		}
+	}
+	if refused != n-20 {
+		t.Fatalf("%d of %d parallel sign-ups were refused by the throttle, want %d", refused, n, n-20)
+	}
+}
+
+// Strangers who lock a login out with wrong passwords do not lock out its
+// owner on a browser the owner logged in from before (a device cookie);
+// strangers, and the owner on a new browser, stay throttled.
+func TestLockoutSparesTheOwnersDevice(t *testing.T) {
+	e := newEnv(t)
+	e.user("olga", "")
+	own := e.browser()
+	own.get(e.URL + "/login")
+	if to := own.login("olga", "password-olga"); to != "" || !strings.Contains(own.page, "Hello, Olga") {
+		t.Fatalf("first login: %d", own.status)
+	}
+	own.get(e.URL + "/logout")
+	own.submit(own.formWith("csrf"), nil)
+	e.Clock.Advance(time.Second) // sessions issued after the logout count
+
+	stranger := e.browser()
+	for range 5 {
+		stranger.get(e.URL + "/login")
+		stranger.login("olga", "guess-password")
+	}
+	stranger.get(e.URL + "/login")
+	if stranger.login("olga", "password-olga"); stranger.status != http.StatusTooManyRequests {
+		t.Fatalf("a stranger with the right password after the lockout: %d, want 429", stranger.status)
+	}
+	fresh := e.browser()
+	fresh.get(e.URL + "/login")
+	if fresh.login("olga", "password-olga"); fresh.status != http.StatusTooManyRequests {
+		t.Fatalf("a new browser during the lockout: %d, want 429", fresh.status)
+	}
+	own.get(e.URL + "/login")
+	if to := own.login("olga", "password-olga"); to != "" || !strings.Contains(own.page, "Hello, Olga") {
+		t.Fatalf("the owner's browser during the lockout: %d, want logged in", own.status)
+	}
+	// The device cookie names its login: it does not help guess another.
+	e.user("pia", "")
+	for range 5 {
+		stranger.get(e.URL + "/login")
+		stranger.login("pia", "guess-password")
+	}
+	own.get(e.URL + "/login")
+	if own.login("pia", "password-pia"); own.status != http.StatusTooManyRequests {
+		t.Fatalf("olga's browser logging in as locked-out pia: %d, want 429", own.status)
 	}
 }

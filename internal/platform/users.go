@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -63,7 +62,11 @@ func (p *Platform) CreateUser(ctx context.Context, u NewUser) (storage.User, err
 	if err := u.Validate(); err != nil {
 		return storage.User{}, err
 	}
-	rec := storage.User{Login: u.Login, PasswordHash: password.Hash(u.Password), FirstName: u.FirstName,
+	hash, err := password.Hash(ctx, u.Password)
+	if err != nil {
+		return storage.User{}, busy(err)
+	}
+	rec := storage.User{Login: u.Login, PasswordHash: hash, FirstName: u.FirstName,
 		LastName: u.LastName, Email: u.Email, CreatedAt: p.now()}
 	if err := p.store.CreateUser(ctx, &rec); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
@@ -76,23 +79,39 @@ func (p *Platform) CreateUser(ctx context.Context, u NewUser) (storage.User, err
 
 // Authenticate returns the user whose login and password these are. Wrong
 // login and wrong password are the same error, and take the same time.
+// When too many checks run at once it fails with ErrBusy at once or after
+// a short wait, before any memory is spent on it.
 func (p *Platform) Authenticate(ctx context.Context, login, pass string) (storage.User, error) {
-	if !validText(login) {
-		password.Verify(dummyHash(), pass) // same cost as a real check
-		return storage.User{}, ErrWrongCredentials
+	var u storage.User
+	err := storage.ErrNotFound
+	if validText(login) {
+		u, err = p.store.GetUserByLogin(ctx, login)
 	}
-	u, err := p.store.GetUserByLogin(ctx, login)
-	if errors.Is(err, storage.ErrNotFound) {
-		password.Verify(dummyHash(), pass) // same cost as a real check
-		return u, ErrWrongCredentials
-	}
-	if err != nil {
+	hash := u.PasswordHash
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		hash = dummyHash() // the same cost as a real check
+	case err != nil:
 		return u, err
 	}
-	if password.Verify(u.PasswordHash, pass) != nil {
+	switch err := password.Verify(ctx, hash, pass); {
+	case errors.Is(err, password.ErrBusy):
+		return u, ErrBusy
+	case err != nil || hash != u.PasswordHash:
 		return u, ErrWrongCredentials
 	}
 	return u, nil
+}
+
+// ErrBusy answers a login or sign-up while too many password checks run
+// at once: try again in a moment.
+var ErrBusy = &Error{Kind: Unavailable, Message: "too many logins at once: try again in a moment", Err: password.ErrBusy}
+
+func busy(err error) error {
+	if errors.Is(err, password.ErrBusy) {
+		return ErrBusy
+	}
+	return err
 }
 
 // User returns the user with that id.
@@ -151,8 +170,12 @@ func (p *Platform) Logout(ctx context.Context, userID int64) error {
 // ErrWrongCredentials is the one answer to a failed login.
 var ErrWrongCredentials = &Error{Kind: Invalid, Message: "wrong login or password"}
 
-var dummyHash = sync.OnceValue(func() string { return password.Hash("latchkey dummy password") })
+// dummyHash is checked when there is no such login, so that a wrong login
+// costs what a wrong password does. It is a constant: no hashing at start,
+// and no turn to wait for.
+const dummyHashValue = "$argon2id$v=19$m=19456,t=2,p=1$hOTpSzP6G8kWaJQaU32m0A$2sG+9cjvhXFRe92t0tcblC3IQ+ZKeMXzBE4puuGUP88"
 
+func dummyHash() string { return dummyHashValue }
 // Rename changes the user's first and last name, with the rules of sign-up.
 func (p *Platform) Rename(ctx context.Context, userID int64, first, last string) error {
 	first, last = strings.TrimSpace(first), strings.TrimSpace(last)

@@ -2,6 +2,7 @@ package web
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"strconv"
@@ -91,4 +92,47 @@ func (s *Sessions) CheckCSRF(r *http.Request) error {
 		return errCSRF
 	}
 	return nil
+}
+
+// Device cookies (OWASP, "Slow down online guessing attacks with device
+// cookies"): a browser that logged in as a user gets a signed cookie naming
+// that login. Its later login attempts for that login are counted against
+// the cookie alone, so strangers who lock the login out do not lock out its
+// owner on a browser they used before; strangers stay throttled.
+const (
+	deviceCookie = "lk_device"
+	deviceTTL    = 365 * 24 * time.Hour
+)
+
+// SetDevice marks this browser as one login has logged in from.
+func (s *Sessions) SetDevice(w http.ResponseWriter, login string) {
+	msg := base64.RawURLEncoding.EncodeToString([]byte(strings.ToLower(login))) + "." + rand.Text()[:16] + "." +
+		strconv.FormatInt(s.now().Unix(), 10)
+	http.SetCookie(w, &http.Cookie{
+		Name: deviceCookie, Value: msg + "." + s.keys.Tag("device", msg), Path: "/login",
+		Expires: s.now().Add(deviceTTL), HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteStrictMode,
+	})
+}
+
+// Device returns the id of this browser's device cookie when it is genuine,
+// unexpired and names login; "" otherwise.
+func (s *Sessions) Device(r *http.Request, login string) string {
+	c, err := r.Cookie(deviceCookie)
+	if err != nil {
+		return ""
+	}
+	i := strings.LastIndexByte(c.Value, '.')
+	if i < 0 || !s.keys.VerifyTag("device", c.Value[:i], c.Value[i+1:]) {
+		return ""
+	}
+	parts := strings.Split(c.Value[:i], ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	name, err1 := base64.RawURLEncoding.DecodeString(parts[0])
+	issued, err2 := strconv.ParseInt(parts[2], 10, 64)
+	if err1 != nil || err2 != nil || string(name) != strings.ToLower(login) || !s.now().Before(time.Unix(issued, 0).Add(deviceTTL)) {
+		return ""
+	}
+	return parts[1]
 }

@@ -158,6 +158,10 @@ func (k *Kit) Fail(w http.ResponseWriter, r *http.Request, err error) {
 	case platform.Invalid, platform.Conflict:
 		k.ErrorPage(w, r, http.StatusUnprocessableEntity, "Not done", Sentence(err), "")
 		return
+	case platform.Unavailable:
+		w.Header().Set("Retry-After", "5")
+		k.ErrorPage(w, r, http.StatusServiceUnavailable, "Busy", Sentence(err), "")
+		return
 	}
 	if errors.Is(err, storage.ErrUnavailable) {
 		k.Log.WarnContext(r.Context(), "web: storage unavailable", "request_id", httpx.RequestID(w), "err", err)

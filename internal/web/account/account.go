@@ -118,7 +118,11 @@ func (h *Handler) LoginForm(w http.ResponseWriter, r *http.Request) {
 	h.Render(w, r, http.StatusOK, "login", web.Page{Title: "Log in", View: loginView{Next: LocalNext(r.FormValue("next"))}})
 }
 
-// Login checks the credentials, throttling failures per login and per IP.
+// Login checks the credentials. Every attempt is counted before the
+// password is checked: per login (5 in 15 minutes) and per client address
+// (20), or, from a browser that logged in as this login before (a device
+// cookie), per that browser alone (5). A success forgets the login's
+// failures and gives the address its attempt back.
 func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 	if err := h.ParsePost(w, r); err != nil {
 		h.Render(w, r, http.StatusForbidden, "login", web.Page{Title: "Log in", Error: err.Error(), View: loginView{Next: LocalNext(r.PostForm.Get("next"))}})
@@ -126,32 +130,48 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 	}
 	login := strings.TrimSpace(r.PostForm.Get("login"))
 	next := LocalNext(r.PostForm.Get("next"))
-	loginKey, ipKey := "login:"+strings.ToLower(login), "ip:"+httpx.ClientIP(r)
 	fail := func(status int, msg string) {
 		h.Render(w, r, status, "login", web.Page{Title: "Log in", Error: msg, View: loginView{Next: next, Login: login}})
 	}
-	if b, wait := h.throttle.blocked(loginKey, loginFailuresPerLogin); b {
-		fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed attempts. Try again in %d minutes.", minutes(wait)))
-		return
+	keys := []counted{{"ip:" + httpx.ClientIP(r), loginFailuresPerIP}, {"login:" + strings.ToLower(login), loginFailuresPerLogin}}
+	if device := h.Sessions.Device(r, login); device != "" {
+		keys = []counted{{"device:" + device, loginFailuresPerLogin}}
 	}
-	if b, wait := h.throttle.blocked(ipKey, loginFailuresPerIP); b {
-		fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed attempts. Try again in %d minutes.", minutes(wait)))
-		return
+	for _, k := range keys {
+		if ok, wait := h.throttle.take(k.key, k.limit); !ok {
+			fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed attempts. Try again in %d minutes.", minutes(wait)))
+			return
+		}
 	}
 	u, err := h.p.Authenticate(r.Context(), login, r.PostForm.Get("password"))
-	if errors.Is(err, platform.ErrWrongCredentials) {
-		h.throttle.add(loginKey)
-		h.throttle.add(ipKey)
+	switch {
+	case errors.Is(err, platform.ErrWrongCredentials):
 		fail(http.StatusUnauthorized, "Wrong login or password.")
 		return
-	}
-	if err != nil {
+	case errors.Is(err, platform.ErrBusy):
+		w.Header().Set("Retry-After", "5")
+		fail(http.StatusServiceUnavailable, "Too many people are logging in right now. Try again in a moment.")
+		return
+	case err != nil:
 		h.Fail(w, r, err)
 		return
 	}
-	h.throttle.reset(loginKey)
+	for _, k := range keys {
+		if strings.HasPrefix(k.key, "ip:") {
+			h.throttle.refund(k.key)
+		} else {
+			h.throttle.reset(k.key)
+		}
+	}
 	h.Sessions.Set(w, u.ID)
+	h.Sessions.SetDevice(w, u.Login)
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// counted is a throttle key with its limit.
+type counted struct {
+	key   string
+	limit int
 }
 
 func minutes(d time.Duration) int { return int((d + time.Minute - 1) / time.Minute) }
@@ -181,8 +201,8 @@ func (h *Handler) Signup(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusForbidden, err.Error())
 		return
 	}
-	ipKey := "signup:" + httpx.ClientIP(r)
-	if b, wait := h.signups.blocked(ipKey, signupsPerIP); b {
+	// Counted before the account is made: a taken login counts too.
+	if ok, wait := h.signups.take("signup:"+httpx.ClientIP(r), signupsPerIP); !ok {
 		refuse(http.StatusTooManyRequests, fmt.Sprintf("Too many accounts created from your address. Try again in %d minutes.", minutes(wait)))
 		return
 	}
@@ -191,11 +211,15 @@ func (h *Handler) Signup(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusUnprocessableEntity, web.Sentence(err))
 		return
 	}
+	if errors.Is(err, platform.ErrBusy) {
+		w.Header().Set("Retry-After", "5")
+		refuse(http.StatusServiceUnavailable, "Too many people are signing up right now. Try again in a moment.")
+		return
+	}
 	if err != nil {
 		h.Fail(w, r, err)
 		return
 	}
-	h.signups.add(ipKey)
 	h.Sessions.Set(w, u.ID)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }

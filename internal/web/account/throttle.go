@@ -5,8 +5,13 @@ import (
 	"time"
 )
 
-// throttle counts events per key (failed logins, sign-ups) in fixed windows.
-// Over the limit, the action is refused for that key until the window ends.
+// throttle counts attempts per key (logins, sign-ups) in fixed windows. Over
+// the limit, the action is refused for that key until the window ends.
+//
+// take checks and counts in one step, under one lock, before the work it
+// guards: however many requests arrive together, at most limit of them
+// get through per window (a check before the work and a count after it
+// would let a burst through whole).
 type throttle struct {
 	mu     sync.Mutex
 	now    func() time.Time
@@ -16,46 +21,50 @@ type throttle struct {
 
 type window struct {
 	start time.Time
-	fails int
+	count int
 }
 
 func newThrottle(now func() time.Time, w time.Duration) *throttle {
 	return &throttle{now: now, window: w, hits: map[string]*window{}}
 }
 
-// blocked reports whether key has reached limit failures in this window, and
-// when the window ends.
-func (t *throttle) blocked(key string, limit int) (bool, time.Duration) {
+// take counts one attempt for key and reports whether it is within limit;
+// when it is not, nothing is counted and wait says when the window ends.
+func (t *throttle) take(key string, limit int) (ok bool, wait time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	now := t.now()
 	w := t.hits[key]
-	now := t.now()
 	if w == nil || now.Sub(w.start) >= t.window {
-		return false, 0
-	}
-	return w.fails >= limit, w.start.Add(t.window).Sub(now)
-}
-
-func (t *throttle) add(key string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.now()
-	if len(t.hits) > 100_000 {
-		// Bounded memory: drop ended windows.
-		for k, w := range t.hits {
-			if now.Sub(w.start) >= t.window {
-				delete(t.hits, k)
+		if len(t.hits) > 100_000 {
+			// Bounded memory: drop ended windows.
+			for k, w := range t.hits {
+				if now.Sub(w.start) >= t.window {
+					delete(t.hits, k)
+				}
 			}
 		}
-	}
-	w := t.hits[key]
-	if w == nil || now.Sub(w.start) >= t.window {
 		w = &window{start: now}
 		t.hits[key] = w
 	}
-	w.fails++
+	if w.count >= limit {
+		return false, w.start.Add(t.window).Sub(now)
+	}
+	w.count++
+	return true, 0
 }
 
+// refund gives back an attempt that turned out not to count (a successful
+// login, against the per-address limit).
+func (t *throttle) refund(key string) {
+	t.mu.Lock()
+	if w := t.hits[key]; w != nil && w.count > 0 {
+		w.count--
+	}
+	t.mu.Unlock()
+}
+
+// reset forgets key's attempts.
 func (t *throttle) reset(key string) {
 	t.mu.Lock()
 	delete(t.hits, key)

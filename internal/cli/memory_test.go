@@ -1,0 +1,124 @@
+package cli
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// 200 failed logins at once, each costing an argon2id check of 19 MiB,
+// keep the server process under 300 MB: attempts are counted before the
+// check, and checks run a bounded number at a time.
+func TestParallelFailedLoginsStayUnder300MB(t *testing.T) {
+	// The real program, built as deployed: without the race detector,
+	// which would multiply its memory.
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "latchkey")
+	build := exec.Command("go", "build", "-o", bin, "latchkey/cmd/latchkey")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--db", "sqlite:"+filepath.Join(dir, "l.db"))
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	addrRE := regexp.MustCompile(`msg=listening addr=(\S+)`)
+	found := make(chan string, 1)
+	go func() {
+		lines := bufio.NewScanner(stderr)
+		for lines.Scan() {
+			if m := addrRE.FindStringSubmatch(lines.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+	}()
+	var base string
+	select {
+	case addr := <-found:
+		base = "http://" + addr
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server did not start")
+	}
+	csrfRE := regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	const n = 200
+	clients := make([]*http.Client, n)
+	tokens := make([]string, n)
+	for i := range n {
+		jar, _ := cookiejar.New(nil)
+		clients[i] = &http.Client{Jar: jar, Timeout: 60 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := clients[i].Get(base + "/login")
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		m := csrfRE.FindSubmatch(page)
+		if m == nil {
+			t.Fatal("no CSRF token on the login page")
+		}
+		tokens[i] = string(m[1])
+	}
+	var wg sync.WaitGroup
+	statuses := make([]int, n)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			form := url.Values{"login": {fmt.Sprintf("nobody%d", i)}, "password": {"wrong-password"}, "csrf": {tokens[i]}}
+			resp, err := clients[i].PostForm(base+"/login", form)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			statuses[i] = resp.StatusCode
+		})
+	}
+	close(start)
+	wg.Wait()
+	counts := map[int]int{}
+	for _, s := range statuses {
+		counts[s]++
+	}
+	if counts[http.StatusUnauthorized] == 0 || counts[http.StatusUnauthorized]+counts[http.StatusTooManyRequests]+counts[http.StatusServiceUnavailable] != n {
+		t.Fatalf("answers %v: want wrong-password, throttled or busy, nothing else", counts)
+	}
+	peak := peakRSS(t, cmd.Process.Pid)
+	t.Logf("%d parallel failed logins: answers %v, server peak RSS %d MB", n, counts, peak>>20)
+	if peak > 300<<20 {
+		t.Fatalf("server peak RSS %d MB, want under 300 MB", peak>>20)
+	}
+}
+
+// peakRSS is the process's high-water resident set (VmHWM), in bytes.
+func peakRSS(t *testing.T, pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatalf("reading the server's peak memory: %v", err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc status")
+	return 0
+}
