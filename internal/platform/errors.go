@@ -14,11 +14,11 @@ import (
 type Kind int
 
 const (
-	Invalid   Kind = iota + 1 // bad input
-	NotFound                  // the thing named does not exist
-	Conflict                  // it would clash with what exists
-	Forbidden                 // the actor may not do this
-	Unavailable               // not now: too busy; the same call may work later
+	Invalid     Kind = iota + 1 // bad input
+	NotFound                    // the thing named does not exist
+	Conflict                    // it would clash with what exists
+	Forbidden                   // the actor may not do this
+	Unavailable                 // not now: too busy; the same call may work later
 )
 
 // Error is a domain error with a message fit to show to the person or

@@ -176,6 +176,7 @@ var ErrWrongCredentials = &Error{Kind: Invalid, Message: "wrong login or passwor
 const dummyHashValue = "$argon2id$v=19$m=19456,t=2,p=1$hOTpSzP6G8kWaJQaU32m0A$2sG+9cjvhXFRe92t0tcblC3IQ+ZKeMXzBE4puuGUP88"
 
 func dummyHash() string { return dummyHashValue }
+
 // Rename changes the user's first and last name, with the rules of sign-up.
 func (p *Platform) Rename(ctx context.Context, userID int64, first, last string) error {
 	first, last = strings.TrimSpace(first), strings.TrimSpace(last)

@@ -11,8 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"net/url"
+	"os"
 	"runtime"
 
 	"modernc.org/sqlite"
