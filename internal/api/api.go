@@ -274,8 +274,7 @@ func (d *Dispatcher) call(w http.ResponseWriter, r *http.Request, c *Call, name 
 			}
 			return nil, ErrInvalidToken
 		default:
-			d.Log.ErrorContext(r.Context(), "api: token check", "request_id", httpx.RequestID(w), "err", err)
-			return nil, ErrInternal
+			return nil, err // logged by write, as a failure or a client gone
 		}
 		c.Token, c.HasToken = t, true
 		if err := m.permits(&t); err != nil {
@@ -444,7 +443,11 @@ func (d *Dispatcher) write(w http.ResponseWriter, r *http.Request, name string, 
 	if err != nil {
 		var ae *Error
 		if !errors.As(err, &ae) {
-			d.Log.ErrorContext(r.Context(), "api: method failed", "method", name, "request_id", httpx.RequestID(w), "err", err)
+			if httpx.ClientGone(r, err) {
+				d.Log.DebugContext(r.Context(), "api: the client went away", "method", name, "request_id", httpx.RequestID(w))
+			} else {
+				d.Log.ErrorContext(r.Context(), "api: method failed", "method", name, "request_id", httpx.RequestID(w), "err", err)
+			}
 			ae = ErrInternal
 		}
 		writeError(buf, ae, name, ps)

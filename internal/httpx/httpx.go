@@ -4,6 +4,8 @@
 package httpx
 
 import (
+	"context"
+	"errors"
 	"crypto/rand"
 	"log/slog"
 	"net"
@@ -70,6 +72,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// StatusClientClosed is logged for a request whose client went away before
+// the answer (nginx's 499): a client's abort, not a server error.
+const StatusClientClosed = 499
+
+// ClientGone reports whether err is only the request's own context ending:
+// the client closed the connection. Such failures are not the server's and
+// are logged as aborts, not errors.
+func ClientGone(r *http.Request, err error) bool {
+	return r.Context().Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
+}
+
 // RequestID returns the ID Observe gave the request, from the response's
 // X-Request-Id header (handlers log it with their errors).
 func RequestID(w http.ResponseWriter) string { return w.Header().Get("X-Request-Id") }
@@ -124,6 +137,10 @@ func Observe(log *slog.Logger, m *Metrics, next http.Handler, quiet ...string) h
 			route := r.Pattern
 			if route == "" {
 				route = "unmatched"
+			}
+			if rec.status >= 500 && r.Context().Err() != nil {
+				// The client went away, and the failure is that: not ours.
+				rec.status = StatusClientClosed
 			}
 			d := time.Since(start)
 			m.observe(route, rec.status, d)

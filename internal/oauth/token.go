@@ -144,6 +144,11 @@ func internal(err error) *Error {
 
 // fail writes e as JSON, and logs its cause when it is a failure of ours.
 func (p *Provider) fail(w http.ResponseWriter, r *http.Request, e *Error) {
+	if e.cause != nil && httpx.ClientGone(r, e.cause) {
+		p.log.DebugContext(r.Context(), "oauth: the client went away", "request_id", httpx.RequestID(w))
+		w.WriteHeader(httpx.StatusClientClosed)
+		return
+	}
 	if e.cause != nil {
 		level := slog.LevelError
 		if errors.Is(e.cause, storage.ErrUnavailable) {

@@ -148,6 +148,11 @@ func (k *Kit) ErrorPage(w http.ResponseWriter, r *http.Request, status int, head
 // with its own message and the status of its kind, storage being down as
 // 503, anything else as an internal error (logged, not shown).
 func (k *Kit) Fail(w http.ResponseWriter, r *http.Request, err error) {
+	if httpx.ClientGone(r, err) {
+		k.Log.DebugContext(r.Context(), "web: the client went away", "request_id", httpx.RequestID(w))
+		w.WriteHeader(httpx.StatusClientClosed)
+		return
+	}
 	switch platform.KindOf(err) {
 	case platform.NotFound:
 		k.ErrorPage(w, r, http.StatusNotFound, "Not found", Sentence(err), "")
