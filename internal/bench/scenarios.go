@@ -133,12 +133,10 @@ func newTarget(ctx context.Context, o Options) (*target, error) {
 	ran := make(chan struct{})
 	go func() { n.Run(runCtx); close(ran) }()
 	t.cleanup = append(t.cleanup, func() { stopRun(); <-ran })
-	if st.Backend == config.Postgres {
-		for start := time.Now(); !t.p.Cache.Enabled(); time.Sleep(10 * time.Millisecond) {
-			if time.Since(start) > 10*time.Second {
-				t.close()
-				return nil, errors.New("bench: the node did not start listening for revocations")
-			}
+	for start := time.Now(); !t.p.Cache.Enabled(); time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.close()
+			return nil, errors.New("bench: the node did not start following revocations")
 		}
 	}
 	t.srv = &http.Server{Handler: n, ReadHeaderTimeout: 10 * time.Second}

@@ -195,7 +195,10 @@ func (e *env) platform(ctx context.Context, u use) (*platform.Platform, func(), 
 	if err != nil {
 		return nil, nil, err
 	}
-	p := platform.New(platform.Options{Store: store, Now: e.now, Log: slog.New(slog.NewTextHandler(e.stderr, nil))})
+	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	// Revocations reach the running servers: NOTIFY on PostgreSQL, the
+	// revocation log on SQLite.
+	p := platform.New(platform.Options{Store: store, Now: e.now, Log: log, OnRevoke: node.Announcer(e.cfg.Storage, store, log)})
 	if u.check != nil {
 		if err := u.check(ctx, p); err != nil {
 			store.Close()

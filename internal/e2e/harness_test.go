@@ -116,11 +116,14 @@ func startEnv(t *testing.T, dsn string, c *clock, opts ...option) *env {
 	h = n
 	e.P = n.Platform
 	e.Node = n
-	if dsn != "" {
-		runCtx, stop := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { n.Run(runCtx); close(done) }()
-		t.Cleanup(func() { stop(); <-done })
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { n.Run(runCtx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+	for start := time.Now(); !n.Platform.Cache.Enabled(); time.Sleep(5 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the node did not start following revocations")
+		}
 	}
 	// The tests look at the database as an outsider would, through a
 	// connection of their own; the server reaches it only through its

@@ -34,6 +34,10 @@ type Config struct {
 	PublicURL *url.URL
 }
 
+// revocationPoll is how often a node on SQLite reads the revocation log: a
+// revocation made by another process reaches its cache within this.
+const revocationPoll = 200 * time.Millisecond
+
 // Node is one running Latchkey server with its storage.
 type Node struct {
 	Platform *platform.Platform
@@ -71,18 +75,12 @@ func Open(ctx context.Context, c Config) (*Node, error) {
 	metrics := server.NewMetrics()
 	cache := tokencache.New(c.CacheSize)
 	n.Platform = platform.New(platform.Options{Store: store, Keys: c.Keys, Now: c.Now, Log: c.Log, Cache: cache, OnIssue: metrics.Issued})
+	// Until the node follows other processes' revocations (Run), it cannot
+	// trust a cache.
+	cache.Disable()
 	if c.Storage.Backend == config.Postgres {
 		n.bus = &postgres.Bus{DSN: c.Storage.URL, DB: store.Write(), Log: c.Log}
-		// Until the node listens for other nodes' revocations, it cannot
-		// trust a cache.
-		cache.Disable()
-		n.Platform.SetOnRevoke(func(hashes []token.Hash) {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := n.bus.Publish(ctx, hashes); err != nil {
-				c.Log.Error("publishing a revocation to the other nodes failed", "tokens", len(hashes), "err", err)
-			}
-		})
+		n.Platform.SetOnRevoke(publish(n.bus, c.Log))
 	}
 	n.Server, err = server.New(server.Deps{Config: c.Config, Platform: n.Platform, Metrics: metrics, Log: c.Log, PublicURL: c.PublicURL})
 	if err != nil {
@@ -90,6 +88,28 @@ func Open(ctx context.Context, c Config) (*Node, error) {
 		return nil, err
 	}
 	return n, nil
+}
+
+// publish tells the other nodes of revocations over the bus.
+func publish(bus *postgres.Bus, log *slog.Logger) func([]token.Hash) {
+	return func(hashes []token.Hash) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := bus.Publish(ctx, hashes); err != nil {
+			log.Error("publishing a revocation to the other nodes failed", "tokens", len(hashes), "err", err)
+		}
+	}
+}
+
+// Announcer returns how a process that is not a node (the CLI) tells the
+// running nodes of the revocations it makes: NOTIFY on PostgreSQL; nil on
+// SQLite, where the revocation log, written with every revocation, is what
+// the nodes follow.
+func Announcer(s config.Storage, store *sqlstore.Store, log *slog.Logger) func([]token.Hash) {
+	if s.Backend != config.Postgres {
+		return nil
+	}
+	return publish(&postgres.Bus{DSN: s.URL, DB: store.Write(), Log: log}, log)
 }
 
 // ServeHTTP serves every route of the node.
@@ -106,6 +126,10 @@ func (n *Node) Run(ctx context.Context) {
 	if n.bus != nil {
 		c := n.Platform.Cache
 		go n.bus.Listen(ctx, c.Invalidate, c.Disable, c.Enable)
+	} else {
+		// On SQLite, the CLI (or another server on the same file) revokes
+		// through the revocation log; this node follows it.
+		go n.Platform.FollowRevocations(ctx, revocationPoll)
 	}
 	usage := time.NewTicker(30 * time.Second)
 	defer usage.Stop()

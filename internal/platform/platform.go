@@ -134,10 +134,61 @@ func (p *Platform) Cleanup(ctx context.Context) (codes, tokens int64, err error)
 		}
 		return nil
 	})
+	if err == nil {
+		_, err = p.store.PruneRevocations(ctx, p.Now().Add(-revocationLogRetention))
+	}
 	if codes+tokens > 0 {
 		p.Log.InfoContext(ctx, "deleted expired credentials", "codes", codes, "tokens", tokens)
 	}
 	return codes, tokens, err
+}
+
+// revocationLogRetention is how long the revocation log keeps an entry: far
+// longer than any follower lags.
+const revocationLogRetention = time.Hour
+
+// FollowRevocations keeps the token cache true to revocations made by other
+// processes on the same SQLite file (the CLI, another server): every
+// interval it reads the revocation log past what it has seen and drops
+// those tokens from the cache. Until it knows where the log ends, the cache
+// is off. It returns when ctx ends.
+//
+// On SQLite the log's order is its commit order (one writer), so nothing
+// can be skipped. PostgreSQL nodes are told by NOTIFY instead.
+func (p *Platform) FollowRevocations(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	seq, err := p.store.LastRevocation(ctx)
+	for err != nil {
+		p.Cache.Disable()
+		p.Log.WarnContext(ctx, "reading the revocation log failed: token cache off", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		seq, err = p.store.LastRevocation(ctx)
+	}
+	p.Cache.Enable()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for {
+			hashes, next, err := p.store.RevocationsAfter(ctx, seq, 1000)
+			if err != nil {
+				p.Log.WarnContext(ctx, "reading the revocation log failed", "err", err)
+				break
+			}
+			p.Cache.Invalidate(hashes)
+			seq = next
+			if len(hashes) < 1000 {
+				break
+			}
+		}
+	}
 }
 
 // Actor is who performs an action and from where, for the audit log.

@@ -365,6 +365,16 @@ type Storage interface {
 	// tokensBefore, and says how many of each it deleted. Tokens without
 	// expiry are never deleted.
 	DeleteExpired(ctx context.Context, codesBefore, tokensBefore time.Time, limit int) (codes, tokens int64, err error)
+	// RevocationsAfter returns, oldest first, at most limit hashes that the
+	// revocation log holds after seq, and the seq of the last one returned
+	// (seq itself when there is none). Every method that revokes or deletes
+	// live tokens appends their hashes to the log in its own transaction.
+	RevocationsAfter(ctx context.Context, seq int64, limit int) ([]token.Hash, int64, error)
+	// LastRevocation is the seq of the newest log entry (0 for none).
+	LastRevocation(ctx context.Context) (int64, error)
+	// PruneRevocations deletes log entries made before before.
+	PruneRevocations(ctx context.Context, before time.Time) (int64, error)
+
 	// RunExclusive runs fn unless another process sharing this storage is
 	// running a function under the same name; ran reports whether fn ran.
 	RunExclusive(ctx context.Context, name string, fn func(context.Context) error) (ran bool, err error)

@@ -343,6 +343,9 @@ func (s *Store) ReplaceServiceToken(ctx context.Context, t storage.Token, sealed
 		if revoked, err = collect(rows, scanHash); err != nil {
 			return err
 		}
+		if err := logRevoked(ctx, tx, revoked, t.IssuedAt); err != nil {
+			return err
+		}
 		return insertToken(ctx, tx, t)
 	})
 	return revoked, err
@@ -382,7 +385,10 @@ func (s *Store) DeleteApp(ctx context.Context, id int64) ([]token.Hash, error) {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM apps WHERE id = $1`, id)
-		return s.affected(res, err)
+		if err := s.affected(res, err); err != nil {
+			return err
+		}
+		return logRevoked(ctx, tx, hashes, time.Now())
 	})
 	return hashes, err
 }
@@ -722,13 +728,75 @@ func (s *Store) RevokeTokens(ctx context.Context, f storage.TokenFilter, reason 
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.w.QueryContext(ctx, `UPDATE tokens SET revoked_at = $1, revoke_reason = $2 WHERE revoked_at = 0 AND `+where+` RETURNING hash`,
-		append([]any{ts(now), string(reason)}, args...)...)
-	if err != nil {
-		return nil, s.err(err)
+	var hashes []token.Hash
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE tokens SET revoked_at = $1, revoke_reason = $2 WHERE revoked_at = 0 AND `+where+` RETURNING hash`,
+			append([]any{ts(now), string(reason)}, args...)...)
+		if err != nil {
+			return err
+		}
+		if hashes, err = collect(rows, scanHash); err != nil {
+			return err
+		}
+		return logRevoked(ctx, tx, hashes, now)
+	})
+	return hashes, err
+}
+
+// logRevoked appends hashes to the revocation log, in the caller's
+// transaction, in batches of one statement each.
+func logRevoked(ctx context.Context, tx *sql.Tx, hashes []token.Hash, at time.Time) error {
+	const batch = 200
+	for len(hashes) > 0 {
+		n := min(len(hashes), batch)
+		var q strings.Builder
+		q.WriteString(`INSERT INTO revocations (hash, at) VALUES `)
+		args := make([]any, 0, 2*n)
+		for i, h := range hashes[:n] {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			fmt.Fprintf(&q, "($%d, $%d)", 2*i+1, 2*i+2)
+			args = append(args, h[:], ts(at))
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return err
+		}
+		hashes = hashes[n:]
 	}
-	hashes, err := collect(rows, scanHash)
-	return hashes, s.err(err)
+	return nil
+}
+
+func (s *Store) RevocationsAfter(ctx context.Context, seq int64, limit int) ([]token.Hash, int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, hash FROM revocations WHERE seq > $1 ORDER BY seq LIMIT $2`, seq, limit)
+	if err != nil {
+		return nil, seq, s.err(err)
+	}
+	defer rows.Close()
+	var hashes []token.Hash
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&seq, &b); err != nil {
+			return nil, seq, s.err(err)
+		}
+		hashes = append(hashes, hashOf(b))
+	}
+	return hashes, seq, s.err(rows.Err())
+}
+
+func (s *Store) LastRevocation(ctx context.Context) (int64, error) {
+	var seq int64
+	err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM revocations`).Scan(&seq)
+	return seq, s.err(err)
+}
+
+func (s *Store) PruneRevocations(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM revocations WHERE at < $1`, ts(before))
+	if err != nil {
+		return 0, s.err(err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
 }
 
 // ---- notifications, app events, messages

@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"concurrent app updates: none lost", testConcurrentAppUpdates},
 		{"concurrent consent merges: no scope lost", testConcurrentConsents},
 		{"service token replaced while read: always exactly one live", testConcurrentServiceTokens},
+		{"revocation log: every revocation appended, read in order, pruned", testRevocationLog},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -805,4 +806,54 @@ func testConcurrentServiceTokens(t *testing.T, s storage.Storage) {
 	}
 	_, err = s.ReplaceServiceToken(ctx(), storage.Token{Hash: hash("no app"), Kind: token.Service, AppID: 999999, IssuedAt: t0, Flow: storage.FlowServiceToken}, []byte("x"))
 	wantErr(t, err, storage.ErrNotFound)
+}
+
+func testRevocationLog(t *testing.T, s storage.Storage) {
+	u := newUser(t, s, "u")
+	a := newApp(t, s, u.ID)
+	start, err := s.LastRevocation(ctx())
+	must(t, err)
+	t1 := newToken(t, s, "t1", token.User, a.ID, u.ID, 0)
+	t2 := newToken(t, s, "t2", token.User, a.ID, u.ID, 0)
+	_, err = s.RevokeTokens(ctx(), storage.TokenFilter{AppID: a.ID, Kind: token.User}, storage.RevokedByUser, t0)
+	must(t, err)
+	if _, err := s.RevokeTokens(ctx(), storage.TokenFilter{AppID: a.ID, Kind: token.User}, storage.RevokedByUser, t0); err != nil {
+		t.Fatal(err) // nothing live: nothing logged
+	}
+	svc := storage.Token{Hash: hash("next service"), Kind: token.Service, AppID: a.ID, IssuedAt: t0, Flow: storage.FlowServiceToken}
+	replaced, err := s.ReplaceServiceToken(ctx(), svc, []byte("x"))
+	must(t, err)
+	deleted, err := s.DeleteApp(ctx(), a.ID)
+	must(t, err)
+	want := []token.Hash{t1.Hash, t2.Hash}
+	slices.SortFunc(want, func(x, y token.Hash) int { return slices.Compare(x[:], y[:]) })
+	want = append(append(want, replaced...), deleted...)
+	var got []token.Hash
+	seq := start
+	for {
+		page, next, err := s.RevocationsAfter(ctx(), seq, 2)
+		must(t, err)
+		if len(page) == 0 {
+			if next != seq {
+				t.Fatalf("an empty page moved the position from %d to %d", seq, next)
+			}
+			break
+		}
+		got, seq = append(got, page...), next
+	}
+	first2 := got[:min(2, len(got))]
+	slices.SortFunc(first2, func(x, y token.Hash) int { return slices.Compare(x[:], y[:]) })
+	if !slices.Equal(got, want) {
+		t.Fatalf("the log holds %d hashes %x, want %d: the two revoked, the replaced service token, then the deleted app's", len(got), got, len(want))
+	}
+	last, err := s.LastRevocation(ctx())
+	must(t, err)
+	if last != seq {
+		t.Fatalf("LastRevocation = %d, want %d", last, seq)
+	}
+	n, err := s.PruneRevocations(ctx(), t0.Add(time.Second))
+	must(t, err)
+	if n < 3 {
+		t.Fatalf("pruned %d entries, want at least the three made at t0", n)
+	}
 }
