@@ -48,7 +48,10 @@ func testCLIRevocations(t *testing.T, dsn string, nodes []*env) {
 	u := e.user("cleo", "")
 	app := e.app(u.ID, storage.Web, "https://cleo.example/cb")
 	id := fmt.Sprint(app.ID)
-	works := func(n *env, tok string) bool { code, _ := apiError(n.call("secure.checkToken", tok, map[string]string{"token": "x"})); return code != 5 }
+	works := func(n *env, tok string) bool {
+		code, _ := apiError(n.call("secure.checkToken", tok, map[string]string{"token": "x"}))
+		return code != 5
+	}
 	worksEverywhere := func(what, tok string) {
 		t.Helper()
 		for i, n := range nodes {

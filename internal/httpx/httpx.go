@@ -5,8 +5,8 @@ package httpx
 
 import (
 	"context"
-	"errors"
 	"crypto/rand"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
