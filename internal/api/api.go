@@ -7,6 +7,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
@@ -323,9 +324,12 @@ func (m *Method) permits(t *storage.Token) error {
 
 func (d *Dispatcher) allow(ctx context.Context, m *Method, t *storage.Token, now time.Time) bool {
 	var rate float64
+	key := t.Hash
 	switch {
 	case m.Rate == RateSecure:
-		rate = d.secureRate(ctx, t.AppID, now)
+		// vk-wire.md §4: the secure.* limit is the app's, whatever token
+		// it calls with.
+		rate, key = d.secureRate(ctx, t.AppID, now), appKey(t.AppID)
 	case t.Kind == token.Community:
 		rate = d.Limits.Community
 	case t.Kind == token.Service:
@@ -334,7 +338,16 @@ func (d *Dispatcher) allow(ctx context.Context, m *Method, t *storage.Token, now
 		rate = d.Limits.User
 	}
 	burst := int(rate)
-	return d.limiter.Allow(t.Hash, rate, max(burst, 1), now)
+	return d.limiter.Allow(key, rate, max(burst, 1), now)
+}
+
+// appKey is the limiter's key for an app: a value no token's SHA-256 can
+// take in practice (a fixed prefix, then the app id).
+func appKey(appID int64) token.Hash {
+	var k token.Hash
+	copy(k[:], "latchkey app limit\x00")
+	binary.BigEndian.PutUint64(k[24:], uint64(appID))
+	return k
 }
 
 // secure.* limits by the app's user count (vk-wire.md §4).

@@ -406,6 +406,13 @@ func TestRateLimitHitAndRecovered(t *testing.T) {
 	if code, _ := apiError(e.call("secure.checkToken", e.service, map[string]string{"token": e.user})); code != 6 {
 		t.Fatalf("sixth secure call: %d, want 6", code)
 	}
+	// The secure.* limit is the app's, not the token's: another service
+	// token of the same app (client credentials) shares it, and minting
+	// more tokens does not multiply it.
+	more := e.issue(storage.Token{Kind: token.Service, AppID: e.app.ID, Flow: storage.FlowClientCredentials}, 0)
+	if code, _ := apiError(e.call("secure.checkToken", more, map[string]string{"token": e.user})); code != 6 {
+		t.Fatalf("a second service token of the app, in the same second: %d, want 6", code)
+	}
 }
 
 func TestRealOAuth2ClientCallsMethods(t *testing.T) {

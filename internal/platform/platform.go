@@ -107,8 +107,13 @@ func (p *Platform) FlushUsage(ctx context.Context) error {
 }
 
 // Expired tokens are deleted a day after they expire, so that until then
-// the API can still answer "access_token has expired" rather than "invalid".
-const expiredTokenRetention = 24 * time.Hour
+// the API can still answer "access_token has expired" rather than "invalid";
+// revoked tokens 30 days after their revocation, so that for that long a
+// user's "remove access" is still told apart (vk-wire.md §4).
+const (
+	expiredTokenRetention = 24 * time.Hour
+	revokedTokenRetention = 30 * 24 * time.Hour
+)
 
 // Cleanup deletes expired codes and tokens in batches, bounded per run, on
 // one node at a time (an advisory lock on PostgreSQL). It returns how many
@@ -118,12 +123,12 @@ func (p *Platform) Cleanup(ctx context.Context) (codes, tokens int64, err error)
 	_, err = p.store.RunExclusive(ctx, "cleanup", func(ctx context.Context) error {
 		for range maxBatches {
 			now := p.Now()
-			c, t, err := p.store.DeleteExpired(ctx, now, now.Add(-expiredTokenRetention), batch)
+			c, t, err := p.store.DeleteExpired(ctx, now, now.Add(-expiredTokenRetention), now.Add(-revokedTokenRetention), batch)
 			codes, tokens = codes+c, tokens+t
 			if err != nil {
 				return err
 			}
-			if c < batch && t < batch {
+			if c < batch && t < batch { // t counts two kinds: a full batch of either runs again
 				break
 			}
 			select { // let the requests in between batches

@@ -361,10 +361,11 @@ type Storage interface {
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 
 	// DeleteExpired deletes at most limit codes that expired before
-	// codesBefore and at most limit tokens that expired before
-	// tokensBefore, and says how many of each it deleted. Tokens without
-	// expiry are never deleted.
-	DeleteExpired(ctx context.Context, codesBefore, tokensBefore time.Time, limit int) (codes, tokens int64, err error)
+	// codesBefore, at most limit tokens that expired before tokensBefore,
+	// and at most limit tokens revoked before revokedBefore, and says how
+	// many codes and tokens it deleted. Tokens neither expired nor revoked
+	// are never deleted.
+	DeleteExpired(ctx context.Context, codesBefore, tokensBefore, revokedBefore time.Time, limit int) (codes, tokens int64, err error)
 	// RevocationsAfter returns, oldest first, at most limit hashes that the
 	// revocation log holds after seq, and the seq of the last one returned
 	// (seq itself when there is none). Every method that revokes or deletes

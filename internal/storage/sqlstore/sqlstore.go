@@ -54,19 +54,28 @@ func (s *Store) RunExclusive(ctx context.Context, name string, fn func(context.C
 	return ran, s.err(err)
 }
 
-func (s *Store) DeleteExpired(ctx context.Context, codesBefore, tokensBefore time.Time, limit int) (int64, int64, error) {
+func (s *Store) DeleteExpired(ctx context.Context, codesBefore, tokensBefore, revokedBefore time.Time, limit int) (int64, int64, error) {
 	res, err := s.w.ExecContext(ctx,
 		`DELETE FROM codes WHERE hash IN (SELECT hash FROM codes WHERE expires_at < $1 LIMIT $2)`, ts(codesBefore), limit)
 	if err != nil {
 		return 0, 0, s.err(err)
 	}
 	codes, _ := res.RowsAffected()
-	res, err = s.w.ExecContext(ctx,
-		`DELETE FROM tokens WHERE hash IN (SELECT hash FROM tokens WHERE expires_at <> 0 AND expires_at < $1 LIMIT $2)`, ts(tokensBefore), limit)
-	if err != nil {
-		return codes, 0, s.err(err)
+	var tokens int64
+	for _, q := range []struct {
+		sql    string
+		before time.Time
+	}{
+		{`DELETE FROM tokens WHERE hash IN (SELECT hash FROM tokens WHERE expires_at <> 0 AND expires_at < $1 LIMIT $2)`, tokensBefore},
+		{`DELETE FROM tokens WHERE hash IN (SELECT hash FROM tokens WHERE revoked_at <> 0 AND revoked_at < $1 LIMIT $2)`, revokedBefore},
+	} {
+		res, err = s.w.ExecContext(ctx, q.sql, ts(q.before), limit)
+		if err != nil {
+			return codes, tokens, s.err(err)
+		}
+		n, _ := res.RowsAffected()
+		tokens += n
 	}
-	tokens, _ := res.RowsAffected()
 	return codes, tokens, nil
 }
 

@@ -38,7 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"messages: random_id deduplicates per sender and app", testMessages},
 		{"audit: added and listed newest first", testAudit},
 		{"concurrent writers do not lose or fail writes", testConcurrentWriters},
-		{"expired codes and tokens are deleted in batches, nothing else", testDeleteExpired},
+		{"expired codes, expired and long-revoked tokens are deleted in batches, nothing else", testDeleteExpired},
 		{"run exclusive: one runner at a time", testRunExclusive},
 		{"concurrent code use: exactly one winner", testConcurrentCodeUse},
 		{"concurrent app updates: none lost", testConcurrentAppUpdates},
@@ -588,29 +588,33 @@ func testDeleteExpired(t *testing.T, s storage.Storage) {
 	must(t, s.CreateCode(ctx(), storage.Code{Hash: hash("live code"), AppID: a.ID, UserID: u.ID, IssuedAt: now, ExpiresAt: now.Add(10 * time.Minute)}))
 	must(t, s.CreateToken(ctx(), storage.Token{Hash: hash("live token"), Kind: token.User, AppID: a.ID, UserID: u.ID, IssuedAt: now, ExpiresAt: now.Add(time.Hour), Flow: storage.FlowImplicit}))
 	must(t, s.CreateToken(ctx(), storage.Token{Hash: hash("forever"), Kind: token.User, AppID: a.ID, UserID: u.ID, IssuedAt: t0, Flow: storage.FlowImplicit}))
-	must(t, s.CreateToken(ctx(), storage.Token{Hash: hash("revoked forever"), Kind: token.Service, AppID: a.ID, IssuedAt: t0, RevokedAt: t0, Flow: storage.FlowServiceToken}))
+	must(t, s.CreateToken(ctx(), storage.Token{Hash: hash("revoked long ago"), Kind: token.Service, AppID: a.ID, IssuedAt: t0, RevokedAt: t0, Flow: storage.FlowServiceToken}))
+	must(t, s.CreateToken(ctx(), storage.Token{Hash: hash("recently revoked"), Kind: token.Service, AppID: a.ID, IssuedAt: t0, RevokedAt: now.Add(-time.Hour), Flow: storage.FlowServiceToken}))
 	// Retained: expired, but after tokensBefore.
 	must(t, s.CreateToken(ctx(), storage.Token{Hash: hash("recently expired"), Kind: token.User, AppID: a.ID, UserID: u.ID, IssuedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour), Flow: storage.FlowImplicit}))
 
-	codes, tokens, err := s.DeleteExpired(ctx(), now, now.Add(-3*time.Hour), 3)
+	codes, tokens, err := s.DeleteExpired(ctx(), now, now.Add(-3*time.Hour), now.Add(-2*time.Hour), 3)
 	must(t, err)
-	if codes != 3 || tokens != 3 {
-		t.Fatalf("first batch deleted %d codes, %d tokens; want 3 and 3 (the limit)", codes, tokens)
+	if codes != 3 || tokens != 4 {
+		t.Fatalf("first batch deleted %d codes, %d tokens; want 3, and 3 expired (the limit) and 1 revoked long ago", codes, tokens)
 	}
-	codes, tokens, err = s.DeleteExpired(ctx(), now, now.Add(-3*time.Hour), 3)
+	codes, tokens, err = s.DeleteExpired(ctx(), now, now.Add(-3*time.Hour), now.Add(-2*time.Hour), 3)
 	must(t, err)
 	if codes != 2 || tokens != 2 {
 		t.Fatalf("second batch deleted %d codes, %d tokens; want 2 and 2", codes, tokens)
 	}
-	codes, tokens, err = s.DeleteExpired(ctx(), now, now.Add(-3*time.Hour), 3)
+	codes, tokens, err = s.DeleteExpired(ctx(), now, now.Add(-3*time.Hour), now.Add(-2*time.Hour), 3)
 	must(t, err)
 	if codes != 0 || tokens != 0 {
 		t.Fatalf("third batch deleted %d codes, %d tokens; want none", codes, tokens)
 	}
-	for _, name := range []string{"live token", "forever", "revoked forever", "recently expired"} {
+	for _, name := range []string{"live token", "forever", "recently revoked", "recently expired"} {
 		if _, err := s.GetToken(ctx(), hash(name)); err != nil {
 			t.Errorf("token %q was deleted: %v", name, err)
 		}
+	}
+	if _, err := s.GetToken(ctx(), hash("revoked long ago")); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("a token revoked before the retention was kept: %v", err)
 	}
 	if _, err := s.UseCode(ctx(), hash("live code"), now); err != nil {
 		t.Errorf("the live code was deleted: %v", err)
