@@ -2,12 +2,16 @@ package e2e
 
 import (
 	"fmt"
+	"html"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"latchkey/internal/platform"
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
@@ -214,5 +218,50 @@ func TestLockoutSparesTheOwnersDevice(t *testing.T) {
 	own.get(e.URL + "/login")
 	if own.login("pia", "password-pia"); own.status != http.StatusTooManyRequests {
 		t.Fatalf("olga's browser logging in as locked-out pia: %d, want 429", own.status)
+	}
+}
+
+// Opening an iframe app again hands the viewer the same live token: visits
+// do not mint a token each.
+func TestIFrameLaunchReusesTheLiveToken(t *testing.T) {
+	e := newEnv(t)
+	dev := e.user("dev", "")
+	e.user("vera", "")
+	a, err := e.P.CreateApp(t.Context(), platform.CLI, platform.NewApp{OwnerID: dev.ID, Title: "Game", Type: storage.IFrame,
+		IFrameURL: "https://game.example/app", IFrameScope: scope.Friends})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	b.get(e.URL + "/login")
+	b.login("vera", "password-vera")
+	launch := func() string {
+		t.Helper()
+		b.get(fmt.Sprintf("%s/app%d", e.URL, a.ID))
+		if strings.Contains(b.page, "asks for access") {
+			b.submit(b.formWith("decision"), nil, "decision", "allow")
+		}
+		src := regexp.MustCompile(`class="app-frame" src="([^"]+)"`).FindStringSubmatch(b.page)
+		if src == nil {
+			t.Fatalf("no iframe on the launch page: %d", b.status)
+		}
+		u, err := url.Parse(html.UnescapeString(src[1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.Query().Get("access_token")
+	}
+	first, second := launch(), launch()
+	if first == "" || first != second {
+		t.Fatalf("two launches gave %q and %q, want the same live token", first, second)
+	}
+	tokens, err := e.Store.ListTokens(t.Context(), storage.TokenFilter{AppID: a.ID, Flow: storage.FlowIFrame})
+	if err != nil || len(tokens) != 1 {
+		t.Fatalf("%d launch tokens stored (%v), want 1", len(tokens), err)
+	}
+	// Past half its lifetime, the next launch gets a fresh token.
+	e.Clock.Advance(13 * time.Hour)
+	if third := launch(); third == first {
+		t.Fatal("a token past half its lifetime was handed out again")
 	}
 }

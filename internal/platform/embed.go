@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"errors"
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/sha256"
@@ -37,17 +38,14 @@ func (p *Platform) LaunchURL(ctx context.Context, viewer storage.User, a storage
 	if err != nil {
 		return "", err
 	}
-	if a.IFrameScope.Has(scope.Offline) {
-		ttl = 0
-	}
-	raw, tok, err := p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: a.ID, UserID: viewer.ID, Scope: a.IFrameScope, IP: ip, Flow: storage.FlowIFrame}, ttl)
+	raw, err := p.launchToken(ctx, viewer, a, ttl, ip)
 	if err != nil {
 		return "", err
 	}
 	appID, viewerID := strconv.FormatInt(a.ID, 10), strconv.FormatInt(viewer.ID, 10)
 	authKey := md5.Sum([]byte(appID + "_" + viewerID + "_" + secret))
 	vk := url.Values{
-		"vk_app_id": {appID}, "vk_user_id": {viewerID}, "vk_ts": {strconv.FormatInt(tok.IssuedAt.Unix(), 10)},
+		"vk_app_id": {appID}, "vk_user_id": {viewerID}, "vk_ts": {strconv.FormatInt(p.now().Unix(), 10)},
 		"vk_is_app_user": {"1"}, "vk_are_notifications_enabled": {"0"}, "vk_language": {"en"}, "vk_platform": {"desktop_web"},
 		"vk_access_token_settings": {strings.Join(a.IFrameScope.Names(scope.User), ",")},
 	}
@@ -64,6 +62,27 @@ func (p *Platform) LaunchURL(ctx context.Context, viewer storage.User, a storage
 		sep = "&"
 	}
 	return a.IFrameURL + sep + q.Encode(), nil
+}
+
+// launchToken is the viewer's token for the iframe app: the live one of an
+// earlier launch while it has at least half its lifetime left and the app
+// asks for the same scopes, so that opening the app again does not mint a
+// token each time; otherwise a new one, kept sealed for the next launch.
+func (p *Platform) launchToken(ctx context.Context, viewer storage.User, a storage.App, ttl time.Duration, ip string) (string, error) {
+	if a.IFrameScope.Has(scope.Offline) {
+		ttl = 0
+	}
+	_, sealed, err := p.store.ReusableToken(ctx, a.ID, viewer.ID, storage.FlowIFrame, a.IFrameScope, p.now().Add(ttl/2))
+	if err == nil {
+		if raw, err := p.Keys.Open(sealed); err == nil {
+			return string(raw), nil
+		}
+		// Sealed under a secret no longer configured: mint a new one.
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return "", err
+	}
+	raw, _, err := p.issue(ctx, storage.Token{Kind: token.User, AppID: a.ID, UserID: viewer.ID, Scope: a.IFrameScope, IP: ip, Flow: storage.FlowIFrame}, ttl, true)
+	return raw, err
 }
 
 // Sign is the launch parameters' signature: base64url without padding of

@@ -13,8 +13,17 @@ import (
 // token string. t.IssuedAt is set to now; t.ExpiresAt is now+ttl, or never
 // when ttl is 0.
 func (p *Platform) IssueToken(ctx context.Context, t storage.Token, ttl time.Duration) (string, storage.Token, error) {
+	return p.issue(ctx, t, ttl, false)
+}
+
+// issue is IssueToken that, when seal is set, also keeps the token sealed
+// so that it can be handed out again.
+func (p *Platform) issue(ctx context.Context, t storage.Token, ttl time.Duration, seal bool) (string, storage.Token, error) {
 	raw, h := p.Keys.Mint(t.Kind)
 	t.Hash = h
+	if seal {
+		t.Sealed = p.Keys.Seal([]byte(raw))
+	}
 	t.IssuedAt = p.now()
 	if ttl > 0 {
 		t.ExpiresAt = t.IssuedAt.Add(ttl)

@@ -159,6 +159,10 @@ type Token struct {
 	// LastUsedAt is when the API last accepted it, to the minute (tracked
 	// for community tokens).
 	LastUsedAt time.Time
+	// Sealed, set at creation, keeps the token sealed under the server
+	// secret so that it can be handed out again (iframe launches reuse a
+	// live token). Only ReusableToken reads it back.
+	Sealed []byte
 }
 
 // RevokeReason says why a token was revoked. The API tells a user's "remove
@@ -337,6 +341,11 @@ type Storage interface {
 	// RevokeTokens marks the live tokens that match f revoked at now for
 	// reason, and returns their hashes.
 	RevokeTokens(ctx context.Context, f TokenFilter, reason RevokeReason, now time.Time) ([]token.Hash, error)
+	// ReusableToken finds a live token of the user for the app, from flow,
+	// with exactly scope m, that was stored Sealed and does not expire
+	// before validUntil; it returns the record and the sealed token, or
+	// ErrNotFound.
+	ReusableToken(ctx context.Context, appID, userID int64, flow Flow, m scope.Mask, validUntil time.Time) (Token, []byte, error)
 	// TouchTokens records when tokens were last used; a later time wins.
 	TouchTokens(ctx context.Context, used map[token.Hash]time.Time) error
 

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"latchkey/internal/scope"
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
 )
@@ -640,11 +641,26 @@ func insertToken(ctx context.Context, db execer, t storage.Token) error {
 	if t.SecretHash != nil {
 		secretHash = t.SecretHash[:]
 	}
-	_, err := db.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (`+placeholders(1, 15)+`)`,
+	_, err := db.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`, sealed) VALUES (`+placeholders(1, 16)+`)`,
 		t.Hash[:], string(t.Kind), nullID(t.AppID), t.UserID, t.CommunityID, int64(t.Scope), ts(t.IssuedAt), ts(t.ExpiresAt),
-		t.IP, string(t.Flow), codeHash, secretHash, ts(t.RevokedAt), string(t.RevokeReason), ts(t.LastUsedAt))
+		t.IP, string(t.Flow), codeHash, secretHash, ts(t.RevokedAt), string(t.RevokeReason), ts(t.LastUsedAt), t.Sealed)
 	return err
 }
+
+func (s *Store) ReusableToken(ctx context.Context, appID, userID int64, flow storage.Flow, m scope.Mask, validUntil time.Time) (storage.Token, []byte, error) {
+	row := s.r.QueryRowContext(ctx, `SELECT `+tokenCols+`, sealed FROM tokens
+		WHERE app_id = $1 AND user_id = $2 AND flow = $3 AND scope = $4 AND revoked_at = 0 AND sealed IS NOT NULL
+		  AND (expires_at = 0 OR expires_at > $5)
+		ORDER BY issued_at DESC LIMIT 1`, appID, userID, string(flow), int64(m), ts(validUntil))
+	var sealed []byte
+	t, err := scanToken(scanFunc(func(dest ...any) error { return row.Scan(append(dest, &sealed)...) }))
+	return t, sealed, s.err(err)
+}
+
+// scanFunc adapts a Scan with extra destinations to a scanner.
+type scanFunc func(dest ...any) error
+
+func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
 
 func (s *Store) GetToken(ctx context.Context, hash token.Hash) (storage.Token, error) {
 	t, err := scanToken(s.r.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = $1`, hash[:]))

@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"concurrent consent merges: no scope lost", testConcurrentConsents},
 		{"service token replaced while read: always exactly one live", testConcurrentServiceTokens},
 		{"revocation log: every revocation appended, read in order, pruned", testRevocationLog},
+		{"reusable tokens: live, same scope, sealed, not expiring too soon", testReusableToken},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -860,4 +861,41 @@ func testRevocationLog(t *testing.T, s storage.Storage) {
 	if n < 3 {
 		t.Fatalf("pruned %d entries, want at least the three made at t0", n)
 	}
+}
+
+func testReusableToken(t *testing.T, s storage.Storage) {
+	u := newUser(t, s, "u")
+	a := newApp(t, s, u.ID)
+	_, _, err := s.ReusableToken(ctx(), a.ID, u.ID, storage.FlowIFrame, scope.Friends, t0)
+	wantErr(t, err, storage.ErrNotFound)
+	tok := storage.Token{Hash: hash("launch"), Kind: token.User, AppID: a.ID, UserID: u.ID, Scope: scope.Friends,
+		IssuedAt: t0, ExpiresAt: t0.Add(time.Hour), Flow: storage.FlowIFrame, Sealed: []byte("sealed launch")}
+	must(t, s.CreateToken(ctx(), tok))
+	// Not kept sealed: never handed out again.
+	must(t, s.CreateToken(ctx(), storage.Token{Hash: hash("plain"), Kind: token.User, AppID: a.ID, UserID: u.ID, Scope: scope.Friends,
+		IssuedAt: t0.Add(time.Second), ExpiresAt: t0.Add(time.Hour), Flow: storage.FlowIFrame}))
+	got, sealed, err := s.ReusableToken(ctx(), a.ID, u.ID, storage.FlowIFrame, scope.Friends, t0.Add(30*time.Minute))
+	if err != nil || got.Hash != tok.Hash || string(sealed) != "sealed launch" {
+		t.Fatalf("ReusableToken = %x %q %v, want the sealed launch token", got.Hash, sealed, err)
+	}
+	if again, err := s.GetToken(ctx(), tok.Hash); err != nil || again.Sealed != nil {
+		t.Fatalf("GetToken carries the sealed token (%q, %v): only ReusableToken reads it", again.Sealed, err)
+	}
+	for name, q := range map[string]struct {
+		m     scope.Mask
+		until time.Time
+		user  int64
+	}{
+		"other scopes":              {scope.Friends | scope.Photos, t0, u.ID},
+		"expires before validUntil": {scope.Friends, t0.Add(2 * time.Hour), u.ID},
+		"another user":              {scope.Friends, t0, u.ID + 1},
+	} {
+		if _, _, err := s.ReusableToken(ctx(), a.ID, q.user, storage.FlowIFrame, q.m, q.until); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("%s: %v, want not found", name, err)
+		}
+	}
+	_, err = s.RevokeTokens(ctx(), storage.TokenFilter{Hash: &tok.Hash}, storage.RevokedByUser, t0)
+	must(t, err)
+	_, _, err = s.ReusableToken(ctx(), a.ID, u.ID, storage.FlowIFrame, scope.Friends, t0)
+	wantErr(t, err, storage.ErrNotFound)
 }
