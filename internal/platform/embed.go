@@ -2,12 +2,12 @@ package platform
 
 import (
 	"context"
-	"errors"
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"strconv"
 	"strings"
