@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -16,6 +17,15 @@ import (
 
 // MaxCommunities is how many group_ids one request may name.
 const MaxCommunities = 100
+
+// MaxQuery bounds an /authorize request's query: state and the rest fit
+// many times over, and no unauthenticated request makes the server carry
+// more through the login and consent pages.
+const MaxQuery = 16 << 10
+
+// ErrTooLarge refuses an /authorize request over MaxQuery (never redirected:
+// nothing of it is trusted yet).
+var ErrTooLarge = newError(protocol.InvalidRequest, http.StatusBadRequest, "the request is too large")
 
 // AuthorizeRequest is a checked /authorize request.
 type AuthorizeRequest struct {

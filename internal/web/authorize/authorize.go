@@ -34,6 +34,10 @@ var params = []string{"client_id", "redirect_uri", "response_type", "scope", "st
 // signed in, and either answer at once (consent already covers it) or show
 // the dialog.
 func (h *Handler) Authorize(w http.ResponseWriter, r *http.Request) {
+	if len(r.URL.RawQuery) > oauth.MaxQuery {
+		h.fail(w, r, nil, oauth.ErrTooLarge)
+		return
+	}
 	req, err := h.oauth.ParseAuthorize(r.Context(), r.URL.Query())
 	if err != nil {
 		h.fail(w, r, req, err)
