@@ -1,5 +1,6 @@
 # make test    every test, with a throwaway PostgreSQL when LATCHKEY_TEST_POSTGRES is unset
 # make verify  go mod tidy, gofmt, go vet, staticcheck, govulncheck
+# make fuzz    every fuzz target for 10s on its committed corpus and beyond
 # make bench   micro-benchmarks and the load tool
 
 GO ?= go
@@ -9,7 +10,7 @@ export GOTOOLCHAIN ?= auto
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export LATCHKEY_SCREENSHOTS ?= $(CURDIR)/screenshots
 
-.PHONY: test verify lint bench build
+.PHONY: test verify lint fuzz bench build
 
 build:
 	$(GO) build -o latchkey ./cmd/latchkey
@@ -27,6 +28,9 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+
+fuzz:
+	./scripts/fuzz
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -2,6 +2,8 @@ package token
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"testing"
 )
@@ -129,9 +131,25 @@ func TestNewSecret(t *testing.T) {
 	}
 }
 
+// mintFixed is Mint with fixed randomness, so that every fuzzing worker
+// (a process of its own) knows the same genuine token.
+func mintFixed(k *Keyring, kind Kind) string {
+	var b [Len]byte
+	b[0], b[1], b[2], b[3] = 'l', 'k', byte(kind), version
+	hex.Encode(b[headerLen:], bytes.Repeat([]byte{0x5a}, randLen))
+	body := headerLen + 2*randLen
+	var mac [sha256.Size]byte
+	k.sum(0, b[:body], mac[:0])
+	hex.Encode(b[body:], mac[:macLen])
+	return string(b[:])
+}
+
 func FuzzParse(f *testing.F) {
 	k := mustKeyring(f, secretA)
-	good, _ := k.Mint(User)
+	good := mintFixed(k, User)
+	if _, _, err := k.Parse(good); err != nil {
+		f.Fatal(err)
+	}
 	f.Add(good)
 	f.Add("")
 	f.Add(good[:Len-1] + "g")
