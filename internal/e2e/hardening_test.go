@@ -265,3 +265,29 @@ func TestIFrameLaunchReusesTheLiveToken(t *testing.T) {
 		t.Fatal("a token past half its lifetime was handed out again")
 	}
 }
+
+// After the consent dialog's POST, the way back to the app is a 303, so no
+// browser re-posts the form to the app (RFC 9700 §4.12).
+func TestConsentAnswersWithSeeOther(t *testing.T) {
+	e := newEnv(t)
+	u := e.user("sora", "")
+	app := e.app(u.ID, storage.Web, "https://sora.example/cb")
+	for _, decision := range []string{"allow", "deny"} {
+		b := e.browser()
+		b.get(e.authorize(map[string]string{"client_id": fmt.Sprint(app.ID), "redirect_uri": "https://sora.example/cb", "scope": "friends", "revoke": "1"}))
+		b.login("sora", "password-sora")
+		f := b.formWith("decision")
+		vals := f.fields
+		vals.Set("decision", decision)
+		req, _ := http.NewRequest("POST", e.URL+f.action, strings.NewReader(vals.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := b.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "https://sora.example/cb?") {
+			t.Fatalf("%s: %d %q, want 303 to the app", decision, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+}

@@ -96,7 +96,7 @@ func (h *Handler) Decide(w http.ResponseWriter, r *http.Request) {
 	case "allow":
 		h.approve(w, r, req, u, nil)
 	case "deny":
-		http.Redirect(w, r, oauth.DenyURL(req), http.StatusFound)
+		http.Redirect(w, r, oauth.DenyURL(req), backStatus(r))
 	default:
 		h.ErrorPage(w, r, http.StatusBadRequest, "Request refused", "Choose Allow or Deny.", "")
 	}
@@ -110,7 +110,17 @@ func (h *Handler) approve(w http.ResponseWriter, r *http.Request, req *oauth.Aut
 		h.fail(w, r, req, err)
 		return
 	}
-	http.Redirect(w, r, to, http.StatusFound)
+	http.Redirect(w, r, to, backStatus(r))
+}
+
+// backStatus is the status of a redirect back to the app: 303 after the
+// dialog's POST, so that no browser re-posts the form (with the user's
+// CSRF token) to the app (RFC 9700 §4.12); 302 otherwise, as VK answers.
+func backStatus(r *http.Request) int {
+	if r.Method == http.MethodPost {
+		return http.StatusSeeOther
+	}
+	return http.StatusFound
 }
 
 // fail answers a failed /authorize. Errors about the client or the
@@ -135,7 +145,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, req *oauth.Author
 		h.ErrorPage(w, r, http.StatusForbidden, "Access refused", web.Capitalize(oe.Description)+".", oauth.ErrorURL(req, oe))
 		return
 	}
-	http.Redirect(w, r, oauth.ErrorURL(req, oe), http.StatusFound)
+	http.Redirect(w, r, oauth.ErrorURL(req, oe), backStatus(r))
 }
 
 func wantsHTML(r *http.Request) bool {

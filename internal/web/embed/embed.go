@@ -242,7 +242,7 @@ func (h *Handler) widgetAuth(w http.ResponseWriter, r *http.Request, q url.Value
 	if decided {
 		if q.Get("decision") != "allow" {
 			if wr.Mode == "redirect" {
-				http.Redirect(w, r, withQuery(wr.AuthURL, url.Values{"error": {"access_denied"}, "error_description": {"User denied your request"}}), http.StatusFound)
+				http.Redirect(w, r, withQuery(wr.AuthURL, url.Values{"error": {"access_denied"}, "error_description": {"User denied your request"}}), http.StatusSeeOther)
 				return
 			}
 			h.Render(w, r, http.StatusOK, "error", web.Page{Title: "Not allowed", Display: "popup",
@@ -273,7 +273,11 @@ func (h *Handler) widgetAuth(w http.ResponseWriter, r *http.Request, q url.Value
 		for k, v := range data {
 			q.Set(k, v)
 		}
-		http.Redirect(w, r, withQuery(wr.AuthURL, q), http.StatusFound)
+		status := http.StatusFound
+		if r.Method == http.MethodPost {
+			status = http.StatusSeeOther // never re-post the dialog to the site (RFC 9700 §4.12)
+		}
+		http.Redirect(w, r, withQuery(wr.AuthURL, q), status)
 		return
 	}
 	b, _ := json.Marshal(data)
