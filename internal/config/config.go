@@ -40,6 +40,8 @@ type Config struct {
 	ImplicitTokenTTL time.Duration
 	CodeTokenTTL     time.Duration
 	AllowPlainPKCE   bool
+	RefreshTokenTTL  time.Duration
+	RefreshGrace     time.Duration
 
 	RateUser      float64
 	RateCommunity float64
@@ -57,6 +59,7 @@ func Defaults() Config {
 		CodeTTL:          10 * time.Minute,
 		ImplicitTokenTTL: 24 * time.Hour,
 		CodeTokenTTL:     12 * time.Hour,
+		RefreshTokenTTL:  4320 * time.Hour,
 		RateUser:         3,
 		RateCommunity:    20,
 		RateService:      3,
@@ -75,6 +78,8 @@ func (c *Config) BindServe(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.ImplicitTokenTTL, "implicit-token-ttl", c.ImplicitTokenTTL, "lifetime of a user token from the implicit flow (without offline)")
 	fs.DurationVar(&c.CodeTokenTTL, "code-token-ttl", c.CodeTokenTTL, "lifetime of a user token from the code flow (without offline)")
 	fs.BoolVar(&c.AllowPlainPKCE, "allow-plain-pkce", c.AllowPlainPKCE, "accept code_challenge_method=plain (S256 is always accepted)")
+	fs.DurationVar(&c.RefreshTokenTTL, "refresh-token-ttl", c.RefreshTokenTTL, "lifetime of a refresh token")
+	fs.DurationVar(&c.RefreshGrace, "refresh-grace", c.RefreshGrace, "how long after its first use a spent refresh token may be retried without revoking its grant (0: never)")
 	fs.Float64Var(&c.RateUser, "rate-user", c.RateUser, "API requests per second per user token")
 	fs.Float64Var(&c.RateCommunity, "rate-community", c.RateCommunity, "API requests per second per community token")
 	fs.Float64Var(&c.RateService, "rate-service", c.RateService, "API requests per second per service token")
@@ -131,7 +136,7 @@ func (c *Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"code-ttl", c.CodeTTL}, {"implicit-token-ttl", c.ImplicitTokenTTL}, {"code-token-ttl", c.CodeTokenTTL}} {
+	}{{"code-ttl", c.CodeTTL}, {"implicit-token-ttl", c.ImplicitTokenTTL}, {"code-token-ttl", c.CodeTokenTTL}, {"refresh-token-ttl", c.RefreshTokenTTL}} {
 		if d.v < time.Second {
 			errs = append(errs, fmt.Errorf("--%s %v: want at least 1s", d.name, d.v))
 		}
@@ -143,6 +148,9 @@ func (c *Config) Validate() error {
 		if !(r.v > 0) {
 			errs = append(errs, fmt.Errorf("--%s %v: want a positive number", r.name, r.v))
 		}
+	}
+	if c.RefreshGrace < 0 || c.RefreshGrace > time.Hour {
+		errs = append(errs, fmt.Errorf("--refresh-grace %v: want 0 to 1h", c.RefreshGrace))
 	}
 	if c.CacheSize < 0 {
 		errs = append(errs, fmt.Errorf("--token-cache-size %d: want 0 or more", c.CacheSize))

@@ -74,7 +74,8 @@ func Open(ctx context.Context, c Config) (*Node, error) {
 	n := &Node{store: store, log: c.Log}
 	metrics := server.NewMetrics()
 	cache := tokencache.New(c.CacheSize)
-	n.Platform = platform.New(platform.Options{Store: store, Keys: c.Keys, Now: c.Now, Log: c.Log, Cache: cache, OnIssue: metrics.Issued})
+	n.Platform = platform.New(platform.Options{Store: store, Keys: c.Keys, Now: c.Now, Log: c.Log, Cache: cache, OnIssue: metrics.Issued,
+		RefreshTTL: c.RefreshTokenTTL, RefreshGrace: c.RefreshGrace})
 	// Until the node follows other processes' revocations (Run), it cannot
 	// trust a cache.
 	cache.Disable()

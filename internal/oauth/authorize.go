@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -43,6 +44,8 @@ type AuthorizeRequest struct {
 	// Params are the request's parameters as received, for re-posting them
 	// from the consent form.
 	Params url.Values
+	// Issuer is this server's issuer identifier, sent back as iss.
+	Issuer string
 }
 
 // Audience is whose scope vocabulary the request uses.
@@ -61,6 +64,8 @@ type AuthorizeConfig struct {
 	// BlankURL is <public-url>/blank.html, always allowed for standalone apps.
 	BlankURL       string
 	AllowPlainPKCE bool
+	// Issuer is the iss of every answer (RFC 9207); "" sends none.
+	Issuer string
 }
 
 // ParseAuthorize checks an /authorize request (vk-wire.md §1). The client
@@ -68,7 +73,7 @@ type AuthorizeConfig struct {
 // error is for an error page, never a redirect (RFC 6749 §4.1.2.1). After
 // that, errors are redirectable.
 func ParseAuthorize(ctx context.Context, q url.Values, apps AppLookup, cfg AuthorizeConfig) (*AuthorizeRequest, error) {
-	req := &AuthorizeRequest{Params: q, State: q.Get("state")}
+	req := &AuthorizeRequest{Params: q, State: q.Get("state"), Issuer: cfg.Issuer}
 	id, err := strconv.ParseInt(q.Get("client_id"), 10, 64)
 	if err != nil || id <= 0 {
 		return nil, errBadClientID
@@ -171,6 +176,11 @@ func parseIDs(s string) ([]int64, error) {
 // must equal one of the app's registered URIs exactly, byte for byte (RFC
 // 9700 §4.1.3: no prefix, wildcard or case folding), or, for a standalone
 // app, be the server's own blank page.
+//
+// The one exception is RFC 8252 §7.3: a standalone (native) app that
+// registered a loopback redirect (http://127.0.0.1/cb, http://[::1]/cb)
+// may use it on any port, since the port is chosen when the app runs;
+// everything but the port must still match exactly.
 func RedirectURIAllowed(app storage.App, uri, blankURL string) bool {
 	if uri == "" {
 		return false
@@ -179,11 +189,33 @@ func RedirectURIAllowed(app storage.App, uri, blankURL string) bool {
 		return true
 	}
 	for _, r := range app.RedirectURIs {
-		if r == uri {
+		if r == uri || app.Type == storage.Standalone && loopbackMatch(r, uri) {
 			return true
 		}
 	}
 	return false
+}
+
+// loopbackMatch reports whether uri is the registered loopback redirect
+// with a port: http, an IP loopback literal, the same path and query, no
+// user or fragment.
+func loopbackMatch(registered, uri string) bool {
+	r, err1 := url.Parse(registered)
+	u, err2 := url.Parse(uri)
+	if err1 != nil || err2 != nil || r.Scheme != "http" || u.Scheme != "http" || r.Port() != "" || u.Port() == "" {
+		return false
+	}
+	if ip := net.ParseIP(r.Hostname()); ip == nil || !ip.IsLoopback() || r.Hostname() != u.Hostname() {
+		return false
+	}
+	if port, err := strconv.Atoi(u.Port()); err != nil || port < 1 || port > 65535 || strconv.Itoa(port) != u.Port() {
+		return false
+	}
+	if u.User != nil || u.Fragment != "" || u.RawFragment != "" || strings.Contains(uri, "#") {
+		return false
+	}
+	// The rest, byte for byte: rebuild the registered URI with the port.
+	return uri == "http://"+r.Host+":"+u.Port()+strings.TrimPrefix(registered, "http://"+r.Host)
 }
 
 // Response builds the redirect back to the app: parameters in the fragment
@@ -193,11 +225,12 @@ type Response struct {
 	uri      string
 	fragment bool
 	parts    []string
+	issuer   string
 }
 
 // NewResponse starts the answer to req.
 func NewResponse(req *AuthorizeRequest) *Response {
-	return &Response{uri: req.RedirectURI, fragment: req.ResponseType == protocol.ResponseToken}
+	return &Response{uri: req.RedirectURI, fragment: req.ResponseType == protocol.ResponseToken, issuer: req.Issuer}
 }
 
 // Add appends a parameter.
@@ -206,9 +239,15 @@ func (r *Response) Add(key, value string) *Response {
 	return r
 }
 
-// URL is the redirect target.
+// URL is the redirect target. Every answer ends with iss, the issuer
+// (RFC 9207), so a client talking to several servers can tell which one
+// answered (RFC 9700 §4.4, mix-up attacks).
 func (r *Response) URL() string {
-	body := strings.Join(r.parts, "&")
+	parts := r.parts
+	if r.issuer != "" {
+		parts = append(parts[:len(parts):len(parts)], "iss="+url.QueryEscape(r.issuer))
+	}
+	body := strings.Join(parts, "&")
 	if r.fragment {
 		return r.uri + "#" + body
 	}

@@ -15,6 +15,9 @@ import (
 // secret revokes it.
 type clientCredentialsGrant struct{ p *Provider }
 
+// public: a client that proves nothing gets no token of its own.
+func (g *clientCredentialsGrant) public() bool { return false }
+
 func (g *clientCredentialsGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Error) {
 	if !r.client.ClientCredentials {
 		return nil, newError(protocol.UnauthorizedClient, 400, fmt.Sprintf(

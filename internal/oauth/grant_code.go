@@ -18,6 +18,9 @@ import (
 // and the tokens it stands for are issued here, in VK's answer shapes.
 type codeGrant struct{ p *Provider }
 
+// public: a standalone app redeems its code with the PKCE verifier alone.
+func (g *codeGrant) public() bool { return true }
+
 func (g *codeGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Error) {
 	raw := r.form.Get("code")
 	if raw == "" {
@@ -26,6 +29,11 @@ func (g *codeGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Error)
 	code, err := g.p.codes.Redeem(ctx, raw, r.client.ID, r.form.Get("redirect_uri"), r.form.Get("code_verifier"))
 	if err != nil {
 		return nil, codeError(err)
+	}
+	if r.public && code.CodeChallenge == "" {
+		// Unreachable while /authorize requires PKCE of standalone apps;
+		// without it, a public client's code would be a bearer code.
+		return nil, newError(protocol.InvalidGrant, 400, "a public client's code needs PKCE")
 	}
 	if len(code.CommunityIDs) > 0 {
 		return g.communityTokens(ctx, r, code)
@@ -36,12 +44,27 @@ func (g *codeGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Error)
 	if err != nil {
 		return nil, internal(err)
 	}
+	grant := platform.Grant{Family: code.Hash, AppID: r.client.ID, UserID: code.UserID, Scope: code.Scope, AuthTime: code.IssuedAt}
+	return g.p.userTokenAnswer(ctx, raw, ttl, grant)
+}
+
+// userTokenAnswer is the answer that carries a user token of grant: with a
+// new refresh token when the access token expires (an offline token never
+// does, and needs none), and the email with the email scope.
+func (p *Provider) userTokenAnswer(ctx context.Context, access string, ttl time.Duration, g platform.Grant) (map[string]any, *Error) {
 	out := map[string]any{
-		"access_token": raw, "expires_in": int64(ttl / time.Second), "user_id": code.UserID,
-		"token_type": "bearer", "scope": code.Scope.Text(scope.User),
+		"access_token": access, "expires_in": int64(ttl / time.Second), "user_id": g.UserID,
+		"token_type": "bearer", "scope": g.Scope.Text(scope.User),
 	}
-	if code.Scope.Has(scope.Email) {
-		if u, err := g.p.p.User(ctx, code.UserID); err == nil && u.Email != "" {
+	if ttl > 0 {
+		refresh, err := p.refreshes.Issue(ctx, g)
+		if err != nil {
+			return nil, internal(err)
+		}
+		out["refresh_token"] = refresh
+	}
+	if g.Scope.Has(scope.Email) {
+		if u, err := p.p.User(ctx, g.UserID); err == nil && u.Email != "" {
 			out["email"] = u.Email
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"context"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	"latchkey/internal/platform"
@@ -56,31 +57,43 @@ type Codes interface {
 	Redeem(ctx context.Context, raw string, appID int64, redirectURI, verifier string) (storage.Code, error)
 }
 
+// Refreshes issues and rotates refresh tokens (platform.Refreshes).
+type Refreshes interface {
+	Issue(ctx context.Context, g platform.Grant) (string, error)
+	Rotate(ctx context.Context, raw string, appID int64) (platform.Grant, string, error)
+}
+
 // Deps are what a Provider is built from.
 type Deps struct {
-	Platform Platform
-	Consents Consents
-	Codes    Codes
-	Config   Config
-	Log      *slog.Logger
+	Platform  Platform
+	Consents  Consents
+	Codes     Codes
+	Refreshes Refreshes
+	Config    Config
+	Log       *slog.Logger
 }
 
 // Provider answers the OAuth endpoints.
 type Provider struct {
-	p        Platform
-	consents Consents
-	codes    Codes
-	Cfg      Config
-	log      *slog.Logger
-	grants   map[string]grant
+	p         Platform
+	consents  Consents
+	codes     Codes
+	refreshes Refreshes
+	Cfg       Config
+	log       *slog.Logger
+	grants    map[string]grant
 }
 
 // New builds the provider with every grant it serves.
 func New(d Deps) *Provider {
-	p := &Provider{p: d.Platform, consents: d.Consents, codes: d.Codes, Cfg: d.Config, log: d.Log}
+	p := &Provider{p: d.Platform, consents: d.Consents, codes: d.Codes, refreshes: d.Refreshes, Cfg: d.Config, log: d.Log}
 	p.grants = grants(p)
 	return p
 }
+
+// Issuer is the server's issuer identifier: its public URL, without a
+// trailing slash (RFC 8414 §2).
+func (p *Provider) Issuer() string { return strings.TrimSuffix(p.Cfg.PublicURL.String(), "/") }
 
 // BlankURL is <public-url>/blank.html.
 func (p *Provider) BlankURL() string { return p.Cfg.PublicURL.JoinPath("/blank.html").String() }

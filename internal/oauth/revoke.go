@@ -22,7 +22,10 @@ func (p *Provider) tokenParam(w http.ResponseWriter, r *http.Request) (storage.A
 		p.fail(w, r, e)
 		return storage.App{}, "", false
 	}
-	app, _, e := p.authenticate(r)
+	app, _, public, e := p.authenticate(r)
+	if e == nil && public {
+		e = newError(protocol.InvalidClient, 401, "client_secret is missing")
+	}
 	if e != nil {
 		p.fail(w, r, e)
 		return app, "", false
@@ -68,7 +71,7 @@ func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
 	}
 	out := map[string]any{
 		"active": true, "client_id": strconv.FormatInt(t.AppID, 10), "token_type": "bearer",
-		"iat": t.IssuedAt.Unix(), "token_kind": t.Kind.String(), "iss": p.Cfg.PublicURL.String(),
+		"iat": t.IssuedAt.Unix(), "token_kind": t.Kind.String(), "iss": p.Issuer(),
 	}
 	if !t.ExpiresAt.IsZero() {
 		out["exp"] = t.ExpiresAt.Unix()
@@ -97,18 +100,19 @@ func (p *Provider) Metadata(w http.ResponseWriter, r *http.Request) {
 	}
 	clientAuth := []string{"client_secret_basic", "client_secret_post"}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                        base.String(),
-		"authorization_endpoint":                        base.JoinPath("/authorize").String(),
-		"token_endpoint":                                base.JoinPath("/access_token").String(),
-		"revocation_endpoint":                           base.JoinPath("/oauth/revoke").String(),
-		"introspection_endpoint":                        base.JoinPath("/oauth/introspect").String(),
-		"response_types_supported":                      []string{protocol.ResponseCode, protocol.ResponseToken},
-		"response_modes_supported":                      []string{"query", "fragment"},
-		"grant_types_supported":                         append(p.grantTypes(), protocol.GrantImplicit),
-		"code_challenge_methods_supported":              methods,
-		"token_endpoint_auth_methods_supported":         clientAuth,
-		"revocation_endpoint_auth_methods_supported":    clientAuth,
-		"introspection_endpoint_auth_methods_supported": clientAuth,
-		"scopes_supported":                              scope.Known(scope.User).Names(scope.User),
+		"issuer": p.Issuer(),
+		"authorization_response_iss_parameter_supported": true,
+		"authorization_endpoint":                         base.JoinPath("/authorize").String(),
+		"token_endpoint":                                 base.JoinPath("/access_token").String(),
+		"revocation_endpoint":                            base.JoinPath("/oauth/revoke").String(),
+		"introspection_endpoint":                         base.JoinPath("/oauth/introspect").String(),
+		"response_types_supported":                       []string{protocol.ResponseCode, protocol.ResponseToken},
+		"response_modes_supported":                       []string{"query", "fragment"},
+		"grant_types_supported":                          append(p.grantTypes(), protocol.GrantImplicit),
+		"code_challenge_methods_supported":               methods,
+		"token_endpoint_auth_methods_supported":          clientAuth,
+		"revocation_endpoint_auth_methods_supported":     clientAuth,
+		"introspection_endpoint_auth_methods_supported":  clientAuth,
+		"scopes_supported":                               scope.Known(scope.User).Names(scope.User),
 	})
 }

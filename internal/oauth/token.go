@@ -28,6 +28,9 @@ type grant interface {
 	// exchange answers an authenticated request: the JSON body of a
 	// successful answer, or an OAuth error.
 	exchange(ctx context.Context, r *tokenRequest) (any, *Error)
+	// public reports whether a public client (a standalone app, without a
+	// secret) may use the grant.
+	public() bool
 }
 
 // grants lists the grant types the endpoint serves. VK's code exchange
@@ -37,6 +40,7 @@ func grants(p *Provider) map[string]grant {
 	return map[string]grant{
 		"":                              code,
 		protocol.GrantAuthorizationCode: code,
+		protocol.GrantRefreshToken:      &refreshGrant{p: p},
 		protocol.GrantClientCredentials: &clientCredentialsGrant{p: p},
 	}
 }
@@ -48,6 +52,9 @@ type tokenRequest struct {
 	// secret it authenticated with.
 	client storage.App
 	secret token.Hash
+	// public: the client is a standalone app that sent no secret (RFC 8252
+	// §8.4); it proves nothing but its client_id.
+	public bool
 	ip     string
 }
 
@@ -57,7 +64,7 @@ func (p *Provider) AccessToken(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, e)
 		return
 	}
-	client, secret, e := p.authenticate(r)
+	client, secret, public, e := p.authenticate(r)
 	if e != nil {
 		p.fail(w, r, e)
 		return
@@ -65,10 +72,14 @@ func (p *Provider) AccessToken(w http.ResponseWriter, r *http.Request) {
 	gt := r.Form.Get("grant_type")
 	g, ok := p.grants[gt]
 	if !ok {
-		p.fail(w, r, newError(protocol.UnsupportedGrantType, 400, fmt.Sprintf("grant_type %q is not supported: use %s", gt, strings.Join(p.grantTypes(), " or "))))
+		p.fail(w, r, newError(protocol.UnsupportedGrantType, 400, fmt.Sprintf("grant_type %q is not supported: use %s", gt, strings.Join(p.grantTypes(), ", "))))
 		return
 	}
-	body, e := g.exchange(r.Context(), &tokenRequest{form: r.Form, client: client, secret: secret, ip: httpx.ClientIP(r)})
+	if public && !g.public() {
+		p.fail(w, r, newError(protocol.InvalidClient, 401, "client_secret is missing: this grant needs the app's client secret"))
+		return
+	}
+	body, e := g.exchange(r.Context(), &tokenRequest{form: r.Form, client: client, secret: secret, public: public, ip: httpx.ClientIP(r)})
 	if e != nil {
 		p.fail(w, r, e)
 		return
@@ -78,7 +89,7 @@ func (p *Provider) AccessToken(w http.ResponseWriter, r *http.Request) {
 
 // grantTypes are the named grant types served, for errors and metadata.
 func (p *Provider) grantTypes() []string {
-	return []string{protocol.GrantAuthorizationCode, protocol.GrantClientCredentials}
+	return []string{protocol.GrantAuthorizationCode, protocol.GrantRefreshToken, protocol.GrantClientCredentials}
 }
 
 const maxForm = 64 << 10
@@ -94,39 +105,52 @@ func parseForm(w http.ResponseWriter, r *http.Request) *Error {
 
 // authenticate authenticates the app by HTTP Basic (RFC 6749 §2.3.1,
 // form-encoded id and secret) or by client_id and client_secret
-// parameters, and returns the hash of the secret that matched.
-func (p *Provider) authenticate(r *http.Request) (storage.App, token.Hash, *Error) {
+// parameters, and returns the hash of the secret that matched. A
+// standalone app that sends no secret is a public client (RFC 6749 §2.1,
+// token_endpoint_auth_method none): it is identified, not authenticated,
+// and only grants that allow it (with PKCE) take it. Web and iframe apps
+// always authenticate.
+func (p *Provider) authenticate(r *http.Request) (app storage.App, secretHash token.Hash, public bool, e *Error) {
 	id, secret, basic := r.BasicAuth()
 	if basic {
 		var err1, err2 error
 		id, err1 = url.QueryUnescape(id)
 		secret, err2 = url.QueryUnescape(secret)
 		if err1 != nil || err2 != nil {
-			return storage.App{}, token.Hash{}, errBadClientID
+			return app, secretHash, false, errBadClientID
 		}
 	} else {
 		id, secret = r.Form.Get("client_id"), r.Form.Get("client_secret")
 	}
 	if id == "" {
-		return storage.App{}, token.Hash{}, newError(protocol.InvalidClient, 401, "client_id is missing")
+		return app, secretHash, false, newError(protocol.InvalidClient, 401, "client_id is missing")
 	}
 	clientID, err := strconv.ParseInt(id, 10, 64)
 	if err != nil || clientID <= 0 {
-		return storage.App{}, token.Hash{}, errBadClientID
+		return app, secretHash, false, errBadClientID
 	}
 	if secret == "" {
-		return storage.App{}, token.Hash{}, newError(protocol.InvalidClient, 401, "client_secret is missing")
+		app, err := p.p.LookupApp(r.Context(), clientID)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			return app, secretHash, false, errBadClientID
+		case err != nil:
+			return app, secretHash, false, internal(err)
+		case app.Type == storage.Standalone:
+			return app, secretHash, true, nil
+		}
+		return app, secretHash, false, newError(protocol.InvalidClient, 401, "client_secret is missing")
 	}
 	app, used, err := p.p.AuthenticateClient(r.Context(), clientID, secret)
 	switch {
 	case errors.Is(err, platform.ErrUnknownClient):
-		return app, used, errBadClientID
+		return app, used, false, errBadClientID
 	case errors.Is(err, platform.ErrBadSecret):
-		return app, used, errBadSecret
+		return app, used, false, errBadSecret
 	case err != nil:
-		return app, used, internal(err)
+		return app, used, false, internal(err)
 	}
-	return app, used, nil
+	return app, used, false, nil
 }
 
 // internal turns a failure of ours into the error the client sees,

@@ -21,7 +21,9 @@ import (
 // secret "s3cret", client credentials on; codes always refused.
 type stub struct{ issued int }
 
-func (s *stub) LookupApp(_ context.Context, id int64) (storage.App, error) { return lookup(context.Background(), id) }
+func (s *stub) LookupApp(_ context.Context, id int64) (storage.App, error) {
+	return lookup(context.Background(), id)
+}
 func (s *stub) AuthenticateClient(_ context.Context, id int64, secret string) (storage.App, token.Hash, error) {
 	a, err := lookup(context.Background(), id)
 	switch {
@@ -37,7 +39,9 @@ func (s *stub) MayGrantFor(context.Context, int64, []int64) error { return nil }
 func (s *stub) LookupCommunity(context.Context, int64) (storage.Community, error) {
 	return storage.Community{}, storage.ErrNotFound
 }
-func (s *stub) User(context.Context, int64) (storage.User, error) { return storage.User{}, storage.ErrNotFound }
+func (s *stub) User(context.Context, int64) (storage.User, error) {
+	return storage.User{}, storage.ErrNotFound
+}
 func (s *stub) IssueToken(_ context.Context, t storage.Token, _ time.Duration) (string, storage.Token, error) {
 	s.issued++
 	return "lks1" + strings.Repeat("0", 60), t, nil
@@ -49,9 +53,18 @@ func (s *stub) RevokeToken(context.Context, platform.Actor, int64, string) error
 
 type noCodes struct{}
 
-func (noCodes) Issue(context.Context, platform.CodeRequest, time.Duration) (string, error) { return "", nil }
+func (noCodes) Issue(context.Context, platform.CodeRequest, time.Duration) (string, error) {
+	return "", nil
+}
 func (noCodes) Redeem(context.Context, string, int64, string, string) (storage.Code, error) {
 	return storage.Code{}, platform.ErrCodeInvalid
+}
+
+type noRefreshes struct{}
+
+func (noRefreshes) Issue(context.Context, platform.Grant) (string, error) { return "", nil }
+func (noRefreshes) Rotate(context.Context, string, int64) (platform.Grant, string, error) {
+	return platform.Grant{}, "", platform.ErrRefreshInvalid
 }
 
 type noConsents struct{}
@@ -65,7 +78,7 @@ func (noConsents) Grant(context.Context, int64, int64, scope.Mask, *platform.Dec
 
 func newTestProvider(s *stub) *Provider {
 	pub, _ := url.Parse("https://lk.example")
-	return New(Deps{Platform: s, Consents: noConsents{}, Codes: noCodes{}, Log: slog.New(slog.DiscardHandler), Config: Config{PublicURL: pub, CodeTTL: time.Minute}})
+	return New(Deps{Platform: s, Consents: noConsents{}, Codes: noCodes{}, Refreshes: noRefreshes{}, Log: slog.New(slog.DiscardHandler), Config: Config{PublicURL: pub, CodeTTL: time.Minute}})
 }
 
 // Whatever the form and the Basic header, the token endpoint answers a

@@ -33,7 +33,13 @@ type Options struct {
 	OnRevoke func([]token.Hash)
 	// OnIssue, when set, is told of each token minted (for metrics).
 	OnIssue func(token.Kind)
+	// RefreshTTL is a refresh token's lifetime (DefaultRefreshTTL when 0);
+	// RefreshGrace how long a spent one may be retried (0: never).
+	RefreshTTL, RefreshGrace time.Duration
 }
+
+// DefaultRefreshTTL is 180 days.
+const DefaultRefreshTTL = 4320 * time.Hour
 
 // Platform holds the dependencies of every domain operation.
 type Platform struct {
@@ -50,6 +56,8 @@ type Platform struct {
 	Consents *Consents
 	// Codes mints, redeems and replay-revokes authorization codes.
 	Codes *Codes
+	// Refreshes issues and rotates refresh tokens.
+	Refreshes *Refreshes
 
 	onRevoke func([]token.Hash)
 	onIssue  func(token.Kind)
@@ -67,6 +75,10 @@ func New(o Options) *Platform {
 	p := &Platform{store: o.Store, Keys: o.Keys, Now: o.Now, Log: o.Log, Cache: o.Cache, onRevoke: o.OnRevoke, onIssue: o.OnIssue}
 	p.Consents = &Consents{p: p}
 	p.Codes = &Codes{p: p}
+	p.Refreshes = &Refreshes{p: p, TTL: o.RefreshTTL, Grace: o.RefreshGrace}
+	if p.Refreshes.TTL == 0 {
+		p.Refreshes.TTL = DefaultRefreshTTL
+	}
 	return p
 }
 

@@ -62,7 +62,7 @@ func (p *Platform) CheckToken(ctx context.Context, raw string) (storage.Token, e
 // has already read the clock (the API, once per call).
 func (p *Platform) CheckTokenAt(ctx context.Context, raw string, now time.Time) (storage.Token, error) {
 	kind, h, err := p.Keys.Parse(raw)
-	if err != nil || kind == token.Code {
+	if err != nil || !kind.Credential() {
 		return storage.Token{}, ErrTokenInvalid
 	}
 	t, gen, ok := p.Cache.Get(h)
@@ -116,6 +116,9 @@ func (p *Platform) RevokeToken(ctx context.Context, actor Actor, appID int64, ra
 // app) pair stops working, and the consent is forgotten, so the next
 // request shows the dialog again.
 func (p *Platform) RemoveAppAccess(ctx context.Context, actor Actor, userID, appID int64) error {
+	if _, err := p.store.RevokeRefreshTokens(ctx, nil, appID, userID, p.now()); err != nil {
+		return err
+	}
 	revoked, err := p.store.RevokeTokens(ctx, storage.TokenFilter{AppID: appID, UserID: userID, Kind: token.User}, storage.RevokedByUser, p.now())
 	if err != nil {
 		return err

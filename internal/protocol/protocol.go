@@ -22,6 +22,7 @@ const (
 const (
 	GrantAuthorizationCode = "authorization_code"
 	GrantClientCredentials = "client_credentials"
+	GrantRefreshToken      = "refresh_token"
 	// GrantImplicit is not a token-endpoint grant; metadata lists it.
 	GrantImplicit = "implicit"
 )

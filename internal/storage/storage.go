@@ -129,6 +129,7 @@ const (
 	FlowServiceToken      Flow = "service"
 	FlowClientCredentials Flow = "client_credentials"
 	FlowIFrame            Flow = "iframe"
+	FlowRefresh           Flow = "refresh"
 )
 
 // Token is the at-rest record of an access token.
@@ -177,6 +178,8 @@ const (
 	RevokedCodeReplay RevokeReason = "code_replay" // its authorization code was used again
 	RevokedByAdmin    RevokeReason = "admin"       // a community admin revoked it
 	RevokedSecret     RevokeReason = "secret"      // the client secret it was minted with was retired
+	// RevokedRefreshReuse: a spent refresh token of its grant was used again.
+	RevokedRefreshReuse RevokeReason = "refresh_reuse"
 )
 
 // Expired reports whether the token has expired at now.
@@ -197,6 +200,26 @@ type TokenFilter struct {
 	Flow        Flow
 	// LiveOnly leaves out revoked tokens.
 	LiveOnly bool
+}
+
+// RefreshToken is the at-rest record of a refresh token: one use, then
+// replaced by the next of its family.
+type RefreshToken struct {
+	Hash token.Hash
+	// Family is the grant the token belongs to: the hash of the code the
+	// grant began with, which its access tokens carry as CodeHash.
+	Family   token.Hash
+	AppID    int64
+	UserID   int64
+	Scope    scope.Mask
+	AuthTime time.Time // when the user authenticated, for id_tokens
+	Nonce    string
+	IssuedAt time.Time
+	// ExpiresAt: refresh tokens always expire.
+	ExpiresAt time.Time
+	// UsedAt is when it was spent (exchanged for the next pair).
+	UsedAt    time.Time
+	RevokedAt time.Time
 }
 
 // Notification is a message an app sent to a user (secure.sendNotification).
@@ -262,6 +285,7 @@ const (
 	AuditClientCredsOff     AuditAction = "client_credentials.off"
 	AuditTokenRevoke        AuditAction = "token.revoke"
 	AuditCodeReplay         AuditAction = "code.replay"
+	AuditRefreshReuse       AuditAction = "refresh.reuse"
 	AuditAccessRemoved      AuditAction = "app.access_removed"
 	AuditCommunityCreate    AuditAction = "community.create"
 	AuditAdminAdd           AuditAction = "community.admin_add"
@@ -334,6 +358,16 @@ type Storage interface {
 	// UseCode marks the code used at now and returns it. A code already used
 	// is returned with ErrConflict, so the caller can revoke what it issued.
 	UseCode(ctx context.Context, hash token.Hash, now time.Time) (Code, error)
+
+	CreateRefreshToken(ctx context.Context, r RefreshToken) error
+	// UseRefreshToken spends the app's refresh token at now and returns it.
+	// ErrNotFound: no such token of this app. A token already spent or
+	// revoked is returned with ErrConflict, untouched: whether that is a
+	// reuse is the caller's rule. Of concurrent uses exactly one wins.
+	UseRefreshToken(ctx context.Context, hash token.Hash, appID int64, now time.Time) (RefreshToken, error)
+	// RevokeRefreshTokens revokes the live refresh tokens of a family, or
+	// (family nil) of an app and user, and says how many.
+	RevokeRefreshTokens(ctx context.Context, family *token.Hash, appID, userID int64, now time.Time) (int64, error)
 
 	CreateToken(ctx context.Context, t Token) error
 	GetToken(ctx context.Context, hash token.Hash) (Token, error)

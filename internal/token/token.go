@@ -31,7 +31,12 @@ const (
 	Community Kind = 'c'
 	Service   Kind = 's'
 	Code      Kind = 'a' // an authorization code
+	Refresh   Kind = 'r' // a refresh token
 )
+
+// Credential reports whether k presents as an access token (user,
+// community, service): codes and refresh tokens never do.
+func (k Kind) Credential() bool { return k == User || k == Community || k == Service }
 
 func (k Kind) String() string {
 	switch k {
@@ -43,12 +48,14 @@ func (k Kind) String() string {
 		return "service"
 	case Code:
 		return "code"
+	case Refresh:
+		return "refresh"
 	}
 	return fmt.Sprintf("Kind(%q)", byte(k))
 }
 
 // Valid reports whether k is one of the kinds above.
-func (k Kind) Valid() bool { return k == User || k == Community || k == Service || k == Code }
+func (k Kind) Valid() bool { return k.Credential() || k == Code || k == Refresh }
 
 const (
 	version   = '1'

@@ -292,6 +292,7 @@ var auditLabels = map[storage.AuditAction]string{
 	storage.AuditSecretRetire: "Previous secure key retired", storage.AuditServiceTokenNew: "Service token regenerated",
 	storage.AuditClientCredsOn: "Client credentials flow turned on", storage.AuditClientCredsOff: "Client credentials flow turned off",
 	storage.AuditTokenRevoke: "Token revoked by the app", storage.AuditCodeReplay: "Authorization code reused: its tokens revoked",
+	storage.AuditRefreshReuse:  "Spent refresh token reused: its grant revoked",
 	storage.AuditAccessRemoved: "A user removed the app's access", storage.AuditAppDelete: "App deleted",
 	storage.AuditCommunityCreate: "Community created", storage.AuditAdminAdd: "Admin added", storage.AuditAdminRemove: "Admin removed",
 	storage.AuditCommunityTokenNew: "Token created here", storage.AuditCommunityTokenGone: "Token revoked",

@@ -69,6 +69,7 @@ func (s *Store) DeleteExpired(ctx context.Context, codesBefore, tokensBefore, re
 	}{
 		{`DELETE FROM tokens WHERE hash IN (SELECT hash FROM tokens WHERE expires_at <> 0 AND expires_at < $1 LIMIT $2)`, tokensBefore},
 		{`DELETE FROM tokens WHERE hash IN (SELECT hash FROM tokens WHERE revoked_at <> 0 AND revoked_at < $1 LIMIT $2)`, revokedBefore},
+		{`DELETE FROM refresh_tokens WHERE hash IN (SELECT hash FROM refresh_tokens WHERE expires_at < $1 LIMIT $2)`, tokensBefore},
 	} {
 		res, err = s.w.ExecContext(ctx, q.sql, ts(q.before), limit)
 		if err != nil {
@@ -817,6 +818,55 @@ func (s *Store) LastRevocation(ctx context.Context) (int64, error) {
 
 func (s *Store) PruneRevocations(ctx context.Context, before time.Time) (int64, error) {
 	res, err := s.w.ExecContext(ctx, `DELETE FROM revocations WHERE at < $1`, ts(before))
+	if err != nil {
+		return 0, s.err(err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+// ---- refresh tokens
+
+const refreshCols = `hash, family, app_id, user_id, scope, auth_time, nonce, issued_at, expires_at, used_at, revoked_at`
+
+func scanRefresh(row scanner) (storage.RefreshToken, error) {
+	var r storage.RefreshToken
+	var hash, family []byte
+	var auth, issued, expires, used, revoked int64
+	err := row.Scan(&hash, &family, &r.AppID, &r.UserID, &r.Scope, &auth, &r.Nonce, &issued, &expires, &used, &revoked)
+	r.Hash, r.Family = hashOf(hash), hashOf(family)
+	r.AuthTime, r.IssuedAt, r.ExpiresAt, r.UsedAt, r.RevokedAt = at(auth), at(issued), at(expires), at(used), at(revoked)
+	return r, err
+}
+
+func (s *Store) CreateRefreshToken(ctx context.Context, r storage.RefreshToken) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshCols+`) VALUES (`+placeholders(1, 11)+`)`,
+		r.Hash[:], r.Family[:], r.AppID, r.UserID, int64(r.Scope), ts(r.AuthTime), r.Nonce, ts(r.IssuedAt), ts(r.ExpiresAt), ts(r.UsedAt), ts(r.RevokedAt))
+	return s.err(err)
+}
+
+func (s *Store) UseRefreshToken(ctx context.Context, hash token.Hash, appID int64, now time.Time) (storage.RefreshToken, error) {
+	r, err := scanRefresh(s.w.QueryRowContext(ctx,
+		`UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND app_id = $3 AND used_at = 0 AND revoked_at = 0 RETURNING `+refreshCols,
+		ts(now), hash[:], appID))
+	if !errors.Is(err, sql.ErrNoRows) {
+		return r, s.err(err)
+	}
+	r, err = scanRefresh(s.w.QueryRowContext(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = $1 AND app_id = $2`, hash[:], appID))
+	if err != nil {
+		return r, s.err(err)
+	}
+	return r, storage.ErrConflict
+}
+
+func (s *Store) RevokeRefreshTokens(ctx context.Context, family *token.Hash, appID, userID int64, now time.Time) (int64, error) {
+	var res sql.Result
+	var err error
+	if family != nil {
+		res, err = s.w.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $1 WHERE family = $2 AND revoked_at = 0`, ts(now), family[:])
+	} else {
+		res, err = s.w.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $1 WHERE app_id = $2 AND user_id = $3 AND revoked_at = 0`, ts(now), appID, userID)
+	}
 	if err != nil {
 		return 0, s.err(err)
 	}

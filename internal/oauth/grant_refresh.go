@@ -1,0 +1,59 @@
+package oauth
+
+import (
+	"context"
+
+	"latchkey/internal/protocol"
+	"latchkey/internal/scope"
+	"latchkey/internal/storage"
+	"latchkey/internal/token"
+)
+
+// refreshGrant is the refresh token grant (RFC 6749 §6): the refresh token
+// is rotated by platform.Refreshes (a spent one presented again revokes the
+// grant), and a new access token of the grant is issued, with the grant's
+// scopes or, when scope is given, a subset of them.
+type refreshGrant struct{ p *Provider }
+
+// public: a standalone app refreshes without a secret; the token is bound
+// to it.
+func (g *refreshGrant) public() bool { return true }
+
+func (g *refreshGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Error) {
+	raw := r.form.Get("refresh_token")
+	if raw == "" {
+		return nil, newError(protocol.InvalidRequest, 400, "refresh_token is missing")
+	}
+	narrow := scope.Mask(-1)
+	if s := r.form.Get("scope"); s != "" {
+		m, err := scope.Parse(scope.User, s)
+		if err != nil {
+			return nil, newError(protocol.InvalidScope, 400, err.Error())
+		}
+		narrow = m
+	}
+	grant, next, err := g.p.refreshes.Rotate(ctx, raw, r.client.ID)
+	if err != nil {
+		return nil, codeError(err)
+	}
+	if narrow != -1 {
+		if !grant.Scope.Has(narrow) {
+			return nil, newError(protocol.InvalidScope, 400, "scope asks for more than the grant has")
+		}
+		grant.Scope = narrow
+	}
+	ttl := userTTL(grant.Scope, g.p.Cfg.CodeTokenTTL)
+	if ttl == 0 {
+		ttl = g.p.Cfg.CodeTokenTTL // a refreshed token always expires
+	}
+	access, _, err := g.p.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: r.client.ID, UserID: grant.UserID,
+		Scope: grant.Scope, IP: r.ip, Flow: storage.FlowRefresh, CodeHash: &grant.Family}, ttl)
+	if err != nil {
+		return nil, internal(err)
+	}
+	out := map[string]any{
+		"access_token": access, "refresh_token": next, "expires_in": int64(ttl.Seconds()), "user_id": grant.UserID,
+		"token_type": "bearer", "scope": grant.Scope.Text(scope.User),
+	}
+	return out, nil
+}

@@ -1,0 +1,100 @@
+package platform
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"latchkey/internal/scope"
+	"latchkey/internal/storage"
+	"latchkey/internal/token"
+)
+
+// Refreshes is the one owner of refresh tokens (RFC 6749 §6, RFC 9700
+// §4.14): it issues them with expiring code-flow tokens, rotates them on
+// every use, and treats the reuse of a spent one as theft: the whole grant
+// (every refresh and access token of its family) is revoked, unless the
+// reuse comes within the grace period of the first use (a client that lost
+// the answer may retry).
+type Refreshes struct {
+	p *Platform
+	// TTL is a refresh token's lifetime; Grace the reuse window (0: none).
+	TTL, Grace time.Duration
+}
+
+// Grant is what a refresh token stands for.
+type Grant struct {
+	// Family is the grant's id: the hash of the code it began with.
+	Family   token.Hash
+	AppID    int64
+	UserID   int64
+	Scope    scope.Mask
+	AuthTime time.Time
+	Nonce    string
+}
+
+// ErrRefreshInvalid refuses a refresh token that is unknown, another app's,
+// expired, revoked or spent (vkid-wire.md §8 has VK ID's words).
+var ErrRefreshInvalid = &Error{Kind: Invalid, Field: "refresh_token", Message: "refresh_token is missing or invalid"}
+
+// Issue mints the grant's next refresh token.
+func (r *Refreshes) Issue(ctx context.Context, g Grant) (string, error) {
+	raw, h := r.p.Keys.Mint(token.Refresh)
+	now := r.p.now()
+	rec := storage.RefreshToken{Hash: h, Family: g.Family, AppID: g.AppID, UserID: g.UserID, Scope: g.Scope,
+		AuthTime: g.AuthTime, Nonce: g.Nonce, IssuedAt: now, ExpiresAt: now.Add(r.TTL)}
+	if err := r.p.store.CreateRefreshToken(ctx, rec); err != nil {
+		return "", err
+	}
+	r.p.issued(token.Refresh)
+	return raw, nil
+}
+
+// Rotate spends the app's refresh token raw and returns its grant with the
+// next refresh token. Of concurrent uses one wins; the others are reuses.
+func (r *Refreshes) Rotate(ctx context.Context, raw string, appID int64) (Grant, string, error) {
+	kind, h, err := r.p.Keys.Parse(raw)
+	if err != nil || kind != token.Refresh {
+		return Grant{}, "", ErrRefreshInvalid
+	}
+	now := r.p.Now()
+	old, err := r.p.store.UseRefreshToken(ctx, h, appID, now)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return Grant{}, "", ErrRefreshInvalid
+	case errors.Is(err, storage.ErrConflict):
+		if old.RevokedAt.IsZero() && r.Grace > 0 && now.Before(old.UsedAt.Add(r.Grace)) && now.Before(old.ExpiresAt) {
+			break // a retry within the grace period: a new pair, no alarm
+		}
+		if old.RevokedAt.IsZero() {
+			// A spent token presented again: it was copied. Revoke the grant.
+			if err := r.revokeGrant(ctx, old); err != nil {
+				return Grant{}, "", err
+			}
+		}
+		return Grant{}, "", ErrRefreshInvalid
+	case err != nil:
+		return Grant{}, "", err
+	}
+	if !now.Before(old.ExpiresAt) {
+		return Grant{}, "", ErrRefreshInvalid
+	}
+	g := Grant{Family: old.Family, AppID: old.AppID, UserID: old.UserID, Scope: old.Scope, AuthTime: old.AuthTime, Nonce: old.Nonce}
+	next, err := r.Issue(ctx, g)
+	return g, next, err
+}
+
+// revokeGrant revokes every refresh and access token of old's family.
+func (r *Refreshes) revokeGrant(ctx context.Context, old storage.RefreshToken) error {
+	p := r.p
+	if _, err := p.store.RevokeRefreshTokens(ctx, &old.Family, 0, 0, p.now()); err != nil {
+		return err
+	}
+	revoked, err := p.store.RevokeTokens(ctx, storage.TokenFilter{CodeHash: &old.Family}, storage.RevokedRefreshReuse, p.now())
+	if err != nil {
+		return err
+	}
+	p.revoked(revoked)
+	p.audit(ctx, Actor{UserID: old.UserID}, storage.AuditEvent{AppID: old.AppID, Action: storage.AuditRefreshReuse, Detail: "tokens revoked: " + itoa(int64(len(revoked)))})
+	return nil
+}
