@@ -20,7 +20,9 @@ import (
 // golang.org/x/oauth2's TokenSource refreshes an expired token and gets a
 // new refresh token; the spent one is refused afterwards, and presenting it
 // revokes the grant: the new access token stops working at the API.
-func TestRefreshWithOAuth2Client(t *testing.T) { onBothBackends(t, testRefreshWithOAuth2Client, fastAPI) }
+func TestRefreshWithOAuth2Client(t *testing.T) {
+	onBothBackends(t, testRefreshWithOAuth2Client, fastAPI)
+}
 
 func testRefreshWithOAuth2Client(t *testing.T, e *env) {
 	u := e.user("rita", "")

@@ -41,6 +41,8 @@ type AuthorizeRequest struct {
 	Revoke              bool
 	CodeChallenge       string
 	CodeChallengeMethod string
+	// Nonce is OpenID Connect's, for the id_token.
+	Nonce string
 	// Params are the request's parameters as received, for re-posting them
 	// from the consent form.
 	Params url.Values
@@ -114,6 +116,10 @@ func ParseAuthorize(ctx context.Context, q url.Values, apps AppLookup, cfg Autho
 		return req, newError(protocol.InvalidScope, 400, err.Error()).redirectable()
 	}
 
+	req.Nonce = q.Get("nonce")
+	if len(req.Nonce) > 512 {
+		return req, newError(protocol.InvalidRequest, 400, "nonce is longer than 512 characters").redirectable()
+	}
 	req.CodeChallenge = q.Get("code_challenge")
 	req.CodeChallengeMethod = q.Get("code_challenge_method")
 	if req.CodeChallenge != "" {

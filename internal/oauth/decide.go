@@ -92,7 +92,7 @@ func (p *Provider) Approve(ctx context.Context, req *AuthorizeRequest, user stor
 func (p *Provider) approveCode(ctx context.Context, req *AuthorizeRequest, user storage.User, ip string) (string, error) {
 	raw, err := p.codes.Issue(ctx, platform.CodeRequest{
 		AppID: req.App.ID, UserID: user.ID, CommunityIDs: req.CommunityIDs, Scope: req.Scope, RedirectURI: req.RedirectURI,
-		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod, IP: ip,
+		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod, IP: ip, Nonce: req.Nonce,
 	}, p.Cfg.CodeTTL)
 	if err != nil {
 		return "", err

@@ -71,3 +71,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.SetEscapeHTML(false)
 	enc.Encode(v)
 }
+
+// writeBody writes v as a 200 JSON answer that caches may keep (the JWKS).
+func writeBody(w http.ResponseWriter, v any) {
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}

@@ -44,8 +44,14 @@ func (g *codeGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Error)
 	if err != nil {
 		return nil, internal(err)
 	}
-	grant := platform.Grant{Family: code.Hash, AppID: r.client.ID, UserID: code.UserID, Scope: code.Scope, AuthTime: code.IssuedAt}
-	return g.p.userTokenAnswer(ctx, raw, ttl, grant)
+	out, e := g.p.userTokenAnswer(ctx, raw, ttl, grantFor(code))
+	if e != nil {
+		return nil, e
+	}
+	if e := g.p.addIDToken(ctx, out, grantFor(code), code.Nonce); e != nil {
+		return nil, e
+	}
+	return out, nil
 }
 
 // userTokenAnswer is the answer that carries a user token of grant: with a

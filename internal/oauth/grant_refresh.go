@@ -55,5 +55,9 @@ func (g *refreshGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Err
 		"access_token": access, "refresh_token": next, "expires_in": int64(ttl.Seconds()), "user_id": grant.UserID,
 		"token_type": "bearer", "scope": grant.Scope.Text(scope.User),
 	}
+	// A refreshed id_token carries no nonce (OpenID Connect Core §12.2).
+	if e := g.p.addIDToken(ctx, out, grant, ""); e != nil {
+		return nil, e
+	}
 	return out, nil
 }

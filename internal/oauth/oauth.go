@@ -69,8 +69,11 @@ type Deps struct {
 	Consents  Consents
 	Codes     Codes
 	Refreshes Refreshes
-	Config    Config
-	Log       *slog.Logger
+	Signer    Signer
+	// Now is the clock (time.Now when nil).
+	Now    func() time.Time
+	Config Config
+	Log    *slog.Logger
 }
 
 // Provider answers the OAuth endpoints.
@@ -79,6 +82,8 @@ type Provider struct {
 	consents  Consents
 	codes     Codes
 	refreshes Refreshes
+	signer    Signer
+	now       func() time.Time
 	Cfg       Config
 	log       *slog.Logger
 	grants    map[string]grant
@@ -86,7 +91,10 @@ type Provider struct {
 
 // New builds the provider with every grant it serves.
 func New(d Deps) *Provider {
-	p := &Provider{p: d.Platform, consents: d.Consents, codes: d.Codes, refreshes: d.Refreshes, Cfg: d.Config, log: d.Log}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	p := &Provider{p: d.Platform, consents: d.Consents, codes: d.Codes, refreshes: d.Refreshes, signer: d.Signer, now: d.Now, Cfg: d.Config, log: d.Log}
 	p.grants = grants(p)
 	return p
 }

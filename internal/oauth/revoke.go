@@ -93,26 +93,34 @@ func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
 
 // Metadata serves RFC 8414 authorization server metadata.
 func (p *Provider) Metadata(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, p.metadata())
+}
+
+// metadata lists the endpoints and what they support: the RFC 8414
+// document, which OpenID Connect discovery extends.
+func (p *Provider) metadata() map[string]any {
 	base := p.Cfg.PublicURL
 	methods := []string{protocol.PKCES256}
 	if p.Cfg.AllowPlainPKCE {
 		methods = append(methods, protocol.PKCEPlain)
 	}
 	clientAuth := []string{"client_secret_basic", "client_secret_post"}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer": p.Issuer(),
+	return map[string]any{
+		"issuer":                 p.Issuer(),
+		"authorization_endpoint": base.JoinPath("/authorize").String(),
+		"token_endpoint":         base.JoinPath("/access_token").String(),
+		"revocation_endpoint":    base.JoinPath("/oauth/revoke").String(),
+		"introspection_endpoint": base.JoinPath("/oauth/introspect").String(),
+		"userinfo_endpoint":      base.JoinPath("/oauth/userinfo").String(),
+		"jwks_uri":               base.JoinPath("/oauth/jwks").String(),
 		"authorization_response_iss_parameter_supported": true,
-		"authorization_endpoint":                         base.JoinPath("/authorize").String(),
-		"token_endpoint":                                 base.JoinPath("/access_token").String(),
-		"revocation_endpoint":                            base.JoinPath("/oauth/revoke").String(),
-		"introspection_endpoint":                         base.JoinPath("/oauth/introspect").String(),
 		"response_types_supported":                       []string{protocol.ResponseCode, protocol.ResponseToken},
 		"response_modes_supported":                       []string{"query", "fragment"},
 		"grant_types_supported":                          append(p.grantTypes(), protocol.GrantImplicit),
 		"code_challenge_methods_supported":               methods,
-		"token_endpoint_auth_methods_supported":          clientAuth,
+		"token_endpoint_auth_methods_supported":          append(clientAuth, "none"),
 		"revocation_endpoint_auth_methods_supported":     clientAuth,
 		"introspection_endpoint_auth_methods_supported":  clientAuth,
 		"scopes_supported":                               scope.Known(scope.User).Names(scope.User),
-	})
+	}
 }

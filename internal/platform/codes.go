@@ -26,6 +26,7 @@ type CodeRequest struct {
 	CodeChallenge       string
 	CodeChallengeMethod string
 	IP                  string
+	Nonce               string
 }
 
 // Issue mints a code for r, valid for ttl, and returns it; only its hash
@@ -36,7 +37,7 @@ func (c *Codes) Issue(ctx context.Context, r CodeRequest, ttl time.Duration) (st
 	code := storage.Code{
 		Hash: h, AppID: r.AppID, UserID: r.UserID, CommunityIDs: r.CommunityIDs, Scope: r.Scope,
 		RedirectURI: r.RedirectURI, CodeChallenge: r.CodeChallenge, CodeChallengeMethod: r.CodeChallengeMethod,
-		IP: r.IP, IssuedAt: now, ExpiresAt: now.Add(ttl),
+		IP: r.IP, Nonce: r.Nonce, IssuedAt: now, ExpiresAt: now.Add(ttl),
 	}
 	if err := c.p.store.CreateCode(ctx, code); err != nil {
 		return "", err

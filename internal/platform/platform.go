@@ -58,6 +58,8 @@ type Platform struct {
 	Codes *Codes
 	// Refreshes issues and rotates refresh tokens.
 	Refreshes *Refreshes
+	// Signing holds the keys id_tokens are signed with.
+	Signing *Signing
 
 	onRevoke func([]token.Hash)
 	onIssue  func(token.Kind)
@@ -75,6 +77,7 @@ func New(o Options) *Platform {
 	p := &Platform{store: o.Store, Keys: o.Keys, Now: o.Now, Log: o.Log, Cache: o.Cache, onRevoke: o.OnRevoke, onIssue: o.OnIssue}
 	p.Consents = &Consents{p: p}
 	p.Codes = &Codes{p: p}
+	p.Signing = &Signing{p: p}
 	p.Refreshes = &Refreshes{p: p, TTL: o.RefreshTTL, Grace: o.RefreshGrace}
 	if p.Refreshes.TTL == 0 {
 		p.Refreshes.TTL = DefaultRefreshTTL

@@ -62,6 +62,10 @@ const (
 	Email         Mask = 4194304
 	Market        Mask = 134217728
 	Phone         Mask = 268435456
+	// OpenID Connect's scopes (no VK bits): far above VK's, so that no VK
+	// mask ever carries them by accident.
+	OpenID  Mask = 1 << 40
+	Profile Mask = 1 << 41
 )
 
 // Community scope bits (vk-wire.md §3).
@@ -96,6 +100,8 @@ var userScopes = []Scope{
 	{"email", Email, "See your email address"},
 	{"market", Market, "Access your market"},
 	{"phone", Phone, "See your phone number"},
+	{"openid", OpenID, "Log you in to the app with your account"},
+	{"profile", Profile, "See your name and picture"},
 }
 
 var communityScopes = []Scope{

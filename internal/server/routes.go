@@ -24,6 +24,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /oauth/revoke", s.oauth.Revoke)
 	mux.HandleFunc("POST /oauth/introspect", s.oauth.Introspect)
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.oauth.Metadata)
+	mux.HandleFunc("GET /.well-known/openid-configuration", s.oauth.Discovery)
+	mux.HandleFunc("GET /oauth/jwks", s.oauth.JWKS)
+	mux.HandleFunc("GET /oauth/userinfo", s.oauth.UserInfo)
+	mux.HandleFunc("POST /oauth/userinfo", s.oauth.UserInfo)
 
 	// The API: JSON only, no cookies.
 	for _, r := range apiRoutes {

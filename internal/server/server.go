@@ -78,7 +78,7 @@ type Server struct {
 func New(d Deps) (*Server, error) {
 	p, cfg := d.Platform, d.Config
 	s := &Server{deps: d}
-	s.oauth = oauth.New(oauth.Deps{Platform: p, Consents: p.Consents, Codes: p.Codes, Refreshes: p.Refreshes, Log: d.Log, Config: oauth.Config{
+	s.oauth = oauth.New(oauth.Deps{Platform: p, Consents: p.Consents, Codes: p.Codes, Refreshes: p.Refreshes, Signer: p.Signing, Now: p.Now, Log: d.Log, Config: oauth.Config{
 		CodeTTL: cfg.CodeTTL, ImplicitTokenTTL: cfg.ImplicitTokenTTL, CodeTokenTTL: cfg.CodeTokenTTL,
 		AllowPlainPKCE: cfg.AllowPlainPKCE, PublicURL: d.PublicURL,
 	}})

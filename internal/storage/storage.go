@@ -114,9 +114,21 @@ type Code struct {
 	CodeChallenge       string
 	CodeChallengeMethod string
 	IP                  string
-	IssuedAt            time.Time
-	ExpiresAt           time.Time
-	UsedAt              time.Time
+	// Nonce is OpenID Connect's, echoed in the id_token.
+	Nonce     string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time
+}
+
+// SigningKey is a key id_tokens are signed with, its private part sealed.
+type SigningKey struct {
+	KID       string
+	Algorithm string
+	Sealed    []byte
+	CreatedAt time.Time
+	// RetiredAt is when it left the JWKS; zero while it is published.
+	RetiredAt time.Time
 }
 
 // Flow names how a token was issued.
@@ -286,6 +298,8 @@ const (
 	AuditTokenRevoke        AuditAction = "token.revoke"
 	AuditCodeReplay         AuditAction = "code.replay"
 	AuditRefreshReuse       AuditAction = "refresh.reuse"
+	AuditKeyRotate          AuditAction = "signing_key.rotate"
+	AuditKeyRetire          AuditAction = "signing_key.retire"
 	AuditAccessRemoved      AuditAction = "app.access_removed"
 	AuditCommunityCreate    AuditAction = "community.create"
 	AuditAdminAdd           AuditAction = "community.admin_add"
@@ -358,6 +372,12 @@ type Storage interface {
 	// UseCode marks the code used at now and returns it. A code already used
 	// is returned with ErrConflict, so the caller can revoke what it issued.
 	UseCode(ctx context.Context, hash token.Hash, now time.Time) (Code, error)
+
+	CreateSigningKey(ctx context.Context, k SigningKey) error
+	// ListSigningKeys lists every key, newest first, retired ones included.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// RetireSigningKey retires a published key; ErrNotFound otherwise.
+	RetireSigningKey(ctx context.Context, kid string, now time.Time) error
 
 	CreateRefreshToken(ctx context.Context, r RefreshToken) error
 	// UseRefreshToken spends the app's refresh token at now and returns it.

@@ -548,7 +548,7 @@ func (s *Store) CountAppUsers(ctx context.Context, appID int64) (int64, error) {
 // ---- codes
 
 const codeCols = `hash, app_id, user_id, community_ids, scope, redirect_uri, code_challenge,
-	code_challenge_method, ip, issued_at, expires_at, used_at`
+	code_challenge_method, ip, issued_at, expires_at, used_at, nonce`
 
 func scanCode(row scanner) (storage.Code, error) {
 	var c storage.Code
@@ -556,7 +556,7 @@ func scanCode(row scanner) (storage.Code, error) {
 	var communities string
 	var issued, expires, used int64
 	err := row.Scan(&hash, &c.AppID, &c.UserID, &communities, &c.Scope, &c.RedirectURI, &c.CodeChallenge,
-		&c.CodeChallengeMethod, &c.IP, &issued, &expires, &used)
+		&c.CodeChallengeMethod, &c.IP, &issued, &expires, &used, &c.Nonce)
 	if err != nil {
 		return c, err
 	}
@@ -573,9 +573,9 @@ func (s *Store) CreateCode(ctx context.Context, c storage.Code) error {
 	if ids == nil {
 		ids = []int64{}
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO codes (`+codeCols+`) VALUES (`+placeholders(1, 12)+`)`,
+	_, err := s.w.ExecContext(ctx, `INSERT INTO codes (`+codeCols+`) VALUES (`+placeholders(1, 13)+`)`,
 		c.Hash[:], c.AppID, c.UserID, jsonText(ids), int64(c.Scope), c.RedirectURI, c.CodeChallenge,
-		c.CodeChallengeMethod, c.IP, ts(c.IssuedAt), ts(c.ExpiresAt), ts(c.UsedAt))
+		c.CodeChallengeMethod, c.IP, ts(c.IssuedAt), ts(c.ExpiresAt), ts(c.UsedAt), c.Nonce)
 	return s.err(err)
 }
 
@@ -823,6 +823,34 @@ func (s *Store) PruneRevocations(ctx context.Context, before time.Time) (int64, 
 	}
 	n, _ := res.RowsAffected()
 	return n, nil
+}
+
+// ---- signing keys
+
+func (s *Store) CreateSigningKey(ctx context.Context, k storage.SigningKey) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO signing_keys (kid, alg, sealed, created_at, retired_at) VALUES ($1, $2, $3, $4, $5)`,
+		k.KID, k.Algorithm, k.Sealed, k.CreatedAt.UnixMilli(), ts(k.RetiredAt))
+	return s.err(err)
+}
+
+func (s *Store) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT kid, alg, sealed, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, kid`)
+	if err != nil {
+		return nil, s.err(err)
+	}
+	keys, err := collect(rows, func(row scanner) (storage.SigningKey, error) {
+		var k storage.SigningKey
+		var created, retired int64
+		err := row.Scan(&k.KID, &k.Algorithm, &k.Sealed, &created, &retired)
+		k.CreatedAt, k.RetiredAt = time.UnixMilli(created).UTC(), at(retired)
+		return k, err
+	})
+	return keys, s.err(err)
+}
+
+func (s *Store) RetireSigningKey(ctx context.Context, kid string, now time.Time) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE signing_keys SET retired_at = $1 WHERE kid = $2 AND retired_at = 0`, ts(now), kid)
+	return s.affected(res, err)
 }
 
 // ---- refresh tokens

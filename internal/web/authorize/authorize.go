@@ -28,7 +28,7 @@ type Handler struct {
 func New(k *web.Kit, op *oauth.Provider) *Handler { return &Handler{Kit: k, oauth: op} }
 
 // params are the /authorize parameters the consent form carries back.
-var params = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "display", "revoke", "group_ids", "code_challenge", "code_challenge_method", "v"}
+var params = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "display", "revoke", "group_ids", "code_challenge", "code_challenge_method", "nonce", "v"}
 
 // Authorize serves GET /authorize: check the request, make sure someone is
 // signed in, and either answer at once (consent already covers it) or show

@@ -1,0 +1,205 @@
+package platform
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"latchkey/internal/storage"
+)
+
+// Signing is the one owner of the keys id_tokens are signed with: RS256,
+// private parts sealed in storage. The current key is the newest one not
+// retired; every key not retired is in the JWKS, so tokens signed before a
+// rotation verify until their key is retired. Nodes reread the keys every
+// few seconds, so a rotation from the CLI reaches them soon.
+type Signing struct {
+	p *Platform
+
+	mu     sync.Mutex
+	keys   []signingKey // published, newest first
+	loaded time.Time
+}
+
+type signingKey struct {
+	storage.SigningKey
+	private *rsa.PrivateKey
+}
+
+const keysReload = 5 * time.Second
+
+// SigningKeyInfo is a key as `latchkey keys list` prints it.
+type SigningKeyInfo struct {
+	KID       string `json:"kid"`
+	Algorithm string `json:"alg"`
+	CreatedAt int64  `json:"created"`
+	Current   bool   `json:"current"`
+	Retired   bool   `json:"retired,omitempty"`
+}
+
+// List returns every key, newest first, with the current one marked.
+func (s *Signing) List(ctx context.Context) ([]SigningKeyInfo, error) {
+	all, err := s.p.store.ListSigningKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SigningKeyInfo, 0, len(all))
+	current := false
+	for _, k := range all {
+		info := SigningKeyInfo{KID: k.KID, Algorithm: k.Algorithm, CreatedAt: k.CreatedAt.Unix(), Retired: !k.RetiredAt.IsZero()}
+		if !info.Retired && !current {
+			info.Current, current = true, true
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// Rotate adds a new current key; the old ones stay published.
+func (s *Signing) Rotate(ctx context.Context, actor Actor) (SigningKeyInfo, error) {
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return SigningKeyInfo{}, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return SigningKeyInfo{}, err
+	}
+	var id [12]byte
+	rand.Read(id[:])
+	// The newest key is the current one: a new key is always newer than
+	// every key before it, whatever the clock says.
+	created := s.p.Now().UTC().Truncate(time.Millisecond)
+	existing, err := s.p.store.ListSigningKeys(ctx)
+	if err != nil {
+		return SigningKeyInfo{}, err
+	}
+	if len(existing) > 0 && !created.After(existing[0].CreatedAt) {
+		created = existing[0].CreatedAt.Add(time.Millisecond)
+	}
+	k := storage.SigningKey{KID: base64.RawURLEncoding.EncodeToString(id[:]), Algorithm: string(jose.RS256), Sealed: s.p.Keys.Seal(der), CreatedAt: created}
+	if err := s.p.store.CreateSigningKey(ctx, k); err != nil {
+		return SigningKeyInfo{}, err
+	}
+	s.forget()
+	s.p.audit(ctx, actor, storage.AuditEvent{Action: storage.AuditKeyRotate, Detail: k.KID})
+	return SigningKeyInfo{KID: k.KID, Algorithm: k.Algorithm, CreatedAt: k.CreatedAt.Unix(), Current: true}, nil
+}
+
+// ErrCurrentKey refuses retiring the key that signs: rotate first.
+var ErrCurrentKey = &Error{Kind: Conflict, Message: "this is the current signing key: rotate first (latchkey keys rotate), then retire it"}
+
+// Retire takes a key out of the JWKS: tokens it signed stop verifying.
+func (s *Signing) Retire(ctx context.Context, actor Actor, kid string) error {
+	keys, err := s.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if k.KID == kid && k.Current {
+			return ErrCurrentKey
+		}
+	}
+	if err := s.p.store.RetireSigningKey(ctx, kid, s.p.Now()); err != nil {
+		return orNotFound(err, "no published signing key %q", kid)
+	}
+	s.forget()
+	s.p.audit(ctx, actor, storage.AuditEvent{Action: storage.AuditKeyRetire, Detail: kid})
+	return nil
+}
+
+func (s *Signing) forget() {
+	s.mu.Lock()
+	s.loaded = time.Time{}
+	s.mu.Unlock()
+}
+
+// published returns the published keys, newest first, making the first
+// key when there is none.
+func (s *Signing) published(ctx context.Context) ([]signingKey, error) {
+	s.mu.Lock()
+	if s.keys != nil && time.Since(s.loaded) < keysReload {
+		keys := s.keys
+		s.mu.Unlock()
+		return keys, nil
+	}
+	s.mu.Unlock()
+	keys, err := s.load(ctx)
+	if err == nil && len(keys) == 0 {
+		if _, err = s.Rotate(ctx, Actor{IP: "first use"}); err == nil {
+			keys, err = s.load(ctx)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.keys, s.loaded = keys, time.Now()
+	s.mu.Unlock()
+	return keys, nil
+}
+
+// load reads and opens the published keys.
+func (s *Signing) load(ctx context.Context) ([]signingKey, error) {
+	all, err := s.p.store.ListSigningKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var keys []signingKey
+	for _, k := range all {
+		if !k.RetiredAt.IsZero() {
+			continue
+		}
+		der, err := s.p.Keys.Open(k.Sealed)
+		if err != nil {
+			return nil, fmt.Errorf("signing key %s: %w", k.KID, err)
+		}
+		priv, err := x509.ParsePKCS8PrivateKey(der)
+		rk, ok := priv.(*rsa.PrivateKey)
+		if err != nil || !ok {
+			return nil, fmt.Errorf("signing key %s: not an RSA key", k.KID)
+		}
+		keys = append(keys, signingKey{SigningKey: k, private: rk})
+	}
+	return keys, nil
+}
+
+// JWKS is the public half of every published key.
+func (s *Signing) JWKS(ctx context.Context) (jose.JSONWebKeySet, error) {
+	keys, err := s.published(ctx)
+	if err != nil {
+		return jose.JSONWebKeySet{}, err
+	}
+	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, len(keys))}
+	for i, k := range keys {
+		set.Keys[i] = jose.JSONWebKey{Key: &k.private.PublicKey, KeyID: k.KID, Algorithm: k.Algorithm, Use: "sig"}
+	}
+	return set, nil
+}
+
+// Sign signs claims as a JWT with the current key.
+func (s *Signing) Sign(ctx context.Context, claims any) (string, error) {
+	keys, err := s.published(ctx)
+	if err != nil {
+		return "", err
+	}
+	if len(keys) == 0 {
+		return "", errors.New("no signing key")
+	}
+	k := keys[0]
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: k.private, KeyID: k.KID}},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		return "", err
+	}
+	return jwt.Signed(signer).Claims(claims).Serialize()
+}
