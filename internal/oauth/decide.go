@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"strconv"
 
@@ -12,8 +13,30 @@ import (
 	"latchkey/internal/token"
 )
 
-// ParseAuthorize checks an /authorize request against stored apps.
-func (p *Provider) ParseAuthorize(ctx context.Context, q url.Values) (*AuthorizeRequest, error) {
+// ParseAuthorize checks an /authorize request against stored apps. A
+// request_uri (RFC 9126) stands for the parameters its app pushed: they
+// replace the query. spend uses the request_uri up: set it when the
+// request is being answered (someone is signed in), not when the browser
+// is only sent to log in first.
+func (p *Provider) ParseAuthorize(ctx context.Context, q url.Values, spend bool) (*AuthorizeRequest, error) {
+	if uri := q.Get("request_uri"); uri != "" {
+		id, err := strconv.ParseInt(q.Get("client_id"), 10, 64)
+		if err != nil || id <= 0 {
+			return nil, errBadClientID
+		}
+		pushed, err := p.p.TakePushed(ctx, id, uri, spend)
+		if errors.Is(err, platform.ErrNoPushedRequest) {
+			return nil, newError(protocol.InvalidRequest, 400, "request_uri is unknown, used or expired")
+		}
+		if err != nil {
+			return nil, err
+		}
+		q = pushed
+	}
+	return p.parse(ctx, q)
+}
+
+func (p *Provider) parse(ctx context.Context, q url.Values) (*AuthorizeRequest, error) {
 	return ParseAuthorize(ctx, q, p.p.LookupApp, AuthorizeConfig{BlankURL: p.BlankURL(), AllowPlainPKCE: p.Cfg.AllowPlainPKCE, Issuer: p.Issuer()})
 }
 

@@ -26,6 +26,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.oauth.Metadata)
 	mux.HandleFunc("GET /.well-known/openid-configuration", s.oauth.Discovery)
 	mux.HandleFunc("GET /oauth/jwks", s.oauth.JWKS)
+	mux.HandleFunc("POST /oauth/par", s.oauth.PAR)
 	mux.HandleFunc("GET /oauth/userinfo", s.oauth.UserInfo)
 	mux.HandleFunc("POST /oauth/userinfo", s.oauth.UserInfo)
 

@@ -373,6 +373,14 @@ type Storage interface {
 	// is returned with ErrConflict, so the caller can revoke what it issued.
 	UseCode(ctx context.Context, hash token.Hash, now time.Time) (Code, error)
 
+	// CreatePushedRequest stores a pushed authorization request's
+	// parameters (URL-encoded) under hash, for the app, until expires.
+	CreatePushedRequest(ctx context.Context, hash token.Hash, appID int64, params string, expires time.Time) error
+	// UsePushedRequest returns the app's live pushed request, and spends it
+	// when spend is set; ErrNotFound when there is none (unknown, another
+	// app's, spent, expired).
+	UsePushedRequest(ctx context.Context, hash token.Hash, appID int64, now time.Time, spend bool) (string, error)
+
 	CreateSigningKey(ctx context.Context, k SigningKey) error
 	// ListSigningKeys lists every key, newest first, retired ones included.
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)

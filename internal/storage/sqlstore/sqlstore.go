@@ -70,6 +70,7 @@ func (s *Store) DeleteExpired(ctx context.Context, codesBefore, tokensBefore, re
 		{`DELETE FROM tokens WHERE hash IN (SELECT hash FROM tokens WHERE expires_at <> 0 AND expires_at < $1 LIMIT $2)`, tokensBefore},
 		{`DELETE FROM tokens WHERE hash IN (SELECT hash FROM tokens WHERE revoked_at <> 0 AND revoked_at < $1 LIMIT $2)`, revokedBefore},
 		{`DELETE FROM refresh_tokens WHERE hash IN (SELECT hash FROM refresh_tokens WHERE expires_at < $1 LIMIT $2)`, tokensBefore},
+		{`DELETE FROM pushed_requests WHERE hash IN (SELECT hash FROM pushed_requests WHERE expires_at < $1 LIMIT $2)`, codesBefore},
 	} {
 		res, err = s.w.ExecContext(ctx, q.sql, ts(q.before), limit)
 		if err != nil {
@@ -823,6 +824,26 @@ func (s *Store) PruneRevocations(ctx context.Context, before time.Time) (int64, 
 	}
 	n, _ := res.RowsAffected()
 	return n, nil
+}
+
+// ---- pushed authorization requests
+
+func (s *Store) CreatePushedRequest(ctx context.Context, hash token.Hash, appID int64, params string, expires time.Time) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO pushed_requests (hash, app_id, params, expires_at) VALUES ($1, $2, $3, $4)`,
+		hash[:], appID, params, ts(expires))
+	return s.err(err)
+}
+
+func (s *Store) UsePushedRequest(ctx context.Context, hash token.Hash, appID int64, now time.Time, spend bool) (string, error) {
+	var params string
+	q := `SELECT params FROM pushed_requests WHERE hash = $2 AND app_id = $3 AND used_at = 0 AND expires_at > $1`
+	db := s.r
+	if spend {
+		q = `UPDATE pushed_requests SET used_at = $1 WHERE hash = $2 AND app_id = $3 AND used_at = 0 AND expires_at > $1 RETURNING params`
+		db = s.w
+	}
+	err := db.QueryRowContext(ctx, q, ts(now), hash[:], appID).Scan(&params)
+	return params, s.err(err)
 }
 
 // ---- signing keys

@@ -38,12 +38,12 @@ func (h *Handler) Authorize(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, nil, oauth.ErrTooLarge)
 		return
 	}
-	req, err := h.oauth.ParseAuthorize(r.Context(), r.URL.Query())
+	u := h.CurrentUser(r)
+	req, err := h.oauth.ParseAuthorize(r.Context(), r.URL.Query(), u != nil)
 	if err != nil {
 		h.fail(w, r, req, err)
 		return
 	}
-	u := h.CurrentUser(r)
 	if u == nil {
 		http.Redirect(w, r, account.LoginURL(r.URL.RequestURI(), req.Display), http.StatusSeeOther)
 		return
@@ -82,7 +82,7 @@ func (h *Handler) Decide(w http.ResponseWriter, r *http.Request) {
 			q.Set(name, v)
 		}
 	}
-	req, err := h.oauth.ParseAuthorize(r.Context(), q)
+	req, err := h.oauth.ParseAuthorize(r.Context(), q, false)
 	if err != nil {
 		h.fail(w, r, req, err)
 		return
