@@ -18,6 +18,7 @@ func TestEveryPageRenders(t *testing.T) {
 	e := newEnv(t)
 	u := e.user("pat", "pat@example.com")
 	app := e.app(u.ID, storage.Web, "https://pat.example/cb")
+	native := e.app(u.ID, storage.Standalone, "http://127.0.0.1/cb")
 	frame, err := e.P.CreateApp(context.Background(), platform.CLI, platform.NewApp{OwnerID: u.ID, Title: "Frame", Type: storage.IFrame,
 		IFrameURL: "https://frame.example/app"})
 	if err != nil {
@@ -38,6 +39,9 @@ func TestEveryPageRenders(t *testing.T) {
 		{"/apps", "Test web app"},
 		{"/apps/new", "Create app"},
 		{fmt.Sprintf("/apps/%d", app.ID), app.ClientSecret},
+		{fmt.Sprintf("/apps/%d", app.ID), e.URL + "/.well-known/openid-configuration"},
+		{fmt.Sprintf("/apps/%d", app.ID), "Confidential: authenticates with its secure key"},
+		{fmt.Sprintf("/apps/%d", native.ID), "Public: exchanges codes and refreshes tokens with PKCE and no secret"},
 		{fmt.Sprintf("/apps/%d/confirm/delete", app.ID), "Delete this app?"},
 		{"/communities", "Pat&#39;s club"},
 		{fmt.Sprintf("/communities/%d", c.ID), "Add an admin"},

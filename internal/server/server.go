@@ -90,7 +90,7 @@ func New(d Deps) (*Server, error) {
 	}
 	s.account = account.New(kit, p, p.Now)
 	s.authorize = authorize.New(kit, s.oauth)
-	s.console = console.New(kit, p, s.oauth.BlankURL())
+	s.console = console.New(kit, p, s.oauth.BlankURL(), d.PublicURL.JoinPath("/.well-known/openid-configuration").String())
 	s.communities = communities.New(kit, p)
 	s.embed = embed.New(kit, p, p.Consents, cfg.ImplicitTokenTTL, d.PublicURL)
 	s.handler = httpx.Observe(d.Log, httpx.NewMetrics(d.Metrics.registry), s.routes(), apiRoutes...)

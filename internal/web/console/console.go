@@ -36,12 +36,13 @@ type Handler struct {
 	*web.Kit
 	p Platform
 	// blankURL is <public-url>/blank.html, always allowed for standalone apps.
-	blankURL string
+	blankURL     string
+	discoveryURL string
 }
 
 // New returns the console's handlers.
-func New(k *web.Kit, p Platform, blankURL string) *Handler {
-	return &Handler{Kit: k, p: p, blankURL: blankURL}
+func New(k *web.Kit, p Platform, blankURL, discoveryURL string) *Handler {
+	return &Handler{Kit: k, p: p, blankURL: blankURL, discoveryURL: discoveryURL}
 }
 
 // appsView is the list of the user's apps.
@@ -134,7 +135,11 @@ type appView struct {
 	platform.AppView
 	OldSecretUntil string
 	BlankURL       string
-	Events         []web.Event
+	// DiscoveryURL is the server's OpenID Connect discovery document.
+	DiscoveryURL string
+	// Public: a standalone app, which authenticates with PKCE alone.
+	Public bool
+	Events []web.Event
 }
 
 // AppSettings shows an app's settings page.
@@ -156,7 +161,7 @@ func (h *Handler) renderApp(w http.ResponseWriter, r *http.Request, u *storage.U
 		h.Fail(w, r, err)
 		return
 	}
-	view := appView{AppView: v, BlankURL: h.blankURL, Events: h.Events(r.Context(), audit)}
+	view := appView{AppView: v, BlankURL: h.blankURL, DiscoveryURL: h.discoveryURL, Public: v.Type == storage.Standalone, Events: h.Events(r.Context(), audit)}
 	if v.OldSecret != nil {
 		view.OldSecretUntil = v.OldSecret.ExpiresAt.Format("2 Jan 2006 15:04 MST")
 	}
