@@ -154,6 +154,46 @@ func testHostileRequests(t *testing.T, e *env) {
 	tok("token with a multipart body", "--x\r\nContent-Disposition: form-data; name=\"client_id\"\r\n\r\n"+id+"\r\n--x--\r\n", 401, map[string]string{"Content-Type": "multipart/form-data; boundary=x"})
 	tok("token with client_id duplicated", "client_id=424242&client_id="+id+"&client_secret="+url.QueryEscape(web.ClientSecret)+"&grant_type=client_credentials", 401)
 	add("DELETE /access_token", hostile{method: "DELETE", path: "/access_token", status: 405})
+	secret := url.QueryEscape(web.ClientSecret)
+	tok("refresh without a refresh_token", "grant_type=refresh_token&client_id="+id+"&client_secret="+secret, 400)
+	tok("refresh with a forged refresh token", "grant_type=refresh_token&client_id="+id+"&client_secret="+secret+"&refresh_token=lkr1"+strings.Repeat("0", 60), 400)
+	tok("refresh with an access token", "grant_type=refresh_token&client_id="+id+"&client_secret="+secret+"&refresh_token="+web.ServiceToken, 400)
+	tok("refresh with a code", "grant_type=refresh_token&client_id="+id+"&client_secret="+secret+"&refresh_token=lka1"+strings.Repeat("0", 60), 400)
+	tok("refresh with an oversized refresh token", "grant_type=refresh_token&client_id="+id+"&client_secret="+secret+"&refresh_token="+strings.Repeat("r", 5000), 400)
+	tok("refresh with an unknown scope", "grant_type=refresh_token&client_id="+id+"&client_secret="+secret+"&refresh_token=lkr1"+strings.Repeat("0", 60)+"&scope=root", 400)
+	tok("refresh by a web app without its secret", "grant_type=refresh_token&client_id="+id+"&refresh_token=x", 401)
+	tok("client credentials by a public client", "grant_type=client_credentials&client_id="+sid, 401)
+	tok("a public client's code exchange with a forged code", "client_id="+sid+"&code=lka1"+strings.Repeat("0", 60)+"&code_verifier="+strings.Repeat("v", 43), 400)
+	tok("grant_type given twice", "grant_type=refresh_token&grant_type=client_credentials&client_id="+id+"&client_secret="+secret, 400)
+
+	// Pushed authorization requests
+	par := func(name, body string, status int) {
+		add(name, hostile{method: "POST", path: "/oauth/par", body: body, header: map[string]string{"Content-Type": form}, status: status})
+	}
+	par("push without a client", "redirect_uri="+redirect, 401)
+	par("push with a wrong secret", "client_id="+id+"&client_secret=wrong&redirect_uri="+redirect, 401)
+	par("push by a web app without its secret", "client_id="+id+"&redirect_uri="+redirect, 401)
+	par("push with an unregistered redirect URI", "client_id="+id+"&client_secret="+secret+"&redirect_uri=https%3A%2F%2Fevil.example%2F", 400)
+	par("push with a request_uri inside", "client_id="+id+"&client_secret="+secret+"&redirect_uri="+redirect+"&request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3Ax", 400)
+	par("push with a duplicated scope", "client_id="+id+"&client_secret="+secret+"&redirect_uri="+redirect+"&scope=friends&scope=photos", 400)
+	par("push with an oversized body", "client_id="+id+"&x="+huge, 400)
+	add("authorize with an unknown request_uri", hostile{method: "GET", path: "/authorize?client_id=" + id + "&request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3Anope", signedIn: true, status: 400})
+	add("authorize with a request_uri of another shape", hostile{method: "GET", path: "/authorize?client_id=" + id + "&request_uri=https%3A%2F%2Fevil.example%2Freq", signedIn: true, status: 400})
+	add("authorize with a request_uri and no client", hostile{method: "GET", path: "/authorize?request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3Anope", status: 401})
+	add("authorize with an oversized nonce", hostile{method: "GET", path: "/authorize?client_id=" + id + "&redirect_uri=" + redirect + "&nonce=" + strings.Repeat("n", 600), status: 302, location: "error=invalid_request"})
+
+	// OpenID Connect
+	userinfo := func(name string, h map[string]string, method, body string, status int) {
+		add(name, hostile{method: method, path: "/oauth/userinfo", header: h, body: body, status: status})
+	}
+	userinfo("userinfo without a token", nil, "GET", "", 401)
+	userinfo("userinfo with a forged token", map[string]string{"Authorization": "Bearer " + forgedUser}, "GET", "", 401)
+	userinfo("userinfo with a service token", map[string]string{"Authorization": "Bearer " + web.ServiceToken}, "GET", "", 403)
+	userinfo("userinfo with Basic", map[string]string{"Authorization": "Basic " + b64("a:b")}, "GET", "", 401)
+	userinfo("userinfo by POST with an oversized body", map[string]string{"Content-Type": form}, "POST", "access_token="+huge, 401)
+	userinfo("userinfo by POST with a forged token", map[string]string{"Content-Type": form}, "POST", "access_token="+forgedUser, 401)
+	add("jwks by POST", hostile{method: "POST", path: "/oauth/jwks", status: 405})
+	add("discovery by POST", hostile{method: "POST", path: "/.well-known/openid-configuration", status: 405})
 
 	// RFC 7009 and RFC 7662
 	for _, ep := range []string{"/oauth/revoke", "/oauth/introspect"} {
