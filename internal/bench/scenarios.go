@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -59,7 +60,7 @@ func Run(ctx context.Context, o Options, log io.Writer) ([]Result, error) {
 		if i == 0 {
 			results = append(results, t.bare(ctx, o))
 		}
-		for _, run := range []func(context.Context, Options) Result{t.api, t.clientCredentials, t.codeFlow} {
+		for _, run := range []func(context.Context, Options) Result{t.api, t.clientCredentials, t.codeFlow, t.refresh} {
 			r := run(ctx, o)
 			r.Name = t.storage + "  " + r.Name
 			results = append(results, r)
@@ -371,5 +372,40 @@ func (t *target) codeFlow(ctx context.Context, o Options) Result {
 		body := url.Values{"grant_type": {"authorization_code"}, "client_id": {fmt.Sprint(t.app.ID)}, "client_secret": {t.app.ClientSecret},
 			"redirect_uri": {redirectURI}, "code": {loc.Query().Get("code")}}.Encode()
 		return post(ctx, c, t.base+"/access_token", body, want)
+	})
+}
+
+// refresh: POST /access_token grant_type=refresh_token, each worker
+// following its own grant: every answer's refresh token is the next
+// request's (rotation), so each call spends one and mints one.
+func (t *target) refresh(ctx context.Context, o Options) Result {
+	current := make([]string, o.Concurrency)
+	for w := range current {
+		var family token.Hash
+		copy(family[:], rand32())
+		raw, err := t.p.Refreshes.Issue(ctx, platform.Grant{Family: family, AppID: t.app.ID, UserID: t.user.ID, Scope: scope.Friends})
+		if err != nil {
+			return Result{Name: "refresh grants", Errors: 1}
+		}
+		current[w] = raw
+	}
+	id := fmt.Sprint(t.app.ID)
+	return drive(ctx, "refresh grants", o.Concurrency, o.Duration, newClient(), func(ctx context.Context, w int, c *http.Client) error {
+		body := url.Values{"grant_type": {"refresh_token"}, "client_id": {id}, "client_secret": {t.app.ClientSecret}, "refresh_token": {current[w]}}.Encode()
+		req, _ := http.NewRequestWithContext(ctx, "POST", t.base+"/access_token", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var out struct {
+			RefreshToken string `json:"refresh_token"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 || out.RefreshToken == "" {
+			return fmt.Errorf("%w: refresh answered %d", errBadAnswer, resp.StatusCode)
+		}
+		current[w] = out.RefreshToken
+		return nil
 	})
 }
