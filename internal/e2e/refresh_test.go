@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"latchkey/internal/config"
+	"latchkey/internal/platform"
 	"latchkey/internal/storage"
 )
 
@@ -210,4 +211,39 @@ func TestPublicClientLoopbackCodeAndRefresh(t *testing.T) {
 			t.Fatalf("client credentials without a secret: %d %v, want 401", status, m)
 		}
 	})
+}
+
+// Revoking a refresh token (RFC 7009) ends its grant; "Remove access" ends
+// every grant of the user and app: their refresh tokens stop working.
+func TestRefreshTokensDieWithTheirGrant(t *testing.T) {
+	e := newEnv(t, fastAPI)
+	u := e.user("rene", "")
+	redirect := "https://rene.example/cb"
+	app := e.app(u.ID, storage.Web, redirect)
+	id := fmt.Sprint(app.ID)
+	grant := func() (access, refresh string) {
+		_, m := e.postForm("/access_token", url.Values{"code": {obtainCode(t, e, id, redirect, "rene", nil)}, "redirect_uri": {redirect}}, id, app.ClientSecret)
+		return m["access_token"].(string), m["refresh_token"].(string)
+	}
+	refreshes := func(rt string) bool {
+		s, _ := e.postForm("/access_token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, id, app.ClientSecret)
+		return s == 200
+	}
+	access, rt := grant()
+	if s, _ := e.postForm("/oauth/revoke", url.Values{"token": {rt}}, id, app.ClientSecret); s != 200 {
+		t.Fatalf("revoke: %d", s)
+	}
+	if refreshes(rt) {
+		t.Fatal("a revoked refresh token still refreshes")
+	}
+	if code, _ := apiError(e.call("account.getAppPermissions", access, nil)); code != 5 {
+		t.Fatalf("the grant's access token after revoking its refresh token: error %d, want 5", code)
+	}
+	_, rt = grant()
+	if err := e.P.RemoveAppAccess(t.Context(), platform.Actor{UserID: u.ID}, u.ID, app.ID); err != nil {
+		t.Fatal(err)
+	}
+	if refreshes(rt) {
+		t.Fatal("after Remove access the refresh token still refreshes")
+	}
 }

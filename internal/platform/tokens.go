@@ -96,12 +96,29 @@ func (p *Platform) CheckTokenAt(ctx context.Context, raw string, now time.Time) 
 // RevokeToken revokes raw if it belongs to appID (RFC 7009: a client may
 // revoke only its own tokens). Unknown tokens, and other apps' tokens, are
 // ignored without saying so.
+//
+// A refresh token revokes its whole grant: the refresh tokens and the
+// access tokens that came from the same authorization (RFC 7009 §2.1).
 func (p *Platform) RevokeToken(ctx context.Context, actor Actor, appID int64, raw string) error {
-	_, h, err := p.Keys.Parse(raw)
+	kind, h, err := p.Keys.Parse(raw)
 	if err != nil {
 		return nil
 	}
-	revoked, err := p.store.RevokeTokens(ctx, storage.TokenFilter{Hash: &h, AppID: appID}, storage.RevokedByApp, p.now())
+	filter := storage.TokenFilter{Hash: &h, AppID: appID}
+	if kind == token.Refresh {
+		family, err := p.store.RefreshFamily(ctx, h, appID)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := p.store.RevokeRefreshTokens(ctx, &family, 0, 0, p.now()); err != nil {
+			return err
+		}
+		filter = storage.TokenFilter{CodeHash: &family, AppID: appID}
+	}
+	revoked, err := p.store.RevokeTokens(ctx, filter, storage.RevokedByApp, p.now())
 	if err != nil {
 		return err
 	}

@@ -393,6 +393,9 @@ type Storage interface {
 	// revoked is returned with ErrConflict, untouched: whether that is a
 	// reuse is the caller's rule. Of concurrent uses exactly one wins.
 	UseRefreshToken(ctx context.Context, hash token.Hash, appID int64, now time.Time) (RefreshToken, error)
+	// RefreshFamily returns the family of the app's refresh token hash;
+	// ErrNotFound when it is not the app's.
+	RefreshFamily(ctx context.Context, hash token.Hash, appID int64) (token.Hash, error)
 	// RevokeRefreshTokens revokes the live refresh tokens of a family, or
 	// (family nil) of an app and user, and says how many.
 	RevokeRefreshTokens(ctx context.Context, family *token.Hash, appID, userID int64, now time.Time) (int64, error)

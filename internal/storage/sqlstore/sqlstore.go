@@ -908,6 +908,12 @@ func (s *Store) UseRefreshToken(ctx context.Context, hash token.Hash, appID int6
 	return r, storage.ErrConflict
 }
 
+func (s *Store) RefreshFamily(ctx context.Context, hash token.Hash, appID int64) (token.Hash, error) {
+	var b []byte
+	err := s.r.QueryRowContext(ctx, `SELECT family FROM refresh_tokens WHERE hash = $1 AND app_id = $2`, hash[:], appID).Scan(&b)
+	return hashOf(b), s.err(err)
+}
+
 func (s *Store) RevokeRefreshTokens(ctx context.Context, family *token.Hash, appID, userID int64, now time.Time) (int64, error) {
 	var res sql.Result
 	var err error
