@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,9 +99,17 @@ func startEnv(t *testing.T, dsn string, c *clock, opts ...option) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The URL is known only once the listener exists; the handler is set after.
-	var h http.Handler
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	// The URL is known only once the listener exists; the handler is set
+	// after. A request before that (a stray client of an earlier test on a
+	// reused port) is told to come back.
+	var h atomic.Pointer[node.Node]
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n := h.Load(); n != nil {
+			n.ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+	}))
 	t.Cleanup(ts.Close)
 	e.URL = ts.URL
 	public, _ := url.Parse(ts.URL)
@@ -113,7 +122,7 @@ func startEnv(t *testing.T, dsn string, c *clock, opts ...option) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
-	h = n
+	h.Store(n)
 	e.P = n.Platform
 	e.Node = n
 	runCtx, stop := context.WithCancel(context.Background())
