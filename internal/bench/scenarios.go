@@ -351,12 +351,16 @@ func (t *target) codeFlow(ctx context.Context, o Options) Result {
 	auth := t.base + "/authorize?" + url.Values{"client_id": {fmt.Sprint(t.app.ID)}, "redirect_uri": {redirectURI},
 		"response_type": {"code"}, "scope": {"friends"}, "state": {"load"}}.Encode()
 	want := []byte(`{"access_token":"lku1`)
-	newLoggedIn := func() *http.Client {
+	// The workers log in one after the other, before the clock starts:
+	// logins from one address at once would meet its login throttle, which
+	// counts every attempt while it is checked.
+	ready := make(chan *http.Client, o.Concurrency)
+	for range o.Concurrency {
 		c := newClient()()
-		// A failed login shows as every operation of the worker failing.
-		t.logIn(ctx, c)
-		return c
+		t.logIn(ctx, c) // a failed login shows as every operation of the worker failing
+		ready <- c
 	}
+	newLoggedIn := func() *http.Client { return <-ready }
 	return drive(ctx, "authorization code flows", o.Concurrency, o.Duration, newLoggedIn, func(ctx context.Context, _ int, c *http.Client) error {
 		req, _ := http.NewRequestWithContext(ctx, "GET", auth, nil)
 		resp, err := c.Do(req)
