@@ -65,6 +65,12 @@ type Refreshes interface {
 	Rotate(ctx context.Context, raw string, appID int64) (platform.Grant, string, error)
 }
 
+// Devices runs the device authorization grant (platform.Devices).
+type Devices interface {
+	Start(ctx context.Context, appID int64, m scope.Mask) (deviceCode, userCode string, err error)
+	Poll(ctx context.Context, raw string, appID int64) (storage.DeviceCode, error)
+}
+
 // Deps are what a Provider is built from.
 type Deps struct {
 	Platform  Platform
@@ -72,6 +78,7 @@ type Deps struct {
 	Codes     Codes
 	Refreshes Refreshes
 	Signer    Signer
+	Devices   Devices
 	// Now is the clock (time.Now when nil).
 	Now    func() time.Time
 	Config Config
@@ -85,6 +92,7 @@ type Provider struct {
 	codes     Codes
 	refreshes Refreshes
 	signer    Signer
+	devices   Devices
 	now       func() time.Time
 	Cfg       Config
 	log       *slog.Logger
@@ -96,7 +104,7 @@ func New(d Deps) *Provider {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	p := &Provider{p: d.Platform, consents: d.Consents, codes: d.Codes, refreshes: d.Refreshes, signer: d.Signer, now: d.Now, Cfg: d.Config, log: d.Log}
+	p := &Provider{p: d.Platform, consents: d.Consents, codes: d.Codes, refreshes: d.Refreshes, signer: d.Signer, devices: d.Devices, now: d.Now, Cfg: d.Config, log: d.Log}
 	p.grants = grants(p)
 	return p
 }

@@ -60,6 +60,8 @@ type Platform struct {
 	Refreshes *Refreshes
 	// Signing holds the keys id_tokens are signed with.
 	Signing *Signing
+	// Devices runs the device authorization grant.
+	Devices *Devices
 
 	onRevoke func([]token.Hash)
 	onIssue  func(token.Kind)
@@ -78,6 +80,7 @@ func New(o Options) *Platform {
 	p.Consents = &Consents{p: p}
 	p.Codes = &Codes{p: p}
 	p.Signing = &Signing{p: p}
+	p.Devices = &Devices{p: p}
 	p.Refreshes = &Refreshes{p: p, TTL: o.RefreshTTL, Grace: o.RefreshGrace}
 	if p.Refreshes.TTL == 0 {
 		p.Refreshes.TTL = DefaultRefreshTTL

@@ -16,6 +16,10 @@ const (
 	AccessDenied            = "access_denied"
 	ServerError             = "server_error"
 	TemporarilyUnavailable  = "temporarily_unavailable"
+	// RFC 8628 §3.5, the device flow's polling answers.
+	AuthorizationPending = "authorization_pending"
+	SlowDown             = "slow_down"
+	ExpiredToken         = "expired_token"
 )
 
 // Grant types of the token endpoint.
@@ -23,6 +27,7 @@ const (
 	GrantAuthorizationCode = "authorization_code"
 	GrantClientCredentials = "client_credentials"
 	GrantRefreshToken      = "refresh_token"
+	GrantDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"
 	// GrantImplicit is not a token-endpoint grant; metadata lists it.
 	GrantImplicit = "implicit"
 )

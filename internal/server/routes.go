@@ -27,6 +27,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /.well-known/openid-configuration", s.oauth.Discovery)
 	mux.HandleFunc("GET /oauth/jwks", s.oauth.JWKS)
 	mux.HandleFunc("POST /oauth/par", s.oauth.PAR)
+	mux.HandleFunc("POST /oauth/device/code", s.oauth.DeviceAuthorization)
 	mux.HandleFunc("GET /oauth/userinfo", s.oauth.UserInfo)
 	mux.HandleFunc("POST /oauth/userinfo", s.oauth.UserInfo)
 
@@ -46,6 +47,8 @@ func (s *Server) routes() http.Handler {
 	page("POST /logout", s.account.Logout)
 	page("GET /authorize", s.authorize.Authorize)
 	page("POST /authorize", s.authorize.Decide)
+	page("GET /device", s.device.Form)
+	page("POST /device", s.device.Submit)
 	page("GET /apps", s.console.Apps)
 	page("GET /apps/new", s.console.NewAppForm)
 	page("POST /apps", s.console.CreateApp)

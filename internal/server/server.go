@@ -67,6 +67,7 @@ type Server struct {
 	oauth       *oauth.Provider
 	api         *api.Dispatcher
 	account     *account.Handler
+	device      *authorize.DevicePage
 	authorize   *authorize.Handler
 	console     *console.Handler
 	communities *communities.Handler
@@ -78,7 +79,7 @@ type Server struct {
 func New(d Deps) (*Server, error) {
 	p, cfg := d.Platform, d.Config
 	s := &Server{deps: d}
-	s.oauth = oauth.New(oauth.Deps{Platform: p, Consents: p.Consents, Codes: p.Codes, Refreshes: p.Refreshes, Signer: p.Signing, Now: p.Now, Log: d.Log, Config: oauth.Config{
+	s.oauth = oauth.New(oauth.Deps{Platform: p, Consents: p.Consents, Codes: p.Codes, Refreshes: p.Refreshes, Signer: p.Signing, Devices: p.Devices, Now: p.Now, Log: d.Log, Config: oauth.Config{
 		CodeTTL: cfg.CodeTTL, ImplicitTokenTTL: cfg.ImplicitTokenTTL, CodeTokenTTL: cfg.CodeTokenTTL,
 		AllowPlainPKCE: cfg.AllowPlainPKCE, PublicURL: d.PublicURL,
 	}})
@@ -90,6 +91,7 @@ func New(d Deps) (*Server, error) {
 	}
 	s.account = account.New(kit, p, p.Now)
 	s.authorize = authorize.New(kit, s.oauth)
+	s.device = authorize.NewDevicePage(kit, p.Devices, p, p.Now)
 	s.console = console.New(kit, p, s.oauth.BlankURL(), d.PublicURL.JoinPath("/.well-known/openid-configuration").String())
 	s.communities = communities.New(kit, p)
 	s.embed = embed.New(kit, p, p.Consents, cfg.ImplicitTokenTTL, d.PublicURL)

@@ -121,6 +121,32 @@ type Code struct {
 	UsedAt    time.Time
 }
 
+// DeviceStatus is where a device authorization stands.
+type DeviceStatus string
+
+// The statuses of a device code.
+const (
+	DevicePending  DeviceStatus = "pending"
+	DeviceApproved DeviceStatus = "approved"
+	DeviceDenied   DeviceStatus = "denied"
+	DeviceUsed     DeviceStatus = "used" // its tokens were issued
+)
+
+// DeviceCode is a device authorization (RFC 8628).
+type DeviceCode struct {
+	Hash token.Hash
+	// UserCode is the hash of the normalized user code.
+	UserCode   token.Hash
+	AppID      int64
+	Scope      scope.Mask
+	Status     DeviceStatus
+	UserID     int64 // who approved or denied
+	Interval   time.Duration
+	LastPollAt time.Time
+	IssuedAt   time.Time
+	ExpiresAt  time.Time
+}
+
 // SigningKey is a key id_tokens are signed with, its private part sealed.
 type SigningKey struct {
 	KID       string
@@ -142,6 +168,7 @@ const (
 	FlowClientCredentials Flow = "client_credentials"
 	FlowIFrame            Flow = "iframe"
 	FlowRefresh           Flow = "refresh"
+	FlowDevice            Flow = "device"
 )
 
 // Token is the at-rest record of an access token.
@@ -380,6 +407,14 @@ type Storage interface {
 	// when spend is set; ErrNotFound when there is none (unknown, another
 	// app's, spent, expired).
 	UsePushedRequest(ctx context.Context, hash token.Hash, appID int64, now time.Time, spend bool) (string, error)
+
+	// CreateDeviceCode stores d; ErrConflict when its user code is taken.
+	CreateDeviceCode(ctx context.Context, d DeviceCode) error
+	// DeviceCodeByUserCode returns the device code with that user code.
+	DeviceCodeByUserCode(ctx context.Context, userCode token.Hash) (DeviceCode, error)
+	// UpdateDeviceCode reads the device code (of the app, when appID is not
+	// zero), lets update change it, and writes it back, in one transaction.
+	UpdateDeviceCode(ctx context.Context, hash token.Hash, appID int64, update func(*DeviceCode) error) (DeviceCode, error)
 
 	CreateSigningKey(ctx context.Context, k SigningKey) error
 	// ListSigningKeys lists every key, newest first, retired ones included.

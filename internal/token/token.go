@@ -32,6 +32,7 @@ const (
 	Service   Kind = 's'
 	Code      Kind = 'a' // an authorization code
 	Refresh   Kind = 'r' // a refresh token
+	Device    Kind = 'd' // a device code (RFC 8628)
 )
 
 // Credential reports whether k presents as an access token (user,
@@ -50,12 +51,14 @@ func (k Kind) String() string {
 		return "code"
 	case Refresh:
 		return "refresh"
+	case Device:
+		return "device"
 	}
 	return fmt.Sprintf("Kind(%q)", byte(k))
 }
 
 // Valid reports whether k is one of the kinds above.
-func (k Kind) Valid() bool { return k.Credential() || k == Code || k == Refresh }
+func (k Kind) Valid() bool { return k.Credential() || k == Code || k == Refresh || k == Device }
 
 const (
 	version   = '1'

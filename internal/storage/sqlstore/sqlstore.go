@@ -71,6 +71,7 @@ func (s *Store) DeleteExpired(ctx context.Context, codesBefore, tokensBefore, re
 		{`DELETE FROM tokens WHERE hash IN (SELECT hash FROM tokens WHERE revoked_at <> 0 AND revoked_at < $1 LIMIT $2)`, revokedBefore},
 		{`DELETE FROM refresh_tokens WHERE hash IN (SELECT hash FROM refresh_tokens WHERE expires_at < $1 LIMIT $2)`, tokensBefore},
 		{`DELETE FROM pushed_requests WHERE hash IN (SELECT hash FROM pushed_requests WHERE expires_at < $1 LIMIT $2)`, codesBefore},
+		{`DELETE FROM device_codes WHERE hash IN (SELECT hash FROM device_codes WHERE expires_at < $1 LIMIT $2)`, tokensBefore},
 	} {
 		res, err = s.w.ExecContext(ctx, q.sql, ts(q.before), limit)
 		if err != nil {
@@ -844,6 +845,54 @@ func (s *Store) UsePushedRequest(ctx context.Context, hash token.Hash, appID int
 	}
 	err := db.QueryRowContext(ctx, q, ts(now), hash[:], appID).Scan(&params)
 	return params, s.err(err)
+}
+
+// ---- device codes
+
+const deviceCols = `hash, user_code, app_id, scope, status, user_id, interval_s, last_poll_at, issued_at, expires_at`
+
+func scanDevice(row scanner) (storage.DeviceCode, error) {
+	var d storage.DeviceCode
+	var hash, userCode []byte
+	var interval, poll, issued, expires int64
+	err := row.Scan(&hash, &userCode, &d.AppID, &d.Scope, &d.Status, &d.UserID, &interval, &poll, &issued, &expires)
+	d.Hash, d.UserCode = hashOf(hash), hashOf(userCode)
+	d.Interval = time.Duration(interval) * time.Second
+	d.LastPollAt, d.IssuedAt, d.ExpiresAt = at(poll), at(issued), at(expires)
+	return d, err
+}
+
+func (s *Store) CreateDeviceCode(ctx context.Context, d storage.DeviceCode) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO device_codes (`+deviceCols+`) VALUES (`+placeholders(1, 10)+`)`,
+		d.Hash[:], d.UserCode[:], d.AppID, int64(d.Scope), string(d.Status), d.UserID, int64(d.Interval/time.Second), ts(d.LastPollAt), ts(d.IssuedAt), ts(d.ExpiresAt))
+	return s.err(err)
+}
+
+func (s *Store) DeviceCodeByUserCode(ctx context.Context, userCode token.Hash) (storage.DeviceCode, error) {
+	d, err := scanDevice(s.r.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM device_codes WHERE user_code = $1`, userCode[:]))
+	return d, s.err(err)
+}
+
+func (s *Store) UpdateDeviceCode(ctx context.Context, hash token.Hash, appID int64, update func(*storage.DeviceCode) error) (storage.DeviceCode, error) {
+	var d storage.DeviceCode
+	var updateErr error
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		d, err = scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM device_codes WHERE hash = $1 AND ($2 = 0 OR app_id = $2)`+s.ForUpdate, hash[:], appID))
+		if err != nil {
+			return err
+		}
+		if updateErr = update(&d); updateErr != nil {
+			return updateErr
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE device_codes SET status = $1, user_id = $2, interval_s = $3, last_poll_at = $4 WHERE hash = $5`,
+			string(d.Status), d.UserID, int64(d.Interval/time.Second), ts(d.LastPollAt), hash[:])
+		return err
+	})
+	if updateErr != nil {
+		return d, updateErr
+	}
+	return d, err
 }
 
 // ---- signing keys

@@ -51,13 +51,13 @@ type Handler struct {
 	*web.Kit
 	p        Platform
 	now      func() time.Time
-	throttle *throttle
-	signups  *throttle
+	throttle *web.Throttle
+	signups  *web.Throttle
 }
 
 // New returns the account pages.
 func New(k *web.Kit, p Platform, now func() time.Time) *Handler {
-	return &Handler{Kit: k, p: p, now: now, throttle: newThrottle(now, loginWindow), signups: newThrottle(now, signupWindow)}
+	return &Handler{Kit: k, p: p, now: now, throttle: web.NewThrottle(now, loginWindow), signups: web.NewThrottle(now, signupWindow)}
 }
 
 // LocalNext keeps a post-login target only if it is a clean absolute path
@@ -138,7 +138,7 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 		keys = []counted{{"device:" + device, loginFailuresPerLogin}}
 	}
 	for _, k := range keys {
-		if ok, wait := h.throttle.take(k.key, k.limit); !ok {
+		if ok, wait := h.throttle.Take(k.key, k.limit); !ok {
 			fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed attempts. Try again in %d minutes.", minutes(wait)))
 			return
 		}
@@ -158,9 +158,9 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, k := range keys {
 		if strings.HasPrefix(k.key, "ip:") {
-			h.throttle.refund(k.key)
+			h.throttle.Refund(k.key)
 		} else {
-			h.throttle.reset(k.key)
+			h.throttle.Reset(k.key)
 		}
 	}
 	h.Sessions.Set(w, u.ID)
@@ -202,7 +202,7 @@ func (h *Handler) Signup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Counted before the account is made: a taken login counts too.
-	if ok, wait := h.signups.take("signup:"+httpx.ClientIP(r), signupsPerIP); !ok {
+	if ok, wait := h.signups.Take("signup:"+httpx.ClientIP(r), signupsPerIP); !ok {
 		refuse(http.StatusTooManyRequests, fmt.Sprintf("Too many accounts created from your address. Try again in %d minutes.", minutes(wait)))
 		return
 	}

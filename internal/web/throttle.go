@@ -1,18 +1,18 @@
-package account
+package web
 
 import (
 	"sync"
 	"time"
 )
 
-// throttle counts attempts per key (logins, sign-ups) in fixed windows. Over
+// Throttle counts attempts per key (logins, sign-ups) in fixed windows. Over
 // the limit, the action is refused for that key until the window ends.
 //
-// take checks and counts in one step, under one lock, before the work it
+// Take checks and counts in one step, under one lock, before the work it
 // guards: however many requests arrive together, at most limit of them
 // get through per window (a check before the work and a count after it
 // would let a burst through whole).
-type throttle struct {
+type Throttle struct {
 	mu     sync.Mutex
 	now    func() time.Time
 	window time.Duration
@@ -24,13 +24,14 @@ type window struct {
 	count int
 }
 
-func newThrottle(now func() time.Time, w time.Duration) *throttle {
-	return &throttle{now: now, window: w, hits: map[string]*window{}}
+// NewThrottle counts in windows of w.
+func NewThrottle(now func() time.Time, w time.Duration) *Throttle {
+	return &Throttle{now: now, window: w, hits: map[string]*window{}}
 }
 
-// take counts one attempt for key and reports whether it is within limit;
+// Take counts one attempt for key and reports whether it is within limit;
 // when it is not, nothing is counted and wait says when the window ends.
-func (t *throttle) take(key string, limit int) (ok bool, wait time.Duration) {
+func (t *Throttle) Take(key string, limit int) (ok bool, wait time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
@@ -54,9 +55,9 @@ func (t *throttle) take(key string, limit int) (ok bool, wait time.Duration) {
 	return true, 0
 }
 
-// refund gives back an attempt that turned out not to count (a successful
+// Refund gives back an attempt that turned out not to count (a successful
 // login, against the per-address limit).
-func (t *throttle) refund(key string) {
+func (t *Throttle) Refund(key string) {
 	t.mu.Lock()
 	if w := t.hits[key]; w != nil && w.count > 0 {
 		w.count--
@@ -64,8 +65,8 @@ func (t *throttle) refund(key string) {
 	t.mu.Unlock()
 }
 
-// reset forgets key's attempts.
-func (t *throttle) reset(key string) {
+// Reset forgets key's attempts.
+func (t *Throttle) Reset(key string) {
 	t.mu.Lock()
 	delete(t.hits, key)
 	t.mu.Unlock()

@@ -1,0 +1,92 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"latchkey/internal/platform"
+	"latchkey/internal/protocol"
+	"latchkey/internal/scope"
+	"latchkey/internal/storage"
+	"latchkey/internal/token"
+)
+
+// The device authorization grant (RFC 8628), for TVs, consoles and CLIs.
+
+// DeviceAuthorization serves POST /oauth/device/code (RFC 8628 §3.1): the
+// client, authenticated as at the token endpoint (a standalone app by its
+// client_id), gets a device code, a user code and where a person types it.
+func (p *Provider) DeviceAuthorization(w http.ResponseWriter, r *http.Request) {
+	if e := parseForm(w, r); e != nil {
+		p.fail(w, r, e)
+		return
+	}
+	client, _, _, e := p.authenticate(r)
+	if e != nil {
+		p.fail(w, r, e)
+		return
+	}
+	m, err := scope.Parse(scope.User, r.PostForm.Get("scope"))
+	if err != nil {
+		p.fail(w, r, newError(protocol.InvalidScope, 400, err.Error()))
+		return
+	}
+	device, user, err := p.devices.Start(r.Context(), client.ID, m)
+	if err != nil {
+		p.fail(w, r, internal(err))
+		return
+	}
+	verify := p.Cfg.PublicURL.JoinPath("/device")
+	complete := *verify
+	complete.RawQuery = url.Values{"user_code": {platform.FormatUserCode(user)}}.Encode()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"device_code": device, "user_code": platform.FormatUserCode(user),
+		"verification_uri": verify.String(), "verification_uri_complete": complete.String(),
+		"expires_in": int64(platform.DeviceCodeTTL / time.Second), "interval": int64(platform.DeviceInterval / time.Second),
+	})
+}
+
+// deviceGrant is the device code grant (RFC 8628 §3.4): the device polls;
+// once the person approves, it gets a user token (and a refresh token), once.
+type deviceGrant struct{ p *Provider }
+
+// public: devices are mostly public clients.
+func (g *deviceGrant) public() bool { return true }
+
+func (g *deviceGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Error) {
+	raw := r.form.Get("device_code")
+	if raw == "" {
+		return nil, newError(protocol.InvalidRequest, 400, "device_code is missing")
+	}
+	dc, err := g.p.devices.Poll(ctx, raw, r.client.ID)
+	switch {
+	case errors.Is(err, platform.ErrDevicePending):
+		return nil, newError(protocol.AuthorizationPending, 400, "the user has not decided yet: poll again after the interval")
+	case errors.Is(err, platform.ErrDeviceSlowDown):
+		return nil, newError(protocol.SlowDown, 400, "polled too fast: the interval is now "+dc.Interval.String())
+	case errors.Is(err, platform.ErrDeviceDenied):
+		return nil, newError(protocol.AccessDenied, 400, "the user denied the request")
+	case errors.Is(err, platform.ErrDeviceExpired):
+		return nil, newError(protocol.ExpiredToken, 400, "the device code expired: start again")
+	case err != nil:
+		return nil, codeError(err)
+	}
+	ttl := userTTL(dc.Scope, g.p.Cfg.CodeTokenTTL)
+	access, _, err := g.p.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: dc.AppID, UserID: dc.UserID, Scope: dc.Scope,
+		IP: r.ip, Flow: storage.FlowDevice, CodeHash: &dc.Hash}, ttl)
+	if err != nil {
+		return nil, internal(err)
+	}
+	grant := platform.Grant{Family: dc.Hash, AppID: dc.AppID, UserID: dc.UserID, Scope: dc.Scope, AuthTime: dc.IssuedAt}
+	out, e := g.p.userTokenAnswer(ctx, access, ttl, grant)
+	if e != nil {
+		return nil, e
+	}
+	if e := g.p.addIDToken(ctx, out, grant, ""); e != nil {
+		return nil, e
+	}
+	return out, nil
+}

@@ -1,0 +1,121 @@
+package authorize
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"latchkey/internal/httpx"
+	"latchkey/internal/platform"
+	"latchkey/internal/scope"
+	"latchkey/internal/storage"
+	"latchkey/internal/web"
+)
+
+// The /device page (RFC 8628 §3.3): a person types the code a device
+// shows, logs in, and sees the usual consent dialog. A wrong code costs
+// what a wrong password does: 5 per person and 20 per address in 15
+// minutes, counted before the code is looked up.
+
+// Devices is what the page asks of the device grant (platform.Devices).
+type Devices interface {
+	Pending(ctx context.Context, userCode string) (storage.DeviceCode, error)
+	Decide(ctx context.Context, actor platform.Actor, userCode string, approve bool) (storage.DeviceCode, error)
+}
+
+// Apps names the app that asks.
+type Apps interface {
+	LookupApp(ctx context.Context, id int64) (storage.App, error)
+}
+
+// DevicePage serves /device.
+type DevicePage struct {
+	*web.Kit
+	devices Devices
+	apps    Apps
+	guesses *web.Throttle
+}
+
+// NewDevicePage returns the page.
+func NewDevicePage(k *web.Kit, d Devices, apps Apps, now func() time.Time) *DevicePage {
+	return &DevicePage{Kit: k, devices: d, apps: apps, guesses: web.NewThrottle(now, 15*time.Minute)}
+}
+
+type deviceView struct {
+	UserCode string
+	Done     bool
+}
+
+// Form serves GET /device (?user_code= fills the code in).
+func (h *DevicePage) Form(w http.ResponseWriter, r *http.Request) {
+	u := h.RequireUser(w, r)
+	if u == nil {
+		return
+	}
+	code := r.URL.Query().Get("user_code")
+	if len(code) > 20 {
+		code = ""
+	}
+	h.Render(w, r, http.StatusOK, "device", web.Page{Title: "Connect a device", User: u, View: deviceView{UserCode: code}})
+}
+
+// Submit serves POST /device: the code typed, then the dialog's answer.
+func (h *DevicePage) Submit(w http.ResponseWriter, r *http.Request) {
+	u := h.SignedInPost(w, r)
+	if u == nil {
+		return
+	}
+	code := r.PostForm.Get("user_code")
+	page := func(status int, notice, errMsg string, done bool) {
+		h.Render(w, r, status, "device", web.Page{Title: "Connect a device", User: u, Notice: notice, Error: errMsg, View: deviceView{UserCode: code, Done: done}})
+	}
+	switch r.PostForm.Get("decision") {
+	case "allow", "deny":
+		allow := r.PostForm.Get("decision") == "allow"
+		_, err := h.devices.Decide(r.Context(), web.Actor(u, r), code, allow)
+		if errors.Is(err, platform.ErrNoSuchUserCode) {
+			page(http.StatusUnprocessableEntity, "", web.Sentence(err), false)
+			return
+		}
+		if !h.Answered(w, r, err) {
+			return
+		}
+		if allow {
+			page(http.StatusOK, "Done. Your device is connected: you can return to it.", "", true)
+		} else {
+			page(http.StatusOK, "Not allowed. Your device will be told so.", "", true)
+		}
+		return
+	case "":
+	default:
+		page(http.StatusBadRequest, "", "Choose Allow or Deny.", false)
+		return
+	}
+	keys := []string{"device-ip:" + httpx.ClientIP(r), "device-user:" + strings.ToLower(u.Login)}
+	limits := []int{20, 5}
+	for i, k := range keys {
+		if ok, _ := h.guesses.Take(k, limits[i]); !ok {
+			page(http.StatusTooManyRequests, "", "Too many wrong codes. Try again in a few minutes.", false)
+			return
+		}
+	}
+	dc, err := h.devices.Pending(r.Context(), code)
+	if errors.Is(err, platform.ErrNoSuchUserCode) {
+		page(http.StatusUnprocessableEntity, "", web.Sentence(err), false)
+		return
+	}
+	if !h.Answered(w, r, err) {
+		return
+	}
+	for _, k := range keys {
+		h.guesses.Refund(k) // a right code costs nothing
+	}
+	app, err := h.apps.LookupApp(r.Context(), dc.AppID)
+	if !h.Answered(w, r, err) {
+		return
+	}
+	h.Render(w, r, http.StatusOK, "consent", web.Page{Title: "Allow access", User: u, View: web.ConsentView{App: app,
+		Scopes: dc.Scope.Scopes(scope.User), Action: "/device", Hidden: []web.Hidden{{Name: "user_code", Value: code}}}})
+}
