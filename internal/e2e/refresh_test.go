@@ -247,3 +247,62 @@ func TestRefreshTokensDieWithTheirGrant(t *testing.T) {
 		t.Fatal("after Remove access the refresh token still refreshes")
 	}
 }
+
+// Token exchange (RFC 8693): an app's server trades a user token for a
+// narrower one, never a broader one, and the new token dies with the
+// original's grant.
+func TestTokenExchangeNarrows(t *testing.T) {
+	onBothBackends(t, func(t *testing.T, e *env) {
+		u := e.user("xena", "")
+		redirect := "https://xena.example/cb"
+		app := e.app(u.ID, storage.Web, redirect)
+		other := e.app(u.ID, storage.Web, "https://other.example/cb")
+		id := fmt.Sprint(app.ID)
+		code := obtainCode(t, e, id, redirect, "xena", map[string]string{"scope": "friends,photos"})
+		_, m := e.postForm("/access_token", url.Values{"code": {code}, "redirect_uri": {redirect}}, id, app.ClientSecret)
+		subject, refresh := m["access_token"].(string), m["refresh_token"].(string)
+		exchange := func(client string, secret string, extra url.Values) (int, map[string]any) {
+			vals := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "subject_token": {subject},
+				"subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}}
+			for k, v := range extra {
+				vals[k] = v
+			}
+			return e.postForm("/access_token", vals, client, secret)
+		}
+		status, m := exchange(id, app.ClientSecret, url.Values{"scope": {"friends"}})
+		narrow, _ := m["access_token"].(string)
+		if status != 200 || narrow == "" || m["issued_token_type"] != "urn:ietf:params:oauth:token-type:access_token" || m["scope"] != "friends" {
+			t.Fatalf("exchange: %d %v", status, m)
+		}
+		if exp, _ := m["expires_in"].(float64); exp <= 0 || exp > 43200 {
+			t.Fatalf("exchanged lifetime %v, want no longer than the original's", m["expires_in"])
+		}
+		perms := e.call("account.getAppPermissions", narrow, nil)
+		if perms["response"] != float64(2) {
+			t.Fatalf("the narrow token's permissions: %v, want friends (2) only", perms)
+		}
+		for name, c := range map[string]struct {
+			client, secret string
+			extra          url.Values
+			status         int
+			err            string
+		}{
+			"widening":                   {id, app.ClientSecret, url.Values{"scope": {"friends,photos,messages"}}, 400, "invalid_scope"},
+			"another app's token":        {fmt.Sprint(other.ID), other.ClientSecret, nil, 400, "invalid_grant"},
+			"without the app's secret":   {id, "", nil, 401, "invalid_client"},
+			"another audience":           {id, app.ClientSecret, url.Values{"audience": {fmt.Sprint(other.ID)}}, 400, "invalid_target"},
+			"a wrong subject_token_type": {id, app.ClientSecret, url.Values{"subject_token_type": {"urn:ietf:params:oauth:token-type:id_token"}}, 400, "invalid_request"},
+		} {
+			if status, m := exchange(c.client, c.secret, c.extra); status != c.status || m["error"] != c.err {
+				t.Errorf("%s: %d %v, want %d %s", name, status, m, c.status, c.err)
+			}
+		}
+		// Revoking the grant (the refresh token) takes the exchanged token too.
+		if s, _ := e.postForm("/oauth/revoke", url.Values{"token": {refresh}}, id, app.ClientSecret); s != 200 {
+			t.Fatalf("revoke: %d", s)
+		}
+		if code, _ := apiError(e.call("account.getAppPermissions", narrow, nil)); code != 5 {
+			t.Fatalf("the exchanged token after its grant was revoked: error %d, want 5", code)
+		}
+	}, fastAPI)
+}

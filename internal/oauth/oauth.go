@@ -43,6 +43,7 @@ type Platform interface {
 	IssueToken(ctx context.Context, t storage.Token, ttl time.Duration) (string, storage.Token, error)
 	CheckToken(ctx context.Context, raw string) (storage.Token, error)
 	RevokeToken(ctx context.Context, actor platform.Actor, appID int64, raw string) error
+	Exchange(ctx context.Context, actor platform.Actor, subject storage.Token, m scope.Mask, ttl time.Duration) (string, storage.Token, error)
 	Push(ctx context.Context, appID int64, params url.Values) (string, error)
 	TakePushed(ctx context.Context, appID int64, uri string, spend bool) (url.Values, error)
 }

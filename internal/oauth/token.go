@@ -42,6 +42,7 @@ func grants(p *Provider) map[string]grant {
 		protocol.GrantAuthorizationCode: code,
 		protocol.GrantRefreshToken:      &refreshGrant{p: p},
 		protocol.GrantDeviceCode:        &deviceGrant{p: p},
+		protocol.GrantTokenExchange:     &exchangeGrant{p: p},
 		protocol.GrantClientCredentials: &clientCredentialsGrant{p: p},
 	}
 }
@@ -90,7 +91,7 @@ func (p *Provider) AccessToken(w http.ResponseWriter, r *http.Request) {
 
 // grantTypes are the named grant types served, for errors and metadata.
 func (p *Provider) grantTypes() []string {
-	return []string{protocol.GrantAuthorizationCode, protocol.GrantRefreshToken, protocol.GrantDeviceCode, protocol.GrantClientCredentials}
+	return []string{protocol.GrantAuthorizationCode, protocol.GrantRefreshToken, protocol.GrantDeviceCode, protocol.GrantTokenExchange, protocol.GrantClientCredentials}
 }
 
 const maxForm = 64 << 10

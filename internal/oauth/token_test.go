@@ -50,7 +50,10 @@ func (s *stub) CheckToken(context.Context, string) (storage.Token, error) {
 	return storage.Token{}, platform.ErrTokenInvalid
 }
 func (s *stub) RevokeToken(context.Context, platform.Actor, int64, string) error { return nil }
-func (s *stub) Push(context.Context, int64, url.Values) (string, error)          { return "", nil }
+func (s *stub) Exchange(context.Context, platform.Actor, storage.Token, scope.Mask, time.Duration) (string, storage.Token, error) {
+	return "", storage.Token{}, nil
+}
+func (s *stub) Push(context.Context, int64, url.Values) (string, error) { return "", nil }
 func (s *stub) TakePushed(context.Context, int64, string, bool) (url.Values, error) {
 	return nil, platform.ErrNoPushedRequest
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"latchkey/internal/scope"
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
 )
@@ -105,6 +106,14 @@ func (p *Platform) RevokeToken(ctx context.Context, actor Actor, appID int64, ra
 		return nil
 	}
 	filter := storage.TokenFilter{Hash: &h, AppID: appID}
+	if kind.Credential() {
+		// Tokens exchanged from this one (RFC 8693) go with it.
+		children, err := p.store.RevokeTokens(ctx, storage.TokenFilter{CodeHash: &h, AppID: appID}, storage.RevokedByApp, p.now())
+		if err != nil {
+			return err
+		}
+		p.revoked(children)
+	}
 	if kind == token.Refresh {
 		family, err := p.store.RefreshFamily(ctx, h, appID)
 		if errors.Is(err, storage.ErrNotFound) {
@@ -146,4 +155,23 @@ func (p *Platform) RemoveAppAccess(ctx context.Context, actor Actor, userID, app
 	}
 	p.audit(ctx, actor, storage.AuditEvent{AppID: appID, Action: storage.AuditAccessRemoved, Detail: "user " + itoa(userID)})
 	return nil
+}
+
+// Exchange issues a narrower token for subject (RFC 8693): scopes m, which
+// the caller has checked are the subject's or fewer, lifetime ttl. It
+// belongs to the subject's grant (its code, or the subject itself), so it
+// is revoked with it; the exchange is audited.
+func (p *Platform) Exchange(ctx context.Context, actor Actor, subject storage.Token, m scope.Mask, ttl time.Duration) (string, storage.Token, error) {
+	grant := subject.CodeHash
+	if grant == nil {
+		grant = &subject.Hash
+	}
+	raw, t, err := p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: subject.AppID, UserID: subject.UserID, Scope: m,
+		IP: actor.IP, Flow: storage.FlowExchange, CodeHash: grant}, ttl)
+	if err != nil {
+		return "", t, err
+	}
+	actor.UserID = subject.UserID
+	p.audit(ctx, actor, storage.AuditEvent{AppID: subject.AppID, Action: storage.AuditTokenExchange, Detail: m.Text(scope.User)})
+	return raw, t, nil
 }

@@ -20,6 +20,8 @@ const (
 	AuthorizationPending = "authorization_pending"
 	SlowDown             = "slow_down"
 	ExpiredToken         = "expired_token"
+	// RFC 8693 §2.2.2: a target the server cannot issue for.
+	InvalidTarget = "invalid_target"
 )
 
 // Grant types of the token endpoint.
@@ -28,6 +30,9 @@ const (
 	GrantClientCredentials = "client_credentials"
 	GrantRefreshToken      = "refresh_token"
 	GrantDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"
+	GrantTokenExchange     = "urn:ietf:params:oauth:grant-type:token-exchange"
+	// TokenTypeAccessToken is RFC 8693's name for an access token.
+	TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
 	// GrantImplicit is not a token-endpoint grant; metadata lists it.
 	GrantImplicit = "implicit"
 )

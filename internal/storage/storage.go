@@ -169,6 +169,7 @@ const (
 	FlowIFrame            Flow = "iframe"
 	FlowRefresh           Flow = "refresh"
 	FlowDevice            Flow = "device"
+	FlowExchange          Flow = "token_exchange"
 )
 
 // Token is the at-rest record of an access token.
@@ -326,6 +327,7 @@ const (
 	AuditCodeReplay         AuditAction = "code.replay"
 	AuditRefreshReuse       AuditAction = "refresh.reuse"
 	AuditKeyRotate          AuditAction = "signing_key.rotate"
+	AuditTokenExchange      AuditAction = "token.exchange"
 	AuditKeyRetire          AuditAction = "signing_key.retire"
 	AuditAccessRemoved      AuditAction = "app.access_removed"
 	AuditCommunityCreate    AuditAction = "community.create"
