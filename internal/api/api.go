@@ -137,17 +137,22 @@ type Platform interface {
 	// TokenUsed notes a use, for "last used" on a community's page.
 	TokenUsed(h token.Hash, now time.Time)
 	AppUserCount(ctx context.Context, appID int64) (int64, error)
+	// CheckBinding checks a DPoP-bound token's presentation (RFC 9449).
+	CheckBinding(ctx context.Context, t storage.Token, dpopScheme bool, proof, method, target, raw string) error
 }
 
 // Dispatcher serves /method/{name}.
 type Dispatcher struct {
-	P       Platform
-	Now     func() time.Time
-	Log     *slog.Logger
-	Limits  Limits
-	methods map[string]*Method
-	limiter *ratelimit.Limiter
-	users   appUsers
+	P   Platform
+	Now func() time.Time
+	// PublicURL is the server's URL without a trailing slash: DPoP proofs
+	// name the URL the client called.
+	PublicURL string
+	Log       *slog.Logger
+	Limits    Limits
+	methods   map[string]*Method
+	limiter   *ratelimit.Limiter
+	users     appUsers
 }
 
 // New returns a dispatcher with the given methods.
@@ -252,9 +257,12 @@ func (d *Dispatcher) call(w http.ResponseWriter, r *http.Request, c *Call, name 
 	}
 	*c = Call{Ctx: r.Context(), Version: v, Now: d.Now()}
 	raw := ps.Get("access_token")
+	dpopScheme := false
 	if raw == "" {
 		if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 			raw = strings.TrimSpace(h[7:])
+		} else if len(h) > 5 && strings.EqualFold(h[:5], "dpop ") {
+			raw, dpopScheme = strings.TrimSpace(h[5:]), true
 		}
 	}
 	if raw == "" {
@@ -276,6 +284,17 @@ func (d *Dispatcher) call(w http.ResponseWriter, r *http.Request, c *Call, name 
 			return nil, ErrInvalidToken
 		default:
 			return nil, err // logged by write, as a failure or a client gone
+		}
+		if t.JKT != "" || dpopScheme {
+			// RFC 9449 §7: a bound token only with its key's fresh proof.
+			err := d.P.CheckBinding(r.Context(), t, dpopScheme, r.Header.Get("DPoP"), r.Method, d.PublicURL+r.URL.Path, raw)
+			var be *platform.ErrBinding
+			if errors.As(err, &be) {
+				return nil, &Error{5, "User authorization failed: " + be.Error() + "."}
+			}
+			if err != nil {
+				return nil, err
+			}
 		}
 		c.Token, c.HasToken = t, true
 		if err := m.permits(&t); err != nil {

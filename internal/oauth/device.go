@@ -76,11 +76,11 @@ func (g *deviceGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Erro
 	}
 	ttl := userTTL(dc.Scope, g.p.Cfg.CodeTokenTTL)
 	access, _, err := g.p.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: dc.AppID, UserID: dc.UserID, Scope: dc.Scope,
-		IP: r.ip, Flow: storage.FlowDevice, CodeHash: &dc.Hash}, ttl)
+		IP: r.ip, Flow: storage.FlowDevice, CodeHash: &dc.Hash, JKT: r.jkt}, ttl)
 	if err != nil {
 		return nil, internal(err)
 	}
-	grant := platform.Grant{Family: dc.Hash, AppID: dc.AppID, UserID: dc.UserID, Scope: dc.Scope, AuthTime: dc.IssuedAt}
+	grant := platform.Grant{Family: dc.Hash, AppID: dc.AppID, UserID: dc.UserID, Scope: dc.Scope, AuthTime: dc.IssuedAt, JKT: r.jkt}
 	out, e := g.p.userTokenAnswer(ctx, access, ttl, grant)
 	if e != nil {
 		return nil, e

@@ -40,15 +40,17 @@ func (g *codeGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Error)
 	}
 	ttl := userTTL(code.Scope, g.p.Cfg.CodeTokenTTL)
 	raw, _, err = g.p.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: r.client.ID, UserID: code.UserID,
-		Scope: code.Scope, IP: r.ip, Flow: storage.FlowCode, CodeHash: &code.Hash}, ttl)
+		Scope: code.Scope, IP: r.ip, Flow: storage.FlowCode, CodeHash: &code.Hash, JKT: r.jkt}, ttl)
 	if err != nil {
 		return nil, internal(err)
 	}
-	out, e := g.p.userTokenAnswer(ctx, raw, ttl, grantFor(code))
+	grant := grantFor(code)
+	grant.JKT = r.jkt
+	out, e := g.p.userTokenAnswer(ctx, raw, ttl, grant)
 	if e != nil {
 		return nil, e
 	}
-	if e := g.p.addIDToken(ctx, out, grantFor(code), code.Nonce); e != nil {
+	if e := g.p.addIDToken(ctx, out, grant, code.Nonce); e != nil {
 		return nil, e
 	}
 	return out, nil
@@ -60,7 +62,7 @@ func (g *codeGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Error)
 func (p *Provider) userTokenAnswer(ctx context.Context, access string, ttl time.Duration, g platform.Grant) (map[string]any, *Error) {
 	out := map[string]any{
 		"access_token": access, "expires_in": int64(ttl / time.Second), "user_id": g.UserID,
-		"token_type": "bearer", "scope": g.Scope.Text(scope.User),
+		"token_type": tokenType(g.JKT), "scope": g.Scope.Text(scope.User),
 	}
 	if ttl > 0 {
 		refresh, err := p.refreshes.Issue(ctx, g)
@@ -99,6 +101,15 @@ func (g *codeGrant) communityTokens(ctx context.Context, r *tokenRequest, code s
 	}
 	out["groups"] = groups
 	return out, nil
+}
+
+// tokenType is the token_type of an answer: DPoP for a bound token (RFC
+// 9449 §5), bearer otherwise.
+func tokenType(jkt string) string {
+	if jkt != "" {
+		return "DPoP"
+	}
+	return "bearer"
 }
 
 // codeError turns a refused code into invalid_grant with the platform's

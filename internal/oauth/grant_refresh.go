@@ -32,7 +32,7 @@ func (g *refreshGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Err
 		}
 		narrow = m
 	}
-	grant, next, err := g.p.refreshes.Rotate(ctx, raw, r.client.ID)
+	grant, next, err := g.p.refreshes.Rotate(ctx, raw, r.client.ID, r.jkt)
 	if err != nil {
 		return nil, codeError(err)
 	}
@@ -47,13 +47,13 @@ func (g *refreshGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Err
 		ttl = g.p.Cfg.CodeTokenTTL // a refreshed token always expires
 	}
 	access, _, err := g.p.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: r.client.ID, UserID: grant.UserID,
-		Scope: grant.Scope, IP: r.ip, Flow: storage.FlowRefresh, CodeHash: &grant.Family}, ttl)
+		Scope: grant.Scope, IP: r.ip, Flow: storage.FlowRefresh, CodeHash: &grant.Family, JKT: r.jkt}, ttl)
 	if err != nil {
 		return nil, internal(err)
 	}
 	out := map[string]any{
 		"access_token": access, "refresh_token": next, "expires_in": int64(ttl.Seconds()), "user_id": grant.UserID,
-		"token_type": "bearer", "scope": grant.Scope.Text(scope.User),
+		"token_type": tokenType(r.jkt), "scope": grant.Scope.Text(scope.User),
 	}
 	// A refreshed id_token carries no nonce (OpenID Connect Core §12.2).
 	if e := g.p.addIDToken(ctx, out, grant, ""); e != nil {

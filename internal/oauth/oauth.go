@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"latchkey/internal/dpop"
 	"latchkey/internal/platform"
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
@@ -44,6 +45,8 @@ type Platform interface {
 	CheckToken(ctx context.Context, raw string) (storage.Token, error)
 	RevokeToken(ctx context.Context, actor platform.Actor, appID int64, raw string) error
 	Exchange(ctx context.Context, actor platform.Actor, subject storage.Token, m scope.Mask, ttl time.Duration) (string, storage.Token, error)
+	CheckProof(ctx context.Context, proof, method, target, accessToken string) (dpop.Proof, error)
+	CheckBinding(ctx context.Context, t storage.Token, dpopScheme bool, proof, method, target, raw string) error
 	Push(ctx context.Context, appID int64, params url.Values) (string, error)
 	TakePushed(ctx context.Context, appID int64, uri string, spend bool) (url.Values, error)
 }
@@ -63,7 +66,7 @@ type Codes interface {
 // Refreshes issues and rotates refresh tokens (platform.Refreshes).
 type Refreshes interface {
 	Issue(ctx context.Context, g platform.Grant) (string, error)
-	Rotate(ctx context.Context, raw string, appID int64) (platform.Grant, string, error)
+	Rotate(ctx context.Context, raw string, appID int64, jkt string) (platform.Grant, string, error)
 }
 
 // Devices runs the device authorization grant (platform.Devices).

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -107,9 +108,11 @@ func (p *Provider) JWKS(w http.ResponseWriter, r *http.Request) {
 // UserInfo serves OpenID Connect UserInfo (Core §5.3) to a Bearer token
 // with the openid scope.
 func (p *Provider) UserInfo(w http.ResponseWriter, r *http.Request) {
-	raw := ""
+	raw, dpopScheme := "", false
 	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 		raw = strings.TrimSpace(h[7:])
+	} else if len(h) > 5 && strings.EqualFold(h[:5], "dpop ") {
+		raw, dpopScheme = strings.TrimSpace(h[5:]), true
 	} else if r.Method == http.MethodPost {
 		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 		if err := r.ParseForm(); err == nil {
@@ -130,6 +133,16 @@ func (p *Provider) UserInfo(w http.ResponseWriter, r *http.Request) {
 		challenge("invalid_token", "the access token is invalid, expired or revoked", http.StatusUnauthorized)
 		return
 	case err != nil:
+		p.fail(w, r, internal(err))
+		return
+	}
+	if err := p.p.CheckBinding(r.Context(), t, dpopScheme, r.Header.Get("DPoP"), r.Method, p.Cfg.PublicURL.JoinPath("/oauth/userinfo").String(), raw); err != nil {
+		var be *platform.ErrBinding
+		if errors.As(err, &be) {
+			w.Header().Set("WWW-Authenticate", `DPoP error="invalid_token", error_description="`+be.Reason+`"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": be.Reason})
+			return
+		}
 		p.fail(w, r, internal(err))
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"latchkey/internal/dpop"
 	"latchkey/internal/httpx"
 	"latchkey/internal/platform"
 	"latchkey/internal/protocol"
@@ -76,6 +77,10 @@ func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
 	if !t.ExpiresAt.IsZero() {
 		out["exp"] = t.ExpiresAt.Unix()
 	}
+	if t.JKT != "" {
+		out["token_type"] = "DPoP"
+		out["cnf"] = map[string]string{"jkt": t.JKT} // RFC 9449 §6.2
+	}
 	switch t.Kind {
 	case token.User:
 		out["scope"] = t.Scope.Text(scope.User)
@@ -123,4 +128,12 @@ func (p *Provider) metadata() map[string]any {
 		"introspection_endpoint_auth_methods_supported":  clientAuth,
 		"scopes_supported":                               scope.Known(scope.User).Names(scope.User),
 	}
+}
+
+func dpopAlgorithms() []string {
+	out := make([]string, len(dpop.Algorithms))
+	for i, a := range dpop.Algorithms {
+		out[i] = string(a)
+	}
+	return out
 }

@@ -57,7 +57,10 @@ type tokenRequest struct {
 	// public: the client is a standalone app that sent no secret (RFC 8252
 	// §8.4); it proves nothing but its client_id.
 	public bool
-	ip     string
+	// jkt is the thumbprint of the DPoP key the request proved (RFC 9449
+	// §5): the tokens issued are bound to it. "" without a DPoP header.
+	jkt string
+	ip  string
 }
 
 // AccessToken serves GET and POST /access_token.
@@ -81,7 +84,12 @@ func (p *Provider) AccessToken(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, newError(protocol.InvalidClient, 401, "client_secret is missing: this grant needs the app's client secret"))
 		return
 	}
-	body, e := g.exchange(r.Context(), &tokenRequest{form: r.Form, client: client, secret: secret, public: public, ip: httpx.ClientIP(r)})
+	jkt, e := p.tokenProof(r)
+	if e != nil {
+		p.fail(w, r, e)
+		return
+	}
+	body, e := g.exchange(r.Context(), &tokenRequest{form: r.Form, client: client, secret: secret, public: public, jkt: jkt, ip: httpx.ClientIP(r)})
 	if e != nil {
 		p.fail(w, r, e)
 		return
@@ -92,6 +100,27 @@ func (p *Provider) AccessToken(w http.ResponseWriter, r *http.Request) {
 // grantTypes are the named grant types served, for errors and metadata.
 func (p *Provider) grantTypes() []string {
 	return []string{protocol.GrantAuthorizationCode, protocol.GrantRefreshToken, protocol.GrantDeviceCode, protocol.GrantTokenExchange, protocol.GrantClientCredentials}
+}
+
+// tokenProof checks the DPoP proof of a token request, if it has one, and
+// returns its key's thumbprint.
+func (p *Provider) tokenProof(r *http.Request) (string, *Error) {
+	proofs := r.Header.Values("DPoP")
+	switch len(proofs) {
+	case 0:
+		return "", nil
+	case 1:
+	default:
+		return "", newError(protocol.InvalidDPoPProof, 400, "more than one DPoP header")
+	}
+	pr, err := p.p.CheckProof(r.Context(), proofs[0], http.MethodPost, p.Cfg.PublicURL.JoinPath("/access_token").String(), "")
+	if platform.ProofRefused(err) {
+		return "", newError(protocol.InvalidDPoPProof, 400, err.Error())
+	}
+	if err != nil {
+		return "", internal(err)
+	}
+	return pr.JKT, nil
 }
 
 const maxForm = 64 << 10

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"latchkey/internal/dpop"
 	"latchkey/internal/platform"
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
@@ -53,6 +54,12 @@ func (s *stub) RevokeToken(context.Context, platform.Actor, int64, string) error
 func (s *stub) Exchange(context.Context, platform.Actor, storage.Token, scope.Mask, time.Duration) (string, storage.Token, error) {
 	return "", storage.Token{}, nil
 }
+func (s *stub) CheckProof(context.Context, string, string, string, string) (dpop.Proof, error) {
+	return dpop.Proof{}, &dpop.Error{Reason: "no proofs in this test"}
+}
+func (s *stub) CheckBinding(context.Context, storage.Token, bool, string, string, string, string) error {
+	return nil
+}
 func (s *stub) Push(context.Context, int64, url.Values) (string, error) { return "", nil }
 func (s *stub) TakePushed(context.Context, int64, string, bool) (url.Values, error) {
 	return nil, platform.ErrNoPushedRequest
@@ -70,7 +77,7 @@ func (noCodes) Redeem(context.Context, string, int64, string, string) (storage.C
 type noRefreshes struct{}
 
 func (noRefreshes) Issue(context.Context, platform.Grant) (string, error) { return "", nil }
-func (noRefreshes) Rotate(context.Context, string, int64) (platform.Grant, string, error) {
+func (noRefreshes) Rotate(context.Context, string, int64, string) (platform.Grant, string, error) {
 	return platform.Grant{}, "", platform.ErrRefreshInvalid
 }
 

@@ -31,6 +31,8 @@ type Grant struct {
 	Scope    scope.Mask
 	AuthTime time.Time
 	Nonce    string
+	// JKT binds the refresh tokens to a DPoP key ("" for none).
+	JKT string
 }
 
 // ErrRefreshInvalid refuses a refresh token that is unknown, another app's,
@@ -42,7 +44,7 @@ func (r *Refreshes) Issue(ctx context.Context, g Grant) (string, error) {
 	raw, h := r.p.Keys.Mint(token.Refresh)
 	now := r.p.now()
 	rec := storage.RefreshToken{Hash: h, Family: g.Family, AppID: g.AppID, UserID: g.UserID, Scope: g.Scope,
-		AuthTime: g.AuthTime, Nonce: g.Nonce, IssuedAt: now, ExpiresAt: now.Add(r.TTL)}
+		AuthTime: g.AuthTime, Nonce: g.Nonce, IssuedAt: now, ExpiresAt: now.Add(r.TTL), JKT: g.JKT}
 	if err := r.p.store.CreateRefreshToken(ctx, rec); err != nil {
 		return "", err
 	}
@@ -52,16 +54,19 @@ func (r *Refreshes) Issue(ctx context.Context, g Grant) (string, error) {
 
 // Rotate spends the app's refresh token raw and returns its grant with the
 // next refresh token. Of concurrent uses one wins; the others are reuses.
-func (r *Refreshes) Rotate(ctx context.Context, raw string, appID int64) (Grant, string, error) {
+// A token bound to a DPoP key (jkt) is refused, unspent, to another key.
+func (r *Refreshes) Rotate(ctx context.Context, raw string, appID int64, jkt string) (Grant, string, error) {
 	kind, h, err := r.p.Keys.Parse(raw)
 	if err != nil || kind != token.Refresh {
 		return Grant{}, "", ErrRefreshInvalid
 	}
 	now := r.p.Now()
-	old, err := r.p.store.UseRefreshToken(ctx, h, appID, now)
+	old, err := r.p.store.UseRefreshToken(ctx, h, appID, jkt, now)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return Grant{}, "", ErrRefreshInvalid
+	case errors.Is(err, storage.ErrConflict) && old.UsedAt.IsZero() && old.RevokedAt.IsZero():
+		return Grant{}, "", ErrRefreshInvalid // live, but bound to another DPoP key: not spent
 	case errors.Is(err, storage.ErrConflict):
 		if old.RevokedAt.IsZero() && r.Grace > 0 && now.Before(old.UsedAt.Add(r.Grace)) && now.Before(old.ExpiresAt) {
 			break // a retry within the grace period: a new pair, no alarm
@@ -79,7 +84,7 @@ func (r *Refreshes) Rotate(ctx context.Context, raw string, appID int64) (Grant,
 	if !now.Before(old.ExpiresAt) {
 		return Grant{}, "", ErrRefreshInvalid
 	}
-	g := Grant{Family: old.Family, AppID: old.AppID, UserID: old.UserID, Scope: old.Scope, AuthTime: old.AuthTime, Nonce: old.Nonce}
+	g := Grant{Family: old.Family, AppID: old.AppID, UserID: old.UserID, Scope: old.Scope, AuthTime: old.AuthTime, Nonce: old.Nonce, JKT: old.JKT}
 	next, err := r.Issue(ctx, g)
 	return g, next, err
 }

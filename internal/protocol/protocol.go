@@ -22,6 +22,8 @@ const (
 	ExpiredToken         = "expired_token"
 	// RFC 8693 §2.2.2: a target the server cannot issue for.
 	InvalidTarget = "invalid_target"
+	// RFC 9449 §5: a DPoP proof refused at the token endpoint.
+	InvalidDPoPProof = "invalid_dpop_proof"
 )
 
 // Grant types of the token endpoint.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -85,6 +86,7 @@ func New(d Deps) (*Server, error) {
 	}})
 	s.api = api.New(p, p.Now, d.Log, api.Limits{User: cfg.RateUser, Community: cfg.RateCommunity, Service: cfg.RateService},
 		methods.All(methods.Deps{P: p, PublicURL: d.PublicURL}))
+	s.api.PublicURL = strings.TrimSuffix(d.PublicURL.String(), "/")
 	kit, err := web.NewKit(p.Keys, p.Now, d.Log, d.PublicURL.Scheme == "https", p)
 	if err != nil {
 		return nil, err

@@ -200,6 +200,9 @@ type Token struct {
 	// LastUsedAt is when the API last accepted it, to the minute (tracked
 	// for community tokens).
 	LastUsedAt time.Time
+	// JKT is the thumbprint of the key a DPoP-bound token is bound to
+	// (RFC 9449); "" for a bearer token.
+	JKT string
 	// Sealed, set at creation, keeps the token sealed under the server
 	// secret so that it can be handed out again (iframe launches reuse a
 	// live token). Only ReusableToken reads it back.
@@ -260,6 +263,8 @@ type RefreshToken struct {
 	// UsedAt is when it was spent (exchanged for the next pair).
 	UsedAt    time.Time
 	RevokedAt time.Time
+	// JKT binds it to a DPoP key ("" for none).
+	JKT string
 }
 
 // Notification is a message an app sent to a user (secure.sendNotification).
@@ -418,6 +423,10 @@ type Storage interface {
 	// zero), lets update change it, and writes it back, in one transaction.
 	UpdateDeviceCode(ctx context.Context, hash token.Hash, appID int64, update func(*DeviceCode) error) (DeviceCode, error)
 
+	// UseProof records a DPoP proof (the hash of its key and jti) until
+	// expires; ErrConflict when it was recorded before: a replay.
+	UseProof(ctx context.Context, hash token.Hash, expires time.Time) error
+
 	CreateSigningKey(ctx context.Context, k SigningKey) error
 	// ListSigningKeys lists every key, newest first, retired ones included.
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
@@ -425,11 +434,12 @@ type Storage interface {
 	RetireSigningKey(ctx context.Context, kid string, now time.Time) error
 
 	CreateRefreshToken(ctx context.Context, r RefreshToken) error
-	// UseRefreshToken spends the app's refresh token at now and returns it.
-	// ErrNotFound: no such token of this app. A token already spent or
-	// revoked is returned with ErrConflict, untouched: whether that is a
-	// reuse is the caller's rule. Of concurrent uses exactly one wins.
-	UseRefreshToken(ctx context.Context, hash token.Hash, appID int64, now time.Time) (RefreshToken, error)
+	// UseRefreshToken spends the app's refresh token at now and returns it,
+	// unless it is bound to a DPoP key other than jkt. ErrNotFound: no such
+	// token of this app. A token spent, revoked or bound to another key is
+	// returned with ErrConflict, untouched: what that means is the caller's
+	// rule. Of concurrent uses exactly one wins.
+	UseRefreshToken(ctx context.Context, hash token.Hash, appID int64, jkt string, now time.Time) (RefreshToken, error)
 	// RefreshFamily returns the family of the app's refresh token hash;
 	// ErrNotFound when it is not the app's.
 	RefreshFamily(ctx context.Context, hash token.Hash, appID int64) (token.Hash, error)

@@ -72,6 +72,7 @@ func (s *Store) DeleteExpired(ctx context.Context, codesBefore, tokensBefore, re
 		{`DELETE FROM refresh_tokens WHERE hash IN (SELECT hash FROM refresh_tokens WHERE expires_at < $1 LIMIT $2)`, tokensBefore},
 		{`DELETE FROM pushed_requests WHERE hash IN (SELECT hash FROM pushed_requests WHERE expires_at < $1 LIMIT $2)`, codesBefore},
 		{`DELETE FROM device_codes WHERE hash IN (SELECT hash FROM device_codes WHERE expires_at < $1 LIMIT $2)`, tokensBefore},
+		{`DELETE FROM dpop_proofs WHERE hash IN (SELECT hash FROM dpop_proofs WHERE expires_at < $1 LIMIT $2)`, codesBefore},
 	} {
 		res, err = s.w.ExecContext(ctx, q.sql, ts(q.before), limit)
 		if err != nil {
@@ -598,7 +599,7 @@ func (s *Store) UseCode(ctx context.Context, hash token.Hash, now time.Time) (st
 
 // ---- tokens
 
-const tokenCols = `hash, kind, app_id, user_id, community_id, scope, issued_at, expires_at, ip, flow, code_hash, secret_hash, revoked_at, revoke_reason, last_used_at`
+const tokenCols = `hash, kind, app_id, user_id, community_id, scope, issued_at, expires_at, ip, flow, code_hash, secret_hash, revoked_at, revoke_reason, last_used_at, jkt`
 
 func scanToken(row scanner) (storage.Token, error) {
 	var t storage.Token
@@ -606,7 +607,7 @@ func scanToken(row scanner) (storage.Token, error) {
 	var kind string
 	var app sql.NullInt64
 	var issued, expires, revoked, used int64
-	err := row.Scan(&hash, &kind, &app, &t.UserID, &t.CommunityID, &t.Scope, &issued, &expires, &t.IP, &t.Flow, &codeHash, &secretHash, &revoked, &t.RevokeReason, &used)
+	err := row.Scan(&hash, &kind, &app, &t.UserID, &t.CommunityID, &t.Scope, &issued, &expires, &t.IP, &t.Flow, &codeHash, &secretHash, &revoked, &t.RevokeReason, &used, &t.JKT)
 	if err != nil {
 		return t, err
 	}
@@ -644,9 +645,9 @@ func insertToken(ctx context.Context, db execer, t storage.Token) error {
 	if t.SecretHash != nil {
 		secretHash = t.SecretHash[:]
 	}
-	_, err := db.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`, sealed) VALUES (`+placeholders(1, 16)+`)`,
+	_, err := db.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`, sealed) VALUES (`+placeholders(1, 17)+`)`,
 		t.Hash[:], string(t.Kind), nullID(t.AppID), t.UserID, t.CommunityID, int64(t.Scope), ts(t.IssuedAt), ts(t.ExpiresAt),
-		t.IP, string(t.Flow), codeHash, secretHash, ts(t.RevokedAt), string(t.RevokeReason), ts(t.LastUsedAt), t.Sealed)
+		t.IP, string(t.Flow), codeHash, secretHash, ts(t.RevokedAt), string(t.RevokeReason), ts(t.LastUsedAt), t.JKT, t.Sealed)
 	return err
 }
 
@@ -895,6 +896,19 @@ func (s *Store) UpdateDeviceCode(ctx context.Context, hash token.Hash, appID int
 	return d, err
 }
 
+// ---- DPoP proofs
+
+func (s *Store) UseProof(ctx context.Context, hash token.Hash, expires time.Time) error {
+	res, err := s.w.ExecContext(ctx, `INSERT INTO dpop_proofs (hash, expires_at) VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING`, hash[:], ts(expires))
+	if err != nil {
+		return s.err(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return storage.ErrConflict
+	}
+	return nil
+}
+
 // ---- signing keys
 
 func (s *Store) CreateSigningKey(ctx context.Context, k storage.SigningKey) error {
@@ -925,28 +939,28 @@ func (s *Store) RetireSigningKey(ctx context.Context, kid string, now time.Time)
 
 // ---- refresh tokens
 
-const refreshCols = `hash, family, app_id, user_id, scope, auth_time, nonce, issued_at, expires_at, used_at, revoked_at`
+const refreshCols = `hash, family, app_id, user_id, scope, auth_time, nonce, issued_at, expires_at, used_at, revoked_at, jkt`
 
 func scanRefresh(row scanner) (storage.RefreshToken, error) {
 	var r storage.RefreshToken
 	var hash, family []byte
 	var auth, issued, expires, used, revoked int64
-	err := row.Scan(&hash, &family, &r.AppID, &r.UserID, &r.Scope, &auth, &r.Nonce, &issued, &expires, &used, &revoked)
+	err := row.Scan(&hash, &family, &r.AppID, &r.UserID, &r.Scope, &auth, &r.Nonce, &issued, &expires, &used, &revoked, &r.JKT)
 	r.Hash, r.Family = hashOf(hash), hashOf(family)
 	r.AuthTime, r.IssuedAt, r.ExpiresAt, r.UsedAt, r.RevokedAt = at(auth), at(issued), at(expires), at(used), at(revoked)
 	return r, err
 }
 
 func (s *Store) CreateRefreshToken(ctx context.Context, r storage.RefreshToken) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshCols+`) VALUES (`+placeholders(1, 11)+`)`,
-		r.Hash[:], r.Family[:], r.AppID, r.UserID, int64(r.Scope), ts(r.AuthTime), r.Nonce, ts(r.IssuedAt), ts(r.ExpiresAt), ts(r.UsedAt), ts(r.RevokedAt))
+	_, err := s.w.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshCols+`) VALUES (`+placeholders(1, 12)+`)`,
+		r.Hash[:], r.Family[:], r.AppID, r.UserID, int64(r.Scope), ts(r.AuthTime), r.Nonce, ts(r.IssuedAt), ts(r.ExpiresAt), ts(r.UsedAt), ts(r.RevokedAt), r.JKT)
 	return s.err(err)
 }
 
-func (s *Store) UseRefreshToken(ctx context.Context, hash token.Hash, appID int64, now time.Time) (storage.RefreshToken, error) {
+func (s *Store) UseRefreshToken(ctx context.Context, hash token.Hash, appID int64, jkt string, now time.Time) (storage.RefreshToken, error) {
 	r, err := scanRefresh(s.w.QueryRowContext(ctx,
-		`UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND app_id = $3 AND used_at = 0 AND revoked_at = 0 RETURNING `+refreshCols,
-		ts(now), hash[:], appID))
+		`UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND app_id = $3 AND used_at = 0 AND revoked_at = 0 AND (jkt = '' OR jkt = $4) RETURNING `+refreshCols,
+		ts(now), hash[:], appID, jkt))
 	if !errors.Is(err, sql.ErrNoRows) {
 		return r, s.err(err)
 	}

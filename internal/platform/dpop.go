@@ -1,0 +1,68 @@
+package platform
+
+import (
+	"context"
+	"errors"
+
+	"latchkey/internal/dpop"
+	"latchkey/internal/storage"
+	"latchkey/internal/token"
+)
+
+// CheckProof checks a DPoP proof (RFC 9449) for a request with method to
+// target, bound to accessToken when one is presented, and records its jti
+// in storage so that no node accepts it twice. Refusals are *dpop.Error or
+// dpop.ErrReplay.
+func (p *Platform) CheckProof(ctx context.Context, proof, method, target, accessToken string) (dpop.Proof, error) {
+	pr, err := dpop.Verify(proof, method, target, p.Now(), accessToken)
+	if err != nil {
+		return pr, err
+	}
+	// A proof is unique by its key and jti; it cannot be accepted after
+	// the window, so it is remembered a little longer than that.
+	err = p.store.UseProof(ctx, token.HashOf(pr.JKT+"\x00"+pr.JTI), pr.IAT.Add(2*dpop.Window))
+	if errors.Is(err, storage.ErrConflict) {
+		return pr, dpop.ErrReplay
+	}
+	return pr, err
+}
+
+// ProofRefused reports whether err is a refused proof rather than a failure
+// to check it.
+func ProofRefused(err error) bool {
+	var e *dpop.Error
+	return errors.As(err, &e) || errors.Is(err, dpop.ErrReplay)
+}
+
+// ErrBinding refuses how a token was presented: a DPoP-bound token
+// without its proof, a proof of another key, or a bearer token presented
+// as DPoP. Reason says which, for the client.
+type ErrBinding struct{ Reason string }
+
+func (e *ErrBinding) Error() string { return "DPoP: " + e.Reason }
+
+// CheckBinding is the one rule of presenting a token (RFC 9449 §7): a
+// bound token only with the DPoP scheme and a fresh proof of its key bound
+// to it by ath; an unbound one only as a bearer token. dpopScheme says the
+// token came as "Authorization: DPoP".
+func (p *Platform) CheckBinding(ctx context.Context, t storage.Token, dpopScheme bool, proof, method, target, raw string) error {
+	switch {
+	case t.JKT == "" && !dpopScheme:
+		return nil
+	case t.JKT == "":
+		return &ErrBinding{"the token is not DPoP-bound: present it as a Bearer token"}
+	case !dpopScheme:
+		return &ErrBinding{"the token is DPoP-bound: present it with Authorization: DPoP and a DPoP proof"}
+	}
+	pr, err := p.CheckProof(ctx, proof, method, target, raw)
+	if ProofRefused(err) {
+		return &ErrBinding{err.Error()}
+	}
+	if err != nil {
+		return err
+	}
+	if pr.JKT != t.JKT {
+		return &ErrBinding{"the DPoP proof is signed by another key than the token is bound to"}
+	}
+	return nil
+}
