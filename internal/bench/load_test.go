@@ -14,8 +14,8 @@ func TestRunMeasuresEveryScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(results) != 5 {
-		t.Fatalf("%d results, want bare, api, client credentials, code flows, refreshes", len(results))
+	if len(results) != 6 {
+		t.Fatalf("%d results, want bare, api, DPoP api, client credentials, code flows, refreshes", len(results))
 	}
 	for _, r := range results {
 		if r.Requests == 0 || r.Errors != 0 || r.P50 <= 0 || r.P99 < r.P50 {
@@ -24,7 +24,7 @@ func TestRunMeasuresEveryScenario(t *testing.T) {
 	}
 	var out bytes.Buffer
 	Print(&out, results)
-	for _, want := range []string{"sqlite  api: account.getAppPermissions", "sqlite  client credentials tokens", "sqlite  authorization code flows", "sqlite  refresh grants", "ops/s"} {
+	for _, want := range []string{"sqlite  api: account.getAppPermissions", "sqlite  client credentials tokens", "sqlite  authorization code flows", "sqlite  refresh grants", "sqlite  api: DPoP-bound", "ops/s"} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("table lacks %q:\n%s", want, out.String())
 		}

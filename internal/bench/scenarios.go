@@ -3,6 +3,9 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,9 +20,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/net/html"
 
 	"latchkey/internal/config"
+	"latchkey/internal/dpop"
 	"latchkey/internal/node"
 	"latchkey/internal/platform"
 	"latchkey/internal/scope"
@@ -60,7 +65,7 @@ func Run(ctx context.Context, o Options, log io.Writer) ([]Result, error) {
 		if i == 0 {
 			results = append(results, t.bare(ctx, o))
 		}
-		for _, run := range []func(context.Context, Options) Result{t.api, t.clientCredentials, t.codeFlow, t.refresh} {
+		for _, run := range []func(context.Context, Options) Result{t.api, t.dpopAPI, t.clientCredentials, t.codeFlow, t.refresh} {
 			r := run(ctx, o)
 			r.Name = t.storage + "  " + r.Name
 			results = append(results, r)
@@ -410,6 +415,53 @@ func (t *target) refresh(ctx context.Context, o Options) Result {
 			return fmt.Errorf("%w: refresh answered %d", errBadAnswer, resp.StatusCode)
 		}
 		current[w] = out.RefreshToken
+		return nil
+	})
+}
+
+// dpopAPI: the API path with DPoP-bound tokens (RFC 9449): each call
+// carries a fresh proof, signed by the worker (ES256), which the server
+// checks and records (its jti), next to the bearer API scenario.
+func (t *target) dpopAPI(ctx context.Context, o Options) Result {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		return Result{Name: "api: DPoP-bound", Errors: 1}
+	}
+	signer := dpop.NewSigner(key, jose.ES256)
+	tokens := make([]string, max(o.Tokens, 1))
+	for i := range tokens {
+		raw, _, err := t.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: t.app.ID, UserID: t.user.ID,
+			Scope: 1 << 16, Flow: storage.FlowCode, JKT: signer.JKT()}, 0)
+		if err != nil {
+			return Result{Name: "api: DPoP-bound", Errors: 1}
+		}
+		tokens[i] = raw
+	}
+	target := t.base + "/method/account.getAppPermissions"
+	want := []byte(`{"response":65536}`)
+	calls := make([]int, o.Concurrency)
+	return drive(ctx, "api: DPoP-bound account.getAppPermissions", o.Concurrency, o.Duration, newClient(), func(ctx context.Context, w int, c *http.Client) error {
+		calls[w]++
+		tok := tokens[(w*7919+calls[w])%len(tokens)]
+		proof, err := signer.Proof("GET", target, tok, fmt.Sprint(w, "-", calls[w], "-", rand32()[:8]), time.Now())
+		if err != nil {
+			return err
+		}
+		req, _ := http.NewRequestWithContext(ctx, "GET", target+"?v=5.199", nil)
+		req.Header.Set("Authorization", "DPoP "+tok)
+		req.Header.Set("DPoP", proof)
+		resp, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != 200 || !bytes.HasPrefix(body, want) {
+			return fmt.Errorf("%w: %d %.100s", errBadAnswer, resp.StatusCode, body)
+		}
 		return nil
 	})
 }
