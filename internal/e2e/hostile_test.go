@@ -166,6 +166,22 @@ func testHostileRequests(t *testing.T, e *env) {
 	tok("a public client's code exchange with a forged code", "client_id="+sid+"&code=lka1"+strings.Repeat("0", 60)+"&code_verifier="+strings.Repeat("v", 43), 400)
 	tok("grant_type given twice", "grant_type=refresh_token&grant_type=client_credentials&client_id="+id+"&client_secret="+secret, 400)
 
+	tok("a forged device code", "grant_type=urn:ietf:params:oauth:grant-type:device_code&client_id="+sid+"&device_code=lkd1"+strings.Repeat("0", 60), 400)
+	tok("a device poll without the device code", "grant_type=urn:ietf:params:oauth:grant-type:device_code&client_id="+sid, 400)
+	tok("a device poll with a refresh token", "grant_type=urn:ietf:params:oauth:grant-type:device_code&client_id="+sid+"&device_code=lkr1"+strings.Repeat("0", 60), 400)
+	xchg := "grant_type=urn:ietf:params:oauth:grant-type:token-exchange&client_id=" + id + "&client_secret=" + secret
+	tok("token exchange without a subject", xchg+"&subject_token_type=urn:ietf:params:oauth:token-type:access_token", 400)
+	tok("token exchange of a forged subject", xchg+"&subject_token_type=urn:ietf:params:oauth:token-type:access_token&subject_token="+forgedUser, 400)
+	tok("token exchange of the service token", xchg+"&subject_token_type=urn:ietf:params:oauth:token-type:access_token&subject_token="+web.ServiceToken, 400)
+	tok("token exchange with an actor token", xchg+"&subject_token_type=urn:ietf:params:oauth:token-type:access_token&subject_token=x&actor_token=y", 400)
+	tok("token exchange for a resource", xchg+"&subject_token_type=urn:ietf:params:oauth:token-type:access_token&subject_token=x&resource=https%3A%2F%2Fevil.example", 400)
+	tok("token exchange by a public client", "grant_type=urn:ietf:params:oauth:grant-type:token-exchange&client_id="+sid+"&subject_token=x", 401)
+	tok("a token request with a malformed DPoP proof", "grant_type=client_credentials&client_id="+id+"&client_secret="+secret, 400, map[string]string{"Content-Type": form, "DPoP": "not.a.proof"})
+	add("device code without a client", hostile{method: "POST", path: "/oauth/device/code", body: "scope=friends", header: map[string]string{"Content-Type": form}, status: 401})
+	add("device code with an unknown scope", hostile{method: "POST", path: "/oauth/device/code", body: "client_id=" + sid + "&scope=root", header: map[string]string{"Content-Type": form}, status: 400})
+	add("device code by a web app without its secret", hostile{method: "POST", path: "/oauth/device/code", body: "client_id=" + id, header: map[string]string{"Content-Type": form}, status: 401})
+	add("the device page with a wrong code", hostile{method: "POST", path: "/device", body: "user_code=BCDF-GHJK", header: map[string]string{"Content-Type": form}, signedIn: true, status: 403})
+
 	// Pushed authorization requests
 	par := func(name, body string, status int) {
 		add(name, hostile{method: "POST", path: "/oauth/par", body: body, header: map[string]string{"Content-Type": form}, status: status})
@@ -237,6 +253,7 @@ func testHostileRequests(t *testing.T, e *env) {
 	api("api with a negative user id", "/method/secure.addAppEvent?v=5.199&user_id=-1&activity_id=1&access_token="+web.ServiceToken, 100)
 	api("api with group_ids of path tricks", "/method/groups.getById?v=5.199&group_ids=../1&access_token="+web.ServiceToken, 100)
 	api("api with a notification too long", "/method/secure.sendNotification?v=5.199&user_id=1&message="+strings.Repeat("x", 300)+"&access_token="+web.ServiceToken, 100)
+	api("api with a bearer token as DPoP", "/method/secure.checkToken?v=5.199&token=x", 5, map[string]string{"Authorization": "DPoP " + web.ServiceToken, "DPoP": "x"})
 	api("api with a check of a forged token", "/method/secure.checkToken?v=5.199&token="+forgedUser+"&access_token="+web.ServiceToken, 15)
 	add("api with an oversized body", hostile{method: "POST", path: "/method/users.get?v=5.199", body: "x=" + strings.Repeat("a", 1<<20+10), header: map[string]string{"Content-Type": form}, apiCode: 100})
 	add("api with a broken multipart body", hostile{method: "POST", path: "/method/users.get?v=5.199", body: "--x\r\nbroken", header: map[string]string{"Content-Type": "multipart/form-data; boundary=x"}, apiCode: 100})
@@ -258,7 +275,7 @@ func testHostileRequests(t *testing.T, e *env) {
 	for _, p := range []string{"/login", "/signup", "/logout", "/apps", fmt.Sprintf("/apps/%d/settings", web.ID), fmt.Sprintf("/apps/%d/delete", web.ID),
 		fmt.Sprintf("/apps/%d/new-service-token", web.ID), fmt.Sprintf("/apps/%d/rotate-secret", web.ID), fmt.Sprintf("/apps/%d/client-credentials", web.ID),
 		"/communities", fmt.Sprintf("/communities/%d/admins", c.ID), fmt.Sprintf("/communities/%d/tokens", c.ID),
-		fmt.Sprintf("/settings/apps/%d/remove", web.ID), "/settings/profile", "/widget/auth"} {
+		fmt.Sprintf("/settings/apps/%d/remove", web.ID), "/settings/profile", "/widget/auth", "/device"} {
 		post("POST "+p+" without a CSRF token", p, "login=x&password=y&title=x&name=x&confirm=yes&state=on", 403)
 		post("POST "+p+" with a forged CSRF token", p, "csrf=forged&login=x&title=x&confirm=yes", 403)
 		post("POST "+p+" from another site", p, "login=x", 403, map[string]string{"Sec-Fetch-Site": "cross-site"})
