@@ -61,7 +61,7 @@ func Verify(proof, method, target string, now time.Time, accessToken string) (Pr
 	if proof == "" || len(proof) > MaxLen {
 		return Proof{}, refuse("missing or too large")
 	}
-	jws, err := jose.ParseSigned(proof, Algorithms)
+	jws, err := jose.ParseSignedCompact(proof, Algorithms)
 	if err != nil {
 		return Proof{}, refuse("not a signed JWT with an allowed algorithm")
 	}

@@ -150,3 +150,15 @@ func testDeviceFlowAnswers(t *testing.T, e *env) {
 		t.Fatalf("the right code after five wrong ones: %d, want 429", b.status)
 	}
 }
+
+// The metadata names the device and DPoP support.
+func TestMetadataNamesDevicesAndDPoP(t *testing.T) {
+	e := newEnv(t)
+	for _, path := range []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"} {
+		_, m := e.getJSON(e.URL + path)
+		algs, _ := m["dpop_signing_alg_values_supported"].([]any)
+		if m["device_authorization_endpoint"] != e.URL+"/oauth/device/code" || m["pushed_authorization_request_endpoint"] != e.URL+"/oauth/par" || len(algs) == 0 || algs[0] != "ES256" {
+			t.Fatalf("%s: device endpoint %v, DPoP algorithms %v", path, m["device_authorization_endpoint"], algs)
+		}
+	}
+}

@@ -111,13 +111,16 @@ func (p *Provider) metadata() map[string]any {
 	}
 	clientAuth := []string{"client_secret_basic", "client_secret_post"}
 	return map[string]any{
-		"issuer":                 p.Issuer(),
-		"authorization_endpoint": base.JoinPath("/authorize").String(),
-		"token_endpoint":         base.JoinPath("/access_token").String(),
-		"revocation_endpoint":    base.JoinPath("/oauth/revoke").String(),
-		"introspection_endpoint": base.JoinPath("/oauth/introspect").String(),
-		"userinfo_endpoint":      base.JoinPath("/oauth/userinfo").String(),
-		"jwks_uri":               base.JoinPath("/oauth/jwks").String(),
+		"issuer":                                         p.Issuer(),
+		"authorization_endpoint":                         base.JoinPath("/authorize").String(),
+		"token_endpoint":                                 base.JoinPath("/access_token").String(),
+		"revocation_endpoint":                            base.JoinPath("/oauth/revoke").String(),
+		"introspection_endpoint":                         base.JoinPath("/oauth/introspect").String(),
+		"userinfo_endpoint":                              base.JoinPath("/oauth/userinfo").String(),
+		"jwks_uri":                                       base.JoinPath("/oauth/jwks").String(),
+		"pushed_authorization_request_endpoint":          base.JoinPath("/oauth/par").String(),
+		"device_authorization_endpoint":                  base.JoinPath("/oauth/device/code").String(),
+		"dpop_signing_alg_values_supported":              dpopAlgorithms(),
 		"authorization_response_iss_parameter_supported": true,
 		"response_types_supported":                       []string{protocol.ResponseCode, protocol.ResponseToken},
 		"response_modes_supported":                       []string{"query", "fragment"},
