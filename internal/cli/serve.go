@@ -57,7 +57,11 @@ func (e *env) serve(ctx context.Context) error {
 	defer ln.Close()
 	public := e.cfg.PublicURL
 	if public == "" {
-		public = "http://" + ln.Addr().String()
+		scheme := "http"
+		if e.cfg.TLSCert != "" {
+			scheme = "https"
+		}
+		public = scheme + "://" + ln.Addr().String()
 	}
 	publicURL, _ := url.Parse(public)
 
@@ -87,7 +91,13 @@ func (e *env) serve(ctx context.Context) error {
 	defer func() { stopBackground(); <-bgDone }()
 
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		if e.cfg.TLSCert != "" {
+			errc <- hs.ServeTLS(ln, e.cfg.TLSCert, e.cfg.TLSKey) // HTTP/2 included
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
 	log.Info("listening", "addr", ln.Addr().String(), "public_url", public, "storage", e.cfg.Storage.Backend)
 
 	select {

@@ -4,12 +4,14 @@ package config
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -43,6 +45,13 @@ type Config struct {
 	RefreshTokenTTL  time.Duration
 	RefreshGrace     time.Duration
 
+	// TLSCert and TLSKey serve HTTPS (and HTTP/2); both or neither.
+	TLSCert, TLSKey string
+	// TrustedProxies is the --trusted-proxies list as given; Proxies the
+	// ranges it names, set by Validate.
+	TrustedProxies string
+	Proxies        []netip.Prefix
+
 	RateUser      float64
 	RateCommunity float64
 	RateService   float64
@@ -72,6 +81,9 @@ func (c *Config) BindServe(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", c.Addr, "address to listen on (host:port; port 0 picks a free one)")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "absolute URL the server is reached at, for links it prints and /blank.html (default http://ADDR)")
 	fs.BoolVar(&c.Demo, "demo", c.Demo, "seed a demo user, apps and community once, and print how to log in")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "serve HTTPS (and HTTP/2) with this certificate file (PEM); with --tls-key")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "the private key of --tls-cert (PEM)")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "CIDR ranges (comma-separated) of proxies whose X-Forwarded-For / Forwarded and X-Forwarded-Proto are believed")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (API calls are logged at debug)")
 	fs.DurationVar(&c.CodeTTL, "code-ttl", c.CodeTTL, "lifetime of an authorization code")
@@ -125,6 +137,30 @@ func (c *Config) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 			errs = append(errs, fmt.Errorf("--public-url %q: want an absolute http or https URL without query or fragment", c.PublicURL))
 		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key: give both or neither"))
+	} else if c.TLSCert != "" {
+		if _, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
+			errs = append(errs, fmt.Errorf("--tls-cert, --tls-key: %v", err))
+		}
+	}
+	c.Proxies = nil
+	for part := range strings.SplitSeq(c.TrustedProxies, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			if a, err2 := netip.ParseAddr(part); err2 == nil {
+				p, err = netip.PrefixFrom(a, a.BitLen()), nil
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--trusted-proxies: %q is not a CIDR range or an address", part))
+			continue
+		}
+		c.Proxies = append(c.Proxies, p.Masked())
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", c.LogFormat))

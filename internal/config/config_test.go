@@ -30,6 +30,9 @@ func TestValidate(t *testing.T) {
 		{"lifetimes are at least a second", func(c *Config) { c.CodeTTL = time.Millisecond }, []string{"--code-ttl 1ms: want at least 1s"}},
 		{"rates are positive", func(c *Config) { c.RateUser = 0 }, []string{"--rate-user 0: want a positive number"}},
 		{"the cache size is not negative", func(c *Config) { c.CacheSize = -1 }, []string{"--token-cache-size -1"}},
+		{"a TLS certificate needs its key", func(c *Config) { c.TLSCert = "cert.pem" }, []string{"--tls-cert and --tls-key: give both or neither"}},
+		{"a TLS certificate that cannot be read", func(c *Config) { c.TLSCert, c.TLSKey = "/nonexistent/cert.pem", "/nonexistent/key.pem" }, []string{"--tls-cert, --tls-key"}},
+		{"trusted proxies are CIDR ranges or addresses", func(c *Config) { c.TrustedProxies = "10.0.0.0/8, 192.0.2.1, nonsense" }, []string{`--trusted-proxies: "nonsense"`}},
 		{"every problem is reported at once", func(c *Config) { c.Addr = "x"; c.LogFormat = "xml"; c.RateService = -1 },
 			[]string{"--addr", "--log-format", "--rate-service"}},
 	}
@@ -140,5 +143,16 @@ func TestSecrets(t *testing.T) {
 	}
 	if _, err := Secrets(Storage{Backend: Postgres, URL: "postgres://h/db"}, noEnv, &said); err == nil || !strings.Contains(err.Error(), SecretEnv) {
 		t.Fatalf("PostgreSQL without %s: %v", SecretEnv, err)
+	}
+}
+
+func TestTrustedProxiesParsed(t *testing.T) {
+	c := Defaults()
+	c.TrustedProxies = "10.0.0.0/8, 192.0.2.1,::1"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Proxies) != 3 || c.Proxies[1].Bits() != 32 || c.Proxies[2].Bits() != 128 {
+		t.Fatalf("Proxies = %v", c.Proxies)
 	}
 }

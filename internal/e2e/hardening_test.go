@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"latchkey/internal/config"
 	"latchkey/internal/platform"
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
@@ -289,5 +291,48 @@ func TestConsentAnswersWithSeeOther(t *testing.T) {
 		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "https://sora.example/cb?") {
 			t.Fatalf("%s: %d %q, want 303 to the app", decision, resp.StatusCode, resp.Header.Get("Location"))
 		}
+	}
+}
+
+// Behind a trusted proxy the per-address login limit is per client, taken
+// from X-Forwarded-For; the same header from a peer that is not a trusted
+// proxy is ignored, so it cannot be used to dodge the limit.
+func TestTrustedProxyAddressesThrottlePerClient(t *testing.T) {
+	attempt := func(e *env, i int, forwardedFor string) int {
+		b := e.browser()
+		b.get(e.URL + "/login")
+		f := b.formWith("password")
+		vals := f.fields
+		vals.Set("login", fmt.Sprintf("nobody%02d", i)) // a new login each time: only the address limit applies
+		vals.Set("password", "wrong-password")
+		req, _ := http.NewRequest("POST", e.URL+"/login", strings.NewReader(vals.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", forwardedFor)
+		resp, err := b.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	behind := newEnv(t, func(c *config.Config) { c.Proxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} })
+	for i := range 20 {
+		if s := attempt(behind, i, "203.0.113.5"); s != http.StatusUnauthorized {
+			t.Fatalf("attempt %d from one client: %d", i+1, s)
+		}
+	}
+	if s := attempt(behind, 20, "203.0.113.5"); s != http.StatusTooManyRequests {
+		t.Fatalf("the 21st attempt from that client: %d, want 429", s)
+	}
+	if s := attempt(behind, 21, "203.0.113.6"); s != http.StatusUnauthorized {
+		t.Fatalf("another client behind the same proxy: %d, want 401 (its own count)", s)
+	}
+
+	direct := newEnv(t) // no trusted proxies: the header is the client's own word
+	for i := range 20 {
+		attempt(direct, i, fmt.Sprintf("198.51.100.%d", i))
+	}
+	if s := attempt(direct, 20, "198.51.100.99"); s != http.StatusTooManyRequests {
+		t.Fatalf("X-Forwarded-For from an untrusted peer changed the address: %d, want 429", s)
 	}
 }

@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -178,8 +180,8 @@ func saneID(id string) bool {
 	return true
 }
 
-// ClientIP is the peer's IP address. Proxy headers are not trusted: a
-// deployment behind a proxy sets the peer address there.
+// ClientIP is the client's IP address: the peer's, or, behind a trusted
+// proxy (TrustProxies), the one the proxy reported.
 func ClientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -208,3 +210,103 @@ func (r *recorder) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// TrustProxies takes the client's address and scheme from the proxy
+// headers of requests whose peer is in trusted, and only then (a header
+// from anyone else is what a client says of itself): the address is the
+// right-most one of X-Forwarded-For (or Forwarded's for=) that is not
+// itself a trusted proxy, and the scheme X-Forwarded-Proto (or Forwarded's
+// proto=). With no trusted ranges it is next itself.
+func TrustProxies(trusted []netip.Prefix, next http.Handler) http.Handler {
+	if len(trusted) == 0 {
+		return next
+	}
+	isTrusted := func(a netip.Addr) bool {
+		for _, p := range trusted {
+			if p.Contains(a.Unmap()) {
+				return true
+			}
+		}
+		return false
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		peer, err := netip.ParseAddrPort(r.RemoteAddr)
+		if err != nil || !isTrusted(peer.Addr()) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		chain, proto := forwarded(r.Header)
+		for i := len(chain) - 1; i >= 0; i-- {
+			a, err := netip.ParseAddr(chain[i])
+			if err != nil {
+				break // a garbled hop: trust nothing further left
+			}
+			if !isTrusted(a) || i == 0 {
+				r2 := r.Clone(r.Context())
+				r2.RemoteAddr = netip.AddrPortFrom(a.Unmap(), 0).String()
+				if proto == "https" || proto == "http" {
+					r2 = r2.WithContext(context.WithValue(r2.Context(), schemeKey{}, proto))
+				}
+				r = r2
+				break
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type schemeKey struct{}
+
+// Scheme is the scheme the client used: https over TLS, or as a trusted
+// proxy reported it.
+func Scheme(r *http.Request) string {
+	if s, ok := r.Context().Value(schemeKey{}).(string); ok {
+		return s
+	}
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// forwarded reads the hops and the scheme of X-Forwarded-For and
+// X-Forwarded-Proto, or of Forwarded (RFC 7239) when those are absent.
+func forwarded(h http.Header) (chain []string, proto string) {
+	for _, v := range h.Values("X-Forwarded-For") {
+		for part := range strings.SplitSeq(v, ",") {
+			chain = append(chain, strings.TrimSpace(part))
+		}
+	}
+	if len(chain) > 0 {
+		p := h.Get("X-Forwarded-Proto")
+		if i := strings.IndexByte(p, ','); i >= 0 {
+			p = p[i+1:] // the hop nearest us
+		}
+		return chain, strings.ToLower(strings.TrimSpace(p))
+	}
+	for _, v := range h.Values("Forwarded") {
+		for elem := range strings.SplitSeq(v, ",") {
+			for pair := range strings.SplitSeq(elem, ";") {
+				k, val, ok := strings.Cut(strings.TrimSpace(pair), "=")
+				if !ok {
+					continue
+				}
+				val = strings.Trim(val, `"`)
+				switch strings.ToLower(k) {
+				case "for":
+					if strings.HasPrefix(val, "[") { // [v6]:port
+						if end := strings.IndexByte(val, ']'); end > 0 {
+							val = val[1:end]
+						}
+					} else if host, _, err := net.SplitHostPort(val); err == nil {
+						val = host
+					}
+					chain = append(chain, val)
+				case "proto":
+					proto = strings.ToLower(val)
+				}
+			}
+		}
+	}
+	return chain, proto
+}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -51,5 +52,34 @@ func TestClientGone(t *testing.T) {
 	gone := httptest.NewRequestWithContext(ctx, "GET", "/", nil)
 	if !ClientGone(gone, context.Canceled) || ClientGone(gone, http.ErrServerClosed) {
 		t.Fatal("ClientGone misjudged")
+	}
+}
+
+func TestTrustProxies(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	var gotIP, gotScheme string
+	h := TrustProxies(trusted, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { gotIP, gotScheme = ClientIP(r), Scheme(r) }))
+	tests := []struct {
+		name, peer string
+		header     map[string]string
+		ip, scheme string
+	}{
+		{"a trusted proxy's client", "10.1.2.3:5000", map[string]string{"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}, "203.0.113.7", "https"},
+		{"the right-most untrusted hop", "10.1.2.3:5000", map[string]string{"X-Forwarded-For": "198.51.100.1, 203.0.113.7, 10.9.9.9"}, "203.0.113.7", "http"},
+		{"an untrusted peer's header is ignored", "192.0.2.1:5000", map[string]string{"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}, "192.0.2.1", "http"},
+		{"Forwarded, RFC 7239", "[::1]:5000", map[string]string{"Forwarded": `for="[2001:db8::1]:4711";proto=https`}, "2001:db8::1", "https"},
+		{"a garbled hop trusts nothing left of it", "10.1.2.3:5000", map[string]string{"X-Forwarded-For": "203.0.113.7, garbage"}, "10.1.2.3", "http"},
+		{"no header", "10.1.2.3:5000", nil, "10.1.2.3", "http"},
+	}
+	for _, tc := range tests {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = tc.peer
+		for k, v := range tc.header {
+			r.Header.Set(k, v)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), r)
+		if gotIP != tc.ip || gotScheme != tc.scheme {
+			t.Errorf("%s: client %s %s, want %s %s", tc.name, gotIP, gotScheme, tc.ip, tc.scheme)
+		}
 	}
 }

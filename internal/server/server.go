@@ -97,7 +97,7 @@ func New(d Deps) (*Server, error) {
 	s.console = console.New(kit, p, s.oauth.BlankURL(), d.PublicURL.JoinPath("/.well-known/openid-configuration").String())
 	s.communities = communities.New(kit, p)
 	s.embed = embed.New(kit, p, p.Consents, cfg.ImplicitTokenTTL, d.PublicURL)
-	s.handler = httpx.Observe(d.Log, httpx.NewMetrics(d.Metrics.registry), s.routes(), apiRoutes...)
+	s.handler = httpx.TrustProxies(cfg.Proxies, httpx.Observe(d.Log, httpx.NewMetrics(d.Metrics.registry), s.routes(), apiRoutes...))
 	return s, nil
 }
 
