@@ -91,7 +91,9 @@ func (e *env) rootCmd() *cobra.Command {
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			if err := config.ApplyEnv(cmd.Root().PersistentFlags(), e.getenv); err != nil {
+			// Every flag of every command can come from LATCHKEY_<NAME>;
+			// required flags are checked after this.
+			if err := config.ApplyEnv(cmd.Flags(), e.getenv); err != nil {
 				return &UsageError{err}
 			}
 			st, err := config.ParseStorage(e.cfg.DB)
@@ -103,10 +105,17 @@ func (e *env) rootCmd() *cobra.Command {
 		},
 	}
 	root.PersistentFlags().StringVar(&e.cfg.DB, "db", e.cfg.DB, "storage: sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB (env LATCHKEY_DB)")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{err} })
-	root.AddCommand(e.serveCmd(), e.migrateCmd(), e.userCmd(), e.appCmd(), e.groupCmd(), e.keysCmd())
-	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return &UsageError{config.FlagError(cmd.Flags(), err)} })
+	root.AddCommand(e.serveCmd(), e.migrateCmd(), e.userCmd(), e.appCmd(), e.groupCmd(), e.keysCmd(), e.versionCmd())
+	root.CompletionOptions.HiddenDefaultCmd = false // `latchkey completion bash|zsh|fish|powershell`
 	classify(root)
+	// A bare `latchkey` prints the help, not an error.
+	root.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usage("unknown command %q for %q", args[0], cmd.CommandPath())
+		}
+		return cmd.Help()
+	}
 	return root
 }
 

@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"latchkey/internal/config"
 	"latchkey/internal/node"
 )
 
@@ -21,9 +20,6 @@ func (e *env) serveCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Run the HTTP server",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := config.ApplyEnv(cmd.LocalFlags(), e.getenv); err != nil {
-				return &UsageError{err}
-			}
 			if err := e.cfg.Validate(); err != nil {
 				return &UsageError{err}
 			}

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -114,11 +115,42 @@ func ApplyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
 		}
 		if v := getenv(EnvName(f.Name)); v != "" {
 			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %v", EnvName(f.Name), v, err))
+				errs = append(errs, fmt.Errorf("%s: want %s, got %q", EnvName(f.Name), want(f), v))
 			}
 		}
 	})
 	return oneLine(errs)
+}
+
+// want says what a flag's value must be, for errors.
+func want(f *pflag.Flag) string {
+	switch f.Value.Type() {
+	case "int", "int64", "uint", "uint64":
+		return "a whole number"
+	case "float64":
+		return "a number"
+	case "duration":
+		return "a duration such as 90s, 10m or 12h"
+	case "bool":
+		return "true or false"
+	}
+	return "a " + f.Value.Type()
+}
+
+var badFlagValue = regexp.MustCompile(`^invalid argument "(.*)" for "(?:-\w, )?--([\w-]+)" flag`)
+
+// FlagError rewrites pflag's "invalid argument" errors to name the flag
+// and what it wants: `--rate-user: want a number, got "abc"`.
+func FlagError(fs *pflag.FlagSet, err error) error {
+	m := badFlagValue.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	f := fs.Lookup(m[2])
+	if f == nil {
+		return err
+	}
+	return fmt.Errorf("--%s: want %s, got %q", f.Name, want(f), m[1])
 }
 
 // Validate reports every problem of c at once.

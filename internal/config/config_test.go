@@ -91,7 +91,7 @@ func TestApplyEnvSetsWhatFlagsLeftUnset(t *testing.T) {
 	}
 	env := map[string]string{"LATCHKEY_ADDR": "127.0.0.1:1", "LATCHKEY_RATE_USER": "7", "LATCHKEY_CODE_TTL": "soon"}
 	err := ApplyEnv(fs, func(k string) string { return env[k] })
-	if err == nil || !strings.Contains(err.Error(), `LATCHKEY_CODE_TTL="soon"`) {
+	if err == nil || err.Error() != `LATCHKEY_CODE_TTL: want a duration such as 90s, 10m or 12h, got "soon"` {
 		t.Fatalf("a malformed value: %v, want it named", err)
 	}
 	if c.Addr != "127.0.0.1:9" {
