@@ -199,23 +199,38 @@ func Capitalize(s string) string {
 }
 
 // CurrentUser loads the signed-in user, or returns nil: no session, or one
-// issued before the user last logged out.
+// issued before the user last logged out (or storage cannot say).
 func (k *Kit) CurrentUser(r *http.Request) *storage.User {
-	id, issued := k.Sessions.session(r)
-	if id == 0 {
-		return nil
-	}
-	u, err := k.users.SessionUser(r.Context(), id, issued)
-	if err != nil {
-		return nil
-	}
-	return &u
+	u, _ := k.sessionUser(r)
+	return u
 }
 
-// RequireUser returns the signed-in user, or sends the browser to log in
-// and returns nil.
+// sessionUser is CurrentUser with the failure to check, if any: nil, nil
+// means nobody is signed in.
+func (k *Kit) sessionUser(r *http.Request) (*storage.User, error) {
+	id, issued := k.Sessions.session(r)
+	if id == 0 {
+		return nil, nil
+	}
+	u, err := k.users.SessionUser(r.Context(), id, issued)
+	if errors.Is(err, platform.ErrSessionEnded) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// RequireUser returns the signed-in user, or answers and returns nil: the
+// browser is sent to log in, or, when storage cannot be reached, told so
+// (503) rather than sent to log in as if logged out.
 func (k *Kit) RequireUser(w http.ResponseWriter, r *http.Request) *storage.User {
-	u := k.CurrentUser(r)
+	u, err := k.sessionUser(r)
+	if err != nil {
+		k.Fail(w, r, err)
+		return nil
+	}
 	if u == nil {
 		http.Redirect(w, r, "/login?"+url.Values{"next": {r.URL.RequestURI()}}.Encode(), http.StatusSeeOther)
 	}
