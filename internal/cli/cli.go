@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"latchkey/internal/config"
 	"latchkey/internal/node"
@@ -58,7 +59,23 @@ type env struct {
 	getenv         func(string) string
 	stdout, stderr io.Writer
 	cfg            config.Config
+	configFile     string
 	now            func() time.Time
+}
+
+// flagNames are the flags of every command under root.
+func flagNames(root *cobra.Command) map[string]bool {
+	names := map[string]bool{}
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) { names[f.Name] = true })
+		c.PersistentFlags().VisitAll(func(f *pflag.Flag) { names[f.Name] = true })
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	return names
 }
 
 // Run runs the latchkey command line args (without the program name).
@@ -96,6 +113,12 @@ func (e *env) rootCmd() *cobra.Command {
 			if err := config.ApplyEnv(cmd.Flags(), e.getenv); err != nil {
 				return &UsageError{err}
 			}
+			// Then the configuration file, for what flags and env left.
+			if e.configFile != "" {
+				if err := config.ApplyFile(cmd.Flags(), e.configFile, flagNames(cmd.Root())); err != nil {
+					return &UsageError{err}
+				}
+			}
 			st, err := config.ParseStorage(e.cfg.DB)
 			if err != nil {
 				return &UsageError{err}
@@ -105,6 +128,7 @@ func (e *env) rootCmd() *cobra.Command {
 		},
 	}
 	root.PersistentFlags().StringVar(&e.cfg.DB, "db", e.cfg.DB, "storage: sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB (env LATCHKEY_DB)")
+	root.PersistentFlags().StringVar(&e.configFile, "config", "", "a YAML file whose keys are flag names (public-url: …); flags and env win over it (env LATCHKEY_CONFIG)")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return &UsageError{config.FlagError(cmd.Flags(), err)} })
 	root.AddCommand(e.serveCmd(), e.migrateCmd(), e.userCmd(), e.appCmd(), e.groupCmd(), e.keysCmd(), e.versionCmd())
 	root.CompletionOptions.HiddenDefaultCmd = false // `latchkey completion bash|zsh|fish|powershell`

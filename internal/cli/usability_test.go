@@ -2,6 +2,8 @@ package cli
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -61,5 +63,47 @@ func TestEnvironmentAndMalformedValues(t *testing.T) {
 		if ExitCode(err) != 2 || err.Error() != tc.want {
 			t.Errorf("latchkey %v: %v, want exit 2 with %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// --config: a YAML file of flag names; the environment and the command line
+// win over it; a key no command knows, or a bad value, is named.
+func TestConfigFile(t *testing.T) {
+	c := newCLI(t)
+	file := filepath.Join(c.dir, "latchkey.yaml")
+	write := func(s string) {
+		if err := os.WriteFile(file, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("login: fromfile\npassword: from-the-file-1\nfirst-name: File\n")
+	var user struct{ Login string }
+	c.ok(&user, "user", "create", "--config", file)
+	if user.Login != "fromfile" {
+		t.Fatalf("user create from the file: %+v", user)
+	}
+	c.extra["LATCHKEY_LOGIN"] = "fromenv"
+	c.ok(&user, "user", "create", "--config", file)
+	if user.Login != "fromenv" {
+		t.Fatalf("the environment did not win over the file: %+v", user)
+	}
+	c.ok(&user, "user", "create", "--config", file, "--login", "fromflag")
+	if user.Login != "fromflag" {
+		t.Fatalf("the flag did not win: %+v", user)
+	}
+	delete(c.extra, "LATCHKEY_LOGIN")
+	// Keys of other commands' flags are fine; unknown ones are not.
+	write("login: other\npassword: from-the-file-1\npublic-url: https://lk.example\n")
+	c.ok(nil, "user", "create", "--config", file)
+	write("login: x\nlogn: typo\n")
+	if _, err := c.run("user", "create", "--config", file); ExitCode(err) != 2 || !strings.Contains(err.Error(), `unknown key "logn"`) {
+		t.Fatalf("an unknown key: %v", err)
+	}
+	write("rate-user: fast\n")
+	if _, err := c.run("serve", "--config", file); ExitCode(err) != 2 || !strings.Contains(err.Error(), `rate-user: want a number, got "fast"`) {
+		t.Fatalf("a bad value: %v", err)
+	}
+	if _, err := c.run("user", "create", "--config", filepath.Join(c.dir, "missing.yaml")); ExitCode(err) != 2 {
+		t.Fatalf("a missing file: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -16,10 +17,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
 
 	"latchkey/internal/token"
 )
@@ -351,4 +354,45 @@ func oneLine(errs []error) error {
 		msgs[i] = err.Error()
 	}
 	return errors.New(strings.Join(msgs, "; "))
+}
+
+// ConfigEnv names the configuration file when --config is not given.
+const ConfigEnv = "LATCHKEY_CONFIG"
+
+// ApplyFile sets, from the YAML file path, every flag of fs that neither
+// the command line nor the environment set: its keys are flag names
+// (`public-url: https://…`), lists for repeatable flags. A key that is no
+// flag of any command (known) is an error, and so is a value the flag
+// refuses; keys of other commands' flags are left to those commands.
+func ApplyFile(fs *pflag.FlagSet, path string, known map[string]bool) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--config: %v", err)
+	}
+	var values map[string]any
+	if err := yaml.Unmarshal(b, &values); err != nil {
+		return fmt.Errorf("--config %s: not YAML: %v", path, err)
+	}
+	var errs []error
+	for _, key := range slices.Sorted(maps.Keys(values)) {
+		if !known[key] {
+			errs = append(errs, fmt.Errorf("--config %s: unknown key %q", path, key))
+			continue
+		}
+		f := fs.Lookup(key)
+		if f == nil || f.Changed || key == "config" {
+			continue
+		}
+		items, isList := values[key].([]any)
+		if !isList {
+			items = []any{values[key]}
+		}
+		for _, item := range items {
+			if err := fs.Set(key, fmt.Sprint(item)); err != nil {
+				errs = append(errs, fmt.Errorf("--config %s: %s: want %s, got %q", path, key, want(f), fmt.Sprint(item)))
+				break
+			}
+		}
+	}
+	return oneLine(errs)
 }
