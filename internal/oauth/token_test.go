@@ -81,6 +81,15 @@ func (noRefreshes) Rotate(context.Context, string, int64, string) (platform.Gran
 	return platform.Grant{}, "", platform.ErrRefreshInvalid
 }
 
+type noDevices struct{}
+
+func (noDevices) Start(context.Context, int64, scope.Mask) (string, string, error) {
+	return "", "", nil
+}
+func (noDevices) Poll(context.Context, string, int64) (storage.DeviceCode, error) {
+	return storage.DeviceCode{}, platform.ErrDeviceInvalid
+}
+
 type noConsents struct{}
 
 func (noConsents) Check(context.Context, int64, int64, scope.Mask, bool) (platform.Decision, error) {
@@ -92,7 +101,7 @@ func (noConsents) Grant(context.Context, int64, int64, scope.Mask, *platform.Dec
 
 func newTestProvider(s *stub) *Provider {
 	pub, _ := url.Parse("https://lk.example")
-	return New(Deps{Platform: s, Consents: noConsents{}, Codes: noCodes{}, Refreshes: noRefreshes{}, Log: slog.New(slog.DiscardHandler), Config: Config{PublicURL: pub, CodeTTL: time.Minute}})
+	return New(Deps{Platform: s, Consents: noConsents{}, Codes: noCodes{}, Refreshes: noRefreshes{}, Devices: noDevices{}, Log: slog.New(slog.DiscardHandler), Config: Config{PublicURL: pub, CodeTTL: time.Minute}})
 }
 
 // Whatever the form and the Basic header, the token endpoint answers a
@@ -104,6 +113,8 @@ func FuzzTokenEndpoint(f *testing.F) {
 		{"grant_type=client_credentials", "1:s3cret"},
 		{"client_id=1&client_secret=s3cret&code=lka1" + strings.Repeat("0", 60) + "&redirect_uri=https://app.example/cb", ""},
 		{"grant_type=refresh_token&refresh_token=x", "1:s3cret"},
+		{"grant_type=urn:ietf:params:oauth:grant-type:device_code&device_code=x", "1:s3cret"},
+		{"grant_type=urn:ietf:params:oauth:grant-type:token-exchange&subject_token=x&subject_token_type=urn:ietf:params:oauth:token-type:access_token", "1:s3cret"},
 		{"client_id=1&client_id=2&client_secret=s3cret", ""},
 		{"client_id=%zz", "%zz:%zz"},
 		{"", ""},
@@ -154,6 +165,8 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"unknown grant", "grant_type=password&client_id=1&client_secret=s3cret", "", "unsupported_grant_type", 400},
 		{"no code", "client_id=1&client_secret=s3cret", "", "invalid_request", 400},
 		{"a refused code", "client_id=1&client_secret=s3cret&code=x", "", "invalid_grant", 400},
+		{"a refused device code", "grant_type=urn:ietf:params:oauth:grant-type:device_code&client_id=1&client_secret=s3cret&device_code=x", "", "invalid_grant", 400},
+		{"a refused exchange", "grant_type=urn:ietf:params:oauth:grant-type:token-exchange&client_id=1&client_secret=s3cret&subject_token=x&subject_token_type=urn:ietf:params:oauth:token-type:access_token", "", "invalid_grant", 400},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
