@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -218,6 +219,12 @@ var errBadAnswer = errors.New("unexpected answer")
 // get fetches u and checks that the body starts with want.
 func get(ctx context.Context, c *http.Client, u string, want []byte) error {
 	req, _ := http.NewRequestWithContext(ctx, "GET", u, nil)
+	return expect(c, req, want)
+}
+
+// expect sends req and checks that the answer is a 200 whose body starts
+// with want.
+func expect(c *http.Client, req *http.Request, want []byte) error {
 	resp, err := c.Do(req)
 	if err != nil {
 		return err
@@ -280,19 +287,7 @@ func (t *target) clientCredentials(ctx context.Context, o Options) Result {
 func post(ctx context.Context, c *http.Client, u, body string, want []byte) error {
 	req, _ := http.NewRequestWithContext(ctx, "POST", u, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != 200 || !bytes.HasPrefix(b, want) {
-		return fmt.Errorf("%w: %d %.100s", errBadAnswer, resp.StatusCode, b)
-	}
-	return nil
+	return expect(c, req, want)
 }
 
 // csrfField finds the value of the form field named csrf in an HTML page,
@@ -440,28 +435,19 @@ func (t *target) dpopAPI(ctx context.Context, o Options) Result {
 	target := t.base + "/method/account.getAppPermissions"
 	want := []byte(`{"response":65536}`)
 	calls := make([]int, o.Concurrency)
+	// jtis unique across runs on one database: a prefix of the run's, then
+	// the worker and its count.
+	run := rand32()[:12]
 	return drive(ctx, "api: DPoP-bound account.getAppPermissions", o.Concurrency, o.Duration, newClient(), func(ctx context.Context, w int, c *http.Client) error {
 		calls[w]++
 		tok := tokens[(w*7919+calls[w])%len(tokens)]
-		proof, err := signer.Proof("GET", target, tok, fmt.Sprint(w, "-", calls[w], "-", rand32()[:8]), time.Now())
+		proof, err := signer.Proof("GET", target, tok, run+"-"+strconv.Itoa(w)+"-"+strconv.Itoa(calls[w]), time.Now())
 		if err != nil {
 			return err
 		}
 		req, _ := http.NewRequestWithContext(ctx, "GET", target+"?v=5.199", nil)
 		req.Header.Set("Authorization", "DPoP "+tok)
 		req.Header.Set("DPoP", proof)
-		resp, err := c.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			return err
-		}
-		if resp.StatusCode != 200 || !bytes.HasPrefix(body, want) {
-			return fmt.Errorf("%w: %d %.100s", errBadAnswer, resp.StatusCode, body)
-		}
-		return nil
+		return expect(c, req, want)
 	})
 }

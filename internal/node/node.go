@@ -72,17 +72,18 @@ func Open(ctx context.Context, c Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{store: store, log: c.Log}
+	var onRevoke func([]token.Hash)
+	if c.Storage.Backend == config.Postgres {
+		n.bus = &postgres.Bus{DSN: c.Storage.URL, DB: store.Write(), Log: c.Log}
+		onRevoke = publish(n.bus, c.Log)
+	}
 	metrics := server.NewMetrics()
 	cache := tokencache.New(c.CacheSize)
-	n.Platform = platform.New(platform.Options{Store: store, Keys: c.Keys, Now: c.Now, Log: c.Log, Cache: cache, OnIssue: metrics.Issued,
-		RefreshTTL: c.RefreshTokenTTL, RefreshGrace: c.RefreshGrace})
 	// Until the node follows other processes' revocations (Run), it cannot
 	// trust a cache.
 	cache.Disable()
-	if c.Storage.Backend == config.Postgres {
-		n.bus = &postgres.Bus{DSN: c.Storage.URL, DB: store.Write(), Log: c.Log}
-		n.Platform.SetOnRevoke(publish(n.bus, c.Log))
-	}
+	n.Platform = platform.New(platform.Options{Store: store, Keys: c.Keys, Now: c.Now, Log: c.Log, Cache: cache,
+		OnIssue: metrics.Issued, OnRevoke: onRevoke, RefreshTTL: c.RefreshTokenTTL, RefreshGrace: c.RefreshGrace})
 	n.Server, err = server.New(server.Deps{Config: c.Config, Platform: n.Platform, Metrics: metrics, Log: c.Log, PublicURL: c.PublicURL})
 	if err != nil {
 		store.Close()

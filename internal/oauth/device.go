@@ -11,7 +11,6 @@ import (
 	"latchkey/internal/protocol"
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
-	"latchkey/internal/token"
 )
 
 // The device authorization grant (RFC 8628), for TVs, consoles and CLIs.
@@ -20,13 +19,8 @@ import (
 // client, authenticated as at the token endpoint (a standalone app by its
 // client_id), gets a device code, a user code and where a person types it.
 func (p *Provider) DeviceAuthorization(w http.ResponseWriter, r *http.Request) {
-	if e := parseForm(w, r); e != nil {
-		p.fail(w, r, e)
-		return
-	}
-	client, _, _, e := p.authenticate(r)
-	if e != nil {
-		p.fail(w, r, e)
+	client, _, _, ok := p.clientRequest(w, r)
+	if !ok {
 		return
 	}
 	m, err := scope.Parse(scope.User, r.PostForm.Get("scope"))
@@ -74,19 +68,6 @@ func (g *deviceGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Erro
 	case err != nil:
 		return nil, codeError(err)
 	}
-	ttl := userTTL(dc.Scope, g.p.Cfg.CodeTokenTTL)
-	access, _, err := g.p.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: dc.AppID, UserID: dc.UserID, Scope: dc.Scope,
-		IP: r.ip, Flow: storage.FlowDevice, CodeHash: &dc.Hash, JKT: r.jkt}, ttl)
-	if err != nil {
-		return nil, internal(err)
-	}
-	grant := platform.Grant{Family: dc.Hash, AppID: dc.AppID, UserID: dc.UserID, Scope: dc.Scope, AuthTime: dc.IssuedAt, JKT: r.jkt}
-	out, e := g.p.userTokenAnswer(ctx, access, ttl, grant)
-	if e != nil {
-		return nil, e
-	}
-	if e := g.p.addIDToken(ctx, out, grant, ""); e != nil {
-		return nil, e
-	}
-	return out, nil
+	return g.p.issueGrant(ctx, r, platform.Grant{Family: dc.Hash, AppID: dc.AppID, UserID: dc.UserID, Scope: dc.Scope,
+		AuthTime: dc.IssuedAt, JKT: r.jkt}, storage.FlowDevice)
 }

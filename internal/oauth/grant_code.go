@@ -38,19 +38,27 @@ func (g *codeGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Error)
 	if len(code.CommunityIDs) > 0 {
 		return g.communityTokens(ctx, r, code)
 	}
-	ttl := userTTL(code.Scope, g.p.Cfg.CodeTokenTTL)
-	raw, _, err = g.p.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: r.client.ID, UserID: code.UserID,
-		Scope: code.Scope, IP: r.ip, Flow: storage.FlowCode, CodeHash: &code.Hash, JKT: r.jkt}, ttl)
+	grant := grantFor(code)
+	grant.JKT = r.jkt
+	return g.p.issueGrant(ctx, r, grant, storage.FlowCode)
+}
+
+// issueGrant issues the first user token of a grant (a code's, a device's),
+// bound to the request's DPoP key if it proved one, and answers it: with a
+// refresh token when the token expires, the email with the email scope,
+// and an id_token (echoing the grant's nonce) with openid.
+func (p *Provider) issueGrant(ctx context.Context, r *tokenRequest, g platform.Grant, flow storage.Flow) (map[string]any, *Error) {
+	ttl := userTTL(g.Scope, p.Cfg.CodeTokenTTL)
+	access, _, err := p.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: g.AppID, UserID: g.UserID,
+		Scope: g.Scope, IP: r.ip, Flow: flow, CodeHash: &g.Family, JKT: g.JKT}, ttl)
 	if err != nil {
 		return nil, internal(err)
 	}
-	grant := grantFor(code)
-	grant.JKT = r.jkt
-	out, e := g.p.userTokenAnswer(ctx, raw, ttl, grant)
+	out, e := p.userTokenAnswer(ctx, access, ttl, g)
 	if e != nil {
 		return nil, e
 	}
-	if e := g.p.addIDToken(ctx, out, grant, code.Nonce); e != nil {
+	if e := p.addIDToken(ctx, out, g, g.Nonce); e != nil {
 		return nil, e
 	}
 	return out, nil

@@ -42,10 +42,8 @@ func (g *refreshGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Err
 		}
 		grant.Scope = narrow
 	}
-	ttl := userTTL(grant.Scope, g.p.Cfg.CodeTokenTTL)
-	if ttl == 0 {
-		ttl = g.p.Cfg.CodeTokenTTL // a refreshed token always expires
-	}
+	// Only expiring grants have refresh tokens: a refreshed token expires.
+	ttl := g.p.Cfg.CodeTokenTTL
 	access, _, err := g.p.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: r.client.ID, UserID: grant.UserID,
 		Scope: grant.Scope, IP: r.ip, Flow: storage.FlowRefresh, CodeHash: &grant.Family, JKT: r.jkt}, ttl)
 	if err != nil {

@@ -15,13 +15,8 @@ import (
 // for /authorize. The parameters are checked as /authorize would, and any
 // error is answered here, as JSON, never redirected.
 func (p *Provider) PAR(w http.ResponseWriter, r *http.Request) {
-	if e := parseForm(w, r); e != nil {
-		p.fail(w, r, e)
-		return
-	}
-	client, _, _, e := p.authenticate(r)
-	if e != nil {
-		p.fail(w, r, e)
+	client, _, _, ok := p.clientRequest(w, r)
+	if !ok {
 		return
 	}
 	params := r.PostForm

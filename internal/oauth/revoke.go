@@ -19,16 +19,12 @@ import (
 // client's authentication and the token parameter. It answers errors
 // itself and reports whether it did not.
 func (p *Provider) tokenParam(w http.ResponseWriter, r *http.Request) (storage.App, string, bool) {
-	if e := parseForm(w, r); e != nil {
-		p.fail(w, r, e)
-		return storage.App{}, "", false
+	app, _, public, ok := p.clientRequest(w, r)
+	if !ok {
+		return app, "", false
 	}
-	app, _, public, e := p.authenticate(r)
-	if e == nil && public {
-		e = newError(protocol.InvalidClient, 401, "client_secret is missing")
-	}
-	if e != nil {
-		p.fail(w, r, e)
+	if public {
+		p.fail(w, r, newError(protocol.InvalidClient, 401, "client_secret is missing"))
 		return app, "", false
 	}
 	raw := r.PostForm.Get("token")

@@ -65,13 +65,8 @@ type tokenRequest struct {
 
 // AccessToken serves GET and POST /access_token.
 func (p *Provider) AccessToken(w http.ResponseWriter, r *http.Request) {
-	if e := parseForm(w, r); e != nil {
-		p.fail(w, r, e)
-		return
-	}
-	client, secret, public, e := p.authenticate(r)
-	if e != nil {
-		p.fail(w, r, e)
+	client, secret, public, ok := p.clientRequest(w, r)
+	if !ok {
 		return
 	}
 	gt := r.Form.Get("grant_type")
@@ -100,6 +95,22 @@ func (p *Provider) AccessToken(w http.ResponseWriter, r *http.Request) {
 // grantTypes are the named grant types served, for errors and metadata.
 func (p *Provider) grantTypes() []string {
 	return []string{protocol.GrantAuthorizationCode, protocol.GrantRefreshToken, protocol.GrantDeviceCode, protocol.GrantTokenExchange, protocol.GrantClientCredentials}
+}
+
+// clientRequest is the prologue of every endpoint an app's server or a
+// device calls: read the form, authenticate the client. It answers errors
+// itself and reports whether it did not.
+func (p *Provider) clientRequest(w http.ResponseWriter, r *http.Request) (client storage.App, secret token.Hash, public, ok bool) {
+	if e := parseForm(w, r); e != nil {
+		p.fail(w, r, e)
+		return client, secret, false, false
+	}
+	client, secret, public, e := p.authenticate(r)
+	if e != nil {
+		p.fail(w, r, e)
+		return client, secret, public, false
+	}
+	return client, secret, public, true
 }
 
 // tokenProof checks the DPoP proof of a token request, if it has one, and

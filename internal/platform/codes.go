@@ -91,17 +91,13 @@ func (c *Codes) Redeem(ctx context.Context, raw string, appID int64, redirectURI
 
 // revokeIssued revokes every token issued from a replayed code.
 func (c *Codes) revokeIssued(ctx context.Context, code storage.Code) error {
-	p := c.p
 	// The grant's refresh tokens go too (RFC 9700 §4.14): their family is
 	// the code.
-	if _, err := p.store.RevokeRefreshTokens(ctx, &code.Hash, 0, 0, p.now()); err != nil {
-		return err
-	}
-	revoked, err := p.store.RevokeTokens(ctx, storage.TokenFilter{CodeHash: &code.Hash}, storage.RevokedCodeReplay, p.now())
+	p := c.p
+	revoked, err := p.revokeGrant(ctx, code.Hash, storage.RevokedCodeReplay)
 	if err != nil {
 		return err
 	}
-	p.revoked(revoked)
 	p.audit(ctx, Actor{UserID: code.UserID}, storage.AuditEvent{AppID: code.AppID, Action: storage.AuditCodeReplay, Detail: "tokens revoked: " + itoa(int64(len(revoked)))})
 	return nil
 }

@@ -88,10 +88,6 @@ func New(o Options) *Platform {
 	return p
 }
 
-// SetOnRevoke sets the function told of every revocation (the bus to the
-// other nodes), for wiring that exists only once the platform does.
-func (p *Platform) SetOnRevoke(f func([]token.Hash)) { p.onRevoke = f }
-
 // Ping reports whether the storage answers.
 func (p *Platform) Ping(ctx context.Context) error { return p.store.Ping(ctx) }
 

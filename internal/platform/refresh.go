@@ -92,14 +92,10 @@ func (r *Refreshes) Rotate(ctx context.Context, raw string, appID int64, jkt str
 // revokeGrant revokes every refresh and access token of old's family.
 func (r *Refreshes) revokeGrant(ctx context.Context, old storage.RefreshToken) error {
 	p := r.p
-	if _, err := p.store.RevokeRefreshTokens(ctx, &old.Family, 0, 0, p.now()); err != nil {
-		return err
-	}
-	revoked, err := p.store.RevokeTokens(ctx, storage.TokenFilter{CodeHash: &old.Family}, storage.RevokedRefreshReuse, p.now())
+	revoked, err := p.revokeGrant(ctx, old.Family, storage.RevokedRefreshReuse)
 	if err != nil {
 		return err
 	}
-	p.revoked(revoked)
 	p.audit(ctx, Actor{UserID: old.UserID}, storage.AuditEvent{AppID: old.AppID, Action: storage.AuditRefreshReuse, Detail: "tokens revoked: " + itoa(int64(len(revoked)))})
 	return nil
 }

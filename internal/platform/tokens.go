@@ -105,15 +105,7 @@ func (p *Platform) RevokeToken(ctx context.Context, actor Actor, appID int64, ra
 	if err != nil {
 		return nil
 	}
-	filter := storage.TokenFilter{Hash: &h, AppID: appID}
-	if kind.Credential() {
-		// Tokens exchanged from this one (RFC 8693) go with it.
-		children, err := p.store.RevokeTokens(ctx, storage.TokenFilter{CodeHash: &h, AppID: appID}, storage.RevokedByApp, p.now())
-		if err != nil {
-			return err
-		}
-		p.revoked(children)
-	}
+	var revoked []token.Hash
 	if kind == token.Refresh {
 		family, err := p.store.RefreshFamily(ctx, h, appID)
 		if errors.Is(err, storage.ErrNotFound) {
@@ -122,20 +114,44 @@ func (p *Platform) RevokeToken(ctx context.Context, actor Actor, appID int64, ra
 		if err != nil {
 			return err
 		}
-		if _, err := p.store.RevokeRefreshTokens(ctx, &family, 0, 0, p.now()); err != nil {
+		if revoked, err = p.revokeGrant(ctx, family, storage.RevokedByApp); err != nil {
 			return err
 		}
-		filter = storage.TokenFilter{CodeHash: &family, AppID: appID}
+	} else {
+		if revoked, err = p.store.RevokeTokens(ctx, storage.TokenFilter{Hash: &h, AppID: appID}, storage.RevokedByApp, p.now()); err != nil {
+			return err
+		}
+		p.revoked(revoked)
+		if len(revoked) > 0 {
+			// The app's own token: the tokens exchanged from it (RFC 8693)
+			// go with it.
+			children, err := p.revokeGrant(ctx, h, storage.RevokedByApp)
+			if err != nil {
+				return err
+			}
+			revoked = append(revoked, children...)
+		}
 	}
-	revoked, err := p.store.RevokeTokens(ctx, filter, storage.RevokedByApp, p.now())
-	if err != nil {
-		return err
-	}
-	p.revoked(revoked)
 	if len(revoked) > 0 {
 		p.audit(ctx, actor, storage.AuditEvent{AppID: appID, Action: storage.AuditTokenRevoke})
 	}
 	return nil
+}
+
+// revokeGrant revokes every refresh and access token of a grant, named by
+// its family: the code or device code it began with, or the token it was
+// exchanged from. Codes replayed, refresh tokens reused and RFC 7009
+// revocations all end grants this way.
+func (p *Platform) revokeGrant(ctx context.Context, family token.Hash, reason storage.RevokeReason) ([]token.Hash, error) {
+	if _, err := p.store.RevokeRefreshTokens(ctx, &family, 0, 0, p.now()); err != nil {
+		return nil, err
+	}
+	revoked, err := p.store.RevokeTokens(ctx, storage.TokenFilter{CodeHash: &family}, reason, p.now())
+	if err != nil {
+		return nil, err
+	}
+	p.revoked(revoked)
+	return revoked, nil
 }
 
 // RemoveAppAccess is a user's "Remove access": every token of that (user,
