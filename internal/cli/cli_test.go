@@ -331,7 +331,8 @@ func TestServeRealProgram(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`latchkey_http_requests_total{code="200",route="GET /healthz"} 1`, `latchkey_tokens_issued_total{kind="service"} 2`} {
+	for _, want := range []string{`latchkey_http_requests_total{code="200",route="GET /healthz"} 1`, `latchkey_tokens_issued_total{kind="service"} 2`,
+		"latchkey_password_checks_in_flight 0"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}

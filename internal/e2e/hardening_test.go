@@ -336,3 +336,47 @@ func TestTrustedProxyAddressesThrottlePerClient(t *testing.T) {
 		t.Fatalf("X-Forwarded-For from an untrusted peer changed the address: %d, want 429", s)
 	}
 }
+
+// Behind a trusted proxy that says the browser came over https, the session
+// and CSRF cookies are Secure; the same header from anyone else changes
+// nothing.
+func TestTrustedProxySchemeMakesCookiesSecure(t *testing.T) {
+	login := func(e *env, proto string) []*http.Cookie {
+		t.Helper()
+		e.user("sam", "")
+		b := e.browser()
+		b.get(e.URL + "/login")
+		vals := b.formWith("password").fields
+		vals.Set("login", "sam")
+		vals.Set("password", "password-sam")
+		req, _ := http.NewRequest("POST", e.URL+"/login", strings.NewReader(vals.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", "203.0.113.9")
+		req.Header.Set("X-Forwarded-Proto", proto)
+		resp, err := b.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("login: %d", resp.StatusCode)
+		}
+		return resp.Cookies()
+	}
+	secure := func(cs []*http.Cookie, name string) bool {
+		for _, c := range cs {
+			if c.Name == name {
+				return c.Secure
+			}
+		}
+		t.Fatalf("no %s cookie set", name)
+		return false
+	}
+	behind := newEnv(t, func(c *config.Config) { c.Proxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} })
+	if cs := login(behind, "https"); !secure(cs, "lk_session") || !secure(cs, "lk_device") {
+		t.Fatal("behind a trusted https proxy the cookies are not Secure")
+	}
+	if cs := login(newEnv(t), "https"); secure(cs, "lk_session") {
+		t.Fatal("an untrusted peer's X-Forwarded-Proto made the cookie Secure")
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"latchkey/internal/httpx"
 	"latchkey/internal/methods"
 	"latchkey/internal/oauth"
+	"latchkey/internal/password"
 	"latchkey/internal/platform"
 	"latchkey/internal/token"
 	"latchkey/internal/web"
@@ -47,6 +48,9 @@ func NewMetrics() *Metrics {
 		Name: "latchkey_tokens_issued_total", Help: "Tokens issued, by kind.",
 	}, []string{"kind"})
 	m.registry.MustRegister(m.issued)
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "latchkey_password_checks_in_flight", Help: "Password hashes and checks running now (bounded per process).",
+	}, func() float64 { return float64(password.InFlight()) }))
 	return m
 }
 

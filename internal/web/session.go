@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"latchkey/internal/httpx"
 	"latchkey/internal/token"
 )
 
@@ -28,19 +29,23 @@ type Sessions struct {
 	secure bool
 }
 
+// isSecure says whether cookies get the Secure attribute: the public URL is
+// https, or a trusted proxy says the browser came over https.
+func (s *Sessions) isSecure(r *http.Request) bool { return s.secure || httpx.Scheme(r) == "https" }
+
 // Set signs the browser in as userID.
-func (s *Sessions) Set(w http.ResponseWriter, userID int64) {
+func (s *Sessions) Set(w http.ResponseWriter, r *http.Request, userID int64) {
 	issued := s.now()
 	msg := strconv.FormatInt(userID, 10) + "." + strconv.FormatInt(issued.UnixMilli(), 10) + "." + rand.Text()[:16]
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: msg + "." + s.keys.Tag("session", msg), Path: "/",
-		Expires: issued.Add(sessionTTL), HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
+		Expires: issued.Add(sessionTTL), HttpOnly: true, Secure: s.isSecure(r), SameSite: http.SameSiteLaxMode,
 	})
 }
 
 // Clear signs the browser out.
-func (s *Sessions) Clear(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+func (s *Sessions) Clear(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.isSecure(r), SameSite: http.SameSiteLaxMode})
 }
 
 // session returns the signed-in user's id and when the session was
@@ -76,7 +81,7 @@ func (s *Sessions) CSRFToken(w http.ResponseWriter, r *http.Request) string {
 		v = c.Value
 	} else {
 		v = rand.Text()
-		http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: v, Path: "/", HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+		http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: v, Path: "/", HttpOnly: true, Secure: s.isSecure(r), SameSite: http.SameSiteLaxMode})
 		// Let the rest of this request see it too.
 		r.AddCookie(&http.Cookie{Name: csrfCookie, Value: v})
 	}
@@ -105,12 +110,12 @@ const (
 )
 
 // SetDevice marks this browser as one login has logged in from.
-func (s *Sessions) SetDevice(w http.ResponseWriter, login string) {
+func (s *Sessions) SetDevice(w http.ResponseWriter, r *http.Request, login string) {
 	msg := base64.RawURLEncoding.EncodeToString([]byte(strings.ToLower(login))) + "." + rand.Text()[:16] + "." +
 		strconv.FormatInt(s.now().Unix(), 10)
 	http.SetCookie(w, &http.Cookie{
 		Name: deviceCookie, Value: msg + "." + s.keys.Tag("device", msg), Path: "/login",
-		Expires: s.now().Add(deviceTTL), HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteStrictMode,
+		Expires: s.now().Add(deviceTTL), HttpOnly: true, Secure: s.isSecure(r), SameSite: http.SameSiteStrictMode,
 	})
 }
 

@@ -36,7 +36,7 @@ func TestStorageDownIsNotALogout(t *testing.T) {
 		t.Fatal(err)
 	}
 	login := httptest.NewRecorder()
-	k.Sessions.Set(login, 7)
+	k.Sessions.Set(login, httptest.NewRequest("POST", "/login", nil), 7)
 	r := httptest.NewRequest("GET", "/apps", nil)
 	for _, c := range login.Result().Cookies() {
 		r.AddCookie(c)

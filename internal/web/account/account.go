@@ -163,8 +163,8 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 			h.throttle.Reset(k.key)
 		}
 	}
-	h.Sessions.Set(w, u.ID)
-	h.Sessions.SetDevice(w, u.Login)
+	h.Sessions.Set(w, r, u.ID)
+	h.Sessions.SetDevice(w, r, u.Login)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -220,7 +220,7 @@ func (h *Handler) Signup(w http.ResponseWriter, r *http.Request) {
 		h.Fail(w, r, err)
 		return
 	}
-	h.Sessions.Set(w, u.ID)
+	h.Sessions.Set(w, r, u.ID)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -242,7 +242,7 @@ func (h *Handler) Logout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	h.Sessions.Clear(w)
+	h.Sessions.Clear(w, r)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
