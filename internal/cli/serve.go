@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -54,7 +55,7 @@ func (e *env) serve(ctx context.Context) error {
 	public := e.cfg.PublicURL
 	if public == "" {
 		scheme := "http"
-		if e.cfg.TLSCert != "" {
+		if e.cfg.Certificate != nil {
 			scheme = "https"
 		}
 		public = scheme + "://" + ln.Addr().String()
@@ -88,8 +89,10 @@ func (e *env) serve(ctx context.Context) error {
 
 	errc := make(chan error, 1)
 	go func() {
-		if e.cfg.TLSCert != "" {
-			errc <- hs.ServeTLS(ln, e.cfg.TLSCert, e.cfg.TLSKey) // HTTP/2 included
+		if e.cfg.Certificate != nil {
+			// The pair Validate loaded; HTTP/2 included.
+			hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*e.cfg.Certificate}}
+			errc <- hs.ServeTLS(ln, "", "")
 			return
 		}
 		errc <- hs.Serve(ln)

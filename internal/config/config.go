@@ -50,7 +50,9 @@ type Config struct {
 	RefreshGrace     time.Duration
 
 	// TLSCert and TLSKey serve HTTPS (and HTTP/2); both or neither.
+	// Certificate is the pair, loaded by Validate.
 	TLSCert, TLSKey string
+	Certificate     *tls.Certificate
 	// TrustedProxies is the --trusted-proxies list as given; Proxies the
 	// ranges it names, set by Validate.
 	TrustedProxies string
@@ -176,8 +178,11 @@ func (c *Config) Validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key: give both or neither"))
 	} else if c.TLSCert != "" {
-		if _, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
+		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("--tls-cert, --tls-key: %v", err))
+		} else {
+			c.Certificate = &cert
 		}
 	}
 	c.Proxies = nil
