@@ -299,20 +299,8 @@ func TestConsentAnswersWithSeeOther(t *testing.T) {
 // proxy is ignored, so it cannot be used to dodge the limit.
 func TestTrustedProxyAddressesThrottlePerClient(t *testing.T) {
 	attempt := func(e *env, i int, forwardedFor string) int {
-		b := e.browser()
-		b.get(e.URL + "/login")
-		f := b.formWith("password")
-		vals := f.fields
-		vals.Set("login", fmt.Sprintf("nobody%02d", i)) // a new login each time: only the address limit applies
-		vals.Set("password", "wrong-password")
-		req, _ := http.NewRequest("POST", e.URL+"/login", strings.NewReader(vals.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Forwarded-For", forwardedFor)
-		resp, err := b.client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		// A new login each time: only the address limit applies.
+		resp := proxiedLogin(t, e, fmt.Sprintf("nobody%02d", i), "wrong-password", http.Header{"X-Forwarded-For": {forwardedFor}})
 		return resp.StatusCode
 	}
 	behind := newEnv(t, func(c *config.Config) { c.Proxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} })
@@ -344,20 +332,7 @@ func TestTrustedProxySchemeMakesCookiesSecure(t *testing.T) {
 	login := func(e *env, proto string) []*http.Cookie {
 		t.Helper()
 		e.user("sam", "")
-		b := e.browser()
-		b.get(e.URL + "/login")
-		vals := b.formWith("password").fields
-		vals.Set("login", "sam")
-		vals.Set("password", "password-sam")
-		req, _ := http.NewRequest("POST", e.URL+"/login", strings.NewReader(vals.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Forwarded-For", "203.0.113.9")
-		req.Header.Set("X-Forwarded-Proto", proto)
-		resp, err := b.client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		resp := proxiedLogin(t, e, "sam", "password-sam", http.Header{"X-Forwarded-For": {"203.0.113.9"}, "X-Forwarded-Proto": {proto}})
 		if resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("login: %d", resp.StatusCode)
 		}
@@ -379,4 +354,25 @@ func TestTrustedProxySchemeMakesCookiesSecure(t *testing.T) {
 	if cs := login(newEnv(t), "https"); secure(cs, "lk_session") {
 		t.Fatal("an untrusted peer's X-Forwarded-Proto made the cookie Secure")
 	}
+}
+
+// proxiedLogin submits the login form of a new browser with the headers a
+// proxy in front of the server would add, and returns the answer (its body
+// closed).
+func proxiedLogin(t *testing.T, e *env, login, password string, h http.Header) *http.Response {
+	t.Helper()
+	b := e.browser()
+	b.get(e.URL + "/login")
+	vals := b.formWith("password").fields
+	vals.Set("login", login)
+	vals.Set("password", password)
+	req, _ := http.NewRequest("POST", e.URL+"/login", strings.NewReader(vals.Encode()))
+	req.Header = h
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := b.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
 }
