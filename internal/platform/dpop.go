@@ -9,12 +9,16 @@ import (
 	"latchkey/internal/token"
 )
 
+// proofKeys is how many DPoP clients' keys a node keeps parsed: a client
+// sends the same header with every proof.
+const proofKeys = 4096
+
 // CheckProof checks a DPoP proof (RFC 9449) for a request with method to
 // target, bound to accessToken when one is presented, and records its jti
 // in storage so that no node accepts it twice. Refusals are *dpop.Error or
 // dpop.ErrReplay.
 func (p *Platform) CheckProof(ctx context.Context, proof, method, target, accessToken string) (dpop.Proof, error) {
-	pr, err := dpop.Verify(proof, method, target, p.Now(), accessToken)
+	pr, err := p.proofs.Verify(proof, method, target, p.Now(), accessToken)
 	if err != nil {
 		return pr, err
 	}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"latchkey/internal/dpop"
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
 	"latchkey/internal/tokencache"
@@ -63,6 +64,7 @@ type Platform struct {
 	// Devices runs the device authorization grant.
 	Devices *Devices
 
+	proofs   *dpop.Verifier
 	onRevoke func([]token.Hash)
 	onIssue  func(token.Kind)
 	usage    usage
@@ -76,7 +78,7 @@ func New(o Options) *Platform {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	p := &Platform{store: o.Store, Keys: o.Keys, Now: o.Now, Log: o.Log, Cache: o.Cache, onRevoke: o.OnRevoke, onIssue: o.OnIssue}
+	p := &Platform{store: o.Store, Keys: o.Keys, Now: o.Now, Log: o.Log, Cache: o.Cache, proofs: dpop.NewVerifier(proofKeys), onRevoke: o.OnRevoke, onIssue: o.OnIssue}
 	p.Consents = &Consents{p: p}
 	p.Codes = &Codes{p: p}
 	p.Signing = &Signing{p: p}
