@@ -48,6 +48,72 @@ type AuthorizeRequest struct {
 	Params url.Values
 	// Issuer is this server's issuer identifier, sent back as iss.
 	Issuer string
+	// Prompt is OpenID Connect's and VK ID's prompt (vkid-wire.md §1).
+	Prompt Prompt
+	// Lang and Scheme choose the dialog's language ("ru", "en"; "" for the
+	// browser's) and colour theme ("light", "dark"; "" for light), from VK
+	// ID's lang_id and scheme.
+	Lang, Scheme string
+	// DeviceID is the browser's VK ID device_id, set by the page that
+	// approves the request: the code is bound to it.
+	DeviceID string
+}
+
+// Prompt is the set of prompt values a request sent.
+type Prompt struct {
+	// None: answer without any page, or with login_required or
+	// interaction_required.
+	None bool
+	// Login: ask for the password again.
+	Login bool
+	// Consent: show the dialog even when the consent covers the request.
+	Consent bool
+	// SelectAccount is accepted; a browser has one account signed in.
+	SelectAccount bool
+}
+
+func parsePrompt(s string) (Prompt, error) {
+	var p Prompt
+	for v := range strings.FieldsSeq(s) {
+		switch v {
+		case "none":
+			p.None = true
+		case "login":
+			p.Login = true
+		case "consent":
+			p.Consent = true
+		case "select_account":
+			p.SelectAccount = true
+		default:
+			return p, fmt.Errorf("prompt %q is not supported: use none, login, consent or select_account", v)
+		}
+	}
+	if p.None && (p.Login || p.Consent || p.SelectAccount) {
+		return p, errors.New("prompt=none cannot be combined with other values") // OpenID Connect Core §3.1.2.1
+	}
+	return p, nil
+}
+
+// vkidLang maps VK ID's lang_id to a page language; others get the default.
+func vkidLang(id string) string {
+	switch id {
+	case "0":
+		return "ru"
+	case "3":
+		return "en"
+	}
+	return ""
+}
+
+// vkidScheme maps VK ID's scheme to the dialog's theme.
+func vkidScheme(s string) string {
+	switch s {
+	case "dark", "space_gray":
+		return "dark"
+	case "light", "bright_light":
+		return "light"
+	}
+	return ""
 }
 
 // Audience is whose scope vocabulary the request uses.
@@ -106,6 +172,13 @@ func ParseAuthorize(ctx context.Context, q url.Values, apps AppLookup, cfg Autho
 	}
 	req.Display = protocol.Display(q.Get("display"))
 	req.Revoke = q.Get("revoke") == "1"
+	if req.Prompt, err = parsePrompt(q.Get("prompt")); err != nil {
+		return req, newError(protocol.InvalidRequest, 400, err.Error()).redirectable()
+	}
+	if req.Prompt.Consent {
+		req.Revoke = true
+	}
+	req.Lang, req.Scheme = vkidLang(q.Get("lang_id")), vkidScheme(q.Get("scheme"))
 
 	if g := q.Get("group_ids"); g != "" {
 		if req.CommunityIDs, err = parseIDs(g); err != nil {
@@ -121,7 +194,7 @@ func ParseAuthorize(ctx context.Context, q url.Values, apps AppLookup, cfg Autho
 		return req, newError(protocol.InvalidRequest, 400, "nonce is longer than 512 characters").redirectable()
 	}
 	req.CodeChallenge = q.Get("code_challenge")
-	req.CodeChallengeMethod = q.Get("code_challenge_method")
+	req.CodeChallengeMethod = challengeMethod(q.Get("code_challenge_method"))
 	if req.CodeChallenge != "" {
 		if req.ResponseType != protocol.ResponseCode {
 			return req, newError(protocol.InvalidRequest, 400, "code_challenge is for response_type=code only").redirectable()
@@ -140,6 +213,15 @@ func ParseAuthorize(ctx context.Context, q url.Values, apps AppLookup, cfg Autho
 		return req, newError(protocol.InvalidRequest, 400, "standalone apps must use PKCE with the code flow: send code_challenge and code_challenge_method=S256").redirectable()
 	}
 	return req, nil
+}
+
+// challengeMethod names a code_challenge_method as RFC 7636 does: VK ID's
+// SDKs send s256 (the web) and sha256 (Android) for S256.
+func challengeMethod(m string) string {
+	if strings.EqualFold(m, protocol.PKCES256) || strings.EqualFold(m, "sha256") {
+		return protocol.PKCES256
+	}
+	return m
 }
 
 func checkChallenge(challenge, method string, allowPlain bool) error {

@@ -2,9 +2,12 @@ package oauth
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"net/url"
 	"strconv"
+	"time"
 
 	"latchkey/internal/platform"
 	"latchkey/internal/protocol"
@@ -112,10 +115,17 @@ func (p *Provider) Approve(ctx context.Context, req *AuthorizeRequest, user stor
 	return p.approveImplicit(ctx, req, user, ip)
 }
 
+// approveCode issues the code and redirects with it. Every code redirect
+// also carries VK ID's device_id, expires_in and type=code_v2, whichever
+// dialect asked (vkid-wire.md §1): the others ignore extra parameters.
 func (p *Provider) approveCode(ctx context.Context, req *AuthorizeRequest, user storage.User, ip string) (string, error) {
+	device := req.DeviceID
+	if !ValidDeviceID(device) {
+		device = NewDeviceID()
+	}
 	raw, err := p.codes.Issue(ctx, platform.CodeRequest{
 		AppID: req.App.ID, UserID: user.ID, CommunityIDs: req.CommunityIDs, Scope: req.Scope, RedirectURI: req.RedirectURI,
-		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod, IP: ip, Nonce: req.Nonce,
+		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod, IP: ip, Nonce: req.Nonce, DeviceID: device,
 	}, p.Cfg.CodeTTL)
 	if err != nil {
 		return "", err
@@ -124,7 +134,33 @@ func (p *Provider) approveCode(ctx context.Context, req *AuthorizeRequest, user 
 	if req.State != "" {
 		resp.Add("state", req.State)
 	}
+	resp.Add("device_id", device).Add("expires_in", strconv.FormatInt(int64(p.Cfg.CodeTTL/time.Second), 10)).Add("type", "code_v2")
 	return resp.URL(), nil
+}
+
+// MaxDeviceID is the longest device_id (vkid-wire.md §1).
+const MaxDeviceID = 128
+
+// ValidDeviceID reports whether s is a device_id: 1 to 128 characters of
+// [A-Za-z0-9_-].
+func ValidDeviceID(s string) bool {
+	if s == "" || len(s) > MaxDeviceID {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// NewDeviceID is a fresh random device_id.
+func NewDeviceID() string {
+	var b [24]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 func (p *Provider) approveImplicit(ctx context.Context, req *AuthorizeRequest, user storage.User, ip string) (string, error) {

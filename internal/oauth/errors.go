@@ -42,7 +42,10 @@ var (
 	errBadRedirectURI = newError(protocol.InvalidRequest, http.StatusBadRequest, "redirect_uri is incorrect, check application redirect uri in the settings page")
 	errBadClientID    = newError(protocol.InvalidClient, http.StatusUnauthorized, "client_id is incorrect")
 	errBadSecret      = newError(protocol.InvalidClient, http.StatusUnauthorized, "client_secret is incorrect")
-	errUserDenied     = &Error{Code: protocol.AccessDenied, Reason: "user_denied", Description: "User denied your request", Status: http.StatusForbidden, Redirect: true}
+	// prompt=none (OpenID Connect Core §3.1.2.6).
+	ErrLoginRequired       = &Error{Code: "login_required", Description: "nobody is signed in, and prompt=none forbids asking", Status: http.StatusBadRequest, Redirect: true}
+	ErrInteractionRequired = &Error{Code: "interaction_required", Description: "the user has to approve the request, and prompt=none forbids asking", Status: http.StatusBadRequest, Redirect: true}
+	errUserDenied          = &Error{Code: protocol.AccessDenied, Reason: "user_denied", Description: "User denied your request", Status: http.StatusForbidden, Redirect: true}
 )
 
 // WriteJSON writes e as the token endpoints answer errors:

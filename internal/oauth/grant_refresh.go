@@ -32,7 +32,7 @@ func (g *refreshGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Err
 		}
 		narrow = m
 	}
-	grant, next, err := g.p.refreshes.Rotate(ctx, raw, r.client.ID, r.jkt)
+	grant, next, err := g.p.refreshes.Rotate(ctx, raw, r.client.ID, storage.Holder{JKT: r.jkt, DeviceID: r.form.Get("device_id")})
 	if err != nil {
 		return nil, codeError(err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"latchkey/internal/dpop"
 	"latchkey/internal/platform"
+	"latchkey/internal/ratelimit"
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
@@ -44,6 +45,8 @@ type Platform interface {
 	IssueToken(ctx context.Context, t storage.Token, ttl time.Duration) (string, storage.Token, error)
 	CheckToken(ctx context.Context, raw string) (storage.Token, error)
 	RevokeToken(ctx context.Context, actor platform.Actor, appID int64, raw string) error
+	EndSignIn(ctx context.Context, actor platform.Actor, t storage.Token) error
+	RemoveAppAccess(ctx context.Context, actor platform.Actor, userID, appID int64) error
 	Exchange(ctx context.Context, actor platform.Actor, subject storage.Token, m scope.Mask, ttl time.Duration) (string, storage.Token, error)
 	CheckProof(ctx context.Context, proof, method, target, accessToken string) (dpop.Proof, error)
 	CheckBinding(ctx context.Context, t storage.Token, dpopScheme bool, proof, method, target, raw string) error
@@ -66,7 +69,7 @@ type Codes interface {
 // Refreshes issues and rotates refresh tokens (platform.Refreshes).
 type Refreshes interface {
 	Issue(ctx context.Context, g platform.Grant) (string, error)
-	Rotate(ctx context.Context, raw string, appID int64, jkt string) (platform.Grant, string, error)
+	Rotate(ctx context.Context, raw string, appID int64, by storage.Holder) (platform.Grant, string, error)
 }
 
 // Devices runs the device authorization grant (platform.Devices).
@@ -101,6 +104,8 @@ type Provider struct {
 	Cfg       Config
 	log       *slog.Logger
 	grants    map[string]grant
+	// limits holds the VK ID endpoints' rate limits.
+	limits *ratelimit.Limiter
 }
 
 // New builds the provider with every grant it serves.
@@ -108,7 +113,7 @@ func New(d Deps) *Provider {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	p := &Provider{p: d.Platform, consents: d.Consents, codes: d.Codes, refreshes: d.Refreshes, signer: d.Signer, devices: d.Devices, now: d.Now, Cfg: d.Config, log: d.Log}
+	p := &Provider{p: d.Platform, consents: d.Consents, codes: d.Codes, refreshes: d.Refreshes, signer: d.Signer, devices: d.Devices, now: d.Now, Cfg: d.Config, log: d.Log, limits: ratelimit.New(1 << 14)}
 	p.grants = grants(p)
 	return p
 }

@@ -21,6 +21,9 @@ import (
 // Signer signs id_tokens and publishes their keys (platform.Signing).
 type Signer interface {
 	Sign(ctx context.Context, claims any) (string, error)
+	// Verify checks a JWT of ours and decodes its claims into out
+	// (platform.ErrBadJWT when it is not one).
+	Verify(ctx context.Context, raw string, out any) error
 	JWKS(ctx context.Context) (jose.JSONWebKeySet, error)
 }
 
@@ -78,6 +81,17 @@ func (p *Provider) addIDToken(ctx context.Context, out map[string]any, g platfor
 	if !g.Scope.Has(scope.OpenID) || p.signer == nil {
 		return nil
 	}
+	tok, e := p.idToken(ctx, g, nonce)
+	if e != nil {
+		return e
+	}
+	out["id_token"] = tok
+	return nil
+}
+
+// idToken signs the id_token of a grant (OpenID Connect Core §2, with VK
+// ID's claims, vkid-wire.md §9).
+func (p *Provider) idToken(ctx context.Context, g platform.Grant, nonce string) (string, *Error) {
 	now := p.now()
 	c := idClaims{Issuer: p.Issuer(), Subject: strconv.FormatInt(g.UserID, 10), Audience: strconv.FormatInt(g.AppID, 10),
 		Expiry: now.Add(idTokenTTL).Unix(), IssuedAt: now.Unix(), Nonce: nonce, IIS: p.Issuer(), App: g.AppID,
@@ -87,10 +101,9 @@ func (p *Provider) addIDToken(ctx context.Context, out map[string]any, g platfor
 	}
 	tok, err := p.signer.Sign(ctx, c)
 	if err != nil {
-		return internal(err)
+		return "", internal(err)
 	}
-	out["id_token"] = tok
-	return nil
+	return tok, nil
 }
 
 // JWKS serves the public signing keys.

@@ -79,7 +79,7 @@ func (p *Provider) AccessToken(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, newError(protocol.InvalidClient, 401, "client_secret is missing: this grant needs the app's client secret"))
 		return
 	}
-	jkt, e := p.tokenProof(r)
+	jkt, e := p.tokenProof(r, "/access_token")
 	if e != nil {
 		p.fail(w, r, e)
 		return
@@ -113,9 +113,9 @@ func (p *Provider) clientRequest(w http.ResponseWriter, r *http.Request) (client
 	return client, secret, public, true
 }
 
-// tokenProof checks the DPoP proof of a token request, if it has one, and
-// returns its key's thumbprint.
-func (p *Provider) tokenProof(r *http.Request) (string, *Error) {
+// tokenProof checks the DPoP proof of a token request to path, if it has
+// one, and returns its key's thumbprint.
+func (p *Provider) tokenProof(r *http.Request, path string) (string, *Error) {
 	proofs := r.Header.Values("DPoP")
 	switch len(proofs) {
 	case 0:
@@ -124,7 +124,7 @@ func (p *Provider) tokenProof(r *http.Request) (string, *Error) {
 	default:
 		return "", newError(protocol.InvalidDPoPProof, 400, "more than one DPoP header")
 	}
-	pr, err := p.p.CheckProof(r.Context(), proofs[0], http.MethodPost, p.Cfg.PublicURL.JoinPath("/access_token").String(), "")
+	pr, err := p.p.CheckProof(r.Context(), proofs[0], http.MethodPost, p.Cfg.PublicURL.JoinPath(path).String(), "")
 	if platform.ProofRefused(err) {
 		return "", newError(protocol.InvalidDPoPProof, 400, err.Error())
 	}
@@ -210,19 +210,29 @@ func internal(err error) *Error {
 
 // fail writes e as JSON, and logs its cause when it is a failure of ours.
 func (p *Provider) fail(w http.ResponseWriter, r *http.Request, e *Error) {
-	if e.cause != nil && httpx.ClientGone(r, e.cause) {
+	if p.logCause(w, r, e) {
+		WriteJSON(w, e)
+	}
+}
+
+// logCause logs the cause of e when it is a failure of ours, and reports
+// whether the client is still there to be answered (when it went away, it
+// has been answered with httpx.StatusClientClosed for the access log).
+func (p *Provider) logCause(w http.ResponseWriter, r *http.Request, e *Error) bool {
+	if e.cause == nil {
+		return true
+	}
+	if httpx.ClientGone(r, e.cause) {
 		p.log.DebugContext(r.Context(), "oauth: the client went away", "request_id", httpx.RequestID(w))
 		w.WriteHeader(httpx.StatusClientClosed)
-		return
+		return false
 	}
-	if e.cause != nil {
-		level := slog.LevelError
-		if errors.Is(e.cause, storage.ErrUnavailable) {
-			level = slog.LevelWarn
-		}
-		p.log.Log(r.Context(), level, "oauth: "+e.Description, "request_id", httpx.RequestID(w), "err", e.cause)
+	level := slog.LevelError
+	if errors.Is(e.cause, storage.ErrUnavailable) {
+		level = slog.LevelWarn
 	}
-	WriteJSON(w, e)
+	p.log.Log(r.Context(), level, "oauth: "+e.Description, "request_id", httpx.RequestID(w), "err", e.cause)
+	return true
 }
 
 // errUnavailable answers while storage cannot be reached (RFC 6749 §4.1.2.1

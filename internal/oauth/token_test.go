@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"latchkey/internal/dpop"
 	"latchkey/internal/platform"
@@ -51,6 +54,10 @@ func (s *stub) CheckToken(context.Context, string) (storage.Token, error) {
 	return storage.Token{}, platform.ErrTokenInvalid
 }
 func (s *stub) RevokeToken(context.Context, platform.Actor, int64, string) error { return nil }
+func (s *stub) EndSignIn(context.Context, platform.Actor, storage.Token) error   { return nil }
+func (s *stub) RemoveAppAccess(context.Context, platform.Actor, int64, int64) error {
+	return nil
+}
 func (s *stub) Exchange(context.Context, platform.Actor, storage.Token, scope.Mask, time.Duration) (string, storage.Token, error) {
 	return "", storage.Token{}, nil
 }
@@ -77,7 +84,7 @@ func (noCodes) Redeem(context.Context, string, int64, string, string) (storage.C
 type noRefreshes struct{}
 
 func (noRefreshes) Issue(context.Context, platform.Grant) (string, error) { return "", nil }
-func (noRefreshes) Rotate(context.Context, string, int64, string) (platform.Grant, string, error) {
+func (noRefreshes) Rotate(context.Context, string, int64, storage.Holder) (platform.Grant, string, error) {
 	return platform.Grant{}, "", platform.ErrRefreshInvalid
 }
 
@@ -99,9 +106,19 @@ func (noConsents) Grant(context.Context, int64, int64, scope.Mask, *platform.Dec
 	return nil
 }
 
+type noSigner struct{}
+
+func (noSigner) Sign(context.Context, any) (string, error) {
+	return "", errors.New("no keys in this test")
+}
+func (noSigner) Verify(context.Context, string, any) error { return platform.ErrBadJWT }
+func (noSigner) JWKS(context.Context) (jose.JSONWebKeySet, error) {
+	return jose.JSONWebKeySet{}, nil
+}
+
 func newTestProvider(s *stub) *Provider {
 	pub, _ := url.Parse("https://lk.example")
-	return New(Deps{Platform: s, Consents: noConsents{}, Codes: noCodes{}, Refreshes: noRefreshes{}, Devices: noDevices{}, Log: slog.New(slog.DiscardHandler), Config: Config{PublicURL: pub, CodeTTL: time.Minute}})
+	return New(Deps{Platform: s, Consents: noConsents{}, Codes: noCodes{}, Refreshes: noRefreshes{}, Devices: noDevices{}, Signer: noSigner{}, Log: slog.New(slog.DiscardHandler), Config: Config{PublicURL: pub, CodeTTL: time.Minute}})
 }
 
 // Whatever the form and the Basic header, the token endpoint answers a

@@ -14,10 +14,18 @@ import (
 
 // Valid reports whether s has the RFC 7636 §4.1 shape that both verifiers
 // and challenges share: 43 to 128 characters of [A-Za-z0-9-._~].
-func Valid(s string) bool {
-	if len(s) < 43 || len(s) > 128 {
-		return false
-	}
+func Valid(s string) bool { return len(s) >= 43 && len(s) <= 128 && validChars(s) }
+
+// MaxVerifier is the longest verifier taken. RFC 7636 §4.1 says 128; VK
+// ID takes 256 and its Android SDK sends 171 (vkid-wire.md §2). A longer
+// verifier is no weaker, and challenges stay 43 to 128 characters.
+const MaxVerifier = 256
+
+// ValidVerifier reports whether s has a verifier's shape: 43 to MaxVerifier
+// characters of [A-Za-z0-9-._~].
+func ValidVerifier(s string) bool { return len(s) >= 43 && len(s) <= MaxVerifier && validChars(s) }
+
+func validChars(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
@@ -31,7 +39,7 @@ func Valid(s string) bool {
 var (
 	ErrUnexpected = errors.New("code_verifier given, but the authorization request had no code_challenge")
 	ErrMissing    = errors.New("code_verifier is missing")
-	ErrShape      = errors.New("code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~]")
+	ErrShape      = errors.New("code_verifier must be 43 to 256 characters of [A-Za-z0-9-._~]")
 	ErrMismatch   = errors.New("code_verifier does not match the code_challenge")
 )
 
@@ -48,7 +56,7 @@ func Verify(challenge, method, verifier string) error {
 	if verifier == "" {
 		return ErrMissing
 	}
-	if !Valid(verifier) {
+	if !ValidVerifier(verifier) {
 		return ErrShape
 	}
 	want := verifier

@@ -27,6 +27,8 @@ type CodeRequest struct {
 	CodeChallengeMethod string
 	IP                  string
 	Nonce               string
+	// DeviceID is the VK ID device_id the redirect names ("" for none).
+	DeviceID string
 }
 
 // Issue mints a code for r, valid for ttl, and returns it; only its hash
@@ -37,7 +39,7 @@ func (c *Codes) Issue(ctx context.Context, r CodeRequest, ttl time.Duration) (st
 	code := storage.Code{
 		Hash: h, AppID: r.AppID, UserID: r.UserID, CommunityIDs: r.CommunityIDs, Scope: r.Scope,
 		RedirectURI: r.RedirectURI, CodeChallenge: r.CodeChallenge, CodeChallengeMethod: r.CodeChallengeMethod,
-		IP: r.IP, Nonce: r.Nonce, IssuedAt: now, ExpiresAt: now.Add(ttl),
+		IP: r.IP, Nonce: r.Nonce, DeviceID: r.DeviceID, IssuedAt: now, ExpiresAt: now.Add(ttl),
 	}
 	if err := c.p.store.CreateCode(ctx, code); err != nil {
 		return "", err
@@ -45,17 +47,20 @@ func (c *Codes) Issue(ctx context.Context, r CodeRequest, ttl time.Duration) (st
 	return raw, nil
 }
 
-// Why a code is refused (vk-wire.md §2 has VK's exact texts).
+// Why a code is refused (vk-wire.md §2 has VK's exact texts). A used code
+// says the same as an invalid one; the VK ID dialect tells them apart.
 var (
 	ErrCodeInvalid  = &Error{Kind: Invalid, Field: "code", Message: "Code is invalid or expired."}
+	ErrCodeUsed     = &Error{Kind: Invalid, Field: "code", Message: "Code is invalid or expired."}
 	ErrCodeRedirect = &Error{Kind: Invalid, Field: "redirect_uri", Message: "redirect_uri is invalid, please pass same redirect_uri, you used in authorize method."}
 )
 
 // Redeem uses the code raw for the app that authenticated: it must be the
 // app's, unexpired, unused, redeemed with the redirect URI it was issued
-// for and the PKCE verifier of its challenge. A code used a second time
-// revokes every token issued from it. Errors are ErrCodeInvalid,
-// ErrCodeRedirect, or an Invalid error on code_verifier.
+// for (unless it was issued for none: a VK ID migration's) and the PKCE
+// verifier of its challenge. A code used a second time revokes every token
+// issued from it. Errors are ErrCodeInvalid, ErrCodeUsed, ErrCodeRedirect,
+// or an Invalid error on code_verifier wrapping the pkce error.
 func (c *Codes) Redeem(ctx context.Context, raw string, appID int64, redirectURI, verifier string) (storage.Code, error) {
 	kind, h, err := c.p.Keys.Parse(raw)
 	if err != nil || kind != token.Code {
@@ -73,18 +78,18 @@ func (c *Codes) Redeem(ctx context.Context, raw string, appID int64, redirectURI
 				return code, err
 			}
 		}
-		return code, ErrCodeInvalid
+		return code, ErrCodeUsed
 	case err != nil:
 		return code, err
 	}
 	if code.AppID != appID || !now.Before(code.ExpiresAt) {
 		return code, ErrCodeInvalid
 	}
-	if redirectURI != code.RedirectURI {
+	if code.RedirectURI != "" && redirectURI != code.RedirectURI {
 		return code, ErrCodeRedirect
 	}
 	if err := pkce.Verify(code.CodeChallenge, code.CodeChallengeMethod, verifier); err != nil {
-		return code, &Error{Kind: Invalid, Field: "code_verifier", Message: err.Error()}
+		return code, &Error{Kind: Invalid, Field: "code_verifier", Message: err.Error(), Err: err}
 	}
 	return code, nil
 }

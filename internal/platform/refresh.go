@@ -33,6 +33,8 @@ type Grant struct {
 	Nonce    string
 	// JKT binds the refresh tokens to a DPoP key ("" for none).
 	JKT string
+	// DeviceID binds them to a VK ID device ("" for none).
+	DeviceID string
 }
 
 // ErrRefreshInvalid refuses a refresh token that is unknown, another app's,
@@ -44,7 +46,7 @@ func (r *Refreshes) Issue(ctx context.Context, g Grant) (string, error) {
 	raw, h := r.p.Keys.Mint(token.Refresh)
 	now := r.p.now()
 	rec := storage.RefreshToken{Hash: h, Family: g.Family, AppID: g.AppID, UserID: g.UserID, Scope: g.Scope,
-		AuthTime: g.AuthTime, Nonce: g.Nonce, IssuedAt: now, ExpiresAt: now.Add(r.TTL), JKT: g.JKT}
+		AuthTime: g.AuthTime, Nonce: g.Nonce, IssuedAt: now, ExpiresAt: now.Add(r.TTL), Holder: storage.Holder{JKT: g.JKT, DeviceID: g.DeviceID}}
 	if err := r.p.store.CreateRefreshToken(ctx, rec); err != nil {
 		return "", err
 	}
@@ -54,19 +56,20 @@ func (r *Refreshes) Issue(ctx context.Context, g Grant) (string, error) {
 
 // Rotate spends the app's refresh token raw and returns its grant with the
 // next refresh token. Of concurrent uses one wins; the others are reuses.
-// A token bound to a DPoP key (jkt) is refused, unspent, to another key.
-func (r *Refreshes) Rotate(ctx context.Context, raw string, appID int64, jkt string) (Grant, string, error) {
+// A token bound to a DPoP key or a VK ID device is refused, unspent, to
+// another holder than by.
+func (r *Refreshes) Rotate(ctx context.Context, raw string, appID int64, by storage.Holder) (Grant, string, error) {
 	kind, h, err := r.p.Keys.Parse(raw)
 	if err != nil || kind != token.Refresh {
 		return Grant{}, "", ErrRefreshInvalid
 	}
 	now := r.p.Now()
-	old, err := r.p.store.UseRefreshToken(ctx, h, appID, jkt, now)
+	old, err := r.p.store.UseRefreshToken(ctx, h, appID, by, now)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return Grant{}, "", ErrRefreshInvalid
 	case errors.Is(err, storage.ErrConflict) && old.UsedAt.IsZero() && old.RevokedAt.IsZero():
-		return Grant{}, "", ErrRefreshInvalid // live, but bound to another DPoP key: not spent
+		return Grant{}, "", ErrRefreshInvalid // live, but bound to another holder: not spent
 	case errors.Is(err, storage.ErrConflict):
 		if old.RevokedAt.IsZero() && r.Grace > 0 && now.Before(old.UsedAt.Add(r.Grace)) && now.Before(old.ExpiresAt) {
 			break // a retry within the grace period: a new pair, no alarm
@@ -84,7 +87,7 @@ func (r *Refreshes) Rotate(ctx context.Context, raw string, appID int64, jkt str
 	if !now.Before(old.ExpiresAt) {
 		return Grant{}, "", ErrRefreshInvalid
 	}
-	g := Grant{Family: old.Family, AppID: old.AppID, UserID: old.UserID, Scope: old.Scope, AuthTime: old.AuthTime, Nonce: old.Nonce, JKT: old.JKT}
+	g := Grant{Family: old.Family, AppID: old.AppID, UserID: old.UserID, Scope: old.Scope, AuthTime: old.AuthTime, Nonce: old.Nonce, JKT: old.JKT, DeviceID: old.DeviceID}
 	next, err := r.Issue(ctx, g)
 	return g, next, err
 }

@@ -224,7 +224,7 @@ func TestCodeRules(t *testing.T) {
 			if _, err := f.p.CheckToken(ctx, tok); err != nil {
 				t.Fatal(err)
 			}
-			if err := redeem(raw, f.app.ID, "https://app.example/cb", verifier); err != platform.ErrCodeInvalid {
+			if err := redeem(raw, f.app.ID, "https://app.example/cb", verifier); err != platform.ErrCodeUsed {
 				t.Fatalf("the replay: %v", err)
 			}
 			if _, err := f.p.CheckToken(ctx, tok); !errors.Is(err, platform.ErrTokenRevoked) {

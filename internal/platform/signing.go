@@ -203,3 +203,29 @@ func (s *Signing) Sign(ctx context.Context, claims any) (string, error) {
 	}
 	return jwt.Signed(signer).Claims(claims).Serialize()
 }
+
+// ErrBadJWT refuses a JWT that is not one of ours: malformed, signed by
+// no published key, or tampered with.
+var ErrBadJWT = errors.New("not a JWT signed by this server")
+
+// Verify checks that raw is a JWT signed by one of the published keys and
+// decodes its claims into out. What the claims must say is the caller's.
+func (s *Signing) Verify(ctx context.Context, raw string, out any) error {
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil || len(tok.Headers) != 1 {
+		return ErrBadJWT
+	}
+	keys, err := s.published(ctx)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if k.KID == tok.Headers[0].KeyID {
+			if tok.Claims(&k.private.PublicKey, out) != nil {
+				return ErrBadJWT
+			}
+			return nil
+		}
+	}
+	return ErrBadJWT
+}

@@ -154,6 +154,28 @@ func (p *Platform) revokeGrant(ctx context.Context, family token.Hash, reason st
 	return revoked, nil
 }
 
+// EndSignIn ends the sign-in t belongs to (VK ID's logout): every token of
+// its grant, refresh tokens included, or t alone (and what was exchanged
+// from it) when it has no grant. Other sign-ins of the user and app stay.
+func (p *Platform) EndSignIn(ctx context.Context, actor Actor, t storage.Token) error {
+	family := t.Hash
+	if t.CodeHash != nil {
+		family = *t.CodeHash
+	} else {
+		revoked, err := p.store.RevokeTokens(ctx, storage.TokenFilter{Hash: &t.Hash, AppID: t.AppID}, storage.RevokedLogout, p.now())
+		if err != nil {
+			return err
+		}
+		p.revoked(revoked)
+	}
+	if _, err := p.revokeGrant(ctx, family, storage.RevokedLogout); err != nil {
+		return err
+	}
+	actor.UserID = t.UserID
+	p.audit(ctx, actor, storage.AuditEvent{AppID: t.AppID, Action: storage.AuditTokenRevoke, Detail: "logout"})
+	return nil
+}
+
 // RemoveAppAccess is a user's "Remove access": every token of that (user,
 // app) pair stops working, and the consent is forgotten, so the next
 // request shows the dialog again.

@@ -102,7 +102,17 @@ var userScopes = []Scope{
 	{"phone", Phone, "See your phone number"},
 	{"openid", OpenID, "Log you in to the app with your account"},
 	{"profile", Profile, "See your name and picture"},
+	// VK ID's basic profile (name, photo, sex, birthday) is implied by every
+	// VK ID request and is what every token may read anyway: a name with no
+	// bit, accepted and never listed.
+	{PersonalInfo, 0, "See your name, photo, sex and birthday"},
 }
+
+// PersonalInfo is VK ID's implied scope (vkid-wire.md §1).
+const PersonalInfo = "vkid.personal_info"
+
+// aliases are other names of scopes: VK ID says videos for video.
+var aliases = map[string]string{"videos": "video"}
 
 var communityScopes = []Scope{
 	{"stories", CommunityStories, "Manage the community's stories"},
@@ -168,6 +178,9 @@ func Parse(a Audience, s string) (Mask, error) {
 }
 
 func lookup(a Audience, name string) (Mask, bool) {
+	if n, ok := aliases[name]; ok && a == User {
+		name = n
+	}
 	for _, s := range All(a) {
 		if s.Name == name {
 			return s.Bit, true

@@ -26,6 +26,9 @@ var parseCases = []struct {
 	{"user-only name in community scope", Community, "friends", 0, true},
 	{"community-only name in user scope", User, "manage", 0, true},
 	{"number too large", User, "99999999999999999999999", 0, true},
+	{"VK ID's space-separated names", User, "vkid.personal_info email phone", Email | Phone, false},
+	{"videos is video", User, "videos", Video, false},
+	{"videos is no community scope", Community, "videos", 0, true},
 }
 
 func TestParse(t *testing.T) {

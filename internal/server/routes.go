@@ -31,6 +31,15 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /oauth/userinfo", s.oauth.UserInfo)
 	mux.HandleFunc("POST /oauth/userinfo", s.oauth.UserInfo)
 
+	// The VK ID dialect (vkid-wire.md), called by browsers cross-origin.
+	mux.HandleFunc("POST /oauth2/auth", s.oauth.VKIDAuth)
+	mux.HandleFunc("POST /oauth2/user_info", s.oauth.VKIDUserInfo)
+	mux.HandleFunc("POST /oauth2/public_info", s.oauth.VKIDPublicInfo)
+	mux.HandleFunc("POST /oauth2/logout", s.oauth.VKIDLogout)
+	mux.HandleFunc("POST /oauth2/revoke", s.oauth.VKIDRevoke)
+	mux.HandleFunc("OPTIONS /oauth2/{endpoint}", s.oauth.VKIDPreflight)
+	mux.HandleFunc("/oauth2/", s.oauth.VKIDElse)
+
 	// The API: JSON only, no cookies.
 	for _, r := range apiRoutes {
 		mux.Handle(r, s.api)

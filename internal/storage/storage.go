@@ -115,7 +115,9 @@ type Code struct {
 	CodeChallengeMethod string
 	IP                  string
 	// Nonce is OpenID Connect's, echoed in the id_token.
-	Nonce     string
+	Nonce string
+	// DeviceID is the VK ID device the code was issued to ("" for none).
+	DeviceID  string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 	UsedAt    time.Time
@@ -223,6 +225,7 @@ const (
 	RevokedSecret     RevokeReason = "secret"      // the client secret it was minted with was retired
 	// RevokedRefreshReuse: a spent refresh token of its grant was used again.
 	RevokedRefreshReuse RevokeReason = "refresh_reuse"
+	RevokedLogout       RevokeReason = "logout" // the user signed out of the app (VK ID /oauth2/logout)
 )
 
 // Expired reports whether the token has expired at now.
@@ -263,8 +266,16 @@ type RefreshToken struct {
 	// UsedAt is when it was spent (exchanged for the next pair).
 	UsedAt    time.Time
 	RevokedAt time.Time
-	// JKT binds it to a DPoP key ("" for none).
-	JKT string
+	// Holder is who may present it: the DPoP key and VK ID device it is
+	// bound to.
+	Holder
+}
+
+// Holder is what a refresh token is bound to: a DPoP key's thumbprint and a
+// VK ID device_id, each "" for none.
+type Holder struct {
+	JKT      string
+	DeviceID string
 }
 
 // Notification is a message an app sent to a user (secure.sendNotification).
@@ -435,11 +446,11 @@ type Storage interface {
 
 	CreateRefreshToken(ctx context.Context, r RefreshToken) error
 	// UseRefreshToken spends the app's refresh token at now and returns it,
-	// unless it is bound to a DPoP key other than jkt. ErrNotFound: no such
-	// token of this app. A token spent, revoked or bound to another key is
-	// returned with ErrConflict, untouched: what that means is the caller's
-	// rule. Of concurrent uses exactly one wins.
-	UseRefreshToken(ctx context.Context, hash token.Hash, appID int64, jkt string, now time.Time) (RefreshToken, error)
+	// unless it is bound to a DPoP key or a device other than by's.
+	// ErrNotFound: no such token of this app. A token spent, revoked or bound
+	// to another holder is returned with ErrConflict, untouched: what that
+	// means is the caller's rule. Of concurrent uses exactly one wins.
+	UseRefreshToken(ctx context.Context, hash token.Hash, appID int64, by Holder, now time.Time) (RefreshToken, error)
 	// RefreshFamily returns the family of the app's refresh token hash;
 	// ErrNotFound when it is not the app's.
 	RefreshFamily(ctx context.Context, hash token.Hash, appID int64) (token.Hash, error)

@@ -29,9 +29,9 @@ type Sessions struct {
 	secure bool
 }
 
-// isSecure says whether cookies get the Secure attribute: the public URL is
+// Secure says whether cookies get the Secure attribute: the public URL is
 // https, or a trusted proxy says the browser came over https.
-func (s *Sessions) isSecure(r *http.Request) bool { return s.secure || httpx.Scheme(r) == "https" }
+func (s *Sessions) Secure(r *http.Request) bool { return s.secure || httpx.Scheme(r) == "https" }
 
 // Set signs the browser in as userID.
 func (s *Sessions) Set(w http.ResponseWriter, r *http.Request, userID int64) {
@@ -39,13 +39,13 @@ func (s *Sessions) Set(w http.ResponseWriter, r *http.Request, userID int64) {
 	msg := strconv.FormatInt(userID, 10) + "." + strconv.FormatInt(issued.UnixMilli(), 10) + "." + rand.Text()[:16]
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: msg + "." + s.keys.Tag("session", msg), Path: "/",
-		Expires: issued.Add(sessionTTL), HttpOnly: true, Secure: s.isSecure(r), SameSite: http.SameSiteLaxMode,
+		Expires: issued.Add(sessionTTL), HttpOnly: true, Secure: s.Secure(r), SameSite: http.SameSiteLaxMode,
 	})
 }
 
 // Clear signs the browser out.
 func (s *Sessions) Clear(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.isSecure(r), SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.Secure(r), SameSite: http.SameSiteLaxMode})
 }
 
 // session returns the signed-in user's id and when the session was
@@ -81,7 +81,7 @@ func (s *Sessions) CSRFToken(w http.ResponseWriter, r *http.Request) string {
 		v = c.Value
 	} else {
 		v = rand.Text()
-		http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: v, Path: "/", HttpOnly: true, Secure: s.isSecure(r), SameSite: http.SameSiteLaxMode})
+		http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: v, Path: "/", HttpOnly: true, Secure: s.Secure(r), SameSite: http.SameSiteLaxMode})
 		// Let the rest of this request see it too.
 		r.AddCookie(&http.Cookie{Name: csrfCookie, Value: v})
 	}
@@ -115,7 +115,7 @@ func (s *Sessions) SetDevice(w http.ResponseWriter, r *http.Request, login strin
 		strconv.FormatInt(s.now().Unix(), 10)
 	http.SetCookie(w, &http.Cookie{
 		Name: deviceCookie, Value: msg + "." + s.keys.Tag("device", msg), Path: "/login",
-		Expires: s.now().Add(deviceTTL), HttpOnly: true, Secure: s.isSecure(r), SameSite: http.SameSiteStrictMode,
+		Expires: s.now().Add(deviceTTL), HttpOnly: true, Secure: s.Secure(r), SameSite: http.SameSiteStrictMode,
 	})
 }
 

@@ -60,9 +60,13 @@ type Page struct {
 	Notice  string
 	Error   string
 	Display string
-	User    *storage.User
-	CSRF    string
-	View    any
+	// Lang, when set, is the page's language whatever the browser prefers
+	// (VK ID's lang_id); Theme is "dark" for the dark colour scheme.
+	Lang  string
+	Theme string
+	User  *storage.User
+	CSRF  string
+	View  any
 }
 
 // Users is what the kit asks of the domain layer: the user of a session,
@@ -196,6 +200,13 @@ func Capitalize(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// SignedInWithin reports whether this browser's session began less than d
+// ago: its owner has just typed the password.
+func (k *Kit) SignedInWithin(r *http.Request, d time.Duration) bool {
+	id, issued := k.Sessions.session(r)
+	return id != 0 && k.Sessions.now().Before(issued.Add(d))
 }
 
 // CurrentUser loads the signed-in user, or returns nil: no session, or one

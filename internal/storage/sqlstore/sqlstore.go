@@ -551,7 +551,7 @@ func (s *Store) CountAppUsers(ctx context.Context, appID int64) (int64, error) {
 // ---- codes
 
 const codeCols = `hash, app_id, user_id, community_ids, scope, redirect_uri, code_challenge,
-	code_challenge_method, ip, issued_at, expires_at, used_at, nonce`
+	code_challenge_method, ip, issued_at, expires_at, used_at, nonce, device_id`
 
 func scanCode(row scanner) (storage.Code, error) {
 	var c storage.Code
@@ -559,7 +559,7 @@ func scanCode(row scanner) (storage.Code, error) {
 	var communities string
 	var issued, expires, used int64
 	err := row.Scan(&hash, &c.AppID, &c.UserID, &communities, &c.Scope, &c.RedirectURI, &c.CodeChallenge,
-		&c.CodeChallengeMethod, &c.IP, &issued, &expires, &used, &c.Nonce)
+		&c.CodeChallengeMethod, &c.IP, &issued, &expires, &used, &c.Nonce, &c.DeviceID)
 	if err != nil {
 		return c, err
 	}
@@ -576,9 +576,9 @@ func (s *Store) CreateCode(ctx context.Context, c storage.Code) error {
 	if ids == nil {
 		ids = []int64{}
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO codes (`+codeCols+`) VALUES (`+placeholders(1, 13)+`)`,
+	_, err := s.w.ExecContext(ctx, `INSERT INTO codes (`+codeCols+`) VALUES (`+placeholders(1, 14)+`)`,
 		c.Hash[:], c.AppID, c.UserID, jsonText(ids), int64(c.Scope), c.RedirectURI, c.CodeChallenge,
-		c.CodeChallengeMethod, c.IP, ts(c.IssuedAt), ts(c.ExpiresAt), ts(c.UsedAt), c.Nonce)
+		c.CodeChallengeMethod, c.IP, ts(c.IssuedAt), ts(c.ExpiresAt), ts(c.UsedAt), c.Nonce, c.DeviceID)
 	return s.err(err)
 }
 
@@ -939,28 +939,29 @@ func (s *Store) RetireSigningKey(ctx context.Context, kid string, now time.Time)
 
 // ---- refresh tokens
 
-const refreshCols = `hash, family, app_id, user_id, scope, auth_time, nonce, issued_at, expires_at, used_at, revoked_at, jkt`
+const refreshCols = `hash, family, app_id, user_id, scope, auth_time, nonce, issued_at, expires_at, used_at, revoked_at, jkt, device_id`
 
 func scanRefresh(row scanner) (storage.RefreshToken, error) {
 	var r storage.RefreshToken
 	var hash, family []byte
 	var auth, issued, expires, used, revoked int64
-	err := row.Scan(&hash, &family, &r.AppID, &r.UserID, &r.Scope, &auth, &r.Nonce, &issued, &expires, &used, &revoked, &r.JKT)
+	err := row.Scan(&hash, &family, &r.AppID, &r.UserID, &r.Scope, &auth, &r.Nonce, &issued, &expires, &used, &revoked, &r.JKT, &r.DeviceID)
 	r.Hash, r.Family = hashOf(hash), hashOf(family)
 	r.AuthTime, r.IssuedAt, r.ExpiresAt, r.UsedAt, r.RevokedAt = at(auth), at(issued), at(expires), at(used), at(revoked)
 	return r, err
 }
 
 func (s *Store) CreateRefreshToken(ctx context.Context, r storage.RefreshToken) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshCols+`) VALUES (`+placeholders(1, 12)+`)`,
-		r.Hash[:], r.Family[:], r.AppID, r.UserID, int64(r.Scope), ts(r.AuthTime), r.Nonce, ts(r.IssuedAt), ts(r.ExpiresAt), ts(r.UsedAt), ts(r.RevokedAt), r.JKT)
+	_, err := s.w.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshCols+`) VALUES (`+placeholders(1, 13)+`)`,
+		r.Hash[:], r.Family[:], r.AppID, r.UserID, int64(r.Scope), ts(r.AuthTime), r.Nonce, ts(r.IssuedAt), ts(r.ExpiresAt), ts(r.UsedAt), ts(r.RevokedAt), r.JKT, r.DeviceID)
 	return s.err(err)
 }
 
-func (s *Store) UseRefreshToken(ctx context.Context, hash token.Hash, appID int64, jkt string, now time.Time) (storage.RefreshToken, error) {
+func (s *Store) UseRefreshToken(ctx context.Context, hash token.Hash, appID int64, by storage.Holder, now time.Time) (storage.RefreshToken, error) {
 	r, err := scanRefresh(s.w.QueryRowContext(ctx,
-		`UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND app_id = $3 AND used_at = 0 AND revoked_at = 0 AND (jkt = '' OR jkt = $4) RETURNING `+refreshCols,
-		ts(now), hash[:], appID, jkt))
+		`UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND app_id = $3 AND used_at = 0 AND revoked_at = 0
+		 AND (jkt = '' OR jkt = $4) AND (device_id = '' OR device_id = $5) RETURNING `+refreshCols,
+		ts(now), hash[:], appID, by.JKT, by.DeviceID))
 	if !errors.Is(err, sql.ErrNoRows) {
 		return r, s.err(err)
 	}

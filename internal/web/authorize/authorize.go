@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"latchkey/internal/httpx"
 	"latchkey/internal/oauth"
@@ -28,7 +29,11 @@ type Handler struct {
 func New(k *web.Kit, op *oauth.Provider) *Handler { return &Handler{Kit: k, oauth: op} }
 
 // params are the /authorize parameters the consent form carries back.
-var params = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "display", "revoke", "group_ids", "code_challenge", "code_challenge_method", "nonce", "v"}
+var params = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "display", "revoke", "group_ids", "code_challenge", "code_challenge_method", "nonce", "v", "lang_id", "scheme"}
+
+// freshLogin is how recent a login prompt=login accepts: the one the
+// person has just made on the login page it was sent to.
+const freshLogin = 2 * time.Minute
 
 // Authorize serves GET /authorize: check the request, make sure someone is
 // signed in, and either answer at once (consent already covers it) or show
@@ -44,7 +49,11 @@ func (h *Handler) Authorize(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, req, err)
 		return
 	}
-	if u == nil {
+	switch {
+	case u == nil && req.Prompt.None:
+		h.fail(w, r, req, oauth.ErrLoginRequired)
+		return
+	case u == nil || req.Prompt.Login && !h.SignedInWithin(r, freshLogin):
 		http.Redirect(w, r, account.LoginURL(r.URL.RequestURI(), req.Display), http.StatusSeeOther)
 		return
 	}
@@ -53,11 +62,14 @@ func (h *Handler) Authorize(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, req, err)
 		return
 	}
-	if d.Ask {
+	switch {
+	case d.Ask && req.Prompt.None:
+		h.fail(w, r, req, oauth.ErrInteractionRequired)
+	case d.Ask:
 		h.dialog(w, r, req, u, d.Communities)
-		return
+	default:
+		h.approve(w, r, req, u, &d)
 	}
-	h.approve(w, r, req, u, &d)
 }
 
 func (h *Handler) dialog(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, u *storage.User, communities []storage.Community) {
@@ -67,7 +79,7 @@ func (h *Handler) dialog(w http.ResponseWriter, r *http.Request, req *oauth.Auth
 			v.Hidden = append(v.Hidden, web.Hidden{Name: name, Value: val})
 		}
 	}
-	h.Render(w, r, http.StatusOK, "consent", web.Page{Title: "Allow access", Display: req.Display, User: u, View: v})
+	h.Render(w, r, http.StatusOK, "consent", web.Page{Title: "Allow access", Display: req.Display, User: u, View: v, Lang: req.Lang, Theme: req.Scheme})
 }
 
 // Decide serves POST /authorize: the user's Allow or Deny.
@@ -105,12 +117,30 @@ func (h *Handler) Decide(w http.ResponseWriter, r *http.Request) {
 // approve answers a request the user approved: through the dialog (d nil),
 // or because the consent covered it (Decide's d).
 func (h *Handler) approve(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, u *storage.User, d *oauth.Decision) {
+	req.DeviceID = h.deviceID(w, r)
 	to, err := h.oauth.Approve(r.Context(), req, *u, httpx.ClientIP(r), d, d == nil)
 	if err != nil {
 		h.fail(w, r, req, err)
 		return
 	}
 	http.Redirect(w, r, to, backStatus(r))
+}
+
+// deviceCookie keeps the browser's VK ID device_id (vkid-wire.md §1).
+const (
+	deviceCookie = "lk_device_id"
+	deviceTTL    = 5 * 365 * 24 * time.Hour
+)
+
+// deviceID is this browser's device_id, given one when it has none.
+func (h *Handler) deviceID(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(deviceCookie); err == nil && oauth.ValidDeviceID(c.Value) {
+		return c.Value
+	}
+	id := oauth.NewDeviceID()
+	http.SetCookie(w, &http.Cookie{Name: deviceCookie, Value: id, Path: "/authorize", MaxAge: int(deviceTTL / time.Second),
+		HttpOnly: true, Secure: h.Sessions.Secure(r), SameSite: http.SameSiteLaxMode})
+	return id
 }
 
 // backStatus is the status of a redirect back to the app: 303 after the
