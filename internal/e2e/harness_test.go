@@ -80,6 +80,18 @@ func fastAPI(c *config.Config) { c.RateUser, c.RateCommunity, c.RateService = 1e
 
 func startEnv(t *testing.T, dsn string, c *clock, opts ...option) *env {
 	t.Helper()
+	return start(t, dsn, c, false, opts...)
+}
+
+// newTLSEnv serves HTTPS with httptest's certificate, for clients that
+// speak only HTTPS (VK ID's web SDK). Its URL is https://127.0.0.1:port.
+func newTLSEnv(t *testing.T, opts ...option) *env {
+	t.Helper()
+	return start(t, "", nil, true, opts...)
+}
+
+func start(t *testing.T, dsn string, c *clock, useTLS bool, opts ...option) *env {
+	t.Helper()
 	ctx := context.Background()
 	if c == nil {
 		c = &clock{t: time.Now().UTC().Truncate(time.Second)}
@@ -103,13 +115,18 @@ func startEnv(t *testing.T, dsn string, c *clock, opts ...option) *env {
 	// after. A request before that (a stray client of an earlier test on a
 	// reused port) is told to come back.
 	var h atomic.Pointer[node.Node]
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n := h.Load(); n != nil {
 			n.ServeHTTP(w, r)
 			return
 		}
 		http.Error(w, "starting", http.StatusServiceUnavailable)
 	}))
+	if useTLS {
+		ts.StartTLS()
+	} else {
+		ts.Start()
+	}
 	t.Cleanup(ts.Close)
 	e.URL = ts.URL
 	public, _ := url.Parse(ts.URL)

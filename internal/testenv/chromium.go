@@ -14,7 +14,7 @@ import (
 // Browser starts a headless Chromium (Debian's /usr/bin/chromium, or
 // LATCHKEY_CHROMIUM) with a fresh profile and returns a chromedp context for
 // one tab. The browser is closed when the test ends.
-func Browser(t testing.TB) context.Context {
+func Browser(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	bin := os.Getenv("LATCHKEY_CHROMIUM")
 	if bin == "" {
@@ -39,6 +39,7 @@ func Browser(t testing.TB) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("no-first-run", true),
 	)
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(allocCtx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
