@@ -6,6 +6,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	crand "crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,7 +68,7 @@ func Run(ctx context.Context, o Options, log io.Writer) ([]Result, error) {
 		if i == 0 {
 			results = append(results, t.bare(ctx, o))
 		}
-		for _, run := range []func(context.Context, Options) Result{t.api, t.dpopAPI, t.clientCredentials, t.codeFlow, t.refresh} {
+		for _, run := range []func(context.Context, Options) Result{t.api, t.dpopAPI, t.clientCredentials, t.codeFlow, t.refresh, t.vkidCodeFlow, t.vkidRefresh} {
 			r := run(ctx, o)
 			r.Name = t.storage + "  " + r.Name
 			results = append(results, r)
@@ -346,23 +348,49 @@ func (t *target) logIn(ctx context.Context, c *http.Client) error {
 
 // codeFlow: a complete authorization-code flow for a signed-in user who has
 // consented before: GET /authorize → 302 with a code → POST /access_token →
-// a user token. Each worker logs in once, before it is timed.
+// a user token.
 func (t *target) codeFlow(ctx context.Context, o Options) Result {
-	auth := t.base + "/authorize?" + url.Values{"client_id": {fmt.Sprint(t.app.ID)}, "redirect_uri": {redirectURI},
-		"response_type": {"code"}, "scope": {"friends"}, "state": {"load"}}.Encode()
-	want := []byte(`{"access_token":"lku1`)
-	// The workers log in one after the other, before the clock starts:
-	// logins from one address at once would meet its login throttle, which
-	// counts every attempt while it is checked.
+	id := fmt.Sprint(t.app.ID)
+	auth := url.Values{"client_id": {id}, "redirect_uri": {redirectURI}, "response_type": {"code"}, "scope": {"friends"}, "state": {"load"}}
+	return t.signIns(ctx, o, "authorization code flows", auth, func(ctx context.Context, c *http.Client, back url.Values) error {
+		body := url.Values{"grant_type": {"authorization_code"}, "client_id": {id}, "client_secret": {t.app.ClientSecret},
+			"redirect_uri": {redirectURI}, "code": {back.Get("code")}}.Encode()
+		return post(ctx, c, t.base+"/access_token", body, []byte(`{"access_token":"lku1`))
+	})
+}
+
+// vkidCodeFlow: the VK ID dialect's sign-in for a signed-in user who has
+// consented: GET /authorize with PKCE → 302 with code and device_id → POST
+// /oauth2/auth (parameters in the query, the code in the body, as VK ID's
+// web SDK sends them) → tokens.
+func (t *target) vkidCodeFlow(ctx context.Context, o Options) Result {
+	const verifier = "bench-verifier-0123456789-0123456789-0123456789"
+	sum := sha256.Sum256([]byte(verifier))
+	id := fmt.Sprint(t.app.ID)
+	auth := url.Values{"client_id": {id}, "redirect_uri": {redirectURI}, "response_type": {"code"}, "scope": {"friends"}, "state": {"load"},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"s256"}}
+	return t.signIns(ctx, o, "VK ID code flows (/authorize + /oauth2/auth)", auth, func(ctx context.Context, c *http.Client, back url.Values) error {
+		q := url.Values{"grant_type": {"authorization_code"}, "client_id": {id}, "redirect_uri": {redirectURI}, "code_verifier": {verifier},
+			"device_id": {back.Get("device_id")}, "state": {"load"}}.Encode()
+		return post(ctx, c, t.base+"/oauth2/auth?"+q, url.Values{"code": {back.Get("code")}}.Encode(), []byte(`{"access_token":"lku1`))
+	})
+}
+
+// signIns drives code flows: each operation is GET /authorize?auth, which
+// answers at once with a code (the user consented before), then exchange
+// of what the redirect carried. Each worker logs in once, before the clock
+// starts, one after the other: logins from one address at once would meet
+// its login throttle, which counts every attempt while it is checked.
+func (t *target) signIns(ctx context.Context, o Options, name string, auth url.Values, exchange func(context.Context, *http.Client, url.Values) error) Result {
+	authURL := t.base + "/authorize?" + auth.Encode()
 	ready := make(chan *http.Client, o.Concurrency)
 	for range o.Concurrency {
 		c := newClient()()
 		t.logIn(ctx, c) // a failed login shows as every operation of the worker failing
 		ready <- c
 	}
-	newLoggedIn := func() *http.Client { return <-ready }
-	return drive(ctx, "authorization code flows", o.Concurrency, o.Duration, newLoggedIn, func(ctx context.Context, _ int, c *http.Client) error {
-		req, _ := http.NewRequestWithContext(ctx, "GET", auth, nil)
+	return drive(ctx, name, o.Concurrency, o.Duration, func() *http.Client { return <-ready }, func(ctx context.Context, _ int, c *http.Client) error {
+		req, _ := http.NewRequestWithContext(ctx, "GET", authURL, nil)
 		resp, err := c.Do(req)
 		if err != nil {
 			return err
@@ -373,30 +401,46 @@ func (t *target) codeFlow(ctx context.Context, o Options) Result {
 		if resp.StatusCode != http.StatusFound || err != nil || loc.Query().Get("code") == "" {
 			return fmt.Errorf("%w: /authorize answered %d %q", errBadAnswer, resp.StatusCode, resp.Header.Get("Location"))
 		}
-		body := url.Values{"grant_type": {"authorization_code"}, "client_id": {fmt.Sprint(t.app.ID)}, "client_secret": {t.app.ClientSecret},
-			"redirect_uri": {redirectURI}, "code": {loc.Query().Get("code")}}.Encode()
-		return post(ctx, c, t.base+"/access_token", body, want)
+		return exchange(ctx, c, loc.Query())
 	})
 }
 
-// refresh: POST /access_token grant_type=refresh_token, each worker
-// following its own grant: every answer's refresh token is the next
-// request's (rotation), so each call spends one and mints one.
+// refresh: POST /access_token grant_type=refresh_token.
 func (t *target) refresh(ctx context.Context, o Options) Result {
+	id := fmt.Sprint(t.app.ID)
+	return t.rotations(ctx, o, "refresh grants", "", func(ctx context.Context, refresh string) *http.Request {
+		body := url.Values{"grant_type": {"refresh_token"}, "client_id": {id}, "client_secret": {t.app.ClientSecret}, "refresh_token": {refresh}}.Encode()
+		req, _ := http.NewRequestWithContext(ctx, "POST", t.base+"/access_token", strings.NewReader(body))
+		return req
+	})
+}
+
+// vkidRefresh: POST /oauth2/auth grant_type=refresh_token, on the device
+// the grant is bound to.
+func (t *target) vkidRefresh(ctx context.Context, o Options) Result {
+	q := url.Values{"grant_type": {"refresh_token"}, "client_id": {fmt.Sprint(t.app.ID)}, "device_id": {"bench-device"}, "state": {"load"}}.Encode()
+	return t.rotations(ctx, o, "VK ID refreshes (/oauth2/auth)", "bench-device", func(ctx context.Context, refresh string) *http.Request {
+		req, _ := http.NewRequestWithContext(ctx, "POST", t.base+"/oauth2/auth?"+q, strings.NewReader(url.Values{"refresh_token": {refresh}}.Encode()))
+		return req
+	})
+}
+
+// rotations drives refresh scenarios: each worker follows its own grant
+// (bound to device, "" for none), every answer's refresh token is the next
+// request's (rotation), so each call spends one and mints one.
+func (t *target) rotations(ctx context.Context, o Options, name, device string, request func(context.Context, string) *http.Request) Result {
 	current := make([]string, o.Concurrency)
 	for w := range current {
 		var family token.Hash
 		copy(family[:], rand32())
-		raw, err := t.p.Refreshes.Issue(ctx, platform.Grant{Family: family, AppID: t.app.ID, UserID: t.user.ID, Scope: scope.Friends})
+		raw, err := t.p.Refreshes.Issue(ctx, platform.Grant{Family: family, AppID: t.app.ID, UserID: t.user.ID, Scope: scope.Friends, DeviceID: device})
 		if err != nil {
-			return Result{Name: "refresh grants", Errors: 1}
+			return Result{Name: name, Errors: 1}
 		}
 		current[w] = raw
 	}
-	id := fmt.Sprint(t.app.ID)
-	return drive(ctx, "refresh grants", o.Concurrency, o.Duration, newClient(), func(ctx context.Context, w int, c *http.Client) error {
-		body := url.Values{"grant_type": {"refresh_token"}, "client_id": {id}, "client_secret": {t.app.ClientSecret}, "refresh_token": {current[w]}}.Encode()
-		req, _ := http.NewRequestWithContext(ctx, "POST", t.base+"/access_token", strings.NewReader(body))
+	return drive(ctx, name, o.Concurrency, o.Duration, newClient(), func(ctx context.Context, w int, c *http.Client) error {
+		req := request(ctx, current[w])
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		resp, err := c.Do(req)
 		if err != nil {

@@ -62,6 +62,8 @@ type Config struct {
 	RateCommunity float64
 	RateService   float64
 	CacheSize     int
+	// Lang is the pages' default language (en, ru).
+	Lang string
 }
 
 // Defaults are the values of every flag left unset.
@@ -79,6 +81,7 @@ func Defaults() Config {
 		RateCommunity:    20,
 		RateService:      3,
 		CacheSize:        100_000,
+		Lang:             "en",
 	}
 }
 
@@ -102,6 +105,7 @@ func (c *Config) BindServe(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.RateCommunity, "rate-community", c.RateCommunity, "API requests per second per community token")
 	fs.Float64Var(&c.RateService, "rate-service", c.RateService, "API requests per second per service token")
 	fs.IntVar(&c.CacheSize, "token-cache-size", c.CacheSize, "how many checked tokens each node keeps in memory")
+	fs.StringVar(&c.Lang, "lang", c.Lang, "the pages' default language, en or ru (Accept-Language, a lang cookie or VK ID's lang_id choose another)")
 }
 
 // EnvName is the environment variable that sets a flag: LATCHKEY_ and the
@@ -174,6 +178,9 @@ func (c *Config) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 			errs = append(errs, fmt.Errorf("--public-url %q: want an absolute http or https URL without query or fragment", c.PublicURL))
 		}
+	}
+	if c.Lang != "en" && c.Lang != "ru" {
+		errs = append(errs, fmt.Errorf("--lang: want en or ru, got %q", c.Lang))
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key: give both or neither"))

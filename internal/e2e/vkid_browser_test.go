@@ -23,7 +23,8 @@ const vkidSDK = "../../clients/node/node_modules/@vkid/sdk/dist-sdk/umd/index.js
 // The real @vkid/sdk 2.6.7, in headless Chromium, on an app's page at
 // another loopback origin, pointed at an HTTPS Latchkey through
 // __vkidDomain and __apiDomain: Auth.login() in redirect mode, Latchkey's
-// login and consent, back with code and device_id, then Auth.exchangeCode,
+// login and a Russian, dark consent dialog (lang_id=0, scheme=dark), back
+// with code and device_id, then Auth.exchangeCode,
 // Auth.refreshToken, Auth.userInfo, Auth.publicInfo and Auth.logout.
 func TestVKIDWebSDK(t *testing.T) {
 	sdk, err := os.ReadFile(vkidSDK)
@@ -57,12 +58,15 @@ func TestVKIDWebSDK(t *testing.T) {
 	app := e.app(u.ID, storage.Web, appOrigin+"/cb")
 	domain := strings.TrimPrefix(e.URL, "https://")
 	cfg, _ = json.Marshal(map[string]any{"app": app.ID, "state": "st-" + fmt.Sprint(time.Now().UnixNano()), "verifier": vkidVerifier,
-		"domain": domain, "lang": 3, "scheme": "dark"})
+		"domain": domain, "lang": 0, "scheme": "dark"}) // lang 0: Russian
 
 	ctx := testenv.Browser(t, chromedp.Flag("ignore-certificate-errors", true))
 	if err := chromedp.Do(ctx, chromedp.Navigate(appOrigin+"/"), chromedp.WaitVisible(`#login`), chromedp.Click(`#login`),
 		chromedp.WaitVisible(`input[name=login]`)); err != nil {
 		t.Fatal(err)
+	}
+	if login, err := chromedp.Run(ctx, chromedp.Text(`main`)); err != nil || !strings.Contains(login, "Пароль") {
+		t.Fatalf("the login page on the way to a lang_id=0 dialog: %q %v", login, err)
 	}
 	if err := chromedp.Do(ctx,
 		chromedp.SendKeys(`input[name=login]`, "sofia"),
@@ -71,7 +75,19 @@ func TestVKIDWebSDK(t *testing.T) {
 		chromedp.WaitVisible(`button[name=decision][value=allow]`)); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Screenshot(t, ctx, "vkid-consent")
+	testenv.Screenshot(t, ctx, "vkid-consent-ru-dark")
+	// lang_id and scheme reach the dialog: Russian, dark.
+	dialog, err := chromedp.Run(ctx, chromedp.Text(`main`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	class, err := chromedp.Run(ctx, chromedp.AttributeValue(`body`, "class"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(dialog, "запрашивает доступ") || !strings.Contains(dialog, "Разрешить") || !strings.Contains(class.Value, "theme-dark") {
+		t.Fatalf("the dialog for lang_id=0, scheme=dark: class %q, text %q", class.Value, dialog)
+	}
 	if err := chromedp.Do(ctx, chromedp.Click(`button[name=decision][value=allow]`), chromedp.WaitVisible(`#result:not(:empty)`)); err != nil {
 		t.Fatal(err)
 	}

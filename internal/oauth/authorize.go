@@ -94,28 +94,6 @@ func parsePrompt(s string) (Prompt, error) {
 	return p, nil
 }
 
-// vkidLang maps VK ID's lang_id to a page language; others get the default.
-func vkidLang(id string) string {
-	switch id {
-	case "0":
-		return "ru"
-	case "3":
-		return "en"
-	}
-	return ""
-}
-
-// vkidScheme maps VK ID's scheme to the dialog's theme.
-func vkidScheme(s string) string {
-	switch s {
-	case "dark", "space_gray":
-		return "dark"
-	case "light", "bright_light":
-		return "light"
-	}
-	return ""
-}
-
 // Audience is whose scope vocabulary the request uses.
 func (r *AuthorizeRequest) Audience() scope.Audience {
 	if len(r.CommunityIDs) > 0 {
@@ -178,7 +156,7 @@ func ParseAuthorize(ctx context.Context, q url.Values, apps AppLookup, cfg Autho
 	if req.Prompt.Consent {
 		req.Revoke = true
 	}
-	req.Lang, req.Scheme = vkidLang(q.Get("lang_id")), vkidScheme(q.Get("scheme"))
+	req.Lang, req.Scheme = protocol.VKIDLang(q.Get("lang_id")), protocol.VKIDScheme(q.Get("scheme"))
 
 	if g := q.Get("group_ids"); g != "" {
 		if req.CommunityIDs, err = parseIDs(g); err != nil {

@@ -29,11 +29,13 @@ import (
 // vkidTokenTTL is a VK ID access token's lifetime (vkid-wire.md §2).
 const vkidTokenTTL = time.Hour
 
-// vkidRate and vkidBurst bound the VK ID endpoints per client address and
-// app, answered with slow_down beyond (vkid-wire.md §8).
+// vkidFailures and vkidBurst bound the failed calls to the VK ID endpoints
+// per client address and app (a sustained rate per second, and the burst
+// allowed, which also bounds the calls in flight at once): beyond, calls
+// are answered slow_down (vkid-wire.md §8).
 const (
-	vkidRate  = 50
-	vkidBurst = 100
+	vkidFailures = 20
+	vkidBurst    = 100
 )
 
 // VK ID's words for its errors (vkid-wire.md §8).
@@ -56,11 +58,14 @@ var (
 
 // vkidCall is a request to a VK ID endpoint after the shared steps.
 type vkidCall struct {
+	p     *Provider
 	r     *http.Request
 	form  url.Values
 	state string
 	app   storage.App
 	ip    string
+	// limitKey is the address and app the call counts against.
+	limitKey token.Hash
 }
 
 // vkidBegin is the prologue of every VK ID endpoint: the merged form, the
@@ -73,22 +78,41 @@ func (p *Provider) vkidBegin(w http.ResponseWriter, r *http.Request) (*vkidCall,
 		p.vkidFail(w, r, "", e)
 		return nil, false
 	}
-	c := &vkidCall{r: r, form: r.Form, state: r.Form.Get("state"), ip: httpx.ClientIP(r)}
+	c := &vkidCall{p: p, r: r, form: r.Form, state: r.Form.Get("state"), ip: httpx.ClientIP(r)}
 	app, e := p.vkidApp(r.Context(), c.form.Get("client_id"), c.form.Get("client_secret"))
 	if e != nil {
-		p.vkidFail(w, r, c.state, e)
+		c.fail(w, e)
 		return nil, false
 	}
 	c.app = app
 	if origin := r.Header.Get("Origin"); origin != "" && OriginAllowed(app, origin) {
 		w.Header().Set("Access-Control-Allow-Origin", origin)
 	}
-	key := token.HashOf("vkid\x00" + c.ip + "\x00" + strconv.FormatInt(app.ID, 10))
-	if !p.limits.Allow(key, vkidRate, vkidBurst, p.now()) {
+	// Every request is counted before it is worked on, and given back
+	// when it succeeds: what the limit bounds is failures (bad codes,
+	// tokens and parameters) per address and app, not a busy app's server.
+	c.limitKey = token.HashOf("vkid\x00" + c.ip + "\x00" + strconv.FormatInt(app.ID, 10))
+	if !p.limits.Allow(c.limitKey, vkidFailures, vkidBurst, p.now()) {
 		p.vkidFail(w, r, c.state, errVKIDSlowDown)
 		return nil, false
 	}
 	return c, true
+}
+
+// ok answers a successful call with body, and gives back what the call
+// took from the limit.
+func (c *vkidCall) ok(w http.ResponseWriter, body any) {
+	c.p.limits.Return(c.limitKey, vkidFailures)
+	writeJSON(w, http.StatusOK, body)
+}
+
+// fail answers e with the call's state. A failure of ours (5xx) is given
+// back to the limit: it is not the client's.
+func (c *vkidCall) fail(w http.ResponseWriter, e *Error) {
+	if e.Status >= 500 {
+		c.p.limits.Return(c.limitKey, vkidFailures)
+	}
+	c.p.vkidFail(w, c.r, c.state, e)
 }
 
 // vkidApp is the app of client_id; a secret, when sent, must be its own.
@@ -204,11 +228,11 @@ func (p *Provider) VKIDAuth(w http.ResponseWriter, r *http.Request) {
 		e = newError(protocol.UnsupportedGrantType, http.StatusBadRequest, "grant_type must be authorization_code, refresh_token or access_token")
 	}
 	if e != nil {
-		p.vkidFail(w, r, c.state, e)
+		c.fail(w, e)
 		return
 	}
 	body["state"] = c.state
-	writeJSON(w, http.StatusOK, body)
+	c.ok(w, body)
 }
 
 // vkidCode redeems a code (vkid-wire.md §2): PKCE always, the code's own
@@ -297,18 +321,25 @@ func (p *Provider) vkidTokens(c *vkidCall, g platform.Grant, refresh string, flo
 	if err != nil {
 		return nil, internal(err)
 	}
-	id, e := p.idToken(ctx, g, nonce)
-	if e != nil {
-		return nil, e
-	}
 	typ := "Bearer"
 	if jkt != "" {
 		typ = "DPoP"
 	}
-	return map[string]any{
-		"access_token": access, "refresh_token": refresh, "id_token": id, "token_type": typ,
+	out := map[string]any{
+		"access_token": access, "refresh_token": refresh, "token_type": typ,
 		"expires_in": int64(vkidTokenTTL / time.Second), "user_id": g.UserID, "scope": VKIDScope(g.Scope),
-	}, nil
+	}
+	// A sign-in always has an id_token; a refresh only for OpenID Connect
+	// clients (vkid-wire.md §3: it may be omitted), since signing one is
+	// the costliest step of the answer.
+	if flow != storage.FlowRefresh || g.Scope.Has(scope.OpenID) {
+		id, e := p.idToken(ctx, g, nonce)
+		if e != nil {
+			return nil, e
+		}
+		out["id_token"] = id
+	}
+	return out, nil
 }
 
 // VKIDScope is a grant's scope as VK ID writes it: space-separated names,
@@ -384,12 +415,12 @@ func (p *Provider) VKIDUserInfo(w http.ResponseWriter, r *http.Request) {
 	}
 	t, e := p.vkidToken(c, "/oauth2/user_info")
 	if e != nil {
-		p.vkidFail(w, r, c.state, e)
+		c.fail(w, e)
 		return
 	}
 	u, err := p.p.User(r.Context(), t.UserID)
 	if err != nil {
-		p.vkidFail(w, r, c.state, internal(err))
+		c.fail(w, internal(err))
 		return
 	}
 	user := map[string]any{
@@ -399,7 +430,7 @@ func (p *Provider) VKIDUserInfo(w http.ResponseWriter, r *http.Request) {
 	if t.Scope.Has(scope.Email) && u.Email != "" {
 		user["email"] = u.Email
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": user})
+	c.ok(w, map[string]any{"user": user})
 }
 
 // VKIDPublicInfo serves POST /oauth2/public_info (vkid-wire.md §5): what an
@@ -413,20 +444,20 @@ func (p *Provider) VKIDPublicInfo(w http.ResponseWriter, r *http.Request) {
 	err := p.signer.Verify(r.Context(), c.form.Get("id_token"), &claims)
 	switch {
 	case errors.Is(err, platform.ErrBadJWT):
-		p.vkidFail(w, r, c.state, errVKIDIDToken)
+		c.fail(w, errVKIDIDToken)
 		return
 	case err != nil:
-		p.vkidFail(w, r, c.state, internal(err))
+		c.fail(w, internal(err))
 		return
 	}
 	id, err := strconv.ParseInt(claims.Subject, 10, 64)
 	if err != nil || claims.Audience != strconv.FormatInt(c.app.ID, 10) || claims.Issuer != p.Issuer() || !p.now().Before(time.Unix(claims.Expiry, 0)) {
-		p.vkidFail(w, r, c.state, errVKIDIDToken)
+		c.fail(w, errVKIDIDToken)
 		return
 	}
 	u, err := p.p.User(r.Context(), id)
 	if err != nil {
-		p.vkidFail(w, r, c.state, errVKIDIDToken)
+		c.fail(w, errVKIDIDToken)
 		return
 	}
 	user := map[string]any{
@@ -436,7 +467,7 @@ func (p *Provider) VKIDPublicInfo(w http.ResponseWriter, r *http.Request) {
 	if claims.Email != "" {
 		user["email"] = maskEmail(claims.Email)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": user})
+	c.ok(w, map[string]any{"user": user})
 }
 
 // initial is a name's first letter and a dot ("Ivanov" → "I.").
@@ -482,14 +513,14 @@ func (p *Provider) vkidEnd(w http.ResponseWriter, r *http.Request, path string, 
 	}
 	t, e := p.vkidToken(c, path)
 	if e != nil {
-		p.vkidFail(w, r, c.state, e)
+		c.fail(w, e)
 		return
 	}
 	if err := end(r.Context(), platform.Actor{UserID: t.UserID, IP: c.ip}, t); err != nil {
-		p.vkidFail(w, r, c.state, internal(err))
+		c.fail(w, internal(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"response": 1})
+	c.ok(w, map[string]int{"response": 1})
 }
 
 // vkidEndpoints are the dialect's paths, for VKIDElse.

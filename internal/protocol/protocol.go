@@ -64,6 +64,30 @@ func Display(v string) string {
 	return DisplayPage
 }
 
+// VKIDLang maps VK ID's lang_id to a page language (vkid-wire.md §1): 0
+// Russian, 3 English; "" for others, which get the default.
+func VKIDLang(id string) string {
+	switch id {
+	case "0":
+		return "ru"
+	case "3":
+		return "en"
+	}
+	return ""
+}
+
+// VKIDScheme maps VK ID's scheme to a page theme: "dark" or "light"; ""
+// for none.
+func VKIDScheme(s string) string {
+	switch s {
+	case "dark", "space_gray":
+		return "dark"
+	case "light", "bright_light":
+		return "light"
+	}
+	return ""
+}
+
 // PKCE code challenge methods (RFC 7636 §4.2).
 const (
 	PKCES256  = "S256"

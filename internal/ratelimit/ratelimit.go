@@ -57,6 +57,20 @@ func (l *Limiter) Allow(key token.Hash, rate float64, burst int, now time.Time) 
 	return true
 }
 
+// Return gives back a request Allow counted for key at rate, for limits
+// that count only failures: each request is counted before it is worked
+// on (so concurrent ones cannot all slip under the limit), and the ones
+// that succeed are given back.
+func (l *Limiter) Return(key token.Hash, rate float64) {
+	interval := int64(float64(time.Second) / rate)
+	s := &l.shards[key[0]%shards]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if tat, ok := s.tat[key]; ok {
+		s.tat[key] = tat - interval
+	}
+}
+
 // sweep drops keys whose allowance is full again (idle keys); if none are,
 // it drops an arbitrary one.
 func (s *shard) sweep(now int64) {

@@ -67,3 +67,25 @@ func TestBounded(t *testing.T) {
 		t.Fatalf("%d keys kept, bound %d", n, shards*16)
 	}
 }
+
+// Returned requests do not count: a limit of failures lets successes
+// through without end, and refuses once the failures reach the burst.
+func TestReturnedRequestsDoNotCount(t *testing.T) {
+	l := New(100)
+	var key token.Hash
+	now := time.Unix(1000, 0)
+	for i := range 1000 {
+		if !l.Allow(key, 1, 5, now) {
+			t.Fatalf("success %d was refused", i)
+		}
+		l.Return(key, 1)
+	}
+	for i := range 5 {
+		if !l.Allow(key, 1, 5, now) {
+			t.Fatalf("failure %d of a burst of 5 was refused", i)
+		}
+	}
+	if l.Allow(key, 1, 5, now) {
+		t.Fatal("the sixth failure in a burst of 5 was allowed")
+	}
+}

@@ -85,6 +85,7 @@ func (s *Server) routes() http.Handler {
 	page("GET /inbox", s.account.Inbox)
 	mux.HandleFunc("GET /avatar/{file}", s.account.Avatar)
 	mux.HandleFunc("GET /js/widget.js", web.WidgetScript)
+	page("GET /lang", s.kit.SetLang)
 	page("GET /blank.html", web.Blank)
 	mux.Handle("GET /static/", web.Static())
 	return mux

@@ -30,6 +30,7 @@ import (
 	"latchkey/internal/web/communities"
 	"latchkey/internal/web/console"
 	"latchkey/internal/web/embed"
+	"latchkey/internal/web/i18n"
 )
 
 // Metrics are the node's Prometheus registry and the counters the domain
@@ -77,6 +78,7 @@ type Server struct {
 	console     *console.Handler
 	communities *communities.Handler
 	embed       *embed.Handler
+	kit         *web.Kit
 	handler     http.Handler
 }
 
@@ -95,6 +97,10 @@ func New(d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if l, ok := i18n.Parse(cfg.Lang); ok {
+		kit.Lang = l
+	}
+	s.kit = kit
 	s.account = account.New(kit, p, p.Now)
 	s.authorize = authorize.New(kit, s.oauth)
 	s.device = authorize.NewDevicePage(kit, p.Devices, p, p.Now)

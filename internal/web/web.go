@@ -30,6 +30,7 @@ import (
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
+	"latchkey/internal/web/i18n"
 )
 
 //go:embed templates/*.html
@@ -61,13 +62,25 @@ type Page struct {
 	Error   string
 	Display string
 	// Lang, when set, is the page's language whatever the browser prefers
-	// (VK ID's lang_id); Theme is "dark" for the dark colour scheme.
-	Lang  string
+	// (VK ID's lang_id); Render sets it otherwise. Theme is "dark" for the
+	// dark colour scheme.
+	Lang  i18n.Lang
 	Theme string
+	// Langs are the links to this page in each language, set by Render.
+	Langs []LangLink
 	User  *storage.User
 	CSRF  string
 	View  any
 }
+
+// LangLink is a link to the page in another language.
+type LangLink struct {
+	Code, Name, Href string
+	Current          bool
+}
+
+// langNames are the languages' own names.
+var langNames = map[i18n.Lang]string{i18n.English: "English", i18n.Russian: "Русский"}
 
 // Users is what the kit asks of the domain layer: the user of a session,
 // and names for tables.
@@ -81,34 +94,85 @@ type Kit struct {
 	Log      *slog.Logger
 	Sessions *Sessions
 	users    Users
-	pages    map[string]*template.Template
+	// pages holds every page once per language: its t and th functions
+	// translate into that language.
+	pages map[i18n.Lang]map[string]*template.Template
+	// Lang is the language of a browser that states no preference.
+	Lang i18n.Lang
 }
 
 // NewKit parses the templates; a missing or broken template fails here.
 func NewKit(keys *token.Keyring, now func() time.Time, log *slog.Logger, secureCookies bool, users Users) (*Kit, error) {
-	k := &Kit{Log: log, users: users, pages: map[string]*template.Template{},
+	k := &Kit{Log: log, users: users, pages: map[i18n.Lang]map[string]*template.Template{}, Lang: i18n.English,
 		Sessions: &Sessions{keys: keys, now: now, secure: secureCookies}}
+	for _, l := range i18n.All {
+		pages, err := parsePages(l)
+		if err != nil {
+			return nil, err
+		}
+		k.pages[l] = pages
+	}
+	return k, nil
+}
+
+// parsePages parses every page with the layout, translating into l.
+func parsePages(l i18n.Lang) (map[string]*template.Template, error) {
+	pages := map[string]*template.Template{}
 	names, err := fs.Glob(templateFiles, "templates/*.html")
 	if err != nil {
 		return nil, err
+	}
+	fm := template.FuncMap{"t": l.T, "th": l.HTML}
+	for name, f := range funcs {
+		fm[name] = f
 	}
 	for _, name := range names {
 		page := strings.TrimSuffix(strings.TrimPrefix(name, "templates/"), ".html")
 		if page == "layout" {
 			continue
 		}
-		t, err := template.New(page).Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", name)
+		t, err := template.New(page).Funcs(fm).ParseFS(templateFiles, "templates/layout.html", name)
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", name, err)
 		}
-		k.pages[page] = t
+		pages[page] = t
 	}
 	for _, required := range pageNames {
-		if k.pages[required] == nil {
+		if pages[required] == nil {
 			return nil, fmt.Errorf("web: template %s.html is missing", required)
 		}
 	}
-	return k, nil
+	return pages, nil
+}
+
+// langCookie keeps the language a person chose.
+const langCookie = "lang"
+
+// LangOf is the language of r's pages: the lang cookie, else the browser's
+// Accept-Language, else the kit's default.
+func (k *Kit) LangOf(r *http.Request) i18n.Lang {
+	if c, err := r.Cookie(langCookie); err == nil {
+		if l, ok := i18n.Parse(c.Value); ok {
+			return l
+		}
+	}
+	return i18n.Prefer(r.Header.Get("Accept-Language"), k.Lang)
+}
+
+// T translates msg into r's language.
+func (k *Kit) T(r *http.Request, msg string, args ...any) string { return k.LangOf(r).T(msg, args...) }
+
+// SetLang serves GET /lang?to=ru&next=/path: it keeps the choice in the
+// lang cookie and goes back to next (a path on this server only).
+func (k *Kit) SetLang(w http.ResponseWriter, r *http.Request) {
+	l, ok := i18n.Parse(r.URL.Query().Get("to"))
+	if !ok {
+		k.ErrorPage(w, r, http.StatusBadRequest, "Not found", "There is no such language.", "")
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: string(l), Path: "/", MaxAge: 365 * 24 * 3600,
+		Secure: k.Sessions.Secure(r), SameSite: http.SameSiteLaxMode})
+	http.Redirect(w, r, LocalNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 }
 
 var funcs = template.FuncMap{
@@ -124,8 +188,31 @@ func (k *Kit) Render(w http.ResponseWriter, r *http.Request, status int, name st
 	if p.Display == "" {
 		p.Display = protocol.Display(r.FormValue("display"))
 	}
+	if p.Lang == "" || p.Theme == "" {
+		// A page on the way to a VK ID dialog (the login before it) speaks
+		// the dialog's language and wears its theme.
+		if next, err := url.Parse(r.FormValue("next")); err == nil && next.Path == "/authorize" && next.Host == "" {
+			if l, ok := i18n.Parse(protocol.VKIDLang(next.Query().Get("lang_id"))); ok && p.Lang == "" {
+				p.Lang = l
+			}
+			if p.Theme == "" {
+				p.Theme = protocol.VKIDScheme(next.Query().Get("scheme"))
+			}
+		}
+	}
+	if p.Lang == "" {
+		p.Lang = k.LangOf(r)
+	}
+	here := "/"
+	if r.Method == http.MethodGet {
+		here = r.URL.RequestURI()
+	}
+	for _, l := range i18n.All {
+		p.Langs = append(p.Langs, LangLink{Code: string(l), Name: langNames[l], Current: l == p.Lang,
+			Href: "/lang?" + url.Values{"to": {string(l)}, "next": {here}}.Encode()})
+	}
 	var buf bytes.Buffer
-	if err := k.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+	if err := k.pages[p.Lang][name].ExecuteTemplate(&buf, "layout", p); err != nil {
 		k.Log.ErrorContext(r.Context(), "render", "template", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return

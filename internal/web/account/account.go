@@ -60,43 +60,6 @@ func New(k *web.Kit, p Platform, now func() time.Time) *Handler {
 	return &Handler{Kit: k, p: p, now: now, throttle: web.NewThrottle(now, loginWindow), signups: web.NewThrottle(now, signupWindow)}
 }
 
-// LocalNext keeps a post-login target only if it is a clean absolute path
-// on this server, and returns it rebuilt from its parsed form; anything
-// else is "/". An open redirect is a phishing tool, and browsers are
-// lenient: they drop tabs and newlines and read a backslash as a slash, so
-// "/\t/evil.example" or "/\\evil.example" would leave the site. Control
-// characters and backslashes, decoded or percent-encoded, are refused.
-func LocalNext(next string) string {
-	if next == "" || next[0] != '/' || !cleanTarget(next) {
-		return "/"
-	}
-	u, err := url.Parse(next)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || u.Fragment != "" {
-		return "/"
-	}
-	p := u.EscapedPath()
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || !cleanTarget(u.Path) || strings.Contains(u.Path+"/", "/../") || strings.Contains(u.Path+"/", "/./") {
-		return "/"
-	}
-	if u.RawQuery != "" {
-		p += "?" + u.RawQuery
-	}
-	return p
-}
-
-// cleanTarget refuses what a browser may rewrite into another origin.
-func cleanTarget(s string) bool {
-	if strings.ContainsRune(s, '\\') {
-		return false
-	}
-	for _, c := range s {
-		if c < 0x20 || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
 // Home is the signed-in user's start page.
 func (h *Handler) Home(w http.ResponseWriter, r *http.Request) {
 	u := h.CurrentUser(r)
@@ -115,7 +78,7 @@ type loginView struct {
 
 // LoginForm shows the login page.
 func (h *Handler) LoginForm(w http.ResponseWriter, r *http.Request) {
-	h.Render(w, r, http.StatusOK, "login", web.Page{Title: "Log in", View: loginView{Next: LocalNext(r.FormValue("next"))}})
+	h.Render(w, r, http.StatusOK, "login", web.Page{Title: "Log in", View: loginView{Next: web.LocalNext(r.FormValue("next"))}})
 }
 
 // Login checks the credentials. Every attempt is counted before the
@@ -125,11 +88,11 @@ func (h *Handler) LoginForm(w http.ResponseWriter, r *http.Request) {
 // failures and gives the address its attempt back.
 func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 	if err := h.ParsePost(w, r); err != nil {
-		h.Render(w, r, http.StatusForbidden, "login", web.Page{Title: "Log in", Error: err.Error(), View: loginView{Next: LocalNext(r.PostForm.Get("next"))}})
+		h.Render(w, r, http.StatusForbidden, "login", web.Page{Title: "Log in", Error: err.Error(), View: loginView{Next: web.LocalNext(r.PostForm.Get("next"))}})
 		return
 	}
 	login := strings.TrimSpace(r.PostForm.Get("login"))
-	next := LocalNext(r.PostForm.Get("next"))
+	next := web.LocalNext(r.PostForm.Get("next"))
 	fail := func(status int, msg string) {
 		h.Render(w, r, status, "login", web.Page{Title: "Log in", Error: msg, View: loginView{Next: next, Login: login}})
 	}
@@ -139,7 +102,7 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, k := range keys {
 		if ok, wait := h.throttle.Take(k.key, k.limit); !ok {
-			fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed attempts. Try again in %d minutes.", minutes(wait)))
+			fail(http.StatusTooManyRequests, h.T(r, "Too many failed attempts. Try again in %d minutes.", minutes(wait)))
 			return
 		}
 	}
@@ -184,7 +147,7 @@ type signupView struct {
 
 // SignupForm shows the sign-up page.
 func (h *Handler) SignupForm(w http.ResponseWriter, r *http.Request) {
-	h.Render(w, r, http.StatusOK, "signup", web.Page{Title: "Sign up", View: signupView{Next: LocalNext(r.FormValue("next"))}})
+	h.Render(w, r, http.StatusOK, "signup", web.Page{Title: "Sign up", View: signupView{Next: web.LocalNext(r.FormValue("next"))}})
 }
 
 // Signup creates the account and signs the user in.
@@ -192,7 +155,7 @@ func (h *Handler) Signup(w http.ResponseWriter, r *http.Request) {
 	err := h.ParsePost(w, r)
 	f := platform.NewUser{Login: r.PostForm.Get("login"), Password: r.PostForm.Get("password"),
 		FirstName: r.PostForm.Get("first_name"), LastName: r.PostForm.Get("last_name"), Email: r.PostForm.Get("email")}
-	next := LocalNext(r.PostForm.Get("next"))
+	next := web.LocalNext(r.PostForm.Get("next"))
 	refuse := func(status int, msg string) {
 		f.Password = ""
 		h.Render(w, r, status, "signup", web.Page{Title: "Sign up", Error: msg, View: signupView{Next: next, Form: f}})
@@ -203,7 +166,7 @@ func (h *Handler) Signup(w http.ResponseWriter, r *http.Request) {
 	}
 	// Counted before the account is made: a taken login counts too.
 	if ok, wait := h.signups.Take("signup:"+httpx.ClientIP(r), signupsPerIP); !ok {
-		refuse(http.StatusTooManyRequests, fmt.Sprintf("Too many accounts created from your address. Try again in %d minutes.", minutes(wait)))
+		refuse(http.StatusTooManyRequests, h.T(r, "Too many accounts created from your address. Try again in %d minutes.", minutes(wait)))
 		return
 	}
 	u, err := h.p.CreateUser(r.Context(), f)

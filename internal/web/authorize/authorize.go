@@ -17,6 +17,7 @@ import (
 	"latchkey/internal/storage"
 	"latchkey/internal/web"
 	"latchkey/internal/web/account"
+	"latchkey/internal/web/i18n"
 )
 
 // Handler serves /authorize.
@@ -79,7 +80,7 @@ func (h *Handler) dialog(w http.ResponseWriter, r *http.Request, req *oauth.Auth
 			v.Hidden = append(v.Hidden, web.Hidden{Name: name, Value: val})
 		}
 	}
-	h.Render(w, r, http.StatusOK, "consent", web.Page{Title: "Allow access", Display: req.Display, User: u, View: v, Lang: req.Lang, Theme: req.Scheme})
+	h.Render(w, r, http.StatusOK, "consent", web.Page{Title: "Allow access", Display: req.Display, User: u, View: v, Lang: i18n.Lang(req.Lang), Theme: req.Scheme})
 }
 
 // Decide serves POST /authorize: the user's Allow or Deny.

@@ -1,0 +1,154 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"latchkey/internal/config"
+	"latchkey/internal/platform"
+	"latchkey/internal/scope"
+	"latchkey/internal/storage"
+	"latchkey/internal/testenv"
+)
+
+// Pages speak Russian to a browser that asks for it (Accept-Language), and
+// the language links switch them with the lang cookie; a server started
+// with --lang ru speaks Russian to browsers that state nothing.
+func TestPagesInRussian(t *testing.T) {
+	e := newEnv(t)
+	u := e.user("olga", "")
+	app := e.app(u.ID, storage.Standalone)
+	// A browser set to Russian sends Accept-Language: ru.
+	ctx := testenv.Browser(t, chromedp.Flag("lang", "ru-RU"), chromedp.Flag("accept-lang", "ru-RU,ru"))
+	auth := e.authorize(map[string]string{"client_id": fmt.Sprint(app.ID), "redirect_uri": e.blank(), "response_type": "token", "scope": "friends,photos"})
+	if err := chromedp.Do(ctx, chromedp.Navigate(auth), chromedp.WaitVisible(`input[name=login]`)); err != nil {
+		t.Fatal(err)
+	}
+	text := func() string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(`body`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if s := text(); !strings.Contains(s, "Вход") || !strings.Contains(s, "Пароль") || !strings.Contains(s, "Нет аккаунта?") {
+		t.Fatalf("the login page for Accept-Language ru: %q", s)
+	}
+	testenv.Screenshot(t, ctx, "login-ru")
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(`input[name=login]`, "olga"),
+		chromedp.SendKeys(`input[name=password]`, "password-olga"),
+		chromedp.Submit(`input[name=login]`),
+		chromedp.WaitVisible(`button[name=decision][value=allow]`)); err != nil {
+		t.Fatal(err)
+	}
+	if s := text(); !strings.Contains(s, "запрашивает доступ") || !strings.Contains(s, "Доступ к вашим фотографиям") || !strings.Contains(s, "Запретить") {
+		t.Fatalf("the consent dialog in Russian: %q", s)
+	}
+	testenv.Screenshot(t, ctx, "consent-ru")
+	// The link to English sets the lang cookie, which wins over the header.
+	if err := chromedp.Do(ctx, chromedp.Click(`footer.langs a[hreflang=en]`), chromedp.WaitVisible(`button[name=decision][value=allow]`)); err != nil {
+		t.Fatal(err)
+	}
+	if s := text(); !strings.Contains(s, "asks for access") || !strings.Contains(s, "Access your photos") {
+		t.Fatalf("after choosing English: %q", s)
+	}
+	if lang, err := chromedp.Run(ctx, chromedp.AttributeValue(`html`, "lang")); err != nil || lang.Value != "en" {
+		t.Fatalf("html lang %q (%v)", lang.Value, err)
+	}
+
+	// --lang ru: the default for browsers that state no language.
+	ru := newEnv(t, func(c *config.Config) { c.Lang = "ru" })
+	req, _ := http.NewRequest("GET", ru.URL+"/login", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	body := string(b)
+	if !strings.Contains(body, `<html lang="ru">`) || !strings.Contains(body, "Пароль") {
+		t.Fatalf("--lang ru, no Accept-Language: %s", body)
+	}
+	// The lang switch goes back only to this server.
+	for _, next := range []string{"https://evil.example/", "//evil.example/", "/\\evil.example"} {
+		resp, err := noRedirects().Get(ru.URL + "/lang?to=en&next=" + url.QueryEscape(next))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/" {
+			t.Fatalf("/lang next=%q: %d to %q, want 303 to /", next, resp.StatusCode, loc)
+		}
+	}
+}
+
+// At 390 px (a phone), the header stays within the screen and the tables
+// of authorized apps and of a community's API usage do not run off it.
+func TestMobileLayoutAt390px(t *testing.T) {
+	e := newEnv(t)
+	u := e.user("marta", "")
+	ctx0 := t.Context()
+	for range 3 {
+		a := e.app(u.ID, storage.Standalone)
+		if err := e.P.Consents.Grant(ctx0, u.ID, a.ID, scope.Friends|scope.Photos|scope.Email|scope.Wall, nil, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := e.P.CreateCommunity(ctx0, platform.Actor{UserID: u.ID}, u.ID, "A community with a rather long name for a phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := e.P.CreateCommunityToken(ctx0, platform.Actor{UserID: u.ID}, c.ID, 0, scope.CommunityMessages|scope.CommunityManage|scope.CommunityDocs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := testenv.Browser(t)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(e.URL+"/login?next=/settings/apps"),
+		chromedp.WaitVisible(`input[name=login]`),
+		chromedp.SendKeys(`input[name=login]`, "marta"),
+		chromedp.SendKeys(`input[name=password]`, "password-marta"),
+		chromedp.Submit(`input[name=login]`),
+		chromedp.WaitVisible(`table.authorized`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, page := range []struct{ name, url, table string }{
+		{"authorized-apps", "/settings/apps", "table.authorized"},
+		{"community-api", fmt.Sprintf("/communities/%d/api", c.ID), "table.tokens"},
+		{"apps", "/apps", "table.list"},
+	} {
+		if err := chromedp.Do(ctx, chromedp.Navigate(e.URL+page.url), chromedp.WaitVisible(page.table)); err != nil {
+			t.Fatal(err)
+		}
+		type measures struct{ Page, Header, Table, HeaderHeight float64 }
+		widths, err := chromedp.Run(ctx, chromedp.Evaluate[measures](`({
+			Page: document.documentElement.scrollWidth,
+			Header: document.querySelector('header.top').scrollWidth,
+			Table: document.querySelector('`+page.table+`').getBoundingClientRect().right,
+			HeaderHeight: document.querySelector('header.top').getBoundingClientRect().height,
+		})`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		testenv.Screenshot(t, ctx, "mobile-390-"+page.name)
+		if widths.Page > 390 || widths.Header > 390 || widths.Table > 390 {
+			t.Errorf("%s at 390 px: page %v, header %v, table's right edge %v: something runs off the screen", page.name, widths.Page, widths.Header, widths.Table)
+		}
+		if widths.HeaderHeight > 100 {
+			t.Errorf("%s at 390 px: the header is %v px high: more than two rows", page.name, widths.HeaderHeight)
+		}
+	}
+}
+
+// noRedirects is a client that stops at the first redirect.
+func noRedirects() *http.Client {
+	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}

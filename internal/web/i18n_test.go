@@ -1,0 +1,209 @@
+package web
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"text/template/parse"
+
+	"latchkey/internal/scope"
+	"latchkey/internal/storage"
+	"latchkey/internal/web/i18n"
+)
+
+// Every message of every page has both languages: each text a template
+// shows goes through t or th and is in the catalog, and so is each fixed
+// text the handlers put on a page (titles, headings, notices, errors).
+func TestEveryMessageHasBothLanguages(t *testing.T) {
+	msgs := map[string]string{} // message → where
+	names, _ := fs.Glob(templateFiles, "templates/*.html")
+	for _, name := range names {
+		src, _ := fs.ReadFile(templateFiles, name)
+		trees, err := parse.Parse(name, string(src), "{{", "}}", map[string]any{"t": strings.ToUpper, "th": strings.ToUpper, "join": strings.ToUpper, "scopeText": strings.ToUpper, "print": strings.ToUpper, "or": strings.ToUpper, "eq": strings.ToUpper, "ne": strings.ToUpper, "not": strings.ToUpper})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The page's own text: the source without its actions and markup.
+		if words := untranslated(actions.ReplaceAllString(string(src), "\x00")); words != "" {
+			t.Errorf("%s: text %q is not a message: wrap it in t", name, words)
+		}
+		for _, tree := range trees {
+			walk(tree.Root, func(n parse.Node) {
+				switch n := n.(type) {
+				case *parse.CommandNode:
+					if len(n.Args) >= 2 {
+						if id, ok := n.Args[0].(*parse.IdentifierNode); ok && (id.Ident == "t" || id.Ident == "th") {
+							if s, ok := n.Args[1].(*parse.StringNode); ok {
+								msgs[s.Text] = name
+							}
+						}
+					}
+				}
+			})
+		}
+	}
+	for msg, where := range goMessages(t) {
+		msgs[msg] = where
+	}
+	for _, a := range []scope.Audience{scope.User, scope.Community} {
+		for _, s := range scope.All(a) {
+			msgs[s.Description] = "scope " + s.Name
+		}
+	}
+	for _, label := range auditLabels {
+		msgs[label] = "auditLabels"
+	}
+	for _, typ := range []storage.AppType{storage.Standalone, storage.Web, storage.IFrame} {
+		msgs[string(typ)] = "app types"
+	}
+	var missing []string
+	for msg, where := range msgs {
+		if !i18n.Known(msg) {
+			missing = append(missing, where+": "+strconv.Quote(msg))
+		}
+	}
+	sort.Strings(missing)
+	for _, m := range missing {
+		t.Errorf("no Russian for %s", m)
+	}
+	if len(msgs) < 150 {
+		t.Fatalf("found only %d messages: the scan is broken", len(msgs))
+	}
+}
+
+func walk(n parse.Node, f func(parse.Node)) {
+	if l, ok := n.(*parse.ListNode); n == nil || ok && l == nil {
+		return
+	}
+	f(n)
+	switch n := n.(type) {
+	case *parse.ListNode:
+		for _, c := range n.Nodes {
+			walk(c, f)
+		}
+	case *parse.ActionNode:
+		walk(n.Pipe, f)
+	case *parse.PipeNode:
+		for _, c := range n.Cmds {
+			walk(c, f)
+		}
+	case *parse.CommandNode:
+		for _, a := range n.Args {
+			walk(a, f)
+		}
+	case *parse.IfNode:
+		walk(n.Pipe, f)
+		walk(n.List, f)
+		walk(n.ElseList, f)
+	case *parse.RangeNode:
+		walk(n.Pipe, f)
+		walk(n.List, f)
+		walk(n.ElseList, f)
+	case *parse.WithNode:
+		walk(n.Pipe, f)
+		walk(n.List, f)
+		walk(n.ElseList, f)
+	}
+}
+
+var (
+	tags     = regexp.MustCompile(`<[^>]*>|&[a-z]+;|&#[0-9]+;`)
+	actions  = regexp.MustCompile(`(?s)\{\{.*?\}\}`)
+	keepWord = map[string]bool{"Latchkey": true, "ID": true, "id": true, "OpenID": true, "Connect": true, "DPoP": true}
+)
+
+// untranslated is the words of a template's text outside its markup that
+// are not names (Latchkey, DPoP, …).
+func untranslated(text string) string {
+	var out []string
+	for _, w := range strings.FieldsFunc(tags.ReplaceAllString(text, " "), func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= 'а' && r <= 'я' || r >= 'А' && r <= 'Я')
+	}) {
+		if !keepWord[w] {
+			out = append(out, w)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// pageFields are the fields of Page and the views whose fixed texts are
+// shown translated.
+var pageFields = map[string]bool{"Title": true, "Error": true, "Notice": true, "Heading": true, "Message": true, "Confirm": true}
+
+// goMessages are the fixed texts the page handlers show: string literals
+// given to those fields, to ErrorPage and to T, and the values of the
+// notices and confirmations tables.
+func goMessages(t *testing.T) map[string]string {
+	out := map[string]string{}
+	fset := token.NewFileSet()
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") || strings.HasPrefix(path, "i18n") {
+			return err
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return err
+		}
+		add := func(e ast.Expr) {
+			if lit, ok := e.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				if s, err := strconv.Unquote(lit.Value); err == nil && s != "" {
+					out[s] = path
+				}
+			}
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.KeyValueExpr:
+				if id, ok := n.Key.(*ast.Ident); ok && pageFields[id.Name] {
+					add(n.Value)
+				}
+			case *ast.CallExpr:
+				if sel, ok := n.Fun.(*ast.SelectorExpr); ok {
+					switch {
+					case sel.Sel.Name == "ErrorPage" && len(n.Args) == 6:
+						add(n.Args[3])
+						add(n.Args[4])
+					case sel.Sel.Name == "T" && len(n.Args) >= 2:
+						add(n.Args[1])
+					}
+				}
+				if id, ok := n.Fun.(*ast.Ident); ok && (id.Name == "fail" || id.Name == "refuse" || id.Name == "page") {
+					for _, a := range n.Args {
+						add(a)
+					}
+				}
+			case *ast.ValueSpec:
+				for i, name := range n.Names {
+					if (name.Name == "notices" || name.Name == "confirmations") && i < len(n.Values) {
+						ast.Inspect(n.Values[i], func(m ast.Node) bool {
+							if kv, ok := m.(*ast.KeyValueExpr); ok {
+								ast.Inspect(kv.Value, func(v ast.Node) bool {
+									if e, ok := v.(ast.Expr); ok {
+										add(e)
+									}
+									return true
+								})
+								return false
+							}
+							return true
+						})
+					}
+				}
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
