@@ -56,7 +56,10 @@ func ExitCode(err error) int {
 // env is what every command shares: the environment, the streams and the
 // storage configuration.
 type env struct {
-	getenv         func(string) string
+	getenv func(string) string
+	// environ is the whole environment, "NAME=value" each, when known:
+	// LATCHKEY_ variables that name no flag are reported.
+	environ        []string
 	stdout, stderr io.Writer
 	cfg            config.Config
 	configFile     string
@@ -78,9 +81,25 @@ func flagNames(root *cobra.Command) map[string]bool {
 	return names
 }
 
-// Run runs the latchkey command line args (without the program name).
+// Main runs the latchkey command line args (without the program name) in
+// the environment environ ("NAME=value" each, as os.Environ gives it).
+func Main(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	vars := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	return run(ctx, args, func(k string) string { return vars[k] }, environ, stdout, stderr)
+}
+
+// Run runs the latchkey command line args with getenv as the environment.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	e := &env{getenv: getenv, stdout: stdout, stderr: stderr, cfg: config.Defaults(), now: time.Now}
+	return run(ctx, args, getenv, nil, stdout, stderr)
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, environ []string, stdout, stderr io.Writer) error {
+	e := &env{getenv: getenv, environ: environ, stdout: stdout, stderr: stderr, cfg: config.Defaults(), now: time.Now}
 	root := e.rootCmd()
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -109,7 +128,11 @@ func (e *env) rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			// Every flag of every command can come from LATCHKEY_<NAME>;
-			// required flags are checked after this.
+			// required flags are checked after this. A LATCHKEY_ variable
+			// that is none of them is likely misspelt: say so.
+			for _, w := range config.UnknownEnv(e.environ, flagNames(cmd.Root())) {
+				fmt.Fprintf(e.stderr, "latchkey: warning: %s\n", w)
+			}
 			if err := config.ApplyEnv(cmd.Flags(), e.getenv); err != nil {
 				return &UsageError{err}
 			}

@@ -16,6 +16,9 @@ import (
 	"latchkey/internal/node"
 )
 
+// unlimited is a per-token rate no one reaches.
+const unlimited = 1e9
+
 func (e *env) serveCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -62,15 +65,22 @@ func (e *env) serve(ctx context.Context) error {
 	}
 	publicURL, _ := url.Parse(public)
 
+	if e.cfg.Demo {
+		// A person trying the demo with curl should not meet the per-token
+		// limits on the fifth call.
+		e.cfg.RateUser, e.cfg.RateCommunity, e.cfg.RateService = unlimited, unlimited, unlimited
+	}
 	n, err := node.Open(ctx, node.Config{Config: e.cfg, Keys: keys, Log: log, Now: e.now, PublicURL: publicURL})
 	if err != nil {
 		return err
 	}
 	defer n.Close()
 	if e.cfg.Demo {
-		if err := seedDemo(ctx, n.Platform, publicURL, e.stdout); err != nil {
+		app, owner, err := seedDemo(ctx, n.Platform, publicURL, e.stdout)
+		if err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
+		n.Server.ServeDemo(app, owner)
 	}
 
 	hs := &http.Server{

@@ -2,8 +2,14 @@ package cli
 
 import (
 	"encoding/json"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -105,5 +111,80 @@ func TestConfigFile(t *testing.T) {
 	}
 	if _, err := c.run("user", "create", "--config", filepath.Join(c.dir, "missing.yaml")); ExitCode(err) != 2 {
 		t.Fatalf("a missing file: %v", err)
+	}
+}
+
+// A LATCHKEY_ variable that sets no flag is reported at start, with the
+// one it is likely a misspelling of; the known ones are not.
+func TestUnknownEnvironmentVariablesReported(t *testing.T) {
+	dir := t.TempDir()
+	var out, errs strings.Builder
+	environ := []string{"LATCHKEY_DB=sqlite:" + filepath.Join(dir, "l.db"), "LATCHKEY_ADRR=127.0.0.1:9", "LATCHKEY_NOTHING_LIKE_IT=1",
+		"LATCHKEY_RATE_USER=5", "LATCHKEY_SECRET=0123456789abcdef0123456789abcdef", "PATH=/bin"}
+	if err := Main(t.Context(), []string{"migrate"}, environ, &out, &errs); err != nil {
+		t.Fatal(err)
+	}
+	got := errs.String()
+	if !strings.Contains(got, "LATCHKEY_ADRR sets nothing and is ignored (did you mean LATCHKEY_ADDR?)") ||
+		!strings.Contains(got, "LATCHKEY_NOTHING_LIKE_IT sets nothing and is ignored\n") {
+		t.Fatalf("stderr: %q", got)
+	}
+	for _, known := range []string{"LATCHKEY_DB", "LATCHKEY_RATE_USER", "LATCHKEY_SECRET", "PATH"} {
+		if strings.Contains(got, known+" ") {
+			t.Fatalf("%s was reported: %q", known, got)
+		}
+	}
+}
+
+// The demo's web app comes back to the demo's own callback page, which
+// shows the code exchange and an API call; and the demo lifts the
+// per-token limits, so a dozen calls in a row all answer.
+func TestDemoCallbackShowsTheExchange(t *testing.T) {
+	c := newCLI(t)
+	base, stdout, _ := startServe(t, c.getenv, "--demo")
+	codeURL := regexp.MustCompile(`the exchange: (\S+)`).FindStringSubmatch(stdout.String())
+	if codeURL == nil || !strings.Contains(stdout.String(), "rate limits are off") {
+		t.Fatalf("the demo's output:\n%s", stdout.String())
+	}
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	hidden := regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+	submit := func(page, action string, fields url.Values) string {
+		t.Helper()
+		for _, m := range hidden.FindAllStringSubmatch(page, -1) {
+			fields.Set(m[1], html.UnescapeString(m[2]))
+		}
+		resp, err := browser.PostForm(base+action, fields)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	resp, err := browser.Get(codeURL[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	login, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	consent := submit(string(login), "/login", url.Values{"login": {"demo"}, "password": {"demo-password"}})
+	page := submit(consent, "/authorize", url.Values{"decision": {"allow"}})
+	for _, want := range []string{"/access_token", "&#34;access_token&#34;: &#34;lku1", "/method/users.get", "&#34;first_name&#34;: &#34;Demo&#34;"} {
+		if !strings.Contains(page, want) {
+			t.Fatalf("the callback page lacks %q:\n%s", want, page)
+		}
+	}
+	tok := regexp.MustCompile(`lku1[0-9a-f]{60}`).FindString(page)
+	for i := range 12 {
+		resp, err := http.Get(base + "/method/users.get?v=5.199&access_token=" + tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), `"response"`) {
+			t.Fatalf("call %d in a row: %s", i+1, b)
+		}
 	}
 }

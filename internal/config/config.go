@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -112,6 +113,69 @@ func (c *Config) BindServe(fs *pflag.FlagSet) {
 // flag's name in upper case with dashes as underscores.
 func EnvName(flag string) string {
 	return "LATCHKEY_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// otherEnv are the LATCHKEY_ variables that are no flag: the server
+// secret, and those the tests read.
+var otherEnv = map[string]bool{"LATCHKEY_SECRET": true, "LATCHKEY_TEST_POSTGRES": true, "LATCHKEY_CHROMIUM": true, "LATCHKEY_SCREENSHOTS": true}
+
+// UnknownEnv says, for each LATCHKEY_ variable of environ that sets no
+// flag of flags and is none of otherEnv, that it is ignored, and which
+// known one it may be a misspelling of.
+func UnknownEnv(environ []string, flags map[string]bool) []string {
+	known := map[string]bool{}
+	for name := range otherEnv {
+		known[name] = true
+	}
+	for f := range flags {
+		known[EnvName(f)] = true
+	}
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "LATCHKEY_") || known[name] {
+			continue
+		}
+		msg := "the environment variable " + name + " sets nothing and is ignored"
+		if near := nearest(name, known); near != "" {
+			msg += " (did you mean " + near + "?)"
+		}
+		out = append(out, msg)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// nearest is the name of known within two edits of name, if any.
+func nearest(name string, known map[string]bool) string {
+	best, bestD := "", 3
+	for k := range known {
+		if d := editDistance(name, k); d < bestD || d == bestD && k < best {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // ApplyEnv sets every flag of fs that was not given on the command line from

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"latchkey/internal/dpop"
 	"latchkey/internal/platform"
 	"latchkey/internal/storage"
 )
@@ -498,5 +499,50 @@ func TestVKIDPrompt(t *testing.T) {
 	}
 	if back := query(t, b.get(e.authorize(params("none login")))); back.Get("error") != "invalid_request" {
 		t.Fatalf("prompt=none login: %v", back)
+	}
+}
+
+// DPoP (RFC 9449) in the VK ID dialect: a proof at /oauth2/auth binds the
+// tokens to its key; /oauth2/user_info then takes the token only as
+// Authorization: DPoP with a fresh proof, never as Bearer, and refuses a
+// refresh with another key's proof without spending the refresh token.
+func TestVKIDDPoP(t *testing.T) {
+	e := newEnv(t, fastAPI)
+	u := e.user("dina", "")
+	app := e.vkidApp(u.ID, "dina.example")
+	key, other := dpopKey(t), dpopKey(t)
+	n := 0
+	proof := func(k *dpop.Signer, path, tok string) string {
+		n++
+		p, err := k.Proof("POST", e.URL+path, tok, fmt.Sprint("vkid-jti-", n), e.Clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	back := e.vkidAuthorize(e.browser(), app, "dina", "d", "email", nil)
+	q := url.Values{"grant_type": {"authorization_code"}, "redirect_uri": {app.redirect}, "client_id": {app.id},
+		"code_verifier": {vkidVerifier}, "state": {"d"}, "device_id": {back.Get("device_id")}}
+	status, m := e.vkid("/oauth2/auth", q, url.Values{"code": {back.Get("code")}}, "DPoP", proof(key, "/oauth2/auth", ""))
+	if status != 200 || m["token_type"] != "DPoP" {
+		t.Fatalf("a code exchange with a proof: %d %v", status, m)
+	}
+	access, refresh := m["access_token"].(string), m["refresh_token"].(string)
+	info := url.Values{"client_id": {app.id}}
+	if status, m := e.vkid("/oauth2/user_info", info, nil, "Authorization", "DPoP "+access, "DPoP", proof(key, "/oauth2/user_info", access)); status != 200 {
+		t.Fatalf("user_info with the token and a proof: %d %v", status, m)
+	}
+	if status, m := e.vkid("/oauth2/user_info", info, nil, "Authorization", "Bearer "+access); status != 401 || m["error"] != "invalid_token" {
+		t.Fatalf("the bound token as Bearer: %d %v", status, m)
+	}
+	if status, _ := e.vkid("/oauth2/user_info", info, nil, "Authorization", "DPoP "+access, "DPoP", proof(other, "/oauth2/user_info", access)); status != 401 {
+		t.Fatalf("the bound token with another key's proof: %d", status)
+	}
+	rq := url.Values{"grant_type": {"refresh_token"}, "client_id": {app.id}, "device_id": {back.Get("device_id")}, "state": {"r"}}
+	if status, _ := e.vkid("/oauth2/auth", rq, url.Values{"refresh_token": {refresh}}, "DPoP", proof(other, "/oauth2/auth", "")); status != 400 {
+		t.Fatalf("a refresh with another key: %d", status)
+	}
+	if status, m := e.vkid("/oauth2/auth", rq, url.Values{"refresh_token": {refresh}}, "DPoP", proof(key, "/oauth2/auth", "")); status != 200 || m["token_type"] != "DPoP" {
+		t.Fatalf("the refresh with its key, after another key tried: %d %v", status, m)
 	}
 }

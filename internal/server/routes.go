@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"latchkey/internal/web"
+	"latchkey/internal/web/demo"
 )
 
 // apiRoutes are the API's patterns; their access log lines are DEBUG.
@@ -86,6 +87,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /avatar/{file}", s.account.Avatar)
 	mux.HandleFunc("GET /js/widget.js", web.WidgetScript)
 	page("GET /lang", s.kit.SetLang)
+	page("GET "+demo.Path, s.demoCallback)
 	page("GET /blank.html", web.Blank)
 	mux.Handle("GET /static/", web.Static())
 	return mux

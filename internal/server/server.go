@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +30,7 @@ import (
 	"latchkey/internal/web/authorize"
 	"latchkey/internal/web/communities"
 	"latchkey/internal/web/console"
+	"latchkey/internal/web/demo"
 	"latchkey/internal/web/embed"
 	"latchkey/internal/web/i18n"
 )
@@ -79,6 +81,7 @@ type Server struct {
 	communities *communities.Handler
 	embed       *embed.Handler
 	kit         *web.Kit
+	demo        atomic.Pointer[demo.Handler]
 	handler     http.Handler
 }
 
@@ -109,6 +112,23 @@ func New(d Deps) (*Server, error) {
 	s.embed = embed.New(kit, p, p.Consents, cfg.ImplicitTokenTTL, d.PublicURL)
 	s.handler = httpx.TrustProxies(cfg.Proxies, httpx.Observe(d.Log, httpx.NewMetrics(d.Metrics.registry), s.routes(), apiRoutes...))
 	return s, nil
+}
+
+// ServeDemo serves the demo web app's callback page (serve --demo) for
+// app, owned by owner.
+func (s *Server) ServeDemo(app, owner int64) {
+	s.demo.Store(demo.New(s.kit, s.deps.Platform, app, owner, s, s.deps.PublicURL))
+}
+
+// demoCallback is the demo's page, once ServeDemo named the app; not found
+// otherwise.
+func (s *Server) demoCallback(w http.ResponseWriter, r *http.Request) {
+	h := s.demo.Load()
+	if h == nil {
+		s.kit.ErrorPage(w, r, http.StatusNotFound, "Not found", "There is no such page.", "")
+		return
+	}
+	h.Callback(w, r)
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }

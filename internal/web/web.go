@@ -49,7 +49,7 @@ var blankPage []byte
 // pageNames are the templates every build must have: a missing one fails
 // at start, not at the first request.
 var pageNames = []string{"login", "signup", "consent", "error", "home", "logout", "apps", "app_new", "app", "confirm",
-	"communities", "community", "iframe_app", "widget_button", "widget_result", "settings_apps", "inbox", "profile", "device"}
+	"communities", "community", "iframe_app", "widget_button", "widget_result", "settings_apps", "inbox", "profile", "device", "demo"}
 
 // Page is what the layout of every page reads. View is the page's own
 // data, a type of the package that serves the page.
