@@ -24,6 +24,7 @@ import (
 	"unicode/utf8"
 
 	"latchkey/internal/httpx"
+	"latchkey/internal/metrics"
 	"latchkey/internal/platform"
 	"latchkey/internal/ratelimit"
 	"latchkey/internal/scope"
@@ -150,9 +151,11 @@ type Dispatcher struct {
 	PublicURL string
 	Log       *slog.Logger
 	Limits    Limits
-	methods   map[string]*Method
-	limiter   *ratelimit.Limiter
-	users     appUsers
+	// Metrics counts errors and refusals (nil: none).
+	Metrics *metrics.Metrics
+	methods map[string]*Method
+	limiter *ratelimit.Limiter
+	users   appUsers
 }
 
 // New returns a dispatcher with the given methods.
@@ -300,7 +303,8 @@ func (d *Dispatcher) call(w http.ResponseWriter, r *http.Request, c *Call, name 
 		if err := m.permits(&t); err != nil {
 			return nil, err
 		}
-		if !d.allow(r.Context(), m, &t, c.Now) {
+		if kind, ok := d.allow(r.Context(), m, &t, c.Now); !ok {
+			d.Metrics.Limited(kind)
 			return nil, ErrTooMany
 		}
 		if t.Kind == token.Community {
@@ -341,23 +345,25 @@ func (m *Method) permits(t *storage.Token) error {
 	return nil
 }
 
-func (d *Dispatcher) allow(ctx context.Context, m *Method, t *storage.Token, now time.Time) bool {
+// allow takes a call from the limit that applies, and names it (for
+// metrics) whether or not the call fits.
+func (d *Dispatcher) allow(ctx context.Context, m *Method, t *storage.Token, now time.Time) (string, bool) {
 	var rate float64
-	key := t.Hash
+	key, kind := t.Hash, metrics.LimitAPIUser
 	switch {
 	case m.Rate == RateSecure:
 		// vk-wire.md §4: the secure.* limit is the app's, whatever token
 		// it calls with.
-		rate, key = d.secureRate(ctx, t.AppID, now), appKey(t.AppID)
+		rate, key, kind = d.secureRate(ctx, t.AppID, now), appKey(t.AppID), metrics.LimitAPISecure
 	case t.Kind == token.Community:
-		rate = d.Limits.Community
+		rate, kind = d.Limits.Community, metrics.LimitAPICommunity
 	case t.Kind == token.Service:
-		rate = d.Limits.Service
+		rate, kind = d.Limits.Service, metrics.LimitAPIService
 	default:
 		rate = d.Limits.User
 	}
 	burst := int(rate)
-	return d.limiter.Allow(key, rate, max(burst, 1), now)
+	return kind, d.limiter.Allow(key, rate, max(burst, 1), now)
 }
 
 // appKey is the limiter's key for an app: a value no token's SHA-256 can
@@ -482,6 +488,7 @@ func (d *Dispatcher) write(w http.ResponseWriter, r *http.Request, name string, 
 			}
 			ae = ErrInternal
 		}
+		d.Metrics.APIError(ae.Code)
 		writeError(buf, ae, name, ps)
 	} else if n, ok := resp.(int64); ok {
 		// The common answer of the hottest methods: no encoder needed.

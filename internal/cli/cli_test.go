@@ -331,8 +331,21 @@ func TestServeRealProgram(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`latchkey_http_requests_total{code="200",route="GET /healthz"} 1`, `latchkey_tokens_issued_total{kind="service"} 2`,
-		"latchkey_password_checks_in_flight 0"} {
+	// Two API errors, for the counters below.
+	for range 2 {
+		if resp, err := http.Get(base + "/method/users.get?v=5.199&access_token=lku1nonsense"); err == nil {
+			resp.Body.Close()
+		}
+	}
+	resp, err = http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`latchkey_http_requests_total{code="200",route="/healthz"} 1`, `latchkey_tokens_issued_total{kind="service"} 2`,
+		"latchkey_password_checks_in_flight 0", `latchkey_api_errors_total{code="5"} 2`, `latchkey_token_cache_total{result="miss"}`,
+		`latchkey_token_cache_total{result="hit"}`, `latchkey_storage_duration_seconds_count{op="select users"}`, `route="/method/{name}"`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}

@@ -114,7 +114,7 @@ func Observe(log *slog.Logger, m *Metrics, next http.Handler, quiet ...string) h
 	h := log.Handler()
 	quietRoutes := map[string]bool{}
 	for _, q := range quiet {
-		quietRoutes[q] = true
+		quietRoutes[withoutMethod(q)] = true
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -136,7 +136,10 @@ func Observe(log *slog.Logger, m *Metrics, next http.Handler, quiet ...string) h
 					rec.Write([]byte("internal server error\n"))
 				}
 			}
-			route := r.Pattern
+			// The route is the pattern without its method ("/method/{name}"
+			// for GET and POST alike): the method is not what tells routes
+			// apart on a dashboard.
+			route := withoutMethod(r.Pattern)
 			if route == "" {
 				route = "unmatched"
 			}
@@ -165,6 +168,14 @@ func Observe(log *slog.Logger, m *Metrics, next http.Handler, quiet ...string) h
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// withoutMethod is a mux pattern without its method: "GET /x" is "/x".
+func withoutMethod(pattern string) string {
+	if i := strings.IndexByte(pattern, ' '); i >= 0 {
+		return pattern[i+1:]
+	}
+	return pattern
 }
 
 func saneID(id string) bool {

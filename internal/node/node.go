@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"latchkey/internal/config"
+	"latchkey/internal/metrics"
+	"latchkey/internal/password"
 	"latchkey/internal/platform"
 	"latchkey/internal/server"
 	"latchkey/internal/storage/postgres"
@@ -77,14 +79,15 @@ func Open(ctx context.Context, c Config) (*Node, error) {
 		n.bus = &postgres.Bus{DSN: c.Storage.URL, DB: store.Write(), Log: c.Log}
 		onRevoke = publish(n.bus, c.Log)
 	}
-	metrics := server.NewMetrics()
 	cache := tokencache.New(c.CacheSize)
+	m := metrics.New(metrics.Sources{PasswordChecks: password.InFlight, TokenCache: cache.Counts})
+	store.Observe(m.Storage)
 	// Until the node follows other processes' revocations (Run), it cannot
 	// trust a cache.
 	cache.Disable()
 	n.Platform = platform.New(platform.Options{Store: store, Keys: c.Keys, Now: c.Now, Log: c.Log, Cache: cache,
-		OnIssue: metrics.Issued, OnRevoke: onRevoke, RefreshTTL: c.RefreshTokenTTL, RefreshGrace: c.RefreshGrace})
-	n.Server, err = server.New(server.Deps{Config: c.Config, Platform: n.Platform, Metrics: metrics, Log: c.Log, PublicURL: c.PublicURL})
+		OnIssue: func(k token.Kind) { m.Issued(k.String()) }, OnRevoke: onRevoke, RefreshTTL: c.RefreshTokenTTL, RefreshGrace: c.RefreshGrace})
+	n.Server, err = server.New(server.Deps{Config: c.Config, Platform: n.Platform, Metrics: m, Log: c.Log, PublicURL: c.PublicURL})
 	if err != nil {
 		store.Close()
 		return nil, err

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"latchkey/internal/dpop"
+	"latchkey/internal/metrics"
 	"latchkey/internal/platform"
 	"latchkey/internal/ratelimit"
 	"latchkey/internal/scope"
@@ -106,6 +107,8 @@ type Provider struct {
 	grants    map[string]grant
 	// limits holds the VK ID endpoints' rate limits.
 	limits *ratelimit.Limiter
+	// Metrics counts refusals (nil: none).
+	Metrics *metrics.Metrics
 }
 
 // New builds the provider with every grant it serves.

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"latchkey/internal/httpx"
+	"latchkey/internal/metrics"
 	"latchkey/internal/pkce"
 	"latchkey/internal/platform"
 	"latchkey/internal/protocol"
@@ -93,6 +94,7 @@ func (p *Provider) vkidBegin(w http.ResponseWriter, r *http.Request) (*vkidCall,
 	// tokens and parameters) per address and app, not a busy app's server.
 	c.limitKey = token.HashOf("vkid\x00" + c.ip + "\x00" + strconv.FormatInt(app.ID, 10))
 	if !p.limits.Allow(c.limitKey, vkidFailures, vkidBurst, p.now()) {
+		p.Metrics.Limited(metrics.LimitVKID)
 		p.vkidFail(w, r, c.state, errVKIDSlowDown)
 		return nil, false
 	}

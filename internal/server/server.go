@@ -13,18 +13,15 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"latchkey/internal/api"
 	"latchkey/internal/config"
 	"latchkey/internal/httpx"
 	"latchkey/internal/methods"
+	"latchkey/internal/metrics"
 	"latchkey/internal/oauth"
-	"latchkey/internal/password"
 	"latchkey/internal/platform"
-	"latchkey/internal/token"
 	"latchkey/internal/web"
 	"latchkey/internal/web/account"
 	"latchkey/internal/web/authorize"
@@ -35,36 +32,11 @@ import (
 	"latchkey/internal/web/i18n"
 )
 
-// Metrics are the node's Prometheus registry and the counters the domain
-// layer feeds.
-type Metrics struct {
-	registry *prometheus.Registry
-	issued   *prometheus.CounterVec
-}
-
-// NewMetrics registers the Go runtime and process collectors and the
-// tokens-issued counter.
-func NewMetrics() *Metrics {
-	m := &Metrics{registry: prometheus.NewRegistry()}
-	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.issued = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "latchkey_tokens_issued_total", Help: "Tokens issued, by kind.",
-	}, []string{"kind"})
-	m.registry.MustRegister(m.issued)
-	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "latchkey_password_checks_in_flight", Help: "Password hashes and checks running now (bounded per process).",
-	}, func() float64 { return float64(password.InFlight()) }))
-	return m
-}
-
-// Issued counts a token minted (platform.Options.OnIssue).
-func (m *Metrics) Issued(k token.Kind) { m.issued.WithLabelValues(k.String()).Inc() }
-
 // Deps is everything the server needs, passed in by the node.
 type Deps struct {
 	Config    config.Config
 	Platform  *platform.Platform
-	Metrics   *Metrics
+	Metrics   *metrics.Metrics
 	Log       *slog.Logger
 	PublicURL *url.URL
 }
@@ -96,6 +68,7 @@ func New(d Deps) (*Server, error) {
 	s.api = api.New(p, p.Now, d.Log, api.Limits{User: cfg.RateUser, Community: cfg.RateCommunity, Service: cfg.RateService},
 		methods.All(methods.Deps{P: p, PublicURL: d.PublicURL}))
 	s.api.PublicURL = strings.TrimSuffix(d.PublicURL.String(), "/")
+	s.api.Metrics, s.oauth.Metrics = d.Metrics, d.Metrics
 	kit, err := web.NewKit(p.Keys, p.Now, d.Log, d.PublicURL.Scheme == "https", p)
 	if err != nil {
 		return nil, err
@@ -104,13 +77,14 @@ func New(d Deps) (*Server, error) {
 		kit.Lang = l
 	}
 	s.kit = kit
+	kit.Metrics = d.Metrics
 	s.account = account.New(kit, p, p.Now)
 	s.authorize = authorize.New(kit, s.oauth)
 	s.device = authorize.NewDevicePage(kit, p.Devices, p, p.Now)
 	s.console = console.New(kit, p, s.oauth.BlankURL(), d.PublicURL.JoinPath("/.well-known/openid-configuration").String())
 	s.communities = communities.New(kit, p)
 	s.embed = embed.New(kit, p, p.Consents, cfg.ImplicitTokenTTL, d.PublicURL)
-	s.handler = httpx.TrustProxies(cfg.Proxies, httpx.Observe(d.Log, httpx.NewMetrics(d.Metrics.registry), s.routes(), apiRoutes...))
+	s.handler = httpx.TrustProxies(cfg.Proxies, httpx.Observe(d.Log, httpx.NewMetrics(d.Metrics.Registry), s.routes(), apiRoutes...))
 	return s, nil
 }
 
@@ -149,7 +123,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) metrics() http.Handler {
-	return promhttp.HandlerFor(s.deps.Metrics.registry, promhttp.HandlerOpts{})
+	return promhttp.HandlerFor(s.deps.Metrics.Registry, promhttp.HandlerOpts{})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -52,7 +52,10 @@ type shard struct {
 	mu  sync.RWMutex
 	gen uint64
 	m   map[token.Hash]storage.Token
-	_   [24]byte // keep shards on separate cache lines
+	// hits and misses count Get's answers, per shard so that the cores do
+	// not share one counter's cache line.
+	hits, misses atomic.Uint64
+	_            [8]byte // keep shards on separate cache lines
 }
 
 // New returns a cache of about size entries, or nil (a cache that holds
@@ -81,7 +84,25 @@ func (c *Cache) Get(h token.Hash) (storage.Token, uint64, bool) {
 	t, ok := s.m[h]
 	gen := s.gen
 	s.mu.RUnlock()
+	if ok {
+		s.hits.Add(1)
+	} else {
+		s.misses.Add(1)
+	}
 	return t, gen, ok
+}
+
+// Counts are how many lookups found their token, and how many did not,
+// since the cache was made (a disabled cache counts nothing).
+func (c *Cache) Counts() (hits, misses uint64) {
+	if c == nil {
+		return 0, 0
+	}
+	for i := range c.shards {
+		hits += c.shards[i].hits.Load()
+		misses += c.shards[i].misses.Load()
+	}
+	return hits, misses
 }
 
 // Put stores t unless the shard was invalidated since gen was read. A full

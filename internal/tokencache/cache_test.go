@@ -3,6 +3,7 @@ package tokencache
 import (
 	"fmt"
 	"testing"
+	"unsafe"
 
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
@@ -92,4 +93,20 @@ func BenchmarkGetHit(b *testing.B) {
 			c.Get(r.Hash)
 		}
 	})
+}
+
+func TestCounts(t *testing.T) {
+	c := New(100)
+	var h token.Hash
+	h[0] = 7
+	c.Get(h)
+	_, gen, _ := c.Get(h)
+	c.Put(storage.Token{Hash: h}, gen)
+	c.Get(h)
+	if hits, misses := c.Counts(); hits != 1 || misses != 2 {
+		t.Fatalf("hits %d, misses %d; want 1, 2", hits, misses)
+	}
+	if size := unsafe.Sizeof(shard{}); size%64 != 0 {
+		t.Fatalf("a shard is %d bytes: not whole cache lines", size)
+	}
 }

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"latchkey/internal/httpx"
+	"latchkey/internal/metrics"
 	"latchkey/internal/platform"
 	"latchkey/internal/protocol"
 	"latchkey/internal/scope"
@@ -99,6 +100,8 @@ type Kit struct {
 	pages map[i18n.Lang]map[string]*template.Template
 	// Lang is the language of a browser that states no preference.
 	Lang i18n.Lang
+	// Metrics counts logins and throttled requests (nil: none).
+	Metrics *metrics.Metrics
 }
 
 // NewKit parses the templates; a missing or broken template fails here.

@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"latchkey/internal/scope"
@@ -25,7 +27,12 @@ import (
 // Store is a storage.Storage over a read pool and a write pool, which may be
 // the same. SQLite wants a single writer connection; PostgreSQL does not care.
 type Store struct {
-	r, w *sql.DB
+	r, w pool
+	// observe, when set, is told how long each statement and transaction
+	// took, by operation ("select tokens", "tx UpdateApp"), for metrics.
+	observe func(op string, d time.Duration)
+	ops     sync.Map // query → op
+	nops    atomic.Int64
 	// mapErr turns a driver error into storage.ErrNotFound, ErrConflict or
 	// ErrUnavailable where it means one, and returns other errors unchanged.
 	mapErr func(error) error
@@ -41,11 +48,74 @@ type Store struct {
 
 // New returns a Store. mapErr translates the driver's errors.
 func New(read, write *sql.DB, mapErr func(error) error) *Store {
-	return &Store{r: read, w: write, mapErr: mapErr}
+	s := &Store{mapErr: mapErr}
+	s.r, s.w = pool{read, s}, pool{write, s}
+	return s
 }
 
 // Write is the pool writes go through (for a backend's own statements).
-func (s *Store) Write() *sql.DB { return s.w }
+func (s *Store) Write() *sql.DB { return s.w.DB }
+
+// Observe has every statement and transaction timed by operation and
+// reported to fn; call it before the store is used.
+func (s *Store) Observe(fn func(op string, d time.Duration)) { s.observe = fn }
+
+// pool is a connection pool whose statements are timed when the store
+// observes them.
+type pool struct {
+	*sql.DB
+	s *Store
+}
+
+func (p pool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if p.s.observe != nil {
+		defer p.s.timed(p.s.opOf(query), time.Now())
+	}
+	return p.DB.ExecContext(ctx, query, args...)
+}
+
+func (p pool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if p.s.observe != nil {
+		defer p.s.timed(p.s.opOf(query), time.Now())
+	}
+	return p.DB.QueryContext(ctx, query, args...)
+}
+
+func (p pool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if p.s.observe != nil {
+		defer p.s.timed(p.s.opOf(query), time.Now())
+	}
+	return p.DB.QueryRowContext(ctx, query, args...)
+}
+
+func (s *Store) timed(op string, start time.Time) { s.observe(op, time.Since(start)) }
+
+// opOf names a statement by its verb and first table: "select tokens",
+// "insert codes". Statements are literals, so the names are few; each is
+// worked out once.
+func (s *Store) opOf(query string) string {
+	if op, ok := s.ops.Load(query); ok {
+		return op.(string)
+	}
+	words := strings.Fields(strings.ToLower(query))
+	op := "other"
+	if len(words) > 0 {
+		op = words[0]
+		after := map[string]string{"select": "from", "delete": "from", "insert": "into", "update": "update"}[op]
+		for i, w := range words {
+			if w == after && i+1 < len(words) {
+				op += " " + strings.Trim(words[i+1], "(),;")
+				break
+			}
+		}
+	}
+	// Statements built with a varying number of values are many: the
+	// cache keeps the first few hundred and works the rest out each time.
+	if s.nops.Add(1) <= 512 {
+		s.ops.Store(query, op)
+	}
+	return op
+}
 
 func (s *Store) RunExclusive(ctx context.Context, name string, fn func(context.Context) error) (bool, error) {
 	if s.Exclusive == nil {
@@ -114,7 +184,10 @@ func (s *Store) Close() error {
 	return err
 }
 
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+func (s *Store) tx(ctx context.Context, name string, fn func(*sql.Tx) error) error {
+	if s.observe != nil {
+		defer s.timed("tx "+name, time.Now())
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return s.err(err)
@@ -294,7 +367,7 @@ func appArgs(a *storage.App) []any {
 func (s *Store) CreateApp(ctx context.Context, a *storage.App, serviceToken storage.Token) error {
 	args := append([]any{a.OwnerID}, appArgs(a)...)
 	args = append(args, ts(a.CreatedAt))
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, "CreateApp", func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx,
 			`INSERT INTO apps (owner_id, title, description, type, redirect_uris, iframe_url, iframe_scope,
 				secret_hash, secret_sealed, secret_created_at, old_secret_hash, old_secret_sealed,
@@ -316,7 +389,7 @@ func (s *Store) GetApp(ctx context.Context, id int64) (storage.App, error) {
 func (s *Store) UpdateApp(ctx context.Context, id int64, update func(*storage.App) error) (storage.App, error) {
 	var a storage.App
 	var updateErr error
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, "UpdateApp", func(tx *sql.Tx) error {
 		var err error
 		a, err = scanApp(tx.QueryRowContext(ctx, `SELECT `+appCols+` FROM apps WHERE id = $1`+s.ForUpdate, id))
 		if err != nil {
@@ -342,7 +415,7 @@ func (s *Store) UpdateApp(ctx context.Context, id int64, update func(*storage.Ap
 
 func (s *Store) ReplaceServiceToken(ctx context.Context, t storage.Token, sealed []byte) ([]token.Hash, error) {
 	var revoked []token.Hash
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, "ReplaceServiceToken", func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE apps SET service_token_sealed = $1 WHERE id = $2`, sealed, t.AppID)
 		if err := s.affected(res, err); err != nil {
 			return err
@@ -390,7 +463,7 @@ func (s *Store) ListAppsByOwner(ctx context.Context, ownerID int64) ([]storage.A
 
 func (s *Store) DeleteApp(ctx context.Context, id int64) ([]token.Hash, error) {
 	var hashes []token.Hash
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, "DeleteApp", func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT hash FROM tokens WHERE app_id = $1 AND revoked_at = 0`, id)
 		if err != nil {
 			return err
@@ -416,7 +489,7 @@ func scanHash(row scanner) (token.Hash, error) {
 // ---- communities
 
 func (s *Store) CreateCommunity(ctx context.Context, c *storage.Community, ownerID int64) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, "CreateCommunity", func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO communities (name, created_at) VALUES ($1, $2) RETURNING id`,
 			c.Name, ts(c.CreatedAt)).Scan(&c.ID)
 		if err != nil {
@@ -449,7 +522,7 @@ func (s *Store) AddCommunityAdmin(ctx context.Context, communityID, userID int64
 }
 
 func (s *Store) RemoveCommunityAdmin(ctx context.Context, communityID, userID int64) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, "RemoveCommunityAdmin", func(tx *sql.Tx) error {
 		// Touching the community row serialises concurrent removals on
 		// PostgreSQL, so two admins cannot remove each other and leave none.
 		res, err := tx.ExecContext(ctx, `UPDATE communities SET id = id WHERE id = $1`, communityID)
@@ -683,7 +756,7 @@ func (s *Store) TouchTokens(ctx context.Context, used map[token.Hash]time.Time) 
 	if len(used) == 0 {
 		return nil
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, "TouchTokens", func(tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, `UPDATE tokens SET last_used_at = $1 WHERE hash = $2 AND last_used_at < $1`)
 		if err != nil {
 			return err
@@ -758,7 +831,7 @@ func (s *Store) RevokeTokens(ctx context.Context, f storage.TokenFilter, reason 
 		return nil, err
 	}
 	var hashes []token.Hash
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, "RevokeTokens", func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE tokens SET revoked_at = $1, revoke_reason = $2 WHERE revoked_at = 0 AND `+where+` RETURNING hash`,
 			append([]any{ts(now), string(reason)}, args...)...)
 		if err != nil {
@@ -877,7 +950,7 @@ func (s *Store) DeviceCodeByUserCode(ctx context.Context, userCode token.Hash) (
 func (s *Store) UpdateDeviceCode(ctx context.Context, hash token.Hash, appID int64, update func(*storage.DeviceCode) error) (storage.DeviceCode, error) {
 	var d storage.DeviceCode
 	var updateErr error
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, "UpdateDeviceCode", func(tx *sql.Tx) error {
 		var err error
 		d, err = scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM device_codes WHERE hash = $1 AND ($2 = 0 OR app_id = $2)`+s.ForUpdate, hash[:], appID))
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"latchkey/internal/httpx"
+	"latchkey/internal/metrics"
 	"latchkey/internal/platform"
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
@@ -102,6 +103,8 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, k := range keys {
 		if ok, wait := h.throttle.Take(k.key, k.limit); !ok {
+			h.Metrics.Login(metrics.LoginThrottled)
+			h.Metrics.Limited(metrics.LimitLogin)
 			fail(http.StatusTooManyRequests, h.T(r, "Too many failed attempts. Try again in %d minutes.", minutes(wait)))
 			return
 		}
@@ -109,9 +112,11 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 	u, err := h.p.Authenticate(r.Context(), login, r.PostForm.Get("password"))
 	switch {
 	case errors.Is(err, platform.ErrWrongCredentials):
+		h.Metrics.Login(metrics.LoginFailed)
 		fail(http.StatusUnauthorized, "Wrong login or password.")
 		return
 	case errors.Is(err, platform.ErrBusy):
+		h.Metrics.Login(metrics.LoginBusy)
 		w.Header().Set("Retry-After", "5")
 		fail(http.StatusServiceUnavailable, "Too many people are logging in right now. Try again in a moment.")
 		return
@@ -126,6 +131,7 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 			h.throttle.Reset(k.key)
 		}
 	}
+	h.Metrics.Login(metrics.LoginOK)
 	h.Sessions.Set(w, r, u.ID)
 	h.Sessions.SetDevice(w, r, u.Login)
 	http.Redirect(w, r, next, http.StatusSeeOther)
@@ -166,6 +172,7 @@ func (h *Handler) Signup(w http.ResponseWriter, r *http.Request) {
 	}
 	// Counted before the account is made: a taken login counts too.
 	if ok, wait := h.signups.Take("signup:"+httpx.ClientIP(r), signupsPerIP); !ok {
+		h.Metrics.Limited(metrics.LimitSignup)
 		refuse(http.StatusTooManyRequests, h.T(r, "Too many accounts created from your address. Try again in %d minutes.", minutes(wait)))
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"latchkey/internal/httpx"
+	"latchkey/internal/metrics"
 	"latchkey/internal/platform"
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
@@ -97,6 +98,7 @@ func (h *DevicePage) Submit(w http.ResponseWriter, r *http.Request) {
 	limits := []int{20, 5}
 	for i, k := range keys {
 		if ok, _ := h.guesses.Take(k, limits[i]); !ok {
+			h.Metrics.Limited(metrics.LimitDeviceCode)
 			page(http.StatusTooManyRequests, "", "Too many wrong codes. Try again in a few minutes.", false)
 			return
 		}
