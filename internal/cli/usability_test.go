@@ -188,3 +188,20 @@ func TestDemoCallbackShowsTheExchange(t *testing.T) {
 		}
 	}
 }
+
+// healthcheck (the container's health check) says ok for a ready server
+// and fails for one that is not there.
+func TestHealthcheck(t *testing.T) {
+	c := newCLI(t)
+	base, _, _ := startServe(t, c.getenv)
+	out, err := c.run("healthcheck", "--url", base+"/readyz")
+	if err != nil || strings.TrimSpace(out) != `{"ok":true}` {
+		t.Fatalf("a ready server: %q %v", out, err)
+	}
+	if _, err := c.run("healthcheck", "--url", base+"/nothing-here"); err == nil {
+		t.Fatal("a 404 passed the health check")
+	}
+	if _, err := c.run("healthcheck", "--url", "http://127.0.0.1:1/readyz"); err == nil {
+		t.Fatal("no server passed the health check")
+	}
+}
