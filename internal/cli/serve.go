@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"latchkey/internal/node"
+	"latchkey/internal/tracing"
 )
 
 // unlimited is a per-token rate no one reaches.
@@ -70,7 +71,18 @@ func (e *env) serve(ctx context.Context) error {
 		// limits on the fifth call.
 		e.cfg.RateUser, e.cfg.RateCommunity, e.cfg.RateService = unlimited, unlimited, unlimited
 	}
-	n, err := node.Open(ctx, node.Config{Config: e.cfg, Keys: keys, Log: log, Now: e.now, PublicURL: publicURL})
+	tp, stopTracing, err := tracing.Setup(ctx, e.cfg.OTLPEndpoint, e.getenv, version)
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(flushCtx); err != nil {
+			log.Warn("tracing: spans not sent", "err", err)
+		}
+	}()
+	n, err := node.Open(ctx, node.Config{Config: e.cfg, Keys: keys, Log: log, Now: e.now, PublicURL: publicURL, Tracing: tp})
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/net/html"
 
 	"latchkey/internal/config"
@@ -80,18 +81,30 @@ func fastAPI(c *config.Config) { c.RateUser, c.RateCommunity, c.RateService = 1e
 
 func startEnv(t *testing.T, dsn string, c *clock, opts ...option) *env {
 	t.Helper()
-	return start(t, dsn, c, false, opts...)
+	return start(t, startOptions{dsn: dsn, clock: c}, opts...)
 }
 
 // newTLSEnv serves HTTPS with httptest's certificate, for clients that
 // speak only HTTPS (VK ID's web SDK). Its URL is https://127.0.0.1:port.
 func newTLSEnv(t *testing.T, opts ...option) *env {
 	t.Helper()
-	return start(t, "", nil, true, opts...)
+	return start(t, startOptions{tls: true}, opts...)
 }
 
-func start(t *testing.T, dsn string, c *clock, useTLS bool, opts ...option) *env {
+// startOptions are how a test server differs from the plain one.
+type startOptions struct {
+	dsn   string // PostgreSQL; "" for a SQLite file
+	clock *clock
+	tls   bool
+	// tracing traces requests and storage calls.
+	tracing trace.TracerProvider
+	// log, when set, receives the server's log lines (JSON).
+	log io.Writer
+}
+
+func start(t *testing.T, so startOptions, opts ...option) *env {
 	t.Helper()
+	dsn, c, useTLS := so.dsn, so.clock, so.tls
 	ctx := context.Background()
 	if c == nil {
 		c = &clock{t: time.Now().UTC().Truncate(time.Second)}
@@ -134,7 +147,10 @@ func start(t *testing.T, dsn string, c *clock, useTLS bool, opts ...option) *env
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	n, err := node.Open(ctx, node.Config{Config: cfg, Keys: keys, Log: log, Now: e.Clock.Now, PublicURL: public})
+	if so.log != nil {
+		log = slog.New(slog.NewJSONHandler(so.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	n, err := node.Open(ctx, node.Config{Config: cfg, Keys: keys, Log: log, Now: e.Clock.Now, PublicURL: public, Tracing: so.tracing})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Metrics are the request metrics, registered on a registry of the server's
@@ -110,7 +114,13 @@ func newID() string {
 // records metrics by route pattern. Requests on the quiet route patterns
 // (the API, tens of thousands a second) are logged at DEBUG unless they fail
 // with a 5xx; metrics count every request.
-func Observe(log *slog.Logger, m *Metrics, next http.Handler, quiet ...string) http.Handler {
+//
+// With a tracer, each request is also a span (its name and attributes say
+// the route, method, path and status, never the query); a W3C trace
+// context (traceparent) is continued only from a trusted proxy
+// (TrustProxies), and the span is in the request's context for the
+// handlers' own spans and log lines. Without one, nothing of tracing runs.
+func Observe(log *slog.Logger, m *Metrics, tracer trace.Tracer, next http.Handler, quiet ...string) http.Handler {
 	h := log.Handler()
 	quietRoutes := map[string]bool{}
 	for _, q := range quiet {
@@ -124,6 +134,17 @@ func Observe(log *slog.Logger, m *Metrics, next http.Handler, quiet ...string) h
 		}
 		w.Header()["X-Request-Id"] = []string{id}
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		var span trace.Span
+		if tracer != nil {
+			ctx := r.Context()
+			if FromTrustedProxy(r) {
+				ctx = propagation.TraceContext{}.Extract(ctx, propagation.HeaderCarrier(r.Header))
+			}
+			ctx, span = tracer.Start(ctx, "HTTP "+r.Method, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
+				attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path),
+				attribute.String("client.address", ClientIP(r)), attribute.String("latchkey.request_id", id)))
+			r = r.WithContext(ctx)
+		}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -149,6 +170,14 @@ func Observe(log *slog.Logger, m *Metrics, next http.Handler, quiet ...string) h
 			}
 			d := time.Since(start)
 			m.observe(route, rec.status, d)
+			if span != nil {
+				span.SetName("HTTP " + r.Method + " " + route)
+				span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", rec.status))
+				if rec.status >= 500 {
+					span.SetStatus(codes.Error, http.StatusText(rec.status))
+				}
+				span.End()
+			}
 			level := slog.LevelInfo
 			switch {
 			case rec.status >= 500:
@@ -246,6 +275,7 @@ func TrustProxies(trusted []netip.Prefix, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		r = r.WithContext(context.WithValue(r.Context(), trustedKey{}, true))
 		chain, proto := forwarded(r.Header)
 		for i := len(chain) - 1; i >= 0; i-- {
 			a, err := netip.ParseAddr(chain[i])
@@ -267,6 +297,16 @@ func TrustProxies(trusted []netip.Prefix, next http.Handler) http.Handler {
 }
 
 type schemeKey struct{}
+
+type trustedKey struct{}
+
+// FromTrustedProxy reports whether r came through a trusted proxy, whose
+// forwarded headers (the client's address and scheme, the trace context)
+// are believed.
+func FromTrustedProxy(r *http.Request) bool {
+	ok, _ := r.Context().Value(trustedKey{}).(bool)
+	return ok
+}
 
 // Scheme is the scheme the client used: https over TLS, or as a trusted
 // proxy reported it.

@@ -18,7 +18,7 @@ import (
 func TestClientAbortIsNotAServerError(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h := Observe(log, NewMetrics(prometheus.NewRegistry()), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := Observe(log, NewMetrics(prometheus.NewRegistry()), nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done() // the storage call fails with context.Canceled
 		if ClientGone(r, r.Context().Err()) {
 			w.WriteHeader(http.StatusInternalServerError) // what a careless handler would answer
@@ -33,7 +33,7 @@ func TestClientAbortIsNotAServerError(t *testing.T) {
 	}
 
 	logs.Reset()
-	h = Observe(log, NewMetrics(prometheus.NewRegistry()), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h = Observe(log, NewMetrics(prometheus.NewRegistry()), nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusInternalServerError)
 	}))
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/apps", nil))

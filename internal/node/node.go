@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"latchkey/internal/config"
 	"latchkey/internal/metrics"
 	"latchkey/internal/password"
@@ -23,6 +25,7 @@ import (
 	"latchkey/internal/storage/sqlstore"
 	"latchkey/internal/token"
 	"latchkey/internal/tokencache"
+	"latchkey/internal/tracing"
 )
 
 // Config is what a node is built from.
@@ -34,6 +37,9 @@ type Config struct {
 	// Now is the clock (time.Now when nil); tests inject theirs.
 	Now       func() time.Time
 	PublicURL *url.URL
+	// Tracing, when set, traces requests and storage calls
+	// (tracing.Setup); nil: no tracing.
+	Tracing trace.TracerProvider
 }
 
 // revocationPoll is how often a node on SQLite reads the revocation log: a
@@ -73,6 +79,12 @@ func Open(ctx context.Context, c Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	var tracer trace.Tracer
+	if c.Tracing != nil {
+		tracer = c.Tracing.Tracer(tracing.Name)
+		store.Trace(tracer)
+		c.Log = slog.New(tracing.LogHandler(c.Log.Handler()))
+	}
 	n := &Node{store: store, log: c.Log}
 	var onRevoke func([]token.Hash)
 	if c.Storage.Backend == config.Postgres {
@@ -87,7 +99,7 @@ func Open(ctx context.Context, c Config) (*Node, error) {
 	cache.Disable()
 	n.Platform = platform.New(platform.Options{Store: store, Keys: c.Keys, Now: c.Now, Log: c.Log, Cache: cache,
 		OnIssue: func(k token.Kind) { m.Issued(k.String()) }, OnRevoke: onRevoke, RefreshTTL: c.RefreshTokenTTL, RefreshGrace: c.RefreshGrace})
-	n.Server, err = server.New(server.Deps{Config: c.Config, Platform: n.Platform, Metrics: m, Log: c.Log, PublicURL: c.PublicURL})
+	n.Server, err = server.New(server.Deps{Config: c.Config, Platform: n.Platform, Metrics: m, Tracer: tracer, Log: c.Log, PublicURL: c.PublicURL})
 	if err != nil {
 		store.Close()
 		return nil, err

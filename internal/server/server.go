@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"latchkey/internal/api"
 	"latchkey/internal/config"
@@ -34,9 +35,11 @@ import (
 
 // Deps is everything the server needs, passed in by the node.
 type Deps struct {
-	Config    config.Config
-	Platform  *platform.Platform
-	Metrics   *metrics.Metrics
+	Config   config.Config
+	Platform *platform.Platform
+	Metrics  *metrics.Metrics
+	// Tracer makes each request a span; nil: no tracing.
+	Tracer    trace.Tracer
 	Log       *slog.Logger
 	PublicURL *url.URL
 }
@@ -84,7 +87,7 @@ func New(d Deps) (*Server, error) {
 	s.console = console.New(kit, p, s.oauth.BlankURL(), d.PublicURL.JoinPath("/.well-known/openid-configuration").String())
 	s.communities = communities.New(kit, p)
 	s.embed = embed.New(kit, p, p.Consents, cfg.ImplicitTokenTTL, d.PublicURL)
-	s.handler = httpx.TrustProxies(cfg.Proxies, httpx.Observe(d.Log, httpx.NewMetrics(d.Metrics.Registry), s.routes(), apiRoutes...))
+	s.handler = httpx.TrustProxies(cfg.Proxies, httpx.Observe(d.Log, httpx.NewMetrics(d.Metrics.Registry), d.Tracer, s.routes(), apiRoutes...))
 	return s, nil
 }
 

@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
@@ -31,8 +33,10 @@ type Store struct {
 	// observe, when set, is told how long each statement and transaction
 	// took, by operation ("select tokens", "tx UpdateApp"), for metrics.
 	observe func(op string, d time.Duration)
-	ops     sync.Map // query → op
-	nops    atomic.Int64
+	// tracer, when set, makes each statement and transaction a span.
+	tracer trace.Tracer
+	ops    sync.Map // query → op
+	nops   atomic.Int64
 	// mapErr turns a driver error into storage.ErrNotFound, ErrConflict or
 	// ErrUnavailable where it means one, and returns other errors unchanged.
 	mapErr func(error) error
@@ -60,6 +64,31 @@ func (s *Store) Write() *sql.DB { return s.w.DB }
 // reported to fn; call it before the store is used.
 func (s *Store) Observe(fn func(op string, d time.Duration)) { s.observe = fn }
 
+// Trace makes every statement and transaction a span of t, a child of the
+// span in its context; call it before the store is used.
+func (s *Store) Trace(t trace.Tracer) { s.tracer = t }
+
+// watched reports whether statements are timed or traced.
+func (s *Store) watched() bool { return s.observe != nil || s.tracer != nil }
+
+// begin starts watching op: the returned context carries its span, and end
+// records its time and ends the span.
+func (s *Store) begin(ctx context.Context, op string) (context.Context, func()) {
+	start := time.Now()
+	var span trace.Span
+	if s.tracer != nil {
+		ctx, span = s.tracer.Start(ctx, "storage "+op, trace.WithSpanKind(trace.SpanKindClient))
+	}
+	return ctx, func() {
+		if s.observe != nil {
+			s.observe(op, time.Since(start))
+		}
+		if span != nil {
+			span.End()
+		}
+	}
+}
+
 // pool is a connection pool whose statements are timed when the store
 // observes them.
 type pool struct {
@@ -68,27 +97,31 @@ type pool struct {
 }
 
 func (p pool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if p.s.observe != nil {
-		defer p.s.timed(p.s.opOf(query), time.Now())
+	if p.s.watched() {
+		var end func()
+		ctx, end = p.s.begin(ctx, p.s.opOf(query))
+		defer end()
 	}
 	return p.DB.ExecContext(ctx, query, args...)
 }
 
 func (p pool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if p.s.observe != nil {
-		defer p.s.timed(p.s.opOf(query), time.Now())
+	if p.s.watched() {
+		var end func()
+		ctx, end = p.s.begin(ctx, p.s.opOf(query))
+		defer end()
 	}
 	return p.DB.QueryContext(ctx, query, args...)
 }
 
 func (p pool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	if p.s.observe != nil {
-		defer p.s.timed(p.s.opOf(query), time.Now())
+	if p.s.watched() {
+		var end func()
+		ctx, end = p.s.begin(ctx, p.s.opOf(query))
+		defer end()
 	}
 	return p.DB.QueryRowContext(ctx, query, args...)
 }
-
-func (s *Store) timed(op string, start time.Time) { s.observe(op, time.Since(start)) }
 
 // opOf names a statement by its verb and first table: "select tokens",
 // "insert codes". Statements are literals, so the names are few; each is
@@ -185,8 +218,10 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) tx(ctx context.Context, name string, fn func(*sql.Tx) error) error {
-	if s.observe != nil {
-		defer s.timed("tx "+name, time.Now())
+	if s.watched() {
+		var end func()
+		ctx, end = s.begin(ctx, "tx "+name)
+		defer end()
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
