@@ -108,7 +108,7 @@ func TestTracingSpansAndLogLines(t *testing.T) {
 			}
 			for _, s := range spans {
 				for _, a := range s.Attributes {
-					if strings.Contains(a.Value.Emit(), tok) {
+					if strings.Contains(a.Value.String(), tok) {
 						t.Fatalf("span %s carries the token in %s", s.Name, a.Key)
 					}
 				}
