@@ -3,6 +3,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
+	"latchkey/internal/admin"
 	"latchkey/internal/platform"
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
@@ -111,42 +112,6 @@ func (e *env) groupCmd() *cobra.Command {
 	return cmd
 }
 
-// appJSON is how the CLI prints an app: the fields of `app create`
-// (client_id, client_secret, service_token) and its settings.
-type appJSON struct {
-	ClientID                 int64    `json:"client_id"`
-	ClientSecret             string   `json:"client_secret"`
-	ServiceToken             string   `json:"service_token"`
-	OwnerID                  int64    `json:"owner_id"`
-	Title                    string   `json:"title"`
-	Type                     string   `json:"type"`
-	Description              string   `json:"description"`
-	RedirectURIs             []string `json:"redirect_uris"`
-	IFrameURL                string   `json:"iframe_url,omitempty"`
-	IFrameScope              string   `json:"iframe_scope,omitempty"`
-	ClientCredentials        bool     `json:"client_credentials"`
-	OldClientSecret          string   `json:"old_client_secret,omitempty"`
-	OldClientSecretExpiresAt int64    `json:"old_client_secret_expires_at,omitempty"`
-	CreatedAt                int64    `json:"created_at"`
-	Deleted                  bool     `json:"deleted,omitempty"`
-}
-
-func toJSON(v platform.AppView) appJSON {
-	out := appJSON{
-		ClientID: v.ID, ClientSecret: v.ClientSecret, ServiceToken: v.ServiceToken, OwnerID: v.OwnerID,
-		Title: v.Title, Type: string(v.Type), Description: v.Description, RedirectURIs: v.RedirectURIs,
-		IFrameURL: v.IFrameURL, IFrameScope: v.IFrameScope.Text(scope.User), ClientCredentials: v.ClientCredentials, OldClientSecret: v.OldClientSecret,
-		CreatedAt: v.CreatedAt.Unix(),
-	}
-	if out.RedirectURIs == nil {
-		out.RedirectURIs = []string{}
-	}
-	if v.OldSecret != nil {
-		out.OldClientSecretExpiresAt = v.OldSecret.ExpiresAt.Unix()
-	}
-	return out
-}
-
 func (e *env) appCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "app", Short: "Manage apps and their credentials"}
 
@@ -174,7 +139,7 @@ func (e *env) appCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return e.printJSON(toJSON(v))
+			return e.printJSON(admin.App(v))
 		},
 	}
 	f := create.Flags()
@@ -206,7 +171,7 @@ func (e *env) appCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return e.printJSON(toJSON(v))
+				return e.printJSON(admin.App(v))
 			},
 		}
 		c.Flags().Int64Var(&id, "app", 0, "app id (client_id)")

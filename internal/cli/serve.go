@@ -56,6 +56,13 @@ func (e *env) serve(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", e.cfg.Addr, err)
 	}
 	defer ln.Close()
+	var adminLn net.Listener
+	if e.cfg.AdminAddr != "" {
+		if adminLn, err = net.Listen("tcp", e.cfg.AdminAddr); err != nil {
+			return fmt.Errorf("listen on %s (--admin-addr): %w", e.cfg.AdminAddr, err)
+		}
+		defer adminLn.Close()
+	}
 	public := e.cfg.PublicURL
 	if public == "" {
 		scheme := "http"
@@ -109,7 +116,7 @@ func (e *env) serve(ctx context.Context) error {
 	go func() { n.Run(bgCtx); close(bgDone) }()
 	defer func() { stopBackground(); <-bgDone }()
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() {
 		if e.cfg.Certificate != nil {
 			// The pair Validate loaded; HTTP/2 included.
@@ -119,6 +126,16 @@ func (e *env) serve(ctx context.Context) error {
 		}
 		errc <- hs.Serve(ln)
 	}()
+	servers := []*http.Server{hs}
+	if adminLn != nil {
+		as := &http.Server{Handler: n.Server.Admin(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			// A CPU profile or trace runs for its ?seconds=.
+			WriteTimeout: 5 * time.Minute, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		servers = append(servers, as)
+		go func() { errc <- as.Serve(adminLn) }()
+		log.Info("admin listening", "addr", adminLn.Addr().String())
+	}
 	log.Info("listening", "addr", ln.Addr().String(), "public_url", public, "storage", e.cfg.Storage.Backend)
 
 	select {
@@ -129,8 +146,10 @@ func (e *env) serve(ctx context.Context) error {
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := hs.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	for _, s := range servers {
+		if err := s.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
 	}
 	return nil
 }

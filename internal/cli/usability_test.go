@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"html"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestVersionCompletionAndHelp(t *testing.T) {
@@ -203,5 +205,64 @@ func TestHealthcheck(t *testing.T) {
 	}
 	if _, err := c.run("healthcheck", "--url", "http://127.0.0.1:1/readyz"); err == nil {
 		t.Fatal("no server passed the health check")
+	}
+}
+
+// --admin-addr: /metrics and the admin API on their own listener, and
+// /metrics no more on the public one; an admin token from the command line
+// opens the API.
+func TestAdminListener(t *testing.T) {
+	c := newCLI(t)
+	var tok struct{ Token string }
+	c.ok(&tok, "admin-token", "create", "--name", "ops")
+	if !strings.HasPrefix(tok.Token, "lkx1") {
+		t.Fatalf("admin-token create: %q", tok.Token)
+	}
+	if _, err := c.run("admin-token", "create", "--name", "ops"); ExitCode(err) != 2 && err == nil {
+		t.Fatal("a second token of the same name was made")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminAddr := ln.Addr().String()
+	ln.Close()
+	base, _, _ := startServe(t, c.getenv, "--admin-addr", adminAddr)
+	get := func(u, bearer string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", u, nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		var resp *http.Response
+		for range 50 { // the admin listener starts beside the main one
+			if resp, err = http.DefaultClient.Do(req); err == nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	admin := "http://" + adminAddr
+	if s := get(admin+"/metrics", ""); s != 200 {
+		t.Fatalf("admin /metrics: %d", s)
+	}
+	if s := get(base+"/metrics", ""); s == 200 {
+		t.Fatal("/metrics is still on the public listener")
+	}
+	if s := get(admin+"/debug/pprof/", ""); s != 200 {
+		t.Fatalf("/debug/pprof/: %d", s)
+	}
+	if s := get(admin+"/admin/v1/users", tok.Token); s != 200 {
+		t.Fatalf("the admin API with the token: %d", s)
+	}
+	var ok struct{ OK bool }
+	c.ok(&ok, "admin-token", "revoke", "--name", "ops")
+	if s := get(admin+"/admin/v1/users", tok.Token); s != 401 {
+		t.Fatalf("the admin API with a revoked token: %d", s)
 	}
 }

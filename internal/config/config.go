@@ -65,6 +65,8 @@ type Config struct {
 	CacheSize     int
 	// Lang is the pages' default language (en, ru).
 	Lang string
+	// AdminAddr is the admin listener's address ("" for none).
+	AdminAddr string
 	// OTLPEndpoint is where traces go (OTLP over HTTP); "" with no
 	// OTEL_EXPORTER_OTLP_ENDPOINT either: no tracing.
 	OTLPEndpoint string
@@ -109,6 +111,7 @@ func (c *Config) BindServe(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.RateCommunity, "rate-community", c.RateCommunity, "API requests per second per community token")
 	fs.Float64Var(&c.RateService, "rate-service", c.RateService, "API requests per second per service token")
 	fs.IntVar(&c.CacheSize, "token-cache-size", c.CacheSize, "how many checked tokens each node keeps in memory")
+	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "serve /metrics, /debug/pprof/ and the admin API /admin/v1/ on this address (host:port) instead of /metrics on --addr; keep it private")
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", c.OTLPEndpoint, "send OpenTelemetry traces (OTLP over HTTP) to this URL, e.g. http://collector:4318; the standard OTEL_EXPORTER_OTLP_* variables work too")
 	fs.StringVar(&c.Lang, "lang", c.Lang, "the pages' default language, en or ru (Accept-Language, a lang cookie or VK ID's lang_id choose another)")
 }
@@ -245,6 +248,11 @@ func (c *Config) Validate() error {
 		u, err := url.Parse(c.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 			errs = append(errs, fmt.Errorf("--public-url %q: want an absolute http or https URL without query or fragment", c.PublicURL))
+		}
+	}
+	if c.AdminAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
+			errs = append(errs, fmt.Errorf("--admin-addr %q: want host:port", c.AdminAddr))
 		}
 	}
 	if c.OTLPEndpoint != "" {

@@ -46,6 +46,9 @@ type routeMetrics struct {
 }
 
 func (m *Metrics) observe(route string, status int, d time.Duration) {
+	if m == nil {
+		return
+	}
 	key := routeStatus{route, status}
 	m.mu.RLock()
 	rm, ok := m.routes[key]

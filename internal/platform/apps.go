@@ -195,7 +195,7 @@ func (p *Platform) ownedApp(ctx context.Context, actor Actor, id int64) (storage
 // mayManage is the rule of who may see and change an app: its owner, and
 // the CLI on the server's own machine.
 func mayManage(actor Actor, a storage.App) error {
-	if actor != CLI && a.OwnerID != actor.UserID {
+	if !actor.Operator && a.OwnerID != actor.UserID {
 		return &Error{Kind: Forbidden, Message: "this app belongs to another developer"}
 	}
 	return nil

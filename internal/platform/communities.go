@@ -38,7 +38,7 @@ func (p *Platform) AddCommunityAdmin(ctx context.Context, actor Actor, community
 	if _, err := p.store.GetUser(ctx, userID); err != nil {
 		return orNotFound(err, "user: no user with id %d", userID)
 	}
-	if actor != CLI {
+	if !actor.Operator {
 		ok, err := p.store.IsCommunityAdmin(ctx, communityID, actor.UserID)
 		if err != nil {
 			return err
@@ -105,7 +105,7 @@ func (p *Platform) Community(ctx context.Context, actor Actor, id int64) (storag
 	if err != nil {
 		return c, orNotFound(err, "no community with id %d", id)
 	}
-	if actor != CLI {
+	if !actor.Operator {
 		ok, err := p.store.IsCommunityAdmin(ctx, id, actor.UserID)
 		if err != nil {
 			return c, err

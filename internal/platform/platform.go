@@ -216,10 +216,16 @@ func (p *Platform) FollowRevocations(ctx context.Context, interval time.Duration
 type Actor struct {
 	UserID int64
 	IP     string
+	// Operator: the server's operator (the command line, the admin API),
+	// who may manage every app and community.
+	Operator bool
 }
 
 // CLI is the actor of commands run on the server's own machine.
-var CLI = Actor{IP: "cli"}
+var CLI = Actor{IP: "cli", Operator: true}
+
+// AdminAPI is the actor of an admin API request from ip.
+func AdminAPI(ip string) Actor { return Actor{IP: ip, Operator: true} }
 
 func (p *Platform) now() time.Time { return p.Now().UTC().Truncate(time.Second) }
 

@@ -30,6 +30,13 @@ const (
 	maxName     = 100
 )
 
+func validPassword(pass string) error {
+	if n := utf8.RuneCountInString(pass); n < minPassword || n > maxPassword {
+		return invalid("password", "must be %d to %d characters", minPassword, maxPassword)
+	}
+	return nil
+}
+
 // Validate reports the first problem with u.
 func (u *NewUser) Validate() error {
 	if n := len(u.Login); n < 3 || n > 32 {
@@ -40,8 +47,8 @@ func (u *NewUser) Validate() error {
 			return invalid("login", "may hold only Latin letters, digits, '.', '_' and '-'")
 		}
 	}
-	if n := utf8.RuneCountInString(u.Password); n < minPassword || n > maxPassword {
-		return invalid("password", "must be %d to %d characters", minPassword, maxPassword)
+	if err := validPassword(u.Password); err != nil {
+		return err
 	}
 	if err := validNames(u.FirstName, u.LastName); err != nil {
 		return err
@@ -99,9 +106,15 @@ func (p *Platform) Authenticate(ctx context.Context, login, pass string) (storag
 		return u, ErrBusy
 	case err != nil || hash != u.PasswordHash:
 		return u, ErrWrongCredentials
+	case !u.DisabledAt.IsZero():
+		return u, ErrDisabled
 	}
 	return u, nil
 }
+
+// ErrDisabled refuses a login to an account an operator disabled (said
+// only to whoever knows its password).
+var ErrDisabled = &Error{Kind: Forbidden, Message: "this account is disabled"}
 
 // ErrBusy answers a login or sign-up while too many password checks run
 // at once: try again in a moment.
@@ -156,7 +169,7 @@ func (p *Platform) SessionUser(ctx context.Context, userID int64, issued time.Ti
 	if err != nil {
 		return u, err
 	}
-	if !issued.After(u.SessionsAfter) {
+	if !issued.After(u.SessionsAfter) || !u.DisabledAt.IsZero() {
 		return u, ErrSessionEnded
 	}
 	return u, nil

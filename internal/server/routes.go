@@ -2,13 +2,30 @@ package server
 
 import (
 	"net/http"
+	"net/http/pprof"
 
+	"latchkey/internal/admin"
 	"latchkey/internal/web"
 	"latchkey/internal/web/demo"
 )
 
 // apiRoutes are the API's patterns; their access log lines are DEBUG.
 var apiRoutes = []string{"GET /method/{name}", "POST /method/{name}"}
+
+// adminRoutes are the admin listener's (--admin-addr): metrics, the Go
+// profiler and the admin API. It is for operators: keep it off the public
+// network.
+func (s *Server) adminRoutes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics())
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/admin/v1/", admin.New(s.deps.Platform, s.deps.Log))
+	return mux
+}
 
 // routes lists every route of the server. The browser side is wrapped in
 // web.Secure (CSP, CSRF origin checks, no-store); the API side speaks JSON
@@ -17,7 +34,9 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", s.metrics())
+	if s.deps.Config.AdminAddr == "" {
+		mux.Handle("GET /metrics", s.metrics()) // else on the admin listener only
+	}
 
 	// OAuth endpoints for apps' servers.
 	mux.HandleFunc("GET /access_token", s.oauth.AccessToken)

@@ -56,6 +56,7 @@ type Server struct {
 	communities *communities.Handler
 	embed       *embed.Handler
 	kit         *web.Kit
+	admin       http.Handler
 	demo        atomic.Pointer[demo.Handler]
 	handler     http.Handler
 }
@@ -88,6 +89,7 @@ func New(d Deps) (*Server, error) {
 	s.communities = communities.New(kit, p)
 	s.embed = embed.New(kit, p, p.Consents, cfg.ImplicitTokenTTL, d.PublicURL)
 	s.handler = httpx.TrustProxies(cfg.Proxies, httpx.Observe(d.Log, httpx.NewMetrics(d.Metrics.Registry), d.Tracer, s.routes(), apiRoutes...))
+	s.admin = httpx.Observe(d.Log, nil, d.Tracer, s.adminRoutes()) // logged, not counted: /metrics is the main listener's traffic
 	return s, nil
 }
 
@@ -107,6 +109,11 @@ func (s *Server) demoCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Callback(w, r)
 }
+
+// Admin is the admin listener's handler (--admin-addr): /metrics,
+// /debug/pprof/ and the admin API /admin/v1/, with request logs and
+// metrics like the main listener's.
+func (s *Server) Admin() http.Handler { return s.admin }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 

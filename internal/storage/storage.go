@@ -37,6 +37,15 @@ type User struct {
 	CreatedAt    time.Time
 	// SessionsAfter ends every browser session issued before it (logout).
 	SessionsAfter time.Time
+	// DisabledAt is when an operator disabled the account (zero: never).
+	DisabledAt time.Time
+}
+
+// AdminToken is a credential of the admin API, stored hashed.
+type AdminToken struct {
+	Name      string
+	Hash      token.Hash
+	CreatedAt time.Time
 }
 
 // AppType is how an app is run: on the user's device, on a web server, or in
@@ -246,6 +255,8 @@ type TokenFilter struct {
 	Flow        Flow
 	// LiveOnly leaves out revoked tokens.
 	LiveOnly bool
+	// Limit bounds what ListTokens returns, newest first (0: no bound).
+	Limit int
 }
 
 // RefreshToken is the at-rest record of a refresh token: one use, then
@@ -351,6 +362,10 @@ const (
 	AuditAdminRemove        AuditAction = "community.admin_remove"
 	AuditCommunityTokenNew  AuditAction = "community.token_create"
 	AuditCommunityTokenGone AuditAction = "community.token_revoke"
+	AuditAdminTokenNew      AuditAction = "admin.token_create"
+	AuditAdminTokenGone     AuditAction = "admin.token_revoke"
+	AuditUserDisabled       AuditAction = "user.disable"
+	AuditPasswordSet        AuditAction = "user.password_set"
 )
 
 // AuditFilter selects audit events; zero fields match anything.
@@ -455,7 +470,8 @@ type Storage interface {
 	// ErrNotFound when it is not the app's.
 	RefreshFamily(ctx context.Context, hash token.Hash, appID int64) (token.Hash, error)
 	// RevokeRefreshTokens revokes the live refresh tokens of a family, or
-	// (family nil) of an app and user, and says how many.
+	// (family nil) of an app and user, or (family nil, appID 0) of a user
+	// in every app, and says how many.
 	RevokeRefreshTokens(ctx context.Context, family *token.Hash, appID, userID int64, now time.Time) (int64, error)
 
 	CreateToken(ctx context.Context, t Token) error
@@ -488,6 +504,21 @@ type Storage interface {
 	EndSessions(ctx context.Context, userID int64, at time.Time) error
 	// UpdateUserName changes a user's first and last name.
 	UpdateUserName(ctx context.Context, id int64, first, last string) error
+	// ListUsers lists up to limit users with ids above afterID, by id.
+	ListUsers(ctx context.Context, afterID int64, limit int) ([]User, error)
+	// SetPassword replaces the password hash and ends the sessions issued
+	// before sessionsAfter; ErrNotFound for no such user.
+	SetPassword(ctx context.Context, id int64, hash string, sessionsAfter time.Time) error
+	// DisableUser marks the user disabled at at and ends their sessions.
+	DisableUser(ctx context.Context, id int64, at time.Time) error
+	// CreateAdminToken stores an admin token; ErrConflict when its name is
+	// taken.
+	CreateAdminToken(ctx context.Context, t AdminToken) error
+	// DeleteAdminToken removes the admin token named name; ErrNotFound if
+	// there is none.
+	DeleteAdminToken(ctx context.Context, name string) error
+	// AdminToken finds an admin token by its hash; ErrNotFound otherwise.
+	AdminToken(ctx context.Context, hash token.Hash) (AdminToken, error)
 
 	AddAudit(ctx context.Context, e AuditEvent) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)

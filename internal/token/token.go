@@ -33,6 +33,7 @@ const (
 	Code      Kind = 'a' // an authorization code
 	Refresh   Kind = 'r' // a refresh token
 	Device    Kind = 'd' // a device code (RFC 8628)
+	Admin     Kind = 'x' // an admin API token (latchkey admin-token create)
 )
 
 // Credential reports whether k presents as an access token (user,
@@ -53,12 +54,16 @@ func (k Kind) String() string {
 		return "refresh"
 	case Device:
 		return "device"
+	case Admin:
+		return "admin"
 	}
 	return fmt.Sprintf("Kind(%q)", byte(k))
 }
 
 // Valid reports whether k is one of the kinds above.
-func (k Kind) Valid() bool { return k.Credential() || k == Code || k == Refresh || k == Device }
+func (k Kind) Valid() bool {
+	return k.Credential() || k == Code || k == Refresh || k == Device || k == Admin
+}
 
 const (
 	version   = '1'

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -264,13 +265,13 @@ type scanner interface{ Scan(...any) error }
 
 // ---- users
 
-const userCols = `id, login, password_hash, first_name, last_name, email, created_at, sessions_after`
+const userCols = `id, login, password_hash, first_name, last_name, email, created_at, sessions_after, disabled_at`
 
 func scanUser(row scanner) (storage.User, error) {
 	var u storage.User
-	var created, sessionsAfter int64
-	err := row.Scan(&u.ID, &u.Login, &u.PasswordHash, &u.FirstName, &u.LastName, &u.Email, &created, &sessionsAfter)
-	u.CreatedAt = at(created)
+	var created, sessionsAfter, disabled int64
+	err := row.Scan(&u.ID, &u.Login, &u.PasswordHash, &u.FirstName, &u.LastName, &u.Email, &created, &sessionsAfter, &disabled)
+	u.CreatedAt, u.DisabledAt = at(created), at(disabled)
 	if sessionsAfter != 0 {
 		u.SessionsAfter = time.UnixMilli(sessionsAfter).UTC()
 	}
@@ -581,7 +582,7 @@ func (s *Store) RemoveCommunityAdmin(ctx context.Context, communityID, userID in
 
 func (s *Store) ListCommunityAdmins(ctx context.Context, communityID int64) ([]storage.User, error) {
 	rows, err := s.r.QueryContext(ctx,
-		`SELECT u.id, u.login, u.password_hash, u.first_name, u.last_name, u.email, u.created_at, u.sessions_after
+		`SELECT u.id, u.login, u.password_hash, u.first_name, u.last_name, u.email, u.created_at, u.sessions_after, u.disabled_at
 		 FROM users u JOIN community_admins a ON a.user_id = u.id
 		 WHERE a.community_id = $1 ORDER BY a.added_at, u.id`, communityID)
 	if err != nil {
@@ -852,7 +853,11 @@ func (s *Store) ListTokens(ctx context.Context, f storage.TokenFilter) ([]storag
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE `+where+` ORDER BY issued_at DESC, hash`, args...)
+	limit := ""
+	if f.Limit > 0 {
+		limit = " LIMIT " + strconv.Itoa(f.Limit)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE `+where+` ORDER BY issued_at DESC, hash`+limit, args...)
 	if err != nil {
 		return nil, s.err(err)
 	}
@@ -1091,6 +1096,8 @@ func (s *Store) RevokeRefreshTokens(ctx context.Context, family *token.Hash, app
 	var err error
 	if family != nil {
 		res, err = s.w.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $1 WHERE family = $2 AND revoked_at = 0`, ts(now), family[:])
+	} else if appID == 0 {
+		res, err = s.w.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at = 0`, ts(now), userID)
 	} else {
 		res, err = s.w.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $1 WHERE app_id = $2 AND user_id = $3 AND revoked_at = 0`, ts(now), appID, userID)
 	}
@@ -1188,6 +1195,46 @@ func (s *Store) CreateMessage(ctx context.Context, m *storage.Message) error {
 func (s *Store) MarkMessagesRead(ctx context.Context, peerID int64, when time.Time) error {
 	_, err := s.w.ExecContext(ctx, `UPDATE messages SET read_at = $1 WHERE peer_id = $2 AND read_at = 0`, ts(when), peerID)
 	return s.err(err)
+}
+
+func (s *Store) ListUsers(ctx context.Context, afterID int64, limit int) ([]storage.User, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+userCols+` FROM users WHERE id > $1 ORDER BY id LIMIT $2`, afterID, limit)
+	if err != nil {
+		return nil, s.err(err)
+	}
+	users, err := collect(rows, scanUser)
+	return users, s.err(err)
+}
+
+func (s *Store) SetPassword(ctx context.Context, id int64, hash string, sessionsAfter time.Time) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE users SET password_hash = $1, sessions_after = $2 WHERE id = $3`, hash, sessionsAfter.UnixMilli(), id)
+	return s.affected(res, err)
+}
+
+func (s *Store) DisableUser(ctx context.Context, id int64, at time.Time) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE users SET disabled_at = $1, sessions_after = $2 WHERE id = $3`, ts(at), at.UnixMilli(), id)
+	return s.affected(res, err)
+}
+
+// ---- admin tokens
+
+func (s *Store) CreateAdminToken(ctx context.Context, t storage.AdminToken) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO admin_tokens (name, hash, created_at) VALUES ($1, $2, $3)`, t.Name, t.Hash[:], ts(t.CreatedAt))
+	return s.err(err)
+}
+
+func (s *Store) DeleteAdminToken(ctx context.Context, name string) error {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM admin_tokens WHERE name = $1`, name)
+	return s.affected(res, err)
+}
+
+func (s *Store) AdminToken(ctx context.Context, hash token.Hash) (storage.AdminToken, error) {
+	var t storage.AdminToken
+	var h []byte
+	var created int64
+	err := s.r.QueryRowContext(ctx, `SELECT name, hash, created_at FROM admin_tokens WHERE hash = $1`, hash[:]).Scan(&t.Name, &h, &created)
+	t.Hash, t.CreatedAt = hashOf(h), at(created)
+	return t, s.err(err)
 }
 
 func (s *Store) UpdateUserName(ctx context.Context, id int64, first, last string) error {

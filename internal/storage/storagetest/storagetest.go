@@ -46,6 +46,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"service token replaced while read: always exactly one live", testConcurrentServiceTokens},
 		{"revocation log: every revocation appended, read in order, pruned", testRevocationLog},
 		{"reusable tokens: live, same scope, sealed, not expiring too soon", testReusableToken},
+		{"users: listed by id, password set, disabled", testUserAdmin},
+		{"admin tokens: by hash, a taken name, deleted", testAdminTokens},
+		{"refresh tokens: bound to a DPoP key and a device", testRefreshHolder},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -898,4 +901,75 @@ func testReusableToken(t *testing.T, s storage.Storage) {
 	must(t, err)
 	_, _, err = s.ReusableToken(ctx(), a.ID, u.ID, storage.FlowIFrame, scope.Friends, t0)
 	wantErr(t, err, storage.ErrNotFound)
+}
+
+func testUserAdmin(t *testing.T, s storage.Storage) {
+	var ids []int64
+	for _, login := range []string{"ua", "ub", "uc"} {
+		u := &storage.User{Login: login, PasswordHash: "h", CreatedAt: t0}
+		must(t, s.CreateUser(ctx(), u))
+		ids = append(ids, u.ID)
+	}
+	page, err := s.ListUsers(ctx(), ids[0], 1)
+	must(t, err)
+	if len(page) != 1 || page[0].ID != ids[1] {
+		t.Fatalf("ListUsers(after %d, 1) = %+v", ids[0], page)
+	}
+	must(t, s.SetPassword(ctx(), ids[1], "new-hash", t0.Add(time.Minute)))
+	must(t, s.DisableUser(ctx(), ids[2], t0.Add(2*time.Minute)))
+	b, err := s.GetUser(ctx(), ids[1])
+	must(t, err)
+	c, err := s.GetUser(ctx(), ids[2])
+	must(t, err)
+	if b.PasswordHash != "new-hash" || !b.SessionsAfter.Equal(t0.Add(time.Minute)) || !b.DisabledAt.IsZero() {
+		t.Fatalf("after SetPassword: %+v", b)
+	}
+	if !c.DisabledAt.Equal(t0.Add(2*time.Minute)) || !c.SessionsAfter.Equal(t0.Add(2*time.Minute)) {
+		t.Fatalf("after DisableUser: %+v", c)
+	}
+	if err := s.SetPassword(ctx(), 1<<40, "x", t0); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("SetPassword of no one: %v", err)
+	}
+	if err := s.DisableUser(ctx(), 1<<40, t0); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("DisableUser of no one: %v", err)
+	}
+}
+
+func testAdminTokens(t *testing.T, s storage.Storage) {
+	a := storage.AdminToken{Name: "deploy", Hash: token.HashOf("admin-a"), CreatedAt: t0}
+	must(t, s.CreateAdminToken(ctx(), a))
+	if err := s.CreateAdminToken(ctx(), storage.AdminToken{Name: "deploy", Hash: token.HashOf("admin-b"), CreatedAt: t0}); !errors.Is(err, storage.ErrConflict) {
+		t.Fatalf("a taken name: %v", err)
+	}
+	got, err := s.AdminToken(ctx(), a.Hash)
+	must(t, err)
+	if got.Name != "deploy" || !got.CreatedAt.Equal(t0) {
+		t.Fatalf("AdminToken = %+v", got)
+	}
+	must(t, s.DeleteAdminToken(ctx(), "deploy"))
+	if _, err := s.AdminToken(ctx(), a.Hash); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("a deleted admin token: %v", err)
+	}
+	if err := s.DeleteAdminToken(ctx(), "deploy"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("deleting it again: %v", err)
+	}
+}
+
+func testRefreshHolder(t *testing.T, s storage.Storage) {
+	u := &storage.User{Login: "holder", PasswordHash: "h", CreatedAt: t0}
+	must(t, s.CreateUser(ctx(), u))
+	a := newApp(t, s, u.ID)
+	r := storage.RefreshToken{Hash: token.HashOf("refresh-holder"), Family: token.HashOf("family"), AppID: a.ID, UserID: u.ID,
+		IssuedAt: t0, ExpiresAt: t0.Add(time.Hour), Holder: storage.Holder{JKT: "key", DeviceID: "phone"}}
+	must(t, s.CreateRefreshToken(ctx(), r))
+	for _, by := range []storage.Holder{{JKT: "key", DeviceID: "tablet"}, {JKT: "other", DeviceID: "phone"}, {}} {
+		if got, err := s.UseRefreshToken(ctx(), r.Hash, a.ID, by, t0); !errors.Is(err, storage.ErrConflict) || !got.UsedAt.IsZero() {
+			t.Fatalf("used by %+v: %+v %v, want a conflict, unspent", by, got, err)
+		}
+	}
+	got, err := s.UseRefreshToken(ctx(), r.Hash, a.ID, storage.Holder{JKT: "key", DeviceID: "phone"}, t0)
+	must(t, err)
+	if got.DeviceID != "phone" || got.JKT != "key" {
+		t.Fatalf("the holder's use: %+v", got)
+	}
 }
