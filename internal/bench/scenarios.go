@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/net/html"
 
 	"latchkey/internal/config"
@@ -46,6 +47,8 @@ type Options struct {
 	Duration    time.Duration // per scenario
 	Concurrency int
 	Tokens      int // distinct user tokens the API scenario rotates through
+	// Tracing, when set, traces the server's requests and storage calls.
+	Tracing trace.TracerProvider
 }
 
 // Run measures a bare handler returning the API's JSON, then on each
@@ -131,7 +134,7 @@ func newTarget(ctx context.Context, o Options) (*target, error) {
 	// Access logs are formatted as in production and thrown away. On
 	// PostgreSQL the node runs with its revocation bus, as deployed.
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := node.Open(ctx, node.Config{Config: cfg, Keys: keys, Log: logger, PublicURL: public})
+	n, err := node.Open(ctx, node.Config{Config: cfg, Keys: keys, Log: logger, PublicURL: public, Tracing: o.Tracing})
 	if err != nil {
 		t.close()
 		return nil, err
