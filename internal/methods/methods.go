@@ -33,12 +33,13 @@ type Platform interface {
 // Deps are what the methods use.
 type Deps struct {
 	P         Platform
+	Bots      Bots
 	PublicURL *url.URL
 }
 
 // All returns every method.
 func All(d Deps) []*api.Method {
-	return []*api.Method{
+	all := []*api.Method{
 		{Name: "users.get", Kinds: api.Accept(token.User, token.Community, token.Service),
 			Params: []api.Param{{Name: "user_ids", Type: api.String, Max: 20000}, {Name: "fields", Type: api.String, Max: 2000}},
 			Handle: d.usersGet},
@@ -52,7 +53,7 @@ func All(d Deps) []*api.Method {
 			Handle: d.groupsGetByID},
 		{Name: "groups.getTokenPermissions", Kinds: api.Accept(token.Community), Handle: groupsGetTokenPermissions},
 		{Name: "messages.send", Kinds: api.Accept(token.User, token.Community), UserScope: scope.Messages, CommunityScope: scope.CommunityMessages,
-			Params: []api.Param{{Name: "peer_id", Type: api.Int}, {Name: "user_id", Type: api.Int}, {Name: "message", Type: api.String, Required: true, Max: 4096},
+			Params: []api.Param{{Name: "peer_id", Type: api.Int, Min: -1 << 62}, {Name: "peer_ids", Type: api.String, Max: 2000}, {Name: "user_id", Type: api.Int}, {Name: "message", Type: api.String, Required: true, Max: 4096},
 				{Name: "random_id", Type: api.Int, Required: true, Min: -1 << 62}},
 			Handle: d.messagesSend},
 		{Name: "secure.checkToken", Kinds: api.Accept(token.Service), Rate: api.RateSecure,
@@ -67,6 +68,7 @@ func All(d Deps) []*api.Method {
 		{Name: "utils.getServerTime", Open: true,
 			Handle: func(c *api.Call) (any, error) { return c.Now.Unix(), nil }},
 	}
+	return append(all, d.botMethods()...)
 }
 
 // user is a users.get item.
@@ -239,11 +241,14 @@ func groupsGetTokenPermissions(c *api.Call) (any, error) {
 }
 
 func (d Deps) messagesSend(c *api.Call) (any, error) {
+	if list := c.Str("peer_ids"); list != "" {
+		return d.messagesSendMany(c, list)
+	}
 	peer, ok := c.Int("peer_id")
 	if !ok {
 		peer, ok = c.Int("user_id")
 	}
-	if !ok || peer <= 0 {
+	if !ok || peer == 0 || peer < 0 && c.Token.Kind != token.User {
 		return nil, api.ErrParam("peer_id")
 	}
 	randomID, _ := c.Int("random_id")
@@ -251,10 +256,37 @@ func (d Deps) messagesSend(c *api.Call) (any, error) {
 	if errors.Is(err, platform.ErrNoSuchUser) {
 		return nil, api.ErrInvalidUserID
 	}
+	if errors.Is(err, platform.ErrNoSuchCommunity) {
+		return nil, api.ErrParam("peer_id")
+	}
 	if err != nil {
 		return nil, err
 	}
 	return id, nil
+}
+
+// messagesSendMany is messages.send with peer_ids (VK's answer is then a
+// list, one item per peer; vk-io's context.send sends this way).
+func (d Deps) messagesSendMany(c *api.Call, list string) (any, error) {
+	var out []map[string]int64
+	for part := range strings.SplitSeq(list, ",") {
+		peer, err := strconv.ParseInt(strings.TrimSpace(part), 10, 64)
+		if err != nil || peer == 0 || peer < 0 && c.Token.Kind != token.User || len(out) == 100 {
+			return nil, api.ErrParam("peer_ids")
+		}
+		randomID, _ := c.Int("random_id")
+		id, err := d.P.SendMessage(c.Ctx, c.Token, peer, c.Str("message"), randomID, c.Now)
+		switch {
+		case errors.Is(err, platform.ErrNoSuchUser):
+			return nil, api.ErrInvalidUserID
+		case errors.Is(err, platform.ErrNoSuchCommunity):
+			return nil, api.ErrParam("peer_ids")
+		case err != nil:
+			return nil, err
+		}
+		out = append(out, map[string]int64{"peer_id": peer, "message_id": id, "conversation_message_id": id})
+	}
+	return out, nil
 }
 
 var (

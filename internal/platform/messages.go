@@ -18,14 +18,28 @@ import (
 // ErrNoSuchUser answers a message or event for a user who does not exist.
 var ErrNoSuchUser = &Error{Kind: NotFound, Field: "user", Message: "no such user"}
 
+// ErrNoSuchCommunity answers a message to a community that does not exist.
+var ErrNoSuchCommunity = &Error{Kind: NotFound, Field: "peer_id", Message: "no such community"}
+
 // SendMessage stores a message from the token's user or community to peer
-// (a user), deduplicated by randomID among the sending app's messages, and
-// returns its id.
+// (a user, or -id of a community), deduplicated by randomID among the
+// sending app's messages, and returns its id. A user's message to a
+// community is its bots' message_new; a community's to a user, their
+// message_reply (vk-wire.md §7).
 func (p *Platform) SendMessage(ctx context.Context, from storage.Token, peer int64, text string, randomID int64, now time.Time) (int64, error) {
 	if !validText(text) {
 		return 0, invalid("message", "must be text: valid UTF-8 without NUL")
 	}
-	if _, err := p.store.GetUser(ctx, peer); errors.Is(err, storage.ErrNotFound) {
+	if peer < 0 {
+		if from.Kind == token.Community {
+			return 0, ErrNoSuchUser // communities write to users only
+		}
+		if _, err := p.store.GetCommunity(ctx, -peer); errors.Is(err, storage.ErrNotFound) {
+			return 0, ErrNoSuchCommunity
+		} else if err != nil {
+			return 0, err
+		}
+	} else if _, err := p.store.GetUser(ctx, peer); errors.Is(err, storage.ErrNotFound) {
 		return 0, ErrNoSuchUser
 	} else if err != nil {
 		return 0, err
@@ -39,8 +53,39 @@ func (p *Platform) SendMessage(ctx context.Context, from storage.Token, peer int
 	if err := p.store.CreateMessage(ctx, &m); err != nil {
 		return 0, err
 	}
+	var err error
+	switch {
+	case m.Duplicate: // its event was published the first time
+	case peer < 0:
+		msg := botMessage{ID: m.ID, Date: now.Unix(), PeerID: from.UserID, FromID: from.UserID, Text: text, RandomID: randomID,
+			ConversationMessageID: m.ID, Attachments: []any{}, FwdMessages: []any{}}
+		err = p.Bots.Publish(ctx, -peer, EventMessageNew, map[string]any{"message": msg, "client_info": clientInfo})
+	case from.Kind == token.Community:
+		err = p.Bots.Publish(ctx, from.CommunityID, EventMessageReply, botMessage{ID: m.ID, Date: now.Unix(), PeerID: peer,
+			FromID: -from.CommunityID, Text: text, RandomID: randomID, ConversationMessageID: m.ID, Out: 1, Attachments: []any{}, FwdMessages: []any{}})
+	}
+	if err != nil {
+		return m.ID, err
+	}
 	return m.ID, nil
 }
+
+// botMessage is a message as bots' events carry it.
+type botMessage struct {
+	ID                    int64  `json:"id"`
+	Date                  int64  `json:"date"`
+	PeerID                int64  `json:"peer_id"`
+	FromID                int64  `json:"from_id"`
+	Text                  string `json:"text"`
+	RandomID              int64  `json:"random_id"`
+	ConversationMessageID int64  `json:"conversation_message_id"`
+	Out                   int    `json:"out"`
+	Attachments           []any  `json:"attachments"`
+	FwdMessages           []any  `json:"fwd_messages"`
+}
+
+// clientInfo is what message_new says of the writer's client: text only.
+var clientInfo = map[string]any{"button_actions": []string{"text"}, "keyboard": true, "inline_keyboard": true, "carousel": false, "lang_id": 0}
 
 // SendNotifications notifies each of users who has authorized the app
 // (others are skipped), once each, and returns those it notified.

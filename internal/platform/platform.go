@@ -63,6 +63,8 @@ type Platform struct {
 	Signing *Signing
 	// Devices runs the device authorization grant.
 	Devices *Devices
+	// Bots keeps communities' events and delivers them to Long Poll.
+	Bots *Bots
 
 	proofs   *dpop.Verifier
 	onRevoke func([]token.Hash)
@@ -83,6 +85,7 @@ func New(o Options) *Platform {
 	p.Codes = &Codes{p: p}
 	p.Signing = &Signing{p: p}
 	p.Devices = &Devices{p: p}
+	p.Bots = &Bots{p: p}
 	p.Refreshes = &Refreshes{p: p, TTL: o.RefreshTTL, Grace: o.RefreshGrace}
 	if p.Refreshes.TTL == 0 {
 		p.Refreshes.TTL = DefaultRefreshTTL

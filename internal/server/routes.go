@@ -5,12 +5,13 @@ import (
 	"net/http/pprof"
 
 	"latchkey/internal/admin"
+	"latchkey/internal/longpoll"
 	"latchkey/internal/web"
 	"latchkey/internal/web/demo"
 )
 
 // apiRoutes are the API's patterns; their access log lines are DEBUG.
-var apiRoutes = []string{"GET /method/{name}", "POST /method/{name}"}
+var apiRoutes = []string{"GET /method/{name}", "POST /method/{name}", "GET /longpoll/{group_id}"}
 
 // adminRoutes are the admin listener's (--admin-addr): metrics, the Go
 // profiler and the admin API. It is for operators: keep it off the public
@@ -61,9 +62,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/oauth2/", s.oauth.VKIDElse)
 
 	// The API: JSON only, no cookies.
-	for _, r := range apiRoutes {
-		mux.Handle(r, s.api)
-	}
+	mux.Handle("GET /method/{name}", s.api)
+	mux.Handle("POST /method/{name}", s.api)
+	mux.Handle("GET /longpoll/{group_id}", &longpoll.Handler{Bots: s.deps.Platform.Bots, Log: s.deps.Log})
 
 	// Browser pages.
 	page := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, web.Secure(h)) }

@@ -41,6 +41,26 @@ type User struct {
 	DisabledAt time.Time
 }
 
+// CommunityEvent is an event of a community's bots (vk-wire.md §7):
+// Seq numbers the community's events and never goes back.
+type CommunityEvent struct {
+	CommunityID int64
+	Seq         int64
+	Type        string
+	// Object is the event's object, JSON.
+	Object    string
+	CreatedAt time.Time
+}
+
+// LongPollSettings are a community's Bots Long Poll settings.
+type LongPollSettings struct {
+	CommunityID int64
+	Enabled     bool
+	APIVersion  string
+	// Events are the event types delivered.
+	Events []string
+}
+
 // AdminToken is a credential of the admin API, stored hashed.
 type AdminToken struct {
 	Name      string
@@ -322,6 +342,9 @@ type Message struct {
 	RandomID  int64
 	CreatedAt time.Time
 	ReadAt    time.Time
+	// Duplicate is set by CreateMessage when the message was sent before
+	// (the same sender and RandomID): m is then that first message.
+	Duplicate bool
 }
 
 // AuditEvent records a security-relevant action: who, what, when, from where.
@@ -519,6 +542,20 @@ type Storage interface {
 	DeleteAdminToken(ctx context.Context, name string) error
 	// AdminToken finds an admin token by its hash; ErrNotFound otherwise.
 	AdminToken(ctx context.Context, hash token.Hash) (AdminToken, error)
+
+	// AddCommunityEvent stores e with the community's next sequence
+	// number, which it sets.
+	AddCommunityEvent(ctx context.Context, e *CommunityEvent) error
+	// CommunityEvents lists up to limit of the community's events from
+	// sequence number from on, in order.
+	CommunityEvents(ctx context.Context, communityID, from int64, limit int) ([]CommunityEvent, error)
+	// LastEventSeq is the sequence number of the community's last event (0
+	// before the first).
+	LastEventSeq(ctx context.Context, communityID int64) (int64, error)
+	// LongPollSettings are the community's (disabled, no events, when never
+	// set).
+	LongPollSettings(ctx context.Context, communityID int64) (LongPollSettings, error)
+	SetLongPollSettings(ctx context.Context, s LongPollSettings) error
 
 	AddAudit(ctx context.Context, e AuditEvent) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)

@@ -1189,6 +1189,7 @@ func (s *Store) CreateMessage(ctx context.Context, m *storage.Message) error {
 		return s.err(err)
 	}
 	*m = first
+	m.Duplicate = true
 	return nil
 }
 
@@ -1214,6 +1215,78 @@ func (s *Store) SetPassword(ctx context.Context, id int64, hash string, sessions
 func (s *Store) DisableUser(ctx context.Context, id int64, at time.Time) error {
 	res, err := s.w.ExecContext(ctx, `UPDATE users SET disabled_at = $1, sessions_after = $2 WHERE id = $3`, ts(at), at.UnixMilli(), id)
 	return s.affected(res, err)
+}
+
+// ---- bots: community events and Long Poll settings
+
+func (s *Store) AddCommunityEvent(ctx context.Context, e *storage.CommunityEvent) error {
+	return s.tx(ctx, "AddCommunityEvent", func(tx *sql.Tx) error {
+		// The counter row serialises a community's writers on both backends.
+		err := tx.QueryRowContext(ctx, `INSERT INTO community_event_seq (community_id, last_seq) VALUES ($1, 1)
+			ON CONFLICT (community_id) DO UPDATE SET last_seq = community_event_seq.last_seq + 1 RETURNING last_seq`, e.CommunityID).Scan(&e.Seq)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO community_events (community_id, seq, type, object, created_at) VALUES ($1, $2, $3, $4, $5)`,
+			e.CommunityID, e.Seq, e.Type, e.Object, ts(e.CreatedAt))
+		return err
+	})
+}
+
+func (s *Store) CommunityEvents(ctx context.Context, communityID, from int64, limit int) ([]storage.CommunityEvent, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT community_id, seq, type, object, created_at FROM community_events
+		WHERE community_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3`, communityID, from, limit)
+	if err != nil {
+		return nil, s.err(err)
+	}
+	es, err := collect(rows, func(row scanner) (storage.CommunityEvent, error) {
+		var e storage.CommunityEvent
+		var created int64
+		err := row.Scan(&e.CommunityID, &e.Seq, &e.Type, &e.Object, &created)
+		e.CreatedAt = at(created)
+		return e, err
+	})
+	return es, s.err(err)
+}
+
+func (s *Store) LastEventSeq(ctx context.Context, communityID int64) (int64, error) {
+	var n int64
+	err := s.r.QueryRowContext(ctx, `SELECT last_seq FROM community_event_seq WHERE community_id = $1`, communityID).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return n, s.err(err)
+}
+
+func (s *Store) LongPollSettings(ctx context.Context, communityID int64) (storage.LongPollSettings, error) {
+	ls := storage.LongPollSettings{CommunityID: communityID, APIVersion: "5.199", Events: []string{}}
+	var enabled int64
+	var events string
+	err := s.r.QueryRowContext(ctx, `SELECT enabled, api_version, events FROM longpoll_settings WHERE community_id = $1`, communityID).
+		Scan(&enabled, &ls.APIVersion, &events)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ls, nil
+	}
+	if err != nil {
+		return ls, s.err(err)
+	}
+	ls.Enabled = enabled == 1
+	return ls, json.Unmarshal([]byte(events), &ls.Events)
+}
+
+func (s *Store) SetLongPollSettings(ctx context.Context, ls storage.LongPollSettings) error {
+	events := ls.Events
+	if events == nil {
+		events = []string{}
+	}
+	enabled := 0
+	if ls.Enabled {
+		enabled = 1
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO longpoll_settings (community_id, enabled, api_version, events) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (community_id) DO UPDATE SET enabled = excluded.enabled, api_version = excluded.api_version, events = excluded.events`,
+		ls.CommunityID, enabled, ls.APIVersion, jsonText(events))
+	return s.err(err)
 }
 
 // ---- admin tokens

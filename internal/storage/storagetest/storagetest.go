@@ -49,6 +49,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"users: listed by id, password set, disabled", testUserAdmin},
 		{"admin tokens: by hash, a taken name, deleted", testAdminTokens},
 		{"refresh tokens: bound to a DPoP key and a device", testRefreshHolder},
+		{"community events: numbered per community, never going back, listed from a number", testCommunityEvents},
+		{"community events: concurrent writers get distinct numbers", testConcurrentCommunityEvents},
+		{"long poll settings: default off, set, replaced", testLongPollSettings},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -523,6 +526,9 @@ func testMessages(t *testing.T, s storage.Storage) {
 	must(t, s.CreateMessage(ctx(), &m1))
 	dup := storage.Message{AppID: 1, FromUserID: u.ID, PeerID: peer.ID, Text: "hi again", RandomID: 42, CreatedAt: t0.Add(time.Second)}
 	must(t, s.CreateMessage(ctx(), &dup))
+	if !dup.Duplicate || m1.Duplicate {
+		t.Fatalf("Duplicate: first %v, second %v; want false, true", m1.Duplicate, dup.Duplicate)
+	}
 	if dup.ID != m1.ID || dup.Text != "hi" {
 		t.Fatalf("duplicate random_id gave message %d %q, want the first (%d)", dup.ID, dup.Text, m1.ID)
 	}
@@ -971,5 +977,71 @@ func testRefreshHolder(t *testing.T, s storage.Storage) {
 	must(t, err)
 	if got.DeviceID != "phone" || got.JKT != "key" {
 		t.Fatalf("the holder's use: %+v", got)
+	}
+}
+
+func testCommunityEvents(t *testing.T, s storage.Storage) {
+	if n, err := s.LastEventSeq(ctx(), 7); err != nil || n != 0 {
+		t.Fatalf("no events yet: %d %v", n, err)
+	}
+	for i, c := range []int64{7, 7, 8, 7} {
+		e := storage.CommunityEvent{CommunityID: c, Type: "message_new", Object: fmt.Sprintf(`{"n":%d}`, i), CreatedAt: t0}
+		must(t, s.AddCommunityEvent(ctx(), &e))
+		if want := map[int]int64{0: 1, 1: 2, 2: 1, 3: 3}[i]; e.Seq != want {
+			t.Fatalf("event %d of community %d: seq %d, want %d", i, c, e.Seq, want)
+		}
+	}
+	es, err := s.CommunityEvents(ctx(), 7, 2, 10)
+	must(t, err)
+	if len(es) != 2 || es[0].Seq != 2 || es[1].Seq != 3 || es[1].Object != `{"n":3}` || !es[0].CreatedAt.Equal(t0) {
+		t.Fatalf("events of 7 from 2: %+v", es)
+	}
+	if n, err := s.LastEventSeq(ctx(), 7); err != nil || n != 3 {
+		t.Fatalf("LastEventSeq(7) = %d %v", n, err)
+	}
+}
+
+func testConcurrentCommunityEvents(t *testing.T, s storage.Storage) {
+	const n = 16
+	seqs := make(chan int64, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := storage.CommunityEvent{CommunityID: 9, Type: "group_join", Object: "{}", CreatedAt: t0}
+			if err := s.AddCommunityEvent(ctx(), &e); err != nil {
+				t.Error(err)
+				return
+			}
+			seqs <- e.Seq
+		}()
+	}
+	wg.Wait()
+	close(seqs)
+	seen := map[int64]bool{}
+	for q := range seqs {
+		if seen[q] || q < 1 || q > n {
+			t.Fatalf("seq %d repeated or out of 1..%d", q, n)
+		}
+		seen[q] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("%d distinct numbers, want %d", len(seen), n)
+	}
+}
+
+func testLongPollSettings(t *testing.T, s storage.Storage) {
+	ls, err := s.LongPollSettings(ctx(), 5)
+	must(t, err)
+	if ls.Enabled || len(ls.Events) != 0 || ls.APIVersion == "" {
+		t.Fatalf("never set: %+v", ls)
+	}
+	must(t, s.SetLongPollSettings(ctx(), storage.LongPollSettings{CommunityID: 5, Enabled: true, APIVersion: "5.199", Events: []string{"message_new", "message_reply"}}))
+	must(t, s.SetLongPollSettings(ctx(), storage.LongPollSettings{CommunityID: 5, Enabled: true, APIVersion: "5.131", Events: []string{"message_new"}}))
+	ls, err = s.LongPollSettings(ctx(), 5)
+	must(t, err)
+	if !ls.Enabled || ls.APIVersion != "5.131" || len(ls.Events) != 1 || ls.Events[0] != "message_new" {
+		t.Fatalf("after two sets: %+v", ls)
 	}
 }

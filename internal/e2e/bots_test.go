@@ -1,0 +1,180 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"latchkey/internal/platform"
+	"latchkey/internal/scope"
+	"latchkey/internal/storage"
+	"latchkey/internal/token"
+)
+
+// waitLine reads lines until one starts with prefix, for at most limit.
+func waitLine(t *testing.T, lines *bufio.Scanner, prefix string, limit time.Duration) string {
+	t.Helper()
+	found := make(chan string, 1)
+	go func() {
+		for lines.Scan() {
+			if strings.HasPrefix(lines.Text(), prefix) {
+				found <- lines.Text()
+				return
+			}
+		}
+		close(found)
+	}()
+	select {
+	case l, ok := <-found:
+		if !ok {
+			t.Fatalf("the bot stopped before saying %q: %v", prefix, lines.Err())
+		}
+		return l
+	case <-time.After(limit):
+		t.Fatalf("the bot did not say %q within %v", prefix, limit)
+	}
+	return ""
+}
+
+// A community and a user with the tokens a bot and a person hold.
+type botSetup struct {
+	community    storage.Community
+	botToken     string
+	writer       storage.User
+	writerToken  string
+	communityArg string // "-id", the community as a peer
+}
+
+func newBotSetup(t *testing.T, e *env) botSetup {
+	t.Helper()
+	ctx := t.Context()
+	admin := e.user("uma", "")
+	writer := e.user("vlad", "")
+	c, err := e.P.CreateCommunity(ctx, platform.CLI, admin.ID, "Echo bots")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bot, err := e.P.CreateCommunityToken(ctx, platform.Actor{UserID: admin.ID}, c.ID, 0, scope.CommunityMessages|scope.CommunityManage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := e.app(writer.ID, storage.Standalone)
+	wt, _, err := e.P.IssueToken(ctx, storage.Token{Kind: token.User, AppID: app.ID, UserID: writer.ID, Scope: scope.Messages, Flow: storage.FlowImplicit}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return botSetup{community: c, botToken: bot, writer: writer, writerToken: wt, communityArg: fmt.Sprint(-c.ID)}
+}
+
+// vk-io 4, unchanged but for apiBaseUrl and an http agent, starts polling
+// with a community token (groups.getById, groups.getLongPollServer, the
+// long poll server), receives the message_new a user sent with
+// messages.send, answers with context.send, and the user's inbox shows
+// the answer.
+func TestVKIOBotAnswersAMessage(t *testing.T) { onBothBackends(t, testVKIOBot, fastAPI) }
+
+func testVKIOBot(t *testing.T, e *env) {
+	s := newBotSetup(t, e)
+	if r := e.call("groups.setLongPollSettings", s.botToken, map[string]string{"group_id": fmt.Sprint(s.community.ID),
+		"enabled": "1", "api_version": "5.199", "message_new": "1"}); r["response"] != float64(1) {
+		t.Fatalf("groups.setLongPollSettings: %v", r)
+	}
+	_, lines, _ := nodeClient(t, "bot.mjs", e.URL, s.botToken)
+	waitLine(t, lines, "ready", 30*time.Second)
+
+	if r := e.call("messages.send", s.writerToken, map[string]string{"peer_id": s.communityArg, "message": "hello bot", "random_id": "7"}); r["response"] == nil {
+		t.Fatalf("messages.send to the community: %v", r)
+	}
+	if got := waitLine(t, lines, "got ", 15*time.Second); got != "got hello bot" {
+		t.Fatalf("the bot got %q", got)
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		items, err := e.P.Inbox(t.Context(), s.writer.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(items) > 0 && items[0].Text == "echo: hello bot" && items[0].From == "Echo bots" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the writer's inbox: %+v, want the bot's answer from Echo bots", items)
+		}
+	}
+}
+
+// The Bots Long Poll server's answers (vk-wire.md §7): a key and ts from
+// groups.getLongPollServer; an empty list when wait runs out; an event as
+// soon as it is published to a waiting poll; failed 1 for a ts out of
+// range, failed 2 for a wrong or expired key; only the event types the
+// settings name.
+func TestBotsLongPoll(t *testing.T) { onBothBackends(t, testBotsLongPoll, fastAPI) }
+
+func testBotsLongPoll(t *testing.T, e *env) {
+	s := newBotSetup(t, e)
+	g := fmt.Sprint(s.community.ID)
+	if code, msg := apiError(e.call("groups.getLongPollServer", s.botToken, map[string]string{"group_id": g})); code != 100 || !strings.Contains(msg, "disabled") {
+		t.Fatalf("before it is enabled: %d %q", code, msg)
+	}
+	e.call("groups.setLongPollSettings", s.botToken, map[string]string{"group_id": g, "enabled": "1", "message_new": "1"})
+	settings := e.call("groups.getLongPollSettings", s.botToken, map[string]string{"group_id": g})["response"].(map[string]any)
+	if settings["is_enabled"] != true || settings["events"].(map[string]any)["message_new"] != float64(1) || settings["events"].(map[string]any)["message_reply"] != float64(0) {
+		t.Fatalf("groups.getLongPollSettings: %v", settings)
+	}
+	if code, _ := apiError(e.call("groups.getLongPollServer", s.botToken, map[string]string{"group_id": "999999"})); code != 15 {
+		t.Fatalf("another community's server: error %d, want 15", code)
+	}
+	srv := e.call("groups.getLongPollServer", s.botToken, map[string]string{"group_id": g})["response"].(map[string]any)
+	if srv["server"] != e.URL+"/longpoll/"+g || srv["ts"] != "1" || srv["key"] == "" {
+		t.Fatalf("groups.getLongPollServer: %v", srv)
+	}
+	poll := func(key, ts, wait string) map[string]any {
+		t.Helper()
+		_, m := e.getJSON(srv["server"].(string) + "?act=a_check&key=" + key + "&ts=" + ts + "&wait=" + wait)
+		return m
+	}
+	key := srv["key"].(string)
+	if m := poll(key, "1", "0"); m["ts"] != "1" || len(m["updates"].([]any)) != 0 {
+		t.Fatalf("nothing yet, wait 0: %v", m)
+	}
+	if m := poll(key, "99", "0"); m["failed"] != float64(1) || m["ts"] != "1" {
+		t.Fatalf("a ts from the future: %v", m)
+	}
+	if m := poll("1." + strings.Repeat("A", 20), "1", "0"); m["failed"] != float64(2) {
+		t.Fatalf("a forged key: %v", m)
+	}
+
+	// A waiting poll gets the event as soon as it is published.
+	got := make(chan map[string]any, 1)
+	go func() { _, m := e.getJSON(srv["server"].(string) + "?act=a_check&key=" + key + "&ts=1&wait=20"); got <- m }()
+	time.Sleep(100 * time.Millisecond) // let it wait; it must not answer before the event either way
+	e.call("messages.send", s.writerToken, map[string]string{"peer_id": s.communityArg, "message": "wake up", "random_id": "1"})
+	var m map[string]any
+	select {
+	case m = <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting poll did not answer the event")
+	}
+	ups := m["updates"].([]any)
+	if m["ts"] != "2" || len(ups) != 1 {
+		t.Fatalf("the woken poll: %v", m)
+	}
+	u := ups[0].(map[string]any)
+	msg := u["object"].(map[string]any)["message"].(map[string]any)
+	if u["type"] != "message_new" || u["group_id"] != float64(s.community.ID) || u["v"] != "5.199" || u["event_id"] == "" ||
+		msg["text"] != "wake up" || msg["from_id"] != float64(s.writer.ID) || msg["peer_id"] != float64(s.writer.ID) {
+		t.Fatalf("the update: %v", u)
+	}
+	// The community's answer is message_reply, which these settings do not
+	// deliver: the ts moves on, no update.
+	e.call("messages.send", s.botToken, map[string]string{"peer_id": fmt.Sprint(s.writer.ID), "message": "hi", "random_id": "2"})
+	if m := poll(key, "2", "0"); m["ts"] != "3" || len(m["updates"].([]any)) != 0 {
+		t.Fatalf("an event type the settings leave out: %v", m)
+	}
+	// Keys expire.
+	e.Clock.Advance(7 * time.Hour)
+	if m := poll(key, "3", "0"); m["failed"] != float64(2) {
+		t.Fatalf("a key 7 hours old: %v", m)
+	}
+}

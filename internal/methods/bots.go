@@ -1,0 +1,113 @@
+package methods
+
+import (
+	"context"
+	"slices"
+	"strconv"
+
+	"latchkey/internal/api"
+	"latchkey/internal/platform"
+	"latchkey/internal/scope"
+	"latchkey/internal/storage"
+	"latchkey/internal/token"
+)
+
+// Bots are what the Bots Long Poll methods ask of the platform
+// (platform.Bots).
+type Bots interface {
+	LongPollServer(ctx context.Context, communityID int64) (key string, ts int64, err error)
+	Settings(ctx context.Context, communityID int64) (storage.LongPollSettings, error)
+	SetSettings(ctx context.Context, s storage.LongPollSettings) error
+}
+
+// botMethods are the Bots Long Poll methods (vk-wire.md §7), for a
+// community token of the community they name; the settings need its
+// manage scope.
+func (d Deps) botMethods() []*api.Method {
+	flags := []api.Param{{Name: "group_id", Type: api.Int, Required: true, Min: 1}, {Name: "enabled", Type: api.Int, Max: 1},
+		{Name: "api_version", Type: api.String, Max: 10}}
+	for _, t := range platform.EventTypes {
+		flags = append(flags, api.Param{Name: t, Type: api.Int, Max: 1})
+	}
+	group := []api.Param{{Name: "group_id", Type: api.Int, Required: true, Min: 1}}
+	return []*api.Method{
+		{Name: "groups.setLongPollSettings", Kinds: api.Accept(token.Community), CommunityScope: scope.CommunityManage, Params: flags, Handle: d.setLongPollSettings},
+		{Name: "groups.getLongPollSettings", Kinds: api.Accept(token.Community), CommunityScope: scope.CommunityManage, Params: group, Handle: d.getLongPollSettings},
+		{Name: "groups.getLongPollServer", Kinds: api.Accept(token.Community), Params: group, Handle: d.getLongPollServer},
+	}
+}
+
+// ownGroup is the group_id of a call, which must be the token's community.
+func ownGroup(c *api.Call) (int64, error) {
+	id, _ := c.Int("group_id")
+	if id != c.Token.CommunityID {
+		return 0, api.ErrAccessDenied
+	}
+	return id, nil
+}
+
+func (d Deps) setLongPollSettings(c *api.Call) (any, error) {
+	id, err := ownGroup(c)
+	if err != nil {
+		return nil, err
+	}
+	s, err := d.Bots.Settings(c.Ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if v, ok := c.Int("enabled"); ok {
+		s.Enabled = v == 1
+	}
+	if v := c.Str("api_version"); v != "" {
+		s.APIVersion = v
+	}
+	for _, t := range platform.EventTypes {
+		v, ok := c.Int(t)
+		switch {
+		case !ok:
+		case v == 1 && !slices.Contains(s.Events, t):
+			s.Events = append(s.Events, t)
+		case v == 0:
+			s.Events = slices.DeleteFunc(s.Events, func(e string) bool { return e == t })
+		}
+	}
+	if err := d.Bots.SetSettings(c.Ctx, s); err != nil {
+		return nil, err
+	}
+	return int64(1), nil
+}
+
+func (d Deps) getLongPollSettings(c *api.Call) (any, error) {
+	id, err := ownGroup(c)
+	if err != nil {
+		return nil, err
+	}
+	s, err := d.Bots.Settings(c.Ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	events := map[string]int{}
+	for _, t := range platform.EventTypes {
+		events[t] = 0
+		if slices.Contains(s.Events, t) {
+			events[t] = 1
+		}
+	}
+	return map[string]any{"is_enabled": s.Enabled, "api_version": s.APIVersion, "events": events}, nil
+}
+
+func (d Deps) getLongPollServer(c *api.Call) (any, error) {
+	id, err := ownGroup(c)
+	if err != nil {
+		return nil, err
+	}
+	key, ts, err := d.Bots.LongPollServer(c.Ctx, id)
+	if platform.KindOf(err) == platform.Invalid {
+		return nil, &api.Error{Code: 100, Msg: "One of the parameters specified was missing or invalid: " + err.Error()}
+	}
+	if err != nil {
+		return nil, err
+	}
+	server := d.PublicURL.JoinPath("/longpoll", strconv.FormatInt(id, 10)).String()
+	return map[string]string{"key": key, "server": server, "ts": strconv.FormatInt(ts, 10)}, nil
+}

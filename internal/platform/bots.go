@@ -1,0 +1,190 @@
+package platform
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"latchkey/internal/storage"
+)
+
+// Bots is the one owner of a community's events and of their delivery to
+// Bots Long Poll (vk-wire.md §7): events are numbered per community, kept
+// in storage, and a waiting poll wakes when one is published, without
+// polling storage while idle.
+type Bots struct {
+	p  *Platform
+	mu sync.Mutex
+	// changed holds, per community, a channel closed at its next event.
+	changed map[int64]chan struct{}
+}
+
+// The event types bots get.
+const (
+	EventMessageNew   = "message_new"
+	EventMessageReply = "message_reply"
+	EventMessageAllow = "message_allow"
+	EventMessageDeny  = "message_deny"
+	EventGroupJoin    = "group_join"
+	EventGroupLeave   = "group_leave"
+)
+
+// EventTypes are every type, in VK's order.
+var EventTypes = []string{EventMessageNew, EventMessageReply, EventMessageAllow, EventMessageDeny, EventGroupJoin, EventGroupLeave}
+
+// LongPollKeyTTL is how long a key from groups.getLongPollServer works;
+// then the poll answers failed 2 and the bot asks for a new one.
+const LongPollKeyTTL = 6 * time.Hour
+
+// MaxLongPollWait is the longest a poll waits (wait=, seconds).
+const MaxLongPollWait = 90 * time.Second
+
+// Publish records an event of the community and wakes its waiting polls.
+func (b *Bots) Publish(ctx context.Context, communityID int64, typ string, object any) error {
+	raw, err := json.Marshal(object)
+	if err != nil {
+		return err
+	}
+	e := storage.CommunityEvent{CommunityID: communityID, Type: typ, Object: string(raw), CreatedAt: b.p.now()}
+	if err := b.p.store.AddCommunityEvent(ctx, &e); err != nil {
+		return err
+	}
+	b.Notify(communityID)
+	return nil
+}
+
+// Notify wakes the community's waiting polls: an event was published here
+// or, through the bus, on another node.
+func (b *Bots) Notify(communityID int64) {
+	b.mu.Lock()
+	if ch, ok := b.changed[communityID]; ok {
+		close(ch)
+		delete(b.changed, communityID)
+	}
+	b.mu.Unlock()
+}
+
+// next is a channel closed at the community's next event.
+func (b *Bots) next(communityID int64) <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.changed == nil {
+		b.changed = map[int64]chan struct{}{}
+	}
+	ch, ok := b.changed[communityID]
+	if !ok {
+		ch = make(chan struct{})
+		b.changed[communityID] = ch
+	}
+	return ch
+}
+
+// Update is an event as a poll delivers it.
+type Update struct {
+	GroupID int64           `json:"group_id"`
+	Type    string          `json:"type"`
+	EventID string          `json:"event_id"`
+	V       string          `json:"v"`
+	Object  json.RawMessage `json:"object"`
+}
+
+// ErrPollTS is a ts out of range: the poll answers failed 1 with the
+// current one.
+var ErrPollTS = errors.New("ts out of range")
+
+// Poll returns the community's events from ts on of the types its
+// settings deliver, waiting up to wait for the first one, and the ts to
+// ask with next. A ts beyond the next event's is ErrPollTS, with the ts
+// to use.
+func (b *Bots) Poll(ctx context.Context, communityID, ts int64, wait time.Duration) ([]Update, int64, error) {
+	last, err := b.p.store.LastEventSeq(ctx, communityID)
+	if err != nil {
+		return nil, 0, err
+	}
+	if ts < 1 || ts > last+1 {
+		return nil, last + 1, ErrPollTS
+	}
+	timer := time.NewTimer(min(wait, MaxLongPollWait))
+	defer timer.Stop()
+	for {
+		changed := b.next(communityID) // before reading: no event slips between
+		es, err := b.p.store.CommunityEvents(ctx, communityID, ts, 100)
+		if err != nil {
+			return nil, 0, err
+		}
+		if len(es) > 0 {
+			ls, err := b.p.store.LongPollSettings(ctx, communityID)
+			if err != nil {
+				return nil, 0, err
+			}
+			updates := []Update{}
+			for _, e := range es {
+				if slices.Contains(ls.Events, e.Type) {
+					updates = append(updates, Update{GroupID: communityID, Type: e.Type, V: ls.APIVersion, Object: json.RawMessage(e.Object),
+						EventID: strconv.FormatInt(communityID, 36) + "_" + strconv.FormatInt(e.Seq, 36)})
+				}
+			}
+			return updates, es[len(es)-1].Seq + 1, nil
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return []Update{}, ts, nil
+		case <-ctx.Done():
+			return nil, ts, ctx.Err()
+		}
+	}
+}
+
+// LongPollServer is groups.getLongPollServer's answer for the community:
+// a key (expiring after LongPollKeyTTL) and the ts of its next event.
+func (b *Bots) LongPollServer(ctx context.Context, communityID int64) (key string, ts int64, err error) {
+	ls, err := b.p.store.LongPollSettings(ctx, communityID)
+	if err != nil {
+		return "", 0, err
+	}
+	if !ls.Enabled {
+		return "", 0, &Error{Kind: Invalid, Field: "group_id", Message: "Bots Long Poll is disabled for this community: enable it with groups.setLongPollSettings"}
+	}
+	last, err := b.p.store.LastEventSeq(ctx, communityID)
+	if err != nil {
+		return "", 0, err
+	}
+	msg := strconv.FormatInt(communityID, 10) + "." + strconv.FormatInt(b.p.Now().Unix(), 10)
+	return strconv.FormatInt(b.p.Now().Unix(), 10) + "." + b.p.Keys.Tag("longpoll", msg), last + 1, nil
+}
+
+// KeyValid reports whether key is a live long poll key of the community.
+func (b *Bots) KeyValid(communityID int64, key string) bool {
+	issued, tag, ok := strings.Cut(key, ".")
+	at, err := strconv.ParseInt(issued, 10, 64)
+	if !ok || err != nil {
+		return false
+	}
+	if !b.p.Keys.VerifyTag("longpoll", strconv.FormatInt(communityID, 10)+"."+issued, tag) {
+		return false
+	}
+	age := b.p.Now().Sub(time.Unix(at, 0))
+	return age >= -time.Minute && age < LongPollKeyTTL
+}
+
+// Settings are the community's Long Poll settings.
+func (b *Bots) Settings(ctx context.Context, communityID int64) (storage.LongPollSettings, error) {
+	return b.p.store.LongPollSettings(ctx, communityID)
+}
+
+// SetSettings replaces the community's Long Poll settings; events must be
+// of EventTypes.
+func (b *Bots) SetSettings(ctx context.Context, s storage.LongPollSettings) error {
+	for _, t := range s.Events {
+		if !slices.Contains(EventTypes, t) {
+			return invalid(t, "is not an event type bots get")
+		}
+	}
+	return b.p.store.SetLongPollSettings(ctx, s)
+}
