@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"latchkey/internal/platform"
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
+	"latchkey/internal/testenv"
 	"latchkey/internal/token"
 )
 
@@ -141,13 +144,13 @@ func testBotsLongPoll(t *testing.T, e *env) {
 	if m := poll(key, "99", "0"); m["failed"] != float64(1) || m["ts"] != "1" {
 		t.Fatalf("a ts from the future: %v", m)
 	}
-	if m := poll("1." + strings.Repeat("A", 20), "1", "0"); m["failed"] != float64(2) {
+	if m := poll("1."+strings.Repeat("A", 20), "1", "0"); m["failed"] != float64(2) {
 		t.Fatalf("a forged key: %v", m)
 	}
 
 	// A waiting poll gets the event as soon as it is published.
 	got := make(chan map[string]any, 1)
-	go func() { _, m := e.getJSON(srv["server"].(string) + "?act=a_check&key=" + key + "&ts=1&wait=20"); got <- m }()
+	go func() { got <- pollOnce(srv["server"].(string) + "?act=a_check&key=" + key + "&ts=1&wait=20") }()
 	time.Sleep(100 * time.Millisecond) // let it wait; it must not answer before the event either way
 	e.call("messages.send", s.writerToken, map[string]string{"peer_id": s.communityArg, "message": "wake up", "random_id": "1"})
 	var m map[string]any
@@ -155,6 +158,9 @@ func testBotsLongPoll(t *testing.T, e *env) {
 	case m = <-got:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the waiting poll did not answer the event")
+	}
+	if m == nil {
+		t.Fatal("the waiting poll failed")
 	}
 	ups := m["updates"].([]any)
 	if m["ts"] != "2" || len(ups) != 1 {
@@ -176,5 +182,46 @@ func testBotsLongPoll(t *testing.T, e *env) {
 	e.Clock.Advance(7 * time.Hour)
 	if m := poll(key, "3", "0"); m["failed"] != float64(2) {
 		t.Fatalf("a key 7 hours old: %v", m)
+	}
+}
+
+// pollOnce asks a long poll server once, from any goroutine (nil on
+// failure, which the waiting test reports).
+func pollOnce(u string) map[string]any {
+	resp, err := http.Get(u)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if json.NewDecoder(resp.Body).Decode(&m) != nil {
+		return nil
+	}
+	return m
+}
+
+// Two nodes on one PostgreSQL: an event written through node 1 wakes a
+// poll waiting on node 2 (NOTIFY), rather than its wait running out with
+// nothing.
+func TestBotsLongPollAcrossNodes(t *testing.T) {
+	dsn := testenv.PostgresDSN(t)
+	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	n1, n2 := newNode(t, dsn, c), newNode(t, dsn, c)
+	for _, n := range []*env{n1, n2} {
+		waitFor(t, 10*time.Second, "the node listening", n.P.Cache.Enabled)
+	}
+	s := newBotSetup(t, n1)
+	g := fmt.Sprint(s.community.ID)
+	n1.call("groups.setLongPollSettings", s.botToken, map[string]string{"group_id": g, "enabled": "1", "message_new": "1"})
+	srv := n2.call("groups.getLongPollServer", s.botToken, map[string]string{"group_id": g})["response"].(map[string]any)
+	got := make(chan map[string]any, 1)
+	go func() {
+		got <- pollOnce(srv["server"].(string) + "?act=a_check&key=" + srv["key"].(string) + "&ts=1&wait=30")
+	}()
+	time.Sleep(200 * time.Millisecond) // let node 2's poll start waiting
+	n1.call("messages.send", s.writerToken, map[string]string{"peer_id": s.communityArg, "message": "across", "random_id": "1"})
+	m := <-got
+	if m == nil || len(m["updates"].([]any)) != 1 {
+		t.Fatalf("node 2's poll: %v, want the event written through node 1", m)
 	}
 }

@@ -87,9 +87,16 @@ func Open(ctx context.Context, c Config) (*Node, error) {
 	}
 	n := &Node{store: store, log: c.Log}
 	var onRevoke func([]token.Hash)
+	var onEvent func(int64)
 	if c.Storage.Backend == config.Postgres {
 		n.bus = &postgres.Bus{DSN: c.Storage.URL, DB: store.Write(), Log: c.Log}
 		onRevoke = publish(n.bus, c.Log)
+		bus := n.bus
+		onEvent = func(id int64) {
+			if err := bus.PublishEvent(context.Background(), id); err != nil {
+				c.Log.Warn("telling the other nodes of a community event failed: their polls see it at their next request", "err", err)
+			}
+		}
 	}
 	cache := tokencache.New(c.CacheSize)
 	m := metrics.New(metrics.Sources{PasswordChecks: password.InFlight, TokenCache: cache.Counts})
@@ -98,7 +105,7 @@ func Open(ctx context.Context, c Config) (*Node, error) {
 	// trust a cache.
 	cache.Disable()
 	n.Platform = platform.New(platform.Options{Store: store, Keys: c.Keys, Now: c.Now, Log: c.Log, Cache: cache,
-		OnIssue: func(k token.Kind) { m.Issued(k.String()) }, OnRevoke: onRevoke, RefreshTTL: c.RefreshTokenTTL, RefreshGrace: c.RefreshGrace})
+		OnIssue: func(k token.Kind) { m.Issued(k.String()) }, OnEvent: onEvent, OnRevoke: onRevoke, RefreshTTL: c.RefreshTokenTTL, RefreshGrace: c.RefreshGrace})
 	n.Server, err = server.New(server.Deps{Config: c.Config, Platform: n.Platform, Metrics: m, Tracer: tracer, Log: c.Log, PublicURL: c.PublicURL})
 	if err != nil {
 		store.Close()
@@ -142,6 +149,7 @@ func (n *Node) Close() error { return n.store.Close() }
 func (n *Node) Run(ctx context.Context) {
 	if n.bus != nil {
 		c := n.Platform.Cache
+		n.bus.Events = n.Platform.Bots.Notify
 		go n.bus.Listen(ctx, c.Invalidate, c.Disable, c.Enable)
 	} else {
 		// On SQLite, the CLI (or another server on the same file) revokes

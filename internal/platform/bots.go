@@ -22,6 +22,8 @@ type Bots struct {
 	mu sync.Mutex
 	// changed holds, per community, a channel closed at its next event.
 	changed map[int64]chan struct{}
+	// onEvent tells the other nodes (Options.OnEvent).
+	onEvent func(communityID int64)
 }
 
 // The event types bots get.
@@ -41,6 +43,10 @@ var EventTypes = []string{EventMessageNew, EventMessageReply, EventMessageAllow,
 // then the poll answers failed 2 and the bot asks for a new one.
 const LongPollKeyTTL = 6 * time.Hour
 
+// EventRetention is how long community events are kept (vk-wire.md §7: at
+// least a day); Cleanup deletes older ones.
+const EventRetention = 25 * time.Hour
+
 // MaxLongPollWait is the longest a poll waits (wait=, seconds).
 const MaxLongPollWait = 90 * time.Second
 
@@ -55,6 +61,9 @@ func (b *Bots) Publish(ctx context.Context, communityID int64, typ string, objec
 		return err
 	}
 	b.Notify(communityID)
+	if b.onEvent != nil {
+		b.onEvent(communityID)
+	}
 	return nil
 }
 

@@ -34,6 +34,9 @@ type Options struct {
 	OnRevoke func([]token.Hash)
 	// OnIssue, when set, is told of each token minted (for metrics).
 	OnIssue func(token.Kind)
+	// OnEvent, when set, is told of each community event stored, so that
+	// the other nodes wake their waiting polls (Bots.Notify there).
+	OnEvent func(communityID int64)
 	// RefreshTTL is a refresh token's lifetime (DefaultRefreshTTL when 0);
 	// RefreshGrace how long a spent one may be retried (0: never).
 	RefreshTTL, RefreshGrace time.Duration
@@ -85,7 +88,7 @@ func New(o Options) *Platform {
 	p.Codes = &Codes{p: p}
 	p.Signing = &Signing{p: p}
 	p.Devices = &Devices{p: p}
-	p.Bots = &Bots{p: p}
+	p.Bots = &Bots{p: p, onEvent: o.OnEvent}
 	p.Refreshes = &Refreshes{p: p, TTL: o.RefreshTTL, Grace: o.RefreshGrace}
 	if p.Refreshes.TTL == 0 {
 		p.Refreshes.TTL = DefaultRefreshTTL
@@ -145,6 +148,9 @@ func (p *Platform) Cleanup(ctx context.Context) (codes, tokens int64, err error)
 			c, t, err := p.store.DeleteExpired(ctx, now, now.Add(-expiredTokenRetention), now.Add(-revokedTokenRetention), batch)
 			codes, tokens = codes+c, tokens+t
 			if err != nil {
+				return err
+			}
+			if _, err := p.store.DeleteCommunityEvents(ctx, now.Add(-EventRetention), batch); err != nil {
 				return err
 			}
 			if c < batch && t < batch { // t counts two kinds: a full batch of either runs again

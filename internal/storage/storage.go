@@ -556,6 +556,9 @@ type Storage interface {
 	// set).
 	LongPollSettings(ctx context.Context, communityID int64) (LongPollSettings, error)
 	SetLongPollSettings(ctx context.Context, s LongPollSettings) error
+	// DeleteCommunityEvents deletes up to limit events created before
+	// before (the sequence numbers stay), and says how many.
+	DeleteCommunityEvents(ctx context.Context, before time.Time, limit int) (int64, error)
 
 	AddAudit(ctx context.Context, e AuditEvent) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,8 +15,12 @@ import (
 	"latchkey/internal/token"
 )
 
-// channel is the NOTIFY channel revocations travel on.
-const channel = "latchkey_revoke"
+// channel is the NOTIFY channel revocations travel on; events that of
+// community events (the community's id), which wake waiting polls.
+const (
+	channel = "latchkey_revoke"
+	events  = "latchkey_events"
+)
 
 // hashesPerNotice keeps each payload (64 hex digits a hash) well under
 // PostgreSQL's 8000-byte limit.
@@ -28,6 +33,14 @@ type Bus struct {
 	DSN string
 	DB  *sql.DB // for publishing
 	Log *slog.Logger
+	// Events, when set, is told of every node's community events.
+	Events func(communityID int64)
+}
+
+// PublishEvent tells every node that the community has a new event.
+func (b *Bus) PublishEvent(ctx context.Context, communityID int64) error {
+	_, err := b.DB.ExecContext(ctx, `SELECT pg_notify($1, $2)`, events, strconv.FormatInt(communityID, 10))
+	return mapErr(err)
 }
 
 // Publish tells every node (this one included) that the tokens stopped
@@ -80,6 +93,9 @@ func (b *Bus) listenOnce(ctx context.Context, revoke func([]token.Hash), up, con
 	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
 		return err
 	}
+	if _, err := conn.Exec(ctx, "LISTEN "+events); err != nil {
+		return err
+	}
 	connected()
 	up()
 	b.Log.InfoContext(ctx, "listening for revocations")
@@ -90,6 +106,12 @@ func (b *Bus) listenOnce(ctx context.Context, revoke func([]token.Hash), up, con
 				return nil
 			}
 			return err
+		}
+		if n.Channel == events {
+			if id, err := strconv.ParseInt(n.Payload, 10, 64); err == nil && b.Events != nil {
+				b.Events(id)
+			}
+			continue
 		}
 		hashes, err := parseNotice(n.Payload)
 		if err != nil {

@@ -1249,6 +1249,16 @@ func (s *Store) CommunityEvents(ctx context.Context, communityID, from int64, li
 	return es, s.err(err)
 }
 
+func (s *Store) DeleteCommunityEvents(ctx context.Context, before time.Time, limit int) (int64, error) {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM community_events WHERE (community_id, seq) IN
+		(SELECT community_id, seq FROM community_events WHERE created_at < $1 LIMIT $2)`, ts(before), limit)
+	if err != nil {
+		return 0, s.err(err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
 func (s *Store) LastEventSeq(ctx context.Context, communityID int64) (int64, error) {
 	var n int64
 	err := s.r.QueryRowContext(ctx, `SELECT last_seq FROM community_event_seq WHERE community_id = $1`, communityID).Scan(&n)

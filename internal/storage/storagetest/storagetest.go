@@ -999,6 +999,19 @@ func testCommunityEvents(t *testing.T, s storage.Storage) {
 	if n, err := s.LastEventSeq(ctx(), 7); err != nil || n != 3 {
 		t.Fatalf("LastEventSeq(7) = %d %v", n, err)
 	}
+	// Old events go; the numbers stay.
+	late := storage.CommunityEvent{CommunityID: 7, Type: "group_join", Object: "{}", CreatedAt: t0.Add(time.Hour)}
+	must(t, s.AddCommunityEvent(ctx(), &late))
+	n, err := s.DeleteCommunityEvents(ctx(), t0.Add(time.Minute), 100)
+	must(t, err)
+	if es, _ := s.CommunityEvents(ctx(), 7, 1, 10); n != 4 || len(es) != 1 || es[0].Seq != 4 {
+		t.Fatalf("after deleting the old ones (%d): %+v", n, es)
+	}
+	next := storage.CommunityEvent{CommunityID: 7, Type: "group_join", Object: "{}", CreatedAt: t0.Add(time.Hour)}
+	must(t, s.AddCommunityEvent(ctx(), &next))
+	if next.Seq != 5 {
+		t.Fatalf("the next event after a deletion: seq %d, want 5", next.Seq)
+	}
 }
 
 func testConcurrentCommunityEvents(t *testing.T, s storage.Storage) {
