@@ -37,6 +37,7 @@ func run(args []string) error {
 	fs.StringVar(&o.DB, "db", "", "run against this storage (sqlite:PATH or postgres://…; added to) instead of a temporary SQLite file")
 	fs.StringVar(&o.Postgres, "postgres", "", "also run every scenario on this PostgreSQL database (postgres://…; it is added to)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server and clients) to this file")
+	idle := fs.Int("idle-polls", 0, "instead of the scenarios: open this many waiting Bots Long Poll requests and report the CPU and memory they cost")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -62,6 +63,14 @@ func run(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *idle > 0 {
+		report, err := bench.IdlePolls(ctx, o, *idle, 10*time.Second)
+		if err != nil {
+			return err
+		}
+		fmt.Println(report)
+		return nil
+	}
 	results, err := bench.Run(ctx, o, os.Stderr)
 	if err != nil {
 		return err

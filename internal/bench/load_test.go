@@ -14,8 +14,8 @@ func TestRunMeasuresEveryScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(results) != 8 {
-		t.Fatalf("%d results, want bare, api, DPoP api, client credentials, code flows, refreshes, VK ID code flows and refreshes", len(results))
+	if len(results) != 9 {
+		t.Fatalf("%d results, want bare, api, DPoP api, client credentials, code flows, refreshes, VK ID code flows and refreshes, bots", len(results))
 	}
 	for _, r := range results {
 		if r.Requests == 0 || r.Errors != 0 || r.P50 <= 0 || r.P99 < r.P50 {

@@ -71,7 +71,7 @@ func Run(ctx context.Context, o Options, log io.Writer) ([]Result, error) {
 		if i == 0 {
 			results = append(results, t.bare(ctx, o))
 		}
-		for _, run := range []func(context.Context, Options) Result{t.api, t.dpopAPI, t.clientCredentials, t.codeFlow, t.refresh, t.vkidCodeFlow, t.vkidRefresh} {
+		for _, run := range []func(context.Context, Options) Result{t.api, t.dpopAPI, t.clientCredentials, t.codeFlow, t.refresh, t.vkidCodeFlow, t.vkidRefresh, t.botEvents} {
 			r := run(ctx, o)
 			r.Name = t.storage + "  " + r.Name
 			results = append(results, r)
