@@ -52,19 +52,27 @@ const MaxLongPollWait = 90 * time.Second
 
 // Publish records an event of the community and wakes its waiting polls.
 func (b *Bots) Publish(ctx context.Context, communityID int64, typ string, object any) error {
-	raw, err := json.Marshal(object)
-	if err != nil {
+	if err := b.p.store.AddCommunityEvent(ctx, b.record(communityID, typ, object)); err != nil {
 		return err
 	}
-	e := storage.CommunityEvent{CommunityID: communityID, Type: typ, Object: string(raw), CreatedAt: b.p.now()}
-	if err := b.p.store.AddCommunityEvent(ctx, &e); err != nil {
-		return err
-	}
+	b.published(communityID)
+	return nil
+}
+
+// record is the stored form of an event (object is one of ours: it always
+// encodes).
+func (b *Bots) record(communityID int64, typ string, object any) *storage.CommunityEvent {
+	raw, _ := json.Marshal(object)
+	return &storage.CommunityEvent{CommunityID: communityID, Type: typ, Object: string(raw), CreatedAt: b.p.now()}
+}
+
+// published wakes the polls waiting on the community, here and on the
+// other nodes.
+func (b *Bots) published(communityID int64) {
 	b.Notify(communityID)
 	if b.onEvent != nil {
 		b.onEvent(communityID)
 	}
-	return nil
 }
 
 // Notify wakes the community's waiting polls: an event was published here

@@ -50,22 +50,28 @@ func (p *Platform) SendMessage(ctx context.Context, from storage.Token, peer int
 	} else {
 		m.FromUserID = from.UserID
 	}
-	if err := p.store.CreateMessage(ctx, &m); err != nil {
+	// The message and its bots' event are one write: no message without
+	// its event, and a duplicate gets none.
+	var community int64
+	event := func(m storage.Message) *storage.CommunityEvent {
+		switch {
+		case peer < 0:
+			community = -peer
+			msg := botMessage{ID: m.ID, Date: now.Unix(), PeerID: from.UserID, FromID: from.UserID, Text: text, RandomID: randomID,
+				ConversationMessageID: m.ID, Attachments: []any{}, FwdMessages: []any{}}
+			return p.Bots.record(community, EventMessageNew, map[string]any{"message": msg, "client_info": clientInfo})
+		case from.Kind == token.Community:
+			community = from.CommunityID
+			return p.Bots.record(community, EventMessageReply, botMessage{ID: m.ID, Date: now.Unix(), PeerID: peer,
+				FromID: -from.CommunityID, Text: text, RandomID: randomID, ConversationMessageID: m.ID, Out: 1, Attachments: []any{}, FwdMessages: []any{}})
+		}
+		return nil
+	}
+	if err := p.store.CreateMessage(ctx, &m, event); err != nil {
 		return 0, err
 	}
-	var err error
-	switch {
-	case m.Duplicate: // its event was published the first time
-	case peer < 0:
-		msg := botMessage{ID: m.ID, Date: now.Unix(), PeerID: from.UserID, FromID: from.UserID, Text: text, RandomID: randomID,
-			ConversationMessageID: m.ID, Attachments: []any{}, FwdMessages: []any{}}
-		err = p.Bots.Publish(ctx, -peer, EventMessageNew, map[string]any{"message": msg, "client_info": clientInfo})
-	case from.Kind == token.Community:
-		err = p.Bots.Publish(ctx, from.CommunityID, EventMessageReply, botMessage{ID: m.ID, Date: now.Unix(), PeerID: peer,
-			FromID: -from.CommunityID, Text: text, RandomID: randomID, ConversationMessageID: m.ID, Out: 1, Attachments: []any{}, FwdMessages: []any{}})
-	}
-	if err != nil {
-		return m.ID, err
+	if community != 0 && !m.Duplicate {
+		p.Bots.published(community)
 	}
 	return m.ID, nil
 }

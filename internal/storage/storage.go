@@ -518,9 +518,10 @@ type Storage interface {
 	CreateAppEvent(ctx context.Context, e *AppEvent) error
 	ListAppEvents(ctx context.Context, appID int64) ([]AppEvent, error)
 
-	// CreateMessage stores m, or, when the sender already sent a message with
-	// the same non-zero RandomID, sets m to that message instead.
-	CreateMessage(ctx context.Context, m *Message) error
+	// CreateMessage stores m (a duplicate RandomID yields the first message,
+	// Duplicate set) and, for a new message, the event event returns for it
+	// (nil: none), in one transaction: no message without its event.
+	CreateMessage(ctx context.Context, m *Message, event func(Message) *CommunityEvent) error
 	ListMessages(ctx context.Context, peerID int64) ([]Message, error)
 	MarkMessagesRead(ctx context.Context, peerID int64, at time.Time) error
 	// EndSessions logs the user out of every browser session issued before at.

@@ -1171,26 +1171,38 @@ func scanMessage(row scanner) (storage.Message, error) {
 	return m, err
 }
 
-func (s *Store) CreateMessage(ctx context.Context, m *storage.Message) error {
-	err := s.w.QueryRowContext(ctx,
-		`INSERT INTO messages (app_id, from_user_id, from_community_id, peer_id, text, random_id, created_at, read_at)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-		 ON CONFLICT (app_id, from_user_id, from_community_id, random_id) WHERE random_id <> 0 DO NOTHING
-		 RETURNING id`,
-		m.AppID, m.FromUserID, m.FromCommunityID, m.PeerID, m.Text, m.RandomID, ts(m.CreatedAt), ts(m.ReadAt)).Scan(&m.ID)
-	if !errors.Is(err, sql.ErrNoRows) {
-		return s.err(err)
-	}
-	// A duplicate random_id: the message already sent is the answer.
-	first, err := scanMessage(s.w.QueryRowContext(ctx,
-		`SELECT `+messageCols+` FROM messages WHERE app_id = $1 AND from_user_id = $2 AND from_community_id = $3 AND random_id = $4`,
-		m.AppID, m.FromUserID, m.FromCommunityID, m.RandomID))
-	if err != nil {
-		return s.err(err)
-	}
-	*m = first
-	m.Duplicate = true
-	return nil
+func (s *Store) CreateMessage(ctx context.Context, m *storage.Message, event func(storage.Message) *storage.CommunityEvent) error {
+	return s.tx(ctx, "CreateMessage", func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx,
+			`INSERT INTO messages (app_id, from_user_id, from_community_id, peer_id, text, random_id, created_at, read_at)
+			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			 ON CONFLICT (app_id, from_user_id, from_community_id, random_id) WHERE random_id <> 0 DO NOTHING
+			 RETURNING id`,
+			m.AppID, m.FromUserID, m.FromCommunityID, m.PeerID, m.Text, m.RandomID, ts(m.CreatedAt), ts(m.ReadAt)).Scan(&m.ID)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			// A duplicate random_id: the message already sent is the answer,
+			// and its event was stored with it.
+			first, err := scanMessage(tx.QueryRowContext(ctx,
+				`SELECT `+messageCols+` FROM messages WHERE app_id = $1 AND from_user_id = $2 AND from_community_id = $3 AND random_id = $4`,
+				m.AppID, m.FromUserID, m.FromCommunityID, m.RandomID))
+			if err != nil {
+				return err
+			}
+			*m = first
+			m.Duplicate = true
+			return nil
+		case err != nil:
+			return err
+		}
+		if event == nil {
+			return nil
+		}
+		if e := event(*m); e != nil {
+			return addEvent(ctx, tx, e)
+		}
+		return nil
+	})
 }
 
 func (s *Store) MarkMessagesRead(ctx context.Context, peerID int64, when time.Time) error {
@@ -1220,17 +1232,20 @@ func (s *Store) DisableUser(ctx context.Context, id int64, at time.Time) error {
 // ---- bots: community events and Long Poll settings
 
 func (s *Store) AddCommunityEvent(ctx context.Context, e *storage.CommunityEvent) error {
-	return s.tx(ctx, "AddCommunityEvent", func(tx *sql.Tx) error {
-		// The counter row serialises a community's writers on both backends.
-		err := tx.QueryRowContext(ctx, `INSERT INTO community_event_seq (community_id, last_seq) VALUES ($1, 1)
-			ON CONFLICT (community_id) DO UPDATE SET last_seq = community_event_seq.last_seq + 1 RETURNING last_seq`, e.CommunityID).Scan(&e.Seq)
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO community_events (community_id, seq, type, object, created_at) VALUES ($1, $2, $3, $4, $5)`,
-			e.CommunityID, e.Seq, e.Type, e.Object, ts(e.CreatedAt))
+	return s.tx(ctx, "AddCommunityEvent", func(tx *sql.Tx) error { return addEvent(ctx, tx, e) })
+}
+
+// addEvent stores e with its community's next number, in tx.
+func addEvent(ctx context.Context, tx *sql.Tx, e *storage.CommunityEvent) error {
+	// The counter row serialises a community's writers on both backends.
+	err := tx.QueryRowContext(ctx, `INSERT INTO community_event_seq (community_id, last_seq) VALUES ($1, 1)
+		ON CONFLICT (community_id) DO UPDATE SET last_seq = community_event_seq.last_seq + 1 RETURNING last_seq`, e.CommunityID).Scan(&e.Seq)
+	if err != nil {
 		return err
-	})
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO community_events (community_id, seq, type, object, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		e.CommunityID, e.Seq, e.Type, e.Object, ts(e.CreatedAt))
+	return err
 }
 
 func (s *Store) CommunityEvents(ctx context.Context, communityID, from int64, limit int) ([]storage.CommunityEvent, error) {

@@ -52,6 +52,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"community events: numbered per community, never going back, listed from a number", testCommunityEvents},
 		{"community events: concurrent writers get distinct numbers", testConcurrentCommunityEvents},
 		{"long poll settings: default off, set, replaced", testLongPollSettings},
+		{"messages: a new message stores its event in the same write, a duplicate none", testMessageEvent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -523,9 +524,9 @@ func testMessages(t *testing.T, s storage.Storage) {
 	u := newUser(t, s, "u")
 	peer := newUser(t, s, "peer")
 	m1 := storage.Message{AppID: 1, FromUserID: u.ID, PeerID: peer.ID, Text: "hi", RandomID: 42, CreatedAt: t0}
-	must(t, s.CreateMessage(ctx(), &m1))
+	must(t, s.CreateMessage(ctx(), &m1, nil))
 	dup := storage.Message{AppID: 1, FromUserID: u.ID, PeerID: peer.ID, Text: "hi again", RandomID: 42, CreatedAt: t0.Add(time.Second)}
-	must(t, s.CreateMessage(ctx(), &dup))
+	must(t, s.CreateMessage(ctx(), &dup, nil))
 	if !dup.Duplicate || m1.Duplicate {
 		t.Fatalf("Duplicate: first %v, second %v; want false, true", m1.Duplicate, dup.Duplicate)
 	}
@@ -533,15 +534,15 @@ func testMessages(t *testing.T, s storage.Storage) {
 		t.Fatalf("duplicate random_id gave message %d %q, want the first (%d)", dup.ID, dup.Text, m1.ID)
 	}
 	fromGroup := storage.Message{FromCommunityID: 9, PeerID: peer.ID, Text: "from a community", RandomID: 42, CreatedAt: t0}
-	must(t, s.CreateMessage(ctx(), &fromGroup))
+	must(t, s.CreateMessage(ctx(), &fromGroup, nil))
 	noRandom1 := storage.Message{FromUserID: u.ID, PeerID: peer.ID, Text: "a", CreatedAt: t0}
 	noRandom2 := storage.Message{FromUserID: u.ID, PeerID: peer.ID, Text: "a", CreatedAt: t0}
-	must(t, s.CreateMessage(ctx(), &noRandom1))
-	must(t, s.CreateMessage(ctx(), &noRandom2))
+	must(t, s.CreateMessage(ctx(), &noRandom1, nil))
+	must(t, s.CreateMessage(ctx(), &noRandom2, nil))
 	// random_id deduplicates within one app: another app's message from
 	// the same sender with the same random_id is a message of its own.
 	otherApp := storage.Message{AppID: 2, FromUserID: u.ID, PeerID: peer.ID, Text: "from another app", RandomID: 42, CreatedAt: t0}
-	must(t, s.CreateMessage(ctx(), &otherApp))
+	must(t, s.CreateMessage(ctx(), &otherApp, nil))
 	if fromGroup.ID == m1.ID || noRandom1.ID == noRandom2.ID || otherApp.ID == m1.ID || otherApp.Text != "from another app" {
 		t.Fatal("messages that are not duplicates were merged")
 	}
@@ -1056,5 +1057,22 @@ func testLongPollSettings(t *testing.T, s storage.Storage) {
 	must(t, err)
 	if !ls.Enabled || ls.APIVersion != "5.131" || len(ls.Events) != 1 || ls.Events[0] != "message_new" {
 		t.Fatalf("after two sets: %+v", ls)
+	}
+}
+
+func testMessageEvent(t *testing.T, s storage.Storage) {
+	u := &storage.User{Login: "eventful", PasswordHash: "h", CreatedAt: t0}
+	must(t, s.CreateUser(ctx(), u))
+	event := func(m storage.Message) *storage.CommunityEvent {
+		return &storage.CommunityEvent{CommunityID: 42, Type: "message_new", Object: fmt.Sprintf(`{"id":%d}`, m.ID), CreatedAt: t0}
+	}
+	m := storage.Message{FromUserID: u.ID, PeerID: -42, Text: "hi", RandomID: 5, CreatedAt: t0}
+	must(t, s.CreateMessage(ctx(), &m, event))
+	again := storage.Message{FromUserID: u.ID, PeerID: -42, Text: "hi", RandomID: 5, CreatedAt: t0}
+	must(t, s.CreateMessage(ctx(), &again, event))
+	es, err := s.CommunityEvents(ctx(), 42, 1, 10)
+	must(t, err)
+	if len(es) != 1 || es[0].Object != fmt.Sprintf(`{"id":%d}`, m.ID) || !again.Duplicate || again.ID != m.ID {
+		t.Fatalf("events %+v, duplicate %+v", es, again)
 	}
 }
