@@ -225,3 +225,68 @@ func TestBotsLongPollAcrossNodes(t *testing.T) {
 		t.Fatalf("node 2's poll: %v, want the event written through node 1", m)
 	}
 }
+
+// group_join, group_leave, message_allow and message_deny reach the bot;
+// a user who denied the community's messages gets none (error 901) until
+// they allow them again.
+func TestBotsMembersAndPermissions(t *testing.T) {
+	e := newEnv(t, fastAPI)
+	s := newBotSetup(t, e)
+	g := fmt.Sprint(s.community.ID)
+	ctx := t.Context()
+	app := e.app(s.writer.ID, storage.Standalone)
+	member, _, err := e.P.IssueToken(ctx, storage.Token{Kind: token.User, AppID: app.ID, UserID: s.writer.ID, Scope: scope.Messages | scope.Groups, Flow: storage.FlowImplicit}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := map[string]string{"group_id": g, "enabled": "1"}
+	for _, ev := range platform.EventTypes {
+		all[ev] = "1"
+	}
+	e.call("groups.setLongPollSettings", s.botToken, all)
+	srv := e.call("groups.getLongPollServer", s.botToken, map[string]string{"group_id": g})["response"].(map[string]any)
+	ok := func(method string, params map[string]string) {
+		t.Helper()
+		if r := e.call(method, member, params); r["response"] != float64(1) {
+			t.Fatalf("%s: %v", method, r)
+		}
+	}
+	ok("groups.join", map[string]string{"group_id": g})
+	ok("groups.join", map[string]string{"group_id": g}) // already a member: no second event
+	ok("messages.denyMessagesFromGroup", map[string]string{"group_id": g})
+	if code, _ := apiError(e.call("messages.send", s.botToken, map[string]string{"peer_id": fmt.Sprint(s.writer.ID), "message": "hi", "random_id": "1"})); code != 901 {
+		t.Fatalf("a message to a user who denied them: error %d, want 901", code)
+	}
+	if r := e.call("messages.isMessagesFromGroupAllowed", s.botToken, map[string]string{"group_id": g, "user_id": fmt.Sprint(s.writer.ID)}); r["response"].(map[string]any)["is_allowed"] != float64(0) {
+		t.Fatalf("isMessagesFromGroupAllowed after a deny: %v", r)
+	}
+	ok("messages.allowMessagesFromGroup", map[string]string{"group_id": g, "key": "from-the-widget"})
+	if r := e.call("messages.send", s.botToken, map[string]string{"peer_id": fmt.Sprint(s.writer.ID), "message": "welcome back", "random_id": "2"}); r["response"] == nil {
+		t.Fatalf("a message after the allow: %v", r)
+	}
+	ok("groups.leave", map[string]string{"group_id": g})
+	if code, _ := apiError(e.call("groups.join", member, map[string]string{"group_id": "999999"})); code != 100 {
+		t.Fatalf("joining no community: error %d", code)
+	}
+
+	m := pollOnce(srv["server"].(string) + "?act=a_check&key=" + srv["key"].(string) + "&ts=" + srv["ts"].(string) + "&wait=0")
+	var got []string
+	for _, u := range m["updates"].([]any) {
+		u := u.(map[string]any)
+		obj := u["object"].(map[string]any)
+		switch u["type"] {
+		case "message_reply":
+			got = append(got, "message_reply "+fmt.Sprint(obj["text"]))
+		case "message_allow":
+			got = append(got, fmt.Sprintf("message_allow %v %v", obj["user_id"], obj["key"]))
+		default:
+			got = append(got, fmt.Sprintf("%v %v", u["type"], obj["user_id"]))
+		}
+	}
+	uid := s.writer.ID
+	want := []string{fmt.Sprintf("group_join %d", uid), fmt.Sprintf("message_deny %d", uid), fmt.Sprintf("message_allow %d from-the-widget", uid),
+		"message_reply welcome back", fmt.Sprintf("group_leave %d", uid)}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("the bot's events:\n got %v\nwant %v", got, want)
+	}
+}

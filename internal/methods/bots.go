@@ -15,6 +15,9 @@ import (
 // Bots are what the Bots Long Poll methods ask of the platform
 // (platform.Bots).
 type Bots interface {
+	SetMember(ctx context.Context, userID, communityID int64, member bool) error
+	SetMessagesAllowed(ctx context.Context, userID, communityID int64, allowed bool, key string) error
+	MessagesAllowed(ctx context.Context, communityID, userID int64) (bool, error)
 	LongPollServer(ctx context.Context, communityID int64) (key string, ts int64, err error)
 	Settings(ctx context.Context, communityID int64) (storage.LongPollSettings, error)
 	SetSettings(ctx context.Context, s storage.LongPollSettings) error
@@ -34,7 +37,56 @@ func (d Deps) botMethods() []*api.Method {
 		{Name: "groups.setLongPollSettings", Kinds: api.Accept(token.Community), CommunityScope: scope.CommunityManage, Params: flags, Handle: d.setLongPollSettings},
 		{Name: "groups.getLongPollSettings", Kinds: api.Accept(token.Community), CommunityScope: scope.CommunityManage, Params: group, Handle: d.getLongPollSettings},
 		{Name: "groups.getLongPollServer", Kinds: api.Accept(token.Community), Params: group, Handle: d.getLongPollServer},
+		{Name: "groups.join", Kinds: api.Accept(token.User), UserScope: scope.Groups, Params: group,
+			Handle: func(c *api.Call) (any, error) {
+				return d.userToGroup(c, func(g int64) error { return d.Bots.SetMember(c.Ctx, c.Token.UserID, g, true) })
+			}},
+		{Name: "groups.leave", Kinds: api.Accept(token.User), UserScope: scope.Groups, Params: group,
+			Handle: func(c *api.Call) (any, error) {
+				return d.userToGroup(c, func(g int64) error { return d.Bots.SetMember(c.Ctx, c.Token.UserID, g, false) })
+			}},
+		{Name: "messages.allowMessagesFromGroup", Kinds: api.Accept(token.User), UserScope: scope.Messages,
+			Params: append(group, api.Param{Name: "key", Type: api.String, Max: 256}),
+			Handle: func(c *api.Call) (any, error) {
+				return d.userToGroup(c, func(g int64) error { return d.Bots.SetMessagesAllowed(c.Ctx, c.Token.UserID, g, true, c.Str("key")) })
+			}},
+		{Name: "messages.denyMessagesFromGroup", Kinds: api.Accept(token.User), UserScope: scope.Messages, Params: group,
+			Handle: func(c *api.Call) (any, error) {
+				return d.userToGroup(c, func(g int64) error { return d.Bots.SetMessagesAllowed(c.Ctx, c.Token.UserID, g, false, "") })
+			}},
+		{Name: "messages.isMessagesFromGroupAllowed", Kinds: api.Accept(token.Community),
+			Params: append(group, api.Param{Name: "user_id", Type: api.Int, Required: true, Min: 1}), Handle: d.isMessagesAllowed},
 	}
+}
+
+// userToGroup runs a user's action on the community group_id names.
+func (d Deps) userToGroup(c *api.Call, do func(int64) error) (any, error) {
+	g, _ := c.Int("group_id")
+	err := do(g)
+	if platform.KindOf(err) == platform.NotFound {
+		return nil, api.ErrInvalidGroupID
+	}
+	if err != nil {
+		return nil, err
+	}
+	return int64(1), nil
+}
+
+func (d Deps) isMessagesAllowed(c *api.Call) (any, error) {
+	id, err := ownGroup(c)
+	if err != nil {
+		return nil, err
+	}
+	user, _ := c.Int("user_id")
+	ok, err := d.Bots.MessagesAllowed(c.Ctx, id, user)
+	if err != nil {
+		return nil, err
+	}
+	allowed := 0
+	if ok {
+		allowed = 1
+	}
+	return map[string]int{"is_allowed": allowed}, nil
 }
 
 // ownGroup is the group_id of a call, which must be the token's community.

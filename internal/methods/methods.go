@@ -259,6 +259,9 @@ func (d Deps) messagesSend(c *api.Call) (any, error) {
 	if errors.Is(err, platform.ErrNoSuchCommunity) {
 		return nil, api.ErrParam("peer_id")
 	}
+	if errors.Is(err, platform.ErrMessagesDenied) {
+		return nil, errMessagesDenied
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -281,6 +284,8 @@ func (d Deps) messagesSendMany(c *api.Call, list string) (any, error) {
 			return nil, api.ErrInvalidUserID
 		case errors.Is(err, platform.ErrNoSuchCommunity):
 			return nil, api.ErrParam("peer_ids")
+		case errors.Is(err, platform.ErrMessagesDenied):
+			return nil, errMessagesDenied
 		case err != nil:
 			return nil, err
 		}
@@ -288,6 +293,10 @@ func (d Deps) messagesSendMany(c *api.Call, list string) (any, error) {
 	}
 	return out, nil
 }
+
+// errMessagesDenied is VK's error 901: the user denied the community's
+// messages.
+var errMessagesDenied = &api.Error{Code: 901, Msg: "Can't send messages for users without permission"}
 
 var (
 	errCheckInvalid = &api.Error{Code: 15, Msg: "Access denied: invalid token."}

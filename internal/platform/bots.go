@@ -190,6 +190,50 @@ func (b *Bots) KeyValid(communityID int64, key string) bool {
 	return age >= -time.Minute && age < LongPollKeyTTL
 }
 
+// ErrMessagesDenied refuses a community's message to a user who denied it
+// (messages.denyMessagesFromGroup).
+var ErrMessagesDenied = &Error{Kind: Forbidden, Message: "the user does not allow messages from this community"}
+
+// SetMember makes the user join (member) or leave the community; a
+// change is its bots' group_join or group_leave.
+func (b *Bots) SetMember(ctx context.Context, userID, communityID int64, member bool) error {
+	if _, err := b.p.LookupCommunity(ctx, communityID); err != nil {
+		return err
+	}
+	e := b.record(communityID, EventGroupLeave, map[string]any{"user_id": userID, "self": 1})
+	if member {
+		e = b.record(communityID, EventGroupJoin, map[string]any{"user_id": userID, "join_type": "join"})
+	}
+	changed, err := b.p.store.SetMembership(ctx, communityID, userID, member, b.p.now(), e)
+	if changed {
+		b.published(communityID)
+	}
+	return err
+}
+
+// SetMessagesAllowed records whether the user lets the community write to
+// them: message_allow (with key, the app's string from the request) or
+// message_deny for its bots.
+func (b *Bots) SetMessagesAllowed(ctx context.Context, userID, communityID int64, allowed bool, key string) error {
+	if _, err := b.p.LookupCommunity(ctx, communityID); err != nil {
+		return err
+	}
+	e := b.record(communityID, EventMessageDeny, map[string]any{"user_id": userID})
+	if allowed {
+		e = b.record(communityID, EventMessageAllow, map[string]any{"user_id": userID, "key": key})
+	}
+	changed, err := b.p.store.SetMessagesAllowed(ctx, communityID, userID, allowed, b.p.now(), e)
+	if changed {
+		b.published(communityID)
+	}
+	return err
+}
+
+// MessagesAllowed reports whether the community may write to the user.
+func (b *Bots) MessagesAllowed(ctx context.Context, communityID, userID int64) (bool, error) {
+	return b.p.store.MessagesAllowed(ctx, communityID, userID)
+}
+
 // Settings are the community's Long Poll settings.
 func (b *Bots) Settings(ctx context.Context, communityID int64) (storage.LongPollSettings, error) {
 	return b.p.store.LongPollSettings(ctx, communityID)

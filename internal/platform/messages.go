@@ -43,6 +43,14 @@ func (p *Platform) SendMessage(ctx context.Context, from storage.Token, peer int
 		return 0, ErrNoSuchUser
 	} else if err != nil {
 		return 0, err
+	} else if from.Kind == token.Community {
+		ok, err := p.store.MessagesAllowed(ctx, from.CommunityID, peer)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			return 0, ErrMessagesDenied
+		}
 	}
 	m := storage.Message{AppID: from.AppID, PeerID: peer, Text: text, RandomID: randomID, CreatedAt: now}
 	if from.Kind == token.Community {

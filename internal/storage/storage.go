@@ -557,6 +557,18 @@ type Storage interface {
 	// set).
 	LongPollSettings(ctx context.Context, communityID int64) (LongPollSettings, error)
 	SetLongPollSettings(ctx context.Context, s LongPollSettings) error
+	// SetMembership makes the user a member of the community or not, and
+	// reports whether that changed; when it did, event (if any) is stored
+	// in the same write.
+	SetMembership(ctx context.Context, communityID, userID int64, member bool, at time.Time, event *CommunityEvent) (bool, error)
+	// SetMessagesAllowed records whether the user lets the community write
+	// to them, and reports whether an event is due, which it stores in the
+	// same write: every allow (bots learn of each), and a deny that changes
+	// something.
+	SetMessagesAllowed(ctx context.Context, communityID, userID int64, allowed bool, at time.Time, event *CommunityEvent) (bool, error)
+	// MessagesAllowed reports whether the community may write to the user
+	// (true unless the user denied it).
+	MessagesAllowed(ctx context.Context, communityID, userID int64) (bool, error)
 	// DeleteCommunityEvents deletes up to limit events created before
 	// before (the sequence numbers stay), and says how many.
 	DeleteCommunityEvents(ctx context.Context, before time.Time, limit int) (int64, error)

@@ -1274,6 +1274,64 @@ func (s *Store) DeleteCommunityEvents(ctx context.Context, before time.Time, lim
 	return n, nil
 }
 
+func (s *Store) SetMembership(ctx context.Context, communityID, userID int64, member bool, at time.Time, event *storage.CommunityEvent) (bool, error) {
+	var changed bool
+	err := s.tx(ctx, "SetMembership", func(tx *sql.Tx) error {
+		var res sql.Result
+		var err error
+		if member {
+			res, err = tx.ExecContext(ctx, `INSERT INTO community_members (community_id, user_id, joined_at) VALUES ($1, $2, $3)
+				ON CONFLICT (community_id, user_id) DO NOTHING`, communityID, userID, ts(at))
+		} else {
+			res, err = tx.ExecContext(ctx, `DELETE FROM community_members WHERE community_id = $1 AND user_id = $2`, communityID, userID)
+		}
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		if changed = n > 0; changed && event != nil {
+			return addEvent(ctx, tx, event)
+		}
+		return nil
+	})
+	return changed, s.err(err)
+}
+
+func (s *Store) SetMessagesAllowed(ctx context.Context, communityID, userID int64, allowed bool, at time.Time, event *storage.CommunityEvent) (bool, error) {
+	var changed bool
+	err := s.tx(ctx, "SetMessagesAllowed", func(tx *sql.Tx) error {
+		want := 0
+		if allowed {
+			want = 1
+		}
+		var was int64 = 1 // no row: allowed
+		err := tx.QueryRowContext(ctx, `SELECT allowed FROM community_message_perms WHERE community_id = $1 AND user_id = $2`+s.ForUpdate, communityID, userID).Scan(&was)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO community_message_perms (community_id, user_id, allowed, at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (community_id, user_id) DO UPDATE SET allowed = excluded.allowed, at = excluded.at`, communityID, userID, want, ts(at)); err != nil {
+			return err
+		}
+		// Allowing again is still an event (VK sends message_allow each time
+		// a user allows); denying twice is not.
+		if changed = was != int64(want) || allowed; changed && event != nil {
+			return addEvent(ctx, tx, event)
+		}
+		return nil
+	})
+	return changed, s.err(err)
+}
+
+func (s *Store) MessagesAllowed(ctx context.Context, communityID, userID int64) (bool, error) {
+	var allowed int64
+	err := s.r.QueryRowContext(ctx, `SELECT allowed FROM community_message_perms WHERE community_id = $1 AND user_id = $2`, communityID, userID).Scan(&allowed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return true, nil
+	}
+	return allowed == 1, s.err(err)
+}
+
 func (s *Store) LastEventSeq(ctx context.Context, communityID int64) (int64, error) {
 	var n int64
 	err := s.r.QueryRowContext(ctx, `SELECT last_seq FROM community_event_seq WHERE community_id = $1`, communityID).Scan(&n)
