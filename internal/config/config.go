@@ -58,6 +58,11 @@ type Config struct {
 	// ranges it names, set by Validate.
 	TrustedProxies string
 	Proxies        []netip.Prefix
+	// CallbackAllow is --callback-allow as given; CallbackTargets the
+	// ranges it names, set by Validate: Callback API targets allowed on
+	// loopback, private or link-local addresses.
+	CallbackAllow   string
+	CallbackTargets []netip.Prefix
 
 	RateUser      float64
 	RateCommunity float64
@@ -111,9 +116,31 @@ func (c *Config) BindServe(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.RateCommunity, "rate-community", c.RateCommunity, "API requests per second per community token")
 	fs.Float64Var(&c.RateService, "rate-service", c.RateService, "API requests per second per service token")
 	fs.IntVar(&c.CacheSize, "token-cache-size", c.CacheSize, "how many checked tokens each node keeps in memory")
+	fs.StringVar(&c.CallbackAllow, "callback-allow", c.CallbackAllow, "CIDR ranges or addresses (comma-separated) on loopback, private or link-local networks that Callback API servers may be at (refused otherwise)")
 	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "serve /metrics, /debug/pprof/ and the admin API /admin/v1/ on this address (host:port) instead of /metrics on --addr; keep it private")
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", c.OTLPEndpoint, "send OpenTelemetry traces (OTLP over HTTP) to this URL, e.g. http://collector:4318; the standard OTEL_EXPORTER_OTLP_* variables work too")
 	fs.StringVar(&c.Lang, "lang", c.Lang, "the pages' default language, en or ru (Accept-Language, a lang cookie or VK ID's lang_id choose another)")
+}
+
+// prefixes reads a comma-separated list of CIDR ranges or addresses.
+func prefixes(flag, list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for part := range strings.SplitSeq(list, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			if a, err2 := netip.ParseAddr(part); err2 == nil {
+				p, err = netip.PrefixFrom(a, a.BitLen()), nil
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is not a CIDR range or an address", flag, part)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // EnvName is the environment variable that sets a flag: LATCHKEY_ and the
@@ -273,22 +300,12 @@ func (c *Config) Validate() error {
 			c.Certificate = &cert
 		}
 	}
-	c.Proxies = nil
-	for part := range strings.SplitSeq(c.TrustedProxies, ",") {
-		if part = strings.TrimSpace(part); part == "" {
-			continue
-		}
-		p, err := netip.ParsePrefix(part)
-		if err != nil {
-			if a, err2 := netip.ParseAddr(part); err2 == nil {
-				p, err = netip.PrefixFrom(a, a.BitLen()), nil
-			}
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("--trusted-proxies: %q is not a CIDR range or an address", part))
-			continue
-		}
-		c.Proxies = append(c.Proxies, p.Masked())
+	var err error
+	if c.Proxies, err = prefixes("--trusted-proxies", c.TrustedProxies); err != nil {
+		errs = append(errs, err)
+	}
+	if c.CallbackTargets, err = prefixes("--callback-allow", c.CallbackAllow); err != nil {
+		errs = append(errs, err)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", c.LogFormat))

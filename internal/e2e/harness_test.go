@@ -57,6 +57,9 @@ type env struct {
 	Clock *clock
 	DB    string // SQLite file, when on SQLite
 	Node  *node.Node
+	// Stop ends the server's background work and its listener, as a
+	// shutdown does (its storage stays open for the test).
+	Stop func()
 }
 
 type option func(*config.Config)
@@ -100,6 +103,9 @@ type startOptions struct {
 	tracing trace.TracerProvider
 	// log, when set, receives the server's log lines (JSON).
 	log io.Writer
+	// sqlite is the SQLite file to serve ("" for a new one): a node
+	// started on another's file is that server restarted.
+	sqlite string
 }
 
 func start(t *testing.T, so startOptions, opts ...option) *env {
@@ -117,7 +123,10 @@ func start(t *testing.T, so startOptions, opts ...option) *env {
 	if dsn != "" {
 		cfg.Storage = config.Storage{Backend: config.Postgres, URL: dsn}
 	} else {
-		e.DB = filepath.Join(t.TempDir(), "latchkey.db")
+		e.DB = so.sqlite
+		if e.DB == "" {
+			e.DB = filepath.Join(t.TempDir(), "latchkey.db")
+		}
 		cfg.Storage = config.Storage{Backend: config.SQLite, Path: e.DB}
 	}
 	keys, err := token.NewKeyring("e2e-test-secret-0123456789abcdefghijklmnop")
@@ -161,7 +170,9 @@ func start(t *testing.T, so startOptions, opts ...option) *env {
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { n.Run(runCtx); close(done) }()
-	t.Cleanup(func() { stop(); <-done })
+	var once sync.Once
+	e.Stop = func() { once.Do(func() { stop(); <-done; ts.Close() }) }
+	t.Cleanup(e.Stop)
 	for start := time.Now(); !n.Platform.Cache.Enabled(); time.Sleep(5 * time.Millisecond) {
 		if time.Since(start) > 10*time.Second {
 			t.Fatal("the node did not start following revocations")

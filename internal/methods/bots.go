@@ -14,6 +14,15 @@ import (
 
 // Bots are what the Bots Long Poll methods ask of the platform
 // (platform.Bots).
+type Callbacks interface {
+	Add(ctx context.Context, creator, communityID int64, rawURL, title, secret string) (storage.CallbackServer, error)
+	Servers(ctx context.Context, communityID int64) ([]platform.CallbackServerView, error)
+	Delete(ctx context.Context, communityID, id int64) error
+	SetSettings(ctx context.Context, communityID, id int64, apiVersion string, events map[string]bool) error
+	ConfirmationCode(communityID int64) string
+}
+
+// Bots are what the Bots Long Poll methods ask of the platform.
 type Bots interface {
 	SetMember(ctx context.Context, userID, communityID int64, member bool) error
 	SetMessagesAllowed(ctx context.Context, userID, communityID int64, allowed bool, key string) error
@@ -54,9 +63,90 @@ func (d Deps) botMethods() []*api.Method {
 			Handle: func(c *api.Call) (any, error) {
 				return d.userToGroup(c, func(g int64) error { return d.Bots.SetMessagesAllowed(c.Ctx, c.Token.UserID, g, false, "") })
 			}},
+		{Name: "groups.addCallbackServer", Kinds: api.Accept(token.Community), CommunityScope: scope.CommunityManage,
+			Params: append(group, api.Param{Name: "url", Type: api.String, Required: true, Max: 2048}, api.Param{Name: "title", Type: api.String, Required: true, Max: 14},
+				api.Param{Name: "secret_key", Type: api.String, Max: 50}), Handle: d.addCallbackServer},
+		{Name: "groups.getCallbackServers", Kinds: api.Accept(token.Community), CommunityScope: scope.CommunityManage, Params: group, Handle: d.getCallbackServers},
+		{Name: "groups.deleteCallbackServer", Kinds: api.Accept(token.Community), CommunityScope: scope.CommunityManage,
+			Params: append(group, api.Param{Name: "server_id", Type: api.Int, Required: true, Min: 1}), Handle: d.deleteCallbackServer},
+		{Name: "groups.getCallbackConfirmationCode", Kinds: api.Accept(token.Community), CommunityScope: scope.CommunityManage, Params: group,
+			Handle: func(c *api.Call) (any, error) {
+				id, err := ownGroup(c)
+				if err != nil {
+					return nil, err
+				}
+				return map[string]string{"code": d.Callbacks.ConfirmationCode(id)}, nil
+			}},
+		{Name: "groups.setCallbackSettings", Kinds: api.Accept(token.Community), CommunityScope: scope.CommunityManage,
+			Params: append(flags[:1:1], append([]api.Param{{Name: "server_id", Type: api.Int, Required: true, Min: 1}}, flags[2:]...)...), Handle: d.setCallbackSettings},
 		{Name: "messages.isMessagesFromGroupAllowed", Kinds: api.Accept(token.Community),
 			Params: append(group, api.Param{Name: "user_id", Type: api.Int, Required: true, Min: 1}), Handle: d.isMessagesAllowed},
 	}
+}
+
+func (d Deps) addCallbackServer(c *api.Call) (any, error) {
+	id, err := ownGroup(c)
+	if err != nil {
+		return nil, err
+	}
+	s, err := d.Callbacks.Add(c.Ctx, c.Token.UserID, id, c.Str("url"), c.Str("title"), c.Str("secret_key"))
+	if platform.KindOf(err) == platform.Invalid || platform.KindOf(err) == platform.Conflict {
+		return nil, &api.Error{Code: 100, Msg: "One of the parameters specified was missing or invalid: " + err.Error()}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return map[string]int64{"server_id": s.ID}, nil
+}
+
+func (d Deps) getCallbackServers(c *api.Call) (any, error) {
+	id, err := ownGroup(c)
+	if err != nil {
+		return nil, err
+	}
+	ss, err := d.Callbacks.Servers(c.Ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	items := []map[string]any{}
+	for _, s := range ss {
+		items = append(items, map[string]any{"id": s.ID, "title": s.Title, "creator_id": s.CreatorID, "url": s.URL, "secret_key": s.Secret, "status": s.Status})
+	}
+	return map[string]any{"count": len(items), "items": items}, nil
+}
+
+func (d Deps) deleteCallbackServer(c *api.Call) (any, error) {
+	id, err := ownGroup(c)
+	if err != nil {
+		return nil, err
+	}
+	server, _ := c.Int("server_id")
+	if err := d.Callbacks.Delete(c.Ctx, id, server); platform.KindOf(err) == platform.NotFound {
+		return nil, api.ErrParam("server_id")
+	} else if err != nil {
+		return nil, err
+	}
+	return int64(1), nil
+}
+
+func (d Deps) setCallbackSettings(c *api.Call) (any, error) {
+	id, err := ownGroup(c)
+	if err != nil {
+		return nil, err
+	}
+	server, _ := c.Int("server_id")
+	events := map[string]bool{}
+	for _, t := range platform.EventTypes {
+		if v, ok := c.Int(t); ok {
+			events[t] = v == 1
+		}
+	}
+	if err := d.Callbacks.SetSettings(c.Ctx, id, server, c.Str("api_version"), events); platform.KindOf(err) == platform.NotFound {
+		return nil, api.ErrParam("server_id")
+	} else if err != nil {
+		return nil, err
+	}
+	return int64(1), nil
 }
 
 // userToGroup runs a user's action on the community group_id names.

@@ -34,6 +34,7 @@ type Platform interface {
 type Deps struct {
 	P         Platform
 	Bots      Bots
+	Callbacks Callbacks
 	PublicURL *url.URL
 }
 

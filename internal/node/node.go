@@ -46,6 +46,10 @@ type Config struct {
 // revocation made by another process reaches its cache within this.
 const revocationPoll = 200 * time.Millisecond
 
+// callbackPoll is how often a node looks for Callback API deliveries that
+// came due (retries); new events wake it at once.
+const callbackPoll = 500 * time.Millisecond
+
 // Node is one running Latchkey server with its storage.
 type Node struct {
 	Platform *platform.Platform
@@ -105,7 +109,7 @@ func Open(ctx context.Context, c Config) (*Node, error) {
 	// trust a cache.
 	cache.Disable()
 	n.Platform = platform.New(platform.Options{Store: store, Keys: c.Keys, Now: c.Now, Log: c.Log, Cache: cache,
-		OnIssue: func(k token.Kind) { m.Issued(k.String()) }, OnEvent: onEvent, OnRevoke: onRevoke, RefreshTTL: c.RefreshTokenTTL, RefreshGrace: c.RefreshGrace})
+		OnIssue: func(k token.Kind) { m.Issued(k.String()) }, OnEvent: onEvent, CallbackAllow: c.CallbackTargets, OnRevoke: onRevoke, RefreshTTL: c.RefreshTokenTTL, RefreshGrace: c.RefreshGrace})
 	n.Server, err = server.New(server.Deps{Config: c.Config, Platform: n.Platform, Metrics: m, Tracer: tracer, Log: c.Log, PublicURL: c.PublicURL})
 	if err != nil {
 		store.Close()
@@ -156,6 +160,7 @@ func (n *Node) Run(ctx context.Context) {
 		// through the revocation log; this node follows it.
 		go n.Platform.FollowRevocations(ctx, revocationPoll)
 	}
+	go n.Platform.Callbacks.Run(ctx, callbackPoll)
 	usage := time.NewTicker(30 * time.Second)
 	defer usage.Stop()
 	cleanup := time.NewTicker(time.Minute)

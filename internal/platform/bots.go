@@ -70,6 +70,7 @@ func (b *Bots) record(communityID int64, typ string, object any) *storage.Commun
 // other nodes.
 func (b *Bots) published(communityID int64) {
 	b.Notify(communityID)
+	b.p.Callbacks.Wake()
 	if b.onEvent != nil {
 		b.onEvent(communityID)
 	}

@@ -8,6 +8,7 @@ package platform
 
 import (
 	"context"
+	"net/netip"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -34,6 +35,9 @@ type Options struct {
 	OnRevoke func([]token.Hash)
 	// OnIssue, when set, is told of each token minted (for metrics).
 	OnIssue func(token.Kind)
+	// CallbackAllow are the loopback, private or link-local ranges Callback
+	// API servers may be in.
+	CallbackAllow []netip.Prefix
 	// OnEvent, when set, is told of each community event stored, so that
 	// the other nodes wake their waiting polls (Bots.Notify there).
 	OnEvent func(communityID int64)
@@ -68,6 +72,8 @@ type Platform struct {
 	Devices *Devices
 	// Bots keeps communities' events and delivers them to Long Poll.
 	Bots *Bots
+	// Callbacks delivers them to the communities' Callback API servers.
+	Callbacks *Callbacks
 
 	proofs   *dpop.Verifier
 	onRevoke func([]token.Hash)
@@ -89,6 +95,7 @@ func New(o Options) *Platform {
 	p.Signing = &Signing{p: p}
 	p.Devices = &Devices{p: p}
 	p.Bots = &Bots{p: p, onEvent: o.OnEvent}
+	p.Callbacks = &Callbacks{p: p, Allow: o.CallbackAllow}
 	p.Refreshes = &Refreshes{p: p, TTL: o.RefreshTTL, Grace: o.RefreshGrace}
 	if p.Refreshes.TTL == 0 {
 		p.Refreshes.TTL = DefaultRefreshTTL

@@ -70,7 +70,7 @@ func New(d Deps) (*Server, error) {
 		AllowPlainPKCE: cfg.AllowPlainPKCE, PublicURL: d.PublicURL,
 	}})
 	s.api = api.New(p, p.Now, d.Log, api.Limits{User: cfg.RateUser, Community: cfg.RateCommunity, Service: cfg.RateService},
-		methods.All(methods.Deps{P: p, Bots: p.Bots, PublicURL: d.PublicURL}))
+		methods.All(methods.Deps{P: p, Bots: p.Bots, Callbacks: p.Callbacks, PublicURL: d.PublicURL}))
 	s.api.PublicURL = strings.TrimSuffix(d.PublicURL.String(), "/")
 	s.api.Metrics, s.oauth.Metrics = d.Metrics, d.Metrics
 	kit, err := web.NewKit(p.Keys, p.Now, d.Log, d.PublicURL.Scheme == "https", p)

@@ -61,6 +61,46 @@ type LongPollSettings struct {
 	Events []string
 }
 
+// CallbackServer is a community's Callback API server.
+type CallbackServer struct {
+	ID           int64
+	CommunityID  int64
+	URL          string
+	Title        string
+	SecretSealed []byte // the secret_key, sealed: events carry it
+	CreatorID    int64
+	// Status is CallbackUnconfirmed until the server answers the
+	// confirmation with the community's code, then CallbackOK; CallbackFailed
+	// when it never did.
+	Status     string
+	APIVersion string
+	Events     []string
+	CreatedAt  time.Time
+}
+
+// The states of a callback server and of a delivery.
+const (
+	CallbackUnconfirmed = "unconfirmed"
+	CallbackOK          = "ok"
+	CallbackFailed      = "failed"
+	DeliveryPending     = "pending"
+)
+
+// Delivery is one POST the Callback API owes a server: the confirmation
+// (Type "confirmation", Seq 0) or the event Seq of its community.
+type Delivery struct {
+	ID          int64
+	ServerID    int64
+	CommunityID int64
+	Seq         int64
+	Type        string
+	Status      string // DeliveryPending, CallbackOK (delivered) or CallbackFailed
+	Attempts    int
+	NextAt      time.Time
+	LastError   string
+	UpdatedAt   time.Time
+}
+
 // AdminToken is a credential of the admin API, stored hashed.
 type AdminToken struct {
 	Name      string
@@ -569,6 +609,24 @@ type Storage interface {
 	// MessagesAllowed reports whether the community may write to the user
 	// (true unless the user denied it).
 	MessagesAllowed(ctx context.Context, communityID, userID int64) (bool, error)
+	// CreateCallbackServer stores s (setting its ID) with its confirmation
+	// queued.
+	CreateCallbackServer(ctx context.Context, s *CallbackServer, now time.Time) error
+	CallbackServers(ctx context.Context, communityID int64) ([]CallbackServer, error)
+	// UpdateCallbackServer changes the community's server in one
+	// transaction; ErrNotFound when it has none of that id.
+	UpdateCallbackServer(ctx context.Context, communityID, id int64, update func(*CallbackServer) error) (CallbackServer, error)
+	DeleteCallbackServer(ctx context.Context, communityID, id int64) error
+	// NextDeliveries claims, for up to limit servers, the first pending
+	// delivery that is due at now (one per server: deliveries go in order),
+	// by moving its next attempt to lease: another node will not take it.
+	NextDeliveries(ctx context.Context, now, lease time.Time, limit int) ([]Delivery, error)
+	// FinishDelivery records an attempt's outcome: d's Status, Attempts,
+	// NextAt and LastError; a delivered confirmation confirms its server,
+	// a failed one fails it.
+	FinishDelivery(ctx context.Context, d Delivery) error
+	// Deliveries lists the community's latest deliveries, newest first.
+	Deliveries(ctx context.Context, communityID int64, limit int) ([]Delivery, error)
 	// DeleteCommunityEvents deletes up to limit events created before
 	// before (the sequence numbers stay), and says how many.
 	DeleteCommunityEvents(ctx context.Context, before time.Time, limit int) (int64, error)

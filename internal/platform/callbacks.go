@@ -1,0 +1,316 @@
+package platform
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"latchkey/internal/storage"
+)
+
+// Callbacks is the one owner of the Callback API (vk-wire.md §7): a
+// community's servers, the confirmation handshake, and the delivery of its
+// events from a queue in storage — in order per server, each answered "ok"
+// within 10 s or retried with backoff, at most 5 times, nothing lost
+// across a restart. Targets on loopback, private or link-local addresses
+// are refused at dial time (so no name that resolves there slips through)
+// unless Allow lists them.
+type Callbacks struct {
+	p *Platform
+	// Allow are the loopback, private or link-local ranges targets may be
+	// in (--callback-allow).
+	Allow  []netip.Prefix
+	client *http.Client
+	wake   chan struct{}
+	once   sync.Once
+}
+
+// Callback API limits.
+const (
+	maxCallbackServers  = 10
+	maxDeliveryAttempts = 5
+	deliveryTimeout     = 10 * time.Second
+	deliveryLease       = 30 * time.Second
+	firstRetry          = 5 * time.Second
+)
+
+// CallbackServerView is a server with its secret opened, for its admins.
+type CallbackServerView struct {
+	storage.CallbackServer
+	Secret string
+}
+
+// ErrTargetRefused is a callback URL on a network servers may not reach.
+var ErrTargetRefused = errors.New("callback targets on loopback, private or link-local addresses are refused (the operator may allow ranges with --callback-allow)")
+
+// refused reports whether a Callback API target may not be at ip.
+func (c *Callbacks) refused(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for _, p := range c.Allow {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast()
+}
+
+func (c *Callbacks) init() {
+	c.once.Do(func() {
+		dialer := &net.Dialer{Timeout: 5 * time.Second, Control: func(_, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			ip, err2 := netip.ParseAddr(host)
+			if err != nil || err2 != nil || c.refused(ip) {
+				return ErrTargetRefused
+			}
+			return nil
+		}}
+		c.client = &http.Client{Timeout: deliveryTimeout,
+			Transport: &http.Transport{DialContext: dialer.DialContext, MaxIdleConnsPerHost: 2, IdleConnTimeout: 30 * time.Second, TLSHandshakeTimeout: 5 * time.Second},
+			// A redirect could lead anywhere: the answer is what was asked.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		c.wake = make(chan struct{}, 1)
+	})
+}
+
+// checkURL refuses a URL that is no absolute http(s) URL, or names an
+// address literal (or localhost) that servers may not reach.
+func (c *Callbacks) checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || len(raw) > 2048 {
+		return invalid("url", "must be an absolute http or https URL without user info")
+	}
+	host := u.Hostname()
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		host = "127.0.0.1"
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && c.refused(ip) {
+		return &Error{Kind: Invalid, Field: "url", Message: ErrTargetRefused.Error(), Err: ErrTargetRefused}
+	}
+	return nil
+}
+
+// ConfirmationCode is the community's code: what its servers answer the
+// confirmation with. One per community, stable.
+func (c *Callbacks) ConfirmationCode(communityID int64) string {
+	return strings.ToLower(c.p.Keys.Tag("callback-confirmation", strconv.FormatInt(communityID, 10)))[:8]
+}
+
+// Add registers a server for the community, created by the user creator,
+// and queues its confirmation.
+func (c *Callbacks) Add(ctx context.Context, creator, communityID int64, rawURL, title, secret string) (storage.CallbackServer, error) {
+	if err := c.checkURL(rawURL); err != nil {
+		return storage.CallbackServer{}, err
+	}
+	if n := utf8.RuneCountInString(title); n == 0 || n > 14 || !validText(title) {
+		return storage.CallbackServer{}, invalid("title", "must be 1 to 14 characters")
+	}
+	if len(secret) > 50 || strings.ContainsFunc(secret, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') }) {
+		return storage.CallbackServer{}, invalid("secret_key", "must be at most 50 Latin letters and digits")
+	}
+	existing, err := c.p.store.CallbackServers(ctx, communityID)
+	if err != nil {
+		return storage.CallbackServer{}, err
+	}
+	if len(existing) >= maxCallbackServers {
+		return storage.CallbackServer{}, &Error{Kind: Conflict, Message: fmt.Sprintf("a community has at most %d callback servers", maxCallbackServers)}
+	}
+	now := c.p.now()
+	s := storage.CallbackServer{CommunityID: communityID, URL: rawURL, Title: title, SecretSealed: c.p.Keys.Seal([]byte(secret)),
+		CreatorID: creator, Status: storage.CallbackUnconfirmed, APIVersion: "5.199", CreatedAt: now}
+	if err := c.p.store.CreateCallbackServer(ctx, &s, now); err != nil {
+		return s, err
+	}
+	c.Wake()
+	return s, nil
+}
+
+// Servers are the community's servers, secrets opened.
+func (c *Callbacks) Servers(ctx context.Context, communityID int64) ([]CallbackServerView, error) {
+	ss, err := c.p.store.CallbackServers(ctx, communityID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]CallbackServerView, len(ss))
+	for i, s := range ss {
+		secret, err := c.p.Keys.Open(s.SecretSealed)
+		if err != nil {
+			return nil, fmt.Errorf("callback server %d: %w", s.ID, err)
+		}
+		out[i] = CallbackServerView{CallbackServer: s, Secret: string(secret)}
+	}
+	return out, nil
+}
+
+// Delete removes a server and what it was owed.
+func (c *Callbacks) Delete(ctx context.Context, communityID, id int64) error {
+	return orNotFound(c.p.store.DeleteCallbackServer(ctx, communityID, id), "no callback server %d in this community", id)
+}
+
+// SetSettings sets which events a server gets, and in which API version.
+func (c *Callbacks) SetSettings(ctx context.Context, communityID, id int64, apiVersion string, events map[string]bool) error {
+	_, err := c.p.store.UpdateCallbackServer(ctx, communityID, id, func(s *storage.CallbackServer) error {
+		if apiVersion != "" {
+			s.APIVersion = apiVersion
+		}
+		for t, on := range events {
+			if !slices.Contains(EventTypes, t) {
+				return invalid(t, "is not an event type bots get")
+			}
+			if on && !slices.Contains(s.Events, t) {
+				s.Events = append(s.Events, t)
+			} else if !on {
+				s.Events = slices.DeleteFunc(s.Events, func(e string) bool { return e == t })
+			}
+		}
+		return nil
+	})
+	return orNotFound(err, "no callback server %d in this community", id)
+}
+
+// Deliveries are the community's latest deliveries, for its page.
+func (c *Callbacks) Deliveries(ctx context.Context, communityID int64, limit int) ([]storage.Delivery, error) {
+	return c.p.store.Deliveries(ctx, communityID, limit)
+}
+
+// Wake makes Run look at the queue now (an event or a server was added).
+func (c *Callbacks) Wake() {
+	c.init()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers what is due until ctx ends: at once when woken, and at
+// least every poll otherwise (retries come due with time).
+func (c *Callbacks) Run(ctx context.Context, poll time.Duration) {
+	c.init()
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		c.deliverDue(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-c.wake:
+		}
+	}
+}
+
+// deliverDue sends every claimed delivery, servers side by side.
+func (c *Callbacks) deliverDue(ctx context.Context) {
+	for ctx.Err() == nil {
+		now := c.p.now()
+		due, err := c.p.store.NextDeliveries(ctx, now, now.Add(deliveryLease), 32)
+		if err != nil {
+			c.p.Log.WarnContext(ctx, "callback: reading the delivery queue failed", "err", err)
+			return
+		}
+		if len(due) == 0 {
+			return
+		}
+		var wg sync.WaitGroup
+		for _, d := range due {
+			wg.Go(func() { c.deliver(ctx, d) })
+		}
+		wg.Wait()
+	}
+}
+
+// deliver makes one attempt at d and records its outcome.
+func (c *Callbacks) deliver(ctx context.Context, d storage.Delivery) {
+	err := c.attempt(ctx, d)
+	if ctx.Err() != nil {
+		return // shutting down: the lease runs out and another try comes
+	}
+	d.Attempts++
+	d.UpdatedAt = c.p.now()
+	switch {
+	case err == nil:
+		d.Status, d.LastError = storage.CallbackOK, ""
+	case d.Attempts >= maxDeliveryAttempts || errors.Is(err, errEventGone):
+		d.Status, d.LastError = storage.CallbackFailed, err.Error()
+	default:
+		backoff := firstRetry
+		for range d.Attempts - 1 {
+			backoff *= 3 // 5 s, 15 s, 45 s, 135 s
+		}
+		d.NextAt, d.LastError = c.p.now().Add(backoff), err.Error()
+	}
+	if err := c.p.store.FinishDelivery(context.WithoutCancel(ctx), d); err != nil {
+		c.p.Log.WarnContext(ctx, "callback: recording a delivery failed", "delivery", d.ID, "err", err)
+	}
+}
+
+var errEventGone = errors.New("the event is no longer kept")
+
+// attempt POSTs d to its server and checks the answer: the community's
+// code for the confirmation, "ok" for an event.
+func (c *Callbacks) attempt(ctx context.Context, d storage.Delivery) error {
+	servers, err := c.Servers(ctx, d.CommunityID)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(servers, func(s CallbackServerView) bool { return s.ID == d.ServerID })
+	if i < 0 {
+		return errEventGone
+	}
+	s := servers[i]
+	body := map[string]any{"type": "confirmation", "group_id": d.CommunityID}
+	want := c.ConfirmationCode(d.CommunityID)
+	if d.Type != "confirmation" {
+		es, err := c.p.store.CommunityEvents(ctx, d.CommunityID, d.Seq, 1)
+		if err != nil {
+			return err
+		}
+		if len(es) == 0 || es[0].Seq != d.Seq {
+			return errEventGone
+		}
+		body = map[string]any{"type": es[0].Type, "object": json.RawMessage(es[0].Object), "group_id": d.CommunityID,
+			"event_id": strconv.FormatInt(d.CommunityID, 36) + "_" + strconv.FormatInt(d.Seq, 36), "v": s.APIVersion, "secret": s.Secret}
+		want = "ok"
+	}
+	raw, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, "POST", s.URL, bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Latchkey Callback API")
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("answered %d", resp.StatusCode)
+	}
+	if strings.TrimSpace(string(got)) != want {
+		return fmt.Errorf("answered %q, not %q", truncate(string(got), 40), want)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
