@@ -8,8 +8,8 @@ package platform
 
 import (
 	"context"
-	"net/netip"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
