@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -118,6 +119,19 @@ func TestCallbackAPI(t *testing.T) {
 		evs := rcv.events("message_new")
 		return len(evs) == 4 && evs[3]["object"].(map[string]any)["message"].(map[string]any)["text"] == "after the restart"
 	})
+
+	// The community's page shows its admins the servers and deliveries
+	// (the restarted server serves it).
+	b := restarted.browser()
+	b.get(restarted.URL + "/login?next=" + url.QueryEscape(fmt.Sprintf("/communities/%d/api", s.community.ID)))
+	if to := b.login("uma", "password-uma"); to != "" {
+		t.Fatalf("login went to %s", to)
+	}
+	for _, want := range []string{"Callback servers", "My bot", rcv.srv.URL + "/vk", "message_new", "confirmation", `<td data-label="Attempts">2</td>`, "Long Poll"} {
+		if !strings.Contains(b.page, want) {
+			t.Errorf("the API usage page lacks %q", want)
+		}
+	}
 
 	// Loopback targets without --callback-allow: refused.
 	strict := newEnv(t, fastAPI)

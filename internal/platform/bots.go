@@ -250,3 +250,28 @@ func (b *Bots) SetSettings(ctx context.Context, s storage.LongPollSettings) erro
 	}
 	return b.p.store.SetLongPollSettings(ctx, s)
 }
+
+// BotsOverview is what a community's page shows of its bots.
+type BotsOverview struct {
+	LongPoll   storage.LongPollSettings
+	Servers    []storage.CallbackServer
+	Deliveries []storage.Delivery
+}
+
+// BotsOverview is the community's bot settings and recent deliveries, for
+// its admins.
+func (p *Platform) BotsOverview(ctx context.Context, actor Actor, communityID int64) (BotsOverview, error) {
+	var o BotsOverview
+	if _, err := p.Community(ctx, actor, communityID); err != nil {
+		return o, err
+	}
+	var err error
+	if o.LongPoll, err = p.store.LongPollSettings(ctx, communityID); err != nil {
+		return o, err
+	}
+	if o.Servers, err = p.store.CallbackServers(ctx, communityID); err != nil {
+		return o, err
+	}
+	o.Deliveries, err = p.store.Deliveries(ctx, communityID, 20)
+	return o, err
+}

@@ -33,6 +33,7 @@ type Platform interface {
 	CommunityAudit(ctx context.Context, actor platform.Actor, communityID int64, limit int) ([]storage.AuditEvent, error)
 	Apps(ctx context.Context, ownerID int64) ([]storage.App, error)
 	LookupApp(ctx context.Context, id int64) (storage.App, error)
+	BotsOverview(ctx context.Context, actor platform.Actor, communityID int64) (platform.BotsOverview, error)
 }
 
 // Handler serves the community pages.
@@ -108,6 +109,16 @@ type communityView struct {
 	AllScopes []scope.Scope
 	Apps      []storage.App
 	Events    []web.Event
+	// Bots: the Long Poll settings, callback servers and their recent
+	// deliveries (the API usage tab).
+	Bots       platform.BotsOverview
+	Deliveries []deliveryRow
+}
+
+// deliveryRow is a Callback API delivery as the page lists it.
+type deliveryRow struct {
+	When, Server, Event, Status, Error string
+	Attempts                           int
 }
 
 // Community shows a community's admins tab or API usage tab.
@@ -146,6 +157,18 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, u *storage.User
 			return
 		}
 		v.AllScopes = scope.All(scope.Community)
+		if v.Bots, err = h.p.BotsOverview(ctx, a, id); err != nil {
+			h.Fail(w, r, err)
+			return
+		}
+		servers := map[int64]string{}
+		for _, s := range v.Bots.Servers {
+			servers[s.ID] = s.Title
+		}
+		for _, d := range v.Bots.Deliveries {
+			v.Deliveries = append(v.Deliveries, deliveryRow{When: d.UpdatedAt.Format(time.DateTime), Server: servers[d.ServerID],
+				Event: d.Type, Status: d.Status, Error: d.LastError, Attempts: d.Attempts})
+		}
 		if v.Apps, err = h.p.Apps(ctx, u.ID); err != nil {
 			h.Fail(w, r, err)
 			return
