@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -103,6 +104,19 @@ func testVKIOBot(t *testing.T, e *env) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the writer's inbox: %+v, want the bot's answer from Echo bots", items)
+		}
+	}
+	// One conversation on both sides: the writer's inbox page shows what
+	// they wrote and the answer; the community's page shows its admins both.
+	writer := e.browser()
+	writer.get(e.URL + "/login?next=/inbox")
+	writer.login("vlad", "password-vlad")
+	admin := e.browser()
+	admin.get(e.URL + "/login?next=" + url.QueryEscape(fmt.Sprintf("/communities/%d/api", s.community.ID)))
+	admin.login("uma", "password-uma")
+	for who, page := range map[string]string{"the writer's inbox": writer.page, "the community's page": admin.page} {
+		if !strings.Contains(page, ">hello bot<") || !strings.Contains(page, ">echo: hello bot<") {
+			t.Errorf("%s lacks the conversation:\n%s", who, page)
 		}
 	}
 }
@@ -288,5 +302,29 @@ func TestBotsMembersAndPermissions(t *testing.T) {
 		"message_reply welcome back", fmt.Sprintf("group_leave %d", uid)}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("the bot's events:\n got %v\nwant %v", got, want)
+	}
+}
+
+// A person writes to a community from its page: the bot gets it as
+// message_new, as one sent with messages.send.
+func TestWriteToACommunityFromItsPage(t *testing.T) {
+	e := newEnv(t, fastAPI)
+	s := newBotSetup(t, e)
+	g := fmt.Sprint(s.community.ID)
+	e.call("groups.setLongPollSettings", s.botToken, map[string]string{"group_id": g, "enabled": "1", "message_new": "1"})
+	srv := e.call("groups.getLongPollServer", s.botToken, map[string]string{"group_id": g})["response"].(map[string]any)
+	b := e.browser()
+	b.get(e.URL + "/login?next=/communities/" + g + "/write")
+	if to := b.login("vlad", "password-vlad"); to != "" || !strings.Contains(b.page, "Echo bots") {
+		t.Fatalf("the write page: %q %d", to, b.status)
+	}
+	b.submit(b.formWith("message"), map[string]string{"message": "from the page"})
+	if !strings.Contains(b.page, "Sent.") {
+		t.Fatalf("after sending: %d %s", b.status, b.page)
+	}
+	m := pollOnce(srv["server"].(string) + "?act=a_check&key=" + srv["key"].(string) + "&ts=" + srv["ts"].(string) + "&wait=0")
+	ups, _ := m["updates"].([]any)
+	if len(ups) != 1 || ups[0].(map[string]any)["object"].(map[string]any)["message"].(map[string]any)["text"] != "from the page" {
+		t.Fatalf("the bot's poll: %v", m)
 	}
 }

@@ -47,8 +47,8 @@ type Config struct {
 const revocationPoll = 200 * time.Millisecond
 
 // callbackPoll is how often a node looks for Callback API deliveries that
-// came due (retries); new events wake it at once.
-const callbackPoll = 500 * time.Millisecond
+// came due (retries, 5 s apart at the least); new events wake it at once.
+const callbackPoll = time.Second
 
 // Node is one running Latchkey server with its storage.
 type Node struct {

@@ -145,6 +145,8 @@ type InboxItem struct {
 	Text   string
 	Unread bool
 	At     time.Time
+	// Sent: the user's own message (to a community).
+	Sent bool
 }
 
 // Inbox returns the user's notifications from apps and messages from users
@@ -193,8 +195,58 @@ func (p *Platform) Inbox(ctx context.Context, userID int64) ([]InboxItem, error)
 		}
 		items = append(items, InboxItem{From: from, Text: m.Text, Unread: m.ReadAt.IsZero(), At: m.CreatedAt})
 	}
+	// The user's side of their conversations with communities.
+	sent, err := p.store.ListSentToCommunities(ctx, userID, 200)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range sent {
+		to := name(fmt.Sprint("community ", -m.PeerID), func() (string, error) {
+			c, err := p.store.GetCommunity(ctx, -m.PeerID)
+			return c.Name, err
+		})
+		items = append(items, InboxItem{From: "→ " + to, Text: m.Text, At: m.CreatedAt, Sent: true})
+	}
 	slices.SortStableFunc(items, func(a, b InboxItem) int { return b.At.Compare(a.At) })
 	return items, nil
+}
+
+// ConversationItem is a message of a community's conversations, as its
+// page lists them.
+type ConversationItem struct {
+	User     storage.User
+	Incoming bool // from the user; else the community's answer
+	Text     string
+	At       time.Time
+}
+
+// CommunityConversations are the community's latest messages with users,
+// for its admins: what users wrote and what it answered.
+func (p *Platform) CommunityConversations(ctx context.Context, actor Actor, communityID int64, limit int) ([]ConversationItem, error) {
+	if _, err := p.Community(ctx, actor, communityID); err != nil {
+		return nil, err
+	}
+	ms, err := p.store.ListCommunityMessages(ctx, communityID, limit)
+	if err != nil {
+		return nil, err
+	}
+	users := map[int64]storage.User{}
+	var out []ConversationItem
+	for _, m := range ms {
+		id, incoming := m.PeerID, m.FromUserID != 0
+		if incoming {
+			id = m.FromUserID
+		}
+		u, ok := users[id]
+		if !ok {
+			if u, err = p.store.GetUser(ctx, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return nil, err
+			}
+			users[id] = u
+		}
+		out = append(out, ConversationItem{User: u, Incoming: incoming, Text: m.Text, At: m.CreatedAt})
+	}
+	return out, nil
 }
 
 // MarkInboxRead marks everything in the user's inbox read.

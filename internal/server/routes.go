@@ -90,6 +90,8 @@ func (s *Server) routes() http.Handler {
 	page("POST /communities", s.communities.CreateCommunity)
 	page("GET /communities/{id}", s.communities.Community)
 	page("GET /communities/{id}/api", s.communities.Community)
+	page("GET /communities/{id}/write", s.communities.WritePage)
+	page("POST /communities/{id}/write", s.communities.WritePage)
 	page("POST /communities/{id}/admins", s.communities.Post)
 	page("POST /communities/{id}/admins/{user}/remove", s.communities.Post)
 	page("POST /communities/{id}/tokens", s.communities.Post)

@@ -86,7 +86,7 @@ func New(d Deps) (*Server, error) {
 	s.authorize = authorize.New(kit, s.oauth)
 	s.device = authorize.NewDevicePage(kit, p.Devices, p, p.Now)
 	s.console = console.New(kit, p, s.oauth.BlankURL(), d.PublicURL.JoinPath("/.well-known/openid-configuration").String())
-	s.communities = communities.New(kit, p)
+	s.communities = communities.New(kit, p, p)
 	s.embed = embed.New(kit, p, p.Consents, cfg.ImplicitTokenTTL, d.PublicURL)
 	s.handler = httpx.TrustProxies(cfg.Proxies, httpx.Observe(d.Log, httpx.NewMetrics(d.Metrics.Registry), d.Tracer, s.routes(), apiRoutes...))
 	s.admin = httpx.Observe(d.Log, nil, d.Tracer, s.adminRoutes()) // logged, not counted: /metrics is the main listener's traffic

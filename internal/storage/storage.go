@@ -563,6 +563,12 @@ type Storage interface {
 	// (nil: none), in one transaction: no message without its event.
 	CreateMessage(ctx context.Context, m *Message, event func(Message) *CommunityEvent) error
 	ListMessages(ctx context.Context, peerID int64) ([]Message, error)
+	// ListSentToCommunities lists the user's messages to communities,
+	// newest first: their side of those conversations.
+	ListSentToCommunities(ctx context.Context, userID int64, limit int) ([]Message, error)
+	// ListCommunityMessages lists the messages users sent the community and
+	// it sent them, newest first.
+	ListCommunityMessages(ctx context.Context, communityID int64, limit int) ([]Message, error)
 	MarkMessagesRead(ctx context.Context, peerID int64, at time.Time) error
 	// EndSessions logs the user out of every browser session issued before at.
 	EndSessions(ctx context.Context, userID int64, at time.Time) error

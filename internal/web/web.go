@@ -50,7 +50,7 @@ var blankPage []byte
 // pageNames are the templates every build must have: a missing one fails
 // at start, not at the first request.
 var pageNames = []string{"login", "signup", "consent", "error", "home", "logout", "apps", "app_new", "app", "confirm",
-	"communities", "community", "iframe_app", "widget_button", "widget_result", "settings_apps", "inbox", "profile", "device", "demo"}
+	"communities", "community", "iframe_app", "widget_button", "widget_result", "settings_apps", "inbox", "profile", "device", "demo", "community_write"}
 
 // Page is what the layout of every page reads. View is the page's own
 // data, a type of the package that serves the page.
@@ -102,11 +102,13 @@ type Kit struct {
 	Lang i18n.Lang
 	// Metrics counts logins and throttled requests (nil: none).
 	Metrics *metrics.Metrics
+	// Now is the injected clock.
+	Now func() time.Time
 }
 
 // NewKit parses the templates; a missing or broken template fails here.
 func NewKit(keys *token.Keyring, now func() time.Time, log *slog.Logger, secureCookies bool, users Users) (*Kit, error) {
-	k := &Kit{Log: log, users: users, pages: map[i18n.Lang]map[string]*template.Template{}, Lang: i18n.English,
+	k := &Kit{Log: log, users: users, pages: map[i18n.Lang]map[string]*template.Template{}, Lang: i18n.English, Now: now,
 		Sessions: &Sessions{keys: keys, now: now, secure: secureCookies}}
 	for _, l := range i18n.All {
 		pages, err := parsePages(l)

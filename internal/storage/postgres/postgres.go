@@ -37,6 +37,7 @@ func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 	}
 	s := sqlstore.New(db, db, mapErr)
 	s.Exclusive = exclusive(db)
+	s.Stale = stale
 	s.ForUpdate = " FOR UPDATE"
 	return s, nil
 }
@@ -55,6 +56,14 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("postgres: %w", err)
 	}
 	return nil
+}
+
+// stale reports the error of a pooled connection whose server shut it down
+// while it idled (a restart): the backend is gone, so the statement never
+// ran and may be sent again on a new connection.
+func stale(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "57P01" // admin_shutdown
 }
 
 func mapErr(err error) error {

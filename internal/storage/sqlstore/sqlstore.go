@@ -45,6 +45,10 @@ type Store struct {
 	// the same storage respect (an advisory lock on PostgreSQL). Unset, fn
 	// just runs: SQLite serves one process.
 	Exclusive func(ctx context.Context, name string, fn func(context.Context) error) (bool, error)
+	// Stale, when set, reports an error of a pooled connection that died
+	// while idle (its server restarted) before the statement ran: the
+	// statement is then tried once more, on another connection.
+	Stale func(error) bool
 	// ForUpdate is appended to a SELECT that a read-modify-write
 	// transaction will update (" FOR UPDATE" on PostgreSQL). SQLite needs
 	// none: its write transactions start IMMEDIATE on the single writer.
@@ -103,7 +107,11 @@ func (p pool) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 		ctx, end = p.s.begin(ctx, p.s.opOf(query))
 		defer end()
 	}
-	return p.DB.ExecContext(ctx, query, args...)
+	res, err := p.DB.ExecContext(ctx, query, args...)
+	if p.s.stale(err) {
+		res, err = p.DB.ExecContext(ctx, query, args...)
+	}
+	return res, err
 }
 
 func (p pool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
@@ -112,7 +120,11 @@ func (p pool) QueryContext(ctx context.Context, query string, args ...any) (*sql
 		ctx, end = p.s.begin(ctx, p.s.opOf(query))
 		defer end()
 	}
-	return p.DB.QueryContext(ctx, query, args...)
+	rows, err := p.DB.QueryContext(ctx, query, args...)
+	if p.s.stale(err) {
+		rows, err = p.DB.QueryContext(ctx, query, args...)
+	}
+	return rows, err
 }
 
 func (p pool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
@@ -121,8 +133,14 @@ func (p pool) QueryRowContext(ctx context.Context, query string, args ...any) *s
 		ctx, end = p.s.begin(ctx, p.s.opOf(query))
 		defer end()
 	}
-	return p.DB.QueryRowContext(ctx, query, args...)
+	row := p.DB.QueryRowContext(ctx, query, args...)
+	if p.s.stale(row.Err()) {
+		row = p.DB.QueryRowContext(ctx, query, args...)
+	}
+	return row
 }
+
+func (s *Store) stale(err error) bool { return err != nil && s.Stale != nil && s.Stale(err) }
 
 // opOf names a statement by its verb and first table: "select tokens",
 // "insert codes". Statements are literals, so the names are few; each is
@@ -225,6 +243,9 @@ func (s *Store) tx(ctx context.Context, name string, fn func(*sql.Tx) error) err
 		defer end()
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
+	if s.stale(err) {
+		tx, err = s.w.BeginTx(ctx, nil)
+	}
 	if err != nil {
 		return s.err(err)
 	}
@@ -1548,6 +1569,25 @@ func (s *Store) UpdateUserName(ctx context.Context, id int64, first, last string
 
 func (s *Store) ListMessages(ctx context.Context, peerID int64) ([]storage.Message, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+messageCols+` FROM messages WHERE peer_id = $1 ORDER BY id DESC`, peerID)
+	if err != nil {
+		return nil, s.err(err)
+	}
+	ms, err := collect(rows, scanMessage)
+	return ms, s.err(err)
+}
+
+func (s *Store) ListSentToCommunities(ctx context.Context, userID int64, limit int) ([]storage.Message, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+messageCols+` FROM messages WHERE from_user_id = $1 AND peer_id < 0 ORDER BY id DESC LIMIT $2`, userID, limit)
+	if err != nil {
+		return nil, s.err(err)
+	}
+	ms, err := collect(rows, scanMessage)
+	return ms, s.err(err)
+}
+
+func (s *Store) ListCommunityMessages(ctx context.Context, communityID int64, limit int) ([]storage.Message, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+messageCols+` FROM messages WHERE peer_id = $1 OR from_community_id = $2 ORDER BY id DESC LIMIT $3`,
+		-communityID, communityID, limit)
 	if err != nil {
 		return nil, s.err(err)
 	}

@@ -34,16 +34,18 @@ type Platform interface {
 	Apps(ctx context.Context, ownerID int64) ([]storage.App, error)
 	LookupApp(ctx context.Context, id int64) (storage.App, error)
 	BotsOverview(ctx context.Context, actor platform.Actor, communityID int64) (platform.BotsOverview, error)
+	CommunityConversations(ctx context.Context, actor platform.Actor, communityID int64, limit int) ([]platform.ConversationItem, error)
 }
 
 // Handler serves the community pages.
 type Handler struct {
 	*web.Kit
 	p Platform
+	w Writer
 }
 
 // New returns the community pages.
-func New(k *web.Kit, p Platform) *Handler { return &Handler{Kit: k, p: p} }
+func New(k *web.Kit, p Platform, w Writer) *Handler { return &Handler{Kit: k, p: p, w: w} }
 
 // listView is the list of the user's communities.
 type listView struct{ Communities []storage.Community }
@@ -113,6 +115,14 @@ type communityView struct {
 	// deliveries (the API usage tab).
 	Bots       platform.BotsOverview
 	Deliveries []deliveryRow
+	// Messages are the community's conversations with users.
+	Messages []messageRow
+}
+
+// messageRow is a message of the community's conversations.
+type messageRow struct {
+	When, User, Text string
+	Incoming         bool
 }
 
 // deliveryRow is a Callback API delivery as the page lists it.
@@ -164,6 +174,15 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, u *storage.User
 		servers := map[int64]string{}
 		for _, s := range v.Bots.Servers {
 			servers[s.ID] = s.Title
+		}
+		msgs, err := h.p.CommunityConversations(ctx, a, id, 50)
+		if err != nil {
+			h.Fail(w, r, err)
+			return
+		}
+		for _, m := range msgs {
+			v.Messages = append(v.Messages, messageRow{When: m.At.Format(time.DateTime), Text: m.Text, Incoming: m.Incoming,
+				User: strings.TrimSpace(m.User.FirstName + " " + m.User.LastName + " (" + m.User.Login + ")")})
 		}
 		for _, d := range v.Bots.Deliveries {
 			v.Deliveries = append(v.Deliveries, deliveryRow{When: d.UpdatedAt.Format(time.DateTime), Server: servers[d.ServerID],
