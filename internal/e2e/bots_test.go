@@ -197,6 +197,22 @@ func testBotsLongPoll(t *testing.T, e *env) {
 	if m := poll(key, "3", "0"); m["failed"] != float64(2) {
 		t.Fatalf("a key 7 hours old: %v", m)
 	}
+	// Events are kept a day: a bot asking for older ones is told they are
+	// lost (failed 3) and starts again with a new key and ts.
+	e.Clock.Advance(20 * time.Hour)
+	if _, _, err := e.P.Cleanup(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	fresh := e.call("groups.getLongPollServer", s.botToken, map[string]string{"group_id": g})["response"].(map[string]any)
+	if m := poll(fresh["key"].(string), "1", "0"); m["failed"] != float64(3) {
+		t.Fatalf("a ts whose events were deleted: %v", m)
+	}
+	if fresh["ts"] != "3" {
+		t.Fatalf("the ts after the deletion: %v, want the numbering kept (3)", fresh["ts"])
+	}
+	if m := poll(fresh["key"].(string), "3", "0"); m["failed"] != nil || m["ts"] != "3" {
+		t.Fatalf("the new ts: %v", m)
+	}
 }
 
 // pollOnce asks a long poll server once, from any goroutine (nil on

@@ -66,6 +66,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, platform.ErrPollTS):
 		write(w, http.StatusOK, map[string]any{"failed": 1, "ts": strconv.FormatInt(next, 10)})
+	case errors.Is(err, platform.ErrPollLost):
+		write(w, http.StatusOK, map[string]any{"failed": 3})
 	case err != nil && httpx.ClientGone(r, err):
 		w.WriteHeader(httpx.StatusClientClosed)
 	case errors.Is(err, storage.ErrUnavailable):

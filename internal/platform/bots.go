@@ -115,6 +115,11 @@ type Update struct {
 // current one.
 var ErrPollTS = errors.New("ts out of range")
 
+// ErrPollLost is a ts whose events are no longer kept (older than
+// EventRetention): the poll answers failed 3, and the bot asks for a new
+// key and ts.
+var ErrPollLost = errors.New("the events since ts are no longer kept")
+
 // Poll returns the community's events from ts on of the types its
 // settings deliver, waiting up to wait for the first one, and the ts to
 // ask with next. A ts beyond the next event's is ErrPollTS, with the ts
@@ -134,6 +139,9 @@ func (b *Bots) Poll(ctx context.Context, communityID, ts int64, wait time.Durati
 		es, err := b.p.store.CommunityEvents(ctx, communityID, ts, 100)
 		if err != nil {
 			return nil, 0, err
+		}
+		if ts <= last && (len(es) == 0 || es[0].Seq > ts) {
+			return nil, last + 1, ErrPollLost // events ts… were deleted
 		}
 		if len(es) > 0 {
 			ls, err := b.p.store.LongPollSettings(ctx, communityID)
