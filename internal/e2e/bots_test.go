@@ -343,4 +343,14 @@ func TestWriteToACommunityFromItsPage(t *testing.T) {
 	if len(ups) != 1 || ups[0].(map[string]any)["object"].(map[string]any)["message"].(map[string]any)["text"] != "from the page" {
 		t.Fatalf("the bot's poll: %v", m)
 	}
+	// 30 messages in 10 minutes from the pages; then the person waits.
+	for i := range 29 {
+		b.get(e.URL + "/communities/" + g + "/write")
+		b.submit(b.formWith("message"), map[string]string{"message": fmt.Sprint("more ", i)})
+	}
+	b.get(e.URL + "/communities/" + g + "/write")
+	b.submit(b.formWith("message"), map[string]string{"message": "one too many"})
+	if b.status != http.StatusTooManyRequests {
+		t.Fatalf("the 31st message in 10 minutes: %d", b.status)
+	}
 }

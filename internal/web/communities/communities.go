@@ -42,10 +42,14 @@ type Handler struct {
 	*web.Kit
 	p Platform
 	w Writer
+	// writes bounds the messages one person sends from community pages.
+	writes *web.Throttle
 }
 
 // New returns the community pages.
-func New(k *web.Kit, p Platform, w Writer) *Handler { return &Handler{Kit: k, p: p, w: w} }
+func New(k *web.Kit, p Platform, w Writer) *Handler {
+	return &Handler{Kit: k, p: p, w: w, writes: web.NewThrottle(k.Now, writeWindow)}
+}
 
 // listView is the list of the user's communities.
 type listView struct{ Communities []storage.Community }

@@ -28,6 +28,13 @@ type writeView struct {
 // maxMessage is the longest message, as messages.send takes.
 const maxMessage = 4096
 
+// writesPerWindow messages per writeWindow may one person send from the
+// pages (the API has its per-token limits).
+const (
+	writesPerWindow = 30
+	writeWindow     = 10 * time.Minute
+)
+
 // WritePage serves GET and POST /communities/{id}/write.
 func (h *Handler) WritePage(w http.ResponseWriter, r *http.Request) {
 	var u *storage.User
@@ -50,6 +57,11 @@ func (h *Handler) WritePage(w http.ResponseWriter, r *http.Request) {
 		if text == "" || len([]rune(text)) > maxMessage {
 			page.Error = "Write a message of 1 to 4096 characters."
 			h.Render(w, r, http.StatusUnprocessableEntity, "community_write", page)
+			return
+		}
+		if ok, _ := h.writes.Take("write:"+strconv.FormatInt(u.ID, 10), writesPerWindow); !ok {
+			page.Error = "Too many messages. Try again in a few minutes."
+			h.Render(w, r, http.StatusTooManyRequests, "community_write", page)
 			return
 		}
 		from := storage.Token{Kind: token.User, UserID: u.ID}

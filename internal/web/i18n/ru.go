@@ -218,6 +218,7 @@ var russian = map[string]string{
 	"Tokens":                                 "Токены",
 	"Too many accounts created from your address. Try again in %d minutes.": "С вашего адреса создано слишком много аккаунтов. Попробуйте снова через %d мин.",
 	"Too many failed attempts. Try again in %d minutes.":                    "Слишком много неудачных попыток. Попробуйте снова через %d мин.",
+	"Too many messages. Try again in a few minutes.":                        "Слишком много сообщений. Попробуйте через несколько минут.",
 	"Too many people are logging in right now. Try again in a moment.":      "Сейчас входит слишком много людей. Попробуйте через минуту.",
 	"Too many people are signing up right now. Try again in a moment.":      "Сейчас регистрируется слишком много людей. Попробуйте через минуту.",
 	"Too many wrong codes. Try again in a few minutes.":                     "Слишком много неверных кодов. Попробуйте снова через несколько минут.",
