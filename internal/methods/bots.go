@@ -116,12 +116,24 @@ func (d Deps) getCallbackServers(c *api.Call) (any, error) {
 }
 
 func (d Deps) deleteCallbackServer(c *api.Call) (any, error) {
+	return onServer(c, func(group, server int64) error { return d.Callbacks.Delete(c.Ctx, group, server) })
+}
+
+func (d Deps) setCallbackSettings(c *api.Call) (any, error) {
+	return onServer(c, func(group, server int64) error {
+		return d.Callbacks.SetSettings(c.Ctx, group, server, c.Str("api_version"), eventFlags(c))
+	})
+}
+
+// onServer runs do on the callback server server_id of the call's own
+// community: 1, or error 100 when the community has no such server.
+func onServer(c *api.Call, do func(group, server int64) error) (any, error) {
 	id, err := ownGroup(c)
 	if err != nil {
 		return nil, err
 	}
 	server, _ := c.Int("server_id")
-	if err := d.Callbacks.Delete(c.Ctx, id, server); platform.KindOf(err) == platform.NotFound {
+	if err := do(id, server); platform.KindOf(err) == platform.NotFound {
 		return nil, api.ErrParam("server_id")
 	} else if err != nil {
 		return nil, err
@@ -129,24 +141,15 @@ func (d Deps) deleteCallbackServer(c *api.Call) (any, error) {
 	return int64(1), nil
 }
 
-func (d Deps) setCallbackSettings(c *api.Call) (any, error) {
-	id, err := ownGroup(c)
-	if err != nil {
-		return nil, err
-	}
-	server, _ := c.Int("server_id")
+// eventFlags are the event types a call turns on (1) or off (0).
+func eventFlags(c *api.Call) map[string]bool {
 	events := map[string]bool{}
 	for _, t := range platform.EventTypes {
 		if v, ok := c.Int(t); ok {
 			events[t] = v == 1
 		}
 	}
-	if err := d.Callbacks.SetSettings(c.Ctx, id, server, c.Str("api_version"), events); platform.KindOf(err) == platform.NotFound {
-		return nil, api.ErrParam("server_id")
-	} else if err != nil {
-		return nil, err
-	}
-	return int64(1), nil
+	return events
 }
 
 // userToGroup runs a user's action on the community group_id names.
@@ -203,13 +206,11 @@ func (d Deps) setLongPollSettings(c *api.Call) (any, error) {
 	if v := c.Str("api_version"); v != "" {
 		s.APIVersion = v
 	}
-	for _, t := range platform.EventTypes {
-		v, ok := c.Int(t)
+	for t, on := range eventFlags(c) {
 		switch {
-		case !ok:
-		case v == 1 && !slices.Contains(s.Events, t):
+		case on && !slices.Contains(s.Events, t):
 			s.Events = append(s.Events, t)
-		case v == 0:
+		case !on:
 			s.Events = slices.DeleteFunc(s.Events, func(e string) bool { return e == t })
 		}
 	}
