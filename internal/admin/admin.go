@@ -146,7 +146,7 @@ func (a *API) handle(op func(*call) (int, any, error)) http.Handler {
 			w.WriteHeader(status)
 			return
 		}
-		writeJSON(w, status, body)
+		httpx.WriteJSON(w, status, body)
 	})
 }
 
@@ -180,18 +180,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 // problem writes RFC 9457 problem details.
 func problem(w http.ResponseWriter, status int, title, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"type": "about:blank", "title": title, "status": status, "detail": detail})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.Encode(v)
+	httpx.WriteJSON(w, status, map[string]any{"type": "about:blank", "title": title, "status": status, "detail": detail})
 }
 
 // decode reads the JSON body into v, refusing unknown fields.

@@ -36,12 +36,13 @@ func (t *target) botCommunities(ctx context.Context, n int) ([]*botCommunity, st
 		return nil, "", err
 	}
 	out := make([]*botCommunity, n)
+	on := true
 	for i := range out {
 		c, err := t.p.CreateCommunity(ctx, platform.CLI, t.user.ID, "Bench bots "+strconv.Itoa(i))
 		if err != nil {
 			return nil, "", err
 		}
-		if err := t.p.Bots.SetSettings(ctx, storage.LongPollSettings{CommunityID: c.ID, Enabled: true, APIVersion: "5.199", Events: []string{platform.EventMessageNew}}); err != nil {
+		if err := t.p.Bots.UpdateSettings(ctx, c.ID, &on, "", map[string]bool{platform.EventMessageNew: true}); err != nil {
 			return nil, "", err
 		}
 		key, ts, err := t.p.Bots.LongPollServer(ctx, c.ID)

@@ -83,3 +83,22 @@ func TestTrustProxies(t *testing.T) {
 		}
 	}
 }
+
+// WriteJSON keeps a Content-Type the caller chose, forbids caching, and
+// does not escape what is not HTML.
+func TestWriteJSON(t *testing.T) {
+	rec := httptest.NewRecorder()
+	WriteJSON(rec, http.StatusTeapot, map[string]string{"u": "a&b<c>"})
+	if rec.Code != http.StatusTeapot || rec.Header().Get("Content-Type") != "application/json" || rec.Header().Get("Cache-Control") != "no-store" {
+		t.Fatalf("%d %v", rec.Code, rec.Header())
+	}
+	if got := rec.Body.String(); got != `{"u":"a&b<c>"}`+"\n" {
+		t.Fatalf("body %q", got)
+	}
+	rec = httptest.NewRecorder()
+	rec.Header().Set("Content-Type", "application/problem+json")
+	WriteJSON(rec, http.StatusBadRequest, struct{}{})
+	if ct := rec.Header().Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("the caller's Content-Type became %q", ct)
+	}
+}

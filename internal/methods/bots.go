@@ -29,7 +29,7 @@ type Bots interface {
 	MessagesAllowed(ctx context.Context, communityID, userID int64) (bool, error)
 	LongPollServer(ctx context.Context, communityID int64) (key string, ts int64, err error)
 	Settings(ctx context.Context, communityID int64) (storage.LongPollSettings, error)
-	SetSettings(ctx context.Context, s storage.LongPollSettings) error
+	UpdateSettings(ctx context.Context, communityID int64, enabled *bool, apiVersion string, flags map[string]bool) error
 }
 
 // botMethods are the Bots Long Poll methods (vk-wire.md §7), for a
@@ -196,25 +196,12 @@ func (d Deps) setLongPollSettings(c *api.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := d.Bots.Settings(c.Ctx, id)
-	if err != nil {
-		return nil, err
-	}
+	var enabled *bool
 	if v, ok := c.Int("enabled"); ok {
-		s.Enabled = v == 1
+		on := v == 1
+		enabled = &on
 	}
-	if v := c.Str("api_version"); v != "" {
-		s.APIVersion = v
-	}
-	for t, on := range eventFlags(c) {
-		switch {
-		case on && !slices.Contains(s.Events, t):
-			s.Events = append(s.Events, t)
-		case !on:
-			s.Events = slices.DeleteFunc(s.Events, func(e string) bool { return e == t })
-		}
-	}
-	if err := d.Bots.SetSettings(c.Ctx, s); err != nil {
+	if err := d.Bots.UpdateSettings(c.Ctx, id, enabled, c.Str("api_version"), eventFlags(c)); err != nil {
 		return nil, err
 	}
 	return int64(1), nil

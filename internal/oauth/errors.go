@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"latchkey/internal/httpx"
 	"latchkey/internal/protocol"
 )
 
@@ -65,14 +66,11 @@ func WriteJSON(w http.ResponseWriter, e *Error) {
 	writeJSON(w, e.Status, body)
 }
 
+// writeJSON writes a token endpoint's answer, which no cache may keep
+// (RFC 6749 §5.1 asks for Pragma too).
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.Encode(v)
+	httpx.WriteJSON(w, status, v)
 }
 
 // writeBody writes v as a 200 JSON answer that caches may keep (the JWKS).

@@ -50,15 +50,6 @@ const EventRetention = 25 * time.Hour
 // MaxLongPollWait is the longest a poll waits (wait=, seconds).
 const MaxLongPollWait = 90 * time.Second
 
-// Publish records an event of the community and wakes its waiting polls.
-func (b *Bots) Publish(ctx context.Context, communityID int64, typ string, object any) error {
-	if err := b.p.store.AddCommunityEvent(ctx, b.record(communityID, typ, object)); err != nil {
-		return err
-	}
-	b.published(communityID)
-	return nil
-}
-
 // record is the stored form of an event (object is one of ours: it always
 // encodes).
 func (b *Bots) record(communityID int64, typ string, object any) *storage.CommunityEvent {
@@ -248,15 +239,37 @@ func (b *Bots) Settings(ctx context.Context, communityID int64) (storage.LongPol
 	return b.p.store.LongPollSettings(ctx, communityID)
 }
 
-// SetSettings replaces the community's Long Poll settings; events must be
-// of EventTypes.
-func (b *Bots) SetSettings(ctx context.Context, s storage.LongPollSettings) error {
-	for _, t := range s.Events {
+// UpdateSettings changes the community's Long Poll settings: enabled and
+// apiVersion when given, and each event of flags on or off.
+func (b *Bots) UpdateSettings(ctx context.Context, communityID int64, enabled *bool, apiVersion string, flags map[string]bool) error {
+	_, err := b.p.store.UpdateLongPollSettings(ctx, communityID, func(s *storage.LongPollSettings) error {
+		if enabled != nil {
+			s.Enabled = *enabled
+		}
+		if apiVersion != "" {
+			s.APIVersion = apiVersion
+		}
+		var err error
+		s.Events, err = withEvents(s.Events, flags)
+		return err
+	})
+	return err
+}
+
+// withEvents is the event list with each of flags turned on (added once)
+// or off; flags must be of EventTypes.
+func withEvents(events []string, flags map[string]bool) ([]string, error) {
+	for t, on := range flags {
 		if !slices.Contains(EventTypes, t) {
-			return invalid(t, "is not an event type bots get")
+			return nil, invalid(t, "is not an event type bots get")
+		}
+		if on && !slices.Contains(events, t) {
+			events = append(events, t)
+		} else if !on {
+			events = slices.DeleteFunc(events, func(e string) bool { return e == t })
 		}
 	}
-	return b.p.store.SetLongPollSettings(ctx, s)
+	return events, nil
 }
 
 // BotsOverview is what a community's page shows of its bots.

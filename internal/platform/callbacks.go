@@ -131,7 +131,7 @@ func (c *Callbacks) Add(ctx context.Context, creator, communityID int64, rawURL,
 	}
 	now := c.p.now()
 	s := storage.CallbackServer{CommunityID: communityID, URL: rawURL, Title: title, SecretSealed: c.p.Keys.Seal([]byte(secret)),
-		CreatorID: creator, Status: storage.CallbackUnconfirmed, APIVersion: "5.199", CreatedAt: now}
+		CreatorID: creator, Status: storage.CallbackUnconfirmed, APIVersion: storage.DefaultLongPollVersion, CreatedAt: now}
 	if err := c.p.store.CreateCallbackServer(ctx, &s, now); err != nil {
 		return s, err
 	}
@@ -167,24 +167,11 @@ func (c *Callbacks) SetSettings(ctx context.Context, communityID, id int64, apiV
 		if apiVersion != "" {
 			s.APIVersion = apiVersion
 		}
-		for t, on := range events {
-			if !slices.Contains(EventTypes, t) {
-				return invalid(t, "is not an event type bots get")
-			}
-			if on && !slices.Contains(s.Events, t) {
-				s.Events = append(s.Events, t)
-			} else if !on {
-				s.Events = slices.DeleteFunc(s.Events, func(e string) bool { return e == t })
-			}
-		}
-		return nil
+		var err error
+		s.Events, err = withEvents(s.Events, events)
+		return err
 	})
 	return orNotFound(err, "no callback server %d in this community", id)
-}
-
-// Deliveries are the community's latest deliveries, for its page.
-func (c *Callbacks) Deliveries(ctx context.Context, communityID int64, limit int) ([]storage.Delivery, error) {
-	return c.p.store.Deliveries(ctx, communityID, limit)
 }
 
 // Wake makes Run look at the queue now (an event or a server was added).

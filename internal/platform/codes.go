@@ -74,7 +74,9 @@ func (c *Codes) Redeem(ctx context.Context, raw string, appID int64, redirectURI
 	case errors.Is(err, storage.ErrConflict):
 		// A replayed code: someone else may hold it. Revoke all it issued.
 		if code.AppID == appID {
-			if err := c.revokeIssued(ctx, code); err != nil {
+			// The grant's refresh tokens go too (RFC 9700 §4.14): their
+			// family is the code.
+			if err := c.p.revokeStolen(ctx, code.Hash, code.UserID, code.AppID, storage.RevokedCodeReplay, storage.AuditCodeReplay); err != nil {
 				return code, err
 			}
 		}
@@ -92,17 +94,4 @@ func (c *Codes) Redeem(ctx context.Context, raw string, appID int64, redirectURI
 		return code, &Error{Kind: Invalid, Field: "code_verifier", Message: err.Error(), Err: err}
 	}
 	return code, nil
-}
-
-// revokeIssued revokes every token issued from a replayed code.
-func (c *Codes) revokeIssued(ctx context.Context, code storage.Code) error {
-	// The grant's refresh tokens go too (RFC 9700 §4.14): their family is
-	// the code.
-	p := c.p
-	revoked, err := p.revokeGrant(ctx, code.Hash, storage.RevokedCodeReplay)
-	if err != nil {
-		return err
-	}
-	p.audit(ctx, Actor{UserID: code.UserID}, storage.AuditEvent{AppID: code.AppID, Action: storage.AuditCodeReplay, Detail: "tokens revoked: " + itoa(int64(len(revoked)))})
-	return nil
 }

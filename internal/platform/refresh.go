@@ -76,7 +76,7 @@ func (r *Refreshes) Rotate(ctx context.Context, raw string, appID int64, by stor
 		}
 		if old.RevokedAt.IsZero() {
 			// A spent token presented again: it was copied. Revoke the grant.
-			if err := r.revokeGrant(ctx, old); err != nil {
+			if err := r.p.revokeStolen(ctx, old.Family, old.UserID, old.AppID, storage.RevokedRefreshReuse, storage.AuditRefreshReuse); err != nil {
 				return Grant{}, "", err
 			}
 		}
@@ -90,15 +90,4 @@ func (r *Refreshes) Rotate(ctx context.Context, raw string, appID int64, by stor
 	g := Grant{Family: old.Family, AppID: old.AppID, UserID: old.UserID, Scope: old.Scope, AuthTime: old.AuthTime, Nonce: old.Nonce, JKT: old.JKT, DeviceID: old.DeviceID}
 	next, err := r.Issue(ctx, g)
 	return g, next, err
-}
-
-// revokeGrant revokes every refresh and access token of old's family.
-func (r *Refreshes) revokeGrant(ctx context.Context, old storage.RefreshToken) error {
-	p := r.p
-	revoked, err := p.revokeGrant(ctx, old.Family, storage.RevokedRefreshReuse)
-	if err != nil {
-		return err
-	}
-	p.audit(ctx, Actor{UserID: old.UserID}, storage.AuditEvent{AppID: old.AppID, Action: storage.AuditRefreshReuse, Detail: "tokens revoked: " + itoa(int64(len(revoked)))})
-	return nil
 }

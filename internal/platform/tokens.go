@@ -154,6 +154,17 @@ func (p *Platform) revokeGrant(ctx context.Context, family token.Hash, reason st
 	return revoked, nil
 }
 
+// revokeStolen revokes the grant of a credential presented again after its
+// one use (a replayed code, a reused refresh token), and records why.
+func (p *Platform) revokeStolen(ctx context.Context, family token.Hash, userID, appID int64, reason storage.RevokeReason, action storage.AuditAction) error {
+	revoked, err := p.revokeGrant(ctx, family, reason)
+	if err != nil {
+		return err
+	}
+	p.audit(ctx, Actor{UserID: userID}, storage.AuditEvent{AppID: appID, Action: action, Detail: "tokens revoked: " + itoa(int64(len(revoked)))})
+	return nil
+}
+
 // EndSignIn ends the sign-in t belongs to (VK ID's logout): every token of
 // its grant, refresh tokens included, or t alone (and what was exchanged
 // from it) when it has no grant. Other sign-ins of the user and app stay.

@@ -52,6 +52,10 @@ type CommunityEvent struct {
 	CreatedAt time.Time
 }
 
+// DefaultLongPollVersion is the API version of a community's Long Poll
+// and Callback API events until its admins choose another.
+const DefaultLongPollVersion = "5.199"
+
 // LongPollSettings are a community's Bots Long Poll settings.
 type LongPollSettings struct {
 	CommunityID int64
@@ -590,9 +594,6 @@ type Storage interface {
 	// AdminToken finds an admin token by its hash; ErrNotFound otherwise.
 	AdminToken(ctx context.Context, hash token.Hash) (AdminToken, error)
 
-	// AddCommunityEvent stores e with the community's next sequence
-	// number, which it sets.
-	AddCommunityEvent(ctx context.Context, e *CommunityEvent) error
 	// CommunityEvents lists up to limit of the community's events from
 	// sequence number from on, in order.
 	CommunityEvents(ctx context.Context, communityID, from int64, limit int) ([]CommunityEvent, error)
@@ -602,7 +603,9 @@ type Storage interface {
 	// LongPollSettings are the community's (disabled, no events, when never
 	// set).
 	LongPollSettings(ctx context.Context, communityID int64) (LongPollSettings, error)
-	SetLongPollSettings(ctx context.Context, s LongPollSettings) error
+	// UpdateLongPollSettings changes the community's settings with update
+	// in one transaction (an error from update changes nothing).
+	UpdateLongPollSettings(ctx context.Context, communityID int64, update func(*LongPollSettings) error) (LongPollSettings, error)
 	// SetMembership makes the user a member of the community or not, and
 	// reports whether that changed; when it did, event (if any) is stored
 	// in the same write.

@@ -1252,10 +1252,6 @@ func (s *Store) DisableUser(ctx context.Context, id int64, at time.Time) error {
 
 // ---- bots: community events and Long Poll settings
 
-func (s *Store) AddCommunityEvent(ctx context.Context, e *storage.CommunityEvent) error {
-	return s.tx(ctx, "AddCommunityEvent", func(tx *sql.Tx) error { return addEvent(ctx, tx, e) })
-}
-
 // addEvent stores e with its community's next number, in tx.
 func addEvent(ctx context.Context, tx *sql.Tx, e *storage.CommunityEvent) error {
 	// The counter row serialises a community's writers on both backends.
@@ -1511,34 +1507,56 @@ func (s *Store) LastEventSeq(ctx context.Context, communityID int64) (int64, err
 }
 
 func (s *Store) LongPollSettings(ctx context.Context, communityID int64) (storage.LongPollSettings, error) {
-	ls := storage.LongPollSettings{CommunityID: communityID, APIVersion: "5.199", Events: []string{}}
+	ls, err := scanLongPoll(s.r.QueryRowContext(ctx, `SELECT `+longPollCols+` FROM longpoll_settings WHERE community_id = $1`, communityID), communityID)
+	return ls, s.err(err)
+}
+
+func (s *Store) UpdateLongPollSettings(ctx context.Context, communityID int64, update func(*storage.LongPollSettings) error) (storage.LongPollSettings, error) {
+	var ls storage.LongPollSettings
+	err := s.tx(ctx, "UpdateLongPollSettings", func(tx *sql.Tx) error {
+		// The row is made first, so that FOR UPDATE has one to lock.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO longpoll_settings (community_id, enabled, api_version, events) VALUES ($1, 0, $2, '[]')
+			ON CONFLICT (community_id) DO NOTHING`, communityID, storage.DefaultLongPollVersion); err != nil {
+			return err
+		}
+		var err error
+		ls, err = scanLongPoll(tx.QueryRowContext(ctx, `SELECT `+longPollCols+` FROM longpoll_settings WHERE community_id = $1`+s.ForUpdate, communityID), communityID)
+		if err != nil {
+			return err
+		}
+		if err := update(&ls); err != nil {
+			return err
+		}
+		if ls.Events == nil {
+			ls.Events = []string{}
+		}
+		enabled := 0
+		if ls.Enabled {
+			enabled = 1
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE longpoll_settings SET enabled = $1, api_version = $2, events = $3 WHERE community_id = $4`,
+			enabled, ls.APIVersion, jsonText(ls.Events), communityID)
+		return err
+	})
+	return ls, s.err(err)
+}
+
+const longPollCols = `enabled, api_version, events`
+
+// scanLongPoll reads longPollCols; no row is the settings never set.
+func scanLongPoll(row *sql.Row, communityID int64) (storage.LongPollSettings, error) {
+	ls := storage.LongPollSettings{CommunityID: communityID, APIVersion: storage.DefaultLongPollVersion, Events: []string{}}
 	var enabled int64
 	var events string
-	err := s.r.QueryRowContext(ctx, `SELECT enabled, api_version, events FROM longpoll_settings WHERE community_id = $1`, communityID).
-		Scan(&enabled, &ls.APIVersion, &events)
+	err := row.Scan(&enabled, &ls.APIVersion, &events)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ls, nil
 	}
 	if err != nil {
-		return ls, s.err(err)
+		return ls, err
 	}
 	ls.Enabled = enabled == 1
 	return ls, json.Unmarshal([]byte(events), &ls.Events)
-}
-
-func (s *Store) SetLongPollSettings(ctx context.Context, ls storage.LongPollSettings) error {
-	events := ls.Events
-	if events == nil {
-		events = []string{}
-	}
-	enabled := 0
-	if ls.Enabled {
-		enabled = 1
-	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO longpoll_settings (community_id, enabled, api_version, events) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (community_id) DO UPDATE SET enabled = excluded.enabled, api_version = excluded.api_version, events = excluded.events`,
-		ls.CommunityID, enabled, ls.APIVersion, jsonText(events))
-	return s.err(err)
 }
 
 // ---- admin tokens

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -987,7 +988,7 @@ func testCommunityEvents(t *testing.T, s storage.Storage) {
 	}
 	for i, c := range []int64{7, 7, 8, 7} {
 		e := storage.CommunityEvent{CommunityID: c, Type: "message_new", Object: fmt.Sprintf(`{"n":%d}`, i), CreatedAt: t0}
-		must(t, s.AddCommunityEvent(ctx(), &e))
+		must(t, addEvent(s, &e))
 		if want := map[int]int64{0: 1, 1: 2, 2: 1, 3: 3}[i]; e.Seq != want {
 			t.Fatalf("event %d of community %d: seq %d, want %d", i, c, e.Seq, want)
 		}
@@ -1002,17 +1003,30 @@ func testCommunityEvents(t *testing.T, s storage.Storage) {
 	}
 	// Old events go; the numbers stay.
 	late := storage.CommunityEvent{CommunityID: 7, Type: "group_join", Object: "{}", CreatedAt: t0.Add(time.Hour)}
-	must(t, s.AddCommunityEvent(ctx(), &late))
+	must(t, addEvent(s, &late))
 	n, err := s.DeleteCommunityEvents(ctx(), t0.Add(time.Minute), 100)
 	must(t, err)
 	if es, _ := s.CommunityEvents(ctx(), 7, 1, 10); n != 4 || len(es) != 1 || es[0].Seq != 4 {
 		t.Fatalf("after deleting the old ones (%d): %+v", n, es)
 	}
 	next := storage.CommunityEvent{CommunityID: 7, Type: "group_join", Object: "{}", CreatedAt: t0.Add(time.Hour)}
-	must(t, s.AddCommunityEvent(ctx(), &next))
+	must(t, addEvent(s, &next))
 	if next.Seq != 5 {
 		t.Fatalf("the next event after a deletion: seq %d, want 5", next.Seq)
 	}
+}
+
+// eventJoiner numbers the users addEvent makes join.
+var eventJoiner atomic.Int64
+
+// addEvent stores e as the event of a new member joining its community
+// (every write that stores an event does so with a change of its own).
+func addEvent(s storage.Storage, e *storage.CommunityEvent) error {
+	changed, err := s.SetMembership(ctx(), e.CommunityID, 1_000_000+eventJoiner.Add(1), true, e.CreatedAt, e)
+	if err == nil && !changed {
+		err = fmt.Errorf("joining community %d changed nothing", e.CommunityID)
+	}
+	return err
 }
 
 func testConcurrentCommunityEvents(t *testing.T, s storage.Storage) {
@@ -1024,7 +1038,7 @@ func testConcurrentCommunityEvents(t *testing.T, s storage.Storage) {
 		go func() {
 			defer wg.Done()
 			e := storage.CommunityEvent{CommunityID: 9, Type: "group_join", Object: "{}", CreatedAt: t0}
-			if err := s.AddCommunityEvent(ctx(), &e); err != nil {
+			if err := addEvent(s, &e); err != nil {
 				t.Error(err)
 				return
 			}
@@ -1051,8 +1065,27 @@ func testLongPollSettings(t *testing.T, s storage.Storage) {
 	if ls.Enabled || len(ls.Events) != 0 || ls.APIVersion == "" {
 		t.Fatalf("never set: %+v", ls)
 	}
-	must(t, s.SetLongPollSettings(ctx(), storage.LongPollSettings{CommunityID: 5, Enabled: true, APIVersion: "5.199", Events: []string{"message_new", "message_reply"}}))
-	must(t, s.SetLongPollSettings(ctx(), storage.LongPollSettings{CommunityID: 5, Enabled: true, APIVersion: "5.131", Events: []string{"message_new"}}))
+	set := func(enabled bool, version string, events ...string) {
+		t.Helper()
+		got, err := s.UpdateLongPollSettings(ctx(), 5, func(ls *storage.LongPollSettings) error {
+			ls.Enabled, ls.APIVersion, ls.Events = enabled, version, events
+			return nil
+		})
+		must(t, err)
+		if got.APIVersion != version {
+			t.Fatalf("the update returned %+v", got)
+		}
+	}
+	set(true, "5.199", "message_new", "message_reply")
+	set(true, "5.131", "message_new")
+	// An error from the update changes nothing.
+	refused := errors.New("refused")
+	if _, err := s.UpdateLongPollSettings(ctx(), 5, func(ls *storage.LongPollSettings) error {
+		ls.Enabled = false
+		return refused
+	}); !errors.Is(err, refused) {
+		t.Fatalf("a refused update: %v", err)
+	}
 	ls, err = s.LongPollSettings(ctx(), 5)
 	must(t, err)
 	if !ls.Enabled || ls.APIVersion != "5.131" || len(ls.Events) != 1 || ls.Events[0] != "message_new" {
