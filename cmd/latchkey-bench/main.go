@@ -16,6 +16,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"slices"
+	"strings"
 	"time"
 
 	"latchkey/internal/bench"
@@ -34,8 +36,10 @@ func run(args []string) error {
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "how long each scenario runs")
 	fs.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "concurrent clients")
 	fs.IntVar(&o.Tokens, "tokens", o.Tokens, "distinct user tokens the API scenario rotates through")
+	fs.IntVar(&o.LiveTokens, "live-tokens", 0, "also provision this many live user tokens (10,000 users, 100 apps) and measure API calls spread uniformly over them, beside a set that fits the cache (try 1000000)")
 	fs.StringVar(&o.DB, "db", "", "run against this storage (sqlite:PATH or postgres://…; added to) instead of a temporary SQLite file")
 	fs.StringVar(&o.Postgres, "postgres", "", "also run every scenario on this PostgreSQL database (postgres://…; it is added to)")
+	only := fs.String("scenarios", "", "run only these scenarios, comma-separated: "+strings.Join(bench.Scenarios, ", "))
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server and clients) to this file")
 	idle := fs.Int("idle-polls", 0, "instead of the scenarios: open this many waiting Bots Long Poll requests and report the CPU and memory they cost")
 	if err := fs.Parse(args); err != nil {
@@ -44,8 +48,19 @@ func run(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if *only != "" {
+		for _, k := range strings.Split(*only, ",") {
+			if !slices.Contains(bench.Scenarios, k) {
+				return fmt.Errorf("-scenarios: unknown scenario %q (want some of %s)", k, strings.Join(bench.Scenarios, ", "))
+			}
+			o.Only = append(o.Only, k)
+		}
+	}
 	if o.Duration <= 0 || o.Duration > 10*time.Minute {
 		return fmt.Errorf("-duration %v: want between 1ms and 10m", o.Duration)
+	}
+	if o.LiveTokens < 0 || o.LiveTokens > 10_000_000 {
+		return fmt.Errorf("-live-tokens %d: want 0 to 10000000", o.LiveTokens)
 	}
 	if o.Concurrency < 1 || o.Concurrency > 1024 {
 		return fmt.Errorf("-concurrency %d: want 1 to 1024", o.Concurrency)

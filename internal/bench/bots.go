@@ -164,13 +164,17 @@ func cpuTime() time.Duration {
 }
 
 // rssBytes is the process's resident set size (Linux).
-func rssBytes() int64 {
+func rssBytes() int64 { return procStatus("VmRSS") }
+
+// procStatus is a size in bytes from the process's status (Linux):
+// VmRSS, its resident set now, or VmHWM, its peak.
+func procStatus(field string) int64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for l := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return kb << 10
 		}

@@ -23,6 +23,7 @@ type Result struct {
 	Errors   int
 	Elapsed  time.Duration
 	P50, P99 time.Duration
+	Note     string // what else was measured (memory, cache hits)
 }
 
 // PerSecond is the completed operations per second.
@@ -36,6 +37,19 @@ type op func(ctx context.Context, worker int, c *http.Client) error
 // a keep-alive client of its own (made, and logged in where the scenario
 // needs it, before the clock starts), and measures every call.
 func drive(ctx context.Context, name string, concurrency int, d time.Duration, newClient func() *http.Client, do op) Result {
+	return drivePaced(ctx, name, concurrency, d, 0, newClient, do)
+}
+
+// drivePaced is drive at a fixed rate when rate > 0: the workers share a
+// schedule of rate operations per second, and each operation's latency is
+// counted from when it was due, so that a stall delaying the operations
+// behind it counts against each of them; a worker behind schedule goes on
+// at once.
+func drivePaced(ctx context.Context, name string, concurrency int, d time.Duration, rate float64, newClient func() *http.Client, do op) Result {
+	var every time.Duration // per worker
+	if rate > 0 {
+		every = time.Duration(float64(time.Second) * float64(concurrency) / rate)
+	}
 	clients := make([]*http.Client, concurrency)
 	var ready sync.WaitGroup
 	for w := range concurrency {
@@ -54,8 +68,19 @@ func drive(ctx context.Context, name string, concurrency int, d time.Duration, n
 			defer wg.Done()
 			c := clients[w]
 			samples := make([]time.Duration, 0, 1<<14)
-			for ctx.Err() == nil {
+			for k := 0; ctx.Err() == nil; k++ {
 				t0 := time.Now()
+				if every > 0 {
+					due := start.Add(time.Duration(k)*every + time.Duration(w)*every/time.Duration(concurrency))
+					if wait := due.Sub(t0); wait > 0 {
+						select {
+						case <-time.After(wait):
+						case <-ctx.Done():
+							continue
+						}
+					}
+					t0 = due
+				}
 				if err := do(ctx, w, c); err != nil {
 					if ctx.Err() != nil {
 						break
@@ -88,7 +113,11 @@ func Print(w io.Writer, results []Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\t ops\t ops/s\t p50\t p99\t errors\t")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t %d\t %.0f\t %s\t %s\t %d\t\n", r.Name, r.Requests, r.PerSecond(), round(r.P50), round(r.P99), r.Errors)
+		fmt.Fprintf(tw, "%s\t %d\t %.0f\t %s\t %s\t %d\t", r.Name, r.Requests, r.PerSecond(), round(r.P50), round(r.P99), r.Errors)
+		if r.Note != "" {
+			fmt.Fprintf(tw, " %s", r.Note)
+		}
+		fmt.Fprintln(tw)
 	}
 	tw.Flush()
 }

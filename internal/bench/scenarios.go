@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,7 +50,17 @@ type Options struct {
 	Tokens      int // distinct user tokens the API scenario rotates through
 	// Tracing, when set, traces the server's requests and storage calls.
 	Tracing trace.TracerProvider
+	// Only, when set, names the scenarios to run (Scenarios lists them).
+	Only []string
+	// LiveTokens, when set, provisions this many live user tokens and
+	// runs the "live" scenarios over them (see live.go).
+	LiveTokens int
 }
+
+// Scenarios are the names Options.Only takes.
+var Scenarios = []string{"bare", "api", "dpop", "client-credentials", "code", "refresh", "vkid-code", "vkid-refresh", "bots", "live"}
+
+func (o Options) runs(key string) bool { return len(o.Only) == 0 || slices.Contains(o.Only, key) }
 
 // Run measures a bare handler returning the API's JSON, then on each
 // storage the API path, client credentials issuing and complete
@@ -68,13 +79,28 @@ func Run(ctx context.Context, o Options, log io.Writer) ([]Result, error) {
 			return results, err
 		}
 		fmt.Fprintf(log, "bench: %s, %d workers, %s per scenario, server at %s\n", t.storage, o.Concurrency, o.Duration, t.base)
-		if i == 0 {
+		if i == 0 && o.runs("bare") {
 			results = append(results, t.bare(ctx, o))
 		}
-		for _, run := range []func(context.Context, Options) Result{t.api, t.dpopAPI, t.clientCredentials, t.codeFlow, t.refresh, t.vkidCodeFlow, t.vkidRefresh, t.botEvents} {
-			r := run(ctx, o)
+		for _, sc := range []struct {
+			key string
+			run func(context.Context, Options) Result
+		}{
+			{"api", t.api}, {"dpop", t.dpopAPI}, {"client-credentials", t.clientCredentials}, {"code", t.codeFlow},
+			{"refresh", t.refresh}, {"vkid-code", t.vkidCodeFlow}, {"vkid-refresh", t.vkidRefresh}, {"bots", t.botEvents},
+		} {
+			if !o.runs(sc.key) {
+				continue
+			}
+			r := sc.run(ctx, o)
 			r.Name = t.storage + "  " + r.Name
 			results = append(results, r)
+		}
+		if o.LiveTokens > 0 && o.runs("live") {
+			for _, r := range t.live(ctx, o, log) {
+				r.Name = t.storage + "  " + r.Name
+				results = append(results, r)
+			}
 		}
 		t.close()
 	}
@@ -87,6 +113,7 @@ type target struct {
 	base    string
 	srv     *http.Server
 	p       *platform.Platform
+	store   storage.Storage
 	app     platform.AppView
 	user    storage.User
 	tokens  []string
@@ -141,6 +168,7 @@ func newTarget(ctx context.Context, o Options) (*target, error) {
 	}
 	t.cleanup = append(t.cleanup, func() { n.Close() })
 	t.p = n.Platform
+	t.store = n.Storage()
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	ran := make(chan struct{})
 	go func() { n.Run(runCtx); close(ran) }()

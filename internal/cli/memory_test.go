@@ -22,37 +22,8 @@ import (
 // keep the server process under 300 MB: attempts are counted before the
 // check, and checks run a bounded number at a time.
 func TestParallelFailedLoginsStayUnder300MB(t *testing.T) {
-	// The real program, built as deployed: without the race detector,
-	// which would multiply its memory.
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "latchkey")
-	build := exec.Command("go", "build", "-o", bin, "latchkey/cmd/latchkey")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--db", "sqlite:"+filepath.Join(dir, "l.db"))
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	addrRE := regexp.MustCompile(`msg=listening addr=(\S+)`)
-	found := make(chan string, 1)
-	go func() {
-		lines := bufio.NewScanner(stderr)
-		for lines.Scan() {
-			if m := addrRE.FindStringSubmatch(lines.Text()); m != nil {
-				found <- m[1]
-			}
-		}
-	}()
-	var base string
-	select {
-	case addr := <-found:
-		base = "http://" + addr
-	case <-time.After(30 * time.Second):
-		t.Fatal("the server did not start")
-	}
+	cmd, base := startBinary(t, "serve", "--addr", "127.0.0.1:0", "--db", "sqlite:"+filepath.Join(dir, "l.db"))
 	csrfRE := regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 	const n = 200
 	clients := make([]*http.Client, n)
@@ -102,6 +73,42 @@ func TestParallelFailedLoginsStayUnder300MB(t *testing.T) {
 	if peak > 300<<20 {
 		t.Fatalf("server peak RSS %d MB, want under 300 MB", peak>>20)
 	}
+}
+
+// startBinary builds the real program as deployed (without the race
+// detector, which would multiply its memory and slow it), starts it with
+// args, and returns it and the base URL it listens on, once it does. It is
+// killed when the test ends.
+func startBinary(t *testing.T, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "latchkey")
+	build := exec.Command("go", "build", "-o", bin, "latchkey/cmd/latchkey")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, args...)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addrRE := regexp.MustCompile(`msg=listening addr=(\S+)`)
+	found := make(chan string, 1)
+	go func() {
+		lines := bufio.NewScanner(stderr)
+		for lines.Scan() {
+			if m := addrRE.FindStringSubmatch(lines.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+	}()
+	select {
+	case addr := <-found:
+		return cmd, "http://" + addr
+	case <-time.After(60 * time.Second):
+		t.Fatal("the server did not start")
+	}
+	return nil, ""
 }
 
 // peakRSS is the process's high-water resident set (VmHWM), in bytes.

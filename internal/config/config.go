@@ -68,6 +68,9 @@ type Config struct {
 	RateCommunity float64
 	RateService   float64
 	CacheSize     int
+	// SQLiteSync is --sqlite-sync: "normal" (a commit survives the process
+	// being killed) or "full" (it survives power loss too).
+	SQLiteSync string
 	// Lang is the pages' default language (en, ru).
 	Lang string
 	// AdminAddr is the admin listener's address ("" for none).
@@ -92,6 +95,7 @@ func Defaults() Config {
 		RateCommunity:    20,
 		RateService:      3,
 		CacheSize:        100_000,
+		SQLiteSync:       "normal",
 		Lang:             "en",
 	}
 }
@@ -116,6 +120,7 @@ func (c *Config) BindServe(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.RateCommunity, "rate-community", c.RateCommunity, "API requests per second per community token")
 	fs.Float64Var(&c.RateService, "rate-service", c.RateService, "API requests per second per service token")
 	fs.IntVar(&c.CacheSize, "token-cache-size", c.CacheSize, "how many checked tokens each node keeps in memory")
+	fs.StringVar(&c.SQLiteSync, "sqlite-sync", c.SQLiteSync, "when SQLite commits reach the disk: normal (a write survives the process being killed; the WAL is synced at checkpoints) or full (synced at every commit: it survives power loss too; group commit shares each sync among concurrent writes)")
 	fs.StringVar(&c.CallbackAllow, "callback-allow", c.CallbackAllow, "CIDR ranges or addresses (comma-separated) on loopback, private or link-local networks that Callback API servers may be at (refused otherwise)")
 	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "serve /metrics, /debug/pprof/ and the admin API /admin/v1/ on this address (host:port) instead of /metrics on --addr; keep it private")
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", c.OTLPEndpoint, "send OpenTelemetry traces (OTLP over HTTP) to this URL, e.g. http://collector:4318; the standard OTEL_EXPORTER_OTLP_* variables work too")
@@ -290,6 +295,12 @@ func (c *Config) Validate() error {
 	if c.Lang != "en" && c.Lang != "ru" {
 		errs = append(errs, fmt.Errorf("--lang: want en or ru, got %q", c.Lang))
 	}
+	switch c.SQLiteSync {
+	case "normal", "full":
+		c.Storage.Sync = c.SQLiteSync
+	default:
+		errs = append(errs, fmt.Errorf("--sqlite-sync: want normal or full, got %q", c.SQLiteSync))
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key: give both or neither"))
 	} else if c.TLSCert != "" {
@@ -352,6 +363,9 @@ type Storage struct {
 	Path string
 	// URL is the PostgreSQL connection URL.
 	URL string
+	// Sync is how SQLite syncs its commits: "normal" (the default when
+	// empty) or "full".
+	Sync string
 }
 
 // String is the DSN, with a PostgreSQL password hidden (for logs).

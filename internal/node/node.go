@@ -63,7 +63,7 @@ type Node struct {
 func OpenStorage(ctx context.Context, s config.Storage) (*sqlstore.Store, error) {
 	switch s.Backend {
 	case config.SQLite:
-		return sqlite.Open(ctx, s.Path)
+		return sqlite.OpenWith(ctx, s.Path, sqlite.Options{FullSync: s.Sync == "full"})
 	case config.Postgres:
 		return postgres.Open(ctx, s.URL)
 	}
@@ -145,6 +145,10 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) { n.Server.Serv
 
 // Close releases the storage.
 func (n *Node) Close() error { return n.store.Close() }
+
+// Storage is the node's storage, for the load tool to provision data in
+// bulk; everything else goes through the platform.
+func (n *Node) Storage() *sqlstore.Store { return n.store }
 
 // Run does the node's background work until ctx ends: it listens for
 // other nodes' revocations (on PostgreSQL), deletes expired codes and

@@ -72,7 +72,7 @@ func (p *Platform) CheckTokenAt(ctx context.Context, raw string, now time.Time) 
 		if errors.Is(err, storage.ErrNotFound) {
 			// Remember the miss: a token is stored before it is handed
 			// out, so one that is not there now never will be.
-			p.Cache.Put(storage.Token{Hash: h}, gen)
+			p.Cache.PutMissing(h, gen)
 			return t, ErrTokenInvalid
 		}
 		if err != nil {

@@ -542,6 +542,9 @@ type Storage interface {
 	RevokeRefreshTokens(ctx context.Context, family *token.Hash, appID, userID int64, now time.Time) (int64, error)
 
 	CreateToken(ctx context.Context, t Token) error
+	// CreateTokens stores many tokens at once, all or none (provisioning,
+	// imports): many rows per statement, one transaction.
+	CreateTokens(ctx context.Context, ts []Token) error
 	GetToken(ctx context.Context, hash token.Hash) (Token, error)
 	ListTokens(ctx context.Context, f TokenFilter) ([]Token, error)
 	// RevokeTokens marks the live tokens that match f revoked at now for

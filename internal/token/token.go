@@ -136,10 +136,20 @@ func derive(secret, label string) []byte {
 
 // Mint returns a new token of the given kind and its at-rest hash.
 func (k *Keyring) Mint(kind Kind) (string, Hash) {
+	var r [RandomLen]byte
+	rand.Read(r[:])
+	return k.MintFrom(kind, r)
+}
+
+// RandomLen is how many random bytes a token carries.
+const RandomLen = randLen
+
+// MintFrom is Mint with the token's randomness given. It is for a load tool
+// that provisions a million tokens and rebuilds each from a seed when it
+// uses it, instead of keeping them all: every real token comes from Mint.
+func (k *Keyring) MintFrom(kind Kind, r [RandomLen]byte) (string, Hash) {
 	var b [Len]byte
 	b[0], b[1], b[2], b[3] = 'l', 'k', byte(kind), version
-	var r [randLen]byte
-	rand.Read(r[:])
 	hex.Encode(b[headerLen:], r[:])
 	body := headerLen + 2*randLen
 	var mac [sha256.Size]byte

@@ -20,7 +20,7 @@ const shards = 64
 
 // Cache maps token hashes to their records.
 type Cache struct {
-	perShard int
+	perShard, missingPerShard int
 	// off: the node may have missed invalidations (its notice channel is
 	// down), so the cache answers nothing and keeps nothing.
 	off    atomic.Bool
@@ -52,10 +52,15 @@ type shard struct {
 	mu  sync.RWMutex
 	gen uint64
 	m   map[token.Hash]storage.Token
+	// missing remembers hashes storage does not have (well-formed, signed
+	// tokens that expired and were deleted, or were never stored), apart
+	// from m and smaller: however many of them are tried, they push out
+	// only one another, never a live token.
+	missing map[token.Hash]struct{}
 	// hits and misses count Get's answers, per shard so that the cores do
 	// not share one counter's cache line.
 	hits, misses atomic.Uint64
-	_            [8]byte // keep shards on separate cache lines
+	_            [64]byte // keep shards on separate cache lines (two of them)
 }
 
 // New returns a cache of about size entries, or nil (a cache that holds
@@ -65,16 +70,19 @@ func New(size int) *Cache {
 		return nil
 	}
 	c := &Cache{perShard: max(1, size/shards)}
+	c.missingPerShard = max(1, c.perShard/8)
 	for i := range c.shards {
 		c.shards[i].m = make(map[token.Hash]storage.Token)
+		c.shards[i].missing = make(map[token.Hash]struct{})
 	}
 	return c
 }
 
 func (c *Cache) shard(h token.Hash) *shard { return &c.shards[h[0]%shards] }
 
-// Get returns the cached record of h. Its second result is the shard
-// generation to give to Put after a miss.
+// Get returns the cached record of h: a record with Kind 0 (and only the
+// hash) for a hash remembered as missing from storage. Its second result
+// is the shard generation to give to Put or PutMissing after a miss.
 func (c *Cache) Get(h token.Hash) (storage.Token, uint64, bool) {
 	if c == nil || c.off.Load() {
 		return storage.Token{}, 0, false
@@ -82,6 +90,11 @@ func (c *Cache) Get(h token.Hash) (storage.Token, uint64, bool) {
 	s := c.shard(h)
 	s.mu.RLock()
 	t, ok := s.m[h]
+	if !ok {
+		if _, ok = s.missing[h]; ok {
+			t.Hash = h
+		}
+	}
 	gen := s.gen
 	s.mu.RUnlock()
 	if ok {
@@ -126,6 +139,28 @@ func (c *Cache) Put(t storage.Token, gen uint64) {
 	s.m[t.Hash] = t
 }
 
+// PutMissing remembers that storage has no token of hash h, unless the
+// shard was invalidated since gen was read. A full set of missing hashes
+// drops an arbitrary one of them.
+func (c *Cache) PutMissing(h token.Hash, gen uint64) {
+	if c == nil || c.off.Load() {
+		return
+	}
+	s := c.shard(h)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gen != gen {
+		return
+	}
+	if len(s.missing) >= c.missingPerShard {
+		for k := range s.missing {
+			delete(s.missing, k)
+			break
+		}
+	}
+	s.missing[h] = struct{}{}
+}
+
 // Invalidate drops the given hashes.
 func (c *Cache) Invalidate(hashes []token.Hash) {
 	if c == nil {
@@ -135,6 +170,7 @@ func (c *Cache) Invalidate(hashes []token.Hash) {
 		s := c.shard(h)
 		s.mu.Lock()
 		delete(s.m, h)
+		delete(s.missing, h)
 		s.gen++
 		s.mu.Unlock()
 	}
@@ -149,6 +185,7 @@ func (c *Cache) Clear() {
 		s := &c.shards[i]
 		s.mu.Lock()
 		clear(s.m)
+		clear(s.missing)
 		s.gen++
 		s.mu.Unlock()
 	}

@@ -110,3 +110,46 @@ func TestCounts(t *testing.T) {
 		t.Fatalf("a shard is %d bytes: not whole cache lines", size)
 	}
 }
+
+// Hashes storage does not have, remembered by the million, push out only
+// one another: every live record stays, and the missing ones kept are
+// bounded.
+func TestMissingHashesCannotEvictLiveRecords(t *testing.T) {
+	c := New(shards * 64)
+	for i := range shards * 32 {
+		r := rec(i)
+		_, gen, _ := c.Get(r.Hash)
+		c.Put(r, gen)
+	}
+	live := c.Len()
+	for i := range 1_000_000 {
+		h := token.HashOf(fmt.Sprint("missing-", i))
+		_, gen, ok := c.Get(h)
+		if !ok {
+			c.PutMissing(h, gen)
+		}
+	}
+	if c.Len() != live {
+		t.Fatalf("after a million missing hashes: %d live records, want %d", c.Len(), live)
+	}
+	for i := range shards * 32 {
+		if got, _, ok := c.Get(rec(i).Hash); !ok || got.AppID != int64(i) {
+			t.Fatalf("live record %d gone after a flood of missing hashes", i)
+		}
+	}
+	missing := 0
+	for i := range c.shards {
+		missing += len(c.shards[i].missing)
+	}
+	if missing > shards*c.missingPerShard {
+		t.Fatalf("%d missing hashes kept, want at most %d", missing, shards*c.missingPerShard)
+	}
+	h := token.HashOf("missing-999999")
+	if got, _, ok := c.Get(h); !ok || got.Kind != 0 || got.Hash != h {
+		t.Fatalf("a remembered missing hash: %+v %v, want a Kind-0 record of its hash", got, ok)
+	}
+	c.Invalidate([]token.Hash{h})
+	if _, _, ok := c.Get(h); ok {
+		t.Fatal("a missing hash still remembered after Invalidate")
+	}
+}

@@ -35,7 +35,7 @@ func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 		db.Close()
 		return nil, err
 	}
-	s := sqlstore.New(db, db, mapErr)
+	s := sqlstore.New(db, db, mapErr, sqlstore.Options{BulkRows: 500}) // 8,500 values a statement, under the limit of 65,535
 	s.Exclusive = exclusive(db)
 	s.Stale = stale
 	s.ForUpdate = " FOR UPDATE"

@@ -3,7 +3,7 @@ package sqlstore
 import "testing"
 
 func TestOpOf(t *testing.T) {
-	s := New(nil, nil, nil)
+	s := New(nil, nil, nil, Options{})
 	for q, want := range map[string]string{
 		"SELECT hash, app_id FROM tokens WHERE hash = $1":                "select tokens",
 		"\n\tINSERT INTO dpop_proofs (hash, expires_at) VALUES ($1, $2)": "insert dpop_proofs",

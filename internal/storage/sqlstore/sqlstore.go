@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,12 +54,45 @@ type Store struct {
 	// transaction will update (" FOR UPDATE" on PostgreSQL). SQLite needs
 	// none: its write transactions start IMMEDIATE on the single writer.
 	ForUpdate string
+	// group, when set, runs every write in shared transactions.
+	group    *committer
+	onClose  func() error
+	bulkRows int
+}
+
+// Options are what a backend asks of the Store beyond its pools.
+type Options struct {
+	// CacheStatements prepares each statement once per connection, for a
+	// driver that does not cache them itself (pgx does; SQLite's does not).
+	CacheStatements bool
+	// GroupCommit, when above 0, runs the writes of concurrent callers in
+	// shared transactions of up to this many writes (see committer): for a
+	// backend with a single writer connection.
+	GroupCommit int
+	// OnClose, when set, runs after the pools are closed.
+	OnClose func() error
+	// BulkRows is how many rows one INSERT of a bulk write carries: many
+	// save round trips to a server, but SQLite's driver binds parameters
+	// in time quadratic in their number, so there one a statement (1, or
+	// 0) is fastest.
+	BulkRows int
 }
 
 // New returns a Store. mapErr translates the driver's errors.
-func New(read, write *sql.DB, mapErr func(error) error) *Store {
+func New(read, write *sql.DB, mapErr func(error) error, o Options) *Store {
 	s := &Store{mapErr: mapErr}
-	s.r, s.w = pool{read, s}, pool{write, s}
+	s.r, s.w = pool{DB: read, s: s}, pool{DB: write, s: s}
+	if o.CacheStatements {
+		s.r.stmts = &stmts{}
+		s.w.stmts = s.r.stmts
+		if write != read {
+			s.w.stmts = &stmts{}
+		}
+	}
+	if o.GroupCommit > 0 {
+		s.group = newCommitter(s.w, o.GroupCommit)
+	}
+	s.onClose, s.bulkRows = o.OnClose, o.BulkRows
 	return s
 }
 
@@ -95,21 +129,39 @@ func (s *Store) begin(ctx context.Context, op string) (context.Context, func()) 
 }
 
 // pool is a connection pool whose statements are timed when the store
-// observes them.
+// observes them, and prepared once when it caches statements.
 type pool struct {
 	*sql.DB
-	s *Store
+	s     *Store
+	stmts *stmts
 }
 
+// ExecContext runs a statement; on the write pool of a store with group
+// commit, in the next shared transaction.
 func (p pool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if p.s.group != nil && p.DB == p.s.w.DB {
+		var res sql.Result
+		err := p.s.group.do(ctx, true, func(tx *Tx) error {
+			var err error
+			res, err = tx.ExecContext(ctx, query, args...)
+			return err
+		})
+		return res, err
+	}
 	if p.s.watched() {
 		var end func()
 		ctx, end = p.s.begin(ctx, p.s.opOf(query))
 		defer end()
 	}
-	res, err := p.DB.ExecContext(ctx, query, args...)
+	exec := p.DB.ExecContext
+	if st := p.stmt(ctx, query); st != nil {
+		exec = func(ctx context.Context, _ string, args ...any) (sql.Result, error) {
+			return st.ExecContext(ctx, args...)
+		}
+	}
+	res, err := exec(ctx, query, args...)
 	if p.s.stale(err) {
-		res, err = p.DB.ExecContext(ctx, query, args...)
+		res, err = exec(ctx, query, args...)
 	}
 	return res, err
 }
@@ -120,9 +172,15 @@ func (p pool) QueryContext(ctx context.Context, query string, args ...any) (*sql
 		ctx, end = p.s.begin(ctx, p.s.opOf(query))
 		defer end()
 	}
-	rows, err := p.DB.QueryContext(ctx, query, args...)
+	query1 := p.DB.QueryContext
+	if st := p.stmt(ctx, query); st != nil {
+		query1 = func(ctx context.Context, _ string, args ...any) (*sql.Rows, error) {
+			return st.QueryContext(ctx, args...)
+		}
+	}
+	rows, err := query1(ctx, query, args...)
 	if p.s.stale(err) {
-		rows, err = p.DB.QueryContext(ctx, query, args...)
+		rows, err = query1(ctx, query, args...)
 	}
 	return rows, err
 }
@@ -133,9 +191,13 @@ func (p pool) QueryRowContext(ctx context.Context, query string, args ...any) *s
 		ctx, end = p.s.begin(ctx, p.s.opOf(query))
 		defer end()
 	}
-	row := p.DB.QueryRowContext(ctx, query, args...)
+	row1 := p.DB.QueryRowContext
+	if st := p.stmt(ctx, query); st != nil {
+		row1 = func(ctx context.Context, _ string, args ...any) *sql.Row { return st.QueryRowContext(ctx, args...) }
+	}
+	row := row1(ctx, query, args...)
 	if p.s.stale(row.Err()) {
-		row = p.DB.QueryRowContext(ctx, query, args...)
+		row = row1(ctx, query, args...)
 	}
 	return row
 }
@@ -229,18 +291,29 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 func (s *Store) Close() error {
+	if s.group != nil {
+		s.group.close()
+	}
 	err := s.r.Close()
-	if s.w != s.r {
+	if s.w.DB != s.r.DB {
 		err = errors.Join(err, s.w.Close())
+	}
+	if s.onClose != nil {
+		err = errors.Join(err, s.onClose())
 	}
 	return err
 }
 
-func (s *Store) tx(ctx context.Context, name string, fn func(*sql.Tx) error) error {
+// tx runs fn in a transaction (a shared one, with group commit): the
+// read-modify-write callbacks and the multi-record writes.
+func (s *Store) tx(ctx context.Context, name string, fn func(*Tx) error) error {
 	if s.watched() {
 		var end func()
 		ctx, end = s.begin(ctx, "tx "+name)
 		defer end()
+	}
+	if s.group != nil {
+		return s.err(s.group.do(ctx, false, fn))
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if s.stale(err) {
@@ -249,7 +322,8 @@ func (s *Store) tx(ctx context.Context, name string, fn func(*sql.Tx) error) err
 	if err != nil {
 		return s.err(err)
 	}
-	if err := fn(tx); err != nil {
+	defer s.w.prepareLater(context.WithoutCancel(ctx))
+	if err := fn(&Tx{tx: tx, p: s.w}); err != nil {
 		tx.Rollback()
 		return s.err(err)
 	}
@@ -305,10 +379,10 @@ func (s *Store) EndSessions(ctx context.Context, userID int64, when time.Time) e
 }
 
 func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
-	err := s.w.QueryRowContext(ctx,
+	err := s.writeRow(ctx, func(r scanner) error { return r.Scan(&u.ID) },
 		`INSERT INTO users (login, password_hash, first_name, last_name, email, created_at)
 		 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-		u.Login, u.PasswordHash, u.FirstName, u.LastName, u.Email, ts(u.CreatedAt)).Scan(&u.ID)
+		u.Login, u.PasswordHash, u.FirstName, u.LastName, u.Email, ts(u.CreatedAt))
 	return s.err(err)
 }
 
@@ -424,7 +498,7 @@ func appArgs(a *storage.App) []any {
 func (s *Store) CreateApp(ctx context.Context, a *storage.App, serviceToken storage.Token) error {
 	args := append([]any{a.OwnerID}, appArgs(a)...)
 	args = append(args, ts(a.CreatedAt))
-	return s.tx(ctx, "CreateApp", func(tx *sql.Tx) error {
+	return s.tx(ctx, "CreateApp", func(tx *Tx) error {
 		err := tx.QueryRowContext(ctx,
 			`INSERT INTO apps (owner_id, title, description, type, redirect_uris, iframe_url, iframe_scope,
 				secret_hash, secret_sealed, secret_created_at, old_secret_hash, old_secret_sealed,
@@ -446,7 +520,7 @@ func (s *Store) GetApp(ctx context.Context, id int64) (storage.App, error) {
 func (s *Store) UpdateApp(ctx context.Context, id int64, update func(*storage.App) error) (storage.App, error) {
 	var a storage.App
 	var updateErr error
-	err := s.tx(ctx, "UpdateApp", func(tx *sql.Tx) error {
+	err := s.tx(ctx, "UpdateApp", func(tx *Tx) error {
 		var err error
 		a, err = scanApp(tx.QueryRowContext(ctx, `SELECT `+appCols+` FROM apps WHERE id = $1`+s.ForUpdate, id))
 		if err != nil {
@@ -472,7 +546,7 @@ func (s *Store) UpdateApp(ctx context.Context, id int64, update func(*storage.Ap
 
 func (s *Store) ReplaceServiceToken(ctx context.Context, t storage.Token, sealed []byte) ([]token.Hash, error) {
 	var revoked []token.Hash
-	err := s.tx(ctx, "ReplaceServiceToken", func(tx *sql.Tx) error {
+	err := s.tx(ctx, "ReplaceServiceToken", func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE apps SET service_token_sealed = $1 WHERE id = $2`, sealed, t.AppID)
 		if err := s.affected(res, err); err != nil {
 			return err
@@ -520,7 +594,7 @@ func (s *Store) ListAppsByOwner(ctx context.Context, ownerID int64) ([]storage.A
 
 func (s *Store) DeleteApp(ctx context.Context, id int64) ([]token.Hash, error) {
 	var hashes []token.Hash
-	err := s.tx(ctx, "DeleteApp", func(tx *sql.Tx) error {
+	err := s.tx(ctx, "DeleteApp", func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT hash FROM tokens WHERE app_id = $1 AND revoked_at = 0`, id)
 		if err != nil {
 			return err
@@ -546,7 +620,7 @@ func scanHash(row scanner) (token.Hash, error) {
 // ---- communities
 
 func (s *Store) CreateCommunity(ctx context.Context, c *storage.Community, ownerID int64) error {
-	return s.tx(ctx, "CreateCommunity", func(tx *sql.Tx) error {
+	return s.tx(ctx, "CreateCommunity", func(tx *Tx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO communities (name, created_at) VALUES ($1, $2) RETURNING id`,
 			c.Name, ts(c.CreatedAt)).Scan(&c.ID)
 		if err != nil {
@@ -579,7 +653,7 @@ func (s *Store) AddCommunityAdmin(ctx context.Context, communityID, userID int64
 }
 
 func (s *Store) RemoveCommunityAdmin(ctx context.Context, communityID, userID int64) error {
-	return s.tx(ctx, "RemoveCommunityAdmin", func(tx *sql.Tx) error {
+	return s.tx(ctx, "RemoveCommunityAdmin", func(tx *Tx) error {
 		// Touching the community row serialises concurrent removals on
 		// PostgreSQL, so two admins cannot remove each other and leave none.
 		res, err := tx.ExecContext(ctx, `UPDATE communities SET id = id WHERE id = $1`, communityID)
@@ -715,12 +789,13 @@ func (s *Store) CreateCode(ctx context.Context, c storage.Code) error {
 func (s *Store) UseCode(ctx context.Context, hash token.Hash, now time.Time) (storage.Code, error) {
 	// One round trip in the common case: the conditional update both claims
 	// the code and returns it. Only a miss needs a second look.
-	c, err := scanCode(s.w.QueryRowContext(ctx,
-		`UPDATE codes SET used_at = $1 WHERE hash = $2 AND used_at = 0 RETURNING `+codeCols, ts(now), hash[:]))
+	var c storage.Code
+	err := s.writeRow(ctx, func(r scanner) (err error) { c, err = scanCode(r); return err },
+		`UPDATE codes SET used_at = $1 WHERE hash = $2 AND used_at = 0 RETURNING `+codeCols, ts(now), hash[:])
 	if !errors.Is(err, sql.ErrNoRows) {
 		return c, s.err(err)
 	}
-	c, err = scanCode(s.w.QueryRowContext(ctx, `SELECT `+codeCols+` FROM codes WHERE hash = $1`, hash[:]))
+	c, err = scanCode(s.r.QueryRowContext(ctx, `SELECT `+codeCols+` FROM codes WHERE hash = $1`, hash[:]))
 	if err != nil {
 		return c, s.err(err)
 	}
@@ -768,6 +843,15 @@ type execer interface {
 }
 
 func insertToken(ctx context.Context, db execer, t storage.Token) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`, sealed) VALUES (`+placeholders(1, tokenInsertCols)+`)`, tokenArgs(nil, t)...)
+	return err
+}
+
+// tokenInsertCols is how many values a token's row is inserted with.
+const tokenInsertCols = 17
+
+// tokenArgs appends t's row, as inserted, to args.
+func tokenArgs(args []any, t storage.Token) []any {
 	var codeHash, secretHash []byte
 	if t.CodeHash != nil {
 		codeHash = t.CodeHash[:]
@@ -775,10 +859,34 @@ func insertToken(ctx context.Context, db execer, t storage.Token) error {
 	if t.SecretHash != nil {
 		secretHash = t.SecretHash[:]
 	}
-	_, err := db.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`, sealed) VALUES (`+placeholders(1, 17)+`)`,
-		t.Hash[:], string(t.Kind), nullID(t.AppID), t.UserID, t.CommunityID, int64(t.Scope), ts(t.IssuedAt), ts(t.ExpiresAt),
+	return append(args, t.Hash[:], string(t.Kind), nullID(t.AppID), t.UserID, t.CommunityID, int64(t.Scope), ts(t.IssuedAt), ts(t.ExpiresAt),
 		t.IP, string(t.Flow), codeHash, secretHash, ts(t.RevokedAt), string(t.RevokeReason), ts(t.LastUsedAt), t.JKT, t.Sealed)
-	return err
+}
+
+// tokensPerInsert is how many rows one INSERT of CreateTokens carries:
+// 8,500 values, under both backends' limits on parameters.
+const tokensPerInsert = 64
+
+// CreateTokens inserts ts in one transaction, many rows per statement.
+func (s *Store) CreateTokens(ctx context.Context, ts []storage.Token) error {
+	return s.tx(ctx, "CreateTokens", func(tx *Tx) error {
+		for chunk := range slices.Chunk(ts, max(1, s.bulkRows)) {
+			var q strings.Builder
+			q.WriteString(`INSERT INTO tokens (` + tokenCols + `, sealed) VALUES `)
+			args := make([]any, 0, len(chunk)*tokenInsertCols)
+			for i, t := range chunk {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				q.WriteString("(" + placeholders(1+i*tokenInsertCols, tokenInsertCols) + ")")
+				args = tokenArgs(args, t)
+			}
+			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func (s *Store) ReusableToken(ctx context.Context, appID, userID int64, flow storage.Flow, m scope.Mask, validUntil time.Time) (storage.Token, []byte, error) {
@@ -813,14 +921,9 @@ func (s *Store) TouchTokens(ctx context.Context, used map[token.Hash]time.Time) 
 	if len(used) == 0 {
 		return nil
 	}
-	return s.tx(ctx, "TouchTokens", func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `UPDATE tokens SET last_used_at = $1 WHERE hash = $2 AND last_used_at < $1`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
+	return s.tx(ctx, "TouchTokens", func(tx *Tx) error {
 		for h, when := range used {
-			if _, err := stmt.ExecContext(ctx, ts(when), h[:]); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE tokens SET last_used_at = $1 WHERE hash = $2 AND last_used_at < $1`, ts(when), h[:]); err != nil {
 				return err
 			}
 		}
@@ -892,7 +995,7 @@ func (s *Store) RevokeTokens(ctx context.Context, f storage.TokenFilter, reason 
 		return nil, err
 	}
 	var hashes []token.Hash
-	err = s.tx(ctx, "RevokeTokens", func(tx *sql.Tx) error {
+	err = s.tx(ctx, "RevokeTokens", func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE tokens SET revoked_at = $1, revoke_reason = $2 WHERE revoked_at = 0 AND `+where+` RETURNING hash`,
 			append([]any{ts(now), string(reason)}, args...)...)
 		if err != nil {
@@ -908,7 +1011,7 @@ func (s *Store) RevokeTokens(ctx context.Context, f storage.TokenFilter, reason 
 
 // logRevoked appends hashes to the revocation log, in the caller's
 // transaction, in batches of one statement each.
-func logRevoked(ctx context.Context, tx *sql.Tx, hashes []token.Hash, at time.Time) error {
+func logRevoked(ctx context.Context, tx *Tx, hashes []token.Hash, at time.Time) error {
 	const batch = 200
 	for len(hashes) > 0 {
 		n := min(len(hashes), batch)
@@ -1011,7 +1114,7 @@ func (s *Store) DeviceCodeByUserCode(ctx context.Context, userCode token.Hash) (
 func (s *Store) UpdateDeviceCode(ctx context.Context, hash token.Hash, appID int64, update func(*storage.DeviceCode) error) (storage.DeviceCode, error) {
 	var d storage.DeviceCode
 	var updateErr error
-	err := s.tx(ctx, "UpdateDeviceCode", func(tx *sql.Tx) error {
+	err := s.tx(ctx, "UpdateDeviceCode", func(tx *Tx) error {
 		var err error
 		d, err = scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM device_codes WHERE hash = $1 AND ($2 = 0 OR app_id = $2)`+s.ForUpdate, hash[:], appID))
 		if err != nil {
@@ -1092,14 +1195,15 @@ func (s *Store) CreateRefreshToken(ctx context.Context, r storage.RefreshToken) 
 }
 
 func (s *Store) UseRefreshToken(ctx context.Context, hash token.Hash, appID int64, by storage.Holder, now time.Time) (storage.RefreshToken, error) {
-	r, err := scanRefresh(s.w.QueryRowContext(ctx,
+	var r storage.RefreshToken
+	err := s.writeRow(ctx, func(row scanner) (err error) { r, err = scanRefresh(row); return err },
 		`UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND app_id = $3 AND used_at = 0 AND revoked_at = 0
 		 AND (jkt = '' OR jkt = $4) AND (device_id = '' OR device_id = $5) RETURNING `+refreshCols,
-		ts(now), hash[:], appID, by.JKT, by.DeviceID))
+		ts(now), hash[:], appID, by.JKT, by.DeviceID)
 	if !errors.Is(err, sql.ErrNoRows) {
 		return r, s.err(err)
 	}
-	r, err = scanRefresh(s.w.QueryRowContext(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = $1 AND app_id = $2`, hash[:], appID))
+	r, err = scanRefresh(s.r.QueryRowContext(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = $1 AND app_id = $2`, hash[:], appID))
 	if err != nil {
 		return r, s.err(err)
 	}
@@ -1132,9 +1236,9 @@ func (s *Store) RevokeRefreshTokens(ctx context.Context, family *token.Hash, app
 // ---- notifications, app events, messages
 
 func (s *Store) CreateNotification(ctx context.Context, n *storage.Notification) error {
-	err := s.w.QueryRowContext(ctx,
+	err := s.writeRow(ctx, func(r scanner) error { return r.Scan(&n.ID) },
 		`INSERT INTO notifications (app_id, user_id, message, created_at, read_at) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-		n.AppID, n.UserID, n.Message, ts(n.CreatedAt), ts(n.ReadAt)).Scan(&n.ID)
+		n.AppID, n.UserID, n.Message, ts(n.CreatedAt), ts(n.ReadAt))
 	return s.err(err)
 }
 
@@ -1160,9 +1264,9 @@ func (s *Store) MarkNotificationsRead(ctx context.Context, userID int64, when ti
 }
 
 func (s *Store) CreateAppEvent(ctx context.Context, e *storage.AppEvent) error {
-	err := s.w.QueryRowContext(ctx,
+	err := s.writeRow(ctx, func(r scanner) error { return r.Scan(&e.ID) },
 		`INSERT INTO app_events (app_id, user_id, activity_id, value, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-		e.AppID, e.UserID, e.ActivityID, e.Value, ts(e.CreatedAt)).Scan(&e.ID)
+		e.AppID, e.UserID, e.ActivityID, e.Value, ts(e.CreatedAt))
 	return s.err(err)
 }
 
@@ -1193,7 +1297,7 @@ func scanMessage(row scanner) (storage.Message, error) {
 }
 
 func (s *Store) CreateMessage(ctx context.Context, m *storage.Message, event func(storage.Message) *storage.CommunityEvent) error {
-	return s.tx(ctx, "CreateMessage", func(tx *sql.Tx) error {
+	return s.tx(ctx, "CreateMessage", func(tx *Tx) error {
 		err := tx.QueryRowContext(ctx,
 			`INSERT INTO messages (app_id, from_user_id, from_community_id, peer_id, text, random_id, created_at, read_at)
 			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -1253,7 +1357,7 @@ func (s *Store) DisableUser(ctx context.Context, id int64, at time.Time) error {
 // ---- bots: community events and Long Poll settings
 
 // addEvent stores e with its community's next number, in tx.
-func addEvent(ctx context.Context, tx *sql.Tx, e *storage.CommunityEvent) error {
+func addEvent(ctx context.Context, tx *Tx, e *storage.CommunityEvent) error {
 	// The counter row serialises a community's writers on both backends.
 	err := tx.QueryRowContext(ctx, `INSERT INTO community_event_seq (community_id, last_seq) VALUES ($1, 1)
 		ON CONFLICT (community_id) DO UPDATE SET last_seq = community_event_seq.last_seq + 1 RETURNING last_seq`, e.CommunityID).Scan(&e.Seq)
@@ -1293,7 +1397,7 @@ func (s *Store) CreateCallbackServer(ctx context.Context, c *storage.CallbackSer
 	if c.Events == nil {
 		c.Events = []string{}
 	}
-	return s.tx(ctx, "CreateCallbackServer", func(tx *sql.Tx) error {
+	return s.tx(ctx, "CreateCallbackServer", func(tx *Tx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO callback_servers (community_id, url, title, secret_sealed, creator_id, status, api_version, events, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
 			c.CommunityID, c.URL, c.Title, c.SecretSealed, c.CreatorID, c.Status, c.APIVersion, jsonText(c.Events), ts(c.CreatedAt)).Scan(&c.ID)
@@ -1317,7 +1421,7 @@ func (s *Store) CallbackServers(ctx context.Context, communityID int64) ([]stora
 
 func (s *Store) UpdateCallbackServer(ctx context.Context, communityID, id int64, update func(*storage.CallbackServer) error) (storage.CallbackServer, error) {
 	var c storage.CallbackServer
-	err := s.tx(ctx, "UpdateCallbackServer", func(tx *sql.Tx) error {
+	err := s.tx(ctx, "UpdateCallbackServer", func(tx *Tx) error {
 		var err error
 		c, err = scanCallback(tx.QueryRowContext(ctx, `SELECT `+callbackCols+` FROM callback_servers WHERE id = $1 AND community_id = $2`+s.ForUpdate, id, communityID))
 		if err != nil {
@@ -1334,7 +1438,7 @@ func (s *Store) UpdateCallbackServer(ctx context.Context, communityID, id int64,
 }
 
 func (s *Store) DeleteCallbackServer(ctx context.Context, communityID, id int64) error {
-	return s.tx(ctx, "DeleteCallbackServer", func(tx *sql.Tx) error {
+	return s.tx(ctx, "DeleteCallbackServer", func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM callback_deliveries WHERE server_id = $1 AND community_id = $2`, id, communityID); err != nil {
 			return err
 		}
@@ -1361,7 +1465,7 @@ func scanDelivery(row scanner) (storage.Delivery, error) {
 
 func (s *Store) NextDeliveries(ctx context.Context, now, lease time.Time, limit int) ([]storage.Delivery, error) {
 	var claimed []storage.Delivery
-	err := s.tx(ctx, "NextDeliveries", func(tx *sql.Tx) error {
+	err := s.tx(ctx, "NextDeliveries", func(tx *Tx) error {
 		// The first pending delivery of each server, if it is due.
 		rows, err := tx.QueryContext(ctx, `SELECT `+deliveryCols+` FROM callback_deliveries d
 			WHERE d.status = $1 AND d.next_at <= $2
@@ -1391,7 +1495,7 @@ func (s *Store) NextDeliveries(ctx context.Context, now, lease time.Time, limit 
 }
 
 func (s *Store) FinishDelivery(ctx context.Context, d storage.Delivery) error {
-	return s.tx(ctx, "FinishDelivery", func(tx *sql.Tx) error {
+	return s.tx(ctx, "FinishDelivery", func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE callback_deliveries SET status = $1, attempts = $2, next_at = $3, last_error = $4, updated_at = $5 WHERE id = $6`,
 			d.Status, d.Attempts, ts(d.NextAt), d.LastError, ts(d.UpdatedAt), d.ID); err != nil {
 			return err
@@ -1441,7 +1545,7 @@ func (s *Store) DeleteCommunityEvents(ctx context.Context, before time.Time, lim
 
 func (s *Store) SetMembership(ctx context.Context, communityID, userID int64, member bool, at time.Time, event *storage.CommunityEvent) (bool, error) {
 	var changed bool
-	err := s.tx(ctx, "SetMembership", func(tx *sql.Tx) error {
+	err := s.tx(ctx, "SetMembership", func(tx *Tx) error {
 		var res sql.Result
 		var err error
 		if member {
@@ -1464,7 +1568,7 @@ func (s *Store) SetMembership(ctx context.Context, communityID, userID int64, me
 
 func (s *Store) SetMessagesAllowed(ctx context.Context, communityID, userID int64, allowed bool, at time.Time, event *storage.CommunityEvent) (bool, error) {
 	var changed bool
-	err := s.tx(ctx, "SetMessagesAllowed", func(tx *sql.Tx) error {
+	err := s.tx(ctx, "SetMessagesAllowed", func(tx *Tx) error {
 		want := 0
 		if allowed {
 			want = 1
@@ -1513,7 +1617,7 @@ func (s *Store) LongPollSettings(ctx context.Context, communityID int64) (storag
 
 func (s *Store) UpdateLongPollSettings(ctx context.Context, communityID int64, update func(*storage.LongPollSettings) error) (storage.LongPollSettings, error) {
 	var ls storage.LongPollSettings
-	err := s.tx(ctx, "UpdateLongPollSettings", func(tx *sql.Tx) error {
+	err := s.tx(ctx, "UpdateLongPollSettings", func(tx *Tx) error {
 		// The row is made first, so that FOR UPDATE has one to lock.
 		if _, err := tx.ExecContext(ctx, `INSERT INTO longpoll_settings (community_id, enabled, api_version, events) VALUES ($1, 0, $2, '[]')
 			ON CONFLICT (community_id) DO NOTHING`, communityID, storage.DefaultLongPollVersion); err != nil {

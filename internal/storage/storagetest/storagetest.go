@@ -34,11 +34,13 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"codes: used once, second use is a conflict", testCodes},
 		{"tokens: create, get, list, revoke by filter", testTokens},
 		{"tokens: an empty filter is refused", testEmptyFilter},
+		{"tokens: created in bulk, all or none", testCreateTokens},
 		{"tokens: without an app, and last use recorded", testAppLessTokenAndTouch},
 		{"notifications, app events", testNotificationsAndEvents},
 		{"messages: random_id deduplicates per sender and app", testMessages},
 		{"audit: added and listed newest first", testAudit},
 		{"concurrent writers do not lose or fail writes", testConcurrentWriters},
+		{"concurrent writes that fail or are abandoned leave the others whole", testConcurrentFailingWrites},
 		{"expired codes, expired and long-revoked tokens are deleted in batches, nothing else", testDeleteExpired},
 		{"run exclusive: one runner at a time", testRunExclusive},
 		{"concurrent code use: exactly one winner", testConcurrentCodeUse},
@@ -481,6 +483,40 @@ func testAppLessTokenAndTouch(t *testing.T, s storage.Storage) {
 	}
 }
 
+func testCreateTokens(t *testing.T, s storage.Storage) {
+	u := newUser(t, s, "u")
+	a := newApp(t, s, u.ID)
+	var ts []storage.Token
+	for i := range 1203 { // more than one statement's worth, and a remainder
+		code := hash(fmt.Sprint("code-", i%7))
+		ts = append(ts, storage.Token{Hash: hash(fmt.Sprint("bulk-", i)), Kind: token.User, AppID: a.ID, UserID: u.ID, Scope: scope.Mask(i),
+			IssuedAt: t0, ExpiresAt: t0.Add(time.Duration(i) * time.Second), Flow: storage.FlowCode, CodeHash: &code, IP: "192.0.2.1"})
+	}
+	must(t, s.CreateTokens(ctx(), ts))
+	for _, i := range []int{0, 499, 500, 1202} {
+		got, err := s.GetToken(ctx(), ts[i].Hash)
+		must(t, err)
+		if got.Scope != ts[i].Scope || !got.ExpiresAt.Equal(ts[i].ExpiresAt) || *got.CodeHash != *ts[i].CodeHash || got.IP != "192.0.2.1" || got.AppID != a.ID {
+			t.Fatalf("bulk token %d read back as %+v, want %+v", i, got, ts[i])
+		}
+	}
+	listed, err := s.ListTokens(ctx(), storage.TokenFilter{AppID: a.ID, UserID: u.ID})
+	must(t, err)
+	if len(listed) != len(ts) {
+		t.Fatalf("%d tokens listed after a bulk create of %d", len(listed), len(ts))
+	}
+	// One taken hash in the last statement: nothing of the call is kept.
+	more := []storage.Token{{Hash: hash("fresh-1"), Kind: token.User, AppID: a.ID, IssuedAt: t0, Flow: storage.FlowCode}}
+	for i := range 600 {
+		more = append(more, storage.Token{Hash: hash(fmt.Sprint("fresh-more-", i)), Kind: token.User, AppID: a.ID, IssuedAt: t0, Flow: storage.FlowCode})
+	}
+	more = append(more, ts[5])
+	wantErr(t, s.CreateTokens(ctx(), more), storage.ErrConflict)
+	if _, err := s.GetToken(ctx(), hash("fresh-1")); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("a bulk create that failed kept its first token: %v", err)
+	}
+}
+
 func testEmptyFilter(t *testing.T, s storage.Storage) {
 	if _, err := s.RevokeTokens(ctx(), storage.TokenFilter{}, storage.RevokedByApp, t0); err == nil {
 		t.Fatal("RevokeTokens with an empty filter must fail, not revoke everything")
@@ -681,6 +717,95 @@ func testConcurrentWriters(t *testing.T, s storage.Storage) {
 	must(t, err)
 	if len(tokens) != writers*each || n != writers*each {
 		t.Fatalf("after concurrent writes: %d tokens, %d consents, want %d each", len(tokens), n, writers*each)
+	}
+}
+
+// Writes that fail (a taken hash, a refused update, a missing owner) or
+// whose callers give up run beside writes that succeed, as group commit
+// puts them in one transaction: each failure undoes only its own write.
+func testConcurrentFailingWrites(t *testing.T, s storage.Storage) {
+	u := newUser(t, s, "u")
+	a := newApp(t, s, u.ID)
+	taken := newToken(t, s, "taken", token.User, a.ID, u.ID, 0)
+	other := newUser(t, s, "other")
+	const rounds = 40
+	refused := errors.New("refused by the callback")
+	var wg sync.WaitGroup
+	var abandoned sync.Map // hash → the caller's error
+	for i := range rounds {
+		wg.Go(func() {
+			tok := storage.Token{Hash: hash(fmt.Sprint("ok-", i)), Kind: token.User, AppID: a.ID, UserID: u.ID, IssuedAt: t0, Flow: storage.FlowImplicit}
+			if err := s.CreateToken(ctx(), tok); err != nil {
+				t.Errorf("CreateToken: %v", err)
+			}
+		})
+		wg.Go(func() {
+			dup := taken
+			dup.Scope = 1 << 20
+			wantErr(t, s.CreateToken(ctx(), dup), storage.ErrConflict)
+		})
+		wg.Go(func() {
+			_, err := s.UpdateApp(ctx(), a.ID, func(a *storage.App) error {
+				a.RedirectURIs = append(a.RedirectURIs, fmt.Sprintf("https://app.example/cb/%d", i))
+				if i%2 == 1 {
+					return refused
+				}
+				return nil
+			})
+			if i%2 == 1 && !errors.Is(err, refused) || i%2 == 0 && err != nil {
+				t.Errorf("UpdateApp %d: %v", i, err)
+			}
+		})
+		wg.Go(func() {
+			// The app row is written, then its service token fails on
+			// a taken hash: the app must go with it.
+			half := storage.App{OwnerID: other.ID, Title: "half", Type: storage.Web, Secret: storage.ClientSecret{Hash: hash(fmt.Sprint("half-", i)), Sealed: []byte("s")}, ServiceTokenSealed: []byte("s")}
+			err := s.CreateApp(ctx(), &half, storage.Token{Hash: taken.Hash, Kind: token.Service, IssuedAt: t0, Flow: storage.FlowServiceToken})
+			wantErr(t, err, storage.ErrConflict)
+		})
+		wg.Go(func() {
+			c, cancel := context.WithCancel(ctx())
+			h := hash(fmt.Sprint("gave-up-", i))
+			go cancel()
+			err := s.CreateToken(c, storage.Token{Hash: h, Kind: token.User, AppID: a.ID, UserID: u.ID, IssuedAt: t0, Flow: storage.FlowImplicit})
+			abandoned.Store(h, err)
+		})
+	}
+	wg.Wait()
+	for i := range rounds {
+		if _, err := s.GetToken(ctx(), hash(fmt.Sprint("ok-", i))); err != nil {
+			t.Errorf("token ok-%d: %v", i, err)
+		}
+	}
+	if half, err := s.ListAppsByOwner(ctx(), other.ID); err != nil || len(half) != 0 {
+		t.Errorf("apps whose service token failed: %d kept (%v), want none", len(half), err)
+	}
+	abandoned.Range(func(k, v any) bool {
+		// A caller told its write failed finds it absent; one told it
+		// succeeded finds it (the write may also have committed after
+		// its caller stopped waiting, never the reverse).
+		_, err := s.GetToken(ctx(), k.(token.Hash))
+		if v == nil && err != nil {
+			t.Errorf("a write acknowledged to a caller about to give up is missing: %v", err)
+		}
+		return true
+	})
+	got, err := s.GetToken(ctx(), taken.Hash)
+	must(t, err)
+	if got.Scope != taken.Scope {
+		t.Errorf("a conflicting insert changed the existing token: scope %v, want %v", got.Scope, taken.Scope)
+	}
+	app, err := s.GetApp(ctx(), a.ID)
+	must(t, err)
+	if want := len(a.RedirectURIs) + rounds/2; len(app.RedirectURIs) != want {
+		t.Fatalf("after %d updates, half refused: %d redirect URIs, want %d", rounds, len(app.RedirectURIs), want)
+	}
+	for _, uri := range app.RedirectURIs[len(a.RedirectURIs):] {
+		var i int
+		fmt.Sscanf(uri, "https://app.example/cb/%d", &i)
+		if i%2 == 1 {
+			t.Errorf("a refused update was kept: %s", uri)
+		}
 	}
 }
 
