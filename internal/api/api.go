@@ -140,6 +140,9 @@ type Platform interface {
 	AppUserCount(ctx context.Context, appID int64) (int64, error)
 	// CheckBinding checks a DPoP-bound token's presentation (RFC 9449).
 	CheckBinding(ctx context.Context, t storage.Token, dpopScheme bool, proof, method, target, raw string) error
+	// Nodes is how many nodes share the limits (platform.Heartbeat): each
+	// enforces its share.
+	Nodes() int
 }
 
 // Dispatcher serves /method/{name}.
@@ -345,8 +348,9 @@ func (m *Method) permits(t *storage.Token) error {
 	return nil
 }
 
-// allow takes a call from the limit that applies, and names it (for
-// metrics) whether or not the call fits.
+// allow takes a call from this node's share of the limit that applies
+// (the limit over the nodes serving, so that together they hold it), and
+// names it (for metrics) whether or not the call fits.
 func (d *Dispatcher) allow(ctx context.Context, m *Method, t *storage.Token, now time.Time) (string, bool) {
 	var rate float64
 	key, kind := t.Hash, metrics.LimitAPIUser
@@ -362,8 +366,11 @@ func (d *Dispatcher) allow(ctx context.Context, m *Method, t *storage.Token, now
 	default:
 		rate = d.Limits.User
 	}
-	burst := int(rate)
-	return kind, d.limiter.Allow(key, rate, max(burst, 1), now)
+	burst := max(int(rate), 1)
+	if n := d.P.Nodes(); n > 1 {
+		rate, burst = rate/float64(n), max(burst/n, 1)
+	}
+	return kind, d.limiter.Allow(key, rate, burst, now)
 }
 
 // appKey is the limiter's key for an app: a value no token's SHA-256 can

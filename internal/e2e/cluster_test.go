@@ -196,3 +196,98 @@ func TestCleanupRemovesExpiredCodesAndTokensOnly(t *testing.T) {
 		t.Fatal("the app went with the cleanup")
 	}
 }
+
+// Three nodes on one PostgreSQL behind a round-robin balancer share a
+// user token's limit of 3 calls a second: together they let through at
+// most 3.3 a second (each its share, a third), whatever the demand; when
+// one stops, the two others share the whole limit.
+func TestThreeNodesHoldOnePerTokenLimit(t *testing.T) {
+	dsn := testenv.PostgresDSN(t)
+	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	nodes := []*env{newNode(t, dsn, c), newNode(t, dsn, c), newNode(t, dsn, c)}
+	beat := func(nodes []*env) {
+		for _, n := range nodes {
+			if err := n.P.Heartbeat(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	beat(nodes)
+	beat(nodes)
+	for i, n := range nodes {
+		if got := n.P.Nodes(); got != 3 {
+			t.Fatalf("node %d counts %d nodes, want 3", i+1, got)
+		}
+	}
+	u := nodes[0].user("rita", "")
+	app := nodes[0].app(u.ID, storage.Web, "https://limits.example/cb")
+	tok, _, err := nodes[0].P.IssueToken(context.Background(), storage.Token{Kind: token.User, AppID: app.ID, UserID: u.ID, Scope: scope.Friends, Flow: storage.FlowImplicit}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Twenty seconds of the nodes' clock in steps of 100 ms, each step
+	// two calls to every node: 60 a second asked for.
+	run := func(nodes []*env, seconds int) (passed int) {
+		for range seconds * 10 {
+			c.Advance(100 * time.Millisecond)
+			beat(nodes)
+			for range 2 {
+				for _, n := range nodes {
+					switch code, msg := apiError(n.call("users.get", tok, nil)); code {
+					case 0:
+						passed++
+					case 6: // too many requests per second
+					default:
+						t.Fatalf("users.get: error %d %s", code, msg)
+					}
+				}
+			}
+		}
+		return passed
+	}
+	const seconds = 20
+	passed := run(nodes, seconds)
+	rate := float64(passed) / seconds
+	t.Logf("three nodes: %d calls passed in %d s: %.2f/s", passed, seconds, rate)
+	if rate > 3.3 || rate < 2.7 {
+		t.Fatalf("three nodes let %.2f calls a second through a limit of 3, want 2.7 to 3.3", rate)
+	}
+
+	nodes[2].Stop()
+	beat(nodes[:2])
+	if got := nodes[0].P.Nodes(); got != 2 {
+		t.Fatalf("after a node stopped, %d counted, want 2", got)
+	}
+	passed = run(nodes[:2], seconds)
+	rate = float64(passed) / seconds
+	t.Logf("two nodes: %d calls passed in %d s: %.2f/s", passed, seconds, rate)
+	if rate > 3.3 || rate < 2.7 {
+		t.Fatalf("two nodes let %.2f calls a second through a limit of 3, want 2.7 to 3.3", rate)
+	}
+}
+
+// The login throttle counts in storage: failures spread over three nodes
+// add up to one count, and the sixth attempt is refused wherever it lands.
+func TestLoginThrottleHoldsAcrossNodes(t *testing.T) {
+	dsn := testenv.PostgresDSN(t)
+	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	nodes := []*env{newNode(t, dsn, c), newNode(t, dsn, c), newNode(t, dsn, c)}
+	nodes[0].user("lena", "")
+	for i := range 5 {
+		n := nodes[i%3]
+		b := n.browser()
+		b.get(n.URL + "/login")
+		b.login("lena", "wrong-password")
+		if b.status != 401 {
+			t.Fatalf("failure %d on node %d: %d, want 401", i+1, i%3+1, b.status)
+		}
+	}
+	for i, n := range nodes {
+		b := n.browser()
+		b.get(n.URL + "/login")
+		b.login("lena", "password-lena")
+		if b.status != 429 {
+			t.Fatalf("after five failures across the nodes, node %d answered %d, want 429", i+1, b.status)
+		}
+	}
+}

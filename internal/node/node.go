@@ -151,7 +151,8 @@ func (n *Node) Close() error { return n.store.Close() }
 func (n *Node) Storage() *sqlstore.Store { return n.store }
 
 // Run does the node's background work until ctx ends: it listens for
-// other nodes' revocations (on PostgreSQL), deletes expired codes and
+// other nodes' revocations (on PostgreSQL), writes a heartbeat every second
+// (so that the nodes share the API's limits), deletes expired codes and
 // tokens every minute, and writes when community tokens were last used
 // every 30 seconds and once more at the end.
 func (n *Node) Run(ctx context.Context) {
@@ -169,6 +170,14 @@ func (n *Node) Run(ctx context.Context) {
 	defer usage.Stop()
 	cleanup := time.NewTicker(time.Minute)
 	defer cleanup.Stop()
+	heartbeat := time.NewTicker(platform.HeartbeatEvery)
+	defer heartbeat.Stop()
+	beat := func(ctx context.Context) {
+		if err := n.Platform.Heartbeat(ctx); err != nil {
+			n.log.WarnContext(ctx, "heartbeat failed: the node shares the API limits as it last knew", "err", err)
+		}
+	}
+	beat(ctx)
 	flush := func(ctx context.Context) {
 		if err := n.Platform.FlushUsage(ctx); err != nil {
 			n.log.WarnContext(ctx, "writing token usage failed", "err", err)
@@ -179,8 +188,13 @@ func (n *Node) Run(ctx context.Context) {
 		case <-ctx.Done():
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			flush(ctx)
+			if err := n.Platform.LeaveCluster(ctx); err != nil {
+				n.log.WarnContext(ctx, "leaving the cluster failed: the others count this node for a few seconds more", "err", err)
+			}
 			cancel()
 			return
+		case <-heartbeat.C:
+			beat(ctx)
 		case <-usage.C:
 			flush(ctx)
 		case <-cleanup.C:

@@ -79,6 +79,7 @@ type Platform struct {
 	onRevoke func([]token.Hash)
 	onIssue  func(token.Kind)
 	usage    usage
+	cluster  cluster
 }
 
 // New builds the platform over o.Store.
@@ -174,11 +175,18 @@ func (p *Platform) Cleanup(ctx context.Context) (codes, tokens int64, err error)
 	if err == nil {
 		_, err = p.store.PruneRevocations(ctx, p.Now().Add(-revocationLogRetention))
 	}
+	if err == nil {
+		_, err = p.store.PruneAttempts(ctx, p.Now().Add(-attemptRetention))
+	}
 	if codes+tokens > 0 {
 		p.Log.InfoContext(ctx, "deleted expired credentials", "codes", codes, "tokens", tokens)
 	}
 	return codes, tokens, err
 }
+
+// attemptRetention is how long a throttle's window is kept: longer than
+// any window (the longest is an hour).
+const attemptRetention = 24 * time.Hour
 
 // revocationLogRetention is how long the revocation log keeps an entry: far
 // longer than any follower lags.
@@ -271,3 +279,17 @@ func (p *Platform) audit(ctx context.Context, a Actor, e storage.AuditEvent) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TakeAttempt, RefundAttempt and ResetAttempts keep the pages' throttles
+// (logins, sign-ups, device codes) in storage, shared by every node.
+func (p *Platform) TakeAttempt(ctx context.Context, key token.Hash, limit int, since, now time.Time) (bool, time.Time, error) {
+	return p.store.TakeAttempt(ctx, key, limit, since, now)
+}
+
+func (p *Platform) RefundAttempt(ctx context.Context, key token.Hash, since time.Time) error {
+	return p.store.RefundAttempt(ctx, key, since)
+}
+
+func (p *Platform) ResetAttempts(ctx context.Context, key token.Hash) error {
+	return p.store.ResetAttempts(ctx, key)
+}

@@ -21,7 +21,11 @@ type Limiter struct {
 type shard struct {
 	mu  sync.Mutex
 	tat map[token.Hash]int64 // unix nanoseconds
-	_   [40]byte
+	// kept is how many keys the last sweep kept: the next sweep comes
+	// when the shard has doubled since, so that idle keys go at a cost
+	// spread over the inserts and the map stays near the busy keys' count.
+	kept int
+	_    [32]byte
 }
 
 // New returns a limiter that keeps at most about size keys; idle keys are
@@ -50,8 +54,9 @@ func (l *Limiter) Allow(key token.Hash, rate float64, burst int, now time.Time) 
 	if tat-t > tolerance {
 		return false
 	}
-	if !ok && len(s.tat) >= l.maxPerShard {
-		s.sweep(t)
+	if full := len(s.tat) >= l.maxPerShard; !ok && (full || len(s.tat) >= max(2*s.kept, 64)) {
+		s.sweep(t, full)
+		s.kept = len(s.tat)
 	}
 	s.tat[key] = tat + interval
 	return true
@@ -71,16 +76,16 @@ func (l *Limiter) Return(key token.Hash, rate float64) {
 	}
 }
 
-// sweep drops keys whose allowance is full again (idle keys); if none are,
-// it drops an arbitrary one.
-func (s *shard) sweep(now int64) {
+// sweep drops keys whose allowance is full again (idle keys); if none are
+// and the shard is full, it drops an arbitrary one.
+func (s *shard) sweep(now int64, full bool) {
 	n := len(s.tat)
 	for k, tat := range s.tat {
 		if tat <= now {
 			delete(s.tat, k)
 		}
 	}
-	if len(s.tat) == n {
+	if full && len(s.tat) == n {
 		for k := range s.tat {
 			delete(s.tat, k)
 			break

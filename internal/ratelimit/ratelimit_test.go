@@ -89,3 +89,24 @@ func TestReturnedRequestsDoNotCount(t *testing.T) {
 		t.Fatal("the sixth failure in a burst of 5 was allowed")
 	}
 }
+
+// Keys that went idle are dropped as new ones come, long before the
+// limiter is full: a million keys used once each leave few behind.
+func TestIdleKeysDoNotAccumulate(t *testing.T) {
+	l := New(1 << 20)
+	now := time.Unix(1_700_000_000, 0)
+	for i := range 1_000_000 {
+		var k token.Hash
+		k[0], k[1], k[2], k[3] = byte(i), byte(i>>8), byte(i>>16), byte(i>>24)
+		if !l.Allow(k, 1000, 1, now.Add(time.Duration(i)*time.Millisecond)) {
+			t.Fatal("a first request refused")
+		}
+	}
+	n := 0
+	for i := range l.shards {
+		n += len(l.shards[i].tat)
+	}
+	if n > 64*256 {
+		t.Fatalf("%d keys kept after a million used once each at 1000/s, want a few thousand", n)
+	}
+}

@@ -541,6 +541,25 @@ type Storage interface {
 	// in every app, and says how many.
 	RevokeRefreshTokens(ctx context.Context, family *token.Hash, appID, userID int64, now time.Time) (int64, error)
 
+	// Heartbeat records that node is serving at now, forgets nodes not
+	// seen for a minute, and returns how many were seen since liveSince
+	// (node included).
+	Heartbeat(ctx context.Context, node string, now, liveSince time.Time) (int, error)
+	// ForgetNode removes node at once (it stops serving).
+	ForgetNode(ctx context.Context, node string) error
+	// TakeAttempt counts an attempt against key, atomically, in a window
+	// that began after since (a new window begins at now otherwise), if
+	// fewer than limit were counted in it: ok then. It returns when the
+	// window began.
+	TakeAttempt(ctx context.Context, key token.Hash, limit int, since, now time.Time) (ok bool, started time.Time, err error)
+	// RefundAttempt gives back one attempt of key's window, if it began
+	// after since.
+	RefundAttempt(ctx context.Context, key token.Hash, since time.Time) error
+	// ResetAttempts forgets key's attempts.
+	ResetAttempts(ctx context.Context, key token.Hash) error
+	// PruneAttempts deletes the windows that began before before.
+	PruneAttempts(ctx context.Context, before time.Time) (int64, error)
+
 	CreateToken(ctx context.Context, t Token) error
 	// CreateTokens stores many tokens at once, all or none (provisioning,
 	// imports): many rows per statement, one transaction.

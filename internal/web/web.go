@@ -88,6 +88,8 @@ var langNames = map[i18n.Lang]string{i18n.English: "English", i18n.Russian: "Ð Ñ
 type Users interface {
 	SessionUser(ctx context.Context, userID int64, issued time.Time) (storage.User, error)
 	User(ctx context.Context, id int64) (storage.User, error)
+	// Counter keeps the throttles' counts (Kit.Throttle).
+	Counter
 }
 
 // Kit renders pages and knows who is signed in.
@@ -104,6 +106,11 @@ type Kit struct {
 	Metrics *metrics.Metrics
 	// Now is the injected clock.
 	Now func() time.Time
+}
+
+// Throttle is a throttle of the pages, counted where every node counts.
+func (k *Kit) Throttle(name string, window time.Duration) *Throttle {
+	return NewThrottle(k.users, name, k.Now, window)
 }
 
 // NewKit parses the templates; a missing or broken template fails here.

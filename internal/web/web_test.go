@@ -14,7 +14,9 @@ import (
 	"latchkey/internal/token"
 )
 
-type downUsers struct{}
+// downUsers is storage that is down; its throttle counts are never
+// reached in these tests.
+type downUsers struct{ Counter }
 
 func (downUsers) SessionUser(context.Context, int64, time.Time) (storage.User, error) {
 	return storage.User{}, fmt.Errorf("%w: connection refused", storage.ErrUnavailable)

@@ -58,7 +58,7 @@ type Handler struct {
 
 // New returns the account pages.
 func New(k *web.Kit, p Platform, now func() time.Time) *Handler {
-	return &Handler{Kit: k, p: p, now: now, throttle: web.NewThrottle(now, loginWindow), signups: web.NewThrottle(now, signupWindow)}
+	return &Handler{Kit: k, p: p, now: now, throttle: k.Throttle("login", loginWindow), signups: k.Throttle("signup", signupWindow)}
 }
 
 // Home is the signed-in user's start page.
@@ -102,7 +102,12 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 		keys = []counted{{"device:" + device, loginFailuresPerLogin}}
 	}
 	for _, k := range keys {
-		if ok, wait := h.throttle.Take(k.key, k.limit); !ok {
+		ok, wait, err := h.throttle.Take(r.Context(), k.key, k.limit)
+		if err != nil {
+			h.Fail(w, r, err)
+			return
+		}
+		if !ok {
 			h.Metrics.Login(metrics.LoginThrottled)
 			h.Metrics.Limited(metrics.LimitLogin)
 			fail(http.StatusTooManyRequests, h.T(r, "Too many failed attempts. Try again in %d minutes.", minutes(wait)))
@@ -125,10 +130,15 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, k := range keys {
+		var err error
 		if strings.HasPrefix(k.key, "ip:") {
-			h.throttle.Refund(k.key)
+			err = h.throttle.Refund(r.Context(), k.key)
 		} else {
-			h.throttle.Reset(k.key)
+			err = h.throttle.Reset(r.Context(), k.key)
+		}
+		if err != nil {
+			// The login stands; the count stays a little high.
+			h.Log.WarnContext(r.Context(), "giving back a login attempt failed", "err", err)
 		}
 	}
 	h.Metrics.Login(metrics.LoginOK)
@@ -171,7 +181,12 @@ func (h *Handler) Signup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Counted before the account is made: a taken login counts too.
-	if ok, wait := h.signups.Take("signup:"+httpx.ClientIP(r), signupsPerIP); !ok {
+	ok, wait, err := h.signups.Take(r.Context(), "signup:"+httpx.ClientIP(r), signupsPerIP)
+	if err != nil {
+		h.Fail(w, r, err)
+		return
+	}
+	if !ok {
 		h.Metrics.Limited(metrics.LimitSignup)
 		refuse(http.StatusTooManyRequests, h.T(r, "Too many accounts created from your address. Try again in %d minutes.", minutes(wait)))
 		return

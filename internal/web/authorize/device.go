@@ -41,7 +41,7 @@ type DevicePage struct {
 
 // NewDevicePage returns the page.
 func NewDevicePage(k *web.Kit, d Devices, apps Apps, now func() time.Time) *DevicePage {
-	return &DevicePage{Kit: k, devices: d, apps: apps, guesses: web.NewThrottle(now, 15*time.Minute)}
+	return &DevicePage{Kit: k, devices: d, apps: apps, guesses: k.Throttle("device", 15*time.Minute)}
 }
 
 type deviceView struct {
@@ -97,7 +97,12 @@ func (h *DevicePage) Submit(w http.ResponseWriter, r *http.Request) {
 	keys := []string{"device-ip:" + httpx.ClientIP(r), "device-user:" + strings.ToLower(u.Login)}
 	limits := []int{20, 5}
 	for i, k := range keys {
-		if ok, _ := h.guesses.Take(k, limits[i]); !ok {
+		ok, _, err := h.guesses.Take(r.Context(), k, limits[i])
+		if err != nil {
+			h.Fail(w, r, err)
+			return
+		}
+		if !ok {
 			h.Metrics.Limited(metrics.LimitDeviceCode)
 			page(http.StatusTooManyRequests, "", "Too many wrong codes. Try again in a few minutes.", false)
 			return
@@ -112,7 +117,9 @@ func (h *DevicePage) Submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, k := range keys {
-		h.guesses.Refund(k) // a right code costs nothing
+		if err := h.guesses.Refund(r.Context(), k); err != nil { // a right code costs nothing
+			h.Log.WarnContext(r.Context(), "giving back a device code attempt failed", "err", err)
+		}
 	}
 	app, err := h.apps.LookupApp(r.Context(), dc.AppID)
 	if !h.Answered(w, r, err) {

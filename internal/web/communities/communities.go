@@ -48,7 +48,7 @@ type Handler struct {
 
 // New returns the community pages.
 func New(k *web.Kit, p Platform, w Writer) *Handler {
-	return &Handler{Kit: k, p: p, w: w, writes: web.NewThrottle(k.Now, writeWindow)}
+	return &Handler{Kit: k, p: p, w: w, writes: k.Throttle("write", writeWindow)}
 }
 
 // listView is the list of the user's communities.

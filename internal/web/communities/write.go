@@ -59,7 +59,12 @@ func (h *Handler) WritePage(w http.ResponseWriter, r *http.Request) {
 			h.Render(w, r, http.StatusUnprocessableEntity, "community_write", page)
 			return
 		}
-		if ok, _ := h.writes.Take("write:"+strconv.FormatInt(u.ID, 10), writesPerWindow); !ok {
+		ok, _, err := h.writes.Take(r.Context(), "write:"+strconv.FormatInt(u.ID, 10), writesPerWindow)
+		if err != nil {
+			h.Fail(w, r, err)
+			return
+		}
+		if !ok {
 			page.Error = "Too many messages. Try again in a few minutes."
 			h.Render(w, r, http.StatusTooManyRequests, "community_write", page)
 			return
