@@ -109,7 +109,7 @@ func (c *Config) BindServe(fs *pflag.FlagSet) {
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "the private key of --tls-cert (PEM)")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "CIDR ranges (comma-separated) of proxies whose X-Forwarded-For / Forwarded and X-Forwarded-Proto are believed")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
-	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (API calls are logged at debug)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (API calls and the token endpoints are logged at debug)")
 	fs.DurationVar(&c.CodeTTL, "code-ttl", c.CodeTTL, "lifetime of an authorization code")
 	fs.DurationVar(&c.ImplicitTokenTTL, "implicit-token-ttl", c.ImplicitTokenTTL, "lifetime of a user token from the implicit flow (without offline)")
 	fs.DurationVar(&c.CodeTokenTTL, "code-token-ttl", c.CodeTokenTTL, "lifetime of a user token from the code flow (without offline)")

@@ -10,8 +10,15 @@ import (
 	"latchkey/internal/web/demo"
 )
 
-// apiRoutes are the API's patterns; their access log lines are DEBUG.
-var apiRoutes = []string{"GET /method/{name}", "POST /method/{name}", "GET /longpoll/{group_id}"}
+// apiRoutes are the machine-facing patterns, called by apps' servers and
+// bots thousands of times a second: their access log lines are DEBUG (a
+// failure of ours, 5xx, stays an ERROR). At that rate a line per issued
+// token or API call is gigabytes a day that no one reads; the metrics
+// count every request by route and status, and the audit log keeps what
+// a person did.
+var apiRoutes = []string{"GET /method/{name}", "POST /method/{name}", "GET /longpoll/{group_id}",
+	"GET /access_token", "POST /access_token", "POST /oauth/introspect", "POST /oauth/revoke",
+	"GET /oauth/userinfo", "POST /oauth/userinfo", "POST /oauth2/auth", "POST /oauth2/user_info"}
 
 // adminRoutes are the admin listener's (--admin-addr): metrics, the Go
 // profiler and the admin API. It is for operators: keep it off the public

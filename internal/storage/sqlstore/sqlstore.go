@@ -863,11 +863,8 @@ func tokenArgs(args []any, t storage.Token) []any {
 		t.IP, string(t.Flow), codeHash, secretHash, ts(t.RevokedAt), string(t.RevokeReason), ts(t.LastUsedAt), t.JKT, t.Sealed)
 }
 
-// tokensPerInsert is how many rows one INSERT of CreateTokens carries:
-// 8,500 values, under both backends' limits on parameters.
-const tokensPerInsert = 64
-
-// CreateTokens inserts ts in one transaction, many rows per statement.
+// CreateTokens inserts ts in one transaction, Options.BulkRows rows per
+// statement.
 func (s *Store) CreateTokens(ctx context.Context, ts []storage.Token) error {
 	return s.tx(ctx, "CreateTokens", func(tx *Tx) error {
 		for chunk := range slices.Chunk(ts, max(1, s.bulkRows)) {
