@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -175,6 +177,13 @@ func (t *target) live(ctx context.Context, o Options, log io.Writer) []Result {
 	peakLive := t.liveAPI(ctx, o, fmt.Sprintf("api: %d live tokens, uniform", o.LiveTokens), l, o.LiveTokens, 0)
 	hits2, misses2 := t.p.Cache.Counts()
 	peakLive.Note += ratio(hits2-hits1, misses2-misses1)
+	if o.HeapProfile != "" {
+		if f, err := os.Create(o.HeapProfile); err == nil {
+			runtime.GC()
+			pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}
 	half := peakWarm.PerSecond() / 2
 	pacedWarm := t.liveAPI(ctx, o, fmt.Sprintf("api: %d tokens (cache warm) at %.0f/s", warm, half), l, warm, half)
 	pacedLive := t.liveAPI(ctx, o, fmt.Sprintf("api: %d live tokens, uniform, at %.0f/s", o.LiveTokens, half), l, o.LiveTokens, half)

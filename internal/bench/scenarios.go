@@ -55,6 +55,9 @@ type Options struct {
 	// LiveTokens, when set, provisions this many live user tokens and
 	// runs the "live" scenarios over them (see live.go).
 	LiveTokens int
+	// HeapProfile, when set, is the file a heap profile is written to
+	// after the live run over every token.
+	HeapProfile string
 }
 
 // Scenarios are the names Options.Only takes.

@@ -171,7 +171,7 @@ func (p *Platform) serviceTokenRecord(appID int64, h token.Hash, now time.Time) 
 // LookupApp returns the app's record, credentials sealed: what the OAuth
 // endpoints, the widget and the pages that name an app need.
 func (p *Platform) LookupApp(ctx context.Context, id int64) (storage.App, error) {
-	return p.store.GetApp(ctx, id)
+	return p.lookupApp(ctx, id)
 }
 
 // App returns the app with its credentials opened. When actor is not the
@@ -210,6 +210,7 @@ func (p *Platform) updateApp(ctx context.Context, actor Actor, id int64, change 
 		}
 		return change(a)
 	})
+	p.appChanged(id)
 	return a, orNotFound(err, "no app with id %d", id)
 }
 
@@ -296,6 +297,7 @@ func (p *Platform) NewServiceToken(ctx context.Context, actor Actor, id int64) (
 	now := p.now()
 	svc, h := p.Keys.Mint(token.Service)
 	revoked, err := p.store.ReplaceServiceToken(ctx, p.serviceTokenRecord(id, h, now), p.Keys.Seal([]byte(svc)))
+	p.appChanged(id)
 	if err != nil {
 		return AppView{}, orNotFound(err, "no app with id %d", id)
 	}
@@ -326,6 +328,7 @@ func (p *Platform) DeleteApp(ctx context.Context, actor Actor, id int64) (AppVie
 		return v, err
 	}
 	hashes, err := p.store.DeleteApp(ctx, id)
+	p.appChanged(id)
 	if err != nil {
 		return v, orNotFound(err, "no app with id %d", id)
 	}
@@ -346,7 +349,7 @@ var (
 // the one that matched. Secrets are random, so a SHA-256 compared in
 // constant time is enough: no slow KDF on this path.
 func (p *Platform) AuthenticateClient(ctx context.Context, clientID int64, secret string) (storage.App, token.Hash, error) {
-	a, err := p.store.GetApp(ctx, clientID)
+	a, err := p.lookupApp(ctx, clientID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return a, token.Hash{}, ErrUnknownClient
 	}

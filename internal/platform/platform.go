@@ -80,6 +80,7 @@ type Platform struct {
 	onIssue  func(token.Kind)
 	usage    usage
 	cluster  cluster
+	apps     apps
 }
 
 // New builds the platform over o.Store.

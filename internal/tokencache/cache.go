@@ -11,7 +11,9 @@ package tokencache
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"latchkey/internal/scope"
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
 )
@@ -51,7 +53,7 @@ func (c *Cache) Enable() {
 type shard struct {
 	mu  sync.RWMutex
 	gen uint64
-	m   map[token.Hash]storage.Token
+	m   map[token.Hash]record
 	// missing remembers hashes storage does not have (well-formed, signed
 	// tokens that expired and were deleted, or were never stored), apart
 	// from m and smaller: however many of them are tried, they push out
@@ -72,7 +74,7 @@ func New(size int) *Cache {
 	c := &Cache{perShard: max(1, size/shards)}
 	c.missingPerShard = max(1, c.perShard/8)
 	for i := range c.shards {
-		c.shards[i].m = make(map[token.Hash]storage.Token)
+		c.shards[i].m = make(map[token.Hash]record)
 		c.shards[i].missing = make(map[token.Hash]struct{})
 	}
 	return c
@@ -89,14 +91,16 @@ func (c *Cache) Get(h token.Hash) (storage.Token, uint64, bool) {
 	}
 	s := c.shard(h)
 	s.mu.RLock()
-	t, ok := s.m[h]
+	r, ok := s.m[h]
 	if !ok {
-		if _, ok = s.missing[h]; ok {
-			t.Hash = h
-		}
+		_, ok = s.missing[h]
 	}
 	gen := s.gen
 	s.mu.RUnlock()
+	var t storage.Token
+	if ok {
+		t = r.token(h)
+	}
 	if ok {
 		s.hits.Add(1)
 	} else {
@@ -136,7 +140,53 @@ func (c *Cache) Put(t storage.Token, gen uint64) {
 			break
 		}
 	}
-	s.m[t.Hash] = t
+	s.m[t.Hash] = compact(t)
+}
+
+// record is a cached token, smaller than storage.Token (times as the
+// stored seconds, no hash: it is the key, nothing sealed): a cache of
+// 100,000 takes about half the memory.
+type record struct {
+	kind                               token.Kind
+	appID, userID, communityID         int64
+	scope                              scope.Mask
+	issued, expires, revoked, lastUsed int64 // Unix seconds, 0 for none
+	ip                                 string
+	flow                               storage.Flow
+	reason                             storage.RevokeReason
+	jkt                                string
+	codeHash, secretHash               *token.Hash
+}
+
+func compact(t storage.Token) record {
+	return record{kind: t.Kind, appID: t.AppID, userID: t.UserID, communityID: t.CommunityID, scope: t.Scope,
+		issued: seconds(t.IssuedAt), expires: seconds(t.ExpiresAt), revoked: seconds(t.RevokedAt), lastUsed: seconds(t.LastUsedAt),
+		ip: t.IP, flow: t.Flow, reason: t.RevokeReason, jkt: t.JKT, codeHash: t.CodeHash, secretHash: t.SecretHash}
+}
+
+// token is the record as storage gave it (Sealed aside: only storage's
+// ReusableToken reads that); the zero record is a remembered miss, a
+// token of Kind 0.
+func (r record) token(h token.Hash) storage.Token {
+	return storage.Token{Hash: h, Kind: r.kind, AppID: r.appID, UserID: r.userID, CommunityID: r.communityID, Scope: r.scope,
+		IssuedAt: at(r.issued), ExpiresAt: at(r.expires), RevokedAt: at(r.revoked), LastUsedAt: at(r.lastUsed),
+		IP: r.ip, Flow: r.flow, RevokeReason: r.reason, JKT: r.jkt, CodeHash: r.codeHash, SecretHash: r.secretHash}
+}
+
+// seconds and at are storage's own conversions: it keeps times as Unix
+// seconds, 0 for none, and gives them back in UTC.
+func seconds(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func at(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(n, 0).UTC()
 }
 
 // PutMissing remembers that storage has no token of hash h, unless the

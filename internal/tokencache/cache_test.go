@@ -2,7 +2,9 @@ package tokencache
 
 import (
 	"fmt"
+	"reflect"
 	"testing"
+	"time"
 	"unsafe"
 
 	"latchkey/internal/storage"
@@ -151,5 +153,28 @@ func TestMissingHashesCannotEvictLiveRecords(t *testing.T) {
 	c.Invalidate([]token.Hash{h})
 	if _, _, ok := c.Get(h); ok {
 		t.Fatal("a missing hash still remembered after Invalidate")
+	}
+}
+
+// The cache keeps a compact record: what comes out is what storage gave,
+// every field (times in UTC seconds, as stored) but the sealed copy.
+func TestRecordsComeBackWhole(t *testing.T) {
+	c := New(1000)
+	code, secret := token.HashOf("code"), token.HashOf("secret")
+	at := func(s int64) time.Time { return time.Unix(s, 0).UTC() }
+	in := storage.Token{Hash: token.HashOf("whole"), Kind: token.User, AppID: 7, UserID: 8, CommunityID: 9, Scope: 1<<16 | 2,
+		IssuedAt: at(1_700_000_000), ExpiresAt: at(1_700_043_200), IP: "192.0.2.7", Flow: storage.FlowCode, CodeHash: &code,
+		SecretHash: &secret, RevokedAt: at(1_700_000_100), RevokeReason: storage.RevokedByUser, LastUsedAt: at(1_700_000_060), JKT: "thumb"}
+	_, gen, _ := c.Get(in.Hash)
+	c.Put(in, gen)
+	out, _, ok := c.Get(in.Hash)
+	if !ok || !reflect.DeepEqual(out, in) {
+		t.Fatalf("cached record came back as\n%+v\nwant\n%+v", out, in)
+	}
+	never := storage.Token{Hash: token.HashOf("never"), Kind: token.Service, Flow: storage.FlowServiceToken, IssuedAt: at(1_700_000_000)}
+	_, gen, _ = c.Get(never.Hash)
+	c.Put(never, gen)
+	if out, _, _ := c.Get(never.Hash); !reflect.DeepEqual(out, never) || !out.ExpiresAt.IsZero() {
+		t.Fatalf("a token without expiry came back as %+v", out)
 	}
 }
