@@ -68,3 +68,46 @@ func seedApp(tb testing.TB, s storage.Storage) int64 {
 	}
 	return a.ID
 }
+
+// BenchmarkGetToken measures the read of a token cache miss: one point
+// read by hash among 200,000 tokens, from 16 concurrent callers.
+func BenchmarkGetToken(b *testing.B) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	app := seedApp(b, s)
+	keys, _ := token.NewKeyring("bench-secret-0123456789abcdef0123456789")
+	const n = 200_000
+	hashes := make([]token.Hash, n)
+	batch := make([]storage.Token, 0, 10_000)
+	for i := range hashes {
+		_, hashes[i] = keys.Mint(token.User)
+		code := hashes[i]
+		batch = append(batch, storage.Token{Hash: hashes[i], Kind: token.User, AppID: app, UserID: int64(i), Scope: 1 << 16,
+			IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour), Flow: storage.FlowCode, CodeHash: &code, IP: "192.0.2.1"})
+		if len(batch) == cap(batch) {
+			if err := s.CreateTokens(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	b.SetParallelism(8)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		x := uint64(time.Now().UnixNano())
+		for pb.Next() {
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+			if _, err := s.GetToken(ctx, hashes[x%n]); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

@@ -808,29 +808,42 @@ const tokenCols = `hash, kind, app_id, user_id, community_id, scope, issued_at, 
 
 func scanToken(row scanner) (storage.Token, error) {
 	var t storage.Token
-	var hash, codeHash, secretHash []byte
+	var codeHash, secretHash hashColumn
 	var kind string
 	var app sql.NullInt64
 	var issued, expires, revoked, used int64
-	err := row.Scan(&hash, &kind, &app, &t.UserID, &t.CommunityID, &t.Scope, &issued, &expires, &t.IP, &t.Flow, &codeHash, &secretHash, &revoked, &t.RevokeReason, &used, &t.JKT)
+	err := row.Scan(&hashColumn{h: &t.Hash}, &kind, &app, &t.UserID, &t.CommunityID, &t.Scope, &issued, &expires, &t.IP, &t.Flow, &codeHash, &secretHash, &revoked, &t.RevokeReason, &used, &t.JKT)
 	if err != nil {
 		return t, err
 	}
-	t.Hash = hashOf(hash)
 	if len(kind) == 1 {
 		t.Kind = token.Kind(kind[0])
 	}
-	if codeHash != nil {
-		h := hashOf(codeHash)
-		t.CodeHash = &h
-	}
-	if secretHash != nil {
-		h := hashOf(secretHash)
-		t.SecretHash = &h
-	}
+	t.CodeHash, t.SecretHash = codeHash.h, secretHash.h
 	t.AppID = app.Int64
 	t.IssuedAt, t.ExpiresAt, t.RevokedAt, t.LastUsedAt = at(issued), at(expires), at(revoked), at(used)
 	return t, nil
+}
+
+// hashColumn scans a hash column: into h when it is set, else into a new
+// hash (nil for NULL). It copies the driver's bytes once, where scanning
+// into []byte would copy them into a slice first (the check of every
+// token that misses the cache scans three).
+type hashColumn struct{ h *token.Hash }
+
+func (c *hashColumn) Scan(src any) error {
+	switch b := src.(type) {
+	case nil:
+		c.h = nil
+	case []byte:
+		if c.h == nil {
+			c.h = new(token.Hash)
+		}
+		copy(c.h[:], b)
+	default:
+		return fmt.Errorf("sqlstore: a hash column holds %T", src)
+	}
+	return nil
 }
 
 func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
