@@ -95,7 +95,11 @@ func Run(ctx context.Context, o Options, log io.Writer) ([]Result, error) {
 			if !o.runs(sc.key) {
 				continue
 			}
+			b0, w0 := t.groupStats()
 			r := sc.run(ctx, o)
+			if b1, w1 := t.groupStats(); b1 > b0 {
+				r.Note = fmt.Sprintf("%.1f writes a commit", float64(w1-w0)/float64(b1-b0))
+			}
 			r.Name = t.storage + "  " + r.Name
 			results = append(results, r)
 		}
@@ -191,6 +195,15 @@ func newTarget(ctx context.Context, o Options) (*target, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// groupStats are the storage's shared transactions and the writes they
+// held (group commit; none on PostgreSQL).
+func (t *target) groupStats() (batches, writes int64) {
+	if g, ok := t.store.(interface{ GroupStats() (int64, int64) }); ok {
+		return g.GroupStats()
+	}
+	return 0, 0
 }
 
 func rand32() string {
