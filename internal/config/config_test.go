@@ -33,6 +33,7 @@ func TestValidate(t *testing.T) {
 		{"a TLS certificate needs its key", func(c *Config) { c.TLSCert = "cert.pem" }, []string{"--tls-cert and --tls-key: give both or neither"}},
 		{"a TLS certificate that cannot be read", func(c *Config) { c.TLSCert, c.TLSKey = "/nonexistent/cert.pem", "/nonexistent/key.pem" }, []string{"--tls-cert, --tls-key"}},
 		{"trusted proxies are CIDR ranges or addresses", func(c *Config) { c.TrustedProxies = "10.0.0.0/8, 192.0.2.1, nonsense" }, []string{`--trusted-proxies: "nonsense"`}},
+		{"SQLite syncs normal or full", func(c *Config) { c.SQLiteSync = "always" }, []string{`--sqlite-sync: want normal or full, got "always"`}},
 		{"every problem is reported at once", func(c *Config) { c.Addr = "x"; c.LogFormat = "xml"; c.RateService = -1 },
 			[]string{"--addr", "--log-format", "--rate-service"}},
 	}
@@ -65,6 +66,16 @@ func TestValidate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestSQLiteSyncReachesTheStorage(t *testing.T) {
+	for _, mode := range []string{"normal", "full"} {
+		c := Defaults()
+		c.SQLiteSync = mode
+		if err := c.Validate(); err != nil || c.Storage.Sync != mode {
+			t.Fatalf("--sqlite-sync %s: storage sync %q (%v)", mode, c.Storage.Sync, err)
+		}
 	}
 }
 

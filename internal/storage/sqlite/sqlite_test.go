@@ -77,3 +77,25 @@ func TestDatabaseFilesAreOwnerOnly(t *testing.T) {
 		}
 	}
 }
+
+// FullSync is SQLite's synchronous=FULL on the connection that writes;
+// the default is NORMAL.
+func TestFullSyncIsTheWritersSetting(t *testing.T) {
+	for _, c := range []struct {
+		o    sqlite.Options
+		want int
+	}{{sqlite.Options{}, 1}, {sqlite.Options{FullSync: true}, 2}} {
+		s, err := sqlite.OpenWith(context.Background(), filepath.Join(t.TempDir(), "sync.db"), c.o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got int
+		if err := s.Write().QueryRow(`PRAGMA synchronous`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if got != c.want {
+			t.Fatalf("%+v: synchronous = %d, want %d", c.o, got, c.want)
+		}
+	}
+}
