@@ -38,9 +38,7 @@ const (
 // reports), only how to make them again.
 type liveTokens struct {
 	seed [16]byte
-	keys interface {
-		MintFrom(token.Kind, [token.RandomLen]byte) (string, token.Hash)
-	}
+	keys *token.Keyring
 }
 
 func (l liveTokens) token(i int) (string, token.Hash) {

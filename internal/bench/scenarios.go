@@ -34,6 +34,7 @@ import (
 	"latchkey/internal/platform"
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
+	"latchkey/internal/storage/sqlstore"
 	"latchkey/internal/token"
 )
 
@@ -95,9 +96,9 @@ func Run(ctx context.Context, o Options, log io.Writer) ([]Result, error) {
 			if !o.runs(sc.key) {
 				continue
 			}
-			b0, w0 := t.groupStats()
+			b0, w0 := t.store.GroupStats()
 			r := sc.run(ctx, o)
-			if b1, w1 := t.groupStats(); b1 > b0 {
+			if b1, w1 := t.store.GroupStats(); b1 > b0 {
 				r.Note = fmt.Sprintf("%.1f writes a commit", float64(w1-w0)/float64(b1-b0))
 			}
 			r.Name = t.storage + "  " + r.Name
@@ -120,7 +121,7 @@ type target struct {
 	base    string
 	srv     *http.Server
 	p       *platform.Platform
-	store   storage.Storage
+	store   *sqlstore.Store
 	app     platform.AppView
 	user    storage.User
 	tokens  []string
@@ -195,15 +196,6 @@ func newTarget(ctx context.Context, o Options) (*target, error) {
 		return nil, err
 	}
 	return t, nil
-}
-
-// groupStats are the storage's shared transactions and the writes they
-// held (group commit; none on PostgreSQL).
-func (t *target) groupStats() (batches, writes int64) {
-	if g, ok := t.store.(interface{ GroupStats() (int64, int64) }); ok {
-		return g.GroupStats()
-	}
-	return 0, 0
 }
 
 func rand32() string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -27,25 +26,21 @@ const (
 
 // cluster is what this node knows of the others.
 type cluster struct {
-	once  sync.Once
-	id    string
+	id    string       // this node's, random
 	nodes atomic.Int64 // 0 until the first heartbeat: alone
 }
 
-func (c *cluster) nodeID() string {
-	c.once.Do(func() {
-		b := make([]byte, 8)
-		rand.Read(b)
-		c.id = hex.EncodeToString(b)
-	})
-	return c.id
+func newNodeID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // Heartbeat records this node as serving and learns how many nodes serve.
 // On failure the last count stays.
 func (p *Platform) Heartbeat(ctx context.Context) error {
 	now := p.Now()
-	n, err := p.store.Heartbeat(ctx, p.cluster.nodeID(), now, now.Add(-NodeTimeout))
+	n, err := p.store.Heartbeat(ctx, p.cluster.id, now, now.Add(-NodeTimeout))
 	if err != nil {
 		return err
 	}
@@ -56,7 +51,7 @@ func (p *Platform) Heartbeat(ctx context.Context) error {
 // LeaveCluster removes this node from the count at once (it stops).
 func (p *Platform) LeaveCluster(ctx context.Context) error {
 	p.cluster.nodes.Store(0)
-	return p.store.ForgetNode(ctx, p.cluster.nodeID())
+	return p.store.ForgetNode(ctx, p.cluster.id)
 }
 
 // Nodes is how many nodes share the API's limits: at least 1.

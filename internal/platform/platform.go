@@ -92,6 +92,7 @@ func New(o Options) *Platform {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	p := &Platform{store: o.Store, Keys: o.Keys, Now: o.Now, Log: o.Log, Cache: o.Cache, proofs: dpop.NewVerifier(proofKeys), onRevoke: o.OnRevoke, onIssue: o.OnIssue}
+	p.cluster.id = newNodeID()
 	p.Consents = &Consents{p: p}
 	p.Codes = &Codes{p: p}
 	p.Signing = &Signing{p: p}

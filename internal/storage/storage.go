@@ -284,6 +284,24 @@ type Token struct {
 	Sealed []byte
 }
 
+// UnixSeconds is how storage keeps a time: Unix seconds, 0 for none.
+// FromUnixSeconds reads it back, in UTC. Whatever holds a record in this
+// form (a backend, the token cache) converts with these two.
+func UnixSeconds(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// FromUnixSeconds is the time UnixSeconds kept: zero for 0.
+func FromUnixSeconds(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(n, 0).UTC()
+}
+
 // RevokeReason says why a token was revoked. The API tells a user's "remove
 // access" apart from other revocations (vk-wire.md §4, error 5).
 type RevokeReason string

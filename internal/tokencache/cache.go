@@ -11,7 +11,6 @@ package tokencache
 import (
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
@@ -144,7 +143,8 @@ func (c *Cache) Put(t storage.Token, gen uint64) {
 }
 
 // record is a cached token, smaller than storage.Token (times as the
-// stored seconds, no hash: it is the key, nothing sealed): a cache of
+// stored seconds, storage.UnixSeconds; no hash: it is the key; nothing
+// sealed): a cache of
 // 100,000 takes about half the memory.
 type record struct {
 	kind                               token.Kind
@@ -160,7 +160,8 @@ type record struct {
 
 func compact(t storage.Token) record {
 	return record{kind: t.Kind, appID: t.AppID, userID: t.UserID, communityID: t.CommunityID, scope: t.Scope,
-		issued: seconds(t.IssuedAt), expires: seconds(t.ExpiresAt), revoked: seconds(t.RevokedAt), lastUsed: seconds(t.LastUsedAt),
+		issued: storage.UnixSeconds(t.IssuedAt), expires: storage.UnixSeconds(t.ExpiresAt),
+		revoked: storage.UnixSeconds(t.RevokedAt), lastUsed: storage.UnixSeconds(t.LastUsedAt),
 		ip: t.IP, flow: t.Flow, reason: t.RevokeReason, jkt: t.JKT, codeHash: t.CodeHash, secretHash: t.SecretHash}
 }
 
@@ -169,24 +170,9 @@ func compact(t storage.Token) record {
 // token of Kind 0.
 func (r record) token(h token.Hash) storage.Token {
 	return storage.Token{Hash: h, Kind: r.kind, AppID: r.appID, UserID: r.userID, CommunityID: r.communityID, Scope: r.scope,
-		IssuedAt: at(r.issued), ExpiresAt: at(r.expires), RevokedAt: at(r.revoked), LastUsedAt: at(r.lastUsed),
+		IssuedAt: storage.FromUnixSeconds(r.issued), ExpiresAt: storage.FromUnixSeconds(r.expires),
+		RevokedAt: storage.FromUnixSeconds(r.revoked), LastUsedAt: storage.FromUnixSeconds(r.lastUsed),
 		IP: r.ip, Flow: r.flow, RevokeReason: r.reason, JKT: r.jkt, CodeHash: r.codeHash, SecretHash: r.secretHash}
-}
-
-// seconds and at are storage's own conversions: it keeps times as Unix
-// seconds, 0 for none, and gives them back in UTC.
-func seconds(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.Unix()
-}
-
-func at(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(n, 0).UTC()
 }
 
 // PutMissing remembers that storage has no token of hash h, unless the

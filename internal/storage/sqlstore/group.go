@@ -337,17 +337,17 @@ func (s *Store) statementError(err error) bool {
 // GroupStats are the shared transactions committed so far and the writes
 // they held.
 func (s *Store) GroupStats() (batches, writes int64) {
-	if s.group == nil {
+	if s.w.group == nil {
 		return 0, 0
 	}
-	return s.group.batches.Load(), s.group.writes.Load()
+	return s.w.group.batches.Load(), s.w.group.writes.Load()
 }
 
 // writeRow runs a write that returns one row (INSERT … RETURNING, UPDATE …
 // RETURNING) and scans it before its transaction ends.
 func (s *Store) writeRow(ctx context.Context, scan func(scanner) error, query string, args ...any) error {
-	if s.group == nil {
+	if s.w.group == nil {
 		return scan(s.w.QueryRowContext(ctx, query, args...))
 	}
-	return s.group.do(ctx, true, func(tx *Tx) error { return scan(tx.QueryRowContext(ctx, query, args...)) })
+	return s.w.group.do(ctx, true, func(tx *Tx) error { return scan(tx.QueryRowContext(ctx, query, args...)) })
 }

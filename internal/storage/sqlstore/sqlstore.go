@@ -54,10 +54,8 @@ type Store struct {
 	// transaction will update (" FOR UPDATE" on PostgreSQL). SQLite needs
 	// none: its write transactions start IMMEDIATE on the single writer.
 	ForUpdate string
-	// group, when set, runs every write in shared transactions.
-	group    *committer
-	onClose  func() error
-	bulkRows int
+	onClose   func() error
+	bulkRows  int
 }
 
 // Options are what a backend asks of the Store beyond its pools.
@@ -90,7 +88,7 @@ func New(read, write *sql.DB, mapErr func(error) error, o Options) *Store {
 		}
 	}
 	if o.GroupCommit > 0 {
-		s.group = newCommitter(s.w, o.GroupCommit)
+		s.w.group = newCommitter(s.w, o.GroupCommit)
 	}
 	s.onClose, s.bulkRows = o.OnClose, o.BulkRows
 	return s
@@ -129,19 +127,22 @@ func (s *Store) begin(ctx context.Context, op string) (context.Context, func()) 
 }
 
 // pool is a connection pool whose statements are timed when the store
-// observes them, and prepared once when it caches statements.
+// observes them, and prepared once when it caches statements. The write
+// pool of a store with group commit runs its writes in shared
+// transactions.
 type pool struct {
 	*sql.DB
 	s     *Store
 	stmts *stmts
+	group *committer
 }
 
-// ExecContext runs a statement; on the write pool of a store with group
-// commit, in the next shared transaction.
+// ExecContext runs a statement; with group commit, in the next shared
+// transaction.
 func (p pool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if p.s.group != nil && p.DB == p.s.w.DB {
+	if p.group != nil {
 		var res sql.Result
-		err := p.s.group.do(ctx, true, func(tx *Tx) error {
+		err := p.group.do(ctx, true, func(tx *Tx) error {
 			var err error
 			res, err = tx.ExecContext(ctx, query, args...)
 			return err
@@ -153,15 +154,14 @@ func (p pool) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 		ctx, end = p.s.begin(ctx, p.s.opOf(query))
 		defer end()
 	}
-	exec := p.DB.ExecContext
+	// A cached statement is SQLite's, whose connections never go stale:
+	// only the uncached run is tried again.
 	if st := p.stmt(ctx, query); st != nil {
-		exec = func(ctx context.Context, _ string, args ...any) (sql.Result, error) {
-			return st.ExecContext(ctx, args...)
-		}
+		return st.ExecContext(ctx, args...)
 	}
-	res, err := exec(ctx, query, args...)
+	res, err := p.DB.ExecContext(ctx, query, args...)
 	if p.s.stale(err) {
-		res, err = exec(ctx, query, args...)
+		res, err = p.DB.ExecContext(ctx, query, args...)
 	}
 	return res, err
 }
@@ -172,15 +172,12 @@ func (p pool) QueryContext(ctx context.Context, query string, args ...any) (*sql
 		ctx, end = p.s.begin(ctx, p.s.opOf(query))
 		defer end()
 	}
-	query1 := p.DB.QueryContext
 	if st := p.stmt(ctx, query); st != nil {
-		query1 = func(ctx context.Context, _ string, args ...any) (*sql.Rows, error) {
-			return st.QueryContext(ctx, args...)
-		}
+		return st.QueryContext(ctx, args...)
 	}
-	rows, err := query1(ctx, query, args...)
+	rows, err := p.DB.QueryContext(ctx, query, args...)
 	if p.s.stale(err) {
-		rows, err = query1(ctx, query, args...)
+		rows, err = p.DB.QueryContext(ctx, query, args...)
 	}
 	return rows, err
 }
@@ -191,13 +188,12 @@ func (p pool) QueryRowContext(ctx context.Context, query string, args ...any) *s
 		ctx, end = p.s.begin(ctx, p.s.opOf(query))
 		defer end()
 	}
-	row1 := p.DB.QueryRowContext
 	if st := p.stmt(ctx, query); st != nil {
-		row1 = func(ctx context.Context, _ string, args ...any) *sql.Row { return st.QueryRowContext(ctx, args...) }
+		return st.QueryRowContext(ctx, args...)
 	}
-	row := row1(ctx, query, args...)
+	row := p.DB.QueryRowContext(ctx, query, args...)
 	if p.s.stale(row.Err()) {
-		row = row1(ctx, query, args...)
+		row = p.DB.QueryRowContext(ctx, query, args...)
 	}
 	return row
 }
@@ -291,8 +287,8 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 func (s *Store) Close() error {
-	if s.group != nil {
-		s.group.close()
+	if s.w.group != nil {
+		s.w.group.close()
 	}
 	err := s.r.Close()
 	if s.w.DB != s.r.DB {
@@ -312,8 +308,8 @@ func (s *Store) tx(ctx context.Context, name string, fn func(*Tx) error) error {
 		ctx, end = s.begin(ctx, "tx "+name)
 		defer end()
 	}
-	if s.group != nil {
-		return s.err(s.group.do(ctx, false, fn))
+	if s.w.group != nil {
+		return s.err(s.w.group.do(ctx, false, fn))
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if s.stale(err) {
@@ -330,20 +326,11 @@ func (s *Store) tx(ctx context.Context, name string, fn func(*Tx) error) error {
 	return s.err(tx.Commit())
 }
 
-// ts and at convert between time.Time and the stored Unix seconds.
-func ts(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.Unix()
-}
+// ts and at convert between time.Time and the stored Unix seconds
+// (storage.UnixSeconds), under names short enough for the many columns.
+func ts(t time.Time) int64 { return storage.UnixSeconds(t) }
 
-func at(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(n, 0).UTC()
-}
+func at(n int64) time.Time { return storage.FromUnixSeconds(n) }
 
 func hashOf(b []byte) token.Hash {
 	var h token.Hash
@@ -876,22 +863,34 @@ func tokenArgs(args []any, t storage.Token) []any {
 		t.IP, string(t.Flow), codeHash, secretHash, ts(t.RevokedAt), string(t.RevokeReason), ts(t.LastUsedAt), t.JKT, t.Sealed)
 }
 
-// CreateTokens inserts ts in one transaction, Options.BulkRows rows per
+// CreateTokens inserts tokens in one transaction, Options.BulkRows rows per
 // statement.
-func (s *Store) CreateTokens(ctx context.Context, ts []storage.Token) error {
+func (s *Store) CreateTokens(ctx context.Context, tokens []storage.Token) error {
+	perInsert := max(1, s.bulkRows)
+	insert := func(rows int) string {
+		var q strings.Builder
+		q.WriteString(`INSERT INTO tokens (` + tokenCols + `, sealed) VALUES `)
+		for i := range rows {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(" + placeholders(1+i*tokenInsertCols, tokenInsertCols) + ")")
+		}
+		return q.String()
+	}
+	full := insert(perInsert)
 	return s.tx(ctx, "CreateTokens", func(tx *Tx) error {
-		for chunk := range slices.Chunk(ts, max(1, s.bulkRows)) {
-			var q strings.Builder
-			q.WriteString(`INSERT INTO tokens (` + tokenCols + `, sealed) VALUES `)
-			args := make([]any, 0, len(chunk)*tokenInsertCols)
-			for i, t := range chunk {
-				if i > 0 {
-					q.WriteString(", ")
-				}
-				q.WriteString("(" + placeholders(1+i*tokenInsertCols, tokenInsertCols) + ")")
+		args := make([]any, 0, perInsert*tokenInsertCols)
+		for chunk := range slices.Chunk(tokens, perInsert) {
+			query := full
+			if len(chunk) < perInsert {
+				query = insert(len(chunk))
+			}
+			args = args[:0]
+			for _, t := range chunk {
 				args = tokenArgs(args, t)
 			}
-			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			if _, err := tx.ExecContext(ctx, query, args...); err != nil {
 				return err
 			}
 		}
