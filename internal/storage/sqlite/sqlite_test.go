@@ -2,14 +2,19 @@ package sqlite_test
 
 import (
 	"context"
+	"encoding/binary"
+	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"latchkey/internal/storage"
 	"latchkey/internal/storage/sqlite"
 	"latchkey/internal/storage/storagetest"
+	"latchkey/internal/token"
 )
 
 func TestConformance(t *testing.T) {
@@ -98,4 +103,60 @@ func TestFullSyncIsTheWritersSetting(t *testing.T) {
 			t.Fatalf("%+v: synchronous = %d, want %d", c.o, got, c.want)
 		}
 	}
+}
+
+// TestWALStartsOverUnderSteadyWrites: writes that never pause still let
+// the WAL start over from its beginning, again and again, instead of the
+// file growing for as long as they go on. Each start over increments the
+// WAL header's first salt (the WAL file format, bytes 16–19).
+func TestWALStartsOverUnderSteadyWrites(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "latchkey.db")
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	app := seedApp(t, s)
+	keys, _ := token.NewKeyring("test-secret-0123456789abcdef0123456789ab")
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	for range 8 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				_, h := keys.Mint(token.Service)
+				err := s.CreateToken(ctx, storage.Token{Hash: h, Kind: token.Service, AppID: app, Flow: storage.FlowClientCredentials,
+					IssuedAt: time.Now(), SecretHash: &h})
+				if err != nil && ctx.Err() == nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	first, starts := walSalt(t, path+"-wal"), 0
+	for deadline := time.Now().Add(20 * time.Second); starts < 3; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			st, _ := os.Stat(path + "-wal")
+			t.Fatalf("the WAL started over %d times in 20 s of steady writes; it holds %d bytes", starts, st.Size())
+		}
+		starts = int(walSalt(t, path+"-wal") - first)
+	}
+}
+
+func walSalt(t *testing.T, path string) uint32 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var h [20]byte
+	if _, err := io.ReadFull(f, h[:]); err != nil {
+		return 0 // not written yet
+	}
+	return binary.BigEndian.Uint32(h[16:])
 }

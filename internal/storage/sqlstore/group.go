@@ -153,11 +153,13 @@ func (p pool) prepareLater(ctx context.Context) {
 // be lost. A caller that gives up while its write waits in the queue takes
 // it back; one whose write already runs waits for the outcome.
 type committer struct {
-	p     pool
-	max   int
-	queue chan *groupWrite // unbuffered: a waiting sender is a waiting write
-	quit  chan struct{}
-	done  chan struct{}
+	p   pool
+	max int
+	// between runs after each batch (Options.BetweenBatches), or is nil.
+	between func(context.Context, *sql.DB)
+	queue   chan *groupWrite // unbuffered: a waiting sender is a waiting write
+	quit    chan struct{}
+	done    chan struct{}
 	// batches and writes count the shared transactions and the writes
 	// they held, for the average batch size.
 	batches, writes atomic.Int64
@@ -182,8 +184,8 @@ const (
 // errClosed answers writes that reach a store being closed.
 var errClosed = errors.New("sqlstore: storage is closed")
 
-func newCommitter(p pool, max int) *committer {
-	c := &committer{p: p, max: max, queue: make(chan *groupWrite), quit: make(chan struct{}), done: make(chan struct{})}
+func newCommitter(p pool, max int, between func(context.Context, *sql.DB)) *committer {
+	c := &committer{p: p, max: max, between: between, queue: make(chan *groupWrite), quit: make(chan struct{}), done: make(chan struct{})}
 	go c.run()
 	return c
 }
@@ -244,6 +246,9 @@ func (c *committer) run() {
 		}
 		clear(batch)
 		c.p.prepareLater(context.Background())
+		if c.between != nil {
+			c.between(context.Background(), c.p.DB)
+		}
 	}
 }
 

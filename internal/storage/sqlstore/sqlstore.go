@@ -69,6 +69,10 @@ type Options struct {
 	GroupCommit int
 	// OnClose, when set, runs after the pools are closed.
 	OnClose func() error
+	// BetweenBatches, when set with GroupCommit, runs on the writer after
+	// each shared transaction, once its callers are answered: the one
+	// moment the writer holds no transaction (for a backend's upkeep).
+	BetweenBatches func(ctx context.Context, w *sql.DB)
 	// BulkRows is how many rows one INSERT of a bulk write carries: many
 	// save round trips to a server, but SQLite's driver binds parameters
 	// in time quadratic in their number, so there one a statement (1, or
@@ -88,7 +92,7 @@ func New(read, write *sql.DB, mapErr func(error) error, o Options) *Store {
 		}
 	}
 	if o.GroupCommit > 0 {
-		s.w.group = newCommitter(s.w, o.GroupCommit)
+		s.w.group = newCommitter(s.w, o.GroupCommit, o.BetweenBatches)
 	}
 	s.onClose, s.bulkRows = o.OnClose, o.BulkRows
 	return s
