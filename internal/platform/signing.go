@@ -28,6 +28,10 @@ type Signing struct {
 	mu     sync.Mutex
 	keys   []signingKey // published, newest first
 	loaded time.Time
+	// loading is held while the keys are read (and the first one made):
+	// concurrent first uses make one key, not one each, and while one call
+	// rereads the keys the others go on with the ones they have.
+	loading sync.Mutex
 }
 
 type signingKey struct {
@@ -126,13 +130,20 @@ func (s *Signing) forget() {
 // published returns the published keys, newest first, making the first
 // key when there is none.
 func (s *Signing) published(ctx context.Context) ([]signingKey, error) {
-	s.mu.Lock()
-	if s.keys != nil && time.Since(s.loaded) < keysReload {
-		keys := s.keys
-		s.mu.Unlock()
+	keys, fresh := s.cached()
+	if fresh {
 		return keys, nil
 	}
-	s.mu.Unlock()
+	if keys != nil && !s.loading.TryLock() {
+		return keys, nil // another call is rereading them
+	}
+	if keys == nil {
+		s.loading.Lock()
+	}
+	defer s.loading.Unlock()
+	if keys, fresh := s.cached(); fresh {
+		return keys, nil // read while this call waited
+	}
 	keys, err := s.load(ctx)
 	if err == nil && len(keys) == 0 {
 		if _, err = s.Rotate(ctx, Actor{IP: "first use"}); err == nil {
@@ -146,6 +157,14 @@ func (s *Signing) published(ctx context.Context) ([]signingKey, error) {
 	s.keys, s.loaded = keys, time.Now()
 	s.mu.Unlock()
 	return keys, nil
+}
+
+// cached returns the keys last read (nil before the first read), and
+// whether they are recent enough not to be read again.
+func (s *Signing) cached() ([]signingKey, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keys, s.keys != nil && time.Since(s.loaded) < keysReload
 }
 
 // load reads and opens the published keys.
