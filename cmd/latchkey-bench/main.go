@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strings"
 	"time"
@@ -42,6 +43,7 @@ func run(args []string) error {
 	only := fs.String("scenarios", "", "run only these scenarios, comma-separated: "+strings.Join(bench.Scenarios, ", "))
 	fs.StringVar(&o.HeapProfile, "memprofile", "", "with -live-tokens: write a heap profile (server and clients) to this file after the uniform run")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server and clients) to this file")
+	traceFile := fs.String("trace", "", "write an execution trace of the whole run (server and clients) to this file, for go tool trace: where goroutines wait")
 	idle := fs.Int("idle-polls", 0, "instead of the scenarios: open this many waiting Bots Long Poll requests and report the CPU and memory they cost")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -76,6 +78,17 @@ func run(args []string) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		defer trace.Stop()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
