@@ -134,11 +134,10 @@ func (s *Signing) published(ctx context.Context) ([]signingKey, error) {
 	if fresh {
 		return keys, nil
 	}
-	if keys != nil && !s.loading.TryLock() {
-		return keys, nil // another call is rereading them
-	}
 	if keys == nil {
 		s.loading.Lock()
+	} else if !s.loading.TryLock() {
+		return keys, nil // another call is rereading them
 	}
 	defer s.loading.Unlock()
 	if keys, fresh := s.cached(); fresh {

@@ -156,7 +156,7 @@ func walSalt(t *testing.T, path string) uint32 {
 	defer f.Close()
 	var h [20]byte
 	if _, err := io.ReadFull(f, h[:]); err != nil {
-		return 0 // not written yet
+		t.Fatalf("reading the WAL header: %v", err)
 	}
 	return binary.BigEndian.Uint32(h[16:])
 }
