@@ -10,11 +10,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"runtime/pprof"
 	"runtime/trace"
@@ -42,9 +45,11 @@ func run(args []string) error {
 	fs.StringVar(&o.DB, "db", "", "run against this storage (sqlite:PATH or postgres://…; added to) instead of a temporary SQLite file")
 	fs.StringVar(&o.Postgres, "postgres", "", "also run every scenario on this PostgreSQL database (postgres://…; it is added to)")
 	only := fs.String("scenarios", "", "run only these scenarios, comma-separated: "+strings.Join(bench.Scenarios, ", "))
-	fs.StringVar(&o.HeapProfile, "memprofile", "", "with -live-tokens: write a heap profile (server and clients) to this file after the uniform run")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server and clients) to this file")
-	traceFile := fs.String("trace", "", "write an execution trace of the whole run (server and clients) to this file, for go tool trace: where goroutines wait")
+	fs.StringVar(&o.HeapProfile, "memprofile", "", "with -live-tokens: write a heap profile to this file after the uniform run (server and clients, or the server alone with -live-clients-apart)")
+	apart := fs.Bool("live-clients-apart", false, "with -live-tokens: run the live scenarios' clients in a process of their own, so that the memory, garbage collection and profiles measured are the server's alone (by default they run in the server's process, as every other scenario's do)")
+	job := fs.Bool("live-job", false, "run one live scenario's clients, as read in JSON on standard input, and write the result in JSON (how the tool runs them apart from the server)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server and clients, but not the live scenarios' clients with -live-clients-apart) to this file")
+	traceFile := fs.String("trace", "", "write an execution trace of the whole run to this file (which clients: as for -cpuprofile), for go tool trace: where goroutines wait")
 	idle := fs.Int("idle-polls", 0, "instead of the scenarios: open this many waiting Bots Long Poll requests and report the CPU and memory they cost")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -89,6 +94,12 @@ func run(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *job {
+		return runJob(ctx, os.Stdin, os.Stdout)
+	}
+	if *apart {
+		o.LiveClients = spawnJob
+	}
 	if *idle > 0 {
 		report, err := bench.IdlePolls(ctx, o, *idle, 10*time.Second)
 		if err != nil {
@@ -103,4 +114,43 @@ func run(args []string) error {
 	}
 	bench.Print(os.Stdout, results)
 	return nil
+}
+
+// runJob runs the clients of one live scenario, read from in, and writes
+// their result to out.
+func runJob(ctx context.Context, in io.Reader, out io.Writer) error {
+	var j bench.LiveJob
+	if err := json.NewDecoder(in).Decode(&j); err != nil {
+		return fmt.Errorf("-live-job: %w", err)
+	}
+	r, err := bench.RunLiveJob(ctx, j)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(out).Encode(r)
+}
+
+// spawnJob runs the clients of one live scenario in a process of their own
+// (this program, with -live-job), so that the server's process holds only
+// the server.
+func spawnJob(ctx context.Context, j bench.LiveJob) (bench.Result, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return bench.Result{}, err
+	}
+	in, err := json.Marshal(j)
+	if err != nil {
+		return bench.Result{}, err
+	}
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, self, "-live-job")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(in), &out, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return bench.Result{}, fmt.Errorf("the live clients' process: %w", err)
+	}
+	var r bench.Result
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		return bench.Result{}, fmt.Errorf("the live clients' process: %w", err)
+	}
+	return r, nil
 }

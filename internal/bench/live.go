@@ -125,11 +125,31 @@ func (t *target) provision(ctx context.Context, n int, log io.Writer) (liveToken
 	return l, nil
 }
 
-// liveAPI runs the API over the first set tokens of l, drawn uniformly,
-// at full speed, or paced at rate calls per second when rate > 0.
-func (t *target) liveAPI(ctx context.Context, o Options, name string, l liveTokens, set int, rate float64) Result {
+// LiveJob is one run of API calls over provisioned tokens: what a load
+// process needs to make the tokens again and call the server.
+type LiveJob struct {
+	Name        string
+	Base        string // the server's URL
+	Secret      string // the server's token secret
+	Seed        [16]byte
+	Set         int     // calls draw uniformly from the first Set tokens
+	Rate        float64 // calls per second, or 0 for as fast as the clients go
+	Concurrency int
+	Duration    time.Duration
+}
+
+// RunLiveJob calls the API as j says, in this process.
+func RunLiveJob(ctx context.Context, j LiveJob) (Result, error) {
+	keys, err := token.NewKeyring(j.Secret)
+	if err != nil {
+		return Result{}, err
+	}
+	if j.Set <= 0 || j.Concurrency <= 0 || j.Duration <= 0 {
+		return Result{}, fmt.Errorf("bench: a live job needs tokens, clients and a duration: %+v", j)
+	}
+	l := liveTokens{seed: j.Seed, keys: keys}
 	want := []byte(`{"response":65536}`)
-	draws := make([]uint64, o.Concurrency)
+	draws := make([]uint64, j.Concurrency)
 	for w := range draws {
 		draws[w] = uint64(w)*0x9e3779b97f4a7c15 + 1
 	}
@@ -140,17 +160,31 @@ func (t *target) liveAPI(ctx context.Context, o Options, name string, l liveToke
 		x ^= x >> 7
 		x ^= x << 17
 		draws[w] = x
-		raw, _ := l.token(int(x % uint64(set)))
-		return get(ctx, c, t.base+"/method/account.getAppPermissions?v=5.199&access_token="+raw, want)
+		raw, _ := l.token(int(x % uint64(j.Set)))
+		return get(ctx, c, j.Base+"/method/account.getAppPermissions?v=5.199&access_token="+raw, want)
+	}
+	return drivePaced(ctx, j.Name, j.Concurrency, j.Duration, j.Rate, newClient(), call), nil
+}
+
+// liveAPI runs the API over the first set tokens of l, drawn uniformly,
+// at full speed, or paced at rate calls per second when rate > 0, and
+// notes the server process's memory.
+func (t *target) liveAPI(ctx context.Context, o Options, name string, l liveTokens, set int, rate float64) Result {
+	j := LiveJob{Name: name, Base: t.base, Secret: t.secret, Seed: l.seed, Set: set, Rate: rate, Concurrency: o.Concurrency, Duration: o.Duration}
+	run := o.LiveClients
+	if run == nil {
+		run = RunLiveJob
 	}
 	runtime.GC()
-	var r Result
-	if rate > 0 {
-		r = drivePaced(ctx, name, o.Concurrency, o.Duration, rate, newClient(), call)
-	} else {
-		r = drive(ctx, name, o.Concurrency, o.Duration, newClient(), call)
+	r, err := run(ctx, j)
+	if err != nil {
+		return Result{Name: name, Errors: 1, Note: err.Error()}
 	}
-	r.Note = fmt.Sprintf("RSS %.0f MB (peak %.0f MB)", float64(procStatus("VmRSS"))/1e6, float64(procStatus("VmHWM"))/1e6)
+	where := "server and clients"
+	if o.LiveClients != nil {
+		where = "server"
+	}
+	r.Note = fmt.Sprintf("RSS %.0f MB (peak %.0f MB, %s)", float64(procStatus("VmRSS"))/1e6, float64(procStatus("VmHWM"))/1e6, where)
 	return r
 }
 

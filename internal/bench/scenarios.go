@@ -59,6 +59,11 @@ type Options struct {
 	// HeapProfile, when set, is the file a heap profile is written to
 	// after the live run over every token.
 	HeapProfile string
+	// LiveClients, when set, runs the live scenarios' clients (in a process
+	// of their own, say), so that the memory, garbage collection and CPU
+	// profile measured are the server's alone. Nil runs them in this
+	// process.
+	LiveClients func(context.Context, LiveJob) (Result, error)
 }
 
 // Scenarios are the names Options.Only takes.
@@ -126,6 +131,7 @@ type target struct {
 	user    storage.User
 	tokens  []string
 	login   string
+	secret  string // the node's token secret: a load process apart makes its tokens again from it
 	cleanup []func()
 }
 
@@ -156,7 +162,8 @@ func newTarget(ctx context.Context, o Options) (*target, error) {
 	}
 	t.base = "http://" + ln.Addr().String()
 	public, _ := url.Parse(t.base)
-	keys, err := token.NewKeyring("load-tool-secret-" + rand32())
+	t.secret = "load-tool-secret-" + rand32()
+	keys, err := token.NewKeyring(t.secret)
 	if err != nil {
 		t.close()
 		return nil, err
