@@ -140,12 +140,12 @@ type LiveJob struct {
 
 // RunLiveJob calls the API as j says, in this process.
 func RunLiveJob(ctx context.Context, j LiveJob) (Result, error) {
+	if j.Set <= 0 || j.Concurrency <= 0 || j.Duration <= 0 {
+		return Result{}, fmt.Errorf("bench: a live job needs tokens, clients and a duration, got %d, %d and %v", j.Set, j.Concurrency, j.Duration)
+	}
 	keys, err := token.NewKeyring(j.Secret)
 	if err != nil {
 		return Result{}, err
-	}
-	if j.Set <= 0 || j.Concurrency <= 0 || j.Duration <= 0 {
-		return Result{}, fmt.Errorf("bench: a live job needs tokens, clients and a duration: %+v", j)
 	}
 	l := liveTokens{seed: j.Seed, keys: keys}
 	want := []byte(`{"response":65536}`)

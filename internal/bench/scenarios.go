@@ -59,10 +59,10 @@ type Options struct {
 	// HeapProfile, when set, is the file a heap profile is written to
 	// after the live run over every token.
 	HeapProfile string
-	// LiveClients, when set, runs the live scenarios' clients (in a process
-	// of their own, say), so that the memory, garbage collection and CPU
-	// profile measured are the server's alone. Nil runs them in this
-	// process.
+	// LiveClients, when set, runs the live scenarios' clients outside this
+	// process, so that the memory, garbage collection and CPU profile
+	// measured are the server's alone (the results say so). Nil runs them
+	// in this process.
 	LiveClients func(context.Context, LiveJob) (Result, error)
 }
 
