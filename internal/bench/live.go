@@ -206,6 +206,9 @@ func (t *target) live(ctx context.Context, o Options, log io.Writer) []Result {
 	peakWarm := t.liveAPI(ctx, o, fmt.Sprintf("api: %d tokens (cache warm)", warm), l, warm, 0)
 	hits1, misses1 := t.p.Cache.Counts()
 	peakWarm.Note += ratio(hits1-hits0, misses1-misses0)
+	if peakWarm.Requests == 0 {
+		return []Result{peakWarm} // its clients did not run: no rate to pace the others at
+	}
 	peakLive := t.liveAPI(ctx, o, fmt.Sprintf("api: %d live tokens, uniform", o.LiveTokens), l, o.LiveTokens, 0)
 	hits2, misses2 := t.p.Cache.Counts()
 	peakLive.Note += ratio(hits2-hits1, misses2-misses1)

@@ -27,7 +27,12 @@ type Result struct {
 }
 
 // PerSecond is the completed operations per second.
-func (r Result) PerSecond() float64 { return float64(r.Requests) / r.Elapsed.Seconds() }
+func (r Result) PerSecond() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Requests) / r.Elapsed.Seconds()
+}
 
 // op performs one operation with the worker's client; an error counts as a
 // failed request.

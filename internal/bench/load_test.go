@@ -3,7 +3,8 @@ package bench
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -34,47 +35,41 @@ func TestRunMeasuresEveryScenario(t *testing.T) {
 	}
 }
 
-// The live scenarios run with their clients in this process, and apart
-// from it: a job that went through JSON, as to a process of its own, still
-// carries everything the clients need to make valid tokens.
+// The live scenarios run, with their clients in this process (the test of
+// cmd/latchkey-bench runs them in a process of their own).
 func TestLiveScenarios(t *testing.T) {
-	apart := func(ctx context.Context, j LiveJob) (Result, error) {
-		b, err := json.Marshal(j)
-		if err != nil {
-			return Result{}, err
-		}
-		var got LiveJob
-		if err := json.Unmarshal(b, &got); err != nil {
-			return Result{}, err
-		}
-		return RunLiveJob(ctx, got)
+	var log bytes.Buffer
+	o := Options{Duration: 300 * time.Millisecond, Concurrency: 2, Tokens: 4, Only: []string{"live"}, LiveTokens: 2000}
+	results, err := Run(context.Background(), o, &log)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, c := range []struct {
-		name    string
-		clients func(context.Context, LiveJob) (Result, error)
-		where   string
-	}{{"inside", nil, "server and clients)"}, {"apart", apart, "server)"}} {
-		t.Run(c.name, func(t *testing.T) {
-			var log bytes.Buffer
-			o := Options{Duration: 300 * time.Millisecond, Concurrency: 2, Tokens: 4, Only: []string{"live"}, LiveTokens: 2000, LiveClients: c.clients}
-			results, err := Run(context.Background(), o, &log)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(results) != 4 {
-				t.Fatalf("%d results, want warm and uniform, at full speed and paced:\n%s", len(results), log.String())
-			}
-			for _, r := range results {
-				if r.Requests == 0 || r.Errors != 0 || !strings.Contains(r.Note, c.where) {
-					t.Fatalf("%s: %+v", r.Name, r)
-				}
-			}
-		})
+	if len(results) != 4 {
+		t.Fatalf("%d results, want warm and uniform, at full speed and paced:\n%s", len(results), log.String())
+	}
+	for _, r := range results {
+		if r.Requests == 0 || r.Errors != 0 || !strings.Contains(r.Note, "server and clients)") {
+			t.Fatalf("%s: %+v", r.Name, r)
+		}
 	}
 }
 
 func TestRunLiveJobRefusesAnEmptyJob(t *testing.T) {
 	if _, err := RunLiveJob(context.Background(), LiveJob{Secret: "load-tool-secret-0123456789abcdef0123456789"}); err == nil {
 		t.Fatal("a job with no tokens, clients or duration ran")
+	}
+}
+
+// Clients that cannot run give one failed result, not paced runs at a rate
+// measured from nothing.
+func TestLiveScenariosStopWhenTheClientsFail(t *testing.T) {
+	failing := func(context.Context, LiveJob) (Result, error) { return Result{}, errors.New("no clients here") }
+	o := Options{Duration: 300 * time.Millisecond, Concurrency: 2, Tokens: 4, Only: []string{"live"}, LiveTokens: 100, LiveClients: failing}
+	results, err := Run(context.Background(), o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 1 || results[0].Errors != 1 || !strings.Contains(results[0].Note, "no clients here") || results[0].PerSecond() != 0 {
+		t.Fatalf("got %+v", results)
 	}
 }
