@@ -66,7 +66,7 @@ func (g *deviceGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Erro
 	case errors.Is(err, platform.ErrDeviceExpired):
 		return nil, newError(protocol.ExpiredToken, 400, "the device code expired: start again")
 	case err != nil:
-		return nil, codeError(err)
+		return nil, grantError(err)
 	}
 	return g.p.issueGrant(ctx, r, platform.Grant{Family: dc.Hash, AppID: dc.AppID, UserID: dc.UserID, Scope: dc.Scope,
 		AuthTime: dc.IssuedAt, JKT: r.jkt}, storage.FlowDevice)

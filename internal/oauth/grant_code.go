@@ -26,9 +26,9 @@ func (g *codeGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Error)
 	if raw == "" {
 		return nil, newError(protocol.InvalidRequest, 400, "code is missing")
 	}
-	code, err := g.p.codes.Redeem(ctx, raw, r.client.ID, r.form.Get("redirect_uri"), r.form.Get("code_verifier"))
+	code, err := g.p.codes.Redeem(ctx, raw, platform.Redemption{AppID: r.client.ID, RedirectURI: r.form.Get("redirect_uri"), Verifier: r.form.Get("code_verifier")})
 	if err != nil {
-		return nil, codeError(err)
+		return nil, grantError(err)
 	}
 	if r.public && code.CodeChallenge == "" {
 		// Unreachable while /authorize requires PKCE of standalone apps;
@@ -52,7 +52,7 @@ func (p *Provider) issueGrant(ctx context.Context, r *tokenRequest, g platform.G
 	access, _, err := p.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: g.AppID, UserID: g.UserID,
 		Scope: g.Scope, IP: r.ip, Flow: flow, CodeHash: &g.Family, JKT: g.JKT}, ttl)
 	if err != nil {
-		return nil, internal(err)
+		return nil, grantError(err)
 	}
 	out, e := p.userTokenAnswer(ctx, access, ttl, g)
 	if e != nil {
@@ -75,7 +75,7 @@ func (p *Provider) userTokenAnswer(ctx context.Context, access string, ttl time.
 	if ttl > 0 {
 		refresh, err := p.refreshes.Issue(ctx, g)
 		if err != nil {
-			return nil, internal(err)
+			return nil, grantError(err)
 		}
 		out["refresh_token"] = refresh
 	}
@@ -95,7 +95,7 @@ func (g *codeGrant) communityTokens(ctx context.Context, r *tokenRequest, code s
 		raw, _, err := g.p.p.IssueToken(ctx, storage.Token{Kind: token.Community, AppID: r.client.ID, UserID: code.UserID,
 			CommunityID: id, Scope: code.Scope, IP: r.ip, Flow: storage.FlowCode, CodeHash: &code.Hash}, 0)
 		if err != nil {
-			return nil, internal(err)
+			return nil, grantError(err)
 		}
 		out["access_token_"+strconv.FormatInt(id, 10)] = raw
 		groups = append(groups, map[string]any{"group_id": id, "access_token": raw})
@@ -120,9 +120,10 @@ func tokenType(jkt string) string {
 	return "bearer"
 }
 
-// codeError turns a refused code into invalid_grant with the platform's
-// words (VK's exact texts for the code and the redirect URI).
-func codeError(err error) *Error {
+// grantError turns a refused grant into invalid_grant with the platform's
+// words (VK's exact texts for the code and the redirect URI; a disabled
+// user's grant), and anything else into a failure of ours.
+func grantError(err error) *Error {
 	var pe *platform.Error
 	if errors.As(err, &pe) && pe.Kind == platform.Invalid {
 		return newError(protocol.InvalidGrant, 400, pe.Message)

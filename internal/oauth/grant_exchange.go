@@ -65,7 +65,7 @@ func (g *exchangeGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Er
 	}
 	access, _, err := g.p.p.Exchange(ctx, platform.Actor{IP: r.ip}, subject, m, ttl)
 	if err != nil {
-		return nil, internal(err)
+		return nil, grantError(err)
 	}
 	return map[string]any{
 		"access_token": access, "issued_token_type": protocol.TokenTypeAccessToken, "token_type": "bearer",

@@ -34,7 +34,7 @@ func (g *refreshGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Err
 	}
 	grant, next, err := g.p.refreshes.Rotate(ctx, raw, r.client.ID, storage.Holder{JKT: r.jkt, DeviceID: r.form.Get("device_id")})
 	if err != nil {
-		return nil, codeError(err)
+		return nil, grantError(err)
 	}
 	if narrow != -1 {
 		if !grant.Scope.Has(narrow) {
@@ -47,7 +47,7 @@ func (g *refreshGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Err
 	access, _, err := g.p.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: r.client.ID, UserID: grant.UserID,
 		Scope: grant.Scope, IP: r.ip, Flow: storage.FlowRefresh, CodeHash: &grant.Family, JKT: r.jkt}, ttl)
 	if err != nil {
-		return nil, internal(err)
+		return nil, grantError(err)
 	}
 	out := map[string]any{
 		"access_token": access, "refresh_token": next, "expires_in": int64(ttl.Seconds()), "user_id": grant.UserID,

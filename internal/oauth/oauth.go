@@ -64,7 +64,7 @@ type Consents interface {
 // Codes mints and redeems authorization codes (platform.Codes).
 type Codes interface {
 	Issue(ctx context.Context, r platform.CodeRequest, ttl time.Duration) (string, error)
-	Redeem(ctx context.Context, raw string, appID int64, redirectURI, verifier string) (storage.Code, error)
+	Redeem(ctx context.Context, raw string, r platform.Redemption) (storage.Code, error)
 }
 
 // Refreshes issues and rotates refresh tokens (platform.Refreshes).

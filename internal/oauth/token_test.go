@@ -77,7 +77,7 @@ type noCodes struct{}
 func (noCodes) Issue(context.Context, platform.CodeRequest, time.Duration) (string, error) {
 	return "", nil
 }
-func (noCodes) Redeem(context.Context, string, int64, string, string) (storage.Code, error) {
+func (noCodes) Redeem(context.Context, string, platform.Redemption) (storage.Code, error) {
 	return storage.Code{}, platform.ErrCodeInvalid
 }
 

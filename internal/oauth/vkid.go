@@ -250,8 +250,22 @@ func (p *Provider) vkidCode(c *vkidCall, jkt string) (map[string]any, *Error) {
 	case c.form.Get("code") == "":
 		return nil, errVKIDCode
 	}
-	code, err := p.codes.Redeem(ctx, c.form.Get("code"), c.app.ID, c.form.Get("redirect_uri"), verifier)
+	// The code's own device, and a user's: checked before the code is
+	// spent, so that a wrong device_id cannot spend another's code.
+	fits := func(code storage.Code) error {
+		switch {
+		case len(code.CommunityIDs) > 0:
+			return errVKIDCommunity
+		case code.DeviceID != device:
+			return errVKIDDevice
+		}
+		return nil
+	}
+	code, err := p.codes.Redeem(ctx, c.form.Get("code"), platform.Redemption{AppID: c.app.ID, RedirectURI: c.form.Get("redirect_uri"), Verifier: verifier, Fits: fits})
+	var refused *Error
 	switch {
+	case errors.As(err, &refused):
+		return nil, refused
 	case errors.Is(err, platform.ErrCodeUsed):
 		return nil, errVKIDCodeUsed
 	case errors.Is(err, platform.ErrCodeInvalid):
@@ -263,17 +277,13 @@ func (p *Provider) vkidCode(c *vkidCall, jkt string) (map[string]any, *Error) {
 	case errors.Is(err, pkce.ErrMissing), errors.Is(err, pkce.ErrShape):
 		return nil, errVKIDVerifier
 	case err != nil:
-		return nil, internal(err)
-	case len(code.CommunityIDs) > 0:
-		return nil, errVKIDCommunity
-	case code.DeviceID != device:
-		return nil, errVKIDDevice
+		return nil, grantError(err)
 	}
 	g := grantFor(code)
 	g.JKT, g.DeviceID = jkt, device
 	refresh, err := p.refreshes.Issue(ctx, g)
 	if err != nil {
-		return nil, internal(err)
+		return nil, grantError(err)
 	}
 	return p.vkidTokens(c, g, refresh, storage.FlowCode, code.Nonce, jkt)
 }
@@ -302,7 +312,7 @@ func (p *Provider) vkidRefresh(c *vkidCall, jkt string) (map[string]any, *Error)
 	case errors.Is(err, platform.ErrRefreshInvalid):
 		return nil, errVKIDRefresh
 	case err != nil:
-		return nil, internal(err)
+		return nil, grantError(err)
 	}
 	if narrow != -1 {
 		if !g.Scope.Has(narrow) {
@@ -321,7 +331,7 @@ func (p *Provider) vkidTokens(c *vkidCall, g platform.Grant, refresh string, flo
 	access, _, err := p.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: g.AppID, UserID: g.UserID,
 		Scope: g.Scope, IP: c.ip, Flow: flow, CodeHash: &g.Family, JKT: jkt}, vkidTokenTTL)
 	if err != nil {
-		return nil, internal(err)
+		return nil, grantError(err)
 	}
 	typ := "Bearer"
 	if jkt != "" {

@@ -123,7 +123,7 @@ func (p *Platform) RevokeTokenByHash(ctx context.Context, actor Actor, h token.H
 	if len(revoked) == 0 {
 		return false, nil
 	}
-	if _, err := p.revokeGrant(ctx, h, storage.RevokedByAdmin); err != nil {
+	if _, err := p.revokeDerived(ctx, h, storage.RevokedByAdmin); err != nil {
 		return true, err
 	}
 	p.audit(ctx, actor, storage.AuditEvent{Action: storage.AuditTokenRevoke, Detail: "by the operator"})

@@ -55,43 +55,74 @@ var (
 	ErrCodeRedirect = &Error{Kind: Invalid, Field: "redirect_uri", Message: "redirect_uri is invalid, please pass same redirect_uri, you used in authorize method."}
 )
 
-// Redeem uses the code raw for the app that authenticated: it must be the
-// app's, unexpired, unused, redeemed with the redirect URI it was issued
-// for (unless it was issued for none: a VK ID migration's) and the PKCE
-// verifier of its challenge. A code used a second time revokes every token
-// issued from it. Errors are ErrCodeInvalid, ErrCodeUsed, ErrCodeRedirect,
-// or an Invalid error on code_verifier wrapping the pkce error.
-func (c *Codes) Redeem(ctx context.Context, raw string, appID int64, redirectURI, verifier string) (storage.Code, error) {
+// Redemption is what a code is redeemed with.
+type Redemption struct {
+	// AppID is the app that authenticated.
+	AppID       int64
+	RedirectURI string
+	Verifier    string
+	// Fits, when set, is the dialect's own check of the code (VK ID's
+	// device binding); an error from it is returned as it is.
+	Fits func(storage.Code) error
+}
+
+// Redeem uses the code raw for r.AppID: it must be the app's, unexpired,
+// unused, redeemed with the redirect URI it was issued for (unless it was
+// issued for none: a VK ID migration's), the PKCE verifier of its challenge
+// and whatever r.Fits asks. Only a redemption that passes every check
+// spends the code, so one who saw a code cannot deny its owner the tokens
+// by redeeming it wrongly. A code used a second time by its app revokes
+// every token issued from it. Errors are ErrCodeInvalid, ErrCodeUsed,
+// ErrCodeRedirect, an Invalid error on code_verifier wrapping the pkce
+// error, or r.Fits's.
+func (c *Codes) Redeem(ctx context.Context, raw string, r Redemption) (storage.Code, error) {
 	kind, h, err := c.p.Keys.Parse(raw)
 	if err != nil || kind != token.Code {
 		return storage.Code{}, ErrCodeInvalid
 	}
 	now := c.p.Now()
-	code, err := c.p.store.UseCode(ctx, h, now)
+	code, err := c.p.store.GetCode(ctx, h)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return code, ErrCodeInvalid
-	case errors.Is(err, storage.ErrConflict):
-		// A replayed code: someone else may hold it. Revoke all it issued.
-		if code.AppID == appID {
-			// The grant's refresh tokens go too (RFC 9700 §4.14): their
-			// family is the code.
-			if err := c.p.revokeStolen(ctx, code.Hash, code.UserID, code.AppID, storage.RevokedCodeReplay, storage.AuditCodeReplay); err != nil {
-				return code, err
-			}
+	case err != nil:
+		return code, err
+	case !code.UsedAt.IsZero():
+		return code, c.replayed(ctx, code, r.AppID)
+	case code.AppID != r.AppID || !now.Before(code.ExpiresAt):
+		return code, ErrCodeInvalid
+	case code.RedirectURI != "" && r.RedirectURI != code.RedirectURI:
+		return code, ErrCodeRedirect
+	}
+	if err := pkce.Verify(code.CodeChallenge, code.CodeChallengeMethod, r.Verifier); err != nil {
+		return code, &Error{Kind: Invalid, Field: "code_verifier", Message: err.Error(), Err: err}
+	}
+	if r.Fits != nil {
+		if err := r.Fits(code); err != nil {
+			return code, err
 		}
-		return code, ErrCodeUsed
+	}
+	code, err = c.p.store.UseCode(ctx, h, now)
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		// Spent since it was read: a concurrent redemption, and one of the
+		// two holds a copy.
+		return code, c.replayed(ctx, code, r.AppID)
 	case err != nil:
 		return code, err
 	}
-	if code.AppID != appID || !now.Before(code.ExpiresAt) {
-		return code, ErrCodeInvalid
-	}
-	if code.RedirectURI != "" && redirectURI != code.RedirectURI {
-		return code, ErrCodeRedirect
-	}
-	if err := pkce.Verify(code.CodeChallenge, code.CodeChallengeMethod, verifier); err != nil {
-		return code, &Error{Kind: Invalid, Field: "code_verifier", Message: err.Error(), Err: err}
-	}
 	return code, nil
+}
+
+// replayed answers a code presented after its one use. Someone else may
+// hold it: when its own app presents it again, everything it issued is
+// revoked, its refresh tokens included (their family is the code; RFC 9700
+// §4.14).
+func (c *Codes) replayed(ctx context.Context, code storage.Code, appID int64) error {
+	if code.AppID == appID {
+		if err := c.p.revokeStolen(ctx, code.Hash, code.UserID, code.AppID, storage.RevokedCodeReplay, storage.AuditCodeReplay); err != nil {
+			return err
+		}
+	}
+	return ErrCodeUsed
 }

@@ -48,7 +48,7 @@ func (r *Refreshes) Issue(ctx context.Context, g Grant) (string, error) {
 	rec := storage.RefreshToken{Hash: h, Family: g.Family, AppID: g.AppID, UserID: g.UserID, Scope: g.Scope,
 		AuthTime: g.AuthTime, Nonce: g.Nonce, IssuedAt: now, ExpiresAt: now.Add(r.TTL), Holder: storage.Holder{JKT: g.JKT, DeviceID: g.DeviceID}}
 	if err := r.p.store.CreateRefreshToken(ctx, rec); err != nil {
-		return "", err
+		return "", refuseDisabled(err)
 	}
 	r.p.issued(token.Refresh)
 	return raw, nil

@@ -181,7 +181,7 @@ func TestCodeRules(t *testing.T) {
 			return raw
 		}
 		redeem := func(raw string, app int64, uri, v string) error {
-			_, err := f.p.Codes.Redeem(ctx, raw, app, uri, v)
+			_, err := f.p.Codes.Redeem(ctx, raw, platform.Redemption{AppID: app, RedirectURI: uri, Verifier: v})
 			return err
 		}
 
@@ -213,7 +213,7 @@ func TestCodeRules(t *testing.T) {
 		})
 		t.Run("a code used twice revokes what it issued", func(t *testing.T) {
 			raw := issue()
-			code, err := f.p.Codes.Redeem(ctx, raw, f.app.ID, "https://app.example/cb", verifier)
+			code, err := f.p.Codes.Redeem(ctx, raw, platform.Redemption{AppID: f.app.ID, RedirectURI: "https://app.example/cb", Verifier: verifier})
 			if err != nil {
 				t.Fatal(err)
 			}

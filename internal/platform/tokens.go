@@ -30,10 +30,26 @@ func (p *Platform) issue(ctx context.Context, t storage.Token, ttl time.Duration
 		t.ExpiresAt = t.IssuedAt.Add(ttl)
 	}
 	if err := p.store.CreateToken(ctx, t); err != nil {
-		return "", t, err
+		return "", t, refuseDisabled(err)
 	}
 	p.issued(t.Kind)
 	return raw, t, nil
+}
+
+// ErrUserDisabled refuses every grant of a disabled user: no token or
+// refresh token is issued to or for them, whatever the grant (a code or a
+// device code they approved before the disable, a refresh, an exchange).
+// The rule is kept where tokens are stored, in the insert itself, so that
+// an issue racing the disable is either refused or revoked by it.
+var ErrUserDisabled = &Error{Kind: Invalid, Message: "the user's account is disabled", Err: storage.ErrUserDisabled}
+
+// refuseDisabled turns storage's refusal to store a disabled user's token
+// into ErrUserDisabled.
+func refuseDisabled(err error) error {
+	if errors.Is(err, storage.ErrUserDisabled) {
+		return ErrUserDisabled
+	}
+	return err
 }
 
 // Why a token does not work. These three are the whole classification:
@@ -125,11 +141,11 @@ func (p *Platform) RevokeToken(ctx context.Context, actor Actor, appID int64, ra
 		if len(revoked) > 0 {
 			// The app's own token: the tokens exchanged from it (RFC 8693)
 			// go with it.
-			children, err := p.revokeGrant(ctx, h, storage.RevokedByApp)
+			derived, err := p.revokeDerived(ctx, h, storage.RevokedByApp)
 			if err != nil {
 				return err
 			}
-			revoked = append(revoked, children...)
+			revoked = append(revoked, derived...)
 		}
 	}
 	if len(revoked) > 0 {
@@ -154,6 +170,20 @@ func (p *Platform) revokeGrant(ctx context.Context, family token.Hash, reason st
 	return revoked, nil
 }
 
+// revokeDerived revokes every token exchanged from the token h (RFC 8693),
+// at any depth: a token obtained by exchange never outlives the token it
+// was obtained with. (Tokens exchanged before parents were recorded were
+// filed under h's grant, or under h itself when it had none: those go too.)
+func (p *Platform) revokeDerived(ctx context.Context, h token.Hash, reason storage.RevokeReason) ([]token.Hash, error) {
+	revoked, err := p.store.RevokeTokens(ctx, storage.TokenFilter{DerivedFrom: &h}, reason, p.now())
+	if err != nil {
+		return nil, err
+	}
+	p.revoked(revoked)
+	filed, err := p.revokeGrant(ctx, h, reason)
+	return append(revoked, filed...), err
+}
+
 // revokeStolen revokes the grant of a credential presented again after its
 // one use (a replayed code, a reused refresh token), and records why.
 func (p *Platform) revokeStolen(ctx context.Context, family token.Hash, userID, appID int64, reason storage.RevokeReason, action storage.AuditAction) error {
@@ -169,18 +199,19 @@ func (p *Platform) revokeStolen(ctx context.Context, family token.Hash, userID, 
 // its grant, refresh tokens included, or t alone (and what was exchanged
 // from it) when it has no grant. Other sign-ins of the user and app stay.
 func (p *Platform) EndSignIn(ctx context.Context, actor Actor, t storage.Token) error {
-	family := t.Hash
 	if t.CodeHash != nil {
-		family = *t.CodeHash
+		if _, err := p.revokeGrant(ctx, *t.CodeHash, storage.RevokedLogout); err != nil {
+			return err
+		}
 	} else {
 		revoked, err := p.store.RevokeTokens(ctx, storage.TokenFilter{Hash: &t.Hash, AppID: t.AppID}, storage.RevokedLogout, p.now())
 		if err != nil {
 			return err
 		}
 		p.revoked(revoked)
-	}
-	if _, err := p.revokeGrant(ctx, family, storage.RevokedLogout); err != nil {
-		return err
+		if _, err := p.revokeDerived(ctx, t.Hash, storage.RevokedLogout); err != nil {
+			return err
+		}
 	}
 	actor.UserID = t.UserID
 	p.audit(ctx, actor, storage.AuditEvent{AppID: t.AppID, Action: storage.AuditTokenRevoke, Detail: "logout"})
@@ -209,14 +240,15 @@ func (p *Platform) RemoveAppAccess(ctx context.Context, actor Actor, userID, app
 // Exchange issues a narrower token for subject (RFC 8693): scopes m, which
 // the caller has checked are the subject's or fewer, lifetime ttl. It
 // belongs to the subject's grant (its code, or the subject itself), so it
-// is revoked with it; the exchange is audited.
+// is revoked with it, and records the subject as its parent, so that it is
+// revoked with the subject too; the exchange is audited.
 func (p *Platform) Exchange(ctx context.Context, actor Actor, subject storage.Token, m scope.Mask, ttl time.Duration) (string, storage.Token, error) {
 	grant := subject.CodeHash
 	if grant == nil {
 		grant = &subject.Hash
 	}
 	raw, t, err := p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: subject.AppID, UserID: subject.UserID, Scope: m,
-		IP: actor.IP, Flow: storage.FlowExchange, CodeHash: grant}, ttl)
+		IP: actor.IP, Flow: storage.FlowExchange, CodeHash: grant, Parent: &subject.Hash}, ttl)
 	if err != nil {
 		return "", t, err
 	}

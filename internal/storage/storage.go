@@ -24,6 +24,11 @@ var (
 	// ErrUnavailable: the storage cannot be reached now (connection refused
 	// or lost, server shutting down); the same call may work later.
 	ErrUnavailable = errors.New("storage: unavailable")
+	// ErrUserDisabled: a token or refresh token was not stored because the
+	// user it speaks for is disabled. The check and the insert are one
+	// statement, so a token stored while the user is being disabled is
+	// either refused or stored before the disable, and then revoked by it.
+	ErrUserDisabled = errors.New("storage: the user is disabled")
 )
 
 // User is a person who signs in.
@@ -282,6 +287,10 @@ type Token struct {
 	// secret so that it can be handed out again (iframe launches reuse a
 	// live token). Only ReusableToken reads it back.
 	Sealed []byte
+	// Parent is the token this one was exchanged from (RFC 8693), so that
+	// revoking it revokes this one. Stored, not read back: TokenFilter's
+	// DerivedFrom follows it.
+	Parent *token.Hash
 }
 
 // UnixSeconds is how storage keeps a time: Unix seconds, 0 for none.
@@ -334,6 +343,9 @@ type TokenFilter struct {
 	CommunityID int64
 	CodeHash    *token.Hash
 	SecretHash  *token.Hash
+	// DerivedFrom matches the tokens exchanged from this one, and those
+	// exchanged from them, at any depth (not the token itself).
+	DerivedFrom *token.Hash
 	Flow        Flow
 	// LiveOnly leaves out revoked tokens.
 	LiveOnly bool
@@ -514,6 +526,8 @@ type Storage interface {
 	CountAppUsers(ctx context.Context, appID int64) (int64, error)
 
 	CreateCode(ctx context.Context, c Code) error
+	// GetCode returns the code whose hash is hash, used or not.
+	GetCode(ctx context.Context, hash token.Hash) (Code, error)
 	// UseCode marks the code used at now and returns it. A code already used
 	// is returned with ErrConflict, so the caller can revoke what it issued.
 	UseCode(ctx context.Context, hash token.Hash, now time.Time) (Code, error)
@@ -544,6 +558,8 @@ type Storage interface {
 	// RetireSigningKey retires a published key; ErrNotFound otherwise.
 	RetireSigningKey(ctx context.Context, kid string, now time.Time) error
 
+	// CreateRefreshToken stores r; ErrUserDisabled when its user is
+	// disabled.
 	CreateRefreshToken(ctx context.Context, r RefreshToken) error
 	// UseRefreshToken spends the app's refresh token at now and returns it,
 	// unless it is bound to a DPoP key or a device other than by's.
@@ -578,6 +594,8 @@ type Storage interface {
 	// PruneAttempts deletes the windows that began before before.
 	PruneAttempts(ctx context.Context, before time.Time) (int64, error)
 
+	// CreateToken stores t; ErrUserDisabled when t.UserID names a disabled
+	// user.
 	CreateToken(ctx context.Context, t Token) error
 	// CreateTokens stores many tokens at once, all or none (provisioning,
 	// imports): many rows per statement, one transaction.

@@ -39,6 +39,7 @@ func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 	s.Exclusive = exclusive(db)
 	s.Stale = stale
 	s.ForUpdate = " FOR UPDATE"
+	s.ForShare = " FOR SHARE"
 	return s, nil
 }
 

@@ -54,8 +54,14 @@ type Store struct {
 	// transaction will update (" FOR UPDATE" on PostgreSQL). SQLite needs
 	// none: its write transactions start IMMEDIATE on the single writer.
 	ForUpdate string
-	onClose   func() error
-	bulkRows  int
+	// ForShare is appended to a SELECT whose rows must not change until
+	// the statement's transaction ends (" FOR SHARE" on PostgreSQL, where
+	// a concurrent update then waits; SQLite's single writer needs none).
+	ForShare string
+	// guarded holds the inserts built with ForShare, once it is set.
+	guarded  guardedInserts
+	onClose  func() error
+	bulkRows int
 }
 
 // Options are what a backend asks of the Store beyond its pools.
@@ -777,6 +783,11 @@ func (s *Store) CreateCode(ctx context.Context, c storage.Code) error {
 	return s.err(err)
 }
 
+func (s *Store) GetCode(ctx context.Context, hash token.Hash) (storage.Code, error) {
+	c, err := scanCode(s.r.QueryRowContext(ctx, `SELECT `+codeCols+` FROM codes WHERE hash = $1`, hash[:]))
+	return c, s.err(err)
+}
+
 func (s *Store) UseCode(ctx context.Context, hash token.Hash, now time.Time) (storage.Code, error) {
 	// One round trip in the common case: the conditional update both claims
 	// the code and returns it. Only a miss needs a second look.
@@ -786,9 +797,8 @@ func (s *Store) UseCode(ctx context.Context, hash token.Hash, now time.Time) (st
 	if !errors.Is(err, sql.ErrNoRows) {
 		return c, s.err(err)
 	}
-	c, err = scanCode(s.r.QueryRowContext(ctx, `SELECT `+codeCols+` FROM codes WHERE hash = $1`, hash[:]))
-	if err != nil {
-		return c, s.err(err)
+	if c, err = s.GetCode(ctx, hash); err != nil {
+		return c, err
 	}
 	return c, storage.ErrConflict
 }
@@ -838,7 +848,48 @@ func (c *hashColumn) Scan(src any) error {
 }
 
 func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
-	return s.err(insertToken(ctx, s.w, t))
+	res, err := s.w.ExecContext(ctx, s.guardedInserts().token, tokenArgs(nil, t)...)
+	return s.insertedForUser(res, err)
+}
+
+// whileUserEnabled is an INSERT into table of one row of n values that
+// stores nothing when the user whose id is value userArg is disabled. The
+// user's row is read with ForShare, so on PostgreSQL a DisableUser running
+// at the same time waits for this insert (and then revokes what it
+// stored), or this insert waits for it (and then stores nothing). A user
+// id that names no user (0, for service tokens) stores the row.
+func (s *Store) whileUserEnabled(table string, n, userArg int) string {
+	return fmt.Sprintf(`WITH u AS (SELECT disabled_at FROM users WHERE id = $%d%s) INSERT INTO %s SELECT %s WHERE NOT EXISTS (SELECT 1 FROM u WHERE disabled_at <> 0)`,
+		userArg, s.ForShare, table, placeholders(1, n))
+}
+
+// guardedInserts returns the inserts of tokens and refresh tokens, which
+// store nothing for a disabled user (the user id is the 4th value of both).
+type guardedInserts struct {
+	once           sync.Once
+	token, refresh string
+}
+
+func (s *Store) guardedInserts() *guardedInserts {
+	g := &s.guarded
+	g.once.Do(func() {
+		g.token = s.whileUserEnabled(`tokens (`+tokenInsertNames+`)`, tokenInsertCols, 4)
+		g.refresh = s.whileUserEnabled(`refresh_tokens (`+refreshCols+`)`, 13, 4)
+	})
+	return g
+}
+
+// insertedForUser reads the result of a whileUserEnabled insert.
+func (s *Store) insertedForUser(res sql.Result, err error) error {
+	if err != nil {
+		return s.err(err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return s.err(err)
+	} else if n == 0 {
+		return storage.ErrUserDisabled
+	}
+	return nil
 }
 
 // execer is a pool or a transaction.
@@ -847,24 +898,32 @@ type execer interface {
 }
 
 func insertToken(ctx context.Context, db execer, t storage.Token) error {
-	_, err := db.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`, sealed) VALUES (`+placeholders(1, tokenInsertCols)+`)`, tokenArgs(nil, t)...)
+	_, err := db.ExecContext(ctx, `INSERT INTO tokens (`+tokenInsertNames+`) VALUES (`+placeholders(1, tokenInsertCols)+`)`, tokenArgs(nil, t)...)
 	return err
 }
 
-// tokenInsertCols is how many values a token's row is inserted with.
-const tokenInsertCols = 17
+// A token's row is inserted with the columns it is read with, and two that
+// are written only: sealed (read by ReusableToken alone) and parent_hash
+// (followed by TokenFilter.DerivedFrom).
+const (
+	tokenInsertNames = tokenCols + `, sealed, parent_hash`
+	tokenInsertCols  = 18
+)
 
 // tokenArgs appends t's row, as inserted, to args.
 func tokenArgs(args []any, t storage.Token) []any {
-	var codeHash, secretHash []byte
+	var codeHash, secretHash, parent []byte
 	if t.CodeHash != nil {
 		codeHash = t.CodeHash[:]
 	}
 	if t.SecretHash != nil {
 		secretHash = t.SecretHash[:]
 	}
+	if t.Parent != nil {
+		parent = t.Parent[:]
+	}
 	return append(args, t.Hash[:], string(t.Kind), nullID(t.AppID), t.UserID, t.CommunityID, int64(t.Scope), ts(t.IssuedAt), ts(t.ExpiresAt),
-		t.IP, string(t.Flow), codeHash, secretHash, ts(t.RevokedAt), string(t.RevokeReason), ts(t.LastUsedAt), t.JKT, t.Sealed)
+		t.IP, string(t.Flow), codeHash, secretHash, ts(t.RevokedAt), string(t.RevokeReason), ts(t.LastUsedAt), t.JKT, t.Sealed, parent)
 }
 
 // CreateTokens inserts tokens in one transaction, Options.BulkRows rows per
@@ -873,7 +932,7 @@ func (s *Store) CreateTokens(ctx context.Context, tokens []storage.Token) error 
 	perInsert := max(1, s.bulkRows)
 	insert := func(rows int) string {
 		var q strings.Builder
-		q.WriteString(`INSERT INTO tokens (` + tokenCols + `, sealed) VALUES `)
+		q.WriteString(`INSERT INTO tokens (` + tokenInsertNames + `) VALUES `)
 		for i := range rows {
 			if i > 0 {
 				q.WriteString(", ")
@@ -976,6 +1035,11 @@ func tokenWhere(f storage.TokenFilter, from int) (string, []any, error) {
 	}
 	if f.SecretHash != nil {
 		add("secret_hash = $%d", f.SecretHash[:])
+	}
+	if f.DerivedFrom != nil {
+		// Exchanges form a tree under the token: walk it by parent_hash.
+		add(`hash IN (WITH RECURSIVE derived (h) AS (SELECT hash FROM tokens WHERE parent_hash = $%d
+			UNION SELECT t.hash FROM tokens t JOIN derived ON t.parent_hash = derived.h) SELECT h FROM derived)`, f.DerivedFrom[:])
 	}
 	if f.Flow != "" {
 		add("flow = $%d", string(f.Flow))
@@ -1206,9 +1270,9 @@ func scanRefresh(row scanner) (storage.RefreshToken, error) {
 }
 
 func (s *Store) CreateRefreshToken(ctx context.Context, r storage.RefreshToken) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshCols+`) VALUES (`+placeholders(1, 13)+`)`,
+	res, err := s.w.ExecContext(ctx, s.guardedInserts().refresh,
 		r.Hash[:], r.Family[:], r.AppID, r.UserID, int64(r.Scope), ts(r.AuthTime), r.Nonce, ts(r.IssuedAt), ts(r.ExpiresAt), ts(r.UsedAt), ts(r.RevokedAt), r.JKT, r.DeviceID)
-	return s.err(err)
+	return s.insertedForUser(res, err)
 }
 
 func (s *Store) UseRefreshToken(ctx context.Context, hash token.Hash, appID int64, by storage.Holder, now time.Time) (storage.RefreshToken, error) {

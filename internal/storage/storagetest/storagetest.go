@@ -34,6 +34,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"codes: used once, second use is a conflict", testCodes},
 		{"tokens: create, get, list, revoke by filter", testTokens},
 		{"tokens: an empty filter is refused", testEmptyFilter},
+		{"tokens: what was exchanged from a token, at any depth", testDerivedTokens},
 		{"tokens: created in bulk, all or none", testCreateTokens},
 		{"throttles: attempts counted per window, refunded, reset, pruned", testThrottles},
 		{"throttles: concurrent attempts never pass the limit", testConcurrentAttempts},
@@ -53,6 +54,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"revocation log: every revocation appended, read in order, pruned", testRevocationLog},
 		{"reusable tokens: live, same scope, sealed, not expiring too soon", testReusableToken},
 		{"users: listed by id, password set, disabled", testUserAdmin},
+		{"users: a disabled user's tokens and refresh tokens are not stored", testDisabledUserGetsNothing},
+		{"users: tokens stored while the user is disabled are refused or revoked", testConcurrentDisable},
 		{"admin tokens: by hash, a taken name, deleted", testAdminTokens},
 		{"refresh tokens: bound to a DPoP key and a device", testRefreshHolder},
 		{"community events: numbered per community, never going back, listed from a number", testCommunityEvents},
@@ -360,6 +363,13 @@ func testCodes(t *testing.T, s storage.Storage) {
 		IssuedAt: t0, ExpiresAt: t0.Add(10 * time.Minute)}
 	must(t, s.CreateCode(ctx(), c))
 	wantErr(t, s.CreateCode(ctx(), c), storage.ErrConflict)
+	got, err := s.GetCode(ctx(), c.Hash)
+	must(t, err)
+	if got.Hash != c.Hash || got.AppID != a.ID || !slices.Equal(got.CommunityIDs, c.CommunityIDs) || got.CodeChallenge != "abc" || !got.UsedAt.IsZero() {
+		t.Fatalf("GetCode = %+v, want %+v", got, c)
+	}
+	_, err = s.GetCode(ctx(), hash("nope"))
+	wantErr(t, err, storage.ErrNotFound)
 
 	used, err := s.UseCode(ctx(), c.Hash, t0.Add(time.Minute))
 	must(t, err)
@@ -376,6 +386,9 @@ func testCodes(t *testing.T, s storage.Storage) {
 	}
 	_, err = s.UseCode(ctx(), hash("nope"), t0)
 	wantErr(t, err, storage.ErrNotFound)
+	if got, err = s.GetCode(ctx(), c.Hash); err != nil || !got.UsedAt.Equal(c.UsedAt) {
+		t.Fatalf("GetCode of the used code = %+v, %v; want it with its use time", got, err)
+	}
 	wantErr(t, s.CreateCode(ctx(), storage.Code{Hash: hash("orphan"), AppID: 999999, UserID: u.ID, IssuedAt: t0, ExpiresAt: t0}), storage.ErrNotFound)
 }
 
@@ -461,6 +474,51 @@ func testTokens(t *testing.T, s storage.Storage) {
 	}
 	if g, _ := s.GetToken(ctx(), hash("t4")); !g.RevokedAt.IsZero() {
 		t.Fatal("another app's token was revoked")
+	}
+}
+
+func testDerivedTokens(t *testing.T, s storage.Storage) {
+	u := newUser(t, s, "deriver")
+	a := newApp(t, s, u.ID)
+	tree := map[string]string{"root": "", "child": "root", "grandchild": "child", "other child": "root", "stranger": ""}
+	for _, name := range []string{"root", "stranger", "child", "other child", "grandchild"} {
+		tok := storage.Token{Hash: hash(name), Kind: token.User, AppID: a.ID, UserID: u.ID, IssuedAt: t0, Flow: storage.FlowExchange}
+		if p := tree[name]; p != "" {
+			parent := hash(p)
+			tok.Parent = &parent
+		}
+		must(t, s.CreateToken(ctx(), tok))
+	}
+	derived := func(name string) []token.Hash {
+		h := hash(name)
+		ts, err := s.ListTokens(ctx(), storage.TokenFilter{DerivedFrom: &h})
+		must(t, err)
+		var out []token.Hash
+		for _, tok := range ts {
+			out = append(out, tok.Hash)
+		}
+		slices.SortFunc(out, func(a, b token.Hash) int { return slices.Compare(a[:], b[:]) })
+		return out
+	}
+	sorted := func(names ...string) []token.Hash {
+		var out []token.Hash
+		for _, n := range names {
+			out = append(out, hash(n))
+		}
+		slices.SortFunc(out, func(a, b token.Hash) int { return slices.Compare(a[:], b[:]) })
+		return out
+	}
+	if got := derived("root"); !slices.Equal(got, sorted("child", "grandchild", "other child")) {
+		t.Fatalf("derived from root: %x", got)
+	}
+	if got := derived("grandchild"); len(got) != 0 {
+		t.Fatalf("derived from a leaf: %x", got)
+	}
+	child := hash("child")
+	revoked, err := s.RevokeTokens(ctx(), storage.TokenFilter{DerivedFrom: &child}, storage.RevokedByApp, t0)
+	must(t, err)
+	if !slices.Equal(revoked, []token.Hash{hash("grandchild")}) {
+		t.Fatalf("revoking what came from child revoked %x", revoked)
 	}
 }
 
@@ -1164,6 +1222,55 @@ func testUserAdmin(t *testing.T, s storage.Storage) {
 	}
 	if err := s.DisableUser(ctx(), 1<<40, t0); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("DisableUser of no one: %v", err)
+	}
+}
+
+func testDisabledUserGetsNothing(t *testing.T, s storage.Storage) {
+	u := newUser(t, s, "soon-disabled")
+	a := newApp(t, s, u.ID)
+	must(t, s.DisableUser(ctx(), u.ID, t0))
+	for _, kind := range []token.Kind{token.User, token.Community} {
+		tok := storage.Token{Hash: hash("disabled " + kind.String()), Kind: kind, AppID: a.ID, UserID: u.ID, Scope: scope.Friends, IssuedAt: t0, Flow: storage.FlowCode}
+		wantErr(t, s.CreateToken(ctx(), tok), storage.ErrUserDisabled)
+		_, err := s.GetToken(ctx(), tok.Hash)
+		wantErr(t, err, storage.ErrNotFound)
+	}
+	r := storage.RefreshToken{Hash: hash("disabled refresh"), Family: hash("family"), AppID: a.ID, UserID: u.ID, IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	wantErr(t, s.CreateRefreshToken(ctx(), r), storage.ErrUserDisabled)
+	_, err := s.RefreshFamily(ctx(), r.Hash, a.ID)
+	wantErr(t, err, storage.ErrNotFound)
+	// The app's own tokens do not speak for its owner.
+	svc := storage.Token{Hash: hash("service of a disabled owner"), Kind: token.Service, AppID: a.ID, IssuedAt: t0, Flow: storage.FlowClientCredentials}
+	must(t, s.CreateToken(ctx(), svc))
+}
+
+// testConcurrentDisable stores tokens for a user while the user is
+// disabled and their tokens revoked, as DisableUser's caller does: every
+// token is then either refused or revoked, none live.
+func testConcurrentDisable(t *testing.T, s storage.Storage) {
+	u := newUser(t, s, "disabled-while-issuing")
+	a := newApp(t, s, u.ID)
+	const writers, each = 4, 25
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				h := hash(fmt.Sprint("racing ", w, " ", i))
+				err := s.CreateToken(ctx(), storage.Token{Hash: h, Kind: token.User, AppID: a.ID, UserID: u.ID, IssuedAt: t0, Flow: storage.FlowRefresh})
+				if err != nil && !errors.Is(err, storage.ErrUserDisabled) {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	must(t, s.DisableUser(ctx(), u.ID, t0))
+	_, err := s.RevokeTokens(ctx(), storage.TokenFilter{UserID: u.ID}, storage.RevokedByAdmin, t0)
+	must(t, err)
+	wg.Wait()
+	live, err := s.ListTokens(ctx(), storage.TokenFilter{UserID: u.ID, LiveOnly: true})
+	must(t, err)
+	if len(live) > 0 {
+		t.Fatalf("%d tokens stored while the user was disabled are live", len(live))
 	}
 }
 

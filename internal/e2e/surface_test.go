@@ -1,0 +1,172 @@
+package e2e
+
+import (
+	"fmt"
+	"net/url"
+	"testing"
+
+	"latchkey/internal/platform"
+	"latchkey/internal/storage"
+)
+
+// The defects found by trying the second surface (refresh, device flow,
+// token exchange, VK ID, bots) as an attacker would; docs/security.md
+// lists each with its test.
+
+// A disabled user gets no token from anything obtained before the disable:
+// a code from /authorize (legacy or VK ID), a device code they approved, a
+// refresh token or a token exchange (their tokens are revoked anyway).
+func TestDisabledUserGetsNoTokens(t *testing.T) {
+	onBothBackends(t, testDisabledUserGetsNoTokens, fastAPI)
+}
+
+func testDisabledUserGetsNoTokens(t *testing.T, e *env) {
+	u := e.user("dora", "")
+	redirect := "https://dora.example/cb"
+	app := e.app(u.ID, storage.Web, redirect)
+	id := fmt.Sprint(app.ID)
+	vk := e.vkidApp(u.ID, "dora-vkid.example")
+	device := e.app(u.ID, storage.Standalone)
+
+	// Everything waiting to be redeemed, and a live grant.
+	code := obtainCode(t, e, id, redirect, "dora", nil)
+	vkCode := e.vkidAuthorize(e.browser(), vk, "dora", "s1", "friends", nil)
+	_, started := e.postForm("/oauth/device/code", url.Values{"client_id": {fmt.Sprint(device.ID)}, "scope": {"friends"}}, "", "")
+	approveDevice(t, e, "dora", started["verification_uri_complete"].(string), "", "allow")
+	_, grant := e.postForm("/access_token", url.Values{"code": {obtainCode(t, e, id, redirect, "dora", nil)}, "redirect_uri": {redirect}}, id, app.ClientSecret)
+	access, refresh := grant["access_token"].(string), grant["refresh_token"].(string)
+
+	if _, err := e.P.DisableUser(t.Context(), platform.CLI, u.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	refused := func(name string, status int, m map[string]any) {
+		t.Helper()
+		if status != 400 || m["error"] != "invalid_grant" || m["access_token"] != nil {
+			t.Errorf("%s after the disable: %d %v, want 400 invalid_grant", name, status, m)
+		}
+	}
+	status, m := e.postForm("/access_token", url.Values{"code": {code}, "redirect_uri": {redirect}}, id, app.ClientSecret)
+	refused("a code from /authorize", status, m)
+	status, m = e.vkidExchange(vk, vkCode.Get("code"), vkCode.Get("device_id"), "s1")
+	refused("a VK ID code", status, m)
+	status, m = e.postForm("/access_token", url.Values{"client_id": {fmt.Sprint(device.ID)}, "grant_type": {"urn:ietf:params:oauth:grant-type:device_code"},
+		"device_code": {started["device_code"].(string)}}, "", "")
+	refused("an approved device code", status, m)
+	status, m = e.postForm("/access_token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}, id, app.ClientSecret)
+	refused("a refresh token", status, m)
+	status, m = e.postForm("/access_token", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "subject_token": {access},
+		"subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}}, id, app.ClientSecret)
+	refused("a token exchange", status, m)
+
+	live, err := e.Store.ListTokens(t.Context(), storage.TokenFilter{UserID: u.ID, LiveOnly: true})
+	if err != nil || len(live) > 0 {
+		t.Fatalf("the disabled user holds %d live tokens (%v), want none", len(live), err)
+	}
+}
+
+// A VK ID code redeemed with a wrong device_id, another app's credentials,
+// a wrong verifier or redirect URI stays unspent: its owner then redeems
+// it. The legacy endpoint keeps a code another app presents, too.
+func TestFailedRedemptionKeepsTheCode(t *testing.T) {
+	onBothBackends(t, testFailedRedemptionKeepsTheCode, fastAPI)
+}
+
+func testFailedRedemptionKeepsTheCode(t *testing.T, e *env) {
+	u := e.user("owen", "")
+	app := e.vkidApp(u.ID, "owen.example")
+	thief := e.vkidApp(u.ID, "thief.example")
+	back := e.vkidAuthorize(e.browser(), app, "owen", "s1", "friends", nil)
+	code, device := back.Get("code"), back.Get("device_id")
+	exchange := func(client vkidApp, q url.Values) (int, map[string]any) {
+		base := url.Values{"grant_type": {"authorization_code"}, "redirect_uri": {client.redirect}, "client_id": {client.id},
+			"code_verifier": {vkidVerifier}, "state": {"s1"}, "device_id": {device}}
+		for k, v := range q {
+			base[k] = v
+		}
+		return e.vkid("/oauth2/auth", base, url.Values{"code": {code}})
+	}
+	for name, attempt := range map[string]struct {
+		client vkidApp
+		q      url.Values
+	}{
+		"another device_id":      {app, url.Values{"device_id": {"someone-elses-device"}}},
+		"another app":            {thief, nil},
+		"a wrong verifier":       {app, url.Values{"code_verifier": {vkidVerifier + "x"}}},
+		"another redirect URI":   {app, url.Values{"redirect_uri": {"https://owen.example/other"}}},
+		"another app's redirect": {thief, url.Values{"redirect_uri": {app.redirect}}},
+	} {
+		if status, m := exchange(attempt.client, attempt.q); status == 200 {
+			t.Fatalf("%s: %d %v, want refused", name, status, m)
+		}
+	}
+	// The legacy endpoint, with another web app's valid credentials.
+	other := e.app(u.ID, storage.Web, app.redirect)
+	if status, m := e.postForm("/access_token", url.Values{"code": {code}, "redirect_uri": {app.redirect}, "code_verifier": {vkidVerifier}},
+		fmt.Sprint(other.ID), other.ClientSecret); status == 200 {
+		t.Fatalf("another app at /access_token: %d %v", status, m)
+	}
+	if status, m := exchange(app, nil); status != 200 || m["access_token"] == nil {
+		t.Fatalf("the owner's redemption after the failed ones: %d %v, want the tokens", status, m)
+	}
+}
+
+// Revoking a token revokes every token exchanged from it (RFC 8693), at any
+// depth, at once: at introspection and at the API. Revoking an exchanged
+// token leaves the one it came from.
+func TestRevokingATokenRevokesWhatWasExchangedFromIt(t *testing.T) {
+	onBothBackends(t, testRevokingRevokesExchanged, fastAPI)
+}
+
+func testRevokingRevokesExchanged(t *testing.T, e *env) {
+	u := e.user("xavi", "")
+	redirect := "https://xavi.example/cb"
+	app := e.app(u.ID, storage.Web, redirect)
+	id := fmt.Sprint(app.ID)
+	grant := func() string {
+		_, m := e.postForm("/access_token", url.Values{"code": {obtainCode(t, e, id, redirect, "xavi", map[string]string{"scope": "friends,photos"})},
+			"redirect_uri": {redirect}}, id, app.ClientSecret)
+		return m["access_token"].(string)
+	}
+	exchange := func(subject, scope string) string {
+		t.Helper()
+		status, m := e.postForm("/access_token", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "subject_token": {subject},
+			"subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}, "scope": {scope}}, id, app.ClientSecret)
+		if status != 200 {
+			t.Fatalf("exchange: %d %v", status, m)
+		}
+		return m["access_token"].(string)
+	}
+	works := func(tok string) bool {
+		t.Helper()
+		code, _ := apiError(e.call("account.getAppPermissions", tok, nil))
+		return code == 0 && active(e.introspect(app, tok))
+	}
+	revoke := func(tok string) {
+		t.Helper()
+		if s, _ := e.postForm("/oauth/revoke", url.Values{"token": {tok}}, id, app.ClientSecret); s != 200 {
+			t.Fatalf("revoke: %d", s)
+		}
+	}
+
+	root := grant()
+	child := exchange(root, "friends,photos")
+	grandchild := exchange(child, "friends")
+	sibling := grant() // the same user and app, another grant
+	if !works(root) || !works(child) || !works(grandchild) {
+		t.Fatal("the tokens do not work before any revocation")
+	}
+	revoke(child)
+	if works(child) || works(grandchild) || !works(root) {
+		t.Fatalf("after revoking the exchanged token: itself %v, its exchange %v, its subject %v; want false, false, true", works(child), works(grandchild), works(root))
+	}
+	child = exchange(root, "friends")
+	grandchild = exchange(child, "friends")
+	revoke(root)
+	if works(root) || works(child) || works(grandchild) {
+		t.Fatalf("after revoking the subject: %v %v %v, want nothing working", works(root), works(child), works(grandchild))
+	}
+	if !works(sibling) {
+		t.Fatal("another grant of the same user and app was revoked too")
+	}
+}
