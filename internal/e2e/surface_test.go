@@ -170,3 +170,41 @@ func testRevokingRevokesExchanged(t *testing.T, e *env) {
 		t.Fatal("another grant of the same user and app was revoked too")
 	}
 }
+
+// A user code guessed with the dialog's answer (POST /device with
+// user_code and decision) counts like one typed alone: five wrong ones and
+// the person is throttled, and cannot approve or deny anyone's device.
+func TestDeviceDecisionsCountAsGuesses(t *testing.T) { onBothBackends(t, testDeviceDecisionsCountAsGuesses) }
+
+func testDeviceDecisionsCountAsGuesses(t *testing.T, e *env) {
+	owner := e.user("tv-owner", "")
+	e.user("guesser", "")
+	app := e.app(owner.ID, storage.Standalone)
+	id := fmt.Sprint(app.ID)
+	_, m := e.postForm("/oauth/device/code", url.Values{"client_id": {id}, "scope": {"friends"}}, "", "")
+	victim, userCode := m["device_code"].(string), m["user_code"].(string)
+
+	b := e.browser()
+	b.get(e.URL + "/device")
+	b.login("guesser", "password-guesser")
+	guess := func(code, decision string) int {
+		t.Helper()
+		b.get(e.URL + "/device")
+		b.submit(b.formWith("user_code"), map[string]string{"user_code": code, "decision": decision})
+		return b.status
+	}
+	for i, decision := range []string{"allow", "deny", "allow", "deny", "allow"} {
+		if status := guess("BCDF-GHJK", decision); status != 422 {
+			t.Fatalf("wrong guess %d with decision=%s: %d, want 422", i+1, decision, status)
+		}
+	}
+	for _, decision := range []string{"allow", "deny"} {
+		if status := guess(userCode, decision); status != 429 {
+			t.Fatalf("the right code with decision=%s after five wrong guesses: %d, want 429", decision, status)
+		}
+	}
+	_, m = e.postForm("/access_token", url.Values{"client_id": {id}, "grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {victim}}, "", "")
+	if m["error"] != "authorization_pending" {
+		t.Fatalf("the victim's device after the throttled guesses: %v, want authorization_pending", m)
+	}
+}

@@ -72,28 +72,13 @@ func (h *DevicePage) Submit(w http.ResponseWriter, r *http.Request) {
 	page := func(status int, notice, errMsg string, done bool) {
 		h.Render(w, r, status, "device", web.Page{Title: "Connect a device", User: u, Notice: notice, Error: errMsg, View: deviceView{UserCode: code, Done: done}})
 	}
-	switch r.PostForm.Get("decision") {
-	case "allow", "deny":
-		allow := r.PostForm.Get("decision") == "allow"
-		_, err := h.devices.Decide(r.Context(), web.Actor(u, r), code, allow)
-		if errors.Is(err, platform.ErrNoSuchUserCode) {
-			page(http.StatusUnprocessableEntity, "", web.Sentence(err), false)
-			return
-		}
-		if !h.Answered(w, r, err) {
-			return
-		}
-		if allow {
-			page(http.StatusOK, "Done. Your device is connected: you can return to it.", "", true)
-		} else {
-			page(http.StatusOK, "Not allowed. Your device will be told so.", "", true)
-		}
-		return
-	case "":
-	default:
+	decision := r.PostForm.Get("decision")
+	if decision != "" && decision != "allow" && decision != "deny" {
 		page(http.StatusBadRequest, "", "Choose Allow or Deny.", false)
 		return
 	}
+	// Every look-up of a user code counts first, the dialog's answer too:
+	// its form carries the code, and a wrong one there is a guess as well.
 	keys := []string{"device-ip:" + httpx.ClientIP(r), "device-user:" + strings.ToLower(u.Login)}
 	limits := []int{20, 5}
 	for i, k := range keys {
@@ -108,7 +93,13 @@ func (h *DevicePage) Submit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	dc, err := h.devices.Pending(r.Context(), code)
+	var dc storage.DeviceCode
+	var err error
+	if decision == "" {
+		dc, err = h.devices.Pending(r.Context(), code)
+	} else {
+		dc, err = h.devices.Decide(r.Context(), web.Actor(u, r), code, decision == "allow")
+	}
 	if errors.Is(err, platform.ErrNoSuchUserCode) {
 		page(http.StatusUnprocessableEntity, "", web.Sentence(err), false)
 		return
@@ -120,6 +111,14 @@ func (h *DevicePage) Submit(w http.ResponseWriter, r *http.Request) {
 		if err := h.guesses.Refund(r.Context(), k); err != nil { // a right code costs nothing
 			h.Log.WarnContext(r.Context(), "giving back a device code attempt failed", "err", err)
 		}
+	}
+	switch decision {
+	case "allow":
+		page(http.StatusOK, "Done. Your device is connected: you can return to it.", "", true)
+		return
+	case "deny":
+		page(http.StatusOK, "Not allowed. Your device will be told so.", "", true)
+		return
 	}
 	app, err := h.apps.LookupApp(r.Context(), dc.AppID)
 	if !h.Answered(w, r, err) {
