@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 
 	"latchkey/internal/platform"
@@ -174,7 +175,9 @@ func testRevokingRevokesExchanged(t *testing.T, e *env) {
 // A user code guessed with the dialog's answer (POST /device with
 // user_code and decision) counts like one typed alone: five wrong ones and
 // the person is throttled, and cannot approve or deny anyone's device.
-func TestDeviceDecisionsCountAsGuesses(t *testing.T) { onBothBackends(t, testDeviceDecisionsCountAsGuesses) }
+func TestDeviceDecisionsCountAsGuesses(t *testing.T) {
+	onBothBackends(t, testDeviceDecisionsCountAsGuesses)
+}
 
 func testDeviceDecisionsCountAsGuesses(t *testing.T, e *env) {
 	owner := e.user("tv-owner", "")
@@ -206,5 +209,18 @@ func testDeviceDecisionsCountAsGuesses(t *testing.T, e *env) {
 	_, m = e.postForm("/access_token", url.Values{"client_id": {id}, "grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {victim}}, "", "")
 	if m["error"] != "authorization_pending" {
 		t.Fatalf("the victim's device after the throttled guesses: %v, want authorization_pending", m)
+	}
+}
+
+// groups.addCallbackServer refuses a loopback target in the forms a
+// resolver reads as one, when it is added.
+func TestCallbackTargetsRefusedWhenAdded(t *testing.T) {
+	e := newEnv(t, fastAPI)
+	s := newBotSetup(t, e)
+	for _, target := range []string{"http://localhost./vk", "http://127.1/vk", "http://0x7f000001/vk", "http://2130706433/vk", "http://0177.0.0.1/vk"} {
+		code, msg := apiError(e.call("groups.addCallbackServer", s.botToken, map[string]string{"group_id": fmt.Sprint(s.community.ID), "url": target, "title": "Local"}))
+		if code != 100 || !strings.Contains(msg, "refused") {
+			t.Errorf("%s: error %d %q, want 100 refused", target, code, msg)
+		}
 	}
 }

@@ -87,21 +87,71 @@ func (c *Callbacks) init() {
 	})
 }
 
-// checkURL refuses a URL that is no absolute http(s) URL, or names an
-// address literal (or localhost) that servers may not reach.
+// checkURL refuses a URL that is no absolute http(s) URL, or whose host
+// is an address (or localhost) that servers may not reach, in any form the
+// dialer would read as one: resolvers take "127.1", "0x7f000001",
+// "2130706433" and "0177.0.0.1" as 127.0.0.1 (inet_aton), and "localhost."
+// as localhost. A name that resolves there is refused when dialled.
 func (c *Callbacks) checkURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || len(raw) > 2048 {
 		return invalid("url", "must be an absolute http or https URL without user info")
 	}
-	host := u.Hostname()
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
-		host = "127.0.0.1"
-	}
-	if ip, err := netip.ParseAddr(host); err == nil && c.refused(ip) {
+	if ip, ok := hostAddr(u.Hostname()); ok && c.refused(ip) {
 		return &Error{Kind: Invalid, Field: "url", Message: ErrTargetRefused.Error(), Err: ErrTargetRefused}
 	}
 	return nil
+}
+
+// hostAddr reads a URL's host as the address a resolver would take it for
+// without asking DNS: an IPv6 or IPv4 literal, IPv4 in inet_aton's forms,
+// or localhost (with or without the root's trailing dot).
+func hostAddr(host string) (netip.Addr, bool) {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1}), true
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip, true
+	}
+	return inetAton(host)
+}
+
+// inetAton parses IPv4 as inet_aton(3) does: one to four parts, each
+// decimal, octal (a leading 0) or hexadecimal (0x); the last part fills
+// the bytes that remain ("127.1" is 127.0.0.1, "2130706433" too).
+func inetAton(s string) (netip.Addr, bool) {
+	parts := strings.Split(s, ".")
+	if len(parts) > 4 {
+		return netip.Addr{}, false
+	}
+	var v uint64
+	for i, p := range parts {
+		base, digits := 10, p
+		switch {
+		case len(p) > 2 && (p[:2] == "0x" || p[:2] == "0X"):
+			base, digits = 16, p[2:]
+		case len(p) > 1 && p[0] == '0':
+			base, digits = 8, p[1:]
+		}
+		if digits == "" || strings.ContainsAny(digits, "+-_") {
+			return netip.Addr{}, false
+		}
+		n, err := strconv.ParseUint(digits, base, 32)
+		if err != nil {
+			return netip.Addr{}, false
+		}
+		last := i == len(parts)-1
+		if !last && n > 0xff || last && n >= 1<<(8*(4-i)) {
+			return netip.Addr{}, false
+		}
+		if last {
+			v = v<<(8*(4-i)) | n
+		} else {
+			v = v<<8 | n
+		}
+	}
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), true
 }
 
 // ConfirmationCode is the community's code: what its servers answer the
