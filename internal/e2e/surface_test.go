@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"latchkey/internal/platform"
 	"latchkey/internal/storage"
@@ -223,4 +224,67 @@ func TestCallbackTargetsRefusedWhenAdded(t *testing.T) {
 			t.Errorf("%s: error %d %q, want 100 refused", target, code, msg)
 		}
 	}
+}
+
+// Waiting long polls are bounded: a second wait on a key ends the first
+// (as VK's server does), and a community's eleventh wait ends its oldest,
+// so a node holds at most platform.MaxPollWaitsPerCommunity waits per
+// community however many polls arrive.
+func TestLongPollWaitsAreBounded(t *testing.T) {
+	e := newEnv(t, fastAPI)
+	s := newBotSetup(t, e)
+	g := fmt.Sprint(s.community.ID)
+	e.call("groups.setLongPollSettings", s.botToken, map[string]string{"group_id": g, "enabled": "1", "message_new": "1"})
+	server := func() (string, string) {
+		srv := e.call("groups.getLongPollServer", s.botToken, map[string]string{"group_id": g})["response"].(map[string]any)
+		e.Clock.Advance(time.Second) // keys are minted per second
+		return srv["server"].(string), srv["key"].(string)
+	}
+	wait := func(u, key string) chan map[string]any {
+		done := make(chan map[string]any, 1)
+		go func() { done <- pollOnce(u + "?act=a_check&ts=1&wait=25&key=" + key) }()
+		return done
+	}
+	answered := func(what string, done chan map[string]any) {
+		t.Helper()
+		select {
+		case m := <-done:
+			if m == nil || m["ts"] != "1" || len(m["updates"].([]any)) != 0 {
+				t.Fatalf("%s: %v, want an empty answer at the same ts", what, m)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: still waiting", what)
+		}
+	}
+	waiting := func(n int) {
+		t.Helper()
+		waitFor(t, 10*time.Second, fmt.Sprintf("%d polls waiting", n), func() bool { return e.P.Bots.PollsWaiting() == n })
+	}
+
+	u, key := server()
+	first := wait(u, key)
+	waiting(1)
+	second := wait(u, key)
+	answered("the first wait on a key, after a second", first)
+	waiting(1)
+
+	others := []chan map[string]any{}
+	for range platform.MaxPollWaitsPerCommunity - 1 {
+		_, k := server()
+		others = append(others, wait(u, k))
+	}
+	waiting(platform.MaxPollWaitsPerCommunity)
+	_, k := server()
+	last := wait(u, k)
+	answered("the community's oldest wait, after one more than the bound", second)
+	waiting(platform.MaxPollWaitsPerCommunity)
+
+	// An event answers the rest.
+	e.call("messages.send", s.writerToken, map[string]string{"peer_id": s.communityArg, "message": "wake up", "random_id": "1"})
+	for _, done := range append(others, last) {
+		if m := <-done; m == nil || len(m["updates"].([]any)) != 1 {
+			t.Fatalf("a waiting poll after the event: %v", m)
+		}
+	}
+	waiting(0)
 }

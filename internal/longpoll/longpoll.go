@@ -20,7 +20,7 @@ import (
 // Bots is what the server asks of the platform (platform.Bots).
 type Bots interface {
 	KeyValid(communityID int64, key string) bool
-	Poll(ctx context.Context, communityID, ts int64, wait time.Duration) ([]platform.Update, int64, error)
+	Poll(ctx context.Context, communityID int64, key string, ts int64, wait time.Duration) ([]platform.Update, int64, error)
 }
 
 // Handler serves /longpoll/{group_id}.
@@ -61,12 +61,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The server's write timeout is shorter than the longest wait.
 	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + 15*time.Second))
-	updates, next, err := h.Bots.Poll(r.Context(), id, ts, wait)
+	updates, next, err := h.Bots.Poll(r.Context(), id, q.Get("key"), ts, wait)
 	switch {
 	case errors.Is(err, platform.ErrPollTS):
 		write(w, http.StatusOK, map[string]any{"failed": 1, "ts": strconv.FormatInt(next, 10)})
 	case errors.Is(err, platform.ErrPollLost):
 		write(w, http.StatusOK, map[string]any{"failed": 3})
+	case errors.Is(err, platform.ErrPollBusy):
+		w.Header().Set("Retry-After", "5")
+		write(w, http.StatusServiceUnavailable, map[string]any{"failed": 2, "error": "this server holds as many waiting polls as it may: try again in a few seconds"})
 	case err != nil && httpx.ClientGone(r, err):
 		w.WriteHeader(httpx.StatusClientClosed)
 	case errors.Is(err, storage.ErrUnavailable):

@@ -22,6 +22,8 @@ type Bots struct {
 	mu sync.Mutex
 	// changed holds, per community, a channel closed at its next event.
 	changed map[int64]chan struct{}
+	// waits bounds the polls waiting on this node.
+	waits *pollWaits
 	// onEvent tells the other nodes (Options.OnEvent).
 	onEvent func(communityID int64)
 }
@@ -114,8 +116,10 @@ var ErrPollLost = errors.New("the events since ts are no longer kept")
 // Poll returns the community's events from ts on of the types its
 // settings deliver, waiting up to wait for the first one, and the ts to
 // ask with next. A ts beyond the next event's is ErrPollTS, with the ts
-// to use.
-func (b *Bots) Poll(ctx context.Context, communityID, ts int64, wait time.Duration) ([]Update, int64, error) {
+// to use. A poll with the same key ends this one's wait, as a timeout
+// would; so does the community's MaxPollWaitsPerCommunity-th next poll.
+// ErrPollBusy: the node holds MaxPollWaits polls.
+func (b *Bots) Poll(ctx context.Context, communityID int64, key string, ts int64, wait time.Duration) ([]Update, int64, error) {
 	last, err := b.p.store.LastEventSeq(ctx, communityID)
 	if err != nil {
 		return nil, 0, err
@@ -123,6 +127,11 @@ func (b *Bots) Poll(ctx context.Context, communityID, ts int64, wait time.Durati
 	if ts < 1 || ts > last+1 {
 		return nil, last + 1, ErrPollTS
 	}
+	waiting, err := b.waits.enter(communityID, key)
+	if err != nil {
+		return nil, ts, err
+	}
+	defer b.waits.leave(communityID, waiting)
 	timer := time.NewTimer(min(wait, MaxLongPollWait))
 	defer timer.Stop()
 	for {
@@ -152,11 +161,16 @@ func (b *Bots) Poll(ctx context.Context, communityID, ts int64, wait time.Durati
 		case <-changed:
 		case <-timer.C:
 			return []Update{}, ts, nil
+		case <-waiting.ended:
+			return []Update{}, ts, nil
 		case <-ctx.Done():
 			return nil, ts, ctx.Err()
 		}
 	}
 }
+
+// PollsWaiting is how many long polls wait on this node.
+func (b *Bots) PollsWaiting() int { return b.waits.waiting() }
 
 // LongPollServer is groups.getLongPollServer's answer for the community:
 // a key (expiring after LongPollKeyTTL) and the ts of its next event.

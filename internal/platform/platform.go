@@ -97,7 +97,7 @@ func New(o Options) *Platform {
 	p.Codes = &Codes{p: p}
 	p.Signing = &Signing{p: p}
 	p.Devices = &Devices{p: p}
-	p.Bots = &Bots{p: p, onEvent: o.OnEvent}
+	p.Bots = &Bots{p: p, onEvent: o.OnEvent, waits: newPollWaits(MaxPollWaits, MaxPollWaitsPerCommunity)}
 	p.Callbacks = &Callbacks{p: p, Allow: o.CallbackAllow}
 	p.Refreshes = &Refreshes{p: p, TTL: o.RefreshTTL, Grace: o.RefreshGrace}
 	if p.Refreshes.TTL == 0 {
