@@ -288,3 +288,45 @@ func TestLongPollWaitsAreBounded(t *testing.T) {
 	}
 	waiting(0)
 }
+
+// prompt=login asks for the password however recent the session (OpenID
+// Connect Core §3.1.2.1), then answers the request; with a pushed request
+// too, which is spent only once the request is answered.
+func TestPromptLoginAlwaysAsks(t *testing.T) { onBothBackends(t, testPromptLoginAlwaysAsks) }
+
+func testPromptLoginAlwaysAsks(t *testing.T, e *env) {
+	u := e.user("pia", "")
+	redirect := "https://pia.example/cb"
+	app := e.app(u.ID, storage.Web, redirect)
+	id := fmt.Sprint(app.ID)
+	params := map[string]string{"client_id": id, "redirect_uri": redirect, "response_type": "code", "scope": "friends", "state": "s"}
+	b := e.browser()
+	b.get(e.authorize(params))
+	b.login("pia", "password-pia")
+	if q := query(t, b.approve()); q.Get("code") == "" {
+		t.Fatalf("the first sign-in: %v", q)
+	}
+
+	params["prompt"] = "login"
+	asked := func(what, to string) {
+		t.Helper()
+		if to != "" || !strings.Contains(b.page, `name="password"`) {
+			t.Fatalf("%s: went to %q, want the login form", what, to)
+		}
+	}
+	asked("prompt=login seconds after signing in", b.get(e.authorize(params)))
+	if q := query(t, b.login("pia", "password-pia")); q.Get("code") == "" || q.Get("state") != "s" {
+		t.Fatalf("after signing in again: %v, want the code", q)
+	}
+	asked("prompt=login again, at once", b.get(e.authorize(params)))
+
+	_, m := e.postForm("/oauth/par", url.Values{"redirect_uri": {redirect}, "response_type": {"code"}, "scope": {"friends"}, "prompt": {"login"}, "state": {"pushed"}}, id, app.ClientSecret)
+	pushed := e.URL + "/authorize?" + url.Values{"client_id": {id}, "request_uri": {m["request_uri"].(string)}}.Encode()
+	asked("a pushed request with prompt=login", b.get(pushed))
+	if q := query(t, b.login("pia", "password-pia")); q.Get("code") == "" || q.Get("state") != "pushed" {
+		t.Fatalf("the pushed request after signing in again: %v, want the code", q)
+	}
+	if b.get(pushed); b.status != 400 {
+		t.Fatalf("the pushed request once answered: %d, want 400 (spent)", b.status)
+	}
+}

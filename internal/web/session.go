@@ -72,6 +72,30 @@ func (s *Sessions) session(r *http.Request) (int64, time.Time) {
 	return id, issued
 }
 
+// ReauthMark marks a request that asks for a new login (prompt=login) as
+// the browser is sent to log in: when it was sent, and which request it
+// is, under a MAC. ReauthDone reads it back.
+func (s *Sessions) ReauthMark(request string) string {
+	ms := strconv.FormatInt(s.now().UnixMilli(), 10)
+	return ms + "." + s.keys.Tag("reauth", ms+"|"+request)
+}
+
+// ReauthDone reports whether the browser signed in since mark was made for
+// request: only a login after being sent to log in answers prompt=login,
+// however recent the session (OpenID Connect Core §3.1.2.1).
+func (s *Sessions) ReauthDone(r *http.Request, mark, request string) bool {
+	ms, tag, ok := strings.Cut(mark, ".")
+	if !ok || !s.keys.VerifyTag("reauth", ms+"|"+request, tag) {
+		return false
+	}
+	sent, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return false
+	}
+	id, issued := s.session(r)
+	return id != 0 && !issued.Before(time.UnixMilli(sent))
+}
+
 // CSRFToken returns the form token for this browser, setting the random
 // cookie it is bound to when the browser has none. The token is a MAC of the
 // cookie, so a page on another site can neither read nor forge it.

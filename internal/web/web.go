@@ -301,13 +301,6 @@ func Capitalize(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// SignedInWithin reports whether this browser's session began less than d
-// ago: its owner has just typed the password.
-func (k *Kit) SignedInWithin(r *http.Request, d time.Duration) bool {
-	id, issued := k.Sessions.session(r)
-	return id != 0 && k.Sessions.now().Before(issued.Add(d))
-}
-
 // CurrentUser loads the signed-in user, or returns nil: no session, or one
 // issued before the user last logged out (or storage cannot say).
 func (k *Kit) CurrentUser(r *http.Request) *storage.User {

@@ -32,9 +32,9 @@ func New(k *web.Kit, op *oauth.Provider) *Handler { return &Handler{Kit: k, oaut
 // params are the /authorize parameters the consent form carries back.
 var params = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "display", "revoke", "group_ids", "code_challenge", "code_challenge_method", "nonce", "v", "lang_id", "scheme"}
 
-// freshLogin is how recent a login prompt=login accepts: the one the
-// person has just made on the login page it was sent to.
-const freshLogin = 2 * time.Minute
+// reauthParam carries, back from the login page, the mark of a request
+// that asked for a new login (web.Sessions.ReauthMark).
+const reauthParam = "lk_reauth"
 
 // Authorize serves GET /authorize: check the request, make sure someone is
 // signed in, and either answer at once (consent already covers it) or show
@@ -45,18 +45,36 @@ func (h *Handler) Authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u := h.CurrentUser(r)
-	req, err := h.oauth.ParseAuthorize(r.Context(), r.URL.Query(), u != nil)
+	q := r.URL.Query()
+	mark := q.Get(reauthParam)
+	q.Del(reauthParam)
+	// A pushed request is spent only when it is answered, not when the
+	// browser is first sent to log in.
+	req, err := h.oauth.ParseAuthorize(r.Context(), q, false)
 	if err != nil {
 		h.fail(w, r, req, err)
 		return
 	}
+	request := q.Encode()
 	switch {
 	case u == nil && req.Prompt.None:
 		h.fail(w, r, req, oauth.ErrLoginRequired)
 		return
-	case u == nil || req.Prompt.Login && !h.SignedInWithin(r, freshLogin):
+	case req.Prompt.Login && (u == nil || !h.Sessions.ReauthDone(r, mark, request)):
+		// Asked again however recent the session: only a login made after
+		// this request sent the browser to log in answers it.
+		next := "/authorize?" + request + "&" + url.Values{reauthParam: {h.Sessions.ReauthMark(request)}}.Encode()
+		http.Redirect(w, r, account.LoginURL(next, req.Display), http.StatusSeeOther)
+		return
+	case u == nil:
 		http.Redirect(w, r, account.LoginURL(r.URL.RequestURI(), req.Display), http.StatusSeeOther)
 		return
+	}
+	if q.Has("request_uri") {
+		if req, err = h.oauth.ParseAuthorize(r.Context(), q, true); err != nil {
+			h.fail(w, r, req, err)
+			return
+		}
 	}
 	d, err := h.oauth.Decide(r.Context(), req, u.ID)
 	if err != nil {
