@@ -1,9 +1,15 @@
 package e2e
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -328,5 +334,120 @@ func testPromptLoginAlwaysAsks(t *testing.T, e *env) {
 	}
 	if b.get(pushed); b.status != 400 {
 		t.Fatalf("the pushed request once answered: %d, want 400 (spent)", b.status)
+	}
+}
+
+// An event a receiver answers with anything but "ok" comes again when its
+// retry is due, on both backends.
+func TestCallbackRetryComesWhenDue(t *testing.T) {
+	onBothBackends(t, testCallbackRetryComesWhenDue, fastAPI, allowLoopback)
+}
+
+func testCallbackRetryComesWhenDue(t *testing.T, e *env) {
+	s := newBotSetup(t, e)
+	g := fmt.Sprint(s.community.ID)
+	rcv := newReceiver(t)
+	rcv.code = e.call("groups.getCallbackConfirmationCode", s.botToken, map[string]string{"group_id": g})["response"].(map[string]any)["code"].(string)
+	r := e.call("groups.addCallbackServer", s.botToken, map[string]string{"group_id": g, "url": rcv.srv.URL + "/vk", "title": "Retry", "secret_key": "k"})
+	sid := fmt.Sprint(r["response"].(map[string]any)["server_id"])
+	waitFor(t, 10*time.Second, "the server confirmed", func() bool {
+		items := e.call("groups.getCallbackServers", s.botToken, map[string]string{"group_id": g})["response"].(map[string]any)["items"].([]any)
+		return items[0].(map[string]any)["status"] == "ok"
+	})
+	e.call("groups.setCallbackSettings", s.botToken, map[string]string{"group_id": g, "server_id": sid, "message_new": "1"})
+	rcv.mu.Lock()
+	rcv.fail = 2
+	rcv.mu.Unlock()
+	e.call("messages.send", s.writerToken, map[string]string{"peer_id": s.communityArg, "message": "again", "random_id": "1"})
+	waitFor(t, 10*time.Second, "the first attempt recorded", func() bool { return attempted(t, e, s.community.ID, 1) })
+	e.Clock.Advance(6 * time.Second) // the first retry is due 5 s later
+	waitFor(t, 10*time.Second, "the first retry", func() bool { return attempted(t, e, s.community.ID, 2) })
+	e.Clock.Advance(16 * time.Second) // the second 15 s after that
+	waitFor(t, 10*time.Second, "the second retry, answered ok", func() bool { return len(rcv.events("message_new")) == 3 })
+}
+
+// A receiver that closes a kept-alive connection as the retry reuses it
+// (Node closes idle connections after 5 s, about when the first retry
+// comes) costs the delivery nothing: the retry goes again on a new
+// connection at once, rather than 15 s later as a failed attempt.
+func TestCallbackRetryOnAClosedConnection(t *testing.T) {
+	onBothBackends(t, testCallbackRetryOnAClosedConnection, fastAPI, allowLoopback)
+}
+
+func testCallbackRetryOnAClosedConnection(t *testing.T, e *env) {
+	s := newBotSetup(t, e)
+	g := fmt.Sprint(s.community.ID)
+	code := e.call("groups.getCallbackConfirmationCode", s.botToken, map[string]string{"group_id": g})["response"].(map[string]any)["code"].(string)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	var types []string
+	// The first connection answers the confirmation and fails the event
+	// once, keeping the connection; then reads the retry and closes it
+	// unanswered. Every later connection answers ok.
+	go func() {
+		for conns := 0; ; conns++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(first bool) {
+				defer c.Close()
+				rd := bufio.NewReader(c)
+				for n := 0; ; n++ {
+					req, err := http.ReadRequest(rd)
+					if err != nil {
+						return
+					}
+					var m map[string]any
+					json.NewDecoder(req.Body).Decode(&m)
+					typ, _ := m["type"].(string)
+					mu.Lock()
+					types = append(types, typ)
+					mu.Unlock()
+					answer := func(status int, body string) {
+						fmt.Fprintf(c, "HTTP/1.1 %d X\r\nContent-Length: %d\r\nConnection: keep-alive\r\n\r\n%s", status, len(body), body)
+					}
+					switch {
+					case typ == "confirmation":
+						answer(200, code)
+					case first && n == 1:
+						answer(500, "not now")
+					case first:
+						return // the receiver closed the idle connection
+					default:
+						answer(200, "ok")
+					}
+				}
+			}(conns == 0)
+		}
+	}()
+	r := e.call("groups.addCallbackServer", s.botToken, map[string]string{"group_id": g, "url": "http://" + ln.Addr().String() + "/vk", "title": "Closer"})
+	sid := fmt.Sprint(r["response"].(map[string]any)["server_id"])
+	waitFor(t, 10*time.Second, "the server confirmed", func() bool {
+		items := e.call("groups.getCallbackServers", s.botToken, map[string]string{"group_id": g})["response"].(map[string]any)["items"].([]any)
+		return items[0].(map[string]any)["status"] == "ok"
+	})
+	e.call("groups.setCallbackSettings", s.botToken, map[string]string{"group_id": g, "server_id": sid, "message_new": "1"})
+	e.call("messages.send", s.writerToken, map[string]string{"peer_id": s.communityArg, "message": "again", "random_id": "1"})
+	waitFor(t, 10*time.Second, "the first attempt recorded", func() bool { return attempted(t, e, s.community.ID, 1) })
+	e.Clock.Advance(6 * time.Second)
+	waitFor(t, 10*time.Second, "the retry delivered", func() bool {
+		ds, err := e.Store.Deliveries(t.Context(), s.community.ID, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) == 1 && ds[0].Attempts == 2 && ds[0].Status != storage.CallbackOK {
+			t.Fatalf("the retry on a closed connection was counted as a failed attempt: %+v", ds[0])
+		}
+		return len(ds) == 1 && ds[0].Status == storage.CallbackOK && ds[0].Attempts == 2
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"confirmation", "message_new", "message_new", "message_new"}; !slices.Equal(types, want) {
+		t.Fatalf("the receiver read %v, want %v", types, want)
 	}
 }
