@@ -131,7 +131,8 @@ func TestBotsLongPoll(t *testing.T) { onBothBackends(t, testBotsLongPoll, fastAP
 func testBotsLongPoll(t *testing.T, e *env) {
 	s := newBotSetup(t, e)
 	g := fmt.Sprint(s.community.ID)
-	if code, msg := apiError(e.call("groups.getLongPollServer", s.botToken, map[string]string{"group_id": g})); code != 100 || !strings.Contains(msg, "disabled") {
+	if code, msg := apiError(e.call("groups.getLongPollServer", s.botToken, map[string]string{"group_id": g})); code != 100 ||
+		msg != "One of the parameters specified was missing or invalid: longpoll for this group is not enabled." {
 		t.Fatalf("before it is enabled: %d %q", code, msg)
 	}
 	e.call("groups.setLongPollSettings", s.botToken, map[string]string{"group_id": g, "enabled": "1", "message_new": "1"})

@@ -90,6 +90,11 @@ func TestCallbackAPI(t *testing.T) {
 		return items[0].(map[string]any)["status"].(string)
 	}
 	waitFor(t, 10*time.Second, "the server confirmed", func() bool { return status() == "ok" })
+	// The confirmation carries the secret (vk-wire.md §7): SDKs check it
+	// before answering with the code.
+	if conf := rcv.events("confirmation"); len(conf) != 1 || conf[0]["secret"] != "s3cr3t" || conf[0]["group_id"] != float64(s.community.ID) {
+		t.Fatalf("the confirmation: %v, want the group and the secret", conf)
+	}
 	e.call("groups.setCallbackSettings", s.botToken, map[string]string{"group_id": g, "server_id": sid, "message_new": "1", "api_version": "5.199"})
 
 	// An error once: the event comes again after the backoff.

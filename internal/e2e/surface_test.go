@@ -412,6 +412,8 @@ func testCallbackRetryOnAClosedConnection(t *testing.T, e *env) {
 						fmt.Fprintf(c, "HTTP/1.1 %d X\r\nContent-Length: %d\r\nConnection: keep-alive\r\n\r\n%s", status, len(body), body)
 					}
 					switch {
+					case typ == "confirmation" && m["secret"] != nil:
+						answer(400, "a server without a secret_key is sent none")
 					case typ == "confirmation":
 						answer(200, code)
 					case first && n == 1:

@@ -169,6 +169,11 @@ func (b *Bots) Poll(ctx context.Context, communityID int64, key string, ts int64
 	}
 }
 
+// ErrLongPollOff is groups.getLongPollServer's answer while Long Poll is
+// off, in VK's exact words (vk-wire.md §7): bots match them to switch it
+// on with groups.setLongPollSettings.
+var ErrLongPollOff = &Error{Kind: Invalid, Message: "longpoll for this group is not enabled."}
+
 // PollsWaiting is how many long polls wait on this node.
 func (b *Bots) PollsWaiting() int { return b.waits.waiting() }
 
@@ -180,7 +185,7 @@ func (b *Bots) LongPollServer(ctx context.Context, communityID int64) (key strin
 		return "", 0, err
 	}
 	if !ls.Enabled {
-		return "", 0, &Error{Kind: Invalid, Field: "group_id", Message: "Bots Long Poll is disabled for this community: enable it with groups.setLongPollSettings"}
+		return "", 0, ErrLongPollOff
 	}
 	last, err := b.p.store.LastEventSeq(ctx, communityID)
 	if err != nil {

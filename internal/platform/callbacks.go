@@ -316,6 +316,9 @@ func (c *Callbacks) attempt(ctx context.Context, d storage.Delivery) error {
 	}
 	s := servers[i]
 	body := map[string]any{"type": "confirmation", "group_id": d.CommunityID}
+	if s.Secret != "" {
+		body["secret"] = s.Secret // vk-wire.md §7: SDKs check it before answering
+	}
 	want := c.ConfirmationCode(d.CommunityID)
 	if d.Type != "confirmation" {
 		es, err := c.p.store.CommunityEvents(ctx, d.CommunityID, d.Seq, 1)
