@@ -7,6 +7,7 @@
 package deploy
 
 import (
+	"bufio"
 	"context"
 	"os"
 	"os/exec"
@@ -148,4 +149,72 @@ func TestSystemdUnit(t *testing.T) {
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
+
+	// The unit's command line sets nothing that the operator's settings
+	// set: a db: in the YAML file the environment file names is the
+	// database the service opens; without settings, latchkey.db in the
+	// state directory.
+	settings := unitSettings(string(unit))
+	if settings["EnvironmentFile"] != "-/etc/latchkey/env" || settings["WorkingDirectory"] != "%S/latchkey" || settings["StateDirectory"] != "latchkey" {
+		t.Fatalf("the unit's environment file, working and state directories: %v", settings)
+	}
+	argv := strings.Fields(settings["ExecStart"])
+	argv[0] = bin
+	state := t.TempDir()
+	yaml := filepath.Join(t.TempDir(), "latchkey.yaml")
+	fromFile := filepath.Join(t.TempDir(), "from-the-config-file.db")
+	if err := os.WriteFile(yaml, []byte("db: sqlite:"+fromFile+"\naddr: 127.0.0.1:0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	serveAsTheUnit(t, argv, state, "LATCHKEY_CONFIG="+yaml+"\nLATCHKEY_SECRET="+strings.Repeat("s", 40)+"\n")
+	if _, err := os.Stat(fromFile); err != nil {
+		t.Errorf("the service did not open the db: of its configuration file: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(state, "latchkey.db")); err == nil {
+		t.Error("the service opened latchkey.db in its state directory, not the db: of its configuration file")
+	}
+	serveAsTheUnit(t, argv, state, "LATCHKEY_ADDR=127.0.0.1:0\n")
+	if _, err := os.Stat(filepath.Join(state, "latchkey.db")); err != nil {
+		t.Errorf("without settings the service did not open latchkey.db in its state directory: %v", err)
+	}
+}
+
+// unitSettings reads a unit file's Key=Value lines (the last of a key).
+func unitSettings(unit string) map[string]string {
+	out := map[string]string{}
+	for line := range strings.Lines(unit) {
+		line = strings.TrimSpace(line)
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// serveAsTheUnit runs the unit's command line in dir with the variables of
+// envFile (its format: NAME=value lines), as systemd would, until it
+// listens, and stops it.
+func serveAsTheUnit(t *testing.T, argv []string, dir, envFile string) {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	for line := range strings.Lines(envFile) {
+		cmd.Env = append(cmd.Env, strings.TrimSpace(line))
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	lines := bufio.NewScanner(stderr)
+	for lines.Scan() {
+		if strings.Contains(lines.Text(), "msg=listening") {
+			return
+		}
+	}
+	t.Fatalf("the service ended without listening: %v", cmd.Wait())
 }

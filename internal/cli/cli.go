@@ -64,6 +64,8 @@ type env struct {
 	cfg            config.Config
 	configFile     string
 	now            func() time.Time
+	// flagErrs are the command line's malformed values, all of them.
+	flagErrs config.FlagErrors
 }
 
 // flagNames are the flags of every command under root.
@@ -130,6 +132,9 @@ func (e *env) rootCmd() *cobra.Command {
 			// Every flag of every command can come from LATCHKEY_<NAME>;
 			// required flags are checked after this. A LATCHKEY_ variable
 			// that is none of them is likely misspelt: say so.
+			if err := e.flagErrs.Done(); err != nil {
+				return &UsageError{err}
+			}
 			for _, w := range config.UnknownEnv(e.environ, flagNames(cmd.Root())) {
 				fmt.Fprintf(e.stderr, "latchkey: warning: %s\n", w)
 			}
@@ -156,6 +161,14 @@ func (e *env) rootCmd() *cobra.Command {
 	root.AddCommand(e.serveCmd(), e.migrateCmd(), e.userCmd(), e.appCmd(), e.groupCmd(), e.keysCmd(), e.versionCmd(), e.healthcheckCmd(), e.adminTokenCmd())
 	root.CompletionOptions.HiddenDefaultCmd = false // `latchkey completion bash|zsh|fish|powershell`
 	classify(root)
+	var collect func(*cobra.Command)
+	collect = func(c *cobra.Command) {
+		e.flagErrs.Collect(c.Flags(), c.PersistentFlags())
+		for _, sub := range c.Commands() {
+			collect(sub)
+		}
+	}
+	collect(root)
 	// A bare `latchkey` prints the help, not an error.
 	root.RunE = func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {

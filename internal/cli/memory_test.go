@@ -81,12 +81,7 @@ func TestParallelFailedLoginsStayUnder300MB(t *testing.T) {
 // killed when the test ends.
 func startBinary(t *testing.T, args ...string) (*exec.Cmd, string) {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "latchkey")
-	build := exec.Command("go", "build", "-o", bin, "latchkey/cmd/latchkey")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(buildBinary(t), args...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

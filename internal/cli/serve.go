@@ -47,10 +47,8 @@ func (e *env) logger() *slog.Logger {
 
 func (e *env) serve(ctx context.Context) error {
 	log := e.logger()
-	keys, err := e.keys()
-	if err != nil {
-		return err
-	}
+	// The addresses first: a server that cannot listen creates nothing (no
+	// secret file, no database).
 	ln, err := net.Listen("tcp", e.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", e.cfg.Addr, err)
@@ -62,6 +60,10 @@ func (e *env) serve(ctx context.Context) error {
 			return fmt.Errorf("listen on %s (--admin-addr): %w", e.cfg.AdminAddr, err)
 		}
 		defer adminLn.Close()
+	}
+	keys, err := e.keys()
+	if err != nil {
+		return err
 	}
 	public := e.cfg.PublicURL
 	if public == "" {

@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -436,13 +437,22 @@ func Secrets(st Storage, getenv func(string) string, stderr io.Writer) ([]string
 		}
 		return []string{s}, nil
 	}
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, OwnedByAnother(file, "read the server secret")
+	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("server secret: %w", err)
+	}
+	if dir := filepath.Dir(file); !isDir(dir) {
+		return nil, fmt.Errorf("--db sqlite:%s: the directory %s does not exist: create it, or name another", st.Path, dir)
 	}
 	// Written to a temporary file and linked into place, so that a command
 	// running at the same moment sees either no file or the whole secret.
 	s := rand.Text() + rand.Text() // 2×26 base32 characters, 260 bits
 	tmp, err := os.CreateTemp(filepath.Dir(file), ".latchkey-secret-*")
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, OwnedByAnother(filepath.Dir(file), "create the server secret in")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("server secret: %w", err)
 	}
@@ -461,6 +471,29 @@ func Secrets(st Storage, getenv func(string) string, stderr io.Writer) ([]string
 	}
 	fmt.Fprintf(stderr, "latchkey: created a server secret in %s (mode 0600); keep it with the database, tokens depend on it\n", file)
 	return []string{s}, nil
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
+}
+
+// OwnedByAnother explains a file or directory of the server's this
+// process may not use (doing says for what): most often a command run as
+// root made it before the service, which runs as another user, started.
+// It names the owner and what to run.
+func OwnedByAnother(path, doing string) error {
+	owner := "another user"
+	if uid, ok := fileOwner(path); ok {
+		owner = "uid " + strconv.Itoa(uid)
+	}
+	dir := path
+	if !isDir(path) {
+		dir = filepath.Dir(path)
+	}
+	return fmt.Errorf("cannot %s %s: it belongs to %s, and this command runs as uid %d. "+
+		"A command run as another user (root, most often) made it: run latchkey commands as the service's user (docs/operations.md), "+
+		"or give the files to this one: chown -R %d %s", doing, path, owner, os.Getuid(), os.Getuid(), dir)
 }
 
 // SecretFile is where the generated secret of a SQLite database lives.
@@ -519,4 +552,48 @@ func ApplyFile(fs *pflag.FlagSet, path string, known map[string]bool) error {
 		}
 	}
 	return oneLine(errs)
+}
+
+// FlagErrors collects the malformed values of a command line, so that
+// every one is reported at once: pflag stops at the first.
+type FlagErrors struct {
+	collecting bool
+	errs       []error
+}
+
+// lenient is a flag's value that, while its FlagErrors collects, records a
+// malformed value instead of failing the parse.
+type lenient struct {
+	pflag.Value
+	f *pflag.Flag
+	c *FlagErrors
+}
+
+func (v *lenient) Set(s string) error {
+	err := v.Value.Set(s)
+	if err != nil && v.c.collecting {
+		v.c.errs = append(v.c.errs, fmt.Errorf("--%s: want %s, got %q", v.f.Name, want(v.f), s))
+		return nil
+	}
+	return err
+}
+
+// Collect makes every flag of the flag sets record malformed values in c
+// until Done.
+func (c *FlagErrors) Collect(sets ...*pflag.FlagSet) {
+	c.collecting = true
+	for _, fs := range sets {
+		fs.VisitAll(func(f *pflag.Flag) {
+			if _, ok := f.Value.(*lenient); !ok {
+				f.Value = &lenient{Value: f.Value, f: f, c: c}
+			}
+		})
+	}
+}
+
+// Done ends the collecting (the environment and the configuration file
+// report their own problems) and returns what was collected, in one line.
+func (c *FlagErrors) Done() error {
+	c.collecting = false
+	return oneLine(c.errs)
 }

@@ -8,9 +8,11 @@ package node
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -63,6 +65,15 @@ type Node struct {
 func OpenStorage(ctx context.Context, s config.Storage) (*sqlstore.Store, error) {
 	switch s.Backend {
 	case config.SQLite:
+		// SQLite says only "unable to open database file" of a file this
+		// user may not write: name the file, its owner and what to run.
+		for _, f := range []string{s.Path, s.Path + "-wal", s.Path + "-shm"} {
+			if fh, err := os.OpenFile(f, os.O_RDWR, 0); errors.Is(err, fs.ErrPermission) {
+				return nil, config.OwnedByAnother(f, "open the database file")
+			} else if err == nil {
+				fh.Close()
+			}
+		}
 		return sqlite.OpenWith(ctx, s.Path, sqlite.Options{FullSync: s.Sync == "full"})
 	case config.Postgres:
 		return postgres.Open(ctx, s.URL)

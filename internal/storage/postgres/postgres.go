@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -43,10 +44,31 @@ func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 	return s, nil
 }
 
+// connectError says in one line why no connection was made: pgx names
+// each address it tried on a line of its own, often with the same reason.
+func connectError(err error) error {
+	lines := strings.Split(err.Error(), "\n")
+	var why []string
+	for _, l := range lines[1:] {
+		l = strings.TrimSpace(l)
+		if _, reason, ok := strings.Cut(l, ": "); ok {
+			l = reason // "127.0.0.1:1 (127.0.0.1): dial error: …" → the reason
+		}
+		if l != "" && !slices.Contains(why, l) {
+			why = append(why, l)
+		}
+	}
+	first := strings.TrimSuffix(strings.TrimSpace(lines[0]), ":")
+	if len(why) == 0 {
+		return fmt.Errorf("postgres: %s", first)
+	}
+	return fmt.Errorf("postgres: %s: %s", first, strings.Join(why, "; "))
+}
+
 func migrate(ctx context.Context, db *sql.DB) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("postgres: connect: %w", err)
+		return connectError(err)
 	}
 	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, int64(migrationLock)); err != nil {
