@@ -12,8 +12,10 @@ export LATCHKEY_SCREENSHOTS ?= $(CURDIR)/screenshots
 
 .PHONY: test verify lint fuzz bench build
 
+# -buildvcs=true: `latchkey version` names the commit it was built from,
+# whatever GOFLAGS says.
 build:
-	$(GO) build -o latchkey ./cmd/latchkey
+	$(GO) build -buildvcs=true -o latchkey ./cmd/latchkey
 
 test:
 	@mkdir -p "$(LATCHKEY_SCREENSHOTS)"

@@ -50,6 +50,23 @@ func TestDockerfile(t *testing.T) {
 	if len(stages) < 2 {
 		t.Fatalf("%d stages: want a build stage and a runtime stage", len(stages))
 	}
+	// The build uses the toolchain go.mod names and stamps the version and
+	// commit it is given.
+	var toolchain, stamped bool
+	for _, cmd := range stages[0].Commands {
+		switch c := cmd.(type) {
+		case *instructions.EnvCommand:
+			for _, kv := range c.Env {
+				toolchain = toolchain || kv.Key == "GOTOOLCHAIN" && kv.Value == "auto"
+			}
+		case *instructions.RunCommand:
+			line := strings.Join(c.CmdLine, " ")
+			stamped = stamped || strings.Contains(line, "cli.version=${VERSION}") && strings.Contains(line, "cli.commit=${COMMIT}")
+		}
+	}
+	if !toolchain || !stamped {
+		t.Errorf("the build stage: GOTOOLCHAIN=auto %v, version and commit stamped %v; want both", toolchain, stamped)
+	}
 	final := stages[len(stages)-1]
 	var user string
 	var health, entry bool

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
@@ -148,5 +149,26 @@ func TestFilesOfAnotherUserAreNamed(t *testing.T) {
 	code, stderr = runBinary(t, dir, service, []string{"LATCHKEY_SECRET=" + strings.Repeat("s", 40)}, "serve", "--db", db, "--addr", "127.0.0.1:0")
 	if code == 0 || !strings.Contains(stderr, "cannot open the database file "+filepath.Join(dir, "latchkey.db")) || !strings.Contains(stderr, "belongs to uid 0") {
 		t.Errorf("serve as the service's user with the secret: exit %d %q", code, stderr)
+	}
+}
+
+// A binary built in a git checkout names its commit, with no -ldflags:
+// from the build information Go records (`make build` asks for it).
+func TestVersionNamesTheCommit(t *testing.T) {
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		testenv.Missing(t, "a git checkout (git rev-parse HEAD: "+err.Error()+")")
+	}
+	bin := filepath.Join(t.TempDir(), "latchkey")
+	if out, err := exec.Command("go", "build", "-buildvcs=true", "-o", bin, "latchkey/cmd/latchkey").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct{ Version, Commit string }
+	if err := json.Unmarshal(out, &v); err != nil || !strings.HasPrefix(v.Commit, strings.TrimSpace(string(head))) {
+		t.Fatalf("version: %s (%v), want commit %s", out, err, head)
 	}
 }
