@@ -45,7 +45,7 @@ type Platform interface {
 	SetPassword(ctx context.Context, actor platform.Actor, id int64, pass string) error
 	CreateApp(ctx context.Context, actor platform.Actor, a platform.NewApp) (platform.AppView, error)
 	App(ctx context.Context, actor platform.Actor, id int64) (platform.AppView, error)
-	Apps(ctx context.Context, ownerID int64) ([]storage.App, error)
+	ListApps(ctx context.Context, actor platform.Actor, f storage.AppFilter) ([]platform.AppView, error)
 	UpdateAppSettings(ctx context.Context, actor platform.Actor, id int64, s platform.AppSettings) (platform.AppView, error)
 	RotateSecret(ctx context.Context, actor platform.Actor, id int64) (platform.AppView, error)
 	RetireSecret(ctx context.Context, actor platform.Actor, id int64) (platform.AppView, error)
@@ -382,26 +382,40 @@ func (a *API) createApp(c *call) (int, any, error) {
 }
 
 func (a *API) listApps(c *call) (int, any, error) {
-	owner, err := c.query("owner_id", 0)
-	if err != nil {
-		return 0, nil, err
+	var f storage.AppFilter
+	var limit int64
+	for _, q := range []struct {
+		name string
+		def  int64
+		to   *int64
+	}{{"owner_id", 0, &f.OwnerID}, {"after", 0, &f.After}, {"limit", 100, &limit}} {
+		n, err := c.query(q.name, q.def)
+		if err != nil {
+			return 0, nil, err
+		}
+		*q.to = n
 	}
-	if owner == 0 {
-		return 0, nil, &badRequest{"owner_id is required: the apps of which user"}
+	f.Limit = int(min(max(limit, 1), 1000))
+	switch t := storage.AppType(c.r.URL.Query().Get("type")); t {
+	case "", storage.Standalone, storage.Web, storage.IFrame:
+		f.Type = t
+	default:
+		return 0, nil, &badRequest{"type must be standalone, web or iframe, got " + strconv.Quote(string(t))}
 	}
-	apps, err := a.p.Apps(c.ctx, owner)
+	apps, err := a.p.ListApps(c.ctx, c.actor, f)
 	if err != nil {
 		return 0, nil, err
 	}
 	out := struct {
 		Apps []AppJSON `json:"apps"`
+		// Next is the after= of the next page; absent on the last.
+		Next int64 `json:"next,omitempty"`
 	}{Apps: []AppJSON{}}
-	for _, s := range apps {
-		v, err := a.p.App(c.ctx, c.actor, s.ID)
-		if err != nil {
-			return 0, nil, err
-		}
+	for _, v := range apps {
 		out.Apps = append(out.Apps, App(v))
+	}
+	if len(apps) == f.Limit {
+		out.Next = apps[len(apps)-1].ID
 	}
 	return http.StatusOK, out, nil
 }

@@ -213,7 +213,7 @@ func snapshot(t *testing.T, db string) string {
 	defer s.Close()
 	ctx := context.Background()
 	users, _ := s.GetUsers(ctx, []int64{1, 2, 3, 4, 5})
-	apps, _ := s.ListAppsByOwner(ctx, 1)
+	apps, _ := s.ListApps(ctx, storage.AppFilter{OwnerID: 1})
 	communities, _ := s.ListAdminCommunities(ctx, 1)
 	audit, _ := s.ListAudit(ctx, storage.AuditFilter{})
 	b, _ := json.Marshal([]int{len(users), len(apps), len(communities), len(audit)})
@@ -368,7 +368,7 @@ func TestServeRealProgram(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	if apps, _ := store.ListAppsByOwner(context.Background(), 1); len(apps) != 2 {
+	if apps, _ := store.ListApps(context.Background(), storage.AppFilter{OwnerID: 1}); len(apps) != 2 {
 		t.Fatalf("after two demo runs the demo user has %d apps, want 2", len(apps))
 	}
 }

@@ -198,6 +198,31 @@ func testAdminAPI(t *testing.T, e *env) {
 	if status, m := c.do("GET", "/admin/v1/apps?owner_id="+fmt.Sprint(uid), nil); status != 200 || len(m["apps"].([]any)) != 1 {
 		t.Fatalf("list apps: %d %v", status, m)
 	}
+	// Every app, a page at a time, and by type.
+	_, bobPage := c.do("GET", "/admin/v1/users?after="+fmt.Sprint(uid), nil)
+	bobID := id(bobPage["users"].([]any)[0].(map[string]any), "id")
+	if status, m := c.do("POST", "/admin/v1/apps", map[string]any{"owner_id": bobID, "title": "Bob's tool", "type": "standalone"}); status != 201 {
+		t.Fatalf("bob's app: %d %v", status, m)
+	}
+	status, page = c.do("GET", "/admin/v1/apps?limit=1", nil)
+	if status != 200 || len(page["apps"].([]any)) != 1 || id(page, "next") != appID {
+		t.Fatalf("the first page of every app: %d %v", status, page)
+	}
+	status, page = c.do("GET", "/admin/v1/apps?limit=1&after="+fmt.Sprint(id(page, "next")), nil)
+	if status != 200 || len(page["apps"].([]any)) != 1 || page["apps"].([]any)[0].(map[string]any)["title"] != "Bob's tool" {
+		t.Fatalf("the second page: %d %v", status, page)
+	}
+	if status, page := c.do("GET", "/admin/v1/apps?after="+fmt.Sprint(id(page, "next")), nil); status != 200 || len(page["apps"].([]any)) != 0 || page["next"] != nil {
+		t.Fatalf("past the last app: %d %v", status, page)
+	}
+	if status, page := c.do("GET", "/admin/v1/apps?type=web", nil); status != 200 || len(page["apps"].([]any)) != 1 || id(page["apps"].([]any)[0].(map[string]any), "client_id") != appID {
+		t.Fatalf("the web apps: %d %v", status, page)
+	}
+	c.bad = true
+	if status, _ := c.do("GET", "/admin/v1/apps?type=desktop", nil); status != 400 {
+		t.Fatalf("an unknown type: %d", status)
+	}
+	c.bad = false
 	if status, m := c.do("GET", "/admin/v1/apps/{id}", nil, appID); status != 200 || m["title"] != "Automated" {
 		t.Fatalf("get app: %d %v", status, m)
 	}

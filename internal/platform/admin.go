@@ -68,6 +68,28 @@ func (p *Platform) ListUsers(ctx context.Context, after int64, limit int) ([]sto
 	return p.store.ListUsers(ctx, after, min(max(limit, 1), 1000))
 }
 
+// ListApps lists apps for the operator, secrets opened as App shows them:
+// those f matches, by id, up to f.Limit (1 to 1000) after f.After.
+func (p *Platform) ListApps(ctx context.Context, actor Actor, f storage.AppFilter) ([]AppView, error) {
+	if !actor.Operator {
+		return nil, &Error{Kind: Forbidden, Message: "only the operator lists every app"}
+	}
+	f.Limit = min(max(f.Limit, 1), 1000)
+	apps, err := p.store.ListApps(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	views := make([]AppView, 0, len(apps))
+	for _, a := range apps {
+		v, err := p.view(a)
+		if err != nil {
+			return nil, err
+		}
+		views = append(views, v)
+	}
+	return views, nil
+}
+
 // SetPassword gives the user a new password and ends their sessions.
 func (p *Platform) SetPassword(ctx context.Context, actor Actor, id int64, pass string) error {
 	if err := validPassword(pass); err != nil {

@@ -404,7 +404,7 @@ func (p *Platform) UpdateAppSettings(ctx context.Context, actor Actor, id int64,
 
 // Apps lists the apps the user owns.
 func (p *Platform) Apps(ctx context.Context, ownerID int64) ([]storage.App, error) {
-	return p.store.ListAppsByOwner(ctx, ownerID)
+	return p.store.ListApps(ctx, storage.AppFilter{OwnerID: ownerID})
 }
 
 // AuditOf returns the app's recent security events, newest first; only its

@@ -333,6 +333,16 @@ func (t *Token) Expired(now time.Time) bool {
 	return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)
 }
 
+// AppFilter selects apps: each field set narrows the list.
+type AppFilter struct {
+	OwnerID int64
+	Type    AppType
+	// After lists the apps with ids above it (a page's last).
+	After int64
+	// Limit bounds the list (0: no bound).
+	Limit int
+}
+
 // TokenFilter selects tokens; zero fields match anything. At least one field
 // must be set.
 type TokenFilter struct {
@@ -499,7 +509,8 @@ type Storage interface {
 	// in one transaction, and returns the hashes it revoked: there is never
 	// more or less than one live service token.
 	ReplaceServiceToken(ctx context.Context, t Token, sealed []byte) ([]token.Hash, error)
-	ListAppsByOwner(ctx context.Context, ownerID int64) ([]App, error)
+	// ListApps lists the apps f matches, by id.
+	ListApps(ctx context.Context, f AppFilter) ([]App, error)
 	// DeleteApp deletes the app with its tokens, codes and consents, and
 	// returns the hashes of the tokens that were live.
 	DeleteApp(ctx context.Context, id int64) ([]token.Hash, error)

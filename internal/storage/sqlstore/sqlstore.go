@@ -580,8 +580,21 @@ func (s *Store) affected(res sql.Result, err error) error {
 	return nil
 }
 
-func (s *Store) ListAppsByOwner(ctx context.Context, ownerID int64) ([]storage.App, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+appCols+` FROM apps WHERE owner_id = $1 ORDER BY id`, ownerID)
+func (s *Store) ListApps(ctx context.Context, f storage.AppFilter) ([]storage.App, error) {
+	conds, args := []string{"id > $1"}, []any{f.After}
+	if f.OwnerID != 0 {
+		args = append(args, f.OwnerID)
+		conds = append(conds, fmt.Sprintf("owner_id = $%d", len(args)))
+	}
+	if f.Type != "" {
+		args = append(args, string(f.Type))
+		conds = append(conds, fmt.Sprintf("type = $%d", len(args)))
+	}
+	limit := ""
+	if f.Limit > 0 {
+		limit = " LIMIT " + strconv.Itoa(f.Limit)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+appCols+` FROM apps WHERE `+strings.Join(conds, " AND ")+` ORDER BY id`+limit, args...)
 	if err != nil {
 		return nil, s.err(err)
 	}

@@ -224,10 +224,26 @@ func testApps(t *testing.T, s storage.Storage) {
 
 	b := newApp(t, s, owner.ID)
 	newApp(t, s, other.ID)
-	list, err := s.ListAppsByOwner(ctx(), owner.ID)
+	list, err := s.ListApps(ctx(), storage.AppFilter{OwnerID: owner.ID})
 	must(t, err)
 	if len(list) != 2 || list[0].ID != a.ID || list[1].ID != b.ID {
-		t.Fatalf("ListAppsByOwner = %d apps, want [%d %d]", len(list), a.ID, b.ID)
+		t.Fatalf("ListApps = %d apps, want [%d %d]", len(list), a.ID, b.ID)
+	}
+	all, err := s.ListApps(ctx(), storage.AppFilter{})
+	must(t, err)
+	if len(all) != 3 {
+		t.Fatalf("every app: %d, want 3", len(all))
+	}
+	page, err := s.ListApps(ctx(), storage.AppFilter{After: all[0].ID, Limit: 1})
+	must(t, err)
+	if len(page) != 1 || page[0].ID != all[1].ID {
+		t.Fatalf("a page of one after %d: %+v", all[0].ID, page)
+	}
+	if web, err := s.ListApps(ctx(), storage.AppFilter{Type: storage.Web}); err != nil || len(web) != 3 {
+		t.Fatalf("the web apps: %d (%v), want 3", len(web), err)
+	}
+	if none, err := s.ListApps(ctx(), storage.AppFilter{Type: storage.IFrame, OwnerID: owner.ID}); err != nil || len(none) != 0 {
+		t.Fatalf("the owner's iframe apps: %d (%v), want none", len(none), err)
 	}
 }
 
@@ -934,7 +950,7 @@ func testConcurrentFailingWrites(t *testing.T, s storage.Storage) {
 			t.Errorf("token ok-%d: %v", i, err)
 		}
 	}
-	if half, err := s.ListAppsByOwner(ctx(), other.ID); err != nil || len(half) != 0 {
+	if half, err := s.ListApps(ctx(), storage.AppFilter{OwnerID: other.ID}); err != nil || len(half) != 0 {
 		t.Errorf("apps whose service token failed: %d kept (%v), want none", len(half), err)
 	}
 	abandoned.Range(func(k, v any) bool {
