@@ -90,18 +90,22 @@ func TestPagesInRussian(t *testing.T) {
 	}
 }
 
-// At 390 px (a phone), the header stays within the screen and the tables
-// of authorized apps and of a community's API usage do not run off it.
+// At 390 px (a phone), no page is wider than the screen, and every link of
+// the header is on it: the tables of authorized apps and of a community's
+// API usage, long names, the demo callback's code.
 func TestMobileLayoutAt390px(t *testing.T) {
 	e := newEnv(t)
 	u := e.user("marta", "")
 	ctx0 := t.Context()
+	var app platform.AppView
 	for range 3 {
-		a := e.app(u.ID, storage.Standalone)
-		if err := e.P.Consents.Grant(ctx0, u.ID, a.ID, scope.Friends|scope.Photos|scope.Email|scope.Wall, nil, true); err != nil {
+		app = e.app(u.ID, storage.Standalone)
+		if err := e.P.Consents.Grant(ctx0, u.ID, app.ID, scope.Friends|scope.Photos|scope.Email|scope.Wall, nil, true); err != nil {
 			t.Fatal(err)
 		}
 	}
+	web := e.app(u.ID, storage.Web, e.URL+"/demo/callback")
+	e.Node.Server.ServeDemo(web.ID, u.ID)
 	c, err := e.P.CreateCommunity(ctx0, platform.Actor{UserID: u.ID}, u.ID, "A community with a rather long name for a phone")
 	if err != nil {
 		t.Fatal(err)
@@ -112,39 +116,66 @@ func TestMobileLayoutAt390px(t *testing.T) {
 		}
 	}
 	ctx := testenv.Browser(t)
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(e.URL+"/login?next=/settings/apps"),
+	measure := func(name, path string, signedIn bool) {
+		t.Helper()
+		if err := chromedp.Do(ctx, chromedp.Navigate(e.URL+path), chromedp.WaitReady(`body`)); err != nil {
+			t.Fatal(err)
+		}
+		type measures struct {
+			Page, Height float64
+			Links        []string
+			Off          []string
+		}
+		m, err := chromedp.Run(ctx, chromedp.Evaluate[measures](`(() => {
+			const links = [...document.querySelectorAll('header.top a')];
+			return {
+				Page: document.documentElement.scrollWidth,
+				Height: (document.querySelector('header.top') || {getBoundingClientRect: () => ({height: 0})}).getBoundingClientRect().height,
+				Links: links.map(a => a.getAttribute('href')),
+				Off: links.filter(a => { const r = a.getBoundingClientRect(); return r.width === 0 || r.left < 0 || r.right > 390; }).map(a => a.getAttribute('href')),
+			};
+		})()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		testenv.Screenshot(t, ctx, "mobile-390-"+name)
+		if m.Page > 390 {
+			t.Errorf("%s (%s) at 390 px: the page is %v px wide", name, path, m.Page)
+		}
+		if len(m.Off) > 0 {
+			t.Errorf("%s (%s) at 390 px: header links off the screen: %v", name, path, m.Off)
+		}
+		if signedIn && len(m.Links) < 7 {
+			t.Errorf("%s (%s): the header has %d links (%v), want every section's", name, path, len(m.Links), m.Links)
+		}
+		if m.Height > 130 {
+			t.Errorf("%s (%s) at 390 px: the header is %v px high", name, path, m.Height)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range [][2]string{{"login", "/login"}, {"signup", "/signup"}, {"blank", "/blank.html"}} {
+		measure(p[0], p[1], false)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.URL+"/login"),
 		chromedp.WaitVisible(`input[name=login]`),
 		chromedp.SendKeys(`input[name=login]`, "marta"),
 		chromedp.SendKeys(`input[name=password]`, "password-marta"),
 		chromedp.Submit(`input[name=login]`),
-		chromedp.WaitVisible(`table.authorized`)); err != nil {
+		chromedp.WaitVisible(`header.top nav`)); err != nil {
 		t.Fatal(err)
 	}
-	for _, page := range []struct{ name, url, table string }{
-		{"authorized-apps", "/settings/apps", "table.authorized"},
-		{"community-api", fmt.Sprintf("/communities/%d/api", c.ID), "table.tokens"},
-		{"apps", "/apps", "table.list"},
+	consent := e.authorize(map[string]string{"client_id": fmt.Sprint(web.ID), "redirect_uri": e.URL + "/demo/callback", "response_type": "code", "scope": "friends,photos,email,wall,offline"})
+	for _, p := range [][2]string{
+		{"home", "/"}, {"inbox", "/inbox"}, {"authorized-apps", "/settings/apps"}, {"profile", "/settings/profile"},
+		{"apps", "/apps"}, {"new-app", "/apps/new"}, {"app", fmt.Sprintf("/apps/%d", app.ID)},
+		{"communities", "/communities"}, {"community", fmt.Sprintf("/communities/%d", c.ID)},
+		{"community-api", fmt.Sprintf("/communities/%d/api", c.ID)}, {"device", "/device"}, {"logout", "/logout"},
+		{"consent", strings.TrimPrefix(consent, e.URL)},
+		{"demo-callback", "/demo/callback?code=" + strings.Repeat("lka1f9fdab46f49d1dc6c986b2185dd7e22f", 3)},
 	} {
-		if err := chromedp.Do(ctx, chromedp.Navigate(e.URL+page.url), chromedp.WaitVisible(page.table)); err != nil {
-			t.Fatal(err)
-		}
-		type measures struct{ Page, Header, Table, HeaderHeight float64 }
-		widths, err := chromedp.Run(ctx, chromedp.Evaluate[measures](`({
-			Page: document.documentElement.scrollWidth,
-			Header: document.querySelector('header.top').scrollWidth,
-			Table: document.querySelector('`+page.table+`').getBoundingClientRect().right,
-			HeaderHeight: document.querySelector('header.top').getBoundingClientRect().height,
-		})`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		testenv.Screenshot(t, ctx, "mobile-390-"+page.name)
-		if widths.Page > 390 || widths.Header > 390 || widths.Table > 390 {
-			t.Errorf("%s at 390 px: page %v, header %v, table's right edge %v: something runs off the screen", page.name, widths.Page, widths.Header, widths.Table)
-		}
-		if widths.HeaderHeight > 100 {
-			t.Errorf("%s at 390 px: the header is %v px high: more than two rows", page.name, widths.HeaderHeight)
-		}
+		measure(p[0], p[1], p[0] != "consent" && p[0] != "demo-callback")
 	}
 }
 
