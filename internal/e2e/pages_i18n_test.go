@@ -90,6 +90,65 @@ func TestPagesInRussian(t *testing.T) {
 	}
 }
 
+// What a Russian-speaking person meets beyond the forms is Russian too:
+// the blank page, an app's invalid request, a refusal the demo callback
+// shows, a domain error, and the permissions of the authorized-apps page
+// (the scopes' descriptions, not their names).
+func TestErrorsAndBlankPageInRussian(t *testing.T) {
+	e := newEnv(t)
+	u := e.user("ivan", "")
+	app := e.app(u.ID, storage.Standalone)
+	if err := e.P.Consents.Grant(t.Context(), u.ID, app.ID, scope.Friends|scope.Offline, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	web := e.app(u.ID, storage.Web, e.URL+"/demo/callback")
+	e.Node.Server.ServeDemo(web.ID, u.ID)
+	ctx := testenv.Browser(t, chromedp.Flag("lang", "ru-RU"), chromedp.Flag("accept-lang", "ru-RU,ru"))
+	text := func(path string) string {
+		t.Helper()
+		if err := chromedp.Do(ctx, chromedp.Navigate(e.URL+path)); err != nil {
+			t.Fatal(err)
+		}
+		s, err := chromedp.Run(ctx, chromedp.Text(`body`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	for _, c := range []struct {
+		name, path    string
+		want, notWant string
+	}{
+		{"the blank page", "/blank.html#access_token=x", "Готово", "Done"},
+		{"an unknown client_id", "/authorize?client_id=999999&redirect_uri=" + url.QueryEscape(e.blank()) + "&response_type=token", "неверный client_id", "is incorrect"},
+		{"an unregistered redirect_uri", "/authorize?client_id=" + fmt.Sprint(app.ID) + "&redirect_uri=https%3A%2F%2Fevil.example%2F&response_type=token", "неверный redirect_uri", "check application"},
+		{"a refusal at the demo callback", "/demo/callback?error=access_denied&error_description=User+denied+your+request", "Пользователь отклонил ваш запрос", "denied"},
+	} {
+		if s := text(c.path); !strings.Contains(s, c.want) || strings.Contains(s, c.notWant) {
+			t.Errorf("%s in Russian: %q, want %q and not %q", c.name, s, c.want, c.notWant)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.URL+"/login?next=/settings/apps"), chromedp.WaitVisible(`input[name=login]`),
+		chromedp.SendKeys(`input[name=login]`, "ivan"), chromedp.SendKeys(`input[name=password]`, "password-ivan"),
+		chromedp.Submit(`input[name=login]`), chromedp.WaitVisible(`table.authorized`)); err != nil {
+		t.Fatal(err)
+	}
+	perms, err := chromedp.Run(ctx, chromedp.Text(`table.authorized tbody`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(perms, "Доступ к списку друзей") || !strings.Contains(perms, "Доступ в любое время") || strings.Contains(perms, "friends") {
+		t.Errorf("the authorized apps' permissions in Russian: %q, want the scopes' descriptions", perms)
+	}
+	testenv.Screenshot(t, ctx, "authorized-apps-ru")
+	// A domain error on a page: another person's app.
+	other := e.user("olga", "")
+	theirs := e.app(other.ID, storage.Web, "https://olga.example/cb")
+	if s := text(fmt.Sprintf("/apps/%d", theirs.ID)); !strings.Contains(s, "Это приложение принадлежит другому разработчику") {
+		t.Errorf("another developer's app in Russian: %q", s)
+	}
+}
+
 // At 390 px (a phone), no page is wider than the screen, and every link of
 // the header is on it: the tables of authorized apps and of a community's
 // API usage, long names, the demo callback's code.

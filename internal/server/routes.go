@@ -117,7 +117,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /js/widget.js", web.WidgetScript)
 	page("GET /lang", s.kit.SetLang)
 	page("GET "+demo.Path, s.demoCallback)
-	page("GET /blank.html", web.Blank)
+	page("GET /blank.html", s.kit.Blank)
 	mux.Handle("GET /static/", web.Static())
 	return mux
 }

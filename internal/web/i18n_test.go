@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -25,8 +26,12 @@ import (
 func TestEveryMessageHasBothLanguages(t *testing.T) {
 	msgs := map[string]string{} // message → where
 	names, _ := fs.Glob(templateFiles, "templates/*.html")
-	for _, name := range names {
-		src, _ := fs.ReadFile(templateFiles, name)
+	for _, name := range append(names, "pages/blank.html") {
+		files := templateFiles
+		if name == "pages/blank.html" {
+			files = blankFiles
+		}
+		src, _ := fs.ReadFile(files, name)
 		trees, err := parse.Parse(name, string(src), "{{", "}}", map[string]any{"t": strings.ToUpper, "th": strings.ToUpper, "join": strings.ToUpper, "scopeText": strings.ToUpper, "print": strings.ToUpper, "or": strings.ToUpper, "eq": strings.ToUpper, "ne": strings.ToUpper, "not": strings.ToUpper})
 		if err != nil {
 			t.Fatal(err)
@@ -53,6 +58,12 @@ func TestEveryMessageHasBothLanguages(t *testing.T) {
 	for msg, where := range goMessages(t) {
 		msgs[msg] = where
 	}
+	for msg, where := range domainErrors(t) {
+		msgs[msg] = where
+	}
+	for _, msg := range pageOAuthErrors {
+		msgs[msg] = "an OAuth error shown on a page"
+	}
 	for _, a := range []scope.Audience{scope.User, scope.Community} {
 		for _, s := range scope.All(a) {
 			msgs[s.Description] = "scope " + s.Name
@@ -77,6 +88,100 @@ func TestEveryMessageHasBothLanguages(t *testing.T) {
 	if len(msgs) < 150 {
 		t.Fatalf("found only %d messages: the scan is broken", len(msgs))
 	}
+}
+
+// pageOAuthErrors are the OAuth errors /authorize shows on a page rather
+// than sending to the app (the client or redirect URI is not to be
+// trusted, or the person refused), and what the demo callback shows of
+// those that reach it.
+var pageOAuthErrors = []string{
+	"client_id is incorrect",
+	"redirect_uri is incorrect, check application redirect uri in the settings page",
+	"the request is too large",
+	"request_uri is unknown, used or expired",
+	"User denied your request.",
+	"User denied your request",
+	"nobody is signed in, and prompt=none forbids asking",
+	"the user has to approve the request, and prompt=none forbids asking",
+}
+
+// domainErrors are the platform's errors as a page shows them
+// (web.Sentence): every literal message of internal/platform, with its
+// field, the formats of invalid and notFound included (the catalog
+// translates what they format to).
+func domainErrors(t *testing.T) map[string]string {
+	out := map[string]string{}
+	fset := token.NewFileSet()
+	files, err := filepath.Glob("../platform/*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	str := func(e ast.Expr) (string, bool) {
+		lit, ok := e.(*ast.BasicLit)
+		if !ok || lit.Kind != token.STRING {
+			return "", false
+		}
+		s, err := strconv.Unquote(lit.Value)
+		return s, err == nil
+	}
+	for _, path := range files {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.CallExpr:
+				id, ok := n.Fun.(*ast.Ident)
+				if !ok {
+					return true
+				}
+				switch {
+				case id.Name == "invalid" && len(n.Args) >= 2:
+					field, ok1 := str(n.Args[0])
+					msg, ok2 := str(n.Args[1])
+					if ok1 && ok2 {
+						out[Sentence(errors.New(field+": "+msg))] = path
+					}
+				case id.Name == "notFound" && len(n.Args) >= 1:
+					if msg, ok := str(n.Args[0]); ok {
+						out[Sentence(errors.New(msg))] = path
+					}
+				}
+			case *ast.CompositeLit:
+				if id, ok := n.Type.(*ast.Ident); !ok || id.Name != "Error" {
+					return true
+				}
+				var field, msg string
+				for _, el := range n.Elts {
+					kv, ok := el.(*ast.KeyValueExpr)
+					if !ok {
+						continue
+					}
+					switch k := kv.Key.(*ast.Ident); k.Name {
+					case "Field":
+						field, _ = str(kv.Value)
+					case "Message":
+						msg, _ = str(kv.Value)
+					}
+				}
+				if msg != "" {
+					if field != "" {
+						msg = field + ": " + msg
+					}
+					out[Sentence(errors.New(msg))] = path
+				}
+			}
+			return true
+		})
+	}
+	if len(out) < 40 {
+		t.Fatalf("found only %d platform errors: the scan is broken", len(out))
+	}
+	return out
 }
 
 func walk(n parse.Node, f func(parse.Node)) {

@@ -40,12 +40,12 @@ var templateFiles embed.FS
 //go:embed static
 var staticFiles embed.FS
 
-// blankPage is served at /blank.html only, with the pages' headers: it
-// receives tokens in its fragment, so nothing may frame it. It is kept out
-// of static/, whose files are served without them.
+// blankFiles hold the page served at /blank.html only, with the pages'
+// headers: it receives tokens in its fragment, so nothing may frame it. It
+// is kept out of static/, whose files are served without them.
 //
 //go:embed pages/blank.html
-var blankPage []byte
+var blankFiles embed.FS
 
 // pageNames are the templates every build must have: a missing one fails
 // at start, not at the first request.
@@ -106,6 +106,8 @@ type Kit struct {
 	Metrics *metrics.Metrics
 	// Now is the injected clock.
 	Now func() time.Time
+	// blank is the blank page in each language.
+	blank map[i18n.Lang][]byte
 }
 
 // Throttle is a throttle of the pages, counted where every node counts.
@@ -117,12 +119,23 @@ func (k *Kit) Throttle(name string, window time.Duration) *Throttle {
 func NewKit(keys *token.Keyring, now func() time.Time, log *slog.Logger, secureCookies bool, users Users) (*Kit, error) {
 	k := &Kit{Log: log, users: users, pages: map[i18n.Lang]map[string]*template.Template{}, Lang: i18n.English, Now: now,
 		Sessions: &Sessions{keys: keys, now: now, secure: secureCookies}}
+	k.blank = map[i18n.Lang][]byte{}
 	for _, l := range i18n.All {
 		pages, err := parsePages(l)
 		if err != nil {
 			return nil, err
 		}
 		k.pages[l] = pages
+		// The blank page holds no data: rendered once per language.
+		var b bytes.Buffer
+		t, err := template.New("blank.html").Funcs(template.FuncMap{"t": l.T}).ParseFS(blankFiles, "pages/blank.html")
+		if err == nil {
+			err = t.Execute(&b, l)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("web: the blank page: %w", err)
+		}
+		k.blank[l] = b.Bytes()
 	}
 	return k, nil
 }
@@ -291,7 +304,13 @@ func (k *Kit) Answered(w http.ResponseWriter, r *http.Request, err error) bool {
 }
 
 // Sentence is an error's message as a sentence for a page.
-func Sentence(err error) string { return Capitalize(err.Error()) + "." }
+func Sentence(err error) string {
+	s := Capitalize(err.Error())
+	if strings.HasSuffix(s, ".") || strings.HasSuffix(s, "?") || strings.HasSuffix(s, "!") {
+		return s
+	}
+	return s + "."
+}
 
 // Capitalize upper-cases the first letter.
 func Capitalize(s string) string {
@@ -470,10 +489,12 @@ func Static() http.Handler {
 	return http.StripPrefix("/static/", http.FileServerFS(sub))
 }
 
-// Blank serves /blank.html, the landing page of standalone apps' redirects.
-func Blank(w http.ResponseWriter, r *http.Request) {
+// Blank serves /blank.html, the landing page of standalone apps'
+// redirects, in the browser's language.
+func (k *Kit) Blank(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Write(blankPage)
+	w.Header().Set("Vary", "Accept-Language, Cookie")
+	w.Write(k.blank[k.LangOf(r)])
 }
 
 // WidgetScript serves /js/widget.js, the script sites include.

@@ -238,8 +238,10 @@ func LoginURL(next, display string) string {
 }
 
 type authorizedRow struct {
-	App         storage.App
-	Permissions string
+	App storage.App
+	// Permissions are what the app may do, as the consent dialog says it
+	// (the scopes' descriptions, shown in the page's language).
+	Permissions []string
 	Since       string
 }
 
@@ -264,9 +266,12 @@ func (h *Handler) AuthorizedApps(w http.ResponseWriter, r *http.Request) {
 	}
 	var v authorizedView
 	for _, a := range apps {
-		perms := strings.Join(a.Consent.Scope.Names(scope.User), ", ")
-		if perms == "" {
-			perms = "basic information"
+		var perms []string
+		for _, s := range a.Consent.Scope.Scopes(scope.User) {
+			perms = append(perms, s.Description)
+		}
+		if len(perms) == 0 {
+			perms = []string{"Basic information"}
 		}
 		v.Apps = append(v.Apps, authorizedRow{App: a.App, Permissions: perms, Since: a.Consent.CreatedAt.Format(time.DateTime)})
 	}

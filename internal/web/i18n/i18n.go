@@ -8,6 +8,10 @@ package i18n
 import (
 	"fmt"
 	"html/template"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
 
 	"golang.org/x/text/language"
 )
@@ -52,12 +56,16 @@ func Prefer(acceptLanguage string, def Lang) Lang {
 
 // T is msg in l, with args formatted into it when there are any. A
 // message the catalog lacks stays English, so text that is not a message
-// (a name, an error from elsewhere) passes through unchanged.
+// (a name, an error from elsewhere) passes through unchanged. A message
+// already formatted (an error's "User 5 is not an admin of community 7.")
+// is translated through the catalog's format it was made from.
 func (l Lang) T(msg string, args ...any) string {
 	out := msg
 	if l == Russian {
 		if ru, ok := russian[msg]; ok {
 			out = ru
+		} else if len(args) == 0 {
+			return formatted(msg)
 		}
 	}
 	if len(args) > 0 {
@@ -80,4 +88,47 @@ func (l Lang) HTML(msg string, args ...any) template.HTML {
 func Known(msg string) bool {
 	_, ok := russian[msg]
 	return ok
+}
+
+// pattern is a catalog message with verbs (%d, %q, %s, %v), as a regular
+// expression that matches what it formats to, and its Russian with every
+// verb as %s, to take the matched text.
+type pattern struct {
+	re *regexp.Regexp
+	ru string
+}
+
+var verb = regexp.MustCompile(`%[dqsv]`)
+
+// patterns are the catalog's messages with verbs, longest first, so that
+// the most specific one wins.
+var patterns = sync.OnceValue(func() []pattern {
+	var out []pattern
+	for en, ru := range russian {
+		if !verb.MatchString(en) || strings.Contains(en, "<") {
+			continue
+		}
+		parts := verb.Split(en, -1)
+		for i, p := range parts {
+			parts[i] = regexp.QuoteMeta(p)
+		}
+		out = append(out, pattern{re: regexp.MustCompile("^" + strings.Join(parts, "(.+?)") + "$"), ru: verb.ReplaceAllString(ru, "%s")})
+	}
+	slices.SortFunc(out, func(a, b pattern) int { return len(b.re.String()) - len(a.re.String()) })
+	return out
+})
+
+// formatted translates text made from a catalog message with verbs, or
+// returns it unchanged.
+func formatted(text string) string {
+	for _, p := range patterns() {
+		if m := p.re.FindStringSubmatch(text); m != nil {
+			args := make([]any, len(m)-1)
+			for i, s := range m[1:] {
+				args[i] = s
+			}
+			return fmt.Sprintf(p.ru, args...)
+		}
+	}
+	return text
 }
