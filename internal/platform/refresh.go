@@ -20,6 +20,9 @@ type Refreshes struct {
 	p *Platform
 	// TTL is a refresh token's lifetime; Grace the reuse window (0: none).
 	TTL, Grace time.Duration
+	// pause, when set (by tests), runs between spending a refresh token and
+	// storing the next: where a replay used to leave a live chain.
+	pause func()
 }
 
 // Grant is what a refresh token stands for.
@@ -48,7 +51,7 @@ func (r *Refreshes) Issue(ctx context.Context, g Grant) (string, error) {
 	rec := storage.RefreshToken{Hash: h, Family: g.Family, AppID: g.AppID, UserID: g.UserID, Scope: g.Scope,
 		AuthTime: g.AuthTime, Nonce: g.Nonce, IssuedAt: now, ExpiresAt: now.Add(r.TTL), Holder: storage.Holder{JKT: g.JKT, DeviceID: g.DeviceID}}
 	if err := r.p.store.CreateRefreshToken(ctx, rec); err != nil {
-		return "", refuseDisabled(err)
+		return "", refused(err)
 	}
 	r.p.issued(token.Refresh)
 	return raw, nil
@@ -88,6 +91,12 @@ func (r *Refreshes) Rotate(ctx context.Context, raw string, appID int64, by stor
 		return Grant{}, "", ErrRefreshInvalid
 	}
 	g := Grant{Family: old.Family, AppID: old.AppID, UserID: old.UserID, Scope: old.Scope, AuthTime: old.AuthTime, Nonce: old.Nonce, JKT: old.JKT, DeviceID: old.DeviceID}
+	if r.pause != nil {
+		r.pause()
+	}
 	next, err := r.Issue(ctx, g)
+	if errors.Is(err, ErrGrantRevoked) {
+		return g, "", ErrRefreshInvalid // replayed meanwhile: the grant is gone
+	}
 	return g, next, err
 }

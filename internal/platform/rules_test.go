@@ -39,6 +39,7 @@ func (c *clock) Advance(d time.Duration) {
 
 type fixture struct {
 	p     *platform.Platform
+	store storage.Storage
 	clock *clock
 	owner storage.User
 	app   platform.AppView
@@ -66,7 +67,7 @@ func onBoth(t *testing.T, body func(t *testing.T, f *fixture)) {
 
 func newFixture(t *testing.T, s storage.Storage) *fixture {
 	t.Helper()
-	f := &fixture{clock: &clock{t: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}}
+	f := &fixture{store: s, clock: &clock{t: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}}
 	f.p = platform.New(platform.Options{Store: s, Keys: mustKeys(t, "rules-test-secret-0123456789abcdefghijkl"), Now: f.clock.Now, Cache: tokencache.New(1000)})
 	var err error
 	if f.owner, err = f.p.CreateUser(context.Background(), platform.NewUser{Login: "owner", Password: "owner-password"}); err != nil {
@@ -392,6 +393,48 @@ func TestLogoutEndsEarlierSessions(t *testing.T) {
 		f.clock.Advance(time.Second)
 		if _, err := f.p.SessionUser(ctx, f.owner.ID, f.clock.Now()); err != nil {
 			t.Fatalf("a session after logout: %v", err)
+		}
+	})
+}
+
+// A refresh token replayed while a rotation is between its writes (the old
+// token spent, the next one not yet stored) revokes the grant, and the
+// rotation then stores nothing: the thief who replayed it keeps no chain,
+// and no access token can be issued into the revoked grant either.
+func TestRotationRacingAReplayLeavesNothingLive(t *testing.T) {
+	onBoth(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		u := f.user(t, "racer")
+		family := token.HashOf("the grant's code")
+		first, err := f.p.Refreshes.Issue(ctx, platform.Grant{Family: family, AppID: f.app.ID, UserID: u.ID, Scope: scope.Friends})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, second, err := f.p.Refreshes.Rotate(ctx, first, f.app.ID, storage.Holder{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spent, resume := make(chan struct{}), make(chan struct{})
+		platform.PauseRotation(f.p.Refreshes, func() { close(spent); <-resume })
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := f.p.Refreshes.Rotate(ctx, second, f.app.ID, storage.Holder{})
+			done <- err
+		}()
+		<-spent // the rotation has spent second and not yet stored the next
+		platform.PauseRotation(f.p.Refreshes, nil)
+		if _, _, err := f.p.Refreshes.Rotate(ctx, first, f.app.ID, storage.Holder{}); !errors.Is(err, platform.ErrRefreshInvalid) {
+			t.Fatalf("the replay of a spent refresh token: %v", err)
+		}
+		close(resume)
+		if err := <-done; err == nil {
+			t.Fatal("the rotation finished after its grant was revoked, with a live refresh token")
+		}
+		if _, _, err := f.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: f.app.ID, UserID: u.ID, Scope: scope.Friends, Flow: storage.FlowRefresh, CodeHash: &family}, time.Hour); !errors.Is(err, platform.ErrGrantRevoked) {
+			t.Fatalf("an access token issued into the revoked grant: %v", err)
+		}
+		if n, err := f.store.RevokeRefreshTokens(ctx, &family, 0, 0, f.clock.Now()); err != nil || n != 0 {
+			t.Fatalf("%d refresh tokens of the revoked grant were live (%v)", n, err)
 		}
 	})
 }

@@ -30,7 +30,7 @@ func (p *Platform) issue(ctx context.Context, t storage.Token, ttl time.Duration
 		t.ExpiresAt = t.IssuedAt.Add(ttl)
 	}
 	if err := p.store.CreateToken(ctx, t); err != nil {
-		return "", t, refuseDisabled(err)
+		return "", t, refused(err)
 	}
 	p.issued(t.Kind)
 	return raw, t, nil
@@ -43,11 +43,19 @@ func (p *Platform) issue(ctx context.Context, t storage.Token, ttl time.Duration
 // an issue racing the disable is either refused or revoked by it.
 var ErrUserDisabled = &Error{Kind: Invalid, Message: "the user's account is disabled", Err: storage.ErrUserDisabled}
 
-// refuseDisabled turns storage's refusal to store a disabled user's token
-// into ErrUserDisabled.
-func refuseDisabled(err error) error {
-	if errors.Is(err, storage.ErrUserDisabled) {
+// ErrGrantRevoked refuses a token of a grant that was revoked while it was
+// being issued (a refresh token replayed during a rotation, a code
+// replayed during its redemption).
+var ErrGrantRevoked = &Error{Kind: Invalid, Message: "the grant was revoked", Err: storage.ErrGrantRevoked}
+
+// refused turns storage's refusal to store a token (its user disabled, its
+// grant revoked) into the platform's error.
+func refused(err error) error {
+	switch {
+	case errors.Is(err, storage.ErrUserDisabled):
 		return ErrUserDisabled
+	case errors.Is(err, storage.ErrGrantRevoked):
+		return ErrGrantRevoked
 	}
 	return err
 }
@@ -158,11 +166,13 @@ func (p *Platform) RevokeToken(ctx context.Context, actor Actor, appID int64, ra
 // its family: the code or device code it began with, or the token it was
 // exchanged from. Codes replayed, refresh tokens reused and RFC 7009
 // revocations all end grants this way.
+//
+// It is one write, recorded with the family: a rotation or a redemption
+// of the grant that is under way (its old credential spent, its new tokens
+// not yet stored) then stores nothing, so no later token of the grant is
+// live (ErrGrantRevoked).
 func (p *Platform) revokeGrant(ctx context.Context, family token.Hash, reason storage.RevokeReason) ([]token.Hash, error) {
-	if _, err := p.store.RevokeRefreshTokens(ctx, &family, 0, 0, p.now()); err != nil {
-		return nil, err
-	}
-	revoked, err := p.store.RevokeTokens(ctx, storage.TokenFilter{CodeHash: &family}, reason, p.now())
+	revoked, err := p.store.RevokeGrant(ctx, family, reason, p.now())
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,10 @@ var (
 	// statement, so a token stored while the user is being disabled is
 	// either refused or stored before the disable, and then revoked by it.
 	ErrUserDisabled = errors.New("storage: the user is disabled")
+	// ErrGrantRevoked: a token or refresh token was not stored because the
+	// grant it belongs to (its CodeHash, a refresh token's Family) was
+	// revoked (RevokeGrant), in the same way.
+	ErrGrantRevoked = errors.New("storage: the grant was revoked")
 )
 
 // User is a person who signs in.
@@ -570,7 +574,7 @@ type Storage interface {
 	RetireSigningKey(ctx context.Context, kid string, now time.Time) error
 
 	// CreateRefreshToken stores r; ErrUserDisabled when its user is
-	// disabled.
+	// disabled, ErrGrantRevoked when its family was revoked.
 	CreateRefreshToken(ctx context.Context, r RefreshToken) error
 	// UseRefreshToken spends the app's refresh token at now and returns it,
 	// unless it is bound to a DPoP key or a device other than by's.
@@ -581,6 +585,12 @@ type Storage interface {
 	// RefreshFamily returns the family of the app's refresh token hash;
 	// ErrNotFound when it is not the app's.
 	RefreshFamily(ctx context.Context, hash token.Hash, appID int64) (token.Hash, error)
+	// RevokeGrant revokes a grant, in one transaction: it records the
+	// family revoked (no token or refresh token is stored into it
+	// afterwards), revokes its refresh tokens and its access tokens (those
+	// whose CodeHash is family) for reason, and returns the access tokens'
+	// hashes.
+	RevokeGrant(ctx context.Context, family token.Hash, reason RevokeReason, now time.Time) ([]token.Hash, error)
 	// RevokeRefreshTokens revokes the live refresh tokens of a family, or
 	// (family nil) of an app and user, or (family nil, appID 0) of a user
 	// in every app, and says how many.
@@ -606,7 +616,7 @@ type Storage interface {
 	PruneAttempts(ctx context.Context, before time.Time) (int64, error)
 
 	// CreateToken stores t; ErrUserDisabled when t.UserID names a disabled
-	// user.
+	// user, ErrGrantRevoked when t.CodeHash names a revoked grant.
 	CreateToken(ctx context.Context, t Token) error
 	// CreateTokens stores many tokens at once, all or none (provisioning,
 	// imports): many rows per statement, one transaction.

@@ -41,6 +41,7 @@ func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 	s.Stale = stale
 	s.ForUpdate = " FOR UPDATE"
 	s.ForShare = " FOR SHARE"
+	s.GrantLocks = true
 	return s, nil
 }
 

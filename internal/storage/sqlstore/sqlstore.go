@@ -58,8 +58,15 @@ type Store struct {
 	// the statement's transaction ends (" FOR SHARE" on PostgreSQL, where
 	// a concurrent update then waits; SQLite's single writer needs none).
 	ForShare string
-	// guarded holds the inserts built with ForShare, once it is set.
+	// GrantLocks, on PostgreSQL, serialises RevokeGrant with the inserts
+	// into the grant it revokes, by a transaction advisory lock on the
+	// family: an insert under way when the grant is revoked is either
+	// revoked with it or refused. SQLite's single writer needs none.
+	GrantLocks bool
+	// guarded holds the inserts built with ForShare and GrantLocks, once
+	// they are set.
 	guarded  guardedInserts
+	closed   atomic.Bool
 	onClose  func() error
 	bulkRows int
 }
@@ -271,7 +278,10 @@ func (s *Store) DeleteExpired(ctx context.Context, codesBefore, tokensBefore, re
 		n, _ := res.RowsAffected()
 		tokens += n
 	}
-	return codes, tokens, nil
+	// A revoked grant's record outlives the writes it could race (they
+	// take milliseconds) by as long as revoked tokens are kept.
+	_, err = s.w.ExecContext(ctx, `DELETE FROM revoked_grants WHERE family IN (SELECT family FROM revoked_grants WHERE revoked_at < $1 LIMIT $2)`, ts(revokedBefore), limit)
+	return codes, tokens, s.err(err)
 }
 
 var _ storage.Storage = (*Store)(nil)
@@ -296,7 +306,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.w.PingContext(ctx)
 }
 
+// Close closes the pools; a second Close does nothing.
 func (s *Store) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
 	if s.w.group != nil {
 		s.w.group.close()
 	}
@@ -862,22 +876,58 @@ func (c *hashColumn) Scan(src any) error {
 
 func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	res, err := s.w.ExecContext(ctx, s.guardedInserts().token, tokenArgs(nil, t)...)
-	return s.insertedForUser(res, err)
+	return s.insertedLive(ctx, res, err, t.CodeHash)
 }
 
-// whileUserEnabled is an INSERT into table of one row of n values that
-// stores nothing when the user whose id is value userArg is disabled. The
-// user's row is read with ForShare, so on PostgreSQL a DisableUser running
-// at the same time waits for this insert (and then revokes what it
-// stored), or this insert waits for it (and then stores nothing). A user
-// id that names no user (0, for service tokens) stores the row.
-func (s *Store) whileUserEnabled(table string, n, userArg int) string {
-	return fmt.Sprintf(`WITH u AS (SELECT disabled_at FROM users WHERE id = $%d%s) INSERT INTO %s SELECT %s WHERE NOT EXISTS (SELECT 1 FROM u WHERE disabled_at <> 0)`,
-		userArg, s.ForShare, table, placeholders(1, n))
+// whileLive is an INSERT into table of one row of n values that stores
+// nothing when the user whose id is value userArg is disabled, or the
+// grant named by value familyArg (NULL: none) was revoked. The user's row
+// is read with ForShare, so on PostgreSQL a DisableUser running at the
+// same time waits for this insert (and then revokes what it stored), or
+// this insert waits for it (and then stores nothing); GrantLocks does the
+// same for RevokeGrant. A user id that names no user (0, for service
+// tokens) stores the row.
+func (s *Store) whileLive(table string, n, userArg, familyArg int) string {
+	lock, locked := "", ""
+	if s.GrantLocks {
+		lock = fmt.Sprintf(`, g AS (SELECT pg_advisory_xact_lock_shared(%s))`, grantLockKey(familyArg))
+		locked = ` AND EXISTS (SELECT 1 FROM g)`
+	}
+	return fmt.Sprintf(`WITH u AS (SELECT disabled_at FROM users WHERE id = $%d%s)%s INSERT INTO %s SELECT %s
+		WHERE NOT EXISTS (SELECT 1 FROM u WHERE disabled_at <> 0) AND NOT EXISTS (SELECT 1 FROM revoked_grants WHERE family = $%d)%s`,
+		userArg, s.ForShare, lock, table, placeholders(1, n), familyArg, locked)
+}
+
+// grantLockKey is the advisory lock key of the family in value arg, on
+// PostgreSQL (NULL for none: no lock is taken).
+func grantLockKey(arg int) string {
+	return fmt.Sprintf(`hashtextextended(encode($%d, 'hex'), 0)`, arg)
+}
+
+func (s *Store) RevokeGrant(ctx context.Context, family token.Hash, reason storage.RevokeReason, now time.Time) ([]token.Hash, error) {
+	var hashes []token.Hash
+	err := s.tx(ctx, "RevokeGrant", func(tx *Tx) error {
+		if s.GrantLocks {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(`+grantLockKey(1)+`)`, family[:]); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO revoked_grants (family, revoked_at) VALUES ($1, $2) ON CONFLICT (family) DO NOTHING`, family[:], ts(now)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $1 WHERE family = $2 AND revoked_at = 0`, ts(now), family[:]); err != nil {
+			return err
+		}
+		var err error
+		hashes, err = revokeIn(ctx, tx, "code_hash = $3", []any{family[:]}, reason, now)
+		return err
+	})
+	return hashes, err
 }
 
 // guardedInserts returns the inserts of tokens and refresh tokens, which
-// store nothing for a disabled user (the user id is the 4th value of both).
+// store nothing for a disabled user (the user id is the 4th value of both)
+// or into a revoked grant (a token's code_hash, a refresh token's family).
 type guardedInserts struct {
 	once           sync.Once
 	token, refresh string
@@ -886,23 +936,34 @@ type guardedInserts struct {
 func (s *Store) guardedInserts() *guardedInserts {
 	g := &s.guarded
 	g.once.Do(func() {
-		g.token = s.whileUserEnabled(`tokens (`+tokenInsertNames+`)`, tokenInsertCols, 4)
-		g.refresh = s.whileUserEnabled(`refresh_tokens (`+refreshCols+`)`, 13, 4)
+		g.token = s.whileLive(`tokens (`+tokenInsertNames+`)`, tokenInsertCols, 4, 11)
+		g.refresh = s.whileLive(`refresh_tokens (`+refreshCols+`)`, 13, 4, 2)
 	})
 	return g
 }
 
-// insertedForUser reads the result of a whileUserEnabled insert.
-func (s *Store) insertedForUser(res sql.Result, err error) error {
+// insertedLive reads the result of a whileLive insert into family (nil:
+// none): a row not stored was refused for its grant or its user.
+func (s *Store) insertedLive(ctx context.Context, res sql.Result, err error, family *token.Hash) error {
 	if err != nil {
 		return s.err(err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
 		return s.err(err)
-	} else if n == 0 {
-		return storage.ErrUserDisabled
+	} else if n > 0 {
+		return nil
 	}
-	return nil
+	if family != nil {
+		var revoked bool
+		err := s.w.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM revoked_grants WHERE family = $1)`, family[:]).Scan(&revoked)
+		if err != nil {
+			return s.err(err)
+		}
+		if revoked {
+			return storage.ErrGrantRevoked
+		}
+	}
+	return storage.ErrUserDisabled
 }
 
 // execer is a pool or a transaction.
@@ -1090,17 +1151,27 @@ func (s *Store) RevokeTokens(ctx context.Context, f storage.TokenFilter, reason 
 	}
 	var hashes []token.Hash
 	err = s.tx(ctx, "RevokeTokens", func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, `UPDATE tokens SET revoked_at = $1, revoke_reason = $2 WHERE revoked_at = 0 AND `+where+` RETURNING hash`,
-			append([]any{ts(now), string(reason)}, args...)...)
-		if err != nil {
-			return err
-		}
-		if hashes, err = collect(rows, scanHash); err != nil {
-			return err
-		}
-		return logRevoked(ctx, tx, hashes, now)
+		var err error
+		hashes, err = revokeIn(ctx, tx, where, args, reason, now)
+		return err
 	})
 	return hashes, err
+}
+
+// revokeIn revokes the live tokens that where (its parameters from $3 on,
+// args) matches, in tx, logs them for the other nodes, and returns their
+// hashes.
+func revokeIn(ctx context.Context, tx *Tx, where string, args []any, reason storage.RevokeReason, now time.Time) ([]token.Hash, error) {
+	rows, err := tx.QueryContext(ctx, `UPDATE tokens SET revoked_at = $1, revoke_reason = $2 WHERE revoked_at = 0 AND `+where+` RETURNING hash`,
+		append([]any{ts(now), string(reason)}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	hashes, err := collect(rows, scanHash)
+	if err != nil {
+		return nil, err
+	}
+	return hashes, logRevoked(ctx, tx, hashes, now)
 }
 
 // logRevoked appends hashes to the revocation log, in the caller's
@@ -1285,7 +1356,7 @@ func scanRefresh(row scanner) (storage.RefreshToken, error) {
 func (s *Store) CreateRefreshToken(ctx context.Context, r storage.RefreshToken) error {
 	res, err := s.w.ExecContext(ctx, s.guardedInserts().refresh,
 		r.Hash[:], r.Family[:], r.AppID, r.UserID, int64(r.Scope), ts(r.AuthTime), r.Nonce, ts(r.IssuedAt), ts(r.ExpiresAt), ts(r.UsedAt), ts(r.RevokedAt), r.JKT, r.DeviceID)
-	return s.insertedForUser(res, err)
+	return s.insertedLive(ctx, res, err, &r.Family)
 }
 
 func (s *Store) UseRefreshToken(ctx context.Context, hash token.Hash, appID int64, by storage.Holder, now time.Time) (storage.RefreshToken, error) {

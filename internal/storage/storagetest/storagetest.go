@@ -62,6 +62,16 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"community events: concurrent writers get distinct numbers", testConcurrentCommunityEvents},
 		{"long poll settings: default off, set, replaced", testLongPollSettings},
 		{"messages: a new message stores its event in the same write, a duplicate none", testMessageEvent},
+		{"pushed requests: the app's, spent once, until they expire", testPushedRequests},
+		{"device codes: by user code, a taken user code, updated in one transaction", testDeviceCodes},
+		{"DPoP proofs: a second use is a replay", testProofs},
+		{"signing keys: newest first, retired once", testSigningKeys},
+		{"refresh tokens: revoked by family, by app and user, by user", testRevokeRefreshTokens},
+		{"grants: revoked in one write, and nothing stored into them afterwards", testRevokeGrant},
+		{"messages: a user's to communities, a community's both ways", testMessageViews},
+		{"message permissions: allowed until denied, every allow an event", testMessagePermissions},
+		{"callback servers: confirmation queued, claimed once, retried when due, deleted with their deliveries", testCallbackServers},
+		{"ping and close", testPingAndClose},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
