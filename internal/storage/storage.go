@@ -486,19 +486,47 @@ type AuditFilter struct {
 	Limit       int
 }
 
-// Storage is everything Latchkey keeps. Methods that create a record set its
-// ID. Every method is safe for concurrent use.
+// Storage is everything Latchkey keeps, by concern. A backend implements it
+// all; a consumer holds the concerns it uses. Methods that create a record
+// set its ID. Every method is safe for concurrent use.
 type Storage interface {
-	// Ping reports whether the storage is reachable.
-	Ping(ctx context.Context) error
-	Close() error
+	Users
+	Apps
+	Communities
+	Consents
+	Grants
+	Tokens
+	Credentials
+	Messages
+	Bots
+	Callbacks
+	Audit
+	Cluster
+	Upkeep
+}
 
+// Users are the people who sign in, and their browser sessions.
+type Users interface {
 	CreateUser(ctx context.Context, u *User) error // ErrConflict: login taken
 	GetUser(ctx context.Context, id int64) (User, error)
 	GetUserByLogin(ctx context.Context, login string) (User, error)
 	// GetUsers returns the users that exist among ids, in the order of ids.
 	GetUsers(ctx context.Context, ids []int64) ([]User, error)
+	// ListUsers lists up to limit users with ids above afterID, by id.
+	ListUsers(ctx context.Context, afterID int64, limit int) ([]User, error)
+	// UpdateUserName changes a user's first and last name.
+	UpdateUserName(ctx context.Context, id int64, first, last string) error
+	// SetPassword replaces the password hash and ends the sessions issued
+	// before sessionsAfter; ErrNotFound for no such user.
+	SetPassword(ctx context.Context, id int64, hash string, sessionsAfter time.Time) error
+	// DisableUser marks the user disabled at at and ends their sessions.
+	DisableUser(ctx context.Context, id int64, at time.Time) error
+	// EndSessions logs the user out of every browser session issued before at.
+	EndSessions(ctx context.Context, userID int64, at time.Time) error
+}
 
+// Apps are the third-party apps, each with its client secret and service token.
+type Apps interface {
 	// CreateApp stores a with its first service token, in one transaction
 	// (the token's AppID is set to the new app's). ErrNotFound: no such owner.
 	CreateApp(ctx context.Context, a *App, serviceToken Token) error
@@ -518,7 +546,10 @@ type Storage interface {
 	// DeleteApp deletes the app with its tokens, codes and consents, and
 	// returns the hashes of the tokens that were live.
 	DeleteApp(ctx context.Context, id int64) ([]token.Hash, error)
+}
 
+// Communities are groups, events and public pages, and their admins.
+type Communities interface {
 	// CreateCommunity creates the community with ownerID as its first admin.
 	CreateCommunity(ctx context.Context, c *Community, ownerID int64) error
 	GetCommunity(ctx context.Context, id int64) (Community, error)
@@ -529,7 +560,10 @@ type Storage interface {
 	ListCommunityAdmins(ctx context.Context, communityID int64) ([]User, error)
 	ListAdminCommunities(ctx context.Context, userID int64) ([]Community, error)
 	IsCommunityAdmin(ctx context.Context, communityID, userID int64) (bool, error)
+}
 
+// Consents are what each user granted each app.
+type Consents interface {
 	// MergeConsent adds c.Scope to what (UserID, AppID) has granted, in one
 	// statement (concurrent grants never lose a scope): a new consent gets
 	// c.CreatedAt, and every merge sets UpdatedAt to c.UpdatedAt.
@@ -539,14 +573,18 @@ type Storage interface {
 	DeleteConsent(ctx context.Context, userID, appID int64) error
 	// CountAppUsers is how many users have authorized the app.
 	CountAppUsers(ctx context.Context, appID int64) (int64, error)
+}
 
+// Grants are what tokens are issued from: authorization codes, pushed
+// requests, device codes, refresh tokens, and the revocation of a whole
+// grant.
+type Grants interface {
 	CreateCode(ctx context.Context, c Code) error
 	// GetCode returns the code whose hash is hash, used or not.
 	GetCode(ctx context.Context, hash token.Hash) (Code, error)
 	// UseCode marks the code used at now and returns it. A code already used
 	// is returned with ErrConflict, so the caller can revoke what it issued.
 	UseCode(ctx context.Context, hash token.Hash, now time.Time) (Code, error)
-
 	// CreatePushedRequest stores a pushed authorization request's
 	// parameters (URL-encoded) under hash, for the app, until expires.
 	CreatePushedRequest(ctx context.Context, hash token.Hash, appID int64, params string, expires time.Time) error
@@ -554,7 +592,6 @@ type Storage interface {
 	// when spend is set; ErrNotFound when there is none (unknown, another
 	// app's, spent, expired).
 	UsePushedRequest(ctx context.Context, hash token.Hash, appID int64, now time.Time, spend bool) (string, error)
-
 	// CreateDeviceCode stores d; ErrConflict when its user code is taken.
 	CreateDeviceCode(ctx context.Context, d DeviceCode) error
 	// DeviceCodeByUserCode returns the device code with that user code.
@@ -562,17 +599,6 @@ type Storage interface {
 	// UpdateDeviceCode reads the device code (of the app, when appID is not
 	// zero), lets update change it, and writes it back, in one transaction.
 	UpdateDeviceCode(ctx context.Context, hash token.Hash, appID int64, update func(*DeviceCode) error) (DeviceCode, error)
-
-	// UseProof records a DPoP proof (the hash of its key and jti) until
-	// expires; ErrConflict when it was recorded before: a replay.
-	UseProof(ctx context.Context, hash token.Hash, expires time.Time) error
-
-	CreateSigningKey(ctx context.Context, k SigningKey) error
-	// ListSigningKeys lists every key, newest first, retired ones included.
-	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
-	// RetireSigningKey retires a published key; ErrNotFound otherwise.
-	RetireSigningKey(ctx context.Context, kid string, now time.Time) error
-
 	// CreateRefreshToken stores r; ErrUserDisabled when its user is
 	// disabled, ErrGrantRevoked when its family was revoked.
 	CreateRefreshToken(ctx context.Context, r RefreshToken) error
@@ -585,36 +611,21 @@ type Storage interface {
 	// RefreshFamily returns the family of the app's refresh token hash;
 	// ErrNotFound when it is not the app's.
 	RefreshFamily(ctx context.Context, hash token.Hash, appID int64) (token.Hash, error)
+	// RevokeRefreshTokens revokes the live refresh tokens of a family, or
+	// (family nil) of an app and user, or (family nil, appID 0) of a user
+	// in every app, and says how many.
+	RevokeRefreshTokens(ctx context.Context, family *token.Hash, appID, userID int64, now time.Time) (int64, error)
 	// RevokeGrant revokes a grant, in one transaction: it records the
 	// family revoked (no token or refresh token is stored into it
 	// afterwards), revokes its refresh tokens and its access tokens (those
 	// whose CodeHash is family) for reason, and returns the access tokens'
 	// hashes.
 	RevokeGrant(ctx context.Context, family token.Hash, reason RevokeReason, now time.Time) ([]token.Hash, error)
-	// RevokeRefreshTokens revokes the live refresh tokens of a family, or
-	// (family nil) of an app and user, or (family nil, appID 0) of a user
-	// in every app, and says how many.
-	RevokeRefreshTokens(ctx context.Context, family *token.Hash, appID, userID int64, now time.Time) (int64, error)
+}
 
-	// Heartbeat records that node is serving at now, forgets nodes not
-	// seen for a minute, and returns how many were seen since liveSince
-	// (node included).
-	Heartbeat(ctx context.Context, node string, now, liveSince time.Time) (int, error)
-	// ForgetNode removes node at once (it stops serving).
-	ForgetNode(ctx context.Context, node string) error
-	// TakeAttempt counts an attempt against key, atomically, in a window
-	// that began after since (a new window begins at now otherwise), if
-	// fewer than limit were counted in it: ok then. It returns when the
-	// window began.
-	TakeAttempt(ctx context.Context, key token.Hash, limit int, since, now time.Time) (ok bool, started time.Time, err error)
-	// RefundAttempt gives back one attempt of key's window, if it began
-	// after since.
-	RefundAttempt(ctx context.Context, key token.Hash, since time.Time) error
-	// ResetAttempts forgets key's attempts.
-	ResetAttempts(ctx context.Context, key token.Hash) error
-	// PruneAttempts deletes the windows that began before before.
-	PruneAttempts(ctx context.Context, before time.Time) (int64, error)
-
+// Tokens are the access tokens (stored hashed), the log of their
+// revocations that other nodes follow, and the DPoP proofs seen.
+type Tokens interface {
 	// CreateToken stores t; ErrUserDisabled when t.UserID names a disabled
 	// user, ErrGrantRevoked when t.CodeHash names a revoked grant.
 	CreateToken(ctx context.Context, t Token) error
@@ -633,14 +644,41 @@ type Storage interface {
 	ReusableToken(ctx context.Context, appID, userID int64, flow Flow, m scope.Mask, validUntil time.Time) (Token, []byte, error)
 	// TouchTokens records when tokens were last used; a later time wins.
 	TouchTokens(ctx context.Context, used map[token.Hash]time.Time) error
+	// RevocationsAfter returns, oldest first, at most limit hashes that the
+	// revocation log holds after seq, and the seq of the last one returned
+	// (seq itself when there is none). Every method that revokes or deletes
+	// live tokens appends their hashes to the log in its own transaction.
+	RevocationsAfter(ctx context.Context, seq int64, limit int) ([]token.Hash, int64, error)
+	// LastRevocation is the seq of the newest log entry (0 for none).
+	LastRevocation(ctx context.Context) (int64, error)
+	// PruneRevocations deletes log entries made before before.
+	PruneRevocations(ctx context.Context, before time.Time) (int64, error)
+	// UseProof records a DPoP proof (the hash of its key and jti) until
+	// expires; ErrConflict when it was recorded before: a replay.
+	UseProof(ctx context.Context, hash token.Hash, expires time.Time) error
+}
 
-	CreateNotification(ctx context.Context, n *Notification) error
-	ListNotifications(ctx context.Context, userID int64) ([]Notification, error)
-	MarkNotificationsRead(ctx context.Context, userID int64, at time.Time) error
+// Credentials are the server's own: id_token signing keys and admin
+// tokens.
+type Credentials interface {
+	CreateSigningKey(ctx context.Context, k SigningKey) error
+	// ListSigningKeys lists every key, newest first, retired ones included.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// RetireSigningKey retires a published key; ErrNotFound otherwise.
+	RetireSigningKey(ctx context.Context, kid string, now time.Time) error
+	// CreateAdminToken stores an admin token; ErrConflict when its name is
+	// taken.
+	CreateAdminToken(ctx context.Context, t AdminToken) error
+	// DeleteAdminToken removes the admin token named name; ErrNotFound if
+	// there is none.
+	DeleteAdminToken(ctx context.Context, name string) error
+	// AdminToken finds an admin token by its hash; ErrNotFound otherwise.
+	AdminToken(ctx context.Context, hash token.Hash) (AdminToken, error)
+}
 
-	CreateAppEvent(ctx context.Context, e *AppEvent) error
-	ListAppEvents(ctx context.Context, appID int64) ([]AppEvent, error)
-
+// Messages are what users and communities write to each other, and the
+// notifications and events apps send.
+type Messages interface {
 	// CreateMessage stores m (a duplicate RandomID yields the first message,
 	// Duplicate set) and, for a new message, the event event returns for it
 	// (nil: none), in one transaction: no message without its event.
@@ -653,32 +691,25 @@ type Storage interface {
 	// it sent them, newest first.
 	ListCommunityMessages(ctx context.Context, communityID int64, limit int) ([]Message, error)
 	MarkMessagesRead(ctx context.Context, peerID int64, at time.Time) error
-	// EndSessions logs the user out of every browser session issued before at.
-	EndSessions(ctx context.Context, userID int64, at time.Time) error
-	// UpdateUserName changes a user's first and last name.
-	UpdateUserName(ctx context.Context, id int64, first, last string) error
-	// ListUsers lists up to limit users with ids above afterID, by id.
-	ListUsers(ctx context.Context, afterID int64, limit int) ([]User, error)
-	// SetPassword replaces the password hash and ends the sessions issued
-	// before sessionsAfter; ErrNotFound for no such user.
-	SetPassword(ctx context.Context, id int64, hash string, sessionsAfter time.Time) error
-	// DisableUser marks the user disabled at at and ends their sessions.
-	DisableUser(ctx context.Context, id int64, at time.Time) error
-	// CreateAdminToken stores an admin token; ErrConflict when its name is
-	// taken.
-	CreateAdminToken(ctx context.Context, t AdminToken) error
-	// DeleteAdminToken removes the admin token named name; ErrNotFound if
-	// there is none.
-	DeleteAdminToken(ctx context.Context, name string) error
-	// AdminToken finds an admin token by its hash; ErrNotFound otherwise.
-	AdminToken(ctx context.Context, hash token.Hash) (AdminToken, error)
+	CreateNotification(ctx context.Context, n *Notification) error
+	ListNotifications(ctx context.Context, userID int64) ([]Notification, error)
+	MarkNotificationsRead(ctx context.Context, userID int64, at time.Time) error
+	CreateAppEvent(ctx context.Context, e *AppEvent) error
+	ListAppEvents(ctx context.Context, appID int64) ([]AppEvent, error)
+}
 
+// Bots are what a community's bots read: its numbered events, Long Poll
+// settings, members and who allows its messages.
+type Bots interface {
 	// CommunityEvents lists up to limit of the community's events from
 	// sequence number from on, in order.
 	CommunityEvents(ctx context.Context, communityID, from int64, limit int) ([]CommunityEvent, error)
 	// LastEventSeq is the sequence number of the community's last event (0
 	// before the first).
 	LastEventSeq(ctx context.Context, communityID int64) (int64, error)
+	// DeleteCommunityEvents deletes up to limit events created before
+	// before (the sequence numbers stay), and says how many.
+	DeleteCommunityEvents(ctx context.Context, before time.Time, limit int) (int64, error)
 	// LongPollSettings are the community's (disabled, no events, when never
 	// set).
 	LongPollSettings(ctx context.Context, communityID int64) (LongPollSettings, error)
@@ -697,6 +728,11 @@ type Storage interface {
 	// MessagesAllowed reports whether the community may write to the user
 	// (true unless the user denied it).
 	MessagesAllowed(ctx context.Context, communityID, userID int64) (bool, error)
+}
+
+// Callbacks are a community's Callback API servers and the queue of
+// deliveries to them.
+type Callbacks interface {
 	// CreateCallbackServer stores s (setting its ID) with its confirmation
 	// queued.
 	CreateCallbackServer(ctx context.Context, s *CallbackServer, now time.Time) error
@@ -715,30 +751,50 @@ type Storage interface {
 	FinishDelivery(ctx context.Context, d Delivery) error
 	// Deliveries lists the community's latest deliveries, newest first.
 	Deliveries(ctx context.Context, communityID int64, limit int) ([]Delivery, error)
-	// DeleteCommunityEvents deletes up to limit events created before
-	// before (the sequence numbers stay), and says how many.
-	DeleteCommunityEvents(ctx context.Context, before time.Time, limit int) (int64, error)
+}
 
+// Audit is the log of security events.
+type Audit interface {
 	AddAudit(ctx context.Context, e AuditEvent) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+}
 
+// Cluster is what the nodes sharing a storage coordinate through: their
+// heartbeats, the throttles every node counts in, and exclusive jobs.
+type Cluster interface {
+	// Heartbeat records that node is serving at now, forgets nodes not
+	// seen for a minute, and returns how many were seen since liveSince
+	// (node included).
+	Heartbeat(ctx context.Context, node string, now, liveSince time.Time) (int, error)
+	// ForgetNode removes node at once (it stops serving).
+	ForgetNode(ctx context.Context, node string) error
+	// TakeAttempt counts an attempt against key, atomically, in a window
+	// that began after since (a new window begins at now otherwise), if
+	// fewer than limit were counted in it: ok then. It returns when the
+	// window began.
+	TakeAttempt(ctx context.Context, key token.Hash, limit int, since, now time.Time) (ok bool, started time.Time, err error)
+	// RefundAttempt gives back one attempt of key's window, if it began
+	// after since.
+	RefundAttempt(ctx context.Context, key token.Hash, since time.Time) error
+	// ResetAttempts forgets key's attempts.
+	ResetAttempts(ctx context.Context, key token.Hash) error
+	// PruneAttempts deletes the windows that began before before.
+	PruneAttempts(ctx context.Context, before time.Time) (int64, error)
+	// RunExclusive runs fn unless another process sharing this storage is
+	// running a function under the same name; ran reports whether fn ran.
+	RunExclusive(ctx context.Context, name string, fn func(context.Context) error) (ran bool, err error)
+}
+
+// Upkeep is the storage's own: reachability, closing, and deleting what
+// expired.
+type Upkeep interface {
+	// Ping reports whether the storage is reachable.
+	Ping(ctx context.Context) error
+	Close() error
 	// DeleteExpired deletes at most limit codes that expired before
 	// codesBefore, at most limit tokens that expired before tokensBefore,
 	// and at most limit tokens revoked before revokedBefore, and says how
 	// many codes and tokens it deleted. Tokens neither expired nor revoked
 	// are never deleted.
 	DeleteExpired(ctx context.Context, codesBefore, tokensBefore, revokedBefore time.Time, limit int) (codes, tokens int64, err error)
-	// RevocationsAfter returns, oldest first, at most limit hashes that the
-	// revocation log holds after seq, and the seq of the last one returned
-	// (seq itself when there is none). Every method that revokes or deletes
-	// live tokens appends their hashes to the log in its own transaction.
-	RevocationsAfter(ctx context.Context, seq int64, limit int) ([]token.Hash, int64, error)
-	// LastRevocation is the seq of the newest log entry (0 for none).
-	LastRevocation(ctx context.Context) (int64, error)
-	// PruneRevocations deletes log entries made before before.
-	PruneRevocations(ctx context.Context, before time.Time) (int64, error)
-
-	// RunExclusive runs fn unless another process sharing this storage is
-	// running a function under the same name; ran reports whether fn ran.
-	RunExclusive(ctx context.Context, name string, fn func(context.Context) error) (ran bool, err error)
 }
