@@ -17,65 +17,167 @@ import (
 	"latchkey/internal/token"
 )
 
-// Run runs the suite. newStore returns an empty, migrated store; it is called
-// once per subtest.
+// Run runs every suite of the conformance suite against the backend
+// newStore opens (a fresh, empty store per case), one subtest per concern.
 func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
-	tests := []struct {
+	for _, suite := range []struct {
 		name string
-		fn   func(*testing.T, storage.Storage)
+		run  func(*testing.T, func(*testing.T) storage.Storage)
 	}{
+		{"users", RunUsers},
+		{"apps", RunApps},
+		{"communities", RunCommunities},
+		{"consents", RunConsents},
+		{"grants", RunGrants},
+		{"tokens", RunTokens},
+		{"credentials", RunCredentials},
+		{"messages", RunMessages},
+		{"bots", RunBots},
+		{"callbacks", RunCallbacks},
+		{"audit", RunAudit},
+		{"cluster", RunCluster},
+		{"upkeep", RunUpkeep},
+	} {
+		t.Run(suite.name, func(t *testing.T) { suite.run(t, newStore) })
+	}
+}
+
+// A case is one behaviour of a concern, run on a fresh store.
+type testCase struct {
+	name string
+	fn   func(*testing.T, storage.Storage)
+}
+
+func runCases(t *testing.T, newStore func(t *testing.T) storage.Storage, cases []testCase) {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
+	}
+}
+
+// RunUsers is the suite of storage.Users: the people who sign in.
+func RunUsers(t *testing.T, newStore func(t *testing.T) storage.Storage) {
+	runCases(t, newStore, []testCase{
 		{"users: create, get, by login, many", testUsers},
 		{"users: a taken login is a conflict", testUserConflict},
+		{"users: listed by id, password set, disabled", testUserAdmin},
+		{"users: a disabled user's tokens and refresh tokens are not stored", testDisabledUserGetsNothing},
+		{"users: tokens stored while the user is disabled are refused or revoked", testConcurrentDisable},
+	})
+}
+
+// RunApps is the suite of storage.Apps: apps, their secrets and service tokens.
+func RunApps(t *testing.T, newStore func(t *testing.T) storage.Storage) {
+	runCases(t, newStore, []testCase{
 		{"apps: create, get, update, list", testApps},
 		{"apps: unknown owner is not found", testAppUnknownOwner},
 		{"apps: delete removes tokens, codes, consents and returns live hashes", testDeleteApp},
+		{"concurrent app updates: none lost", testConcurrentAppUpdates},
+		{"service token replaced while read: always exactly one live", testConcurrentServiceTokens},
+	})
+}
+
+// RunCommunities is the suite of storage.Communities: communities and their admins.
+func RunCommunities(t *testing.T, newStore func(t *testing.T) storage.Storage) {
+	runCases(t, newStore, []testCase{
 		{"communities: admins added, listed, the last one kept", testCommunities},
+	})
+}
+
+// RunConsents is the suite of storage.Consents: what users granted apps.
+func RunConsents(t *testing.T, newStore func(t *testing.T) storage.Storage) {
+	runCases(t, newStore, []testCase{
 		{"consents: merge adds scopes, count, delete", testConsents},
+		{"concurrent consent merges: no scope lost", testConcurrentConsents},
+	})
+}
+
+// RunGrants is the suite of storage.Grants: codes, pushed requests, device codes, refresh tokens, whole grants.
+func RunGrants(t *testing.T, newStore func(t *testing.T) storage.Storage) {
+	runCases(t, newStore, []testCase{
 		{"codes: used once, second use is a conflict", testCodes},
+		{"concurrent code use: exactly one winner", testConcurrentCodeUse},
+		{"pushed requests: the app's, spent once, until they expire", testPushedRequests},
+		{"device codes: by user code, a taken user code, updated in one transaction", testDeviceCodes},
+		{"refresh tokens: bound to a DPoP key and a device", testRefreshHolder},
+		{"refresh tokens: revoked by family, by app and user, by user", testRevokeRefreshTokens},
+		{"grants: revoked in one write, and nothing stored into them afterwards", testRevokeGrant},
+	})
+}
+
+// RunTokens is the suite of storage.Tokens: access tokens, their revocation log, DPoP proofs.
+func RunTokens(t *testing.T, newStore func(t *testing.T) storage.Storage) {
+	runCases(t, newStore, []testCase{
 		{"tokens: create, get, list, revoke by filter", testTokens},
 		{"tokens: an empty filter is refused", testEmptyFilter},
 		{"tokens: what was exchanged from a token, at any depth", testDerivedTokens},
 		{"tokens: created in bulk, all or none", testCreateTokens},
-		{"throttles: attempts counted per window, refunded, reset, pruned", testThrottles},
-		{"throttles: concurrent attempts never pass the limit", testConcurrentAttempts},
-		{"nodes: heartbeats counted while fresh, forgotten after a minute", testHeartbeat},
 		{"tokens: without an app, and last use recorded", testAppLessTokenAndTouch},
-		{"notifications, app events", testNotificationsAndEvents},
-		{"messages: random_id deduplicates per sender and app", testMessages},
-		{"audit: added and listed newest first", testAudit},
-		{"concurrent writers do not lose or fail writes", testConcurrentWriters},
-		{"concurrent writes that fail or are abandoned leave the others whole", testConcurrentFailingWrites},
-		{"expired codes, expired and long-revoked tokens are deleted in batches, nothing else", testDeleteExpired},
-		{"run exclusive: one runner at a time", testRunExclusive},
-		{"concurrent code use: exactly one winner", testConcurrentCodeUse},
-		{"concurrent app updates: none lost", testConcurrentAppUpdates},
-		{"concurrent consent merges: no scope lost", testConcurrentConsents},
-		{"service token replaced while read: always exactly one live", testConcurrentServiceTokens},
 		{"revocation log: every revocation appended, read in order, pruned", testRevocationLog},
 		{"reusable tokens: live, same scope, sealed, not expiring too soon", testReusableToken},
-		{"users: listed by id, password set, disabled", testUserAdmin},
-		{"users: a disabled user's tokens and refresh tokens are not stored", testDisabledUserGetsNothing},
-		{"users: tokens stored while the user is disabled are refused or revoked", testConcurrentDisable},
+		{"DPoP proofs: a second use is a replay", testProofs},
+	})
+}
+
+// RunCredentials is the suite of storage.Credentials: signing keys and admin tokens.
+func RunCredentials(t *testing.T, newStore func(t *testing.T) storage.Storage) {
+	runCases(t, newStore, []testCase{
+		{"signing keys: newest first, retired once", testSigningKeys},
 		{"admin tokens: by hash, a taken name, deleted", testAdminTokens},
-		{"refresh tokens: bound to a DPoP key and a device", testRefreshHolder},
+	})
+}
+
+// RunMessages is the suite of storage.Messages: messages, notifications, app events.
+func RunMessages(t *testing.T, newStore func(t *testing.T) storage.Storage) {
+	runCases(t, newStore, []testCase{
+		{"notifications, app events", testNotificationsAndEvents},
+		{"messages: random_id deduplicates per sender and app", testMessages},
+		{"messages: a new message stores its event in the same write, a duplicate none", testMessageEvent},
+		{"messages: a user's to communities, a community's both ways", testMessageViews},
+	})
+}
+
+// RunBots is the suite of storage.Bots: community events, Long Poll settings, message permissions.
+func RunBots(t *testing.T, newStore func(t *testing.T) storage.Storage) {
+	runCases(t, newStore, []testCase{
 		{"community events: numbered per community, never going back, listed from a number", testCommunityEvents},
 		{"community events: concurrent writers get distinct numbers", testConcurrentCommunityEvents},
 		{"long poll settings: default off, set, replaced", testLongPollSettings},
-		{"messages: a new message stores its event in the same write, a duplicate none", testMessageEvent},
-		{"pushed requests: the app's, spent once, until they expire", testPushedRequests},
-		{"device codes: by user code, a taken user code, updated in one transaction", testDeviceCodes},
-		{"DPoP proofs: a second use is a replay", testProofs},
-		{"signing keys: newest first, retired once", testSigningKeys},
-		{"refresh tokens: revoked by family, by app and user, by user", testRevokeRefreshTokens},
-		{"grants: revoked in one write, and nothing stored into them afterwards", testRevokeGrant},
-		{"messages: a user's to communities, a community's both ways", testMessageViews},
 		{"message permissions: allowed until denied, every allow an event", testMessagePermissions},
+	})
+}
+
+// RunCallbacks is the suite of storage.Callbacks: Callback API servers and deliveries.
+func RunCallbacks(t *testing.T, newStore func(t *testing.T) storage.Storage) {
+	runCases(t, newStore, []testCase{
 		{"callback servers: confirmation queued, claimed once, retried when due, deleted with their deliveries", testCallbackServers},
+	})
+}
+
+// RunAudit is the suite of storage.Audit: the audit log.
+func RunAudit(t *testing.T, newStore func(t *testing.T) storage.Storage) {
+	runCases(t, newStore, []testCase{
+		{"audit: added and listed newest first", testAudit},
+	})
+}
+
+// RunCluster is the suite of storage.Cluster: heartbeats, throttles, exclusive jobs.
+func RunCluster(t *testing.T, newStore func(t *testing.T) storage.Storage) {
+	runCases(t, newStore, []testCase{
+		{"throttles: attempts counted per window, refunded, reset, pruned", testThrottles},
+		{"throttles: concurrent attempts never pass the limit", testConcurrentAttempts},
+		{"nodes: heartbeats counted while fresh, forgotten after a minute", testHeartbeat},
+		{"run exclusive: one runner at a time", testRunExclusive},
+	})
+}
+
+// RunUpkeep is the suite of storage.Upkeep: concurrency of the writer, expiry, closing.
+func RunUpkeep(t *testing.T, newStore func(t *testing.T) storage.Storage) {
+	runCases(t, newStore, []testCase{
+		{"concurrent writers do not lose or fail writes", testConcurrentWriters},
+		{"concurrent writes that fail or are abandoned leave the others whole", testConcurrentFailingWrites},
+		{"expired codes, expired and long-revoked tokens are deleted in batches, nothing else", testDeleteExpired},
 		{"ping and close", testPingAndClose},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
-	}
+	})
 }
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
