@@ -34,7 +34,6 @@ import (
 	"latchkey/internal/platform"
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
-	"latchkey/internal/storage/sqlstore"
 	"latchkey/internal/token"
 )
 
@@ -101,9 +100,9 @@ func Run(ctx context.Context, o Options, log io.Writer) ([]Result, error) {
 			if !o.runs(sc.key) {
 				continue
 			}
-			b0, w0 := t.store.GroupStats()
+			b0, w0 := t.groupStats()
 			r := sc.run(ctx, o)
-			if b1, w1 := t.store.GroupStats(); b1 > b0 {
+			if b1, w1 := t.groupStats(); b1 > b0 {
 				r.Note = fmt.Sprintf("%.1f writes a commit", float64(w1-w0)/float64(b1-b0))
 			}
 			r.Name = t.storage + "  " + r.Name
@@ -126,7 +125,7 @@ type target struct {
 	base    string
 	srv     *http.Server
 	p       *platform.Platform
-	store   *sqlstore.Store
+	store   storage.Storage
 	app     platform.AppView
 	user    storage.User
 	tokens  []string
@@ -540,4 +539,14 @@ func (t *target) dpopAPI(ctx context.Context, o Options) Result {
 		req.Header.Set("DPoP", proof)
 		return expect(c, req, want)
 	})
+}
+
+// groupStats is how many shared commits the storage made and how many
+// writes they held, on a backend that groups its commits (SQLite); 0, 0
+// otherwise.
+func (t *target) groupStats() (int64, int64) {
+	if g, ok := t.store.(interface{ GroupStats() (int64, int64) }); ok {
+		return g.GroupStats()
+	}
+	return 0, 0
 }

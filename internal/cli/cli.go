@@ -22,7 +22,6 @@ import (
 	"latchkey/internal/node"
 	"latchkey/internal/platform"
 	"latchkey/internal/storage"
-	"latchkey/internal/storage/sqlstore"
 	"latchkey/internal/token"
 )
 
@@ -223,7 +222,7 @@ func subcommands(cmd *cobra.Command) string {
 }
 
 // openStore opens the configured storage, applying pending migrations.
-func (e *env) openStore(ctx context.Context) (*sqlstore.Store, error) {
+func (e *env) openStore(ctx context.Context) (storage.Storage, error) {
 	return node.OpenStorage(ctx, e.cfg.Storage)
 }
 

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -56,6 +57,7 @@ type env struct {
 	P     *platform.Platform
 	Clock *clock
 	DB    string // SQLite file, when on SQLite
+	DSN   string // PostgreSQL database, when on PostgreSQL
 	Node  *node.Node
 	// Stop ends the server's background work and its listener, as a
 	// shutdown does (its storage stays open for the test).
@@ -122,6 +124,7 @@ func start(t *testing.T, so startOptions, opts ...option) *env {
 	}
 	if dsn != "" {
 		cfg.Storage = config.Storage{Backend: config.Postgres, URL: dsn}
+		e.DSN = dsn
 	} else {
 		e.DB = so.sqlite
 		if e.DB == "" {
@@ -491,3 +494,19 @@ func (e *env) introspect(app platform.AppView, tok string) map[string]any {
 }
 
 func active(m map[string]any) bool { return m["active"] == true }
+
+// readStored opens the test's own read-only connection to the server's
+// database, to count what was stored without going through the server.
+func (e *env) readStored() *sql.DB {
+	e.t.Helper()
+	driver, dsn := "pgx", e.DSN
+	if e.DB != "" {
+		driver, dsn = "sqlite", "file:"+e.DB+"?mode=ro"
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { db.Close() })
+	return db
+}

@@ -13,7 +13,6 @@ import (
 
 	"latchkey/internal/platform"
 	"latchkey/internal/storage"
-	"latchkey/internal/storage/sqlstore"
 )
 
 func mustURL(t *testing.T, s string) *url.URL {
@@ -377,7 +376,7 @@ func testHostileRequests(t *testing.T, e *env) {
 // of each kind exist, and how many tokens are live.
 func fingerprint(t *testing.T, e *env) string {
 	t.Helper()
-	db := e.Store.(*sqlstore.Store).Write()
+	db := e.readStored()
 	var parts []string
 	for _, q := range []string{"users", "apps", "communities", "community_admins", "consents", "codes", "tokens", "notifications", "app_events", "messages",
 		"tokens WHERE revoked_at = 0", "codes WHERE used_at = 0", "apps WHERE client_credentials = " + boolLiteral(e)} {

@@ -7,6 +7,7 @@ package node
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"io/fs"
 	"log/slog"
@@ -22,9 +23,9 @@ import (
 	"latchkey/internal/password"
 	"latchkey/internal/platform"
 	"latchkey/internal/server"
+	"latchkey/internal/storage"
 	"latchkey/internal/storage/postgres"
-	"latchkey/internal/storage/sqlite"
-	"latchkey/internal/storage/sqlstore"
+	_ "latchkey/internal/storage/sqlite" // registers the "sqlite" backend
 	"latchkey/internal/token"
 	"latchkey/internal/tokencache"
 	"latchkey/internal/tracing"
@@ -56,15 +57,15 @@ const callbackPoll = time.Second
 type Node struct {
 	Platform *platform.Platform
 	Server   *server.Server
-	store    *sqlstore.Store
+	store    storage.Storage
 	bus      *postgres.Bus
 	log      *slog.Logger
 }
 
-// OpenStorage opens the storage s names, applying pending migrations.
-func OpenStorage(ctx context.Context, s config.Storage) (*sqlstore.Store, error) {
-	switch s.Backend {
-	case config.SQLite:
+// OpenStorage opens the storage s names with its registered backend,
+// applying pending migrations.
+func OpenStorage(ctx context.Context, s config.Storage) (storage.Storage, error) {
+	if s.Backend == config.SQLite {
 		// SQLite says only "unable to open database file" of a file this
 		// user may not write: name the file, its owner and what to run.
 		for _, f := range []string{s.Path, s.Path + "-wal", s.Path + "-shm"} {
@@ -74,12 +75,20 @@ func OpenStorage(ctx context.Context, s config.Storage) (*sqlstore.Store, error)
 				fh.Close()
 			}
 		}
-		return sqlite.OpenWith(ctx, s.Path, sqlite.Options{FullSync: s.Sync == "full"})
-	case config.Postgres:
-		return postgres.Open(ctx, s.URL)
 	}
-	return nil, errors.New("node: no storage configured")
+	return storage.Open(ctx, storage.Target{Backend: s.Backend, Path: s.Path, URL: s.URL, FullSync: s.Sync == "full"})
 }
+
+// What a node asks of its storage beyond storage.Storage, when the backend
+// offers it: its statements reported (metrics, spans), and the connection
+// pool the PostgreSQL bus notifies through.
+type (
+	observed interface {
+		Observe(func(op string, d time.Duration))
+	}
+	traced interface{ Trace(trace.Tracer) }
+	pooled interface{ Write() *sql.DB }
+)
 
 // Open builds the node. Its background work starts with Run; Close
 // releases the storage.
@@ -97,14 +106,16 @@ func Open(ctx context.Context, c Config) (*Node, error) {
 	var tracer trace.Tracer
 	if c.Tracing != nil {
 		tracer = c.Tracing.Tracer(tracing.Name)
-		store.Trace(tracer)
+		if s, ok := store.(traced); ok {
+			s.Trace(tracer)
+		}
 		c.Log = slog.New(tracing.LogHandler(c.Log.Handler()))
 	}
 	n := &Node{store: store, log: c.Log}
 	var onRevoke func([]token.Hash)
 	var onEvent func(int64)
-	if c.Storage.Backend == config.Postgres {
-		n.bus = &postgres.Bus{DSN: c.Storage.URL, DB: store.Write(), Log: c.Log}
+	if db, ok := store.(pooled); ok && c.Storage.Backend == config.Postgres {
+		n.bus = &postgres.Bus{DSN: c.Storage.URL, DB: db.Write(), Log: c.Log}
 		onRevoke = publish(n.bus, c.Log)
 		bus := n.bus
 		onEvent = func(id int64) {
@@ -115,7 +126,9 @@ func Open(ctx context.Context, c Config) (*Node, error) {
 	}
 	cache := tokencache.New(c.CacheSize)
 	m := metrics.New(metrics.Sources{PasswordChecks: password.InFlight, TokenCache: cache.Counts})
-	store.Observe(m.Storage)
+	if s, ok := store.(observed); ok {
+		s.Observe(m.Storage)
+	}
 	// Until the node follows other processes' revocations (Run), it cannot
 	// trust a cache.
 	cache.Disable()
@@ -144,11 +157,12 @@ func publish(bus *postgres.Bus, log *slog.Logger) func([]token.Hash) {
 // running nodes of the revocations it makes: NOTIFY on PostgreSQL; nil on
 // SQLite, where the revocation log, written with every revocation, is what
 // the nodes follow.
-func Announcer(s config.Storage, store *sqlstore.Store, log *slog.Logger) func([]token.Hash) {
-	if s.Backend != config.Postgres {
+func Announcer(s config.Storage, store storage.Storage, log *slog.Logger) func([]token.Hash) {
+	db, ok := store.(pooled)
+	if s.Backend != config.Postgres || !ok {
 		return nil
 	}
-	return publish(&postgres.Bus{DSN: s.URL, DB: store.Write(), Log: log}, log)
+	return publish(&postgres.Bus{DSN: s.URL, DB: db.Write(), Log: log}, log)
 }
 
 // ServeHTTP serves every route of the node.
@@ -159,7 +173,7 @@ func (n *Node) Close() error { return n.store.Close() }
 
 // Storage is the node's storage, for the load tool to provision data in
 // bulk; everything else goes through the platform.
-func (n *Node) Storage() *sqlstore.Store { return n.store }
+func (n *Node) Storage() storage.Storage { return n.store }
 
 // Run does the node's background work until ctx ends: it listens for
 // other nodes' revocations (on PostgreSQL), writes a heartbeat every second

@@ -22,6 +22,13 @@ import (
 // migrationLock is the advisory lock key that serialises nodes migrating at once.
 const migrationLock = 0x6c61_7463_686b_6579 // "latchkey"
 
+// The backend is registered as "postgres" (storage.Open).
+func init() {
+	storage.Register("postgres", func(ctx context.Context, t storage.Target) (storage.Storage, error) {
+		return Open(ctx, t.URL)
+	})
+}
+
 // Open connects to the database at dsn (a postgres:// URL) and applies
 // pending migrations, holding an advisory lock so that nodes starting
 // together migrate one at a time.

@@ -39,6 +39,13 @@ type Options struct {
 // groupCommit is the most writes one shared transaction holds.
 const groupCommit = 256
 
+// The backend is registered as "sqlite" (storage.Open).
+func init() {
+	storage.Register("sqlite", func(ctx context.Context, t storage.Target) (storage.Storage, error) {
+		return OpenWith(ctx, t.Path, Options{FullSync: t.FullSync})
+	})
+}
+
 // Open opens (creating if needed) the database file at path and applies
 // pending migrations.
 func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
