@@ -241,8 +241,16 @@ func (b *Bots) SetMessagesAllowed(ctx context.Context, userID, communityID int64
 	if allowed {
 		e = b.record(communityID, EventMessageAllow, map[string]any{"user_id": userID, "key": key})
 	}
-	changed, err := b.p.store.SetMessagesAllowed(ctx, communityID, userID, allowed, b.p.now(), e)
-	if changed {
+	// Allowing again is still an event (VK sends message_allow each time a
+	// user allows); denying twice is not.
+	due := func(changed bool) *storage.CommunityEvent {
+		if allowed || changed {
+			return e
+		}
+		return nil
+	}
+	published, err := b.p.store.SetMessagesAllowed(ctx, communityID, userID, allowed, b.p.now(), due)
+	if published {
 		b.published(communityID)
 	}
 	return err

@@ -19,9 +19,13 @@ import (
 // more); then their shares grow back. A node that stops cleanly leaves at
 // once. A node that joins counts itself at once, and the others within a
 // heartbeat: for that moment the cluster may allow up to one share more.
+//
+// A node silent for NodeForgotten is deleted from storage (its heartbeats
+// would otherwise pile up, one row per node that ever ran).
 const (
 	HeartbeatEvery = time.Second
 	NodeTimeout    = 3 * time.Second
+	NodeForgotten  = time.Minute
 )
 
 // cluster is what this node knows of the others.
@@ -40,7 +44,7 @@ func newNodeID() string {
 // On failure the last count stays.
 func (p *Platform) Heartbeat(ctx context.Context) error {
 	now := p.Now()
-	n, err := p.store.Heartbeat(ctx, p.cluster.id, now, now.Add(-NodeTimeout))
+	n, err := p.store.Heartbeat(ctx, p.cluster.id, now, now.Add(-NodeTimeout), now.Add(-NodeForgotten))
 	if err != nil {
 		return err
 	}

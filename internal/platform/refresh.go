@@ -60,35 +60,43 @@ func (r *Refreshes) Issue(ctx context.Context, g Grant) (string, error) {
 // Rotate spends the app's refresh token raw and returns its grant with the
 // next refresh token. Of concurrent uses one wins; the others are reuses.
 // A token bound to a DPoP key or a VK ID device is refused, unspent, to
-// another holder than by.
+// another holder than by (holds).
 func (r *Refreshes) Rotate(ctx context.Context, raw string, appID int64, by storage.Holder) (Grant, string, error) {
 	kind, h, err := r.p.Keys.Parse(raw)
 	if err != nil || kind != token.Refresh {
 		return Grant{}, "", ErrRefreshInvalid
 	}
 	now := r.p.Now()
-	old, err := r.p.store.UseRefreshToken(ctx, h, appID, by, now)
+	old, err := r.p.store.GetRefreshToken(ctx, h, appID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return Grant{}, "", ErrRefreshInvalid
-	case errors.Is(err, storage.ErrConflict) && old.UsedAt.IsZero() && old.RevokedAt.IsZero():
-		return Grant{}, "", ErrRefreshInvalid // live, but bound to another holder: not spent
-	case errors.Is(err, storage.ErrConflict):
-		if old.RevokedAt.IsZero() && r.Grace > 0 && now.Before(old.UsedAt.Add(r.Grace)) && now.Before(old.ExpiresAt) {
-			break // a retry within the grace period: a new pair, no alarm
-		}
-		if old.RevokedAt.IsZero() {
-			// A spent token presented again: it was copied. Revoke the grant.
-			if err := r.p.revokeStolen(ctx, old.Family, old.UserID, old.AppID, storage.RevokedRefreshReuse, storage.AuditRefreshReuse); err != nil {
-				return Grant{}, "", err
-			}
-		}
 		return Grant{}, "", ErrRefreshInvalid
 	case err != nil:
 		return Grant{}, "", err
 	}
-	if !now.Before(old.ExpiresAt) {
-		return Grant{}, "", ErrRefreshInvalid
+	if old.UsedAt.IsZero() && old.RevokedAt.IsZero() {
+		if !holds(old.Holder, by) || !now.Before(old.ExpiresAt) {
+			return Grant{}, "", ErrRefreshInvalid // another holder's, or expired: left as it is
+		}
+		old, err = r.p.store.UseRefreshToken(ctx, h, appID, now)
+		if err != nil && !errors.Is(err, storage.ErrConflict) {
+			return Grant{}, "", err
+		}
+		// ErrConflict: spent (or revoked) since it was read; a reuse.
+	} else {
+		err = storage.ErrConflict
+	}
+	if err != nil {
+		if !r.retry(old, now) {
+			if old.RevokedAt.IsZero() {
+				// A spent token presented again: it was copied. Revoke the grant.
+				if err := r.p.revokeStolen(ctx, old.Family, old.UserID, old.AppID, storage.RevokedRefreshReuse, storage.AuditRefreshReuse); err != nil {
+					return Grant{}, "", err
+				}
+			}
+			return Grant{}, "", ErrRefreshInvalid
+		}
+		// A retry within the grace period: a new pair, no alarm.
 	}
 	g := Grant{Family: old.Family, AppID: old.AppID, UserID: old.UserID, Scope: old.Scope, AuthTime: old.AuthTime, Nonce: old.Nonce, JKT: old.JKT, DeviceID: old.DeviceID}
 	if r.pause != nil {
@@ -99,4 +107,16 @@ func (r *Refreshes) Rotate(ctx context.Context, raw string, appID int64, by stor
 		return g, "", ErrRefreshInvalid // replayed meanwhile: the grant is gone
 	}
 	return g, next, err
+}
+
+// holds is the binding of refresh tokens: one bound to a DPoP key or a VK
+// ID device is used only by that holder; an unbound one by its app.
+func holds(bound, by storage.Holder) bool {
+	return (bound.JKT == "" || bound.JKT == by.JKT) && (bound.DeviceID == "" || bound.DeviceID == by.DeviceID)
+}
+
+// retry reports whether a spent refresh token presented again is a client
+// retrying within the grace period (it lost the answer), not a copy.
+func (r *Refreshes) retry(old storage.RefreshToken, now time.Time) bool {
+	return old.RevokedAt.IsZero() && r.Grace > 0 && now.Before(old.UsedAt.Add(r.Grace)) && now.Before(old.ExpiresAt)
 }

@@ -438,3 +438,25 @@ func TestRotationRacingAReplayLeavesNothingLive(t *testing.T) {
 		}
 	})
 }
+
+// A refresh token bound to a DPoP key or a VK ID device is refused to any
+// other holder, and left unspent for its own.
+func TestBoundRefreshTokensServeTheirHolder(t *testing.T) {
+	onBoth(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		u := f.user(t, "holder")
+		bound := storage.Holder{JKT: "the key's thumbprint", DeviceID: "the phone"}
+		raw, err := f.p.Refreshes.Issue(ctx, platform.Grant{Family: token.HashOf("bound grant"), AppID: f.app.ID, UserID: u.ID, Scope: scope.Friends, JKT: bound.JKT, DeviceID: bound.DeviceID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, by := range []storage.Holder{{JKT: bound.JKT, DeviceID: "a tablet"}, {JKT: "another key", DeviceID: bound.DeviceID}, {}} {
+			if _, _, err := f.p.Refreshes.Rotate(ctx, raw, f.app.ID, by); !errors.Is(err, platform.ErrRefreshInvalid) {
+				t.Fatalf("rotated by %+v: %v, want refused", by, err)
+			}
+		}
+		if _, next, err := f.p.Refreshes.Rotate(ctx, raw, f.app.ID, bound); err != nil || next == "" {
+			t.Fatalf("rotated by its holder after the refusals: %q %v, want the next token (the refusals spent nothing)", next, err)
+		}
+	})
+}

@@ -131,14 +131,14 @@ func (p *Platform) RevokeToken(ctx context.Context, actor Actor, appID int64, ra
 	}
 	var revoked []token.Hash
 	if kind == token.Refresh {
-		family, err := p.store.RefreshFamily(ctx, h, appID)
+		rt, err := p.store.GetRefreshToken(ctx, h, appID)
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		if revoked, err = p.revokeGrant(ctx, family, storage.RevokedByApp); err != nil {
+		if revoked, err = p.revokeGrant(ctx, rt.Family, storage.RevokedByApp); err != nil {
 			return err
 		}
 	} else {

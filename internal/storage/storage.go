@@ -602,15 +602,14 @@ type Grants interface {
 	// CreateRefreshToken stores r; ErrUserDisabled when its user is
 	// disabled, ErrGrantRevoked when its family was revoked.
 	CreateRefreshToken(ctx context.Context, r RefreshToken) error
-	// UseRefreshToken spends the app's refresh token at now and returns it,
-	// unless it is bound to a DPoP key or a device other than by's.
-	// ErrNotFound: no such token of this app. A token spent, revoked or bound
-	// to another holder is returned with ErrConflict, untouched: what that
-	// means is the caller's rule. Of concurrent uses exactly one wins.
-	UseRefreshToken(ctx context.Context, hash token.Hash, appID int64, by Holder, now time.Time) (RefreshToken, error)
-	// RefreshFamily returns the family of the app's refresh token hash;
+	// GetRefreshToken returns the app's refresh token whose hash is hash;
 	// ErrNotFound when it is not the app's.
-	RefreshFamily(ctx context.Context, hash token.Hash, appID int64) (token.Hash, error)
+	GetRefreshToken(ctx context.Context, hash token.Hash, appID int64) (RefreshToken, error)
+	// UseRefreshToken spends the app's live refresh token at now and
+	// returns it. ErrNotFound: no such token of this app. A token already
+	// spent or revoked is returned with ErrConflict, untouched: what that
+	// means is the caller's rule. Of concurrent uses exactly one wins.
+	UseRefreshToken(ctx context.Context, hash token.Hash, appID int64, now time.Time) (RefreshToken, error)
 	// RevokeRefreshTokens revokes the live refresh tokens of a family, or
 	// (family nil) of an app and user, or (family nil, appID 0) of a user
 	// in every app, and says how many.
@@ -721,10 +720,10 @@ type Bots interface {
 	// in the same write.
 	SetMembership(ctx context.Context, communityID, userID int64, member bool, at time.Time, event *CommunityEvent) (bool, error)
 	// SetMessagesAllowed records whether the user lets the community write
-	// to them, and reports whether an event is due, which it stores in the
-	// same write: every allow (bots learn of each), and a deny that changes
-	// something.
-	SetMessagesAllowed(ctx context.Context, communityID, userID int64, allowed bool, at time.Time, event *CommunityEvent) (bool, error)
+	// to them, and stores the event that event returns for whether that
+	// changed anything (nil: none) in the same write; it reports whether an
+	// event was stored.
+	SetMessagesAllowed(ctx context.Context, communityID, userID int64, allowed bool, at time.Time, event func(changed bool) *CommunityEvent) (bool, error)
 	// MessagesAllowed reports whether the community may write to the user
 	// (true unless the user denied it).
 	MessagesAllowed(ctx context.Context, communityID, userID int64) (bool, error)
@@ -762,10 +761,10 @@ type Audit interface {
 // Cluster is what the nodes sharing a storage coordinate through: their
 // heartbeats, the throttles every node counts in, and exclusive jobs.
 type Cluster interface {
-	// Heartbeat records that node is serving at now, forgets nodes not
-	// seen for a minute, and returns how many were seen since liveSince
-	// (node included).
-	Heartbeat(ctx context.Context, node string, now, liveSince time.Time) (int, error)
+	// Heartbeat records that node is serving at now, forgets the nodes last
+	// seen before forgetBefore, and returns how many were seen since
+	// liveSince (node included).
+	Heartbeat(ctx context.Context, node string, now, liveSince, forgetBefore time.Time) (int, error)
 	// ForgetNode removes node at once (it stops serving).
 	ForgetNode(ctx context.Context, node string) error
 	// TakeAttempt counts an attempt against key, atomically, in a window

@@ -82,8 +82,8 @@ func (s *Store) SetMembership(ctx context.Context, communityID, userID int64, me
 	return changed, s.err(err)
 }
 
-func (s *Store) SetMessagesAllowed(ctx context.Context, communityID, userID int64, allowed bool, at time.Time, event *storage.CommunityEvent) (bool, error) {
-	var changed bool
+func (s *Store) SetMessagesAllowed(ctx context.Context, communityID, userID int64, allowed bool, at time.Time, event func(changed bool) *storage.CommunityEvent) (bool, error) {
+	var stored bool
 	err := s.tx(ctx, "SetMessagesAllowed", func(tx *Tx) error {
 		want := 0
 		if allowed {
@@ -98,14 +98,13 @@ func (s *Store) SetMessagesAllowed(ctx context.Context, communityID, userID int6
 			ON CONFLICT (community_id, user_id) DO UPDATE SET allowed = excluded.allowed, at = excluded.at`, communityID, userID, want, ts(at)); err != nil {
 			return err
 		}
-		// Allowing again is still an event (VK sends message_allow each time
-		// a user allows); denying twice is not.
-		if changed = was != int64(want) || allowed; changed && event != nil {
-			return addEvent(ctx, tx, event)
+		if e := event(was != int64(want)); e != nil {
+			stored = true
+			return addEvent(ctx, tx, e)
 		}
 		return nil
 	})
-	return changed, s.err(err)
+	return stored, s.err(err)
 }
 
 func (s *Store) MessagesAllowed(ctx context.Context, communityID, userID int64) (bool, error) {

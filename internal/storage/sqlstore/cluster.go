@@ -11,14 +11,14 @@ import (
 
 // ---- nodes and throttles
 
-func (s *Store) Heartbeat(ctx context.Context, node string, now, liveSince time.Time) (int, error) {
+func (s *Store) Heartbeat(ctx context.Context, node string, now, liveSince, forgetBefore time.Time) (int, error) {
 	var live int
 	err := s.tx(ctx, "Heartbeat", func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO nodes (id, seen_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET seen_at = $2`,
 			node, now.UnixMilli()); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM nodes WHERE seen_at < $1`, now.Add(-time.Minute).UnixMilli()); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM nodes WHERE seen_at < $1`, forgetBefore.UnixMilli()); err != nil {
 			return err
 		}
 		return tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM nodes WHERE seen_at >= $1`, liveSince.UnixMilli()).Scan(&live)

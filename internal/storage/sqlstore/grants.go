@@ -154,26 +154,23 @@ func (s *Store) CreateRefreshToken(ctx context.Context, r storage.RefreshToken) 
 	return s.insertedLive(ctx, res, err, &r.Family)
 }
 
-func (s *Store) UseRefreshToken(ctx context.Context, hash token.Hash, appID int64, by storage.Holder, now time.Time) (storage.RefreshToken, error) {
+func (s *Store) GetRefreshToken(ctx context.Context, hash token.Hash, appID int64) (storage.RefreshToken, error) {
+	r, err := scanRefresh(s.r.QueryRowContext(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = $1 AND app_id = $2`, hash[:], appID))
+	return r, s.err(err)
+}
+
+func (s *Store) UseRefreshToken(ctx context.Context, hash token.Hash, appID int64, now time.Time) (storage.RefreshToken, error) {
 	var r storage.RefreshToken
 	err := s.writeRow(ctx, func(row scanner) (err error) { r, err = scanRefresh(row); return err },
-		`UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND app_id = $3 AND used_at = 0 AND revoked_at = 0
-		 AND (jkt = '' OR jkt = $4) AND (device_id = '' OR device_id = $5) RETURNING `+refreshCols,
-		ts(now), hash[:], appID, by.JKT, by.DeviceID)
+		`UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND app_id = $3 AND used_at = 0 AND revoked_at = 0 RETURNING `+refreshCols,
+		ts(now), hash[:], appID)
 	if !errors.Is(err, sql.ErrNoRows) {
 		return r, s.err(err)
 	}
-	r, err = scanRefresh(s.r.QueryRowContext(ctx, `SELECT `+refreshCols+` FROM refresh_tokens WHERE hash = $1 AND app_id = $2`, hash[:], appID))
-	if err != nil {
-		return r, s.err(err)
+	if r, err = s.GetRefreshToken(ctx, hash, appID); err != nil {
+		return r, err
 	}
 	return r, storage.ErrConflict
-}
-
-func (s *Store) RefreshFamily(ctx context.Context, hash token.Hash, appID int64) (token.Hash, error) {
-	var b []byte
-	err := s.r.QueryRowContext(ctx, `SELECT family FROM refresh_tokens WHERE hash = $1 AND app_id = $2`, hash[:], appID).Scan(&b)
-	return hashOf(b), s.err(err)
 }
 
 func (s *Store) RevokeRefreshTokens(ctx context.Context, family *token.Hash, appID, userID int64, now time.Time) (int64, error) {

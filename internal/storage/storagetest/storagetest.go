@@ -98,7 +98,7 @@ func RunGrants(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"concurrent code use: exactly one winner", testConcurrentCodeUse},
 		{"pushed requests: the app's, spent once, until they expire", testPushedRequests},
 		{"device codes: by user code, a taken user code, updated in one transaction", testDeviceCodes},
-		{"refresh tokens: bound to a DPoP key and a device", testRefreshHolder},
+		{"refresh tokens: read with their holder, spent once", testRefreshHolder},
 		{"refresh tokens: revoked by family, by app and user, by user", testRevokeRefreshTokens},
 		{"grants: revoked in one write, and nothing stored into them afterwards", testRevokeGrant},
 	})
@@ -142,7 +142,7 @@ func RunBots(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"community events: numbered per community, never going back, listed from a number", testCommunityEvents},
 		{"community events: concurrent writers get distinct numbers", testConcurrentCommunityEvents},
 		{"long poll settings: default off, set, replaced", testLongPollSettings},
-		{"message permissions: allowed until denied, every allow an event", testMessagePermissions},
+		{"message permissions: allowed until denied, the caller's event stored with the change", testMessagePermissions},
 	})
 }
 
@@ -776,7 +776,7 @@ func testConcurrentAttempts(t *testing.T, s storage.Storage) {
 func testHeartbeat(t *testing.T, s storage.Storage) {
 	beat := func(node string, now time.Time) int {
 		t.Helper()
-		n, err := s.Heartbeat(ctx(), node, now, now.Add(-3*time.Second))
+		n, err := s.Heartbeat(ctx(), node, now, now.Add(-3*time.Second), now.Add(-time.Minute))
 		must(t, err)
 		return n
 	}
@@ -792,7 +792,7 @@ func testHeartbeat(t *testing.T, s storage.Storage) {
 	if n := beat("a", t0.Add(5*time.Second)); n != 1 {
 		t.Fatalf("b silent for 4 s: %d live, want 1", n)
 	}
-	if n, err := s.Heartbeat(ctx(), "a", t0.Add(2*time.Minute), t0); err != nil || n != 1 {
+	if n, err := s.Heartbeat(ctx(), "a", t0.Add(2*time.Minute), t0, t0.Add(time.Minute)); err != nil || n != 1 {
 		t.Fatalf("b, silent for two minutes, was not forgotten: %d live since its last beat (%v)", n, err)
 	}
 	beat("b", t0.Add(2*time.Minute))
@@ -1365,7 +1365,7 @@ func testDisabledUserGetsNothing(t *testing.T, s storage.Storage) {
 	}
 	r := storage.RefreshToken{Hash: hash("disabled refresh"), Family: hash("family"), AppID: a.ID, UserID: u.ID, IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 	wantErr(t, s.CreateRefreshToken(ctx(), r), storage.ErrUserDisabled)
-	_, err := s.RefreshFamily(ctx(), r.Hash, a.ID)
+	_, err := s.GetRefreshToken(ctx(), r.Hash, a.ID)
 	wantErr(t, err, storage.ErrNotFound)
 	// The app's own tokens do not speak for its owner.
 	svc := storage.Token{Hash: hash("service of a disabled owner"), Kind: token.Service, AppID: a.ID, IssuedAt: t0, Flow: storage.FlowClientCredentials}
@@ -1429,16 +1429,25 @@ func testRefreshHolder(t *testing.T, s storage.Storage) {
 	r := storage.RefreshToken{Hash: token.HashOf("refresh-holder"), Family: token.HashOf("family"), AppID: a.ID, UserID: u.ID,
 		IssuedAt: t0, ExpiresAt: t0.Add(time.Hour), Holder: storage.Holder{JKT: "key", DeviceID: "phone"}}
 	must(t, s.CreateRefreshToken(ctx(), r))
-	for _, by := range []storage.Holder{{JKT: "key", DeviceID: "tablet"}, {JKT: "other", DeviceID: "phone"}, {}} {
-		if got, err := s.UseRefreshToken(ctx(), r.Hash, a.ID, by, t0); !errors.Is(err, storage.ErrConflict) || !got.UsedAt.IsZero() {
-			t.Fatalf("used by %+v: %+v %v, want a conflict, unspent", by, got, err)
-		}
-	}
-	got, err := s.UseRefreshToken(ctx(), r.Hash, a.ID, storage.Holder{JKT: "key", DeviceID: "phone"}, t0)
+	got, err := s.GetRefreshToken(ctx(), r.Hash, a.ID)
 	must(t, err)
-	if got.DeviceID != "phone" || got.JKT != "key" {
-		t.Fatalf("the holder's use: %+v", got)
+	if got.Holder != r.Holder || got.Family != r.Family || got.UserID != u.ID || !got.ExpiresAt.Equal(r.ExpiresAt) || !got.UsedAt.IsZero() {
+		t.Fatalf("GetRefreshToken = %+v, want %+v", got, r)
 	}
+	_, err = s.GetRefreshToken(ctx(), r.Hash, a.ID+1000)
+	wantErr(t, err, storage.ErrNotFound) // another app's
+	used, err := s.UseRefreshToken(ctx(), r.Hash, a.ID, t0.Add(time.Minute))
+	must(t, err)
+	if !used.UsedAt.Equal(t0.Add(time.Minute)) || used.Holder != r.Holder {
+		t.Fatalf("UseRefreshToken = %+v", used)
+	}
+	again, err := s.UseRefreshToken(ctx(), r.Hash, a.ID, t0.Add(2*time.Minute))
+	wantErr(t, err, storage.ErrConflict)
+	if !again.UsedAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("a second use: %+v, want the token with its first use time", again)
+	}
+	_, err = s.UseRefreshToken(ctx(), hash("no such refresh token"), a.ID, t0)
+	wantErr(t, err, storage.ErrNotFound)
 }
 
 func testCommunityEvents(t *testing.T, s storage.Storage) {
