@@ -219,6 +219,9 @@ func mapErr(err error) error {
 	if !errors.As(err, &se) {
 		return err
 	}
+	if live := sqlstore.LiveInsertError(err); live != err {
+		return live
+	}
 	switch se.Code() {
 	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 		return fmt.Errorf("%w: %v", storage.ErrConflict, err)

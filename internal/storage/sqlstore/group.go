@@ -336,7 +336,8 @@ func (s *Store) statementError(err error) bool {
 		return true
 	}
 	err = s.mapErr(err)
-	return errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound)
+	return errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) ||
+		errors.Is(err, storage.ErrUserDisabled) || errors.Is(err, storage.ErrGrantRevoked)
 }
 
 // GroupStats are the shared transactions committed so far and the writes

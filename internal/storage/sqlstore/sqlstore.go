@@ -60,7 +60,7 @@ type Store struct {
 	// family: an insert under way when the grant is revoked is either
 	// revoked with it or refused. SQLite's single writer needs none.
 	GrantLocks bool
-	// guarded holds the inserts built with ForShare and GrantLocks, once
+	// guarded holds the inserts built with ForShare and GrantLocks (PostgreSQL's), once
 	// they are set.
 	guarded  guardedInserts
 	closed   atomic.Bool
