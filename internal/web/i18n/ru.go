@@ -321,4 +321,5 @@ var russian = map[string]string{
 	"Basic information":                                                                                   "Основная информация",
 	"Done":                                                                                                "Готово",
 	"Please do not copy the data from the address bar and give it to anyone: it grants access to your account.": "Пожалуйста, не копируйте данные из адресной строки и никому их не передавайте: они дают доступ к вашей учётной записи.",
+	"The grant was revoked.": "Разрешение было отозвано.",
 }
