@@ -18,7 +18,8 @@ import (
 // in storage, and a waiting poll wakes when one is published, without
 // polling storage while idle.
 type Bots struct {
-	p  *Platform
+	p     *Platform
+	store eventStore
 	mu sync.Mutex
 	// changed holds, per community, a channel closed at its next event.
 	changed map[int64]chan struct{}
@@ -26,6 +27,13 @@ type Bots struct {
 	waits *pollWaits
 	// onEvent tells the other nodes (Options.OnEvent).
 	onEvent func(communityID int64)
+}
+
+// eventStore is what bots and the Callback API keep: a community's events
+// and settings, and its callback servers with their deliveries.
+type eventStore interface {
+	storage.Bots
+	storage.Callbacks
 }
 
 // The event types bots get.
@@ -120,7 +128,7 @@ var ErrPollLost = errors.New("the events since ts are no longer kept")
 // would; so does the community's MaxPollWaitsPerCommunity-th next poll.
 // ErrPollBusy: the node holds MaxPollWaits polls.
 func (b *Bots) Poll(ctx context.Context, communityID int64, key string, ts int64, wait time.Duration) ([]Update, int64, error) {
-	last, err := b.p.store.LastEventSeq(ctx, communityID)
+	last, err := b.store.LastEventSeq(ctx, communityID)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -136,7 +144,7 @@ func (b *Bots) Poll(ctx context.Context, communityID int64, key string, ts int64
 	defer timer.Stop()
 	for {
 		changed := b.next(communityID) // before reading: no event slips between
-		es, err := b.p.store.CommunityEvents(ctx, communityID, ts, 100)
+		es, err := b.store.CommunityEvents(ctx, communityID, ts, 100)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -144,7 +152,7 @@ func (b *Bots) Poll(ctx context.Context, communityID int64, key string, ts int64
 			return nil, last + 1, ErrPollLost // events ts… were deleted
 		}
 		if len(es) > 0 {
-			ls, err := b.p.store.LongPollSettings(ctx, communityID)
+			ls, err := b.store.LongPollSettings(ctx, communityID)
 			if err != nil {
 				return nil, 0, err
 			}
@@ -180,14 +188,14 @@ func (b *Bots) PollsWaiting() int { return b.waits.waiting() }
 // LongPollServer is groups.getLongPollServer's answer for the community:
 // a key (expiring after LongPollKeyTTL) and the ts of its next event.
 func (b *Bots) LongPollServer(ctx context.Context, communityID int64) (key string, ts int64, err error) {
-	ls, err := b.p.store.LongPollSettings(ctx, communityID)
+	ls, err := b.store.LongPollSettings(ctx, communityID)
 	if err != nil {
 		return "", 0, err
 	}
 	if !ls.Enabled {
 		return "", 0, ErrLongPollOff
 	}
-	last, err := b.p.store.LastEventSeq(ctx, communityID)
+	last, err := b.store.LastEventSeq(ctx, communityID)
 	if err != nil {
 		return "", 0, err
 	}
@@ -223,7 +231,7 @@ func (b *Bots) SetMember(ctx context.Context, userID, communityID int64, member 
 	if member {
 		e = b.record(communityID, EventGroupJoin, map[string]any{"user_id": userID, "join_type": "join"})
 	}
-	changed, err := b.p.store.SetMembership(ctx, communityID, userID, member, b.p.now(), e)
+	changed, err := b.store.SetMembership(ctx, communityID, userID, member, b.p.now(), e)
 	if changed {
 		b.published(communityID)
 	}
@@ -249,7 +257,7 @@ func (b *Bots) SetMessagesAllowed(ctx context.Context, userID, communityID int64
 		}
 		return nil
 	}
-	published, err := b.p.store.SetMessagesAllowed(ctx, communityID, userID, allowed, b.p.now(), due)
+	published, err := b.store.SetMessagesAllowed(ctx, communityID, userID, allowed, b.p.now(), due)
 	if published {
 		b.published(communityID)
 	}
@@ -258,18 +266,18 @@ func (b *Bots) SetMessagesAllowed(ctx context.Context, userID, communityID int64
 
 // MessagesAllowed reports whether the community may write to the user.
 func (b *Bots) MessagesAllowed(ctx context.Context, communityID, userID int64) (bool, error) {
-	return b.p.store.MessagesAllowed(ctx, communityID, userID)
+	return b.store.MessagesAllowed(ctx, communityID, userID)
 }
 
 // Settings are the community's Long Poll settings.
 func (b *Bots) Settings(ctx context.Context, communityID int64) (storage.LongPollSettings, error) {
-	return b.p.store.LongPollSettings(ctx, communityID)
+	return b.store.LongPollSettings(ctx, communityID)
 }
 
 // UpdateSettings changes the community's Long Poll settings: enabled and
 // apiVersion when given, and each event of flags on or off.
 func (b *Bots) UpdateSettings(ctx context.Context, communityID int64, enabled *bool, apiVersion string, flags map[string]bool) error {
-	_, err := b.p.store.UpdateLongPollSettings(ctx, communityID, func(s *storage.LongPollSettings) error {
+	_, err := b.store.UpdateLongPollSettings(ctx, communityID, func(s *storage.LongPollSettings) error {
 		if enabled != nil {
 			s.Enabled = *enabled
 		}

@@ -30,7 +30,8 @@ import (
 // are refused at dial time (so no name that resolves there slips through)
 // unless Allow lists them.
 type Callbacks struct {
-	p *Platform
+	p     *Platform
+	store eventStore
 	// Allow are the loopback, private or link-local ranges targets may be
 	// in (--callback-allow).
 	Allow  []netip.Prefix
@@ -178,7 +179,7 @@ func (c *Callbacks) Add(ctx context.Context, creator, communityID int64, rawURL,
 	if len(secret) > 50 || strings.ContainsFunc(secret, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') }) {
 		return storage.CallbackServer{}, invalid("secret_key", "must be at most 50 Latin letters and digits")
 	}
-	existing, err := c.p.store.CallbackServers(ctx, communityID)
+	existing, err := c.store.CallbackServers(ctx, communityID)
 	if err != nil {
 		return storage.CallbackServer{}, err
 	}
@@ -188,7 +189,7 @@ func (c *Callbacks) Add(ctx context.Context, creator, communityID int64, rawURL,
 	now := c.p.now()
 	s := storage.CallbackServer{CommunityID: communityID, URL: rawURL, Title: title, SecretSealed: c.p.Keys.Seal([]byte(secret)),
 		CreatorID: creator, Status: storage.CallbackUnconfirmed, APIVersion: storage.DefaultLongPollVersion, CreatedAt: now}
-	if err := c.p.store.CreateCallbackServer(ctx, &s, now); err != nil {
+	if err := c.store.CreateCallbackServer(ctx, &s, now); err != nil {
 		return s, err
 	}
 	c.Wake()
@@ -197,7 +198,7 @@ func (c *Callbacks) Add(ctx context.Context, creator, communityID int64, rawURL,
 
 // Servers are the community's servers, secrets opened.
 func (c *Callbacks) Servers(ctx context.Context, communityID int64) ([]CallbackServerView, error) {
-	ss, err := c.p.store.CallbackServers(ctx, communityID)
+	ss, err := c.store.CallbackServers(ctx, communityID)
 	if err != nil {
 		return nil, err
 	}
@@ -214,12 +215,12 @@ func (c *Callbacks) Servers(ctx context.Context, communityID int64) ([]CallbackS
 
 // Delete removes a server and what it was owed.
 func (c *Callbacks) Delete(ctx context.Context, communityID, id int64) error {
-	return orNotFound(c.p.store.DeleteCallbackServer(ctx, communityID, id), "no callback server %d in this community", id)
+	return orNotFound(c.store.DeleteCallbackServer(ctx, communityID, id), "no callback server %d in this community", id)
 }
 
 // SetSettings sets which events a server gets, and in which API version.
 func (c *Callbacks) SetSettings(ctx context.Context, communityID, id int64, apiVersion string, events map[string]bool) error {
-	_, err := c.p.store.UpdateCallbackServer(ctx, communityID, id, func(s *storage.CallbackServer) error {
+	_, err := c.store.UpdateCallbackServer(ctx, communityID, id, func(s *storage.CallbackServer) error {
 		if apiVersion != "" {
 			s.APIVersion = apiVersion
 		}
@@ -260,7 +261,7 @@ func (c *Callbacks) Run(ctx context.Context, poll time.Duration) {
 func (c *Callbacks) deliverDue(ctx context.Context) {
 	for ctx.Err() == nil {
 		now := c.p.now()
-		due, err := c.p.store.NextDeliveries(ctx, now, now.Add(deliveryLease), 32)
+		due, err := c.store.NextDeliveries(ctx, now, now.Add(deliveryLease), 32)
 		if err != nil {
 			c.p.Log.WarnContext(ctx, "callback: reading the delivery queue failed", "err", err)
 			return
@@ -296,7 +297,7 @@ func (c *Callbacks) deliver(ctx context.Context, d storage.Delivery) {
 		}
 		d.NextAt, d.LastError = c.p.now().Add(backoff), err.Error()
 	}
-	if err := c.p.store.FinishDelivery(context.WithoutCancel(ctx), d); err != nil {
+	if err := c.store.FinishDelivery(context.WithoutCancel(ctx), d); err != nil {
 		c.p.Log.WarnContext(ctx, "callback: recording a delivery failed", "delivery", d.ID, "err", err)
 	}
 }
@@ -321,7 +322,7 @@ func (c *Callbacks) attempt(ctx context.Context, d storage.Delivery) error {
 	}
 	want := c.ConfirmationCode(d.CommunityID)
 	if d.Type != "confirmation" {
-		es, err := c.p.store.CommunityEvents(ctx, d.CommunityID, d.Seq, 1)
+		es, err := c.store.CommunityEvents(ctx, d.CommunityID, d.Seq, 1)
 		if err != nil {
 			return err
 		}

@@ -13,7 +13,10 @@ import (
 
 // Codes is the one owner of authorization codes: it mints them, redeems
 // them once, and revokes what a replayed code issued (RFC 6749 §4.1.2).
-type Codes struct{ p *Platform }
+type Codes struct {
+	p     *Platform
+	store storage.Grants
+}
 
 // CodeRequest is what an approved code-flow request binds its code to.
 type CodeRequest struct {
@@ -41,7 +44,7 @@ func (c *Codes) Issue(ctx context.Context, r CodeRequest, ttl time.Duration) (st
 		RedirectURI: r.RedirectURI, CodeChallenge: r.CodeChallenge, CodeChallengeMethod: r.CodeChallengeMethod,
 		IP: r.IP, Nonce: r.Nonce, DeviceID: r.DeviceID, IssuedAt: now, ExpiresAt: now.Add(ttl),
 	}
-	if err := c.p.store.CreateCode(ctx, code); err != nil {
+	if err := c.store.CreateCode(ctx, code); err != nil {
 		return "", err
 	}
 	return raw, nil
@@ -81,7 +84,7 @@ func (c *Codes) Redeem(ctx context.Context, raw string, r Redemption) (storage.C
 		return storage.Code{}, ErrCodeInvalid
 	}
 	now := c.p.Now()
-	code, err := c.p.store.GetCode(ctx, h)
+	code, err := c.store.GetCode(ctx, h)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return code, ErrCodeInvalid
@@ -102,7 +105,7 @@ func (c *Codes) Redeem(ctx context.Context, raw string, r Redemption) (storage.C
 			return code, err
 		}
 	}
-	code, err = c.p.store.UseCode(ctx, h, now)
+	code, err = c.store.UseCode(ctx, h, now)
 	switch {
 	case errors.Is(err, storage.ErrConflict):
 		// Spent since it was read: a concurrent redemption, and one of the

@@ -13,7 +13,13 @@ import (
 // (user, app) with its scope mask; a later request for a subset skips the
 // dialog unless the app asks again (revoke=1). Grants are merged in storage
 // in one statement, so concurrent grants never lose a scope.
-type Consents struct{ p *Platform }
+type Consents struct {
+	p     *Platform
+	store interface {
+		storage.Consents
+		storage.Apps
+	}
+}
 
 // Decision is what Check found: the consent so far (nil: none), and whether
 // it covers the request, so the dialog can be skipped.
@@ -26,7 +32,7 @@ type Decision struct {
 // (revoke=1) means the app wants the dialog shown whatever was granted.
 // want 0 asks only whether the user has authorized the app at all.
 func (c *Consents) Check(ctx context.Context, userID, appID int64, want scope.Mask, ask bool) (Decision, error) {
-	prior, err := c.p.store.GetConsent(ctx, userID, appID)
+	prior, err := c.store.GetConsent(ctx, userID, appID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return Decision{}, nil
 	}
@@ -53,7 +59,7 @@ func (c *Consents) Grant(ctx context.Context, userID, appID int64, m scope.Mask,
 		return nil
 	}
 	now := c.p.now()
-	return c.p.store.MergeConsent(ctx, storage.Consent{UserID: userID, AppID: appID, Scope: m, CreatedAt: now, UpdatedAt: now})
+	return c.store.MergeConsent(ctx, storage.Consent{UserID: userID, AppID: appID, Scope: m, CreatedAt: now, UpdatedAt: now})
 }
 
 // AuthorizedApp is an app the user has granted access to.

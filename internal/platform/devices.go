@@ -16,7 +16,10 @@ import (
 // a device gets a device code and shows a person a short user code; the
 // person types it at /device, logs in and decides; the device polls the
 // token endpoint until then, no faster than the interval.
-type Devices struct{ p *Platform }
+type Devices struct {
+	p     *Platform
+	store storage.Grants
+}
 
 // The device flow's numbers (RFC 8628 §3.2, §3.5).
 const (
@@ -71,7 +74,7 @@ func (d *Devices) Start(ctx context.Context, appID int64, m scope.Mask) (string,
 	for range 5 {
 		raw, h := d.p.Keys.Mint(token.Device)
 		user := newUserCode()
-		err := d.p.store.CreateDeviceCode(ctx, storage.DeviceCode{Hash: h, UserCode: token.HashOf(user), AppID: appID, Scope: m,
+		err := d.store.CreateDeviceCode(ctx, storage.DeviceCode{Hash: h, UserCode: token.HashOf(user), AppID: appID, Scope: m,
 			Status: storage.DevicePending, Interval: DeviceInterval, IssuedAt: now, ExpiresAt: now.Add(DeviceCodeTTL)})
 		if errors.Is(err, storage.ErrConflict) {
 			continue // the user code is taken: draw another
@@ -87,7 +90,7 @@ func (d *Devices) Pending(ctx context.Context, userCode string) (storage.DeviceC
 	if !ok {
 		return storage.DeviceCode{}, ErrNoSuchUserCode
 	}
-	dc, err := d.p.store.DeviceCodeByUserCode(ctx, token.HashOf(code))
+	dc, err := d.store.DeviceCodeByUserCode(ctx, token.HashOf(code))
 	if errors.Is(err, storage.ErrNotFound) || err == nil && (dc.Status != storage.DevicePending || !d.p.Now().Before(dc.ExpiresAt)) {
 		return dc, ErrNoSuchUserCode
 	}
@@ -100,7 +103,7 @@ func (d *Devices) Decide(ctx context.Context, actor Actor, userCode string, appr
 	if err != nil {
 		return dc, err
 	}
-	dc, err = d.p.store.UpdateDeviceCode(ctx, dc.Hash, 0, func(c *storage.DeviceCode) error {
+	dc, err = d.store.UpdateDeviceCode(ctx, dc.Hash, 0, func(c *storage.DeviceCode) error {
 		if c.Status != storage.DevicePending {
 			return ErrNoSuchUserCode
 		}
@@ -127,7 +130,7 @@ func (d *Devices) Poll(ctx context.Context, raw string, appID int64) (storage.De
 	}
 	now := d.p.Now()
 	var outcome error
-	dc, err := d.p.store.UpdateDeviceCode(ctx, h, appID, func(c *storage.DeviceCode) error {
+	dc, err := d.store.UpdateDeviceCode(ctx, h, appID, func(c *storage.DeviceCode) error {
 		switch {
 		case !now.Before(c.ExpiresAt):
 			outcome = ErrDeviceExpired

@@ -93,13 +93,15 @@ func New(o Options) *Platform {
 	}
 	p := &Platform{store: o.Store, Keys: o.Keys, Now: o.Now, Log: o.Log, Cache: o.Cache, proofs: dpop.NewVerifier(proofKeys), onRevoke: o.OnRevoke, onIssue: o.OnIssue}
 	p.cluster.id = newNodeID()
-	p.Consents = &Consents{p: p}
-	p.Codes = &Codes{p: p}
-	p.Signing = &Signing{p: p}
-	p.Devices = &Devices{p: p}
-	p.Bots = &Bots{p: p, onEvent: o.OnEvent, waits: newPollWaits(MaxPollWaits, MaxPollWaitsPerCommunity)}
-	p.Callbacks = &Callbacks{p: p, Allow: o.CallbackAllow}
-	p.Refreshes = &Refreshes{p: p, TTL: o.RefreshTTL, Grace: o.RefreshGrace}
+	// Each service holds the concerns of storage it keeps.
+	s := o.Store
+	p.Consents = &Consents{p: p, store: s}
+	p.Codes = &Codes{p: p, store: s}
+	p.Signing = &Signing{p: p, store: s}
+	p.Devices = &Devices{p: p, store: s}
+	p.Bots = &Bots{p: p, store: s, onEvent: o.OnEvent, waits: newPollWaits(MaxPollWaits, MaxPollWaitsPerCommunity)}
+	p.Callbacks = &Callbacks{p: p, store: s, Allow: o.CallbackAllow}
+	p.Refreshes = &Refreshes{p: p, store: s, TTL: o.RefreshTTL, Grace: o.RefreshGrace}
 	if p.Refreshes.TTL == 0 {
 		p.Refreshes.TTL = DefaultRefreshTTL
 	}

@@ -17,7 +17,8 @@ import (
 // reuse comes within the grace period of the first use (a client that lost
 // the answer may retry).
 type Refreshes struct {
-	p *Platform
+	p     *Platform
+	store storage.Grants
 	// TTL is a refresh token's lifetime; Grace the reuse window (0: none).
 	TTL, Grace time.Duration
 	// pause, when set (by tests), runs between spending a refresh token and
@@ -50,7 +51,7 @@ func (r *Refreshes) Issue(ctx context.Context, g Grant) (string, error) {
 	now := r.p.now()
 	rec := storage.RefreshToken{Hash: h, Family: g.Family, AppID: g.AppID, UserID: g.UserID, Scope: g.Scope,
 		AuthTime: g.AuthTime, Nonce: g.Nonce, IssuedAt: now, ExpiresAt: now.Add(r.TTL), Holder: storage.Holder{JKT: g.JKT, DeviceID: g.DeviceID}}
-	if err := r.p.store.CreateRefreshToken(ctx, rec); err != nil {
+	if err := r.store.CreateRefreshToken(ctx, rec); err != nil {
 		return "", refused(err)
 	}
 	r.p.issued(token.Refresh)
@@ -67,7 +68,7 @@ func (r *Refreshes) Rotate(ctx context.Context, raw string, appID int64, by stor
 		return Grant{}, "", ErrRefreshInvalid
 	}
 	now := r.p.Now()
-	old, err := r.p.store.GetRefreshToken(ctx, h, appID)
+	old, err := r.store.GetRefreshToken(ctx, h, appID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return Grant{}, "", ErrRefreshInvalid
@@ -78,7 +79,7 @@ func (r *Refreshes) Rotate(ctx context.Context, raw string, appID int64, by stor
 		if !holds(old.Holder, by) || !now.Before(old.ExpiresAt) {
 			return Grant{}, "", ErrRefreshInvalid // another holder's, or expired: left as it is
 		}
-		old, err = r.p.store.UseRefreshToken(ctx, h, appID, now)
+		old, err = r.store.UseRefreshToken(ctx, h, appID, now)
 		if err != nil && !errors.Is(err, storage.ErrConflict) {
 			return Grant{}, "", err
 		}

@@ -23,7 +23,8 @@ import (
 // rotation verify until their key is retired. Nodes reread the keys every
 // few seconds, so a rotation from the CLI reaches them soon.
 type Signing struct {
-	p *Platform
+	p     *Platform
+	store storage.Credentials
 
 	mu     sync.Mutex
 	keys   []signingKey // published, newest first
@@ -52,7 +53,7 @@ type SigningKeyInfo struct {
 
 // List returns every key, newest first, with the current one marked.
 func (s *Signing) List(ctx context.Context) ([]SigningKeyInfo, error) {
-	all, err := s.p.store.ListSigningKeys(ctx)
+	all, err := s.store.ListSigningKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +84,7 @@ func (s *Signing) Rotate(ctx context.Context, actor Actor) (SigningKeyInfo, erro
 	// The newest key is the current one: a new key is always newer than
 	// every key before it, whatever the clock says.
 	created := s.p.Now().UTC().Truncate(time.Millisecond)
-	existing, err := s.p.store.ListSigningKeys(ctx)
+	existing, err := s.store.ListSigningKeys(ctx)
 	if err != nil {
 		return SigningKeyInfo{}, err
 	}
@@ -91,7 +92,7 @@ func (s *Signing) Rotate(ctx context.Context, actor Actor) (SigningKeyInfo, erro
 		created = existing[0].CreatedAt.Add(time.Millisecond)
 	}
 	k := storage.SigningKey{KID: base64.RawURLEncoding.EncodeToString(id[:]), Algorithm: string(jose.RS256), Sealed: s.p.Keys.Seal(der), CreatedAt: created}
-	if err := s.p.store.CreateSigningKey(ctx, k); err != nil {
+	if err := s.store.CreateSigningKey(ctx, k); err != nil {
 		return SigningKeyInfo{}, err
 	}
 	s.forget()
@@ -113,7 +114,7 @@ func (s *Signing) Retire(ctx context.Context, actor Actor, kid string) error {
 			return ErrCurrentKey
 		}
 	}
-	if err := s.p.store.RetireSigningKey(ctx, kid, s.p.Now()); err != nil {
+	if err := s.store.RetireSigningKey(ctx, kid, s.p.Now()); err != nil {
 		return orNotFound(err, "no published signing key %q", kid)
 	}
 	s.forget()
@@ -168,7 +169,7 @@ func (s *Signing) cached() ([]signingKey, bool) {
 
 // load reads and opens the published keys.
 func (s *Signing) load(ctx context.Context) ([]signingKey, error) {
-	all, err := s.p.store.ListSigningKeys(ctx)
+	all, err := s.store.ListSigningKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
