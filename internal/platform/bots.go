@@ -20,7 +20,7 @@ import (
 type Bots struct {
 	p     *Platform
 	store eventStore
-	mu sync.Mutex
+	mu    sync.Mutex
 	// changed holds, per community, a channel closed at its next event.
 	changed map[int64]chan struct{}
 	// waits bounds the polls waiting on this node.
