@@ -61,33 +61,20 @@ func (r *Refreshes) Issue(ctx context.Context, g Grant) (string, error) {
 // Rotate spends the app's refresh token raw and returns its grant with the
 // next refresh token. Of concurrent uses one wins; the others are reuses.
 // A token bound to a DPoP key or a VK ID device is refused, unspent, to
-// another holder than by (holds).
+// another holder than by (holders).
 func (r *Refreshes) Rotate(ctx context.Context, raw string, appID int64, by storage.Holder) (Grant, string, error) {
 	kind, h, err := r.p.Keys.Parse(raw)
 	if err != nil || kind != token.Refresh {
 		return Grant{}, "", ErrRefreshInvalid
 	}
 	now := r.p.Now()
-	old, err := r.store.GetRefreshToken(ctx, h, appID)
+	old, err := r.store.UseRefreshToken(ctx, h, appID, now, holders(by))
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return Grant{}, "", ErrRefreshInvalid
-	case err != nil:
-		return Grant{}, "", err
-	}
-	if old.UsedAt.IsZero() && old.RevokedAt.IsZero() {
-		if !holds(old.Holder, by) || !now.Before(old.ExpiresAt) {
-			return Grant{}, "", ErrRefreshInvalid // another holder's, or expired: left as it is
-		}
-		old, err = r.store.UseRefreshToken(ctx, h, appID, now)
-		if err != nil && !errors.Is(err, storage.ErrConflict) {
-			return Grant{}, "", err
-		}
-		// ErrConflict: spent (or revoked) since it was read; a reuse.
-	} else {
-		err = storage.ErrConflict
-	}
-	if err != nil {
+	case errors.Is(err, storage.ErrConflict) && old.UsedAt.IsZero() && old.RevokedAt.IsZero():
+		return Grant{}, "", ErrRefreshInvalid // live, but another holder's: left unspent
+	case errors.Is(err, storage.ErrConflict):
 		if !r.retry(old, now) {
 			if old.RevokedAt.IsZero() {
 				// A spent token presented again: it was copied. Revoke the grant.
@@ -98,6 +85,11 @@ func (r *Refreshes) Rotate(ctx context.Context, raw string, appID int64, by stor
 			return Grant{}, "", ErrRefreshInvalid
 		}
 		// A retry within the grace period: a new pair, no alarm.
+	case err != nil:
+		return Grant{}, "", err
+	}
+	if !now.Before(old.ExpiresAt) {
+		return Grant{}, "", ErrRefreshInvalid
 	}
 	g := Grant{Family: old.Family, AppID: old.AppID, UserID: old.UserID, Scope: old.Scope, AuthTime: old.AuthTime, Nonce: old.Nonce, JKT: old.JKT, DeviceID: old.DeviceID}
 	if r.pause != nil {
@@ -110,10 +102,12 @@ func (r *Refreshes) Rotate(ctx context.Context, raw string, appID int64, by stor
 	return g, next, err
 }
 
-// holds is the binding of refresh tokens: one bound to a DPoP key or a VK
-// ID device is used only by that holder; an unbound one by its app.
-func holds(bound, by storage.Holder) bool {
-	return (bound.JKT == "" || bound.JKT == by.JKT) && (bound.DeviceID == "" || bound.DeviceID == by.DeviceID)
+// holders is the binding of refresh tokens, as the holders whose tokens by
+// may use: an unbound token (its app's), and one bound to by's DPoP key,
+// by's VK ID device, or both. A token bound to another key or device is
+// never by's.
+func holders(by storage.Holder) []storage.Holder {
+	return []storage.Holder{{}, {JKT: by.JKT}, {DeviceID: by.DeviceID}, by}
 }
 
 // retry reports whether a spent refresh token presented again is a client

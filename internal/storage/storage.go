@@ -606,10 +606,12 @@ type Grants interface {
 	// ErrNotFound when it is not the app's.
 	GetRefreshToken(ctx context.Context, hash token.Hash, appID int64) (RefreshToken, error)
 	// UseRefreshToken spends the app's live refresh token at now and
-	// returns it. ErrNotFound: no such token of this app. A token already
-	// spent or revoked is returned with ErrConflict, untouched: what that
-	// means is the caller's rule. Of concurrent uses exactly one wins.
-	UseRefreshToken(ctx context.Context, hash token.Hash, appID int64, now time.Time) (RefreshToken, error)
+	// returns it, if its Holder is one of holders (the caller's rule says
+	// which). ErrNotFound: no such token of this app. A token already spent
+	// or revoked, or held otherwise, is returned with ErrConflict,
+	// untouched: what that means is the caller's rule. Of concurrent uses
+	// exactly one wins.
+	UseRefreshToken(ctx context.Context, hash token.Hash, appID int64, now time.Time, holders []Holder) (RefreshToken, error)
 	// RevokeRefreshTokens revokes the live refresh tokens of a family, or
 	// (family nil) of an app and user, or (family nil, appID 0) of a user
 	// in every app, and says how many.

@@ -47,7 +47,7 @@ func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 	s.Exclusive = exclusive(db)
 	s.Stale = stale
 	s.ForUpdate = " FOR UPDATE"
-	s.ForShare = " FOR SHARE"
+	s.ForKeyShare = " FOR KEY SHARE"
 	s.GrantLocks = true
 	return s, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"latchkey/internal/storage"
@@ -164,15 +165,34 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash token.Hash, appID int6
 	return r, s.err(err)
 }
 
-func (s *Store) UseRefreshToken(ctx context.Context, hash token.Hash, appID int64, now time.Time) (storage.RefreshToken, error) {
+func (s *Store) UseRefreshToken(ctx context.Context, hash token.Hash, appID int64, now time.Time, holders []storage.Holder) (storage.RefreshToken, error) {
+	if len(holders) == 0 {
+		return s.refreshConflict(ctx, hash, appID)
+	}
+	args := []any{ts(now), hash[:], appID}
+	var held strings.Builder
+	for i, h := range holders {
+		if i > 0 {
+			held.WriteString(" OR ")
+		}
+		fmt.Fprintf(&held, "(jkt = $%d AND device_id = $%d)", len(args)+1, len(args)+2)
+		args = append(args, h.JKT, h.DeviceID)
+	}
 	var r storage.RefreshToken
 	err := s.writeRow(ctx, func(row scanner) (err error) { r, err = scanRefresh(row); return err },
-		`UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND app_id = $3 AND used_at = 0 AND revoked_at = 0 RETURNING `+refreshCols,
-		ts(now), hash[:], appID)
+		`UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND app_id = $3 AND used_at = 0 AND revoked_at = 0 AND (`+held.String()+`) RETURNING `+refreshCols,
+		args...)
 	if !errors.Is(err, sql.ErrNoRows) {
 		return r, s.err(err)
 	}
-	if r, err = s.GetRefreshToken(ctx, hash, appID); err != nil {
+	return s.refreshConflict(ctx, hash, appID)
+}
+
+// refreshConflict is a refresh token that was not spent: read, and
+// returned with ErrConflict (ErrNotFound when there is none).
+func (s *Store) refreshConflict(ctx context.Context, hash token.Hash, appID int64) (storage.RefreshToken, error) {
+	r, err := s.GetRefreshToken(ctx, hash, appID)
+	if err != nil {
 		return r, err
 	}
 	return r, storage.ErrConflict

@@ -51,16 +51,17 @@ type Store struct {
 	// transaction will update (" FOR UPDATE" on PostgreSQL). SQLite needs
 	// none: its write transactions start IMMEDIATE on the single writer.
 	ForUpdate string
-	// ForShare is appended to a SELECT whose rows must not change until
-	// the statement's transaction ends (" FOR SHARE" on PostgreSQL, where
-	// a concurrent update then waits; SQLite's single writer needs none).
-	ForShare string
+	// ForKeyShare is appended to a SELECT whose rows must not be locked
+	// FOR UPDATE until the statement's transaction ends (" FOR KEY SHARE"
+	// on PostgreSQL, the lock a foreign key takes, which many writers share
+	// at little cost; SQLite's single writer needs none).
+	ForKeyShare string
 	// GrantLocks, on PostgreSQL, serialises RevokeGrant with the inserts
 	// into the grant it revokes, by a transaction advisory lock on the
 	// family: an insert under way when the grant is revoked is either
 	// revoked with it or refused. SQLite's single writer needs none.
 	GrantLocks bool
-	// guarded holds the inserts built with ForShare and GrantLocks (PostgreSQL's), once
+	// guarded holds the inserts built with ForKeyShare and GrantLocks (PostgreSQL's), once
 	// they are set.
 	guarded  guardedInserts
 	closed   atomic.Bool

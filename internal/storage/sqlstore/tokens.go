@@ -74,7 +74,8 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 // whileLive is PostgreSQL's INSERT into table of one row of n values that
 // stores nothing when the user whose id is value userArg is disabled, or the
 // grant named by value familyArg (NULL: none) was revoked. The user's row
-// is read with ForShare, so on PostgreSQL a DisableUser running at the
+// is read with ForKeyShare, which DisableUser's FOR UPDATE waits for: on
+// PostgreSQL a DisableUser running at the
 // same time waits for this insert (and then revokes what it stored), or
 // this insert waits for it (and then stores nothing); GrantLocks does the
 // same for RevokeGrant. A user id that names no user (0, for service
@@ -87,7 +88,7 @@ func (s *Store) whileLive(table string, n, userArg, familyArg int) string {
 	}
 	return fmt.Sprintf(`WITH u AS (SELECT disabled_at FROM users WHERE id = $%d%s)%s INSERT INTO %s SELECT %s
 		WHERE NOT EXISTS (SELECT 1 FROM u WHERE disabled_at <> 0) AND NOT EXISTS (SELECT 1 FROM revoked_grants WHERE family = $%d)%s`,
-		userArg, s.ForShare, lock, table, placeholders(1, n), familyArg, locked)
+		userArg, s.ForKeyShare, lock, table, placeholders(1, n), familyArg, locked)
 }
 
 // grantLockKey is the advisory lock key of the family in value arg, on

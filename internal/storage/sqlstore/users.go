@@ -89,8 +89,21 @@ func (s *Store) SetPassword(ctx context.Context, id int64, hash string, sessions
 }
 
 func (s *Store) DisableUser(ctx context.Context, id int64, at time.Time) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE users SET disabled_at = $1, sessions_after = $2 WHERE id = $3`, ts(at), at.UnixMilli(), id)
-	return s.affected(res, err)
+	if s.ForUpdate == "" {
+		res, err := s.w.ExecContext(ctx, `UPDATE users SET disabled_at = $1, sessions_after = $2 WHERE id = $3`, ts(at), at.UnixMilli(), id)
+		return s.affected(res, err)
+	}
+	// The row locked FOR UPDATE first: the inserts of the user's tokens
+	// hold it FOR KEY SHARE (whileLive), which a plain UPDATE would not
+	// wait for.
+	return s.tx(ctx, "DisableUser", func(tx *Tx) error {
+		var found int64
+		if err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE id = $1`+s.ForUpdate, id).Scan(&found); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE users SET disabled_at = $1, sessions_after = $2 WHERE id = $3`, ts(at), at.UnixMilli(), id)
+		return err
+	})
 }
 
 func (s *Store) UpdateUserName(ctx context.Context, id int64, first, last string) error {

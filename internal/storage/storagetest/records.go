@@ -17,6 +17,9 @@ import (
 // permissions, callback servers and their deliveries, and the store's
 // own Ping and Close.
 
+// unbound is the holders of a refresh token bound to no key or device.
+var unbound = []storage.Holder{{}}
+
 func testPushedRequests(t *testing.T, s storage.Storage) {
 	u := newUser(t, s, "pusher")
 	a := newApp(t, s, u.ID)
@@ -131,7 +134,7 @@ func testRevokeRefreshTokens(t *testing.T, s storage.Storage) {
 	if n, err := s.RevokeRefreshTokens(ctx(), nil, 0, other.ID, t0); err != nil || n != 1 {
 		t.Fatalf("revoking the other user's tokens in every app: %d %v, want 1", n, err)
 	}
-	if _, err := s.UseRefreshToken(ctx(), hash("r4"), a.ID, t0); !errors.Is(err, storage.ErrConflict) {
+	if _, err := s.UseRefreshToken(ctx(), hash("r4"), a.ID, t0, unbound); !errors.Is(err, storage.ErrConflict) {
 		t.Fatalf("a revoked refresh token: %v, want a conflict", err)
 	}
 }
@@ -300,7 +303,7 @@ func testRevokeGrant(t *testing.T, s storage.Storage) {
 	if tok, _ := s.GetToken(ctx(), hash("grant token 0")); tok.RevokeReason != storage.RevokedRefreshReuse {
 		t.Fatalf("the revoked token's reason: %q", tok.RevokeReason)
 	}
-	if _, err := s.UseRefreshToken(ctx(), hash("grant refresh 0"), a.ID, t0); !errors.Is(err, storage.ErrConflict) {
+	if _, err := s.UseRefreshToken(ctx(), hash("grant refresh 0"), a.ID, t0, unbound); !errors.Is(err, storage.ErrConflict) {
 		t.Fatalf("a refresh token of the revoked grant: %v, want a conflict", err)
 	}
 	// Nothing is stored into the revoked grant afterwards; the other grant

@@ -98,7 +98,7 @@ func RunGrants(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"concurrent code use: exactly one winner", testConcurrentCodeUse},
 		{"pushed requests: the app's, spent once, until they expire", testPushedRequests},
 		{"device codes: by user code, a taken user code, updated in one transaction", testDeviceCodes},
-		{"refresh tokens: read with their holder, spent once", testRefreshHolder},
+		{"refresh tokens: read with their holder, spent once and only by a use that names it", testRefreshHolder},
 		{"refresh tokens: revoked by family, by app and user, by user", testRevokeRefreshTokens},
 		{"grants: revoked in one write, and nothing stored into them afterwards", testRevokeGrant},
 	})
@@ -1436,17 +1436,23 @@ func testRefreshHolder(t *testing.T, s storage.Storage) {
 	}
 	_, err = s.GetRefreshToken(ctx(), r.Hash, a.ID+1000)
 	wantErr(t, err, storage.ErrNotFound) // another app's
-	used, err := s.UseRefreshToken(ctx(), r.Hash, a.ID, t0.Add(time.Minute))
+	// Spent only by a use whose holders include the token's.
+	for _, holders := range [][]storage.Holder{unbound, {{JKT: "key"}, {DeviceID: "phone"}}, {{JKT: "other", DeviceID: "phone"}}} {
+		if got, err := s.UseRefreshToken(ctx(), r.Hash, a.ID, t0, holders); !errors.Is(err, storage.ErrConflict) || !got.UsedAt.IsZero() || got.Holder != r.Holder {
+			t.Fatalf("used by %+v: %+v %v, want a conflict, unspent", holders, got, err)
+		}
+	}
+	used, err := s.UseRefreshToken(ctx(), r.Hash, a.ID, t0.Add(time.Minute), []storage.Holder{{}, r.Holder})
 	must(t, err)
 	if !used.UsedAt.Equal(t0.Add(time.Minute)) || used.Holder != r.Holder {
 		t.Fatalf("UseRefreshToken = %+v", used)
 	}
-	again, err := s.UseRefreshToken(ctx(), r.Hash, a.ID, t0.Add(2*time.Minute))
+	again, err := s.UseRefreshToken(ctx(), r.Hash, a.ID, t0.Add(2*time.Minute), []storage.Holder{r.Holder})
 	wantErr(t, err, storage.ErrConflict)
 	if !again.UsedAt.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("a second use: %+v, want the token with its first use time", again)
 	}
-	_, err = s.UseRefreshToken(ctx(), hash("no such refresh token"), a.ID, t0)
+	_, err = s.UseRefreshToken(ctx(), hash("no such refresh token"), a.ID, t0, unbound)
 	wantErr(t, err, storage.ErrNotFound)
 }
 
