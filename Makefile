@@ -1,4 +1,6 @@
-# make test    every test, with a throwaway PostgreSQL when LATCHKEY_TEST_POSTGRES is unset
+# make test    every test, with a throwaway PostgreSQL when LATCHKEY_TEST_POSTGRES is unset;
+#              a test whose PostgreSQL, Chromium or Node is missing fails
+# make test-short  the tests that need nothing but Go (the others skip)
 # make verify  go mod tidy, gofmt, go vet, staticcheck, govulncheck
 # make fuzz    every fuzz target for 10s on its committed corpus and beyond
 # make bench   micro-benchmarks and the load tool
@@ -10,17 +12,22 @@ export GOTOOLCHAIN ?= auto
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export LATCHKEY_SCREENSHOTS ?= $(CURDIR)/screenshots
 
-.PHONY: test verify lint fuzz bench build
+.PHONY: test test-short verify lint fuzz bench build
 
 # -buildvcs=true: `latchkey version` names the commit it was built from,
 # whatever GOFLAGS says.
 build:
 	$(GO) build -buildvcs=true -o latchkey ./cmd/latchkey
 
+# Every test: one that needs PostgreSQL, Chromium or Node fails when it is
+# missing (and says what to install). test-short skips those instead.
 test:
 	@mkdir -p "$(LATCHKEY_SCREENSHOTS)"
-	./scripts/with-postgres $(GO) test -race -count=1 -timeout 20m ./...
+	LATCHKEY_TEST_STRICT=1 ./scripts/with-postgres $(GO) test -race -count=1 -timeout 20m ./...
 	@echo "screenshots of the browser tests: $(LATCHKEY_SCREENSHOTS)"
+
+test-short:
+	$(GO) test -count=1 ./...
 
 verify: lint
 	./scripts/govulncheck

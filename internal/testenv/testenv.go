@@ -17,13 +17,19 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
-// Missing skips the test, or fails it in CI.
+// StrictEnv, when set (`make test` sets it, as CI=true does), makes a
+// missing part fail its test rather than skip it: only `make test-short`
+// may skip.
+const StrictEnv = "LATCHKEY_TEST_STRICT"
+
+// Missing fails the test under `make test` and in CI, saying what to
+// install; elsewhere (`make test-short`, a bare `go test`) it skips it.
 func Missing(t testing.TB, what string) {
 	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s is required in CI but missing", what)
+	if os.Getenv("CI") != "" || os.Getenv(StrictEnv) != "" {
+		t.Fatalf("%s is required by `make test` but missing: install it (README: Run every test), or run `make test-short`, which skips what needs it", what)
 	}
-	t.Skipf("%s not available; `make test` provides it", what)
+	t.Skipf("%s not available; `make test` requires it", what)
 }
 
 var dbSeq atomic.Int64
