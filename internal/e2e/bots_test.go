@@ -166,7 +166,7 @@ func testBotsLongPoll(t *testing.T, e *env) {
 	// A waiting poll gets the event as soon as it is published.
 	got := make(chan map[string]any, 1)
 	go func() { got <- pollOnce(srv["server"].(string) + "?act=a_check&key=" + key + "&ts=1&wait=20") }()
-	time.Sleep(100 * time.Millisecond) // let it wait; it must not answer before the event either way
+	waitFor(t, 10*time.Second, "the poll waiting", func() bool { return e.P.Bots.PollsWaiting() == 1 })
 	e.call("messages.send", s.writerToken, map[string]string{"peer_id": s.communityArg, "message": "wake up", "random_id": "1"})
 	var m map[string]any
 	select {
@@ -249,7 +249,7 @@ func TestBotsLongPollAcrossNodes(t *testing.T) {
 	go func() {
 		got <- pollOnce(srv["server"].(string) + "?act=a_check&key=" + srv["key"].(string) + "&ts=1&wait=30")
 	}()
-	time.Sleep(200 * time.Millisecond) // let node 2's poll start waiting
+	waitFor(t, 10*time.Second, "node 2's poll waiting", func() bool { return n2.P.Bots.PollsWaiting() == 1 })
 	n1.call("messages.send", s.writerToken, map[string]string{"peer_id": s.communityArg, "message": "across", "random_id": "1"})
 	m := <-got
 	if m == nil || len(m["updates"].([]any)) != 1 {
