@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"latchkey/internal/storage"
@@ -169,23 +170,37 @@ func (s *Store) UseRefreshToken(ctx context.Context, hash token.Hash, appID int6
 	if len(holders) == 0 {
 		return s.refreshConflict(ctx, hash, appID)
 	}
-	args := []any{ts(now), hash[:], appID}
-	var held strings.Builder
-	for i, h := range holders {
-		if i > 0 {
-			held.WriteString(" OR ")
-		}
-		fmt.Fprintf(&held, "(jkt = $%d AND device_id = $%d)", len(args)+1, len(args)+2)
+	args := make([]any, 0, 3+2*len(holders))
+	args = append(args, ts(now), hash[:], appID)
+	for _, h := range holders {
 		args = append(args, h.JKT, h.DeviceID)
 	}
 	var r storage.RefreshToken
-	err := s.writeRow(ctx, func(row scanner) (err error) { r, err = scanRefresh(row); return err },
-		`UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND app_id = $3 AND used_at = 0 AND revoked_at = 0 AND (`+held.String()+`) RETURNING `+refreshCols,
-		args...)
+	err := s.writeRow(ctx, func(row scanner) (err error) { r, err = scanRefresh(row); return err }, useRefreshSQL(len(holders)), args...)
 	if !errors.Is(err, sql.ErrNoRows) {
 		return r, s.err(err)
 	}
 	return s.refreshConflict(ctx, hash, appID)
+}
+
+// useRefreshQueries are UseRefreshToken's statements, by number of holders
+// (built once each: the platform always names the same number).
+var useRefreshQueries sync.Map // int → string
+
+func useRefreshSQL(holders int) string {
+	if q, ok := useRefreshQueries.Load(holders); ok {
+		return q.(string)
+	}
+	var held strings.Builder
+	for i := range holders {
+		if i > 0 {
+			held.WriteString(" OR ")
+		}
+		fmt.Fprintf(&held, "(jkt = $%d AND device_id = $%d)", 4+2*i, 5+2*i)
+	}
+	q := `UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND app_id = $3 AND used_at = 0 AND revoked_at = 0 AND (` + held.String() + `) RETURNING ` + refreshCols
+	useRefreshQueries.Store(holders, q)
+	return q
 }
 
 // refreshConflict is a refresh token that was not spent: read, and

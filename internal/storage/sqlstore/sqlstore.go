@@ -56,10 +56,11 @@ type Store struct {
 	// on PostgreSQL, the lock a foreign key takes, which many writers share
 	// at little cost; SQLite's single writer needs none).
 	ForKeyShare string
-	// GrantLocks, on PostgreSQL, serialises RevokeGrant with the inserts
-	// into the grant it revokes, by a transaction advisory lock on the
-	// family: an insert under way when the grant is revoked is either
-	// revoked with it or refused. SQLite's single writer needs none.
+	// GrantLocks is PostgreSQL's way of refusing a token of a disabled
+	// user or a revoked grant: the insert checks (whileLive), and a
+	// transaction advisory lock on the family orders it with RevokeGrant.
+	// Without it (SQLite) the schema's triggers refuse such a token, and
+	// the single writer orders everything.
 	GrantLocks bool
 	// guarded holds the inserts built with ForKeyShare and GrantLocks (PostgreSQL's), once
 	// they are set.

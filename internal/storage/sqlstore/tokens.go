@@ -74,21 +74,17 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 // whileLive is PostgreSQL's INSERT into table of one row of n values that
 // stores nothing when the user whose id is value userArg is disabled, or the
 // grant named by value familyArg (NULL: none) was revoked. The user's row
-// is read with ForKeyShare, which DisableUser's FOR UPDATE waits for: on
-// PostgreSQL a DisableUser running at the
-// same time waits for this insert (and then revokes what it stored), or
-// this insert waits for it (and then stores nothing); GrantLocks does the
-// same for RevokeGrant. A user id that names no user (0, for service
-// tokens) stores the row.
+// is read with ForKeyShare, which DisableUser's FOR UPDATE waits for, so a
+// DisableUser running at the same time waits for this insert (and then
+// revokes what it stored), or this insert waits for it (and then stores
+// nothing); the shared advisory lock on the family does the same for
+// RevokeGrant. A user id that names no user (0, for service tokens) stores
+// the row.
 func (s *Store) whileLive(table string, n, userArg, familyArg int) string {
-	lock, locked := "", ""
-	if s.GrantLocks {
-		lock = fmt.Sprintf(`, g AS (SELECT pg_advisory_xact_lock_shared(%s))`, grantLockKey(familyArg))
-		locked = ` AND EXISTS (SELECT 1 FROM g)`
-	}
-	return fmt.Sprintf(`WITH u AS (SELECT disabled_at FROM users WHERE id = $%d%s)%s INSERT INTO %s SELECT %s
-		WHERE NOT EXISTS (SELECT 1 FROM u WHERE disabled_at <> 0) AND NOT EXISTS (SELECT 1 FROM revoked_grants WHERE family = $%d)%s`,
-		userArg, s.ForKeyShare, lock, table, placeholders(1, n), familyArg, locked)
+	return fmt.Sprintf(`WITH u AS (SELECT disabled_at FROM users WHERE id = $%d%s), g AS (SELECT pg_advisory_xact_lock_shared(%s))
+		INSERT INTO %s SELECT %s WHERE EXISTS (SELECT 1 FROM g)
+		AND NOT EXISTS (SELECT 1 FROM u WHERE disabled_at <> 0) AND NOT EXISTS (SELECT 1 FROM revoked_grants WHERE family = $%d)`,
+		userArg, s.ForKeyShare, grantLockKey(familyArg), table, placeholders(1, n), familyArg)
 }
 
 // grantLockKey is the advisory lock key of the family in value arg, on
