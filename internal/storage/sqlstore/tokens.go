@@ -77,18 +77,20 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 // is read with ForKeyShare, which DisableUser's FOR UPDATE waits for, so a
 // DisableUser running at the same time waits for this insert (and then
 // revokes what it stored), or this insert waits for it (and then stores
-// nothing); the shared advisory lock on the family does the same for
-// RevokeGrant. A user id that names no user (0, for service tokens) stores
-// the row.
+// nothing). The grant is checked by latchkey_grant_live (migration 021),
+// which does the same with RevokeGrant through the family's advisory lock,
+// and reads revoked_grants after it holds the lock: a check in the
+// statement itself would read with the snapshot the statement began with,
+// before a revocation it waited for committed. A user id that names no
+// user (0, for service tokens) stores the row.
 func (s *Store) whileLive(table string, n, userArg, familyArg int) string {
-	return fmt.Sprintf(`WITH u AS (SELECT disabled_at FROM users WHERE id = $%d%s), g AS (SELECT pg_advisory_xact_lock_shared(%s))
-		INSERT INTO %s SELECT %s WHERE EXISTS (SELECT 1 FROM g)
-		AND NOT EXISTS (SELECT 1 FROM u WHERE disabled_at <> 0) AND NOT EXISTS (SELECT 1 FROM revoked_grants WHERE family = $%d)`,
-		userArg, s.ForKeyShare, grantLockKey(familyArg), table, placeholders(1, n), familyArg)
+	return fmt.Sprintf(`WITH u AS (SELECT disabled_at FROM users WHERE id = $%d%s)
+		INSERT INTO %s SELECT %s WHERE NOT EXISTS (SELECT 1 FROM u WHERE disabled_at <> 0) AND latchkey_grant_live($%d)`,
+		userArg, s.ForKeyShare, table, placeholders(1, n), familyArg)
 }
 
 // grantLockKey is the advisory lock key of the family in value arg, on
-// PostgreSQL (NULL for none: no lock is taken).
+// PostgreSQL (latchkey_grant_live takes the same).
 func grantLockKey(arg int) string {
 	return fmt.Sprintf(`hashtextextended(encode($%d, 'hex'), 0)`, arg)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -242,5 +243,49 @@ func testRevokeGrant(t *testing.T, s storage.Storage) {
 	must(t, s.CreateToken(ctx(), storage.Token{Hash: hash("other grant, later"), Kind: token.User, AppID: a.ID, UserID: u.ID, IssuedAt: t0, Flow: storage.FlowRefresh, CodeHash: &other}))
 	if again, err := s.RevokeGrant(ctx(), family, storage.RevokedRefreshReuse, t0); err != nil || len(again) != 0 {
 		t.Fatalf("revoking the grant again: %d %v, want nothing more", len(again), err)
+	}
+}
+
+// testConcurrentRevokeGrant stores tokens and refresh tokens into a grant
+// while the grant is revoked: every one is then either refused or revoked,
+// none live (a rotation racing a reuse leaves nothing for a thief).
+func testConcurrentRevokeGrant(t *testing.T, s storage.Storage) {
+	u := newUser(t, s, "revoked-while-issuing")
+	a := newApp(t, s, u.ID)
+	for round := range 5 {
+		family := hash(fmt.Sprint("racing grant ", round))
+		const writers, each = 4, 10
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Go(func() {
+				for i := range each {
+					name := fmt.Sprint("racing ", round, " ", w, " ", i)
+					err := s.CreateToken(ctx(), storage.Token{Hash: hash(name), Kind: token.User, AppID: a.ID, UserID: u.ID, IssuedAt: t0, Flow: storage.FlowRefresh, CodeHash: &family})
+					if err != nil && !errors.Is(err, storage.ErrGrantRevoked) {
+						t.Error(err)
+					}
+					err = s.CreateRefreshToken(ctx(), storage.RefreshToken{Hash: hash("refresh " + name), Family: family, AppID: a.ID, UserID: u.ID, IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)})
+					if err != nil && !errors.Is(err, storage.ErrGrantRevoked) {
+						t.Error(err)
+					}
+				}
+			})
+		}
+		_, err := s.RevokeGrant(ctx(), family, storage.RevokedRefreshReuse, t0)
+		must(t, err)
+		wg.Wait()
+		live, err := s.ListTokens(ctx(), storage.TokenFilter{UserID: u.ID, LiveOnly: true})
+		must(t, err)
+		if len(live) > 0 {
+			t.Fatalf("round %d: %d tokens stored while their grant was revoked are live", round, len(live))
+		}
+		for w := range writers {
+			for i := range each {
+				_, err := s.UseRefreshToken(ctx(), hash(fmt.Sprint("refresh racing ", round, " ", w, " ", i)), a.ID, t0, unbound)
+				if err == nil {
+					t.Fatalf("round %d: a refresh token stored while its grant was revoked is live", round)
+				}
+			}
+		}
 	}
 }

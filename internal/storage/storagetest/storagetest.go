@@ -98,6 +98,7 @@ func RunGrants(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"refresh tokens: read with their holder, spent once and only by a use that names it", testRefreshHolder},
 		{"refresh tokens: revoked by family, by app and user, by user", testRevokeRefreshTokens},
 		{"grants: revoked in one write, and nothing stored into them afterwards", testRevokeGrant},
+		{"grants: tokens stored while the grant is revoked are refused or revoked", testConcurrentRevokeGrant},
 	})
 }
 
