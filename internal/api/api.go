@@ -262,14 +262,9 @@ func (d *Dispatcher) call(w http.ResponseWriter, r *http.Request, c *Call, name 
 		return nil, ErrNoVersion
 	}
 	*c = Call{Ctx: r.Context(), Version: v, Now: d.Now()}
-	raw := ps.Get("access_token")
-	dpopScheme := false
+	raw, dpopScheme := ps.Get("access_token"), false
 	if raw == "" {
-		if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-			raw = strings.TrimSpace(h[7:])
-		} else if len(h) > 5 && strings.EqualFold(h[:5], "dpop ") {
-			raw, dpopScheme = strings.TrimSpace(h[5:]), true
-		}
+		raw, dpopScheme = httpx.Credential(r.Header.Get("Authorization"))
 	}
 	if raw == "" {
 		if !m.Open {

@@ -11,9 +11,7 @@ import (
 
 	"latchkey/internal/platform"
 	"latchkey/internal/protocol"
-	"latchkey/internal/scope"
 	"latchkey/internal/storage"
-	"latchkey/internal/token"
 )
 
 // ParseAuthorize checks an /authorize request against stored apps. A
@@ -163,29 +161,30 @@ func NewDeviceID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
+// approveImplicit issues the token(s) and redirects with them in the
+// fragment.
 func (p *Provider) approveImplicit(ctx context.Context, req *AuthorizeRequest, user storage.User, ip string) (string, error) {
 	resp := NewResponse(req)
 	if len(req.CommunityIDs) > 0 {
-		for _, id := range req.CommunityIDs {
-			raw, _, err := p.p.IssueToken(ctx, storage.Token{Kind: token.Community, AppID: req.App.ID, UserID: user.ID,
-				CommunityID: id, Scope: req.Scope, IP: ip, Flow: storage.FlowImplicit}, 0)
-			if err != nil {
-				return "", err
-			}
-			resp.Add("access_token_"+strconv.FormatInt(id, 10), raw)
-		}
-		resp.Add("expires_in", "0")
-	} else {
-		ttl := userTTL(req.Scope, p.Cfg.ImplicitTokenTTL)
-		raw, _, err := p.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: req.App.ID, UserID: user.ID,
-			Scope: req.Scope, IP: ip, Flow: storage.FlowImplicit}, ttl)
+		tokens, err := p.issuer.Communities(ctx, platform.CommunityIssuance{AppID: req.App.ID, UserID: user.ID,
+			CommunityIDs: req.CommunityIDs, Scope: req.Scope, Flow: storage.FlowImplicit, IP: ip})
 		if err != nil {
 			return "", err
 		}
-		resp.Add("access_token", raw).Add("expires_in", strconv.FormatInt(int64(ttl.Seconds()), 10)).
+		for _, t := range tokens {
+			resp.Add("access_token_"+strconv.FormatInt(t.CommunityID, 10), t.Access)
+		}
+		resp.Add("expires_in", "0")
+	} else {
+		t, err := p.issuer.Issue(ctx, platform.Issuance{Grant: platform.Grant{AppID: req.App.ID, UserID: user.ID, Scope: req.Scope},
+			Flow: storage.FlowImplicit, IP: ip})
+		if err != nil {
+			return "", err
+		}
+		resp.Add("access_token", t.Access).Add("expires_in", strconv.FormatInt(int64(t.TTL/time.Second), 10)).
 			Add("user_id", strconv.FormatInt(user.ID, 10))
-		if req.Scope.Has(scope.Email) && user.Email != "" {
-			resp.Add("email", user.Email)
+		if t.Email != "" {
+			resp.Add("email", t.Email)
 		}
 	}
 	if req.State != "" {

@@ -50,7 +50,7 @@ type deviceGrant struct{ p *Provider }
 // public: devices are mostly public clients.
 func (g *deviceGrant) public() bool { return true }
 
-func (g *deviceGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Error) {
+func (g *deviceGrant) exchange(ctx context.Context, r *tokenRequest) (answer, error) {
 	raw := r.form.Get("device_code")
 	if raw == "" {
 		return nil, newError(protocol.InvalidRequest, 400, "device_code is missing")
@@ -66,8 +66,9 @@ func (g *deviceGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Erro
 	case errors.Is(err, platform.ErrDeviceExpired):
 		return nil, newError(protocol.ExpiredToken, 400, "the device code expired: start again")
 	case err != nil:
-		return nil, grantError(err)
+		return nil, err
 	}
-	return g.p.issueGrant(ctx, r, platform.Grant{Family: dc.Hash, AppID: dc.AppID, UserID: dc.UserID, Scope: dc.Scope,
-		AuthTime: dc.IssuedAt, JKT: r.jkt}, storage.FlowDevice)
+	t, err := g.p.issuer.Issue(ctx, r.issuance(platform.Grant{Family: dc.Hash, AppID: dc.AppID, UserID: dc.UserID, Scope: dc.Scope,
+		AuthTime: dc.IssuedAt}, storage.FlowDevice))
+	return issued(t), err
 }

@@ -2,25 +2,24 @@ package oauth
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
 	"latchkey/internal/platform"
 	"latchkey/internal/protocol"
 	"latchkey/internal/scope"
-	"latchkey/internal/token"
 )
 
 // exchangeGrant is token exchange (RFC 8693): an app's server trades a user
-// token of its own for a narrower one — the same or fewer scopes, a
-// lifetime no longer than the original's — never broader. The new token
-// belongs to the original's grant and is revoked with it.
+// token of its own for a narrower one (platform.Issuer.Exchange): the same
+// or fewer scopes, a lifetime no longer than the original's, never broader.
 type exchangeGrant struct{ p *Provider }
 
 // public: only an app's server, authenticated, exchanges tokens.
 func (g *exchangeGrant) public() bool { return false }
 
-func (g *exchangeGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Error) {
+func (g *exchangeGrant) exchange(ctx context.Context, r *tokenRequest) (answer, error) {
 	f := r.form
 	raw := f.Get("subject_token")
 	switch {
@@ -37,38 +36,23 @@ func (g *exchangeGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Er
 	case f.Has("audience") && f.Get("audience") != strconv.FormatInt(r.client.ID, 10):
 		return nil, newError(protocol.InvalidTarget, 400, "audience must be the app's own client_id")
 	}
-	subject, err := g.p.p.CheckToken(ctx, raw)
-	if platform.Refused(err) || err == nil && (subject.Kind != token.User || subject.AppID != r.client.ID) {
-		return nil, newError(protocol.InvalidGrant, 400, "subject_token is not a live user token of this app")
-	}
-	if err != nil {
-		return nil, internal(err)
-	}
-	m := subject.Scope
+	var want scope.Mask
 	if s := f.Get("scope"); s != "" {
-		if m, err = scope.Parse(scope.User, s); err != nil {
+		m, err := scope.Parse(scope.User, s)
+		if err != nil {
 			return nil, newError(protocol.InvalidScope, 400, err.Error())
 		}
-		if !subject.Scope.Has(m) {
-			return nil, newError(protocol.InvalidScope, 400, "scope asks for more than the subject token has: a token can only be narrowed")
-		}
+		want = m
 	}
-	// Never longer than the original, and never forever.
-	now := g.p.now()
-	ttl := g.p.Cfg.CodeTokenTTL
-	if !subject.ExpiresAt.IsZero() {
-		ttl = min(ttl, subject.ExpiresAt.Sub(now))
+	t, err := g.p.issuer.Exchange(ctx, platform.Actor{IP: r.ip}, r.client.ID, raw, want)
+	switch {
+	case errors.Is(err, platform.ErrWiderScope):
+		return nil, newError(protocol.InvalidScope, 400, "scope asks for more than the subject token has: a token can only be narrowed")
+	case err != nil:
+		return nil, err
 	}
-	ttl = ttl.Truncate(time.Second)
-	if ttl < time.Second {
-		return nil, newError(protocol.InvalidGrant, 400, "subject_token is about to expire")
-	}
-	access, _, err := g.p.p.Exchange(ctx, platform.Actor{IP: r.ip}, subject, m, ttl)
-	if err != nil {
-		return nil, grantError(err)
-	}
-	return map[string]any{
-		"access_token": access, "issued_token_type": protocol.TokenTypeAccessToken, "token_type": "bearer",
-		"expires_in": int64(ttl / time.Second), "scope": m.Text(scope.User),
+	return body{
+		"access_token": t.Access, "issued_token_type": protocol.TokenTypeAccessToken, "token_type": "bearer",
+		"expires_in": int64(t.TTL / time.Second), "scope": t.Scope.Text(scope.User),
 	}, nil
 }

@@ -6,25 +6,30 @@ import (
 	"latchkey/internal/protocol"
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
-	"latchkey/internal/token"
 )
 
-// refreshGrant is the refresh token grant (RFC 6749 §6): the refresh token
-// is rotated by platform.Refreshes (a spent one presented again revokes the
-// grant), and a new access token of the grant is issued, with the grant's
-// scopes or, when scope is given, a subset of them.
+// refreshGrant is the refresh token grant (RFC 6749 §6; VK ID's,
+// vkid-wire.md §3, with its device): the refresh token is rotated by
+// platform.Refreshes (a spent one presented again revokes the grant), and
+// a new access token of the grant issued, with the grant's scopes or, when
+// scope is given, a subset of them.
 type refreshGrant struct{ p *Provider }
 
 // public: a standalone app refreshes without a secret; the token is bound
 // to it.
 func (g *refreshGrant) public() bool { return true }
 
-func (g *refreshGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Error) {
-	raw := r.form.Get("refresh_token")
-	if raw == "" {
-		return nil, newError(protocol.InvalidRequest, 400, "refresh_token is missing")
+var errNoRefresh = newError(protocol.InvalidRequest, 400, "refresh_token is missing")
+
+func (g *refreshGrant) exchange(ctx context.Context, r *tokenRequest) (answer, error) {
+	raw, device := r.form.Get("refresh_token"), r.form.Get("device_id")
+	switch {
+	case raw == "":
+		return nil, errNoRefresh
+	case r.d.device && !ValidDeviceID(device):
+		return nil, errVKIDDevice
 	}
-	narrow := scope.Mask(-1)
+	var narrow scope.Mask
 	if s := r.form.Get("scope"); s != "" {
 		m, err := scope.Parse(scope.User, s)
 		if err != nil {
@@ -32,30 +37,12 @@ func (g *refreshGrant) exchange(ctx context.Context, r *tokenRequest) (any, *Err
 		}
 		narrow = m
 	}
-	grant, next, err := g.p.refreshes.Rotate(ctx, raw, r.client.ID, storage.Holder{JKT: r.jkt, DeviceID: r.form.Get("device_id")})
+	grant, next, err := g.p.refreshes.Rotate(ctx, raw, r.client.ID, storage.Holder{JKT: r.jkt, DeviceID: device})
 	if err != nil {
-		return nil, grantError(err)
+		return nil, err
 	}
-	if narrow != -1 {
-		if !grant.Scope.Has(narrow) {
-			return nil, newError(protocol.InvalidScope, 400, "scope asks for more than the grant has")
-		}
-		grant.Scope = narrow
-	}
-	// Only expiring grants have refresh tokens: a refreshed token expires.
-	ttl := g.p.Cfg.CodeTokenTTL
-	access, _, err := g.p.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: r.client.ID, UserID: grant.UserID,
-		Scope: grant.Scope, IP: r.ip, Flow: storage.FlowRefresh, CodeHash: &grant.Family, JKT: r.jkt}, ttl)
-	if err != nil {
-		return nil, grantError(err)
-	}
-	out := map[string]any{
-		"access_token": access, "refresh_token": next, "expires_in": int64(ttl.Seconds()), "user_id": grant.UserID,
-		"token_type": tokenType(r.jkt), "scope": grant.Scope.Text(scope.User),
-	}
-	// A refreshed id_token carries no nonce (OpenID Connect Core §12.2).
-	if e := g.p.addIDToken(ctx, out, grant, ""); e != nil {
-		return nil, e
-	}
-	return out, nil
+	in := r.issuance(grant, storage.FlowRefresh)
+	in.Narrow, in.Refresh = narrow, next
+	t, err := g.p.issuer.Issue(ctx, in)
+	return issued(t), err
 }

@@ -28,10 +28,8 @@ import (
 
 // Config holds the lifetimes and switches of the flows.
 type Config struct {
-	CodeTTL          time.Duration
-	ImplicitTokenTTL time.Duration
-	CodeTokenTTL     time.Duration
-	AllowPlainPKCE   bool
+	CodeTTL        time.Duration
+	AllowPlainPKCE bool
 	// PublicURL is the server's absolute URL (issuer, blank page).
 	PublicURL *url.URL
 }
@@ -43,16 +41,24 @@ type Platform interface {
 	MayGrantFor(ctx context.Context, userID int64, communityIDs []int64) error
 	LookupCommunity(ctx context.Context, id int64) (storage.Community, error)
 	User(ctx context.Context, id int64) (storage.User, error)
-	IssueToken(ctx context.Context, t storage.Token, ttl time.Duration) (string, storage.Token, error)
 	CheckToken(ctx context.Context, raw string) (storage.Token, error)
 	RevokeToken(ctx context.Context, actor platform.Actor, appID int64, raw string) error
 	EndSignIn(ctx context.Context, actor platform.Actor, t storage.Token) error
 	RemoveAppAccess(ctx context.Context, actor platform.Actor, userID, appID int64) error
-	Exchange(ctx context.Context, actor platform.Actor, subject storage.Token, m scope.Mask, ttl time.Duration) (string, storage.Token, error)
 	CheckProof(ctx context.Context, proof, method, target, accessToken string) (dpop.Proof, error)
 	CheckBinding(ctx context.Context, t storage.Token, dpopScheme bool, proof, method, target, raw string) error
 	Push(ctx context.Context, appID int64, params url.Values) (string, error)
 	TakePushed(ctx context.Context, appID int64, uri string, spend bool) (url.Values, error)
+}
+
+// Issuer hands out every token a grant issues (platform.Issuer).
+type Issuer interface {
+	Issue(ctx context.Context, in platform.Issuance) (platform.Issued, error)
+	Communities(ctx context.Context, in platform.CommunityIssuance) ([]platform.CommunityToken, error)
+	ClientCredentials(ctx context.Context, app storage.App, secret token.Hash, ip string) (string, error)
+	Exchange(ctx context.Context, actor platform.Actor, appID int64, subject string, want scope.Mask) (platform.Issued, error)
+	Claims(u storage.User, m scope.Mask) platform.UserClaims
+	IDTokenOf(ctx context.Context, raw string, appID int64) (platform.IDClaims, error)
 }
 
 // Consents decides and records consent (platform.Consents).
@@ -82,6 +88,7 @@ type Devices interface {
 // Deps are what a Provider is built from.
 type Deps struct {
 	Platform  Platform
+	Issuer    Issuer
 	Consents  Consents
 	Codes     Codes
 	Refreshes Refreshes
@@ -96,6 +103,7 @@ type Deps struct {
 // Provider answers the OAuth endpoints.
 type Provider struct {
 	p         Platform
+	issuer    Issuer
 	consents  Consents
 	codes     Codes
 	refreshes Refreshes
@@ -116,7 +124,7 @@ func New(d Deps) *Provider {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	p := &Provider{p: d.Platform, consents: d.Consents, codes: d.Codes, refreshes: d.Refreshes, signer: d.Signer, devices: d.Devices, now: d.Now, Cfg: d.Config, log: d.Log, limits: ratelimit.New(1 << 14)}
+	p := &Provider{p: d.Platform, issuer: d.Issuer, consents: d.Consents, codes: d.Codes, refreshes: d.Refreshes, signer: d.Signer, devices: d.Devices, now: d.Now, Cfg: d.Config, log: d.Log, limits: ratelimit.New(1 << 14)}
 	p.grants = grants(p)
 	return p
 }
@@ -127,11 +135,3 @@ func (p *Provider) Issuer() string { return strings.TrimSuffix(p.Cfg.PublicURL.S
 
 // BlankURL is <public-url>/blank.html.
 func (p *Provider) BlankURL() string { return p.Cfg.PublicURL.JoinPath("/blank.html").String() }
-
-// userTTL is the lifetime of a user token: none with offline.
-func userTTL(m scope.Mask, ttl time.Duration) time.Duration {
-	if m.Has(scope.Offline) {
-		return 0
-	}
-	return ttl
-}

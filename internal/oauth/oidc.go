@@ -5,105 +5,20 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
-	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
+	"latchkey/internal/httpx"
 	"latchkey/internal/platform"
 	"latchkey/internal/scope"
-	"latchkey/internal/storage"
 )
 
 // OpenID Connect: id_tokens for the openid scope on the code flow,
 // discovery, the JWKS and UserInfo.
 
-// Signer signs id_tokens and publishes their keys (platform.Signing).
+// Signer publishes the keys id_tokens are signed with (platform.Signing).
 type Signer interface {
-	Sign(ctx context.Context, claims any) (string, error)
-	// Verify checks a JWT of ours and decodes its claims into out
-	// (platform.ErrBadJWT when it is not one).
-	Verify(ctx context.Context, raw string, out any) error
 	JWKS(ctx context.Context) (jose.JSONWebKeySet, error)
-}
-
-// idTokenTTL is how long an id_token is valid: it proves a login, now.
-const idTokenTTL = time.Hour
-
-// idClaims are the id_token's claims (OpenID Connect Core §2, with VK
-// ID's iis and app, vkid-wire.md §9).
-type idClaims struct {
-	Issuer   string `json:"iss"`
-	Subject  string `json:"sub"`
-	Audience string `json:"aud"`
-	Expiry   int64  `json:"exp"`
-	IssuedAt int64  `json:"iat"`
-	AuthTime int64  `json:"auth_time,omitempty"`
-	Nonce    string `json:"nonce,omitempty"`
-	IIS      string `json:"iis"`
-	App      int64  `json:"app"`
-	userClaims
-}
-
-// userClaims are what profile and email disclose, in the id_token and at
-// UserInfo.
-type userClaims struct {
-	Name       string `json:"name,omitempty"`
-	GivenName  string `json:"given_name,omitempty"`
-	FamilyName string `json:"family_name,omitempty"`
-	Picture    string `json:"picture,omitempty"`
-	Email      string `json:"email,omitempty"`
-}
-
-func (p *Provider) userClaims(ctx context.Context, userID int64, m scope.Mask) userClaims {
-	var c userClaims
-	if !m.Has(scope.Profile) && !m.Has(scope.Email) {
-		return c
-	}
-	u, err := p.p.User(ctx, userID)
-	if err != nil {
-		return c
-	}
-	if m.Has(scope.Profile) {
-		c.GivenName, c.FamilyName = u.FirstName, u.LastName
-		c.Name = strings.TrimSpace(u.FirstName + " " + u.LastName)
-		c.Picture = platform.AvatarURL(p.Cfg.PublicURL, u.ID, 200)
-	}
-	if m.Has(scope.Email) {
-		c.Email = u.Email
-	}
-	return c
-}
-
-// addIDToken adds an id_token to a token answer of grant when it has the
-// openid scope. nonce is the authorization request's (none on refresh).
-func (p *Provider) addIDToken(ctx context.Context, out map[string]any, g platform.Grant, nonce string) *Error {
-	if !g.Scope.Has(scope.OpenID) || p.signer == nil {
-		return nil
-	}
-	tok, e := p.idToken(ctx, g, nonce)
-	if e != nil {
-		return e
-	}
-	out["id_token"] = tok
-	return nil
-}
-
-// idToken signs the id_token of a grant (OpenID Connect Core §2, with VK
-// ID's claims, vkid-wire.md §9).
-func (p *Provider) idToken(ctx context.Context, g platform.Grant, nonce string) (string, *Error) {
-	now := p.now()
-	c := idClaims{Issuer: p.Issuer(), Subject: strconv.FormatInt(g.UserID, 10), Audience: strconv.FormatInt(g.AppID, 10),
-		Expiry: now.Add(idTokenTTL).Unix(), IssuedAt: now.Unix(), Nonce: nonce, IIS: p.Issuer(), App: g.AppID,
-		userClaims: p.userClaims(ctx, g.UserID, g.Scope)}
-	if !g.AuthTime.IsZero() {
-		c.AuthTime = g.AuthTime.Unix()
-	}
-	tok, err := p.signer.Sign(ctx, c)
-	if err != nil {
-		return "", internal(err)
-	}
-	return tok, nil
 }
 
 // JWKS serves the public signing keys.
@@ -121,12 +36,8 @@ func (p *Provider) JWKS(w http.ResponseWriter, r *http.Request) {
 // UserInfo serves OpenID Connect UserInfo (Core §5.3) to a Bearer token
 // with the openid scope.
 func (p *Provider) UserInfo(w http.ResponseWriter, r *http.Request) {
-	raw, dpopScheme := "", false
-	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		raw = strings.TrimSpace(h[7:])
-	} else if len(h) > 5 && strings.EqualFold(h[:5], "dpop ") {
-		raw, dpopScheme = strings.TrimSpace(h[5:]), true
-	} else if r.Method == http.MethodPost {
+	raw, dpopScheme := httpx.Credential(r.Header.Get("Authorization"))
+	if raw == "" && r.Method == http.MethodPost {
 		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 		if err := r.ParseForm(); err == nil {
 			raw = r.PostForm.Get("access_token")
@@ -164,7 +75,12 @@ func (p *Provider) UserInfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := map[string]any{"sub": strconv.FormatInt(t.UserID, 10)}
-	c := p.userClaims(r.Context(), t.UserID, t.Scope)
+	var c platform.UserClaims
+	if t.Scope.Has(scope.Profile) || t.Scope.Has(scope.Email) {
+		if u, err := p.p.User(r.Context(), t.UserID); err == nil {
+			c = p.issuer.Claims(u, t.Scope)
+		}
+	}
 	for k, v := range map[string]string{"name": c.Name, "given_name": c.GivenName, "family_name": c.FamilyName, "picture": c.Picture, "email": c.Email} {
 		if v != "" {
 			out[k] = v
@@ -180,9 +96,4 @@ func (p *Provider) Discovery(w http.ResponseWriter, r *http.Request) {
 	m["id_token_signing_alg_values_supported"] = []string{string(jose.RS256)}
 	m["claims_supported"] = []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "name", "given_name", "family_name", "picture", "email"}
 	writeJSON(w, http.StatusOK, m)
-}
-
-// grantFor is the grant a code stands for.
-func grantFor(code storage.Code) platform.Grant {
-	return platform.Grant{Family: code.Hash, AppID: code.AppID, UserID: code.UserID, Scope: code.Scope, AuthTime: code.IssuedAt, Nonce: code.Nonce}
 }

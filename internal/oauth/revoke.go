@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 
 	"latchkey/internal/dpop"
@@ -120,7 +121,7 @@ func (p *Provider) metadata() map[string]any {
 		"authorization_response_iss_parameter_supported": true,
 		"response_types_supported":                       []string{protocol.ResponseCode, protocol.ResponseToken},
 		"response_modes_supported":                       []string{"query", "fragment"},
-		"grant_types_supported":                          append(p.grantTypes(), protocol.GrantImplicit),
+		"grant_types_supported":                          slices.Concat(legacy.grantTypes, []string{protocol.GrantImplicit}),
 		"code_challenge_methods_supported":               methods,
 		"token_endpoint_auth_methods_supported":          append(clientAuth, "none"),
 		"revocation_endpoint_auth_methods_supported":     clientAuth,

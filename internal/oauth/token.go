@@ -7,34 +7,45 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"latchkey/internal/httpx"
 	"latchkey/internal/platform"
 	"latchkey/internal/protocol"
+	"latchkey/internal/scope"
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
 )
 
-// The token endpoint, /access_token, is a pipeline: read the form,
-// authenticate the client, pick the grant by grant_type, run it, answer.
-// Each grant is a small type in a file of its own (grant_*.go) registered in
-// grants below; it gets an authenticated client and never parses or
-// authenticates anything the pipeline already did.
+// The token endpoints are one pipeline in two dialects: /access_token (VK's
+// legacy one and the RFCs') and VK ID's /oauth2/auth. A request is read,
+// its client authenticated, its grant picked by grant_type from one
+// registry, run, and its answer encoded. Each grant is a small type in a
+// file of its own (grant_*.go): it decodes its parameters, asks the
+// platform, which issues every token, and returns what was issued. The
+// dialect decides only the shapes: which grants it serves, whether a
+// secret is needed, its words for errors and its answers.
 
-// grant is one grant_type of the token endpoint.
+// grant is one grant_type of the token endpoints.
 type grant interface {
-	// exchange answers an authenticated request: the JSON body of a
-	// successful answer, or an OAuth error.
-	exchange(ctx context.Context, r *tokenRequest) (any, *Error)
+	// exchange runs an authenticated request: what was issued, or why not
+	// (an *Error, or a platform error the dialect words).
+	exchange(ctx context.Context, r *tokenRequest) (answer, error)
 	// public reports whether a public client (a standalone app, without a
 	// secret) may use the grant.
 	public() bool
 }
 
-// grants lists the grant types the endpoint serves. VK's code exchange
-// sends no grant_type: it is the code grant.
+// presenter is a grant whose request presents an access token: its DPoP
+// header is that token's proof, which the grant checks, not the token
+// request's (RFC 9449 §5).
+type presenter interface{ presentsToken() }
+
+// grants is the registry of every grant type; a dialect serves some.
+// VK's code exchange sends no grant_type: it is the code grant.
 func grants(p *Provider) map[string]grant {
 	code := &codeGrant{p: p}
 	return map[string]grant{
@@ -44,23 +55,80 @@ func grants(p *Provider) map[string]grant {
 		protocol.GrantDeviceCode:        &deviceGrant{p: p},
 		protocol.GrantTokenExchange:     &exchangeGrant{p: p},
 		protocol.GrantClientCredentials: &clientCredentialsGrant{p: p},
+		grantMigrate:                    &migrateGrant{p: p},
 	}
+}
+
+// dialect is one way clients speak to the token endpoints.
+type dialect struct {
+	// kind is the platform's name for it: lifetimes, what answers carry.
+	kind platform.Dialect
+	// path is the endpoint's path, the htu of its DPoP proofs.
+	path string
+	// grantTypes are the named grant types it serves.
+	grantTypes []string
+	// secretless: every app may call without its secret, PKCE standing in
+	// for it (VK ID); otherwise only standalone apps are public clients.
+	secretless bool
+	// device: requests name their VK ID device, and the codes and refresh
+	// tokens they use must be that device's.
+	device bool
+	// words are the dialect's own errors for the pipeline's and the
+	// platform's (nil: the pipeline's).
+	words func(err error) *Error
+}
+
+// The two dialects.
+var (
+	legacy = &dialect{kind: platform.Legacy, path: "/access_token", grantTypes: []string{protocol.GrantAuthorizationCode,
+		protocol.GrantRefreshToken, protocol.GrantDeviceCode, protocol.GrantTokenExchange, protocol.GrantClientCredentials}}
+	vkid = &dialect{kind: platform.VKID, path: "/oauth2/auth", secretless: true, device: true, words: vkidWords,
+		grantTypes: []string{protocol.GrantAuthorizationCode, protocol.GrantRefreshToken, grantMigrate}}
+)
+
+// serves reports whether the dialect serves grant type gt ("" is the
+// legacy code exchange).
+func (d *dialect) serves(gt string) bool {
+	return gt == "" && d == legacy || slices.Contains(d.grantTypes, gt)
+}
+
+// refuse is the error a client of the dialect is answered for err.
+func (d *dialect) refuse(err error) *Error {
+	if d.words != nil {
+		if e := d.words(err); e != nil {
+			return e
+		}
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return grantError(err)
 }
 
 // tokenRequest is a token request after the pipeline's shared steps.
 type tokenRequest struct {
+	d    *dialect
+	http *http.Request
 	form url.Values
 	// client is the authenticated app, and secret the hash of the client
 	// secret it authenticated with.
 	client storage.App
 	secret token.Hash
-	// public: the client is a standalone app that sent no secret (RFC 8252
-	// §8.4); it proves nothing but its client_id.
+	// public: the client sent no secret; it proves nothing but its
+	// client_id (RFC 8252 §8.4).
 	public bool
 	// jkt is the thumbprint of the DPoP key the request proved (RFC 9449
 	// §5): the tokens issued are bound to it. "" without a DPoP header.
 	jkt string
 	ip  string
+}
+
+// issuance is the platform's request for a user token of grant g, issued
+// to this request's client and key, by its dialect's rules.
+func (r *tokenRequest) issuance(g platform.Grant, flow storage.Flow) platform.Issuance {
+	g.JKT = r.jkt
+	return platform.Issuance{Grant: g, Dialect: r.d.kind, Flow: flow, IP: r.ip}
 }
 
 // AccessToken serves GET and POST /access_token.
@@ -69,22 +137,7 @@ func (p *Provider) AccessToken(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	gt := r.Form.Get("grant_type")
-	g, ok := p.grants[gt]
-	if !ok {
-		p.fail(w, r, newError(protocol.UnsupportedGrantType, 400, fmt.Sprintf("grant_type %q is not supported: use %s", gt, strings.Join(p.grantTypes(), ", "))))
-		return
-	}
-	if public && !g.public() {
-		p.fail(w, r, newError(protocol.InvalidClient, 401, "client_secret is missing: this grant needs the app's client secret"))
-		return
-	}
-	jkt, e := p.tokenProof(r, "/access_token")
-	if e != nil {
-		p.fail(w, r, e)
-		return
-	}
-	body, e := g.exchange(r.Context(), &tokenRequest{form: r.Form, client: client, secret: secret, public: public, jkt: jkt, ip: httpx.ClientIP(r)})
+	body, e := p.token(r, &tokenRequest{d: legacy, client: client, secret: secret, public: public})
 	if e != nil {
 		p.fail(w, r, e)
 		return
@@ -92,22 +145,74 @@ func (p *Provider) AccessToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-// grantTypes are the named grant types served, for errors and metadata.
-func (p *Provider) grantTypes() []string {
-	return []string{protocol.GrantAuthorizationCode, protocol.GrantRefreshToken, protocol.GrantDeviceCode, protocol.GrantTokenExchange, protocol.GrantClientCredentials}
+// token is the pipeline after client authentication, in both dialects:
+// the grant, the DPoP proof, the grant's run, the answer's shape.
+func (p *Provider) token(r *http.Request, tr *tokenRequest) (map[string]any, *Error) {
+	tr.http, tr.form, tr.ip = r, r.Form, httpx.ClientIP(r)
+	gt := r.Form.Get("grant_type")
+	g, ok := p.grants[gt]
+	if !ok || !tr.d.serves(gt) {
+		return nil, newError(protocol.UnsupportedGrantType, 400, fmt.Sprintf("grant_type %q is not supported: use %s", gt, strings.Join(tr.d.grantTypes, ", ")))
+	}
+	if tr.public && !g.public() {
+		return nil, newError(protocol.InvalidClient, 401, "client_secret is missing: this grant needs the app's client secret")
+	}
+	if _, ok := g.(presenter); !ok {
+		jkt, e := p.tokenProof(r, tr.d.path)
+		if e != nil {
+			return nil, e
+		}
+		tr.jkt = jkt
+	}
+	a, err := g.exchange(r.Context(), tr)
+	if err != nil {
+		return nil, tr.d.refuse(err)
+	}
+	return a.encode(tr.d), nil
 }
 
+// answer is what a grant issued, for its dialect to shape.
+type answer interface {
+	encode(d *dialect) map[string]any
+}
+
+// issued is a user token's answer.
+type issued platform.Issued
+
+func (a issued) encode(d *dialect) map[string]any {
+	out := map[string]any{"access_token": a.Access, "expires_in": int64(a.TTL / time.Second), "user_id": a.UserID}
+	if d.kind == platform.VKID {
+		out["token_type"], out["scope"] = "Bearer", VKIDScope(a.Scope)
+	} else {
+		out["token_type"], out["scope"] = "bearer", a.Scope.Text(scope.User)
+	}
+	if a.JKT != "" {
+		out["token_type"] = "DPoP"
+	}
+	for k, v := range map[string]string{"refresh_token": a.Refresh, "id_token": a.IDToken, "email": a.Email} {
+		if v != "" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// body is an answer of one shape in every dialect.
+type body map[string]any
+
+func (b body) encode(*dialect) map[string]any { return b }
+
 // clientRequest is the prologue of every endpoint an app's server or a
-// device calls: read the form, authenticate the client. It answers errors
-// itself and reports whether it did not.
+// device calls in the legacy dialect: read the form, authenticate the
+// client. It answers errors itself and reports whether it did not.
 func (p *Provider) clientRequest(w http.ResponseWriter, r *http.Request) (client storage.App, secret token.Hash, public, ok bool) {
 	if e := parseForm(w, r); e != nil {
 		p.fail(w, r, e)
 		return client, secret, false, false
 	}
-	client, secret, public, e := p.authenticate(r)
-	if e != nil {
-		p.fail(w, r, e)
+	client, secret, public, err := p.authenticate(r, legacy)
+	if err != nil {
+		p.fail(w, r, legacy.refuse(err))
 		return client, secret, public, false
 	}
 	return client, secret, public, true
@@ -145,14 +250,22 @@ func parseForm(w http.ResponseWriter, r *http.Request) *Error {
 	return nil
 }
 
-// authenticate authenticates the app by HTTP Basic (RFC 6749 §2.3.1,
+// Why a client is not authenticated (vk-wire.md §2 has VK's words).
+var (
+	errNoClientID = newError(protocol.InvalidClient, 401, "client_id is missing")
+	errNoSecret   = newError(protocol.InvalidClient, 401, "client_secret is missing")
+)
+
+// authenticate is the one client authentication of every endpoint an
+// app's server or a device calls: by HTTP Basic (RFC 6749 §2.3.1,
 // form-encoded id and secret) or by client_id and client_secret
-// parameters, and returns the hash of the secret that matched. A
-// standalone app that sends no secret is a public client (RFC 6749 §2.1,
-// token_endpoint_auth_method none): it is identified, not authenticated,
-// and only grants that allow it (with PKCE) take it. Web and iframe apps
-// always authenticate.
-func (p *Provider) authenticate(r *http.Request) (app storage.App, secretHash token.Hash, public bool, e *Error) {
+// parameters. It returns the app and the hash of the secret that matched.
+// An app that sends no secret is a public client (RFC 6749 §2.1,
+// token_endpoint_auth_method none): identified, not authenticated, and
+// only grants that allow it (with PKCE) take it. In the legacy dialect
+// only standalone apps may be public; in VK ID's, every app (PKCE is
+// always required there).
+func (p *Provider) authenticate(r *http.Request, d *dialect) (app storage.App, secretHash token.Hash, public bool, err error) {
 	id, secret, basic := r.BasicAuth()
 	if basic {
 		var err1, err2 error
@@ -164,24 +277,19 @@ func (p *Provider) authenticate(r *http.Request) (app storage.App, secretHash to
 	} else {
 		id, secret = r.Form.Get("client_id"), r.Form.Get("client_secret")
 	}
-	if id == "" {
-		return app, secretHash, false, newError(protocol.InvalidClient, 401, "client_id is missing")
-	}
-	clientID, err := strconv.ParseInt(id, 10, 64)
-	if err != nil || clientID <= 0 {
-		return app, secretHash, false, errBadClientID
-	}
 	if secret == "" {
-		app, err := p.p.LookupApp(r.Context(), clientID)
+		app, err := p.client(r.Context(), id)
 		switch {
-		case errors.Is(err, storage.ErrNotFound):
-			return app, secretHash, false, errBadClientID
 		case err != nil:
-			return app, secretHash, false, internal(err)
-		case app.Type == storage.Standalone:
+			return app, secretHash, false, err
+		case d.secretless || app.Type == storage.Standalone:
 			return app, secretHash, true, nil
 		}
-		return app, secretHash, false, newError(protocol.InvalidClient, 401, "client_secret is missing")
+		return app, secretHash, false, errNoSecret
+	}
+	clientID, e := clientID(id)
+	if e != nil {
+		return app, secretHash, false, e
 	}
 	app, used, err := p.p.AuthenticateClient(r.Context(), clientID, secret)
 	switch {
@@ -193,6 +301,34 @@ func (p *Provider) authenticate(r *http.Request) (app storage.App, secretHash to
 		return app, used, false, internal(err)
 	}
 	return app, used, false, nil
+}
+
+// client is the app a client_id names, unauthenticated.
+func (p *Provider) client(ctx context.Context, id string) (storage.App, error) {
+	clientID, e := clientID(id)
+	if e != nil {
+		return storage.App{}, e
+	}
+	app, err := p.p.LookupApp(ctx, clientID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return app, errBadClientID
+	case err != nil:
+		return app, internal(err)
+	}
+	return app, nil
+}
+
+// clientID reads a client_id.
+func clientID(id string) (int64, *Error) {
+	if id == "" {
+		return 0, errNoClientID
+	}
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, errBadClientID
+	}
+	return n, nil
 }
 
 // internal turns a failure of ours into the error the client sees,

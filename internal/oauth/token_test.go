@@ -46,9 +46,27 @@ func (s *stub) LookupCommunity(context.Context, int64) (storage.Community, error
 func (s *stub) User(context.Context, int64) (storage.User, error) {
 	return storage.User{}, storage.ErrNotFound
 }
-func (s *stub) IssueToken(_ context.Context, t storage.Token, _ time.Duration) (string, storage.Token, error) {
+
+// The stub's Issuer: client credentials are issued, nothing else.
+func (s *stub) ClientCredentials(_ context.Context, app storage.App, _ token.Hash, _ string) (string, error) {
+	if !app.ClientCredentials {
+		return "", platform.ErrClientCredentialsOff
+	}
 	s.issued++
-	return "lks1" + strings.Repeat("0", 60), t, nil
+	return "lks1" + strings.Repeat("0", 60), nil
+}
+func (s *stub) Issue(context.Context, platform.Issuance) (platform.Issued, error) {
+	return platform.Issued{}, errors.New("no user tokens in this test")
+}
+func (s *stub) Communities(context.Context, platform.CommunityIssuance) ([]platform.CommunityToken, error) {
+	return nil, errors.New("no community tokens in this test")
+}
+func (s *stub) Exchange(context.Context, platform.Actor, int64, string, scope.Mask) (platform.Issued, error) {
+	return platform.Issued{}, platform.ErrSubjectInvalid
+}
+func (s *stub) Claims(storage.User, scope.Mask) platform.UserClaims { return platform.UserClaims{} }
+func (s *stub) IDTokenOf(context.Context, string, int64) (platform.IDClaims, error) {
+	return platform.IDClaims{}, platform.ErrBadIDToken
 }
 func (s *stub) CheckToken(context.Context, string) (storage.Token, error) {
 	return storage.Token{}, platform.ErrTokenInvalid
@@ -57,9 +75,6 @@ func (s *stub) RevokeToken(context.Context, platform.Actor, int64, string) error
 func (s *stub) EndSignIn(context.Context, platform.Actor, storage.Token) error   { return nil }
 func (s *stub) RemoveAppAccess(context.Context, platform.Actor, int64, int64) error {
 	return nil
-}
-func (s *stub) Exchange(context.Context, platform.Actor, storage.Token, scope.Mask, time.Duration) (string, storage.Token, error) {
-	return "", storage.Token{}, nil
 }
 func (s *stub) CheckProof(context.Context, string, string, string, string) (dpop.Proof, error) {
 	return dpop.Proof{}, &dpop.Error{Reason: "no proofs in this test"}
@@ -108,17 +123,13 @@ func (noConsents) Grant(context.Context, int64, int64, scope.Mask, *platform.Dec
 
 type noSigner struct{}
 
-func (noSigner) Sign(context.Context, any) (string, error) {
-	return "", errors.New("no keys in this test")
-}
-func (noSigner) Verify(context.Context, string, any) error { return platform.ErrBadJWT }
 func (noSigner) JWKS(context.Context) (jose.JSONWebKeySet, error) {
 	return jose.JSONWebKeySet{}, nil
 }
 
 func newTestProvider(s *stub) *Provider {
 	pub, _ := url.Parse("https://lk.example")
-	return New(Deps{Platform: s, Consents: noConsents{}, Codes: noCodes{}, Refreshes: noRefreshes{}, Devices: noDevices{}, Signer: noSigner{}, Log: slog.New(slog.DiscardHandler), Config: Config{PublicURL: pub, CodeTTL: time.Minute}})
+	return New(Deps{Platform: s, Issuer: s, Consents: noConsents{}, Codes: noCodes{}, Refreshes: noRefreshes{}, Devices: noDevices{}, Signer: noSigner{}, Log: slog.New(slog.DiscardHandler), Config: Config{PublicURL: pub, CodeTTL: time.Minute}})
 }
 
 // Whatever the form and the Basic header, the token endpoint answers a

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"latchkey/internal/httpx"
@@ -26,9 +25,6 @@ import (
 // families — with VK ID's shapes: parameters from the query and the body
 // merged, answers always JSON with state echoed, CORS for the app's
 // registered origins, PKCE instead of a client secret.
-
-// vkidTokenTTL is a VK ID access token's lifetime (vkid-wire.md §2).
-const vkidTokenTTL = time.Hour
 
 // vkidFailures and vkidBurst bound the failed calls to the VK ID endpoints
 // per client address and app (a sustained rate per second, and the burst
@@ -65,14 +61,17 @@ type vkidCall struct {
 	state string
 	app   storage.App
 	ip    string
+	// secret is the hash of the secret the client sent (public: none).
+	secret token.Hash
+	public bool
 	// limitKey is the address and app the call counts against.
 	limitKey token.Hash
 }
 
 // vkidBegin is the prologue of every VK ID endpoint: the merged form, the
-// app client_id names (with its secret checked when one is sent: none is
-// needed), CORS for the app's origins, and the rate limit. It answers
-// errors itself and reports whether it did not.
+// client authenticated as the dialect has it (its secret checked when one
+// is sent: none is needed), CORS for the app's origins, and the rate
+// limit. It answers errors itself and reports whether it did not.
 func (p *Provider) vkidBegin(w http.ResponseWriter, r *http.Request) (*vkidCall, bool) {
 	w.Header().Add("Vary", "Origin")
 	if e := parseForm(w, r); e != nil {
@@ -80,12 +79,12 @@ func (p *Provider) vkidBegin(w http.ResponseWriter, r *http.Request) (*vkidCall,
 		return nil, false
 	}
 	c := &vkidCall{p: p, r: r, form: r.Form, state: r.Form.Get("state"), ip: httpx.ClientIP(r)}
-	app, e := p.vkidApp(r.Context(), c.form.Get("client_id"), c.form.Get("client_secret"))
-	if e != nil {
-		c.fail(w, e)
+	app, secret, public, err := p.authenticate(r, vkid)
+	if err != nil {
+		c.fail(w, vkid.refuse(err))
 		return nil, false
 	}
-	c.app = app
+	c.app, c.secret, c.public = app, secret, public
 	if origin := r.Header.Get("Origin"); origin != "" && OriginAllowed(app, origin) {
 		w.Header().Set("Access-Control-Allow-Origin", origin)
 	}
@@ -115,29 +114,6 @@ func (c *vkidCall) fail(w http.ResponseWriter, e *Error) {
 		c.p.limits.Return(c.limitKey, vkidFailures)
 	}
 	c.p.vkidFail(w, c.r, c.state, e)
-}
-
-// vkidApp is the app of client_id; a secret, when sent, must be its own.
-func (p *Provider) vkidApp(ctx context.Context, clientID, secret string) (storage.App, *Error) {
-	id, err := strconv.ParseInt(clientID, 10, 64)
-	if err != nil || id <= 0 {
-		return storage.App{}, errVKIDClientID
-	}
-	var app storage.App
-	if secret != "" {
-		app, _, err = p.p.AuthenticateClient(ctx, id, secret)
-	} else {
-		app, err = p.p.LookupApp(ctx, id)
-	}
-	switch {
-	case errors.Is(err, storage.ErrNotFound), errors.Is(err, platform.ErrUnknownClient):
-		return app, errVKIDClientID
-	case errors.Is(err, platform.ErrBadSecret):
-		return app, errBadSecret
-	case err != nil:
-		return app, internal(err)
-	}
-	return app, nil
 }
 
 // OriginAllowed reports whether a browser page at origin may read the
@@ -170,9 +146,9 @@ func OriginAllowed(app storage.App, origin string) bool {
 func (p *Provider) VKIDPreflight(w http.ResponseWriter, r *http.Request) {
 	w.Header().Add("Vary", "Origin")
 	origin := r.Header.Get("Origin")
-	app, e := p.vkidApp(r.Context(), r.URL.Query().Get("client_id"), "")
-	if e != nil {
-		p.vkidFail(w, r, "", e)
+	app, err := p.client(r.Context(), r.URL.Query().Get("client_id"))
+	if err != nil {
+		p.vkidFail(w, r, "", vkid.refuse(err))
 		return
 	}
 	if origin == "" || !OriginAllowed(app, origin) {
@@ -204,31 +180,14 @@ func (p *Provider) vkidFail(w http.ResponseWriter, r *http.Request, state string
 }
 
 // VKIDAuth serves POST /oauth2/auth: the code exchange, the refresh, and
-// the migration of a legacy token (vkid-wire.md §2, §3, §7).
+// the migration of a legacy token (vkid-wire.md §2, §3, §7), through the
+// token endpoints' pipeline in VK ID's dialect.
 func (p *Provider) VKIDAuth(w http.ResponseWriter, r *http.Request) {
 	c, ok := p.vkidBegin(w, r)
 	if !ok {
 		return
 	}
-	var body map[string]any
-	var e *Error
-	switch gt := c.form.Get("grant_type"); gt {
-	case protocol.GrantAuthorizationCode, protocol.GrantRefreshToken:
-		jkt, pe := p.tokenProof(r, "/oauth2/auth")
-		if pe != nil {
-			e = pe
-			break
-		}
-		if gt == protocol.GrantAuthorizationCode {
-			body, e = p.vkidCode(c, jkt)
-		} else {
-			body, e = p.vkidRefresh(c, jkt)
-		}
-	case "access_token":
-		body, e = p.vkidMigrate(c)
-	default:
-		e = newError(protocol.UnsupportedGrantType, http.StatusBadRequest, "grant_type must be authorization_code, refresh_token or access_token")
-	}
+	body, e := p.token(r, &tokenRequest{d: vkid, client: c.app, secret: c.secret, public: c.public})
 	if e != nil {
 		c.fail(w, e)
 		return
@@ -237,121 +196,28 @@ func (p *Provider) VKIDAuth(w http.ResponseWriter, r *http.Request) {
 	c.ok(w, body)
 }
 
-// vkidCode redeems a code (vkid-wire.md §2): PKCE always, the code's own
-// device_id, the redirect URI it was issued for.
-func (p *Provider) vkidCode(c *vkidCall, jkt string) (map[string]any, *Error) {
-	ctx := c.r.Context()
-	verifier, device := c.form.Get("code_verifier"), c.form.Get("device_id")
+// vkidWords are VK ID's words for the errors it shares with the legacy
+// dialect (vkid-wire.md §8); nil for the others.
+func vkidWords(err error) *Error {
 	switch {
-	case !pkce.ValidVerifier(verifier):
-		return nil, errVKIDVerifier
-	case !ValidDeviceID(device):
-		return nil, errVKIDDevice
-	case c.form.Get("code") == "":
-		return nil, errVKIDCode
-	}
-	// The code's own device, and a user's: checked before the code is
-	// spent, so that a wrong device_id cannot spend another's code.
-	fits := func(code storage.Code) error {
-		switch {
-		case len(code.CommunityIDs) > 0:
-			return errVKIDCommunity
-		case code.DeviceID != device:
-			return errVKIDDevice
-		}
-		return nil
-	}
-	code, err := p.codes.Redeem(ctx, c.form.Get("code"), platform.Redemption{AppID: c.app.ID, RedirectURI: c.form.Get("redirect_uri"), Verifier: verifier, Fits: fits})
-	var refused *Error
-	switch {
-	case errors.As(err, &refused):
-		return nil, refused
+	case errors.Is(err, errNoClientID), errors.Is(err, errBadClientID):
+		return errVKIDClientID
+	case errors.Is(err, errNoCode), errors.Is(err, platform.ErrCodeInvalid):
+		return errVKIDCode
 	case errors.Is(err, platform.ErrCodeUsed):
-		return nil, errVKIDCodeUsed
-	case errors.Is(err, platform.ErrCodeInvalid):
-		return nil, errVKIDCode
+		return errVKIDCodeUsed
 	case errors.Is(err, platform.ErrCodeRedirect):
-		return nil, errVKIDRedirect
+		return errVKIDRedirect
 	case errors.Is(err, pkce.ErrMismatch), errors.Is(err, pkce.ErrUnexpected):
-		return nil, errVKIDMismatch
+		return errVKIDMismatch
 	case errors.Is(err, pkce.ErrMissing), errors.Is(err, pkce.ErrShape):
-		return nil, errVKIDVerifier
-	case err != nil:
-		return nil, grantError(err)
+		return errVKIDVerifier
+	case errors.Is(err, errNoRefresh), errors.Is(err, platform.ErrRefreshInvalid):
+		return errVKIDRefresh
+	case errors.Is(err, platform.ErrWiderScope):
+		return errVKIDWiderRefresh
 	}
-	g := grantFor(code)
-	g.JKT, g.DeviceID = jkt, device
-	refresh, err := p.refreshes.Issue(ctx, g)
-	if err != nil {
-		return nil, grantError(err)
-	}
-	return p.vkidTokens(c, g, refresh, storage.FlowCode, code.Nonce, jkt)
-}
-
-// vkidRefresh rotates a refresh token (vkid-wire.md §3): only with the app
-// and device it was issued to; a new one every time; a spent one revokes
-// the grant. scope may narrow the access token, never widen it.
-func (p *Provider) vkidRefresh(c *vkidCall, jkt string) (map[string]any, *Error) {
-	raw, device := c.form.Get("refresh_token"), c.form.Get("device_id")
-	if raw == "" {
-		return nil, errVKIDRefresh
-	}
-	if !ValidDeviceID(device) {
-		return nil, errVKIDDevice
-	}
-	narrow := scope.Mask(-1)
-	if s := c.form.Get("scope"); s != "" {
-		m, err := scope.Parse(scope.User, s)
-		if err != nil {
-			return nil, newError(protocol.InvalidScope, http.StatusBadRequest, err.Error())
-		}
-		narrow = m
-	}
-	g, next, err := p.refreshes.Rotate(c.r.Context(), raw, c.app.ID, storage.Holder{JKT: jkt, DeviceID: device})
-	switch {
-	case errors.Is(err, platform.ErrRefreshInvalid):
-		return nil, errVKIDRefresh
-	case err != nil:
-		return nil, grantError(err)
-	}
-	if narrow != -1 {
-		if !g.Scope.Has(narrow) {
-			return nil, errVKIDWiderRefresh
-		}
-		g.Scope = narrow
-	}
-	return p.vkidTokens(c, g, next, storage.FlowRefresh, "", jkt)
-}
-
-// vkidTokens issues the grant's next access token and answers it with the
-// refresh token and an id_token (vkid-wire.md §2): user_id an integer,
-// scope space-separated with vkid.personal_info.
-func (p *Provider) vkidTokens(c *vkidCall, g platform.Grant, refresh string, flow storage.Flow, nonce, jkt string) (map[string]any, *Error) {
-	ctx := c.r.Context()
-	access, _, err := p.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: g.AppID, UserID: g.UserID,
-		Scope: g.Scope, IP: c.ip, Flow: flow, CodeHash: &g.Family, JKT: jkt}, vkidTokenTTL)
-	if err != nil {
-		return nil, grantError(err)
-	}
-	typ := "Bearer"
-	if jkt != "" {
-		typ = "DPoP"
-	}
-	out := map[string]any{
-		"access_token": access, "refresh_token": refresh, "token_type": typ,
-		"expires_in": int64(vkidTokenTTL / time.Second), "user_id": g.UserID, "scope": VKIDScope(g.Scope),
-	}
-	// A sign-in always has an id_token; a refresh only for OpenID Connect
-	// clients (vkid-wire.md §3: it may be omitted), since signing one is
-	// the costliest step of the answer.
-	if flow != storage.FlowRefresh || g.Scope.Has(scope.OpenID) {
-		id, e := p.idToken(ctx, g, nonce)
-		if e != nil {
-			return nil, e
-		}
-		out["id_token"] = id
-	}
-	return out, nil
+	return nil
 }
 
 // VKIDScope is a grant's scope as VK ID writes it: space-separated names,
@@ -360,54 +226,63 @@ func VKIDScope(m scope.Mask) string {
 	return strings.TrimSpace(scope.PersonalInfo + " " + m.Text(scope.User))
 }
 
-// vkidMigrate trades a legacy user token for a VK ID code (vkid-wire.md
+// grantMigrate is VK ID's grant_type for the migration of a legacy token.
+const grantMigrate = "access_token"
+
+// migrateGrant trades a legacy user token for a VK ID code (vkid-wire.md
 // §7): the code carries the token's scopes, never more, is bound to the
 // device and the PKCE challenge sent, and is redeemed as any other.
-func (p *Provider) vkidMigrate(c *vkidCall) (map[string]any, *Error) {
-	t, e := p.vkidToken(c, "/oauth2/auth")
+type migrateGrant struct{ p *Provider }
+
+// public: the token presented is the proof.
+func (g *migrateGrant) public() bool { return true }
+
+// presentsToken: a DPoP header is the legacy token's proof.
+func (g *migrateGrant) presentsToken() {}
+
+func (g *migrateGrant) exchange(ctx context.Context, r *tokenRequest) (answer, error) {
+	t, e := g.p.presented(r.http, r.form, r.client.ID, r.d.path)
 	if e != nil {
 		return nil, e
 	}
-	device, challenge := c.form.Get("device_id"), c.form.Get("code_challenge")
-	method := challengeMethod(c.form.Get("code_challenge_method"))
+	device, challenge := r.form.Get("device_id"), r.form.Get("code_challenge")
+	method := challengeMethod(r.form.Get("code_challenge_method"))
 	switch {
 	case !ValidDeviceID(device):
 		return nil, errVKIDDevice
 	case method != protocol.PKCES256 || !pkce.Valid(challenge):
 		return nil, errVKIDChallenge
 	}
-	code, err := p.codes.Issue(c.r.Context(), platform.CodeRequest{AppID: t.AppID, UserID: t.UserID, Scope: t.Scope,
-		CodeChallenge: challenge, CodeChallengeMethod: method, IP: c.ip, DeviceID: device}, p.Cfg.CodeTTL)
+	code, err := g.p.codes.Issue(ctx, platform.CodeRequest{AppID: t.AppID, UserID: t.UserID, Scope: t.Scope,
+		CodeChallenge: challenge, CodeChallengeMethod: method, IP: r.ip, DeviceID: device}, g.p.Cfg.CodeTTL)
 	if err != nil {
 		return nil, internal(err)
 	}
-	return map[string]any{"code": code, "device_id": device}, nil
+	return body{"code": code, "device_id": device}, nil
 }
 
-// vkidToken is the user token a VK ID request presents, as access_token or
-// in Authorization (Bearer, or DPoP with its proof for path): a user token
-// of the request's app, live.
-func (p *Provider) vkidToken(c *vkidCall, path string) (storage.Token, *Error) {
-	raw, dpopScheme := c.form.Get("access_token"), false
-	if h := c.r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		raw = strings.TrimSpace(h[7:])
-	} else if len(h) > 5 && strings.EqualFold(h[:5], "dpop ") {
-		raw, dpopScheme = strings.TrimSpace(h[5:]), true
+// presented is the user token a VK ID request presents, in Authorization
+// (Bearer, or DPoP with its proof for path) or as access_token: a live user
+// token of the request's app.
+func (p *Provider) presented(r *http.Request, form url.Values, appID int64, path string) (storage.Token, *Error) {
+	raw, dpopScheme := httpx.Credential(r.Header.Get("Authorization"))
+	if raw == "" {
+		raw = form.Get("access_token")
 	}
 	if raw == "" {
 		return storage.Token{}, errVKIDToken
 	}
-	ctx := c.r.Context()
+	ctx := r.Context()
 	t, err := p.p.CheckToken(ctx, raw)
 	switch {
 	case platform.Refused(err):
 		return t, errVKIDToken
 	case err != nil:
 		return t, internal(err)
-	case t.Kind != token.User || t.AppID != c.app.ID || t.UserID == 0:
+	case t.Kind != token.User || t.AppID != appID || t.UserID == 0:
 		return t, errVKIDToken
 	}
-	err = p.p.CheckBinding(ctx, t, dpopScheme, c.r.Header.Get("DPoP"), http.MethodPost, p.Cfg.PublicURL.JoinPath(path).String(), raw)
+	err = p.p.CheckBinding(ctx, t, dpopScheme, r.Header.Get("DPoP"), http.MethodPost, p.Cfg.PublicURL.JoinPath(path).String(), raw)
 	var be *platform.ErrBinding
 	switch {
 	case errors.As(err, &be):
@@ -425,7 +300,7 @@ func (p *Provider) VKIDUserInfo(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	t, e := p.vkidToken(c, "/oauth2/user_info")
+	t, e := p.presented(r, c.form, c.app.ID, "/oauth2/user_info")
 	if e != nil {
 		c.fail(w, e)
 		return
@@ -452,21 +327,16 @@ func (p *Provider) VKIDPublicInfo(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var claims idClaims
-	err := p.signer.Verify(r.Context(), c.form.Get("id_token"), &claims)
+	claims, err := p.issuer.IDTokenOf(r.Context(), c.form.Get("id_token"), c.app.ID)
 	switch {
-	case errors.Is(err, platform.ErrBadJWT):
+	case errors.Is(err, platform.ErrBadIDToken):
 		c.fail(w, errVKIDIDToken)
 		return
 	case err != nil:
 		c.fail(w, internal(err))
 		return
 	}
-	id, err := strconv.ParseInt(claims.Subject, 10, 64)
-	if err != nil || claims.Audience != strconv.FormatInt(c.app.ID, 10) || claims.Issuer != p.Issuer() || !p.now().Before(time.Unix(claims.Expiry, 0)) {
-		c.fail(w, errVKIDIDToken)
-		return
-	}
+	id, _ := strconv.ParseInt(claims.Subject, 10, 64)
 	u, err := p.p.User(r.Context(), id)
 	if err != nil {
 		c.fail(w, errVKIDIDToken)
@@ -523,7 +393,7 @@ func (p *Provider) vkidEnd(w http.ResponseWriter, r *http.Request, path string, 
 	if !ok {
 		return
 	}
-	t, e := p.vkidToken(c, path)
+	t, e := p.presented(r, c.form, c.app.ID, path)
 	if e != nil {
 		c.fail(w, e)
 		return

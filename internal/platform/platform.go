@@ -10,6 +10,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -41,6 +42,11 @@ type Options struct {
 	// OnEvent, when set, is told of each community event stored, so that
 	// the other nodes wake their waiting polls (Bots.Notify there).
 	OnEvent func(communityID int64)
+	// Lifetimes are the user tokens' lifetimes (the defaults when 0).
+	Lifetimes Lifetimes
+	// PublicURL is the server's URL, the id_tokens' issuer (nil for
+	// commands that sign none).
+	PublicURL *url.URL
 	// RefreshTTL is a refresh token's lifetime (DefaultRefreshTTL when 0);
 	// RefreshGrace how long a spent one may be retried (0: never).
 	RefreshTTL, RefreshGrace time.Duration
@@ -64,6 +70,8 @@ type Platform struct {
 	Consents *Consents
 	// Codes mints, redeems and replay-revokes authorization codes.
 	Codes *Codes
+	// Issuer hands out every token a grant issues.
+	Issuer *Issuer
 	// Refreshes issues and rotates refresh tokens.
 	Refreshes *Refreshes
 	// Signing holds the keys id_tokens are signed with.
@@ -101,6 +109,13 @@ func New(o Options) *Platform {
 	p.Devices = &Devices{p: p, store: s}
 	p.Bots = &Bots{p: p, store: s, onEvent: o.OnEvent, waits: newPollWaits(MaxPollWaits, MaxPollWaitsPerCommunity)}
 	p.Callbacks = &Callbacks{p: p, store: s, Allow: o.CallbackAllow}
+	p.Issuer = &Issuer{p: p, users: s, Lifetimes: o.Lifetimes, PublicURL: o.PublicURL}
+	if p.Issuer.Lifetimes.Code == 0 {
+		p.Issuer.Lifetimes.Code = DefaultCodeTokenTTL
+	}
+	if p.Issuer.Lifetimes.Implicit == 0 {
+		p.Issuer.Lifetimes.Implicit = DefaultImplicitTokenTTL
+	}
 	p.Refreshes = &Refreshes{p: p, store: s, TTL: o.RefreshTTL, Grace: o.RefreshGrace}
 	if p.Refreshes.TTL == 0 {
 		p.Refreshes.TTL = DefaultRefreshTTL

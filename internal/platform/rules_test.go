@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -68,7 +69,9 @@ func onBoth(t *testing.T, body func(t *testing.T, f *fixture)) {
 func newFixture(t *testing.T, s storage.Storage) *fixture {
 	t.Helper()
 	f := &fixture{store: s, clock: &clock{t: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}}
-	f.p = platform.New(platform.Options{Store: s, Keys: mustKeys(t, "rules-test-secret-0123456789abcdefghijkl"), Now: f.clock.Now, Cache: tokencache.New(1000)})
+	public, _ := url.Parse("https://lk.example")
+	f.p = platform.New(platform.Options{Store: s, Keys: mustKeys(t, "rules-test-secret-0123456789abcdefghijkl"), Now: f.clock.Now, Cache: tokencache.New(1000),
+		PublicURL: public, Lifetimes: platform.Lifetimes{Code: 12 * time.Hour, Implicit: 24 * time.Hour}})
 	var err error
 	if f.owner, err = f.p.CreateUser(context.Background(), platform.NewUser{Login: "owner", Password: "owner-password"}); err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"latchkey/internal/scope"
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
 )
@@ -245,24 +244,4 @@ func (p *Platform) RemoveAppAccess(ctx context.Context, actor Actor, userID, app
 	}
 	p.audit(ctx, actor, storage.AuditEvent{AppID: appID, Action: storage.AuditAccessRemoved, Detail: "user " + itoa(userID)})
 	return nil
-}
-
-// Exchange issues a narrower token for subject (RFC 8693): scopes m, which
-// the caller has checked are the subject's or fewer, lifetime ttl. It
-// belongs to the subject's grant (its code, or the subject itself), so it
-// is revoked with it, and records the subject as its parent, so that it is
-// revoked with the subject too; the exchange is audited.
-func (p *Platform) Exchange(ctx context.Context, actor Actor, subject storage.Token, m scope.Mask, ttl time.Duration) (string, storage.Token, error) {
-	grant := subject.CodeHash
-	if grant == nil {
-		grant = &subject.Hash
-	}
-	raw, t, err := p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: subject.AppID, UserID: subject.UserID, Scope: m,
-		IP: actor.IP, Flow: storage.FlowExchange, CodeHash: grant, Parent: &subject.Hash}, ttl)
-	if err != nil {
-		return "", t, err
-	}
-	actor.UserID = subject.UserID
-	p.audit(ctx, actor, storage.AuditEvent{AppID: subject.AppID, Action: storage.AuditTokenExchange, Detail: m.Text(scope.User)})
-	return raw, t, nil
 }

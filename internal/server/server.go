@@ -64,9 +64,8 @@ type Server struct {
 func New(d Deps) (*Server, error) {
 	p, cfg := d.Platform, d.Config
 	s := &Server{deps: d}
-	s.oauth = oauth.New(oauth.Deps{Platform: p, Consents: p.Consents, Codes: p.Codes, Refreshes: p.Refreshes, Signer: p.Signing, Devices: p.Devices, Now: p.Now, Log: d.Log, Config: oauth.Config{
-		CodeTTL: cfg.CodeTTL, ImplicitTokenTTL: cfg.ImplicitTokenTTL, CodeTokenTTL: cfg.CodeTokenTTL,
-		AllowPlainPKCE: cfg.AllowPlainPKCE, PublicURL: d.PublicURL,
+	s.oauth = oauth.New(oauth.Deps{Platform: p, Issuer: p.Issuer, Consents: p.Consents, Codes: p.Codes, Refreshes: p.Refreshes, Signer: p.Signing, Devices: p.Devices, Now: p.Now, Log: d.Log, Config: oauth.Config{
+		CodeTTL: cfg.CodeTTL, AllowPlainPKCE: cfg.AllowPlainPKCE, PublicURL: d.PublicURL,
 	}})
 	s.api = api.New(p, p.Now, d.Log, api.Limits{User: cfg.RateUser, Community: cfg.RateCommunity, Service: cfg.RateService},
 		methods.All(methods.Deps{P: p, Bots: p.Bots, Callbacks: p.Callbacks, PublicURL: d.PublicURL}))

@@ -1,0 +1,371 @@
+package platform
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"latchkey/internal/scope"
+	"latchkey/internal/storage"
+	"latchkey/internal/token"
+)
+
+// Issuer is the one place tokens are handed out: every grant of every
+// dialect ends here. It decides a token's lifetime, the grant it belongs
+// to (its family) and its binding, whether a refresh token comes with it,
+// how far a request may narrow its scopes, and what the id_token and the
+// answer may tell of the user. The protocol layer decodes requests and
+// encodes Issued; it never builds a token record.
+type Issuer struct {
+	p     *Platform
+	users storage.Users
+	// Lifetimes are the legacy dialect's user-token lifetimes.
+	Lifetimes Lifetimes
+	// PublicURL is the server's URL: the id_tokens' issuer, the pictures'
+	// base (nil: no id_tokens are signed).
+	PublicURL *url.URL
+}
+
+// Lifetimes are how long the user tokens of the legacy and RFC endpoints
+// live: those of the code and device flows (and their refreshes, token
+// exchange's ceiling) and those of the implicit flow. A token with the
+// offline scope never expires, and has no refresh token.
+type Lifetimes struct {
+	Code, Implicit time.Duration
+}
+
+// Default lifetimes, as the server's flags default them.
+const (
+	DefaultCodeTokenTTL     = 12 * time.Hour
+	DefaultImplicitTokenTTL = 24 * time.Hour
+)
+
+// VKIDTokenTTL is a VK ID access token's lifetime (vkid-wire.md §2): always
+// an hour, always with a refresh token, whatever the scopes.
+const VKIDTokenTTL = time.Hour
+
+// idTokenTTL is how long an id_token is valid: it proves a login, now.
+const idTokenTTL = time.Hour
+
+// Dialect is the family of clients a token is issued to. They share users,
+// apps, consents, codes and grants, and differ in lifetimes and in what an
+// answer carries.
+type Dialect int
+
+const (
+	// Legacy is VK's OAuth 2.0 and the RFC endpoints: Lifetimes, offline
+	// tokens, an id_token with openid, the e-mail in the answer with email.
+	Legacy Dialect = iota
+	// VKID is VK ID's /oauth2/auth: VKIDTokenTTL, a refresh token always,
+	// an id_token at every sign-in (and on a refresh with openid).
+	VKID
+)
+
+// Issuance is a user token to issue: the grant it belongs to (a zero
+// Family for the implicit flow, which has none), how it was obtained, and
+// for whom.
+type Issuance struct {
+	Grant
+	Dialect Dialect
+	Flow    storage.Flow
+	IP      string
+	// Narrow, when not 0, is the scopes the request asks for: the grant's
+	// or fewer (ErrWiderScope otherwise).
+	Narrow scope.Mask
+	// Refresh is the grant's next refresh token when the grant already
+	// rotated one (the refresh grant); "" lets Issue decide.
+	Refresh string
+}
+
+// Issued is what a grant hands out.
+type Issued struct {
+	// Grant is the grant with the scopes issued.
+	Grant
+	Access string
+	// TTL is the access token's lifetime; 0 when it never expires.
+	TTL time.Duration
+	// Refresh is the grant's refresh token ("" when it has none).
+	Refresh string
+	// IDToken is the signed id_token ("" when there is none).
+	IDToken string
+	// Email is the user's e-mail when the answer may show it.
+	Email string
+}
+
+// ErrWiderScope refuses a request for scopes its grant does not have: a
+// refresh or an exchange may narrow a token, never widen it.
+var ErrWiderScope = &Error{Kind: Invalid, Field: "scope", Message: "scope asks for more than the grant has"}
+
+// narrow is the scopes a request for want gets of a grant of has: want
+// (every scope of has when 0), which must not be wider than has.
+func narrow(has, want scope.Mask) (scope.Mask, error) {
+	if want == 0 {
+		return has, nil
+	}
+	if !has.Has(want) {
+		return has, ErrWiderScope
+	}
+	return want, nil
+}
+
+// Issue issues a user token of in's grant, with what comes with it by the
+// rules of its dialect and flow: a refresh token, an id_token, the e-mail.
+func (s *Issuer) Issue(ctx context.Context, in Issuance) (Issued, error) {
+	m, err := narrow(in.Scope, in.Narrow)
+	if err != nil {
+		return Issued{}, err
+	}
+	in.Scope = m
+	ttl, refresh := s.lifetime(in)
+	t := storage.Token{Kind: token.User, AppID: in.AppID, UserID: in.UserID, Scope: in.Scope, IP: in.IP, Flow: in.Flow, JKT: in.JKT}
+	if in.Family != (token.Hash{}) {
+		t.CodeHash = &in.Family
+	}
+	access, _, err := s.p.IssueToken(ctx, t, ttl)
+	if err != nil {
+		return Issued{}, err
+	}
+	out := Issued{Grant: in.Grant, Access: access, TTL: ttl, Refresh: in.Refresh}
+	if refresh && in.Refresh == "" {
+		if out.Refresh, err = s.p.Refreshes.Issue(ctx, in.Grant); err != nil {
+			return Issued{}, err
+		}
+	}
+	email, idToken := s.discloses(in)
+	var u storage.User
+	if email || idToken && (in.Scope.Has(scope.Profile) || in.Scope.Has(scope.Email)) {
+		if u, err = s.users.GetUser(ctx, in.UserID); err != nil {
+			return Issued{}, err
+		}
+	}
+	if email {
+		out.Email = u.Email
+	}
+	if idToken {
+		nonce := in.Nonce
+		if in.Flow == storage.FlowRefresh {
+			nonce = "" // a refreshed id_token carries none (OpenID Connect Core §12.2)
+		}
+		if out.IDToken, err = s.idToken(ctx, in.Grant, u, nonce); err != nil {
+			return Issued{}, err
+		}
+	}
+	return out, nil
+}
+
+// lifetime is the access token's lifetime and whether the grant gets a
+// refresh token (when it does not already have one).
+func (s *Issuer) lifetime(in Issuance) (time.Duration, bool) {
+	if in.Dialect == VKID {
+		return VKIDTokenTTL, true
+	}
+	switch {
+	case in.Flow == storage.FlowRefresh:
+		// Only expiring grants have refresh tokens: a refreshed token expires.
+		return s.Lifetimes.Code, false
+	case in.Scope.Has(scope.Offline):
+		return 0, false
+	case in.Flow == storage.FlowImplicit:
+		return s.Lifetimes.Implicit, false
+	}
+	return s.Lifetimes.Code, true
+}
+
+// discloses says whether the answer carries the user's e-mail and an
+// id_token.
+func (s *Issuer) discloses(in Issuance) (email, idToken bool) {
+	signs := s.PublicURL != nil
+	if in.Dialect == VKID {
+		// A sign-in always has an id_token; a refresh only for OpenID
+		// Connect clients (vkid-wire.md §3: it may be omitted), since
+		// signing one is the costliest step of the answer.
+		return false, signs && (in.Flow != storage.FlowRefresh || in.Scope.Has(scope.OpenID))
+	}
+	email = in.Scope.Has(scope.Email) && in.Flow != storage.FlowRefresh
+	idToken = signs && in.Scope.Has(scope.OpenID) && in.Flow != storage.FlowImplicit
+	return email, idToken
+}
+
+// IDClaims are an id_token's claims (OpenID Connect Core §2, with VK ID's
+// iis and app, vkid-wire.md §9).
+type IDClaims struct {
+	Issuer   string `json:"iss"`
+	Subject  string `json:"sub"`
+	Audience string `json:"aud"`
+	Expiry   int64  `json:"exp"`
+	IssuedAt int64  `json:"iat"`
+	AuthTime int64  `json:"auth_time,omitempty"`
+	Nonce    string `json:"nonce,omitempty"`
+	IIS      string `json:"iis"`
+	App      int64  `json:"app"`
+	UserClaims
+}
+
+// UserClaims are what the profile and email scopes disclose of a user, in
+// the id_token and at UserInfo.
+type UserClaims struct {
+	Name       string `json:"name,omitempty"`
+	GivenName  string `json:"given_name,omitempty"`
+	FamilyName string `json:"family_name,omitempty"`
+	Picture    string `json:"picture,omitempty"`
+	Email      string `json:"email,omitempty"`
+}
+
+// URL is the issuer identifier: the public URL without a trailing slash
+// (RFC 8414 §2).
+func (s *Issuer) URL() string { return strings.TrimSuffix(s.PublicURL.String(), "/") }
+
+// Claims are what the scopes m disclose of u.
+func (s *Issuer) Claims(u storage.User, m scope.Mask) UserClaims {
+	var c UserClaims
+	if m.Has(scope.Profile) {
+		c.GivenName, c.FamilyName = u.FirstName, u.LastName
+		c.Name = strings.TrimSpace(u.FirstName + " " + u.LastName)
+		c.Picture = AvatarURL(s.PublicURL, u.ID, 200)
+	}
+	if m.Has(scope.Email) {
+		c.Email = u.Email
+	}
+	return c
+}
+
+// idToken signs the id_token of grant g for its user u (read only when the
+// scopes disclose something of them).
+func (s *Issuer) idToken(ctx context.Context, g Grant, u storage.User, nonce string) (string, error) {
+	now := s.p.Now()
+	c := IDClaims{Issuer: s.URL(), Subject: strconv.FormatInt(g.UserID, 10), Audience: strconv.FormatInt(g.AppID, 10),
+		Expiry: now.Add(idTokenTTL).Unix(), IssuedAt: now.Unix(), Nonce: nonce, IIS: s.URL(), App: g.AppID,
+		UserClaims: s.Claims(u, g.Scope)}
+	if !g.AuthTime.IsZero() {
+		c.AuthTime = g.AuthTime.Unix()
+	}
+	return s.p.Signing.Sign(ctx, c)
+}
+
+// ErrBadIDToken refuses an id_token that is not a live one of ours for the
+// app.
+var ErrBadIDToken = &Error{Kind: Invalid, Field: "id_token", Message: "id_token is missing, invalid or expired"}
+
+// IDTokenOf checks that raw is a live id_token of ours issued to appID and
+// returns its claims (ErrBadIDToken otherwise).
+func (s *Issuer) IDTokenOf(ctx context.Context, raw string, appID int64) (IDClaims, error) {
+	var c IDClaims
+	err := s.p.Signing.Verify(ctx, raw, &c)
+	switch {
+	case errors.Is(err, ErrBadJWT):
+		return c, ErrBadIDToken
+	case err != nil:
+		return c, err
+	}
+	if _, err := strconv.ParseInt(c.Subject, 10, 64); err != nil || c.Audience != strconv.FormatInt(appID, 10) ||
+		c.Issuer != s.URL() || !s.p.Now().Before(time.Unix(c.Expiry, 0)) {
+		return c, ErrBadIDToken
+	}
+	return c, nil
+}
+
+// CommunityIssuance is the community tokens of one approved request: one
+// per community, never expiring.
+type CommunityIssuance struct {
+	AppID, UserID int64
+	CommunityIDs  []int64
+	Scope         scope.Mask
+	Flow          storage.Flow
+	// Family is the code the tokens came from (zero for the implicit
+	// flow): a replay of it revokes them.
+	Family token.Hash
+	IP     string
+}
+
+// CommunityToken is one community's token.
+type CommunityToken struct {
+	CommunityID int64
+	Access      string
+}
+
+// Communities issues the community tokens of in, in the order of its
+// communities.
+func (s *Issuer) Communities(ctx context.Context, in CommunityIssuance) ([]CommunityToken, error) {
+	out := make([]CommunityToken, 0, len(in.CommunityIDs))
+	for _, id := range in.CommunityIDs {
+		t := storage.Token{Kind: token.Community, AppID: in.AppID, UserID: in.UserID, CommunityID: id, Scope: in.Scope, IP: in.IP, Flow: in.Flow}
+		if in.Family != (token.Hash{}) {
+			t.CodeHash = &in.Family
+		}
+		raw, _, err := s.p.IssueToken(ctx, t, 0)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, CommunityToken{CommunityID: id, Access: raw})
+	}
+	return out, nil
+}
+
+// ErrClientCredentialsOff refuses the client credentials flow of an app
+// that has not turned it on.
+var ErrClientCredentialsOff = &Error{Kind: Forbidden, Field: "grant_type", Message: "the client credentials flow is obsolete and off for this app: " +
+	"use the service token from the app's settings, or turn the flow on in the app's settings"}
+
+// ClientCredentials issues the app a service token by the obsolete client
+// credentials flow (RFC 6749 §4.4), when the app has turned it on. The
+// token never expires and is bound to the secret it was obtained with:
+// retiring that secret revokes it.
+func (s *Issuer) ClientCredentials(ctx context.Context, app storage.App, secret token.Hash, ip string) (string, error) {
+	if !app.ClientCredentials {
+		return "", ErrClientCredentialsOff
+	}
+	raw, _, err := s.p.IssueToken(ctx, storage.Token{Kind: token.Service, AppID: app.ID, IP: ip,
+		Flow: storage.FlowClientCredentials, SecretHash: &secret}, 0)
+	return raw, err
+}
+
+// ErrSubjectInvalid refuses a token exchange whose subject is not a live
+// user token of the app.
+var ErrSubjectInvalid = &Error{Kind: Invalid, Field: "subject_token", Message: "subject_token is not a live user token of this app"}
+
+// ErrSubjectExpiring refuses a token exchange whose subject has less than
+// a second to live.
+var ErrSubjectExpiring = &Error{Kind: Invalid, Field: "subject_token", Message: "subject_token is about to expire"}
+
+// Exchange trades the app's user token subject for a narrower one (RFC
+// 8693): the scopes want (the subject's when 0), never more; a lifetime no
+// longer than the subject's remaining one, nor than a code-flow token's.
+// The new token belongs to the subject's grant (its code, or the subject
+// itself) and records the subject as its parent, so that it is revoked
+// with either; the exchange is audited.
+func (s *Issuer) Exchange(ctx context.Context, actor Actor, appID int64, subject string, want scope.Mask) (Issued, error) {
+	sub, err := s.p.CheckToken(ctx, subject)
+	if Refused(err) || err == nil && (sub.Kind != token.User || sub.AppID != appID) {
+		return Issued{}, ErrSubjectInvalid
+	}
+	if err != nil {
+		return Issued{}, err
+	}
+	m, err := narrow(sub.Scope, want)
+	if err != nil {
+		return Issued{}, err
+	}
+	ttl := s.Lifetimes.Code
+	if !sub.ExpiresAt.IsZero() {
+		ttl = min(ttl, sub.ExpiresAt.Sub(s.p.Now()))
+	}
+	ttl = ttl.Truncate(time.Second)
+	if ttl < time.Second {
+		return Issued{}, ErrSubjectExpiring
+	}
+	family := sub.CodeHash
+	if family == nil {
+		family = &sub.Hash
+	}
+	raw, _, err := s.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: sub.AppID, UserID: sub.UserID, Scope: m,
+		IP: actor.IP, Flow: storage.FlowExchange, CodeHash: family, Parent: &sub.Hash}, ttl)
+	if err != nil {
+		return Issued{}, err
+	}
+	actor.UserID = sub.UserID
+	s.p.audit(ctx, actor, storage.AuditEvent{AppID: sub.AppID, Action: storage.AuditTokenExchange, Detail: m.Text(scope.User)})
+	return Issued{Grant: Grant{Family: *family, AppID: sub.AppID, UserID: sub.UserID, Scope: m}, Access: raw, TTL: ttl}, nil
+}
