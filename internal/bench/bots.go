@@ -31,14 +31,14 @@ type botCommunity struct {
 // message_new delivered to Long Poll, and a user token that may write to
 // them.
 func (t *target) botCommunities(ctx context.Context, n int) ([]*botCommunity, string, error) {
-	writer, _, err := t.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: t.app.ID, UserID: t.user.ID, Scope: scope.Messages, Flow: storage.FlowImplicit}, 0)
+	writer, _, err := t.p.Tokens.IssueToken(ctx, storage.Token{Kind: token.User, AppID: t.app.ID, UserID: t.user.ID, Scope: scope.Messages, Flow: storage.FlowImplicit}, 0)
 	if err != nil {
 		return nil, "", err
 	}
 	out := make([]*botCommunity, n)
 	on := true
 	for i := range out {
-		c, err := t.p.CreateCommunity(ctx, platform.CLI, t.user.ID, "Bench bots "+strconv.Itoa(i))
+		c, err := t.p.Communities.CreateCommunity(ctx, platform.CLI, t.user.ID, "Bench bots "+strconv.Itoa(i))
 		if err != nil {
 			return nil, "", err
 		}

@@ -59,7 +59,7 @@ func (t *target) provision(ctx context.Context, n int, log io.Writer) (liveToken
 	start := time.Now()
 	apps := make([]int64, liveApps)
 	for i := range apps {
-		a, err := t.p.CreateApp(ctx, platform.CLI, platform.NewApp{OwnerID: t.user.ID, Title: fmt.Sprint("Live ", i), Type: storage.Web,
+		a, err := t.p.Apps.CreateApp(ctx, platform.CLI, platform.NewApp{OwnerID: t.user.ID, Title: fmt.Sprint("Live ", i), Type: storage.Web,
 			RedirectURIs: []string{redirectURI}})
 		if err != nil {
 			return l, err
@@ -200,7 +200,7 @@ func (t *target) live(ctx context.Context, o Options, log io.Writer) []Result {
 	// Warm the cache with the warm set, as a node that has served it.
 	for i := range warm {
 		raw, _ := l.token(i)
-		t.p.CheckToken(ctx, raw)
+		t.p.Tokens.CheckToken(ctx, raw)
 	}
 	hits0, misses0 := t.p.Cache.Counts()
 	peakWarm := t.liveAPI(ctx, o, fmt.Sprintf("api: %d tokens (cache warm)", warm), l, warm, 0)

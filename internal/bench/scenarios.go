@@ -219,17 +219,17 @@ func (t *target) close() {
 func (t *target) seed(ctx context.Context, o Options) error {
 	login := "bench-" + rand32()[:12]
 	var err error
-	t.user, err = t.p.CreateUser(ctx, platform.NewUser{Login: login, Password: "bench-password", FirstName: "Bench"})
+	t.user, err = t.p.Users.CreateUser(ctx, platform.NewUser{Login: login, Password: "bench-password", FirstName: "Bench"})
 	if err != nil {
 		return err
 	}
 	t.login = login
-	t.app, err = t.p.CreateApp(ctx, platform.CLI, platform.NewApp{OwnerID: t.user.ID, Title: "Load", Type: storage.Web,
+	t.app, err = t.p.Apps.CreateApp(ctx, platform.CLI, platform.NewApp{OwnerID: t.user.ID, Title: "Load", Type: storage.Web,
 		RedirectURIs: []string{redirectURI}})
 	if err != nil {
 		return err
 	}
-	if t.app, err = t.p.SetClientCredentials(ctx, platform.CLI, t.app.ID, true); err != nil {
+	if t.app, err = t.p.Apps.SetClientCredentials(ctx, platform.CLI, t.app.ID, true); err != nil {
 		return err
 	}
 	// The user has consented before: the flow goes straight to the code.
@@ -237,7 +237,7 @@ func (t *target) seed(ctx context.Context, o Options) error {
 		return err
 	}
 	for range max(o.Tokens, 1) {
-		raw, _, err := t.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: t.app.ID, UserID: t.user.ID,
+		raw, _, err := t.p.Tokens.IssueToken(ctx, storage.Token{Kind: token.User, AppID: t.app.ID, UserID: t.user.ID,
 			Scope: 1 << 16, Flow: storage.FlowImplicit}, 0)
 		if err != nil {
 			return err
@@ -514,7 +514,7 @@ func (t *target) dpopAPI(ctx context.Context, o Options) Result {
 	signer := dpop.NewSigner(key, jose.ES256)
 	tokens := make([]string, max(o.Tokens, 1))
 	for i := range tokens {
-		raw, _, err := t.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: t.app.ID, UserID: t.user.ID,
+		raw, _, err := t.p.Tokens.IssueToken(ctx, storage.Token{Kind: token.User, AppID: t.app.ID, UserID: t.user.ID,
 			Scope: 1 << 16, Flow: storage.FlowCode, JKT: signer.JKT()}, 0)
 		if err != nil {
 			return Result{Name: "api: DPoP-bound", Errors: 1}

@@ -18,7 +18,7 @@ func (e *env) adminTokenCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			raw, err := p.CreateAdminToken(cmd.Context(), name)
+			raw, err := p.Admin.CreateAdminToken(cmd.Context(), name)
 			if err != nil {
 				return err
 			}
@@ -36,7 +36,7 @@ func (e *env) adminTokenCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			if err := p.RevokeAdminToken(cmd.Context(), revokeName); err != nil {
+			if err := p.Admin.RevokeAdminToken(cmd.Context(), revokeName); err != nil {
 				return err
 			}
 			return e.printJSON(map[string]bool{"ok": true})

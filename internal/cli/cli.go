@@ -285,7 +285,7 @@ func (e *env) platform(ctx context.Context, u use) (*platform.Platform, func(), 
 // appExists and userExists are checks for use.check.
 func appExists(id int64) func(context.Context, *platform.Platform) error {
 	return func(ctx context.Context, p *platform.Platform) error {
-		_, err := p.LookupApp(ctx, id)
+		_, err := p.Apps.LookupApp(ctx, id)
 		if errors.Is(err, storage.ErrNotFound) {
 			return usage("no app with id %d", id)
 		}
@@ -295,7 +295,7 @@ func appExists(id int64) func(context.Context, *platform.Platform) error {
 
 func userExists(id int64) func(context.Context, *platform.Platform) error {
 	return func(ctx context.Context, p *platform.Platform) error {
-		_, err := p.User(ctx, id)
+		_, err := p.Users.User(ctx, id)
 		if platform.KindOf(err) == platform.NotFound {
 			return usage("owner: no user with id %d", id)
 		}

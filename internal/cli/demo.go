@@ -26,38 +26,38 @@ const (
 // with the token. It returns the web app and its owner.
 func seedDemo(ctx context.Context, p *platform.Platform, public *url.URL, out io.Writer) (webApp, owner int64, err error) {
 	callback := public.JoinPath(demo.Path).String()
-	user, err := p.UserByLogin(ctx, demoLogin)
+	user, err := p.Users.UserByLogin(ctx, demoLogin)
 	switch {
 	case errors.Is(err, platform.ErrNoSuchLogin):
-		if user, err = p.CreateUser(ctx, platform.NewUser{Login: demoLogin, Password: demoPassword, FirstName: "Demo", LastName: "User", Email: "demo@example.com"}); err != nil {
+		if user, err = p.Users.CreateUser(ctx, platform.NewUser{Login: demoLogin, Password: demoPassword, FirstName: "Demo", LastName: "User", Email: "demo@example.com"}); err != nil {
 			return 0, 0, err
 		}
-		if _, err := p.CreateApp(ctx, platform.CLI, platform.NewApp{OwnerID: user.ID, Title: "Demo standalone app", Type: storage.Standalone}); err != nil {
+		if _, err := p.Apps.CreateApp(ctx, platform.CLI, platform.NewApp{OwnerID: user.ID, Title: "Demo standalone app", Type: storage.Standalone}); err != nil {
 			return 0, 0, err
 		}
-		if _, err := p.CreateApp(ctx, platform.CLI, platform.NewApp{OwnerID: user.ID, Title: "Demo web app", Type: storage.Web,
+		if _, err := p.Apps.CreateApp(ctx, platform.CLI, platform.NewApp{OwnerID: user.ID, Title: "Demo web app", Type: storage.Web,
 			RedirectURIs: []string{callback}}); err != nil {
 			return 0, 0, err
 		}
-		if _, err := p.CreateCommunity(ctx, platform.CLI, user.ID, "Demo community"); err != nil {
+		if _, err := p.Communities.CreateCommunity(ctx, platform.CLI, user.ID, "Demo community"); err != nil {
 			return 0, 0, err
 		}
 	case err != nil:
 		return 0, 0, err
 	}
-	apps, err := p.Apps(ctx, user.ID)
+	apps, err := p.Apps.AppsOf(ctx, user.ID)
 	if err != nil || len(apps) < 2 {
 		return 0, 0, fmt.Errorf("demo apps missing: %v", err)
 	}
 	standalone, web := apps[0], apps[len(apps)-1]
 	if !slices.Contains(web.RedirectURIs, callback) {
 		// The server is reached at another URL than when the demo was made.
-		if _, err := p.UpdateAppSettings(ctx, platform.CLI, web.ID, platform.AppSettings{Title: web.Title, Description: web.Description,
+		if _, err := p.Apps.UpdateAppSettings(ctx, platform.CLI, web.ID, platform.AppSettings{Title: web.Title, Description: web.Description,
 			RedirectURIs: append(web.RedirectURIs, callback)}); err != nil {
 			return 0, 0, err
 		}
 	}
-	communities, _ := p.CommunitiesOf(ctx, user.ID)
+	communities, _ := p.Communities.CommunitiesOf(ctx, user.ID)
 
 	implicit := public.JoinPath("/authorize")
 	implicit.RawQuery = url.Values{

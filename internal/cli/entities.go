@@ -24,7 +24,7 @@ func (e *env) userCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			rec, err := p.CreateUser(cmd.Context(), u)
+			rec, err := p.Users.CreateUser(cmd.Context(), u)
 			if err != nil {
 				return err
 			}
@@ -56,7 +56,7 @@ func (e *env) groupCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			c, err := p.CreateCommunity(cmd.Context(), platform.CLI, owner, name)
+			c, err := p.Communities.CreateCommunity(cmd.Context(), platform.CLI, owner, name)
 			if err != nil {
 				return err
 			}
@@ -78,7 +78,7 @@ func (e *env) groupCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			if err := p.AddCommunityAdmin(cmd.Context(), platform.CLI, group, user); err != nil {
+			if err := p.Communities.AddCommunityAdmin(cmd.Context(), platform.CLI, group, user); err != nil {
 				return err
 			}
 			return e.printJSON(map[string]bool{"ok": true})
@@ -98,7 +98,7 @@ func (e *env) groupCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			if err := p.RemoveCommunityAdmin(cmd.Context(), platform.CLI, rmGroup, rmUser); err != nil {
+			if err := p.Communities.RemoveCommunityAdmin(cmd.Context(), platform.CLI, rmGroup, rmUser); err != nil {
 				return err
 			}
 			return e.printJSON(map[string]bool{"ok": true})
@@ -135,7 +135,7 @@ func (e *env) appCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			v, err := p.CreateApp(cmd.Context(), platform.CLI, a)
+			v, err := p.Apps.CreateApp(cmd.Context(), platform.CLI, a)
 			if err != nil {
 				return err
 			}
@@ -180,19 +180,19 @@ func (e *env) appCmd() *cobra.Command {
 	}
 	cmd.AddCommand(
 		simple("show", "Print the app's current state", func(p *platform.Platform, cmd *cobra.Command, id int64) (platform.AppView, error) {
-			return p.App(cmd.Context(), platform.CLI, id)
+			return p.Apps.App(cmd.Context(), platform.CLI, id)
 		}),
 		simple("rotate-secret", "Make a new client secret current; the old one works until retired or 7 days pass", func(p *platform.Platform, cmd *cobra.Command, id int64) (platform.AppView, error) {
-			return p.RotateSecret(cmd.Context(), platform.CLI, id)
+			return p.Apps.RotateSecret(cmd.Context(), platform.CLI, id)
 		}),
 		simple("retire-secret", "Stop accepting the rotated-out client secret now", func(p *platform.Platform, cmd *cobra.Command, id int64) (platform.AppView, error) {
-			return p.RetireSecret(cmd.Context(), platform.CLI, id)
+			return p.Apps.RetireSecret(cmd.Context(), platform.CLI, id)
 		}),
 		simple("new-service-token", "Generate a new service token; the old one stops working at once", func(p *platform.Platform, cmd *cobra.Command, id int64) (platform.AppView, error) {
-			return p.NewServiceToken(cmd.Context(), platform.CLI, id)
+			return p.Apps.NewServiceToken(cmd.Context(), platform.CLI, id)
 		}),
 		simple("delete", "Delete the app; every token of it stops working", func(p *platform.Platform, cmd *cobra.Command, id int64) (platform.AppView, error) {
-			v, err := p.DeleteApp(cmd.Context(), platform.CLI, id)
+			v, err := p.Apps.DeleteApp(cmd.Context(), platform.CLI, id)
 			return v, err
 		}),
 	)
@@ -202,7 +202,7 @@ func (e *env) appCmd() *cobra.Command {
 	set := simple("set", "Change the app's settings: client credentials switch, title, description, redirect URIs, iframe URL", func(p *platform.Platform, cmd *cobra.Command, id int64) (platform.AppView, error) {
 		ctx, f := cmd.Context(), cmd.Flags()
 		if f.Changed("title") || f.Changed("description") || f.Changed("redirect-uri") || f.Changed("iframe-url") || f.Changed("iframe-scope") {
-			cur, err := p.App(ctx, platform.CLI, id)
+			cur, err := p.Apps.App(ctx, platform.CLI, id)
 			if err != nil {
 				return cur, err
 			}
@@ -226,14 +226,14 @@ func (e *env) appCmd() *cobra.Command {
 			if f.Changed("iframe-url") {
 				s.IFrameURL = settings.IFrameURL
 			}
-			if _, err := p.UpdateAppSettings(ctx, platform.CLI, id, s); err != nil {
+			if _, err := p.Apps.UpdateAppSettings(ctx, platform.CLI, id, s); err != nil {
 				return platform.AppView{}, err
 			}
 		}
 		if f.Changed("client-credentials") {
-			return p.SetClientCredentials(ctx, platform.CLI, id, onOff == "on")
+			return p.Apps.SetClientCredentials(ctx, platform.CLI, id, onOff == "on")
 		}
-		return p.App(ctx, platform.CLI, id)
+		return p.Apps.App(ctx, platform.CLI, id)
 	})
 	set.PreRunE = func(cmd *cobra.Command, _ []string) error {
 		f := cmd.Flags()

@@ -49,7 +49,7 @@ func newAdminClient(t *testing.T, e *env) *adminClient {
 	}
 	srv := httptest.NewServer(e.Node.Server.Admin())
 	t.Cleanup(srv.Close)
-	raw, err := e.P.CreateAdminToken(t.Context(), "e2e")
+	raw, err := e.P.Admin.CreateAdminToken(t.Context(), "e2e")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +254,7 @@ func testAdminAPI(t *testing.T, e *env) {
 		t.Fatalf("create community: %d %v", status, cm)
 	}
 	cid := id(cm, "id")
-	bob, _ := e.P.UserByLogin(t.Context(), "bob")
+	bob, _ := e.P.Users.UserByLogin(t.Context(), "bob")
 	if status, m := c.do("POST", "/admin/v1/communities/{id}/admins", map[string]any{"user_id": bob.ID}, cid); status != 200 || len(m["admins"].([]any)) != 2 {
 		t.Fatalf("add admin: %d %v", status, m)
 	}
@@ -269,7 +269,7 @@ func testAdminAPI(t *testing.T, e *env) {
 	}
 
 	// Tokens: listed by user, revoked by hash.
-	userTok, stored, err := e.P.IssueToken(t.Context(), storage.Token{Kind: token.User, AppID: appID, UserID: uid, Scope: scope.Friends, Flow: storage.FlowImplicit}, time.Hour)
+	userTok, stored, err := e.P.Tokens.IssueToken(t.Context(), storage.Token{Kind: token.User, AppID: appID, UserID: uid, Scope: scope.Friends, Flow: storage.FlowImplicit}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +291,7 @@ func testAdminAPI(t *testing.T, e *env) {
 	}
 
 	// Disabling a user: no login, tokens revoked.
-	other, _, _ := e.P.IssueToken(t.Context(), storage.Token{Kind: token.User, AppID: appID, UserID: uid, Scope: scope.Friends, Flow: storage.FlowImplicit}, time.Hour)
+	other, _, _ := e.P.Tokens.IssueToken(t.Context(), storage.Token{Kind: token.User, AppID: appID, UserID: uid, Scope: scope.Friends, Flow: storage.FlowImplicit}, time.Hour)
 	if status, m := c.do("POST", "/admin/v1/users/{id}/disable", nil, uid); status != 200 || m["disabled"] != true {
 		t.Fatalf("disable: %d %v", status, m)
 	}

@@ -42,7 +42,7 @@ func newAPIEnvOn(t *testing.T, base *env) *apiEnv {
 	e.app = e.env.app(e.alice.ID, storage.Web, "https://app.example/cb")
 	e.other = e.env.app(e.bob.ID, storage.Web, "https://other.example/cb")
 	var err error
-	if e.community, err = e.P.CreateCommunity(ctx, platform.CLI, e.alice.ID, "Cats"); err != nil {
+	if e.community, err = e.P.Communities.CreateCommunity(ctx, platform.CLI, e.alice.ID, "Cats"); err != nil {
 		t.Fatal(err)
 	}
 	// Bob authorized the app; Alice's tokens come from a consent too.
@@ -60,7 +60,7 @@ func newAPIEnvOn(t *testing.T, base *env) *apiEnv {
 }
 
 func (e *apiEnv) issue(t storage.Token, ttl time.Duration) string {
-	raw, _, err := e.P.IssueToken(context.Background(), t, ttl)
+	raw, _, err := e.P.Tokens.IssueToken(context.Background(), t, ttl)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -322,7 +322,7 @@ func testEnvelopeAndTokenErrors(t *testing.T, e *apiEnv) {
 		if code, _ := apiError(e.call("users.get", tok, nil)); code != 0 {
 			t.Fatalf("token refused before removal: %d", code) // and now cached
 		}
-		if err := e.P.RemoveAppAccess(context.Background(), platform.Actor{UserID: e.bob.ID}, e.bob.ID, e.other.ID); err != nil {
+		if err := e.P.Tokens.RemoveAppAccess(context.Background(), platform.Actor{UserID: e.bob.ID}, e.bob.ID, e.other.ID); err != nil {
 			t.Fatal(err)
 		}
 		code, msg := apiError(e.call("users.get", tok, nil))
@@ -345,7 +345,7 @@ func testEnvelopeAndTokenErrors(t *testing.T, e *apiEnv) {
 			t.Fatal("old service token refused before regeneration")
 		}
 		e.call("users.get", old, map[string]string{"user_ids": "1"})
-		v, err := e.P.NewServiceToken(context.Background(), platform.CLI, e.other.ID)
+		v, err := e.P.Apps.NewServiceToken(context.Background(), platform.CLI, e.other.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -360,7 +360,7 @@ func testEnvelopeAndTokenErrors(t *testing.T, e *apiEnv) {
 		gone := e.env.app(e.bob.ID, storage.Standalone)
 		tok := e.issue(storage.Token{Kind: token.User, AppID: gone.ID, UserID: e.bob.ID, Flow: storage.FlowImplicit}, 0)
 		e.call("users.get", tok, nil)
-		if _, err := e.P.DeleteApp(context.Background(), platform.CLI, gone.ID); err != nil {
+		if _, err := e.P.Apps.DeleteApp(context.Background(), platform.CLI, gone.ID); err != nil {
 			t.Fatal(err)
 		}
 		if code, _ := apiError(e.call("users.get", tok, nil)); code != 5 {

@@ -56,16 +56,16 @@ func newBotSetup(t *testing.T, e *env) botSetup {
 	ctx := t.Context()
 	admin := e.user("uma", "")
 	writer := e.user("vlad", "")
-	c, err := e.P.CreateCommunity(ctx, platform.CLI, admin.ID, "Echo bots")
+	c, err := e.P.Communities.CreateCommunity(ctx, platform.CLI, admin.ID, "Echo bots")
 	if err != nil {
 		t.Fatal(err)
 	}
-	bot, err := e.P.CreateCommunityToken(ctx, platform.Actor{UserID: admin.ID}, c.ID, 0, scope.CommunityMessages|scope.CommunityManage)
+	bot, err := e.P.Communities.CreateCommunityToken(ctx, platform.Actor{UserID: admin.ID}, c.ID, 0, scope.CommunityMessages|scope.CommunityManage)
 	if err != nil {
 		t.Fatal(err)
 	}
 	app := e.app(writer.ID, storage.Standalone)
-	wt, _, err := e.P.IssueToken(ctx, storage.Token{Kind: token.User, AppID: app.ID, UserID: writer.ID, Scope: scope.Messages, Flow: storage.FlowImplicit}, time.Hour)
+	wt, _, err := e.P.Tokens.IssueToken(ctx, storage.Token{Kind: token.User, AppID: app.ID, UserID: writer.ID, Scope: scope.Messages, Flow: storage.FlowImplicit}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func testVKIOBot(t *testing.T, e *env) {
 		t.Fatalf("the bot got %q", got)
 	}
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		items, err := e.P.Inbox(t.Context(), s.writer.ID)
+		items, err := e.P.Messages.Inbox(t.Context(), s.writer.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -266,7 +266,7 @@ func TestBotsMembersAndPermissions(t *testing.T) {
 	g := fmt.Sprint(s.community.ID)
 	ctx := t.Context()
 	app := e.app(s.writer.ID, storage.Standalone)
-	member, _, err := e.P.IssueToken(ctx, storage.Token{Kind: token.User, AppID: app.ID, UserID: s.writer.ID, Scope: scope.Messages | scope.Groups, Flow: storage.FlowImplicit}, time.Hour)
+	member, _, err := e.P.Tokens.IssueToken(ctx, storage.Token{Kind: token.User, AppID: app.ID, UserID: s.writer.ID, Scope: scope.Messages | scope.Groups, Flow: storage.FlowImplicit}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

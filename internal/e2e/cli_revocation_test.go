@@ -86,7 +86,7 @@ func testCLIRevocations(t *testing.T, dsn string, nodes []*env) {
 	waitRefused("a token of the retired secret", cc)
 
 	// Every token of an app the CLI deletes.
-	v, err := e.P.App(context.Background(), platform.CLI, app.ID)
+	v, err := e.P.Apps.App(context.Background(), platform.CLI, app.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,7 +80,7 @@ func TestThreeNodesSeeRevocationsWithinASecond(t *testing.T) {
 	if code, _ := apiError(nodes[1].call("users.get", old, map[string]string{"user_ids": fmt.Sprint(u.ID)})); code != 0 {
 		t.Fatalf("service token on node 2: %d", code)
 	}
-	if _, err := nodes[2].P.NewServiceToken(context.Background(), platform.CLI, app.ID); err != nil {
+	if _, err := nodes[2].P.Apps.NewServiceToken(context.Background(), platform.CLI, app.ID); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, time.Second, "node 2 rejecting the replaced service token", func() bool {
@@ -101,7 +101,7 @@ func TestNodeRecoversWhenPostgresRestarts(t *testing.T) {
 	waitFor(t, 10*time.Second, "listening", func() bool { return n.P.Cache.Enabled() && other.P.Cache.Enabled() })
 	u := n.user("rita", "")
 	app := n.app(u.ID, storage.Web, "https://rita.example/cb")
-	if _, err := n.P.SetClientCredentials(context.Background(), platform.CLI, app.ID, true); err != nil {
+	if _, err := n.P.Apps.SetClientCredentials(context.Background(), platform.CLI, app.ID, true); err != nil {
 		t.Fatal(err)
 	}
 	issue := func() (int, map[string]any) {
@@ -155,7 +155,7 @@ func TestCleanupRemovesExpiredCodesAndTokensOnly(t *testing.T) {
 	u := e.user("olga", "")
 	app := e.app(u.ID, storage.Web, "https://olga.example/cb")
 	short := func(ttl time.Duration) token.Hash {
-		_, rec, err := e.P.IssueToken(ctx, storage.Token{Kind: token.User, AppID: app.ID, UserID: u.ID, Scope: scope.Friends, Flow: storage.FlowImplicit}, ttl)
+		_, rec, err := e.P.Tokens.IssueToken(ctx, storage.Token{Kind: token.User, AppID: app.ID, UserID: u.ID, Scope: scope.Friends, Flow: storage.FlowImplicit}, ttl)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -221,7 +221,7 @@ func TestThreeNodesHoldOnePerTokenLimit(t *testing.T) {
 	}
 	u := nodes[0].user("rita", "")
 	app := nodes[0].app(u.ID, storage.Web, "https://limits.example/cb")
-	tok, _, err := nodes[0].P.IssueToken(context.Background(), storage.Token{Kind: token.User, AppID: app.ID, UserID: u.ID, Scope: scope.Friends, Flow: storage.FlowImplicit}, 0)
+	tok, _, err := nodes[0].P.Tokens.IssueToken(context.Background(), storage.Token{Kind: token.User, AppID: app.ID, UserID: u.ID, Scope: scope.Friends, Flow: storage.FlowImplicit}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

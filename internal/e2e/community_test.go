@@ -32,10 +32,10 @@ func newCommunityEnv(t *testing.T) *communityEnv {
 	e.other = e.user("other", "")
 	e.app = e.env.app(e.admin.ID, storage.Web, e.redirect)
 	var err error
-	if e.g1, err = e.P.CreateCommunity(ctx, platform.CLI, e.admin.ID, "Cats"); err != nil {
+	if e.g1, err = e.P.Communities.CreateCommunity(ctx, platform.CLI, e.admin.ID, "Cats"); err != nil {
 		t.Fatal(err)
 	}
-	if e.g2, err = e.P.CreateCommunity(ctx, platform.CLI, e.admin.ID, "Dogs"); err != nil {
+	if e.g2, err = e.P.Communities.CreateCommunity(ctx, platform.CLI, e.admin.ID, "Dogs"); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -115,7 +115,7 @@ func TestCommunityCodeFlowBothShapesWithOAuth2(t *testing.T) {
 func TestCommunityRequestsRefusedForNonAdmins(t *testing.T) {
 	e := newCommunityEnv(t)
 	// "other" admins only g2.
-	if err := e.P.AddCommunityAdmin(context.Background(), platform.CLI, e.g2.ID, e.other.ID); err != nil {
+	if err := e.P.Communities.AddCommunityAdmin(context.Background(), platform.CLI, e.g2.ID, e.other.ID); err != nil {
 		t.Fatal(err)
 	}
 	e.user("outsider", "")
@@ -173,10 +173,10 @@ func TestCommunityAdminsAndTokensPage(t *testing.T) {
 	e := newCommunityEnv(t)
 	ctx := context.Background()
 	// A token granted by "other" while an admin of g1.
-	if err := e.P.AddCommunityAdmin(ctx, platform.CLI, e.g1.ID, e.other.ID); err != nil {
+	if err := e.P.Communities.AddCommunityAdmin(ctx, platform.CLI, e.g1.ID, e.other.ID); err != nil {
 		t.Fatal(err)
 	}
-	granted, _, err := e.P.IssueToken(ctx, storage.Token{Kind: token.Community, AppID: e.app.ID, UserID: e.other.ID, CommunityID: e.g1.ID, Scope: scope.CommunityMessages, Flow: storage.FlowImplicit}, 0)
+	granted, _, err := e.P.Tokens.IssueToken(ctx, storage.Token{Kind: token.Community, AppID: e.app.ID, UserID: e.other.ID, CommunityID: e.g1.ID, Scope: scope.CommunityMessages, Flow: storage.FlowImplicit}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func TestCommunityAdminsAndTokensPage(t *testing.T) {
 	}
 
 	// API usage: the granted token is listed with its app and last use.
-	if err := e.P.FlushUsage(ctx); err != nil {
+	if err := e.P.Tokens.FlushUsage(ctx); err != nil {
 		t.Fatal(err)
 	}
 	b.get(e.URL + fmt.Sprintf("/communities/%d/api", e.g1.ID))

@@ -81,7 +81,7 @@ func TestBrowserConsoleServiceTokenRegeneration(t *testing.T) {
 	// The API: secure.checkToken refuses the old service token, accepts the new.
 	var id int64
 	fmt.Sscan(appID, &id)
-	userTok, _, err := e.P.IssueToken(t.Context(), storage.Token{Kind: token.User, AppID: id, UserID: dev.ID, Flow: storage.FlowImplicit}, 0)
+	userTok, _, err := e.P.Tokens.IssueToken(t.Context(), storage.Token{Kind: token.User, AppID: id, UserID: dev.ID, Flow: storage.FlowImplicit}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

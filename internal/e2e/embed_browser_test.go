@@ -224,7 +224,7 @@ func TestBrowserIFrameAppSettingsAndInbox(t *testing.T) {
 	dev := e.user("dev", "")
 	e.user("ivan", "")
 	appSite := newSite(t)
-	a, err := e.P.CreateApp(context.Background(), platform.CLI, platform.NewApp{OwnerID: dev.ID, Title: "Puzzle game", Type: storage.IFrame,
+	a, err := e.P.Apps.CreateApp(context.Background(), platform.CLI, platform.NewApp{OwnerID: dev.ID, Title: "Puzzle game", Type: storage.IFrame,
 		IFrameURL: appSite.URL + "/frame", IFrameScope: scope.Friends | scope.Notify})
 	if err != nil {
 		t.Fatal(err)

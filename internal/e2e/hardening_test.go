@@ -72,7 +72,7 @@ func testInvalidText(t *testing.T, base *env) {
 			t.Errorf("add-admin login %q: %d, want 422 no such user", text, b.status)
 		}
 	}
-	apps, err := e.P.Apps(t.Context(), e.alice.ID)
+	apps, err := e.P.Apps.AppsOf(t.Context(), e.alice.ID)
 	if err != nil || len(apps) != 1 {
 		t.Fatalf("after refused creations alice has %d apps (%v), want her first one only", len(apps), err)
 	}
@@ -91,7 +91,7 @@ func TestRandomIDDeduplicatesPerApp(t *testing.T) {
 	if fromB["response"] == nil || fromB["response"] == first["response"] {
 		t.Fatalf("another app's message with the same random_id: %v, want a message of its own (first %v)", fromB, first["response"])
 	}
-	items, err := e.P.Inbox(t.Context(), e.bob.ID)
+	items, err := e.P.Messages.Inbox(t.Context(), e.bob.ID)
 	if err != nil || len(items) != 2 {
 		t.Fatalf("bob's inbox has %d items (%v), want both apps' messages", len(items), err)
 	}
@@ -229,7 +229,7 @@ func TestIFrameLaunchReusesTheLiveToken(t *testing.T) {
 	e := newEnv(t)
 	dev := e.user("dev", "")
 	e.user("vera", "")
-	a, err := e.P.CreateApp(t.Context(), platform.CLI, platform.NewApp{OwnerID: dev.ID, Title: "Game", Type: storage.IFrame,
+	a, err := e.P.Apps.CreateApp(t.Context(), platform.CLI, platform.NewApp{OwnerID: dev.ID, Title: "Game", Type: storage.IFrame,
 		IFrameURL: "https://game.example/app", IFrameScope: scope.Friends})
 	if err != nil {
 		t.Fatal(err)

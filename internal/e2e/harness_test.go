@@ -201,7 +201,7 @@ func (w testWriter) Write(b []byte) (int, error) {
 // user creates a user with password "password-"+login.
 func (e *env) user(login string, email string) storage.User {
 	e.t.Helper()
-	u, err := e.P.CreateUser(context.Background(), platform.NewUser{Login: login, Password: "password-" + login, FirstName: strings.ToUpper(login[:1]) + login[1:], LastName: "Tester", Email: email})
+	u, err := e.P.Users.CreateUser(context.Background(), platform.NewUser{Login: login, Password: "password-" + login, FirstName: strings.ToUpper(login[:1]) + login[1:], LastName: "Tester", Email: email})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -210,7 +210,7 @@ func (e *env) user(login string, email string) storage.User {
 
 func (e *env) app(owner int64, t storage.AppType, redirects ...string) platform.AppView {
 	e.t.Helper()
-	a, err := e.P.CreateApp(context.Background(), platform.CLI, platform.NewApp{OwnerID: owner, Title: "Test " + string(t) + " app", Type: t, RedirectURIs: redirects})
+	a, err := e.P.Apps.CreateApp(context.Background(), platform.CLI, platform.NewApp{OwnerID: owner, Title: "Test " + string(t) + " app", Type: t, RedirectURIs: redirects})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func testHostileRequests(t *testing.T, e *env) {
 	u := e.user("hostile", "hostile@example.com")
 	web := e.app(u.ID, storage.Web, "https://web.example/cb")
 	standalone := e.app(u.ID, storage.Standalone, "https://native.example/cb")
-	c, err := e.P.CreateCommunity(t.Context(), platform.CLI, u.ID, "Target")
+	c, err := e.P.Communities.CreateCommunity(t.Context(), platform.CLI, u.ID, "Target")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,7 +388,7 @@ func fingerprint(t *testing.T, e *env) string {
 	}
 	// And the apps' credentials and settings.
 	for _, id := range []int64{1, 2} {
-		v, err := e.P.App(context.Background(), platform.CLI, id)
+		v, err := e.P.Apps.App(context.Background(), platform.CLI, id)
 		if err == nil {
 			parts = append(parts, fmt.Sprintf("app%d=%s|%s|%s|%v|%v", id, v.Title, v.ClientSecret, v.ServiceToken, v.RedirectURIs, v.ClientCredentials))
 		}

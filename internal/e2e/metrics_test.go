@@ -24,7 +24,7 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 	b.get(e.URL + "/login")
 	b.login("mila", "wrong-password")
 	b.login("mila", "password-mila")
-	tok, _, err := e.P.IssueToken(t.Context(), storage.Token{Kind: token.User, AppID: app.ID, UserID: u.ID, Scope: scope.Friends, Flow: storage.FlowImplicit}, time.Hour)
+	tok, _, err := e.P.Tokens.IssueToken(t.Context(), storage.Token{Kind: token.User, AppID: app.ID, UserID: u.ID, Scope: scope.Friends, Flow: storage.FlowImplicit}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -165,12 +165,12 @@ func TestMobileLayoutAt390px(t *testing.T) {
 	}
 	web := e.app(u.ID, storage.Web, e.URL+"/demo/callback")
 	e.Node.Server.ServeDemo(web.ID, u.ID)
-	c, err := e.P.CreateCommunity(ctx0, platform.Actor{UserID: u.ID}, u.ID, "A community with a rather long name for a phone")
+	c, err := e.P.Communities.CreateCommunity(ctx0, platform.Actor{UserID: u.ID}, u.ID, "A community with a rather long name for a phone")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if _, err := e.P.CreateCommunityToken(ctx0, platform.Actor{UserID: u.ID}, c.ID, 0, scope.CommunityMessages|scope.CommunityManage|scope.CommunityDocs); err != nil {
+		if _, err := e.P.Communities.CreateCommunityToken(ctx0, platform.Actor{UserID: u.ID}, c.ID, 0, scope.CommunityMessages|scope.CommunityManage|scope.CommunityDocs); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -19,12 +19,12 @@ func TestEveryPageRenders(t *testing.T) {
 	u := e.user("pat", "pat@example.com")
 	app := e.app(u.ID, storage.Web, "https://pat.example/cb")
 	native := e.app(u.ID, storage.Standalone, "http://127.0.0.1/cb")
-	frame, err := e.P.CreateApp(context.Background(), platform.CLI, platform.NewApp{OwnerID: u.ID, Title: "Frame", Type: storage.IFrame,
+	frame, err := e.P.Apps.CreateApp(context.Background(), platform.CLI, platform.NewApp{OwnerID: u.ID, Title: "Frame", Type: storage.IFrame,
 		IFrameURL: "https://frame.example/app"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := e.P.CreateCommunity(context.Background(), platform.CLI, u.ID, "Pat's club")
+	c, err := e.P.Communities.CreateCommunity(context.Background(), platform.CLI, u.ID, "Pat's club")
 	if err != nil {
 		t.Fatal(err)
 	}

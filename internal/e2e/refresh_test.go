@@ -250,7 +250,7 @@ func TestRefreshTokensDieWithTheirGrant(t *testing.T) {
 		t.Fatalf("the grant's access token after revoking its refresh token: error %d, want 5", code)
 	}
 	_, rt = grant()
-	if err := e.P.RemoveAppAccess(t.Context(), platform.Actor{UserID: u.ID}, u.ID, app.ID); err != nil {
+	if err := e.P.Tokens.RemoveAppAccess(t.Context(), platform.Actor{UserID: u.ID}, u.ID, app.ID); err != nil {
 		t.Fatal(err)
 	}
 	if refreshes(rt) {

@@ -44,7 +44,7 @@ func testDisabledUserGetsNoTokens(t *testing.T, e *env) {
 	_, grant := e.postForm("/access_token", url.Values{"code": {obtainCode(t, e, id, redirect, "dora", nil)}, "redirect_uri": {redirect}}, id, app.ClientSecret)
 	access, refresh := grant["access_token"].(string), grant["refresh_token"].(string)
 
-	if _, err := e.P.DisableUser(t.Context(), platform.CLI, u.ID); err != nil {
+	if _, err := e.P.Users.DisableUser(t.Context(), platform.CLI, u.ID); err != nil {
 		t.Fatal(err)
 	}
 

@@ -62,7 +62,7 @@ func TestTracingSpansAndLogLines(t *testing.T) {
 			e := start(t, startOptions{tracing: tp, log: &logs}, tc.opts...)
 			u := e.user("tess", "")
 			app := e.app(u.ID, storage.Standalone)
-			tok, _, err := e.P.IssueToken(t.Context(), storage.Token{Kind: token.User, AppID: app.ID, UserID: u.ID, Scope: scope.Friends, Flow: storage.FlowImplicit}, time.Hour)
+			tok, _, err := e.P.Tokens.IssueToken(t.Context(), storage.Token{Kind: token.User, AppID: app.ID, UserID: u.ID, Scope: scope.Friends, Flow: storage.FlowImplicit}, time.Hour)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -21,7 +21,7 @@ import (
 
 // Platform is what the methods ask of the domain layer.
 type Platform interface {
-	Users(ctx context.Context, ids []int64) ([]storage.User, error)
+	UsersByID(ctx context.Context, ids []int64) ([]storage.User, error)
 	CommunitiesOf(ctx context.Context, userID int64) ([]storage.Community, error)
 	LookupCommunity(ctx context.Context, id int64) (storage.Community, error)
 	CheckToken(ctx context.Context, raw string) (storage.Token, error)
@@ -108,7 +108,7 @@ func (d Deps) usersGet(c *api.Call) (any, error) {
 	} else {
 		return nil, api.ErrParam("user_ids")
 	}
-	users, err := d.P.Users(c.Ctx, ids)
+	users, err := d.P.UsersByID(c.Ctx, ids)
 	if err != nil {
 		return nil, err
 	}

@@ -205,7 +205,7 @@ func (n *Node) Run(ctx context.Context) {
 	}
 	beat(ctx)
 	flush := func(ctx context.Context) {
-		if err := n.Platform.FlushUsage(ctx); err != nil {
+		if err := n.Platform.Tokens.FlushUsage(ctx); err != nil {
 			n.log.WarnContext(ctx, "writing token usage failed", "err", err)
 		}
 	}

@@ -13,6 +13,13 @@ import (
 // The operator's rules: admin tokens for the admin API, and what only an
 // operator does to users (list them, disable them, set a password).
 
+// Admin keeps the admin API's tokens and reads the audit log for
+// operators.
+type Admin struct {
+	*core
+	store storage.Credentials
+}
+
 // adminTokenName is what an admin token may be called.
 var adminTokenName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
@@ -21,7 +28,7 @@ var ErrAdminToken = errors.New("not a valid admin token")
 
 // CreateAdminToken mints an admin token named name and returns it (it is
 // stored hashed only: this is the one time it is seen).
-func (p *Platform) CreateAdminToken(ctx context.Context, name string) (string, error) {
+func (p *Admin) CreateAdminToken(ctx context.Context, name string) (string, error) {
 	if !adminTokenName.MatchString(name) {
 		return "", &Error{Kind: Invalid, Field: "name", Message: "1 to 64 characters of letters, digits, '.', '_' and '-'"}
 	}
@@ -38,7 +45,7 @@ func (p *Platform) CreateAdminToken(ctx context.Context, name string) (string, e
 }
 
 // RevokeAdminToken ends the admin token named name.
-func (p *Platform) RevokeAdminToken(ctx context.Context, name string) error {
+func (p *Admin) RevokeAdminToken(ctx context.Context, name string) error {
 	err := p.store.DeleteAdminToken(ctx, name)
 	if errors.Is(err, storage.ErrNotFound) {
 		return &Error{Kind: NotFound, Field: "name", Message: "no admin token has that name"}
@@ -51,7 +58,7 @@ func (p *Platform) RevokeAdminToken(ctx context.Context, name string) error {
 
 // CheckAdminToken returns the admin token raw is, or ErrAdminToken: its
 // MAC is checked before storage is asked.
-func (p *Platform) CheckAdminToken(ctx context.Context, raw string) (storage.AdminToken, error) {
+func (p *Admin) CheckAdminToken(ctx context.Context, raw string) (storage.AdminToken, error) {
 	kind, h, err := p.Keys.Parse(raw)
 	if err != nil || kind != token.Admin {
 		return storage.AdminToken{}, ErrAdminToken
@@ -64,13 +71,13 @@ func (p *Platform) CheckAdminToken(ctx context.Context, raw string) (storage.Adm
 }
 
 // ListUsers lists up to limit users (at most 1000) after the id after.
-func (p *Platform) ListUsers(ctx context.Context, after int64, limit int) ([]storage.User, error) {
+func (p *Users) ListUsers(ctx context.Context, after int64, limit int) ([]storage.User, error) {
 	return p.store.ListUsers(ctx, after, min(max(limit, 1), 1000))
 }
 
 // ListApps lists apps for the operator, secrets opened as App shows them:
 // those f matches, by id, up to f.Limit (1 to 1000) after f.After.
-func (p *Platform) ListApps(ctx context.Context, actor Actor, f storage.AppFilter) ([]AppView, error) {
+func (p *Apps) ListApps(ctx context.Context, actor Actor, f storage.AppFilter) ([]AppView, error) {
 	if !actor.Operator {
 		return nil, &Error{Kind: Forbidden, Message: "only the operator lists every app"}
 	}
@@ -91,7 +98,7 @@ func (p *Platform) ListApps(ctx context.Context, actor Actor, f storage.AppFilte
 }
 
 // SetPassword gives the user a new password and ends their sessions.
-func (p *Platform) SetPassword(ctx context.Context, actor Actor, id int64, pass string) error {
+func (p *Users) SetPassword(ctx context.Context, actor Actor, id int64, pass string) error {
 	if err := validPassword(pass); err != nil {
 		return err
 	}
@@ -109,14 +116,14 @@ func (p *Platform) SetPassword(ctx context.Context, actor Actor, id int64, pass 
 // DisableUser disables the account: it cannot log in, its sessions end,
 // and every token it holds (user and community tokens, refresh tokens) is
 // revoked. Apps it owns keep working.
-func (p *Platform) DisableUser(ctx context.Context, actor Actor, id int64) (storage.User, error) {
+func (p *Users) DisableUser(ctx context.Context, actor Actor, id int64) (storage.User, error) {
 	if err := p.store.DisableUser(ctx, id, p.now()); err != nil {
 		return storage.User{}, orNotFound(err, "no user with id %d", id)
 	}
-	if _, err := p.store.RevokeRefreshTokens(ctx, nil, 0, id, p.now()); err != nil {
+	if _, err := p.tokens.RevokeRefreshTokens(ctx, nil, 0, id, p.now()); err != nil {
 		return storage.User{}, err
 	}
-	revoked, err := p.store.RevokeTokens(ctx, storage.TokenFilter{UserID: id}, storage.RevokedByAdmin, p.now())
+	revoked, err := p.tokens.RevokeTokens(ctx, storage.TokenFilter{UserID: id}, storage.RevokedByAdmin, p.now())
 	if err != nil {
 		return storage.User{}, err
 	}
@@ -127,17 +134,17 @@ func (p *Platform) DisableUser(ctx context.Context, actor Actor, id int64) (stor
 
 // ListTokens lists tokens of an app or a user, newest first, as the admin
 // API shows them (hashes only: tokens are never stored).
-func (p *Platform) ListTokens(ctx context.Context, f storage.TokenFilter) ([]storage.Token, error) {
+func (p *Tokens) ListTokens(ctx context.Context, f storage.TokenFilter) ([]storage.Token, error) {
 	if f.AppID == 0 && f.UserID == 0 {
 		return nil, &Error{Kind: Invalid, Message: "name an app or a user"}
 	}
-	return p.store.ListTokens(ctx, f)
+	return p.tokens.ListTokens(ctx, f)
 }
 
 // RevokeTokenByHash revokes the token whose hash is h, and what was
 // exchanged from it, and reports whether it was live.
-func (p *Platform) RevokeTokenByHash(ctx context.Context, actor Actor, h token.Hash) (bool, error) {
-	revoked, err := p.store.RevokeTokens(ctx, storage.TokenFilter{Hash: &h}, storage.RevokedByAdmin, p.now())
+func (p *Tokens) RevokeTokenByHash(ctx context.Context, actor Actor, h token.Hash) (bool, error) {
+	revoked, err := p.tokens.RevokeTokens(ctx, storage.TokenFilter{Hash: &h}, storage.RevokedByAdmin, p.now())
 	if err != nil {
 		return false, err
 	}
@@ -153,6 +160,6 @@ func (p *Platform) RevokeTokenByHash(ctx context.Context, actor Actor, h token.H
 }
 
 // Audit lists audit events, newest first: of an app, a community, or all.
-func (p *Platform) Audit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error) {
-	return p.store.ListAudit(ctx, f)
+func (p *Admin) Audit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error) {
+	return p.auditLog.ListAudit(ctx, f)
 }

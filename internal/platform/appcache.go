@@ -37,11 +37,11 @@ const (
 
 // lookupApp is GetApp through the cache. The record returned is the
 // caller's own.
-func (p *Platform) lookupApp(ctx context.Context, id int64) (storage.App, error) {
-	p.apps.mu.RLock()
-	c, ok := p.apps.m[id]
-	p.apps.mu.RUnlock()
-	since := p.apps.since
+func (p *Apps) lookupApp(ctx context.Context, id int64) (storage.App, error) {
+	p.cache.mu.RLock()
+	c, ok := p.cache.m[id]
+	p.cache.mu.RUnlock()
+	since := p.cache.since
 	if since == nil {
 		since = time.Since
 	}
@@ -53,14 +53,14 @@ func (p *Platform) lookupApp(ctx context.Context, id int64) (storage.App, error)
 	if err != nil {
 		return a, err
 	}
-	p.apps.mu.Lock()
-	if p.apps.m == nil || len(p.apps.m) >= maxCachedApps {
-		p.apps.m = map[int64]cachedApp{}
+	p.cache.mu.Lock()
+	if p.cache.m == nil || len(p.cache.m) >= maxCachedApps {
+		p.cache.m = map[int64]cachedApp{}
 	}
-	if old, ok := p.apps.m[id]; !ok || old.read.Before(read) {
-		p.apps.m[id] = cachedApp{app: a, read: read}
+	if old, ok := p.cache.m[id]; !ok || old.read.Before(read) {
+		p.cache.m[id] = cachedApp{app: a, read: read}
 	}
-	p.apps.mu.Unlock()
+	p.cache.mu.Unlock()
 	return own(a), nil
 }
 
@@ -75,8 +75,8 @@ func own(a storage.App) storage.App {
 }
 
 // appChanged drops app id's record: this node changed it.
-func (p *Platform) appChanged(id int64) {
-	p.apps.mu.Lock()
-	delete(p.apps.m, id)
-	p.apps.mu.Unlock()
+func (p *Apps) appChanged(id int64) {
+	p.cache.mu.Lock()
+	delete(p.cache.m, id)
+	p.cache.mu.Unlock()
 }

@@ -138,9 +138,17 @@ func validateRedirectURIs(uris []string, t storage.AppType) error {
 	return nil
 }
 
+// Apps is the one owner of apps: their settings, credentials (client
+// secrets, the service token) and who may manage them.
+type Apps struct {
+	*core
+	store storage.Apps
+	cache apps
+}
+
 // CreateApp validates a, mints its client secret and service token, and
 // stores them.
-func (p *Platform) CreateApp(ctx context.Context, actor Actor, a NewApp) (AppView, error) {
+func (p *Apps) CreateApp(ctx context.Context, actor Actor, a NewApp) (AppView, error) {
 	a.Title = strings.TrimSpace(a.Title)
 	if err := a.Validate(); err != nil {
 		return AppView{}, err
@@ -164,19 +172,19 @@ func (p *Platform) CreateApp(ctx context.Context, actor Actor, a NewApp) (AppVie
 	return AppView{App: rec, ClientSecret: secret, ServiceToken: svc}, nil
 }
 
-func (p *Platform) serviceTokenRecord(appID int64, h token.Hash, now time.Time) storage.Token {
+func (p *Apps) serviceTokenRecord(appID int64, h token.Hash, now time.Time) storage.Token {
 	return storage.Token{Hash: h, Kind: token.Service, AppID: appID, IssuedAt: now, Flow: storage.FlowServiceToken}
 }
 
 // LookupApp returns the app's record, credentials sealed: what the OAuth
 // endpoints, the widget and the pages that name an app need.
-func (p *Platform) LookupApp(ctx context.Context, id int64) (storage.App, error) {
+func (p *Apps) LookupApp(ctx context.Context, id int64) (storage.App, error) {
 	return p.lookupApp(ctx, id)
 }
 
 // App returns the app with its credentials opened. When actor is not the
 // CLI, only the app's owner may see it.
-func (p *Platform) App(ctx context.Context, actor Actor, id int64) (AppView, error) {
+func (p *Apps) App(ctx context.Context, actor Actor, id int64) (AppView, error) {
 	a, err := p.ownedApp(ctx, actor, id)
 	if err != nil {
 		return AppView{}, err
@@ -184,7 +192,7 @@ func (p *Platform) App(ctx context.Context, actor Actor, id int64) (AppView, err
 	return p.view(a)
 }
 
-func (p *Platform) ownedApp(ctx context.Context, actor Actor, id int64) (storage.App, error) {
+func (p *Apps) ownedApp(ctx context.Context, actor Actor, id int64) (storage.App, error) {
 	a, err := p.store.GetApp(ctx, id)
 	if err != nil {
 		return a, orNotFound(err, "no app with id %d", id)
@@ -203,7 +211,7 @@ func mayManage(actor Actor, a storage.App) error {
 
 // updateApp changes the app in one read-modify-write transaction, after
 // checking that actor may manage it; change sees the current record.
-func (p *Platform) updateApp(ctx context.Context, actor Actor, id int64, change func(*storage.App) error) (storage.App, error) {
+func (p *Apps) updateApp(ctx context.Context, actor Actor, id int64, change func(*storage.App) error) (storage.App, error) {
 	a, err := p.store.UpdateApp(ctx, id, func(a *storage.App) error {
 		if err := mayManage(actor, *a); err != nil {
 			return err
@@ -214,7 +222,7 @@ func (p *Platform) updateApp(ctx context.Context, actor Actor, id int64, change 
 	return a, orNotFound(err, "no app with id %d", id)
 }
 
-func (p *Platform) view(a storage.App) (AppView, error) {
+func (p *Apps) view(a storage.App) (AppView, error) {
 	v := AppView{App: a}
 	secret, err := p.Keys.Open(a.Secret.Sealed)
 	if err != nil {
@@ -241,7 +249,7 @@ func (p *Platform) view(a storage.App) (AppView, error) {
 // RotateSecret makes a new client secret current and keeps the previous one
 // valid until RetireSecret or OldSecretGrace, so deployed servers can switch
 // without downtime. A secret still in its grace period is replaced.
-func (p *Platform) RotateSecret(ctx context.Context, actor Actor, id int64) (AppView, error) {
+func (p *Apps) RotateSecret(ctx context.Context, actor Actor, id int64) (AppView, error) {
 	now := p.now()
 	secret := token.NewSecret()
 	var dropped *storage.ClientSecret // a secret still in its grace period ends now
@@ -266,7 +274,7 @@ func (p *Platform) RotateSecret(ctx context.Context, actor Actor, id int64) (App
 }
 
 // RetireSecret ends the rotated-out secret now.
-func (p *Platform) RetireSecret(ctx context.Context, actor Actor, id int64) (AppView, error) {
+func (p *Apps) RetireSecret(ctx context.Context, actor Actor, id int64) (AppView, error) {
 	var retired token.Hash
 	a, err := p.updateApp(ctx, actor, id, func(a *storage.App) error {
 		if a.OldSecret == nil {
@@ -290,7 +298,7 @@ func (p *Platform) RetireSecret(ctx context.Context, actor Actor, id int64) (App
 // NewServiceToken mints the app's service token, revoking the previous one
 // at once, in one transaction: there is exactly one live service token per
 // app.
-func (p *Platform) NewServiceToken(ctx context.Context, actor Actor, id int64) (AppView, error) {
+func (p *Apps) NewServiceToken(ctx context.Context, actor Actor, id int64) (AppView, error) {
 	if _, err := p.ownedApp(ctx, actor, id); err != nil {
 		return AppView{}, err
 	}
@@ -308,7 +316,7 @@ func (p *Platform) NewServiceToken(ctx context.Context, actor Actor, id int64) (
 }
 
 // SetClientCredentials turns the obsolete client credentials flow on or off.
-func (p *Platform) SetClientCredentials(ctx context.Context, actor Actor, id int64, on bool) (AppView, error) {
+func (p *Apps) SetClientCredentials(ctx context.Context, actor Actor, id int64, on bool) (AppView, error) {
 	a, err := p.updateApp(ctx, actor, id, func(a *storage.App) error { a.ClientCredentials = on; return nil })
 	if err != nil {
 		return AppView{}, err
@@ -318,7 +326,7 @@ func (p *Platform) SetClientCredentials(ctx context.Context, actor Actor, id int
 }
 
 // DeleteApp deletes the app; every token of it stops working.
-func (p *Platform) DeleteApp(ctx context.Context, actor Actor, id int64) (AppView, error) {
+func (p *Apps) DeleteApp(ctx context.Context, actor Actor, id int64) (AppView, error) {
 	a, err := p.ownedApp(ctx, actor, id)
 	if err != nil {
 		return AppView{}, err
@@ -348,7 +356,7 @@ var (
 // rotated-out one while it is in its grace period, and returns the hash of
 // the one that matched. Secrets are random, so a SHA-256 compared in
 // constant time is enough: no slow KDF on this path.
-func (p *Platform) AuthenticateClient(ctx context.Context, clientID int64, secret string) (storage.App, token.Hash, error) {
+func (p *Apps) AuthenticateClient(ctx context.Context, clientID int64, secret string) (storage.App, token.Hash, error) {
 	a, err := p.lookupApp(ctx, clientID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return a, token.Hash{}, ErrUnknownClient
@@ -368,8 +376,8 @@ func (p *Platform) AuthenticateClient(ctx context.Context, clientID int64, secre
 
 // revokeMintedWith revokes the client-credentials tokens minted with a
 // secret that no longer works.
-func (p *Platform) revokeMintedWith(ctx context.Context, appID int64, secret token.Hash) error {
-	revoked, err := p.store.RevokeTokens(ctx, storage.TokenFilter{AppID: appID, SecretHash: &secret}, storage.RevokedSecret, p.now())
+func (p *Apps) revokeMintedWith(ctx context.Context, appID int64, secret token.Hash) error {
+	revoked, err := p.tokens.RevokeTokens(ctx, storage.TokenFilter{AppID: appID, SecretHash: &secret}, storage.RevokedSecret, p.now())
 	p.revoked(revoked)
 	return err
 }
@@ -385,7 +393,7 @@ type AppSettings struct {
 
 // UpdateAppSettings changes the app's title, description, redirect URIs and
 // iframe URL, with the rules of creation.
-func (p *Platform) UpdateAppSettings(ctx context.Context, actor Actor, id int64, s AppSettings) (AppView, error) {
+func (p *Apps) UpdateAppSettings(ctx context.Context, actor Actor, id int64, s AppSettings) (AppView, error) {
 	a, err := p.updateApp(ctx, actor, id, func(a *storage.App) error {
 		check := NewApp{OwnerID: a.OwnerID, Title: strings.TrimSpace(s.Title), Description: s.Description, Type: a.Type,
 			RedirectURIs: s.RedirectURIs, IFrameURL: s.IFrameURL, IFrameScope: s.IFrameScope}
@@ -402,16 +410,16 @@ func (p *Platform) UpdateAppSettings(ctx context.Context, actor Actor, id int64,
 	return p.view(a)
 }
 
-// Apps lists the apps the user owns.
-func (p *Platform) Apps(ctx context.Context, ownerID int64) ([]storage.App, error) {
+// AppsOf lists the apps the user owns.
+func (p *Apps) AppsOf(ctx context.Context, ownerID int64) ([]storage.App, error) {
 	return p.store.ListApps(ctx, storage.AppFilter{OwnerID: ownerID})
 }
 
 // AuditOf returns the app's recent security events, newest first; only its
 // owner may see them.
-func (p *Platform) AuditOf(ctx context.Context, actor Actor, appID int64, limit int) ([]storage.AuditEvent, error) {
+func (p *Apps) AuditOf(ctx context.Context, actor Actor, appID int64, limit int) ([]storage.AuditEvent, error) {
 	if _, err := p.ownedApp(ctx, actor, appID); err != nil {
 		return nil, err
 	}
-	return p.store.ListAudit(ctx, storage.AuditFilter{AppID: appID, Limit: limit})
+	return p.auditLog.ListAudit(ctx, storage.AuditFilter{AppID: appID, Limit: limit})
 }

@@ -18,7 +18,7 @@ import (
 // in storage, and a waiting poll wakes when one is published, without
 // polling storage while idle.
 type Bots struct {
-	p     *Platform
+	*core
 	store eventStore
 	mu    sync.Mutex
 	// changed holds, per community, a channel closed at its next event.
@@ -27,6 +27,9 @@ type Bots struct {
 	waits *pollWaits
 	// onEvent tells the other nodes (Options.OnEvent).
 	onEvent func(communityID int64)
+
+	communities *Communities
+	callbacks   *Callbacks
 }
 
 // eventStore is what bots and the Callback API keep: a community's events
@@ -64,14 +67,14 @@ const MaxLongPollWait = 90 * time.Second
 // encodes).
 func (b *Bots) record(communityID int64, typ string, object any) *storage.CommunityEvent {
 	raw, _ := json.Marshal(object)
-	return &storage.CommunityEvent{CommunityID: communityID, Type: typ, Object: string(raw), CreatedAt: b.p.now()}
+	return &storage.CommunityEvent{CommunityID: communityID, Type: typ, Object: string(raw), CreatedAt: b.now()}
 }
 
 // published wakes the polls waiting on the community, here and on the
 // other nodes.
 func (b *Bots) published(communityID int64) {
 	b.Notify(communityID)
-	b.p.Callbacks.Wake()
+	b.callbacks.Wake()
 	if b.onEvent != nil {
 		b.onEvent(communityID)
 	}
@@ -199,8 +202,8 @@ func (b *Bots) LongPollServer(ctx context.Context, communityID int64) (key strin
 	if err != nil {
 		return "", 0, err
 	}
-	msg := strconv.FormatInt(communityID, 10) + "." + strconv.FormatInt(b.p.Now().Unix(), 10)
-	return strconv.FormatInt(b.p.Now().Unix(), 10) + "." + b.p.Keys.Tag("longpoll", msg), last + 1, nil
+	msg := strconv.FormatInt(communityID, 10) + "." + strconv.FormatInt(b.Now().Unix(), 10)
+	return strconv.FormatInt(b.Now().Unix(), 10) + "." + b.Keys.Tag("longpoll", msg), last + 1, nil
 }
 
 // KeyValid reports whether key is a live long poll key of the community.
@@ -210,10 +213,10 @@ func (b *Bots) KeyValid(communityID int64, key string) bool {
 	if !ok || err != nil {
 		return false
 	}
-	if !b.p.Keys.VerifyTag("longpoll", strconv.FormatInt(communityID, 10)+"."+issued, tag) {
+	if !b.Keys.VerifyTag("longpoll", strconv.FormatInt(communityID, 10)+"."+issued, tag) {
 		return false
 	}
-	age := b.p.Now().Sub(time.Unix(at, 0))
+	age := b.Now().Sub(time.Unix(at, 0))
 	return age >= -time.Minute && age < LongPollKeyTTL
 }
 
@@ -224,14 +227,14 @@ var ErrMessagesDenied = &Error{Kind: Forbidden, Message: "the user does not allo
 // SetMember makes the user join (member) or leave the community; a
 // change is its bots' group_join or group_leave.
 func (b *Bots) SetMember(ctx context.Context, userID, communityID int64, member bool) error {
-	if _, err := b.p.LookupCommunity(ctx, communityID); err != nil {
+	if _, err := b.communities.LookupCommunity(ctx, communityID); err != nil {
 		return err
 	}
 	e := b.record(communityID, EventGroupLeave, map[string]any{"user_id": userID, "self": 1})
 	if member {
 		e = b.record(communityID, EventGroupJoin, map[string]any{"user_id": userID, "join_type": "join"})
 	}
-	changed, err := b.store.SetMembership(ctx, communityID, userID, member, b.p.now(), e)
+	changed, err := b.store.SetMembership(ctx, communityID, userID, member, b.now(), e)
 	if changed {
 		b.published(communityID)
 	}
@@ -242,7 +245,7 @@ func (b *Bots) SetMember(ctx context.Context, userID, communityID int64, member 
 // them: message_allow (with key, the app's string from the request) or
 // message_deny for its bots.
 func (b *Bots) SetMessagesAllowed(ctx context.Context, userID, communityID int64, allowed bool, key string) error {
-	if _, err := b.p.LookupCommunity(ctx, communityID); err != nil {
+	if _, err := b.communities.LookupCommunity(ctx, communityID); err != nil {
 		return err
 	}
 	e := b.record(communityID, EventMessageDeny, map[string]any{"user_id": userID})
@@ -257,7 +260,7 @@ func (b *Bots) SetMessagesAllowed(ctx context.Context, userID, communityID int64
 		}
 		return nil
 	}
-	published, err := b.store.SetMessagesAllowed(ctx, communityID, userID, allowed, b.p.now(), due)
+	published, err := b.store.SetMessagesAllowed(ctx, communityID, userID, allowed, b.now(), due)
 	if published {
 		b.published(communityID)
 	}
@@ -316,9 +319,9 @@ type BotsOverview struct {
 
 // BotsOverview is the community's bot settings and recent deliveries, for
 // its admins.
-func (p *Platform) BotsOverview(ctx context.Context, actor Actor, communityID int64) (BotsOverview, error) {
+func (p *Bots) BotsOverview(ctx context.Context, actor Actor, communityID int64) (BotsOverview, error) {
 	var o BotsOverview
-	if _, err := p.Community(ctx, actor, communityID); err != nil {
+	if _, err := p.communities.Community(ctx, actor, communityID); err != nil {
 		return o, err
 	}
 	var err error

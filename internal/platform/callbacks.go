@@ -30,7 +30,7 @@ import (
 // are refused at dial time (so no name that resolves there slips through)
 // unless Allow lists them.
 type Callbacks struct {
-	p     *Platform
+	*core
 	store eventStore
 	// Allow are the loopback, private or link-local ranges targets may be
 	// in (--callback-allow).
@@ -164,7 +164,7 @@ func inetAton(s string) (netip.Addr, bool) {
 // ConfirmationCode is the community's code: what its servers answer the
 // confirmation with. One per community, stable.
 func (c *Callbacks) ConfirmationCode(communityID int64) string {
-	return strings.ToLower(c.p.Keys.Tag("callback-confirmation", strconv.FormatInt(communityID, 10)))[:8]
+	return strings.ToLower(c.Keys.Tag("callback-confirmation", strconv.FormatInt(communityID, 10)))[:8]
 }
 
 // Add registers a server for the community, created by the user creator,
@@ -186,8 +186,8 @@ func (c *Callbacks) Add(ctx context.Context, creator, communityID int64, rawURL,
 	if len(existing) >= maxCallbackServers {
 		return storage.CallbackServer{}, &Error{Kind: Conflict, Message: fmt.Sprintf("a community has at most %d callback servers", maxCallbackServers)}
 	}
-	now := c.p.now()
-	s := storage.CallbackServer{CommunityID: communityID, URL: rawURL, Title: title, SecretSealed: c.p.Keys.Seal([]byte(secret)),
+	now := c.now()
+	s := storage.CallbackServer{CommunityID: communityID, URL: rawURL, Title: title, SecretSealed: c.Keys.Seal([]byte(secret)),
 		CreatorID: creator, Status: storage.CallbackUnconfirmed, APIVersion: storage.DefaultLongPollVersion, CreatedAt: now}
 	if err := c.store.CreateCallbackServer(ctx, &s, now); err != nil {
 		return s, err
@@ -204,7 +204,7 @@ func (c *Callbacks) Servers(ctx context.Context, communityID int64) ([]CallbackS
 	}
 	out := make([]CallbackServerView, len(ss))
 	for i, s := range ss {
-		secret, err := c.p.Keys.Open(s.SecretSealed)
+		secret, err := c.Keys.Open(s.SecretSealed)
 		if err != nil {
 			return nil, fmt.Errorf("callback server %d: %w", s.ID, err)
 		}
@@ -260,10 +260,10 @@ func (c *Callbacks) Run(ctx context.Context, poll time.Duration) {
 // deliverDue sends every claimed delivery, servers side by side.
 func (c *Callbacks) deliverDue(ctx context.Context) {
 	for ctx.Err() == nil {
-		now := c.p.now()
+		now := c.now()
 		due, err := c.store.NextDeliveries(ctx, now, now.Add(deliveryLease), 32)
 		if err != nil {
-			c.p.Log.WarnContext(ctx, "callback: reading the delivery queue failed", "err", err)
+			c.Log.WarnContext(ctx, "callback: reading the delivery queue failed", "err", err)
 			return
 		}
 		if len(due) == 0 {
@@ -284,7 +284,7 @@ func (c *Callbacks) deliver(ctx context.Context, d storage.Delivery) {
 		return // shutting down: the lease runs out and another try comes
 	}
 	d.Attempts++
-	d.UpdatedAt = c.p.now()
+	d.UpdatedAt = c.now()
 	switch {
 	case err == nil:
 		d.Status, d.LastError = storage.CallbackOK, ""
@@ -295,10 +295,10 @@ func (c *Callbacks) deliver(ctx context.Context, d storage.Delivery) {
 		for range d.Attempts - 1 {
 			backoff *= 3 // 5 s, 15 s, 45 s, 135 s
 		}
-		d.NextAt, d.LastError = c.p.now().Add(backoff), err.Error()
+		d.NextAt, d.LastError = c.now().Add(backoff), err.Error()
 	}
 	if err := c.store.FinishDelivery(context.WithoutCancel(ctx), d); err != nil {
-		c.p.Log.WarnContext(ctx, "callback: recording a delivery failed", "delivery", d.ID, "err", err)
+		c.Log.WarnContext(ctx, "callback: recording a delivery failed", "delivery", d.ID, "err", err)
 	}
 }
 

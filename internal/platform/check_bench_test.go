@@ -28,11 +28,11 @@ func newPlatform(tb testing.TB) (*platform.Platform, platform.AppView) {
 		tb.Fatal(err)
 	}
 	p := platform.New(platform.Options{Store: s, Keys: keys, Now: time.Now, Cache: tokencache.New(100_000)})
-	u, err := p.CreateUser(context.Background(), platform.NewUser{Login: "bench", Password: "bench-password"})
+	u, err := p.Users.CreateUser(context.Background(), platform.NewUser{Login: "bench", Password: "bench-password"})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	app, err := p.CreateApp(context.Background(), platform.CLI, platform.NewApp{OwnerID: u.ID, Title: "Bench", Type: storage.Standalone})
+	app, err := p.Apps.CreateApp(context.Background(), platform.CLI, platform.NewApp{OwnerID: u.ID, Title: "Bench", Type: storage.Standalone})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -42,23 +42,23 @@ func newPlatform(tb testing.TB) (*platform.Platform, platform.AppView) {
 func TestCheckTokenUsesCacheAndSeesRevocation(t *testing.T) {
 	p, app := newPlatform(t)
 	ctx := context.Background()
-	raw, rec, err := p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: app.ID, UserID: app.OwnerID, Flow: storage.FlowImplicit}, time.Hour)
+	raw, rec, err := p.Tokens.IssueToken(ctx, storage.Token{Kind: token.User, AppID: app.ID, UserID: app.OwnerID, Flow: storage.FlowImplicit}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.CheckToken(ctx, raw); err != nil {
+	if _, err := p.Tokens.CheckToken(ctx, raw); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, ok := p.Cache.Get(rec.Hash); !ok {
 		t.Fatal("a checked token is not cached")
 	}
-	if err := p.RevokeToken(ctx, platform.CLI, app.ID, raw); err != nil {
+	if err := p.Tokens.RevokeToken(ctx, platform.CLI, app.ID, raw); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.CheckToken(ctx, raw); !errors.Is(err, platform.ErrTokenRevoked) {
+	if _, err := p.Tokens.CheckToken(ctx, raw); !errors.Is(err, platform.ErrTokenRevoked) {
 		t.Fatalf("after revocation: %v, want ErrTokenRevoked", err)
 	}
-	if _, err := p.CheckToken(ctx, "lku1"+raw[4:len(raw)-1]+"x"); !errors.Is(err, platform.ErrTokenInvalid) {
+	if _, err := p.Tokens.CheckToken(ctx, "lku1"+raw[4:len(raw)-1]+"x"); !errors.Is(err, platform.ErrTokenInvalid) {
 		t.Fatalf("malformed token: %v", err)
 	}
 }
@@ -67,7 +67,7 @@ func TestCheckTokenUsesCacheAndSeesRevocation(t *testing.T) {
 func BenchmarkCheckToken(b *testing.B) {
 	p, app := newPlatform(b)
 	ctx := context.Background()
-	valid, _, err := p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: app.ID, UserID: app.OwnerID, Flow: storage.FlowImplicit}, time.Hour)
+	valid, _, err := p.Tokens.IssueToken(ctx, storage.Token{Kind: token.User, AppID: app.ID, UserID: app.OwnerID, Flow: storage.FlowImplicit}, time.Hour)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -75,10 +75,10 @@ func BenchmarkCheckToken(b *testing.B) {
 	unknown, _ := p.Keys.Mint(token.User) // well-formed, signed, never stored
 
 	b.Run("valid_cached", func(b *testing.B) {
-		p.CheckToken(ctx, valid)
+		p.Tokens.CheckToken(ctx, valid)
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := p.CheckToken(ctx, valid); err != nil {
+			if _, err := p.Tokens.CheckToken(ctx, valid); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -86,7 +86,7 @@ func BenchmarkCheckToken(b *testing.B) {
 	b.Run("forged", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := p.CheckToken(ctx, forged); !errors.Is(err, platform.ErrTokenInvalid) {
+			if _, err := p.Tokens.CheckToken(ctx, forged); !errors.Is(err, platform.ErrTokenInvalid) {
 				b.Fatal(err)
 			}
 		}
@@ -94,7 +94,7 @@ func BenchmarkCheckToken(b *testing.B) {
 	b.Run("unknown", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := p.CheckToken(ctx, unknown); !errors.Is(err, platform.ErrTokenInvalid) {
+			if _, err := p.Tokens.CheckToken(ctx, unknown); !errors.Is(err, platform.ErrTokenInvalid) {
 				b.Fatal(err)
 			}
 		}

@@ -14,7 +14,7 @@ import (
 // Codes is the one owner of authorization codes: it mints them, redeems
 // them once, and revokes what a replayed code issued (RFC 6749 §4.1.2).
 type Codes struct {
-	p     *Platform
+	*core
 	store storage.Grants
 }
 
@@ -37,8 +37,8 @@ type CodeRequest struct {
 // Issue mints a code for r, valid for ttl, and returns it; only its hash
 // is stored.
 func (c *Codes) Issue(ctx context.Context, r CodeRequest, ttl time.Duration) (string, error) {
-	raw, h := c.p.Keys.Mint(token.Code)
-	now := c.p.Now().UTC()
+	raw, h := c.Keys.Mint(token.Code)
+	now := c.Now().UTC()
 	code := storage.Code{
 		Hash: h, AppID: r.AppID, UserID: r.UserID, CommunityIDs: r.CommunityIDs, Scope: r.Scope,
 		RedirectURI: r.RedirectURI, CodeChallenge: r.CodeChallenge, CodeChallengeMethod: r.CodeChallengeMethod,
@@ -79,11 +79,11 @@ type Redemption struct {
 // ErrCodeRedirect, an Invalid error on code_verifier wrapping the pkce
 // error, or r.Fits's.
 func (c *Codes) Redeem(ctx context.Context, raw string, r Redemption) (storage.Code, error) {
-	kind, h, err := c.p.Keys.Parse(raw)
+	kind, h, err := c.Keys.Parse(raw)
 	if err != nil || kind != token.Code {
 		return storage.Code{}, ErrCodeInvalid
 	}
-	now := c.p.Now()
+	now := c.Now()
 	code, err := c.store.GetCode(ctx, h)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
@@ -123,7 +123,7 @@ func (c *Codes) Redeem(ctx context.Context, raw string, r Redemption) (storage.C
 // §4.14).
 func (c *Codes) replayed(ctx context.Context, code storage.Code, appID int64) error {
 	if code.AppID == appID {
-		if err := c.p.revokeStolen(ctx, code.Hash, code.UserID, code.AppID, storage.RevokedCodeReplay, storage.AuditCodeReplay); err != nil {
+		if err := c.revokeStolen(ctx, code.Hash, code.UserID, code.AppID, storage.RevokedCodeReplay, storage.AuditCodeReplay); err != nil {
 			return err
 		}
 	}

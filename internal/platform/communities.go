@@ -12,8 +12,20 @@ import (
 	"latchkey/internal/token"
 )
 
+// Communities is the one owner of communities: their admins, who may grant
+// for them, their tokens and their audit.
+type Communities struct {
+	*core
+	store interface {
+		storage.Communities
+		storage.Users
+	}
+	users *Users
+	apps  *Apps
+}
+
 // CreateCommunity creates a community whose first admin is ownerID.
-func (p *Platform) CreateCommunity(ctx context.Context, actor Actor, ownerID int64, name string) (storage.Community, error) {
+func (p *Communities) CreateCommunity(ctx context.Context, actor Actor, ownerID int64, name string) (storage.Community, error) {
 	name = strings.TrimSpace(name)
 	if n := utf8.RuneCountInString(name); n == 0 || n > 100 || !validText(name) || strings.ContainsAny(name, "\r\n") {
 		return storage.Community{}, invalid("name", "must be 1 to 100 characters of text on one line")
@@ -31,7 +43,7 @@ func (p *Platform) CreateCommunity(ctx context.Context, actor Actor, ownerID int
 
 // AddCommunityAdmin makes userID an admin of the community. When actor is not
 // the CLI, the actor must be an admin already.
-func (p *Platform) AddCommunityAdmin(ctx context.Context, actor Actor, communityID, userID int64) error {
+func (p *Communities) AddCommunityAdmin(ctx context.Context, actor Actor, communityID, userID int64) error {
 	if _, err := p.store.GetCommunity(ctx, communityID); err != nil {
 		return orNotFound(err, "group: no community with id %d", communityID)
 	}
@@ -56,8 +68,8 @@ func (p *Platform) AddCommunityAdmin(ctx context.Context, actor Actor, community
 
 // AddCommunityAdminByLogin is AddCommunityAdmin for the user with that
 // login, as the community page names them.
-func (p *Platform) AddCommunityAdminByLogin(ctx context.Context, actor Actor, communityID int64, login string) error {
-	u, err := p.UserByLogin(ctx, strings.TrimSpace(login))
+func (p *Communities) AddCommunityAdminByLogin(ctx context.Context, actor Actor, communityID int64, login string) error {
+	u, err := p.users.UserByLogin(ctx, strings.TrimSpace(login))
 	if err != nil {
 		return err
 	}
@@ -66,7 +78,7 @@ func (p *Platform) AddCommunityAdminByLogin(ctx context.Context, actor Actor, co
 
 // LookupCommunity returns a community's public record (name and id), for
 // the API and the consent dialog.
-func (p *Platform) LookupCommunity(ctx context.Context, id int64) (storage.Community, error) {
+func (p *Communities) LookupCommunity(ctx context.Context, id int64) (storage.Community, error) {
 	c, err := p.store.GetCommunity(ctx, id)
 	return c, orNotFound(err, "community %d does not exist", id)
 }
@@ -75,7 +87,7 @@ func (p *Platform) LookupCommunity(ctx context.Context, id int64) (storage.Commu
 // the communities: only their admins may. The error names the first one
 // that does not exist (NotFound) or that the user does not admin
 // (Forbidden).
-func (p *Platform) MayGrantFor(ctx context.Context, userID int64, communityIDs []int64) error {
+func (p *Communities) MayGrantFor(ctx context.Context, userID int64, communityIDs []int64) error {
 	for _, id := range communityIDs {
 		if _, err := p.LookupCommunity(ctx, id); err != nil {
 			return err
@@ -95,12 +107,12 @@ func (p *Platform) MayGrantFor(ctx context.Context, userID int64, communityIDs [
 var ErrLastAdmin = &Error{Kind: Conflict, Message: "the last admin of a community cannot be removed: add another admin first"}
 
 // CommunitiesOf lists the communities the user admins.
-func (p *Platform) CommunitiesOf(ctx context.Context, userID int64) ([]storage.Community, error) {
+func (p *Communities) CommunitiesOf(ctx context.Context, userID int64) ([]storage.Community, error) {
 	return p.store.ListAdminCommunities(ctx, userID)
 }
 
 // Community returns the community if actor admins it.
-func (p *Platform) Community(ctx context.Context, actor Actor, id int64) (storage.Community, error) {
+func (p *Communities) Community(ctx context.Context, actor Actor, id int64) (storage.Community, error) {
 	c, err := p.store.GetCommunity(ctx, id)
 	if err != nil {
 		return c, orNotFound(err, "no community with id %d", id)
@@ -118,7 +130,7 @@ func (p *Platform) Community(ctx context.Context, actor Actor, id int64) (storag
 }
 
 // CommunityAdmins lists the admins, for an admin.
-func (p *Platform) CommunityAdmins(ctx context.Context, actor Actor, id int64) ([]storage.User, error) {
+func (p *Communities) CommunityAdmins(ctx context.Context, actor Actor, id int64) ([]storage.User, error) {
 	if _, err := p.Community(ctx, actor, id); err != nil {
 		return nil, err
 	}
@@ -128,7 +140,7 @@ func (p *Platform) CommunityAdmins(ctx context.Context, actor Actor, id int64) (
 // RemoveCommunityAdmin takes admin rights away. The last admin stays. The
 // tokens the removed admin granted keep working: they speak for the
 // community, and any current admin can revoke them.
-func (p *Platform) RemoveCommunityAdmin(ctx context.Context, actor Actor, communityID, userID int64) error {
+func (p *Communities) RemoveCommunityAdmin(ctx context.Context, actor Actor, communityID, userID int64) error {
 	if _, err := p.Community(ctx, actor, communityID); err != nil {
 		return err
 	}
@@ -146,18 +158,18 @@ func (p *Platform) RemoveCommunityAdmin(ctx context.Context, actor Actor, commun
 }
 
 // CommunityTokens lists the community's live tokens, newest first.
-func (p *Platform) CommunityTokens(ctx context.Context, actor Actor, communityID int64) ([]storage.Token, error) {
+func (p *Communities) CommunityTokens(ctx context.Context, actor Actor, communityID int64) ([]storage.Token, error) {
 	if _, err := p.Community(ctx, actor, communityID); err != nil {
 		return nil, err
 	}
-	return p.store.ListTokens(ctx, storage.TokenFilter{CommunityID: communityID, Kind: token.Community, LiveOnly: true})
+	return p.tokens.ListTokens(ctx, storage.TokenFilter{CommunityID: communityID, Kind: token.Community, LiveOnly: true})
 }
 
 // CreateCommunityToken is "Create token" on the community's API usage page:
 // a community token with the given scopes, never expiring, for no app or for
 // one of the admin's own apps. The token is returned once; only its hash is
 // kept.
-func (p *Platform) CreateCommunityToken(ctx context.Context, actor Actor, communityID, appID int64, mask scope.Mask) (string, error) {
+func (p *Communities) CreateCommunityToken(ctx context.Context, actor Actor, communityID, appID int64, mask scope.Mask) (string, error) {
 	if _, err := p.Community(ctx, actor, communityID); err != nil {
 		return "", err
 	}
@@ -165,11 +177,11 @@ func (p *Platform) CreateCommunityToken(ctx context.Context, actor Actor, commun
 		return "", invalid("permissions", "choose at least one community permission")
 	}
 	if appID != 0 {
-		if _, err := p.ownedApp(ctx, actor, appID); err != nil {
+		if _, err := p.apps.ownedApp(ctx, actor, appID); err != nil {
 			return "", err
 		}
 	}
-	raw, _, err := p.IssueToken(ctx, storage.Token{Kind: token.Community, AppID: appID, UserID: actor.UserID,
+	raw, _, err := p.issueToken(ctx, storage.Token{Kind: token.Community, AppID: appID, UserID: actor.UserID,
 		CommunityID: communityID, Scope: mask, IP: actor.IP, Flow: storage.FlowConsole}, 0)
 	if err != nil {
 		return "", err
@@ -180,11 +192,11 @@ func (p *Platform) CreateCommunityToken(ctx context.Context, actor Actor, commun
 
 // RevokeCommunityToken revokes one of the community's tokens; any current
 // admin may, whoever granted it.
-func (p *Platform) RevokeCommunityToken(ctx context.Context, actor Actor, communityID int64, h token.Hash) error {
+func (p *Communities) RevokeCommunityToken(ctx context.Context, actor Actor, communityID int64, h token.Hash) error {
 	if _, err := p.Community(ctx, actor, communityID); err != nil {
 		return err
 	}
-	revoked, err := p.store.RevokeTokens(ctx, storage.TokenFilter{Hash: &h, CommunityID: communityID, Kind: token.Community}, storage.RevokedByAdmin, p.now())
+	revoked, err := p.tokens.RevokeTokens(ctx, storage.TokenFilter{Hash: &h, CommunityID: communityID, Kind: token.Community}, storage.RevokedByAdmin, p.now())
 	if err != nil {
 		return err
 	}
@@ -197,9 +209,9 @@ func (p *Platform) RevokeCommunityToken(ctx context.Context, actor Actor, commun
 }
 
 // CommunityAudit returns the community's recent events, for an admin.
-func (p *Platform) CommunityAudit(ctx context.Context, actor Actor, communityID int64, limit int) ([]storage.AuditEvent, error) {
+func (p *Communities) CommunityAudit(ctx context.Context, actor Actor, communityID int64, limit int) ([]storage.AuditEvent, error) {
 	if _, err := p.Community(ctx, actor, communityID); err != nil {
 		return nil, err
 	}
-	return p.store.ListAudit(ctx, storage.AuditFilter{CommunityID: communityID, Limit: limit})
+	return p.auditLog.ListAudit(ctx, storage.AuditFilter{CommunityID: communityID, Limit: limit})
 }

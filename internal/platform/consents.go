@@ -14,7 +14,7 @@ import (
 // dialog unless the app asks again (revoke=1). Grants are merged in storage
 // in one statement, so concurrent grants never lose a scope.
 type Consents struct {
-	p     *Platform
+	*core
 	store interface {
 		storage.Consents
 		storage.Apps
@@ -58,7 +58,7 @@ func (c *Consents) Grant(ctx context.Context, userID, appID int64, m scope.Mask,
 	if d != nil && !refresh && d.Prior != nil && d.Prior.Scope.Has(m) {
 		return nil
 	}
-	now := c.p.now()
+	now := c.now()
 	return c.store.MergeConsent(ctx, storage.Consent{UserID: userID, AppID: appID, Scope: m, CreatedAt: now, UpdatedAt: now})
 }
 
@@ -69,7 +69,7 @@ type AuthorizedApp struct {
 }
 
 // AuthorizedApps lists the apps the user has authorized, newest first.
-func (p *Platform) AuthorizedApps(ctx context.Context, userID int64) ([]AuthorizedApp, error) {
+func (p *Consents) AuthorizedApps(ctx context.Context, userID int64) ([]AuthorizedApp, error) {
 	consents, err := p.store.ListConsentsByUser(ctx, userID)
 	if err != nil {
 		return nil, err
@@ -86,6 +86,6 @@ func (p *Platform) AuthorizedApps(ctx context.Context, userID int64) ([]Authoriz
 }
 
 // AppUserCount is how many users have authorized the app.
-func (p *Platform) AppUserCount(ctx context.Context, appID int64) (int64, error) {
+func (p *Consents) AppUserCount(ctx context.Context, appID int64) (int64, error) {
 	return p.store.CountAppUsers(ctx, appID)
 }

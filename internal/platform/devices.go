@@ -17,8 +17,9 @@ import (
 // person types it at /device, logs in and decides; the device polls the
 // token endpoint until then, no faster than the interval.
 type Devices struct {
-	p     *Platform
-	store storage.Grants
+	*core
+	store    storage.Grants
+	consents *Consents
 }
 
 // The device flow's numbers (RFC 8628 §3.2, §3.5).
@@ -70,9 +71,9 @@ func newUserCode() string {
 // Start begins a device authorization for the app and returns its device
 // code and user code (normalized).
 func (d *Devices) Start(ctx context.Context, appID int64, m scope.Mask) (string, string, error) {
-	now := d.p.now()
+	now := d.now()
 	for range 5 {
-		raw, h := d.p.Keys.Mint(token.Device)
+		raw, h := d.Keys.Mint(token.Device)
 		user := newUserCode()
 		err := d.store.CreateDeviceCode(ctx, storage.DeviceCode{Hash: h, UserCode: token.HashOf(user), AppID: appID, Scope: m,
 			Status: storage.DevicePending, Interval: DeviceInterval, IssuedAt: now, ExpiresAt: now.Add(DeviceCodeTTL)})
@@ -91,7 +92,7 @@ func (d *Devices) Pending(ctx context.Context, userCode string) (storage.DeviceC
 		return storage.DeviceCode{}, ErrNoSuchUserCode
 	}
 	dc, err := d.store.DeviceCodeByUserCode(ctx, token.HashOf(code))
-	if errors.Is(err, storage.ErrNotFound) || err == nil && (dc.Status != storage.DevicePending || !d.p.Now().Before(dc.ExpiresAt)) {
+	if errors.Is(err, storage.ErrNotFound) || err == nil && (dc.Status != storage.DevicePending || !d.Now().Before(dc.ExpiresAt)) {
 		return dc, ErrNoSuchUserCode
 	}
 	return dc, err
@@ -114,7 +115,7 @@ func (d *Devices) Decide(ctx context.Context, actor Actor, userCode string, appr
 		return nil
 	})
 	if err == nil && approve {
-		err = d.p.Consents.Grant(ctx, actor.UserID, dc.AppID, dc.Scope, nil, true)
+		err = d.consents.Grant(ctx, actor.UserID, dc.AppID, dc.Scope, nil, true)
 	}
 	return dc, err
 }
@@ -124,11 +125,11 @@ func (d *Devices) Decide(ctx context.Context, actor Actor, userCode string, appr
 // interval raised by 5 s, ErrDeviceDenied, ErrDeviceExpired,
 // ErrDeviceInvalid).
 func (d *Devices) Poll(ctx context.Context, raw string, appID int64) (storage.DeviceCode, error) {
-	kind, h, err := d.p.Keys.Parse(raw)
+	kind, h, err := d.Keys.Parse(raw)
 	if err != nil || kind != token.Device {
 		return storage.DeviceCode{}, ErrDeviceInvalid
 	}
-	now := d.p.Now()
+	now := d.Now()
 	var outcome error
 	dc, err := d.store.UpdateDeviceCode(ctx, h, appID, func(c *storage.DeviceCode) error {
 		switch {

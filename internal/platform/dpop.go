@@ -17,14 +17,14 @@ const proofKeys = 4096
 // target, bound to accessToken when one is presented, and records its jti
 // in storage so that no node accepts it twice. Refusals are *dpop.Error or
 // dpop.ErrReplay.
-func (p *Platform) CheckProof(ctx context.Context, proof, method, target, accessToken string) (dpop.Proof, error) {
+func (p *Tokens) CheckProof(ctx context.Context, proof, method, target, accessToken string) (dpop.Proof, error) {
 	pr, err := p.proofs.Verify(proof, method, target, p.Now(), accessToken)
 	if err != nil {
 		return pr, err
 	}
 	// A proof is unique by its key and jti; it cannot be accepted after
 	// the window, so it is remembered a little longer than that.
-	err = p.store.UseProof(ctx, token.HashOf(pr.JKT+"\x00"+pr.JTI), pr.IAT.Add(2*dpop.Window))
+	err = p.tokens.UseProof(ctx, token.HashOf(pr.JKT+"\x00"+pr.JTI), pr.IAT.Add(2*dpop.Window))
 	if errors.Is(err, storage.ErrConflict) {
 		return pr, dpop.ErrReplay
 	}
@@ -49,7 +49,7 @@ func (e *ErrBinding) Error() string { return "DPoP: " + e.Reason }
 // bound token only with the DPoP scheme and a fresh proof of its key bound
 // to it by ath; an unbound one only as a bearer token. dpopScheme says the
 // token came as "Authorization: DPoP".
-func (p *Platform) CheckBinding(ctx context.Context, t storage.Token, dpopScheme bool, proof, method, target, raw string) error {
+func (p *Tokens) CheckBinding(ctx context.Context, t storage.Token, dpopScheme bool, proof, method, target, raw string) error {
 	switch {
 	case t.JKT == "" && !dpopScheme:
 		return nil

@@ -22,7 +22,7 @@ import (
 
 // clientSecret opens the app's current client secret, the key of auth_key,
 // sign and the widget's hash.
-func (p *Platform) clientSecret(a storage.App) (string, error) {
+func (p *Apps) clientSecret(a storage.App) (string, error) {
 	s, err := p.Keys.Open(a.Secret.Sealed)
 	return string(s), err
 }
@@ -33,7 +33,7 @@ func (p *Platform) clientSecret(a storage.App) (string, error) {
 // access_token, api_settings, auth_key = md5(api_id_viewer_id_api_secret),
 // and the signed vk_* parameters with sign = base64url(HMAC-SHA256(secret,
 // the vk_* pairs sorted by key as a query string)).
-func (p *Platform) LaunchURL(ctx context.Context, viewer storage.User, a storage.App, ttl time.Duration, ip string) (string, error) {
+func (p *Apps) LaunchURL(ctx context.Context, viewer storage.User, a storage.App, ttl time.Duration, ip string) (string, error) {
 	secret, err := p.clientSecret(a)
 	if err != nil {
 		return "", err
@@ -68,11 +68,11 @@ func (p *Platform) LaunchURL(ctx context.Context, viewer storage.User, a storage
 // earlier launch while it has at least half its lifetime left and the app
 // asks for the same scopes, so that opening the app again does not mint a
 // token each time; otherwise a new one, kept sealed for the next launch.
-func (p *Platform) launchToken(ctx context.Context, viewer storage.User, a storage.App, ttl time.Duration, ip string) (string, error) {
+func (p *Apps) launchToken(ctx context.Context, viewer storage.User, a storage.App, ttl time.Duration, ip string) (string, error) {
 	if a.IFrameScope.Has(scope.Offline) {
 		ttl = 0
 	}
-	_, sealed, err := p.store.ReusableToken(ctx, a.ID, viewer.ID, storage.FlowIFrame, a.IFrameScope, p.now().Add(ttl/2))
+	_, sealed, err := p.tokens.ReusableToken(ctx, a.ID, viewer.ID, storage.FlowIFrame, a.IFrameScope, p.now().Add(ttl/2))
 	if err == nil {
 		if raw, err := p.Keys.Open(sealed); err == nil {
 			return string(raw), nil
@@ -102,7 +102,7 @@ func Sign(params url.Values, secret string) string {
 
 // WidgetData is what the authorization widget hands a site: uid,
 // first_name, last_name, photo and hash = md5(app_id + user_id + secret).
-func (p *Platform) WidgetData(a storage.App, u storage.User, photo string) (map[string]string, error) {
+func (p *Apps) WidgetData(a storage.App, u storage.User, photo string) (map[string]string, error) {
 	secret, err := p.clientSecret(a)
 	if err != nil {
 		return nil, err

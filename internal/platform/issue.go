@@ -20,8 +20,11 @@ import (
 // answer may tell of the user. The protocol layer decodes requests and
 // encodes Issued; it never builds a token record.
 type Issuer struct {
-	p     *Platform
-	users storage.Users
+	*core
+	users     storage.Users
+	checker   *Tokens
+	refreshes *Refreshes
+	signing   *Signing
 	// Lifetimes are the legacy dialect's user-token lifetimes.
 	Lifetimes Lifetimes
 	// PublicURL is the server's URL: the id_tokens' issuer, the pictures'
@@ -124,13 +127,13 @@ func (s *Issuer) Issue(ctx context.Context, in Issuance) (Issued, error) {
 	if in.Family != (token.Hash{}) {
 		t.CodeHash = &in.Family
 	}
-	access, _, err := s.p.IssueToken(ctx, t, ttl)
+	access, _, err := s.issue(ctx, t, ttl, false)
 	if err != nil {
 		return Issued{}, err
 	}
 	out := Issued{Grant: in.Grant, Access: access, TTL: ttl, Refresh: in.Refresh}
 	if refresh && in.Refresh == "" {
-		if out.Refresh, err = s.p.Refreshes.Issue(ctx, in.Grant); err != nil {
+		if out.Refresh, err = s.refreshes.Issue(ctx, in.Grant); err != nil {
 			return Issued{}, err
 		}
 	}
@@ -235,14 +238,14 @@ func (s *Issuer) Claims(u storage.User, m scope.Mask) UserClaims {
 // idToken signs the id_token of grant g for its user u (read only when the
 // scopes disclose something of them).
 func (s *Issuer) idToken(ctx context.Context, g Grant, u storage.User, nonce string) (string, error) {
-	now := s.p.Now()
+	now := s.Now()
 	c := IDClaims{Issuer: s.URL(), Subject: strconv.FormatInt(g.UserID, 10), Audience: strconv.FormatInt(g.AppID, 10),
 		Expiry: now.Add(idTokenTTL).Unix(), IssuedAt: now.Unix(), Nonce: nonce, IIS: s.URL(), App: g.AppID,
 		UserClaims: s.Claims(u, g.Scope)}
 	if !g.AuthTime.IsZero() {
 		c.AuthTime = g.AuthTime.Unix()
 	}
-	return s.p.Signing.Sign(ctx, c)
+	return s.signing.Sign(ctx, c)
 }
 
 // ErrBadIDToken refuses an id_token that is not a live one of ours for the
@@ -253,7 +256,7 @@ var ErrBadIDToken = &Error{Kind: Invalid, Field: "id_token", Message: "id_token 
 // returns its claims (ErrBadIDToken otherwise).
 func (s *Issuer) IDTokenOf(ctx context.Context, raw string, appID int64) (IDClaims, error) {
 	var c IDClaims
-	err := s.p.Signing.Verify(ctx, raw, &c)
+	err := s.signing.Verify(ctx, raw, &c)
 	switch {
 	case errors.Is(err, ErrBadJWT):
 		return c, ErrBadIDToken
@@ -261,7 +264,7 @@ func (s *Issuer) IDTokenOf(ctx context.Context, raw string, appID int64) (IDClai
 		return c, err
 	}
 	if _, err := strconv.ParseInt(c.Subject, 10, 64); err != nil || c.Audience != strconv.FormatInt(appID, 10) ||
-		c.Issuer != s.URL() || !s.p.Now().Before(time.Unix(c.Expiry, 0)) {
+		c.Issuer != s.URL() || !s.Now().Before(time.Unix(c.Expiry, 0)) {
 		return c, ErrBadIDToken
 	}
 	return c, nil
@@ -295,7 +298,7 @@ func (s *Issuer) Communities(ctx context.Context, in CommunityIssuance) ([]Commu
 		if in.Family != (token.Hash{}) {
 			t.CodeHash = &in.Family
 		}
-		raw, _, err := s.p.IssueToken(ctx, t, 0)
+		raw, _, err := s.issue(ctx, t, 0, false)
 		if err != nil {
 			return nil, err
 		}
@@ -317,7 +320,7 @@ func (s *Issuer) ClientCredentials(ctx context.Context, app storage.App, secret 
 	if !app.ClientCredentials {
 		return "", ErrClientCredentialsOff
 	}
-	raw, _, err := s.p.IssueToken(ctx, storage.Token{Kind: token.Service, AppID: app.ID, IP: ip,
+	raw, _, err := s.issueToken(ctx, storage.Token{Kind: token.Service, AppID: app.ID, IP: ip,
 		Flow: storage.FlowClientCredentials, SecretHash: &secret}, 0)
 	return raw, err
 }
@@ -337,7 +340,7 @@ var ErrSubjectExpiring = &Error{Kind: Invalid, Field: "subject_token", Message: 
 // itself) and records the subject as its parent, so that it is revoked
 // with either; the exchange is audited.
 func (s *Issuer) Exchange(ctx context.Context, actor Actor, appID int64, subject string, want scope.Mask) (Issued, error) {
-	sub, err := s.p.CheckToken(ctx, subject)
+	sub, err := s.checker.CheckToken(ctx, subject)
 	if Refused(err) || err == nil && (sub.Kind != token.User || sub.AppID != appID) {
 		return Issued{}, ErrSubjectInvalid
 	}
@@ -350,7 +353,7 @@ func (s *Issuer) Exchange(ctx context.Context, actor Actor, appID int64, subject
 	}
 	ttl := s.Lifetimes.Code
 	if !sub.ExpiresAt.IsZero() {
-		ttl = min(ttl, sub.ExpiresAt.Sub(s.p.Now()))
+		ttl = min(ttl, sub.ExpiresAt.Sub(s.Now()))
 	}
 	ttl = ttl.Truncate(time.Second)
 	if ttl < time.Second {
@@ -360,12 +363,12 @@ func (s *Issuer) Exchange(ctx context.Context, actor Actor, appID int64, subject
 	if family == nil {
 		family = &sub.Hash
 	}
-	raw, _, err := s.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: sub.AppID, UserID: sub.UserID, Scope: m,
+	raw, _, err := s.issueToken(ctx, storage.Token{Kind: token.User, AppID: sub.AppID, UserID: sub.UserID, Scope: m,
 		IP: actor.IP, Flow: storage.FlowExchange, CodeHash: family, Parent: &sub.Hash}, ttl)
 	if err != nil {
 		return Issued{}, err
 	}
 	actor.UserID = sub.UserID
-	s.p.audit(ctx, actor, storage.AuditEvent{AppID: sub.AppID, Action: storage.AuditTokenExchange, Detail: m.Text(scope.User)})
+	s.audit(ctx, actor, storage.AuditEvent{AppID: sub.AppID, Action: storage.AuditTokenExchange, Detail: m.Text(scope.User)})
 	return Issued{Grant: Grant{Family: *family, AppID: sub.AppID, UserID: sub.UserID, Scope: m}, Access: raw, TTL: ttl}, nil
 }

@@ -24,7 +24,7 @@ import (
 func TestIssueByDialectAndFlow(t *testing.T) {
 	onBoth(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
-		u, err := f.p.CreateUser(ctx, platform.NewUser{Login: "issued", Password: "issued-password", FirstName: "Ivan", LastName: "Petrov", Email: "ivan@example.com"})
+		u, err := f.p.Users.CreateUser(ctx, platform.NewUser{Login: "issued", Password: "issued-password", FirstName: "Ivan", LastName: "Petrov", Email: "ivan@example.com"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,7 +58,7 @@ func TestIssueByDialectAndFlow(t *testing.T) {
 			if got.TTL != c.ttl || (got.Refresh != "") != c.refresh || (got.IDToken != "") != c.idTok || got.Email != c.email {
 				t.Errorf("%s: ttl %v refresh %t id_token %t email %q; want %v %t %t %q", c.name, got.TTL, got.Refresh != "", got.IDToken != "", got.Email, c.ttl, c.refresh, c.idTok, c.email)
 			}
-			stored, err := f.p.CheckToken(ctx, got.Access)
+			stored, err := f.p.Tokens.CheckToken(ctx, got.Access)
 			if err != nil {
 				t.Fatalf("%s: the access token: %v", c.name, err)
 			}
@@ -126,7 +126,7 @@ func TestRefreshNarrowsAndReuseRevokes(t *testing.T) {
 			t.Fatalf("a reused refresh token: %v", err)
 		}
 		for _, raw := range []string{first.Access, second.Access} {
-			if _, err := f.p.CheckToken(ctx, raw); !errors.Is(err, platform.ErrTokenRevoked) {
+			if _, err := f.p.Tokens.CheckToken(ctx, raw); !errors.Is(err, platform.ErrTokenRevoked) {
 				t.Fatalf("an access token of the grant after the reuse: %v, want revoked", err)
 			}
 		}
@@ -149,7 +149,7 @@ func TestRefreshNarrowsAndReuseRevokes(t *testing.T) {
 		if _, err := refresh(g.Refresh, 0); !errors.Is(err, platform.ErrRefreshInvalid) {
 			t.Fatalf("a reuse after the grace period: %v", err)
 		}
-		if _, err := f.p.CheckToken(ctx, retried.Access); !errors.Is(err, platform.ErrTokenRevoked) {
+		if _, err := f.p.Tokens.CheckToken(ctx, retried.Access); !errors.Is(err, platform.ErrTokenRevoked) {
 			t.Fatalf("the retry's token after the reuse: %v, want revoked", err)
 		}
 	})
@@ -190,10 +190,10 @@ func TestExchangeNeverBroader(t *testing.T) {
 		if _, err := f.p.Issuer.Exchange(ctx, platform.CLI, f.app.ID, subject.Access, 0); !errors.Is(err, platform.ErrSubjectExpiring) {
 			t.Fatalf("an exchange with half a second left: %v", err)
 		}
-		if err := f.p.RevokeToken(ctx, platform.CLI, f.app.ID, subject.Access); err != nil {
+		if err := f.p.Tokens.RevokeToken(ctx, platform.CLI, f.app.ID, subject.Access); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.p.CheckToken(ctx, got.Access); !errors.Is(err, platform.ErrTokenRevoked) {
+		if _, err := f.p.Tokens.CheckToken(ctx, got.Access); !errors.Is(err, platform.ErrTokenRevoked) {
 			t.Fatalf("the exchanged token after its subject's revocation: %v", err)
 		}
 	})
@@ -225,11 +225,11 @@ func TestDPoPBinding(t *testing.T) {
 			return p
 		}
 		present := func(raw string, dpopScheme bool, proof string) error {
-			tok, err := f.p.CheckToken(ctx, raw)
+			tok, err := f.p.Tokens.CheckToken(ctx, raw)
 			if err != nil {
 				t.Fatal(err)
 			}
-			return f.p.CheckBinding(ctx, tok, dpopScheme, proof, "POST", target, raw)
+			return f.p.Tokens.CheckBinding(ctx, tok, dpopScheme, proof, "POST", target, raw)
 		}
 		var be *platform.ErrBinding
 		for _, c := range []struct {

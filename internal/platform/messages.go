@@ -21,12 +21,28 @@ var ErrNoSuchUser = &Error{Kind: NotFound, Field: "user", Message: "no such user
 // ErrNoSuchCommunity answers a message to a community that does not exist.
 var ErrNoSuchCommunity = &Error{Kind: NotFound, Field: "peer_id", Message: "no such community"}
 
+// Messages is the one owner of messages between users, communities and
+// apps, and of what a message to or from a community tells its bots.
+type Messages struct {
+	*core
+	store interface {
+		storage.Messages
+		storage.Communities
+		storage.Users
+		storage.Bots
+		storage.Apps
+	}
+	communities *Communities
+	bots        *Bots
+	consents    *Consents
+}
+
 // SendMessage stores a message from the token's user or community to peer
 // (a user, or -id of a community), deduplicated by randomID among the
 // sending app's messages, and returns its id. A user's message to a
 // community is its bots' message_new; a community's to a user, their
 // message_reply (vk-wire.md §7).
-func (p *Platform) SendMessage(ctx context.Context, from storage.Token, peer int64, text string, randomID int64, now time.Time) (int64, error) {
+func (p *Messages) SendMessage(ctx context.Context, from storage.Token, peer int64, text string, randomID int64, now time.Time) (int64, error) {
 	if !validText(text) {
 		return 0, invalid("message", "must be text: valid UTF-8 without NUL")
 	}
@@ -67,10 +83,10 @@ func (p *Platform) SendMessage(ctx context.Context, from storage.Token, peer int
 			community = -peer
 			msg := botMessage{ID: m.ID, Date: now.Unix(), PeerID: from.UserID, FromID: from.UserID, Text: text, RandomID: randomID,
 				ConversationMessageID: m.ID, Attachments: []any{}, FwdMessages: []any{}}
-			return p.Bots.record(community, EventMessageNew, map[string]any{"message": msg, "client_info": clientInfo})
+			return p.bots.record(community, EventMessageNew, map[string]any{"message": msg, "client_info": clientInfo})
 		case from.Kind == token.Community:
 			community = from.CommunityID
-			return p.Bots.record(community, EventMessageReply, botMessage{ID: m.ID, Date: now.Unix(), PeerID: peer,
+			return p.bots.record(community, EventMessageReply, botMessage{ID: m.ID, Date: now.Unix(), PeerID: peer,
 				FromID: -from.CommunityID, Text: text, RandomID: randomID, ConversationMessageID: m.ID, Out: 1, Attachments: []any{}, FwdMessages: []any{}})
 		}
 		return nil
@@ -79,7 +95,7 @@ func (p *Platform) SendMessage(ctx context.Context, from storage.Token, peer int
 		return 0, err
 	}
 	if community != 0 && !m.Duplicate {
-		p.Bots.published(community)
+		p.bots.published(community)
 	}
 	return m.ID, nil
 }
@@ -103,7 +119,7 @@ var clientInfo = map[string]any{"button_actions": []string{"text"}, "keyboard": 
 
 // SendNotifications notifies each of users who has authorized the app
 // (others are skipped), once each, and returns those it notified.
-func (p *Platform) SendNotifications(ctx context.Context, appID int64, users []int64, text string, now time.Time) ([]int64, error) {
+func (p *Messages) SendNotifications(ctx context.Context, appID int64, users []int64, text string, now time.Time) ([]int64, error) {
 	if !validText(text) {
 		return nil, invalid("message", "must be text: valid UTF-8 without NUL")
 	}
@@ -114,7 +130,7 @@ func (p *Platform) SendNotifications(ctx context.Context, appID int64, users []i
 			continue
 		}
 		seen[id] = true
-		ok, err := p.Consents.Authorized(ctx, id, appID)
+		ok, err := p.consents.Authorized(ctx, id, appID)
 		if err != nil {
 			return sent, err
 		}
@@ -131,7 +147,7 @@ func (p *Platform) SendNotifications(ctx context.Context, appID int64, users []i
 }
 
 // AddAppEvent records a user's activity in the app (secure.addAppEvent).
-func (p *Platform) AddAppEvent(ctx context.Context, e storage.AppEvent) error {
+func (p *Messages) AddAppEvent(ctx context.Context, e storage.AppEvent) error {
 	err := p.store.CreateAppEvent(ctx, &e)
 	if errors.Is(err, storage.ErrNotFound) {
 		return ErrNoSuchUser
@@ -151,7 +167,7 @@ type InboxItem struct {
 
 // Inbox returns the user's notifications from apps and messages from users
 // and communities, newest first, each sender named once.
-func (p *Platform) Inbox(ctx context.Context, userID int64) ([]InboxItem, error) {
+func (p *Messages) Inbox(ctx context.Context, userID int64) ([]InboxItem, error) {
 	notes, err := p.store.ListNotifications(ctx, userID)
 	if err != nil {
 		return nil, err
@@ -222,8 +238,8 @@ type ConversationItem struct {
 
 // CommunityConversations are the community's latest messages with users,
 // for its admins: what users wrote and what it answered.
-func (p *Platform) CommunityConversations(ctx context.Context, actor Actor, communityID int64, limit int) ([]ConversationItem, error) {
-	if _, err := p.Community(ctx, actor, communityID); err != nil {
+func (p *Messages) CommunityConversations(ctx context.Context, actor Actor, communityID int64, limit int) ([]ConversationItem, error) {
+	if _, err := p.communities.Community(ctx, actor, communityID); err != nil {
 		return nil, err
 	}
 	ms, err := p.store.ListCommunityMessages(ctx, communityID, limit)
@@ -250,7 +266,7 @@ func (p *Platform) CommunityConversations(ctx context.Context, actor Actor, comm
 }
 
 // MarkInboxRead marks everything in the user's inbox read.
-func (p *Platform) MarkInboxRead(ctx context.Context, userID int64) error {
+func (p *Messages) MarkInboxRead(ctx context.Context, userID int64) error {
 	now := p.Now()
 	return errors.Join(p.store.MarkNotificationsRead(ctx, userID, now), p.store.MarkMessagesRead(ctx, userID, now))
 }

@@ -55,9 +55,51 @@ type Options struct {
 // DefaultRefreshTTL is 180 days.
 const DefaultRefreshTTL = 4320 * time.Hour
 
-// Platform holds the dependencies of every domain operation.
+// Platform is the domain layer as services, each the one owner of its
+// rules and each holding only the concerns of storage it keeps, with what
+// they all share (core). Consumers depend on the services they use; what
+// is left on Platform itself is the node's upkeep.
 type Platform struct {
+	*core
 	store storage.Storage
+
+	Users       *Users
+	Apps        *Apps
+	Communities *Communities
+	// Tokens checks and revokes credentials.
+	Tokens *Tokens
+	// Issuer hands out every token a grant issues.
+	Issuer *Issuer
+	// Consents decides whether a request needs the dialog and records
+	// what users grant.
+	Consents *Consents
+	// Codes mints, redeems and replay-revokes authorization codes.
+	Codes *Codes
+	// Pushed keeps pushed authorization requests.
+	Pushed *Pushed
+	// Refreshes issues and rotates refresh tokens.
+	Refreshes *Refreshes
+	// Signing holds the keys id_tokens are signed with.
+	Signing *Signing
+	// Devices runs the device authorization grant.
+	Devices *Devices
+	// Messages are the messages between users, communities and apps.
+	Messages *Messages
+	// Bots keeps communities' events and delivers them to Long Poll.
+	Bots *Bots
+	// Callbacks delivers them to the communities' Callback API servers.
+	Callbacks *Callbacks
+	// Admin keeps the admin API's tokens and reads the audit log.
+	Admin *Admin
+
+	cluster cluster
+}
+
+// core is what every service shares: the keys, the clock, the log, the
+// token cache, the audit log, and issuing and revoking tokens, which every
+// change of access ends in (revocations reach the cache and the other
+// nodes from here).
+type core struct {
 	// Keys mints, parses and seals; nil for commands that need no secret.
 	Keys *token.Keyring
 	// Now is the injected clock.
@@ -65,30 +107,14 @@ type Platform struct {
 	Log *slog.Logger
 	// Cache holds checked tokens (nil: none).
 	Cache *tokencache.Cache
-	// Consents decides whether a request needs the dialog and records
-	// what users grant.
-	Consents *Consents
-	// Codes mints, redeems and replay-revokes authorization codes.
-	Codes *Codes
-	// Issuer hands out every token a grant issues.
-	Issuer *Issuer
-	// Refreshes issues and rotates refresh tokens.
-	Refreshes *Refreshes
-	// Signing holds the keys id_tokens are signed with.
-	Signing *Signing
-	// Devices runs the device authorization grant.
-	Devices *Devices
-	// Bots keeps communities' events and delivers them to Long Poll.
-	Bots *Bots
-	// Callbacks delivers them to the communities' Callback API servers.
-	Callbacks *Callbacks
 
-	proofs   *dpop.Verifier
+	tokens interface {
+		storage.Tokens
+		storage.Grants
+	}
+	auditLog storage.Audit
 	onRevoke func([]token.Hash)
 	onIssue  func(token.Kind)
-	usage    usage
-	cluster  cluster
-	apps     apps
 }
 
 // New builds the platform over o.Store.
@@ -99,27 +125,35 @@ func New(o Options) *Platform {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	p := &Platform{store: o.Store, Keys: o.Keys, Now: o.Now, Log: o.Log, Cache: o.Cache, proofs: dpop.NewVerifier(proofKeys), onRevoke: o.OnRevoke, onIssue: o.OnIssue}
+	s := o.Store
+	c := &core{Keys: o.Keys, Now: o.Now, Log: o.Log, Cache: o.Cache, tokens: s, auditLog: s, onRevoke: o.OnRevoke, onIssue: o.OnIssue}
+	p := &Platform{core: c, store: s}
 	p.cluster.id = newNodeID()
 	// Each service holds the concerns of storage it keeps.
-	s := o.Store
-	p.Consents = &Consents{p: p, store: s}
-	p.Codes = &Codes{p: p, store: s}
-	p.Signing = &Signing{p: p, store: s}
-	p.Devices = &Devices{p: p, store: s}
-	p.Bots = &Bots{p: p, store: s, onEvent: o.OnEvent, waits: newPollWaits(MaxPollWaits, MaxPollWaitsPerCommunity)}
-	p.Callbacks = &Callbacks{p: p, store: s, Allow: o.CallbackAllow}
-	p.Issuer = &Issuer{p: p, users: s, Lifetimes: o.Lifetimes, PublicURL: o.PublicURL}
+	p.Users = &Users{core: c, store: s, attempts: s}
+	p.Apps = &Apps{core: c, store: s}
+	p.Tokens = &Tokens{core: c, consents: s, proofs: dpop.NewVerifier(proofKeys)}
+	p.Communities = &Communities{core: c, store: s, users: p.Users, apps: p.Apps}
+	p.Consents = &Consents{core: c, store: s}
+	p.Codes = &Codes{core: c, store: s}
+	p.Pushed = &Pushed{core: c, store: s}
+	p.Signing = &Signing{core: c, store: s}
+	p.Devices = &Devices{core: c, store: s, consents: p.Consents}
+	p.Refreshes = &Refreshes{core: c, store: s, TTL: o.RefreshTTL, Grace: o.RefreshGrace}
+	if p.Refreshes.TTL == 0 {
+		p.Refreshes.TTL = DefaultRefreshTTL
+	}
+	p.Issuer = &Issuer{core: c, users: s, checker: p.Tokens, refreshes: p.Refreshes, signing: p.Signing, Lifetimes: o.Lifetimes, PublicURL: o.PublicURL}
 	if p.Issuer.Lifetimes.Code == 0 {
 		p.Issuer.Lifetimes.Code = DefaultCodeTokenTTL
 	}
 	if p.Issuer.Lifetimes.Implicit == 0 {
 		p.Issuer.Lifetimes.Implicit = DefaultImplicitTokenTTL
 	}
-	p.Refreshes = &Refreshes{p: p, store: s, TTL: o.RefreshTTL, Grace: o.RefreshGrace}
-	if p.Refreshes.TTL == 0 {
-		p.Refreshes.TTL = DefaultRefreshTTL
-	}
+	p.Callbacks = &Callbacks{core: c, store: s, Allow: o.CallbackAllow}
+	p.Bots = &Bots{core: c, store: s, communities: p.Communities, callbacks: p.Callbacks, onEvent: o.OnEvent, waits: newPollWaits(MaxPollWaits, MaxPollWaitsPerCommunity)}
+	p.Messages = &Messages{core: c, store: s, communities: p.Communities, bots: p.Bots, consents: p.Consents}
+	p.Admin = &Admin{core: c, store: s}
 	return p
 }
 
@@ -134,7 +168,7 @@ type usage struct {
 }
 
 // TokenUsed notes a use of the token at now, to the minute.
-func (p *Platform) TokenUsed(h token.Hash, now time.Time) {
+func (p *Tokens) TokenUsed(h token.Hash, now time.Time) {
 	now = now.Truncate(time.Minute)
 	p.usage.mu.Lock()
 	if p.usage.used == nil {
@@ -147,12 +181,12 @@ func (p *Platform) TokenUsed(h token.Hash, now time.Time) {
 }
 
 // FlushUsage writes the noted uses to storage.
-func (p *Platform) FlushUsage(ctx context.Context) error {
+func (p *Tokens) FlushUsage(ctx context.Context) error {
 	p.usage.mu.Lock()
 	used := p.usage.used
 	p.usage.used = nil
 	p.usage.mu.Unlock()
-	return p.store.TouchTokens(ctx, used)
+	return p.tokens.TouchTokens(ctx, used)
 }
 
 // Expired tokens are deleted a day after they expire, so that until then
@@ -270,9 +304,9 @@ var CLI = Actor{IP: "cli", Operator: true}
 // AdminAPI is the actor of an admin API request from ip.
 func AdminAPI(ip string) Actor { return Actor{IP: ip, Operator: true} }
 
-func (p *Platform) now() time.Time { return p.Now().UTC().Truncate(time.Second) }
+func (p *core) now() time.Time { return p.Now().UTC().Truncate(time.Second) }
 
-func (p *Platform) revoked(hashes []token.Hash) {
+func (p *core) revoked(hashes []token.Hash) {
 	if len(hashes) == 0 {
 		return
 	}
@@ -282,17 +316,17 @@ func (p *Platform) revoked(hashes []token.Hash) {
 	}
 }
 
-func (p *Platform) issued(kind token.Kind) {
+func (p *core) issued(kind token.Kind) {
 	if p.onIssue != nil {
 		p.onIssue(kind)
 	}
 }
 
-func (p *Platform) audit(ctx context.Context, a Actor, e storage.AuditEvent) {
+func (p *core) audit(ctx context.Context, a Actor, e storage.AuditEvent) {
 	e.At = p.now()
 	e.ActorUserID = a.UserID
 	e.IP = a.IP
-	if err := p.store.AddAudit(ctx, e); err != nil {
+	if err := p.auditLog.AddAudit(ctx, e); err != nil {
 		p.Log.ErrorContext(ctx, "audit log write failed", "action", e.Action, "err", err)
 	}
 }
@@ -301,14 +335,14 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // TakeAttempt, RefundAttempt and ResetAttempts keep the pages' throttles
 // (logins, sign-ups, device codes) in storage, shared by every node.
-func (p *Platform) TakeAttempt(ctx context.Context, key token.Hash, limit int, since, now time.Time) (bool, time.Time, error) {
-	return p.store.TakeAttempt(ctx, key, limit, since, now)
+func (p *Users) TakeAttempt(ctx context.Context, key token.Hash, limit int, since, now time.Time) (bool, time.Time, error) {
+	return p.attempts.TakeAttempt(ctx, key, limit, since, now)
 }
 
-func (p *Platform) RefundAttempt(ctx context.Context, key token.Hash, since time.Time) error {
-	return p.store.RefundAttempt(ctx, key, since)
+func (p *Users) RefundAttempt(ctx context.Context, key token.Hash, since time.Time) error {
+	return p.attempts.RefundAttempt(ctx, key, since)
 }
 
-func (p *Platform) ResetAttempts(ctx context.Context, key token.Hash) error {
-	return p.store.ResetAttempts(ctx, key)
+func (p *Users) ResetAttempts(ctx context.Context, key token.Hash) error {
+	return p.attempts.ResetAttempts(ctx, key)
 }

@@ -26,8 +26,14 @@ const PushedTTL = time.Minute
 // used or expired.
 var ErrNoPushedRequest = &Error{Kind: Invalid, Field: "request_uri", Message: "request_uri is unknown, used or expired"}
 
+// Pushed keeps pushed authorization requests (RFC 9126).
+type Pushed struct {
+	*core
+	store storage.Grants
+}
+
 // Push stores the app's request and returns its request_uri.
-func (p *Platform) Push(ctx context.Context, appID int64, params url.Values) (string, error) {
+func (p *Pushed) Push(ctx context.Context, appID int64, params url.Values) (string, error) {
 	uri := RequestURIPrefix + strings.ToLower(rand.Text())
 	if err := p.store.CreatePushedRequest(ctx, token.HashOf(uri), appID, params.Encode(), p.now().Add(PushedTTL)); err != nil {
 		return "", err
@@ -37,7 +43,7 @@ func (p *Platform) Push(ctx context.Context, appID int64, params url.Values) (st
 
 // TakePushed returns the app's pushed request; spend uses it up (the
 // request is being answered: once only).
-func (p *Platform) TakePushed(ctx context.Context, appID int64, uri string, spend bool) (url.Values, error) {
+func (p *Pushed) TakePushed(ctx context.Context, appID int64, uri string, spend bool) (url.Values, error) {
 	if !strings.HasPrefix(uri, RequestURIPrefix) || len(uri) > 200 {
 		return nil, ErrNoPushedRequest
 	}

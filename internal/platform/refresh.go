@@ -17,7 +17,7 @@ import (
 // reuse comes within the grace period of the first use (a client that lost
 // the answer may retry).
 type Refreshes struct {
-	p     *Platform
+	*core
 	store storage.Grants
 	// TTL is a refresh token's lifetime; Grace the reuse window (0: none).
 	TTL, Grace time.Duration
@@ -47,14 +47,14 @@ var ErrRefreshInvalid = &Error{Kind: Invalid, Field: "refresh_token", Message: "
 
 // Issue mints the grant's next refresh token.
 func (r *Refreshes) Issue(ctx context.Context, g Grant) (string, error) {
-	raw, h := r.p.Keys.Mint(token.Refresh)
-	now := r.p.now()
+	raw, h := r.Keys.Mint(token.Refresh)
+	now := r.now()
 	rec := storage.RefreshToken{Hash: h, Family: g.Family, AppID: g.AppID, UserID: g.UserID, Scope: g.Scope,
 		AuthTime: g.AuthTime, Nonce: g.Nonce, IssuedAt: now, ExpiresAt: now.Add(r.TTL), Holder: storage.Holder{JKT: g.JKT, DeviceID: g.DeviceID}}
 	if err := r.store.CreateRefreshToken(ctx, rec); err != nil {
 		return "", refused(err)
 	}
-	r.p.issued(token.Refresh)
+	r.issued(token.Refresh)
 	return raw, nil
 }
 
@@ -63,11 +63,11 @@ func (r *Refreshes) Issue(ctx context.Context, g Grant) (string, error) {
 // A token bound to a DPoP key or a VK ID device is refused, unspent, to
 // another holder than by (holders).
 func (r *Refreshes) Rotate(ctx context.Context, raw string, appID int64, by storage.Holder) (Grant, string, error) {
-	kind, h, err := r.p.Keys.Parse(raw)
+	kind, h, err := r.Keys.Parse(raw)
 	if err != nil || kind != token.Refresh {
 		return Grant{}, "", ErrRefreshInvalid
 	}
-	now := r.p.Now()
+	now := r.Now()
 	old, err := r.store.UseRefreshToken(ctx, h, appID, now, holders(by))
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
@@ -78,7 +78,7 @@ func (r *Refreshes) Rotate(ctx context.Context, raw string, appID int64, by stor
 		if !r.retry(old, now) {
 			if old.RevokedAt.IsZero() {
 				// A spent token presented again: it was copied. Revoke the grant.
-				if err := r.p.revokeStolen(ctx, old.Family, old.UserID, old.AppID, storage.RevokedRefreshReuse, storage.AuditRefreshReuse); err != nil {
+				if err := r.revokeStolen(ctx, old.Family, old.UserID, old.AppID, storage.RevokedRefreshReuse, storage.AuditRefreshReuse); err != nil {
 					return Grant{}, "", err
 				}
 			}

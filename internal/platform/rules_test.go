@@ -73,10 +73,10 @@ func newFixture(t *testing.T, s storage.Storage) *fixture {
 	f.p = platform.New(platform.Options{Store: s, Keys: mustKeys(t, "rules-test-secret-0123456789abcdefghijkl"), Now: f.clock.Now, Cache: tokencache.New(1000),
 		PublicURL: public, Lifetimes: platform.Lifetimes{Code: 12 * time.Hour, Implicit: 24 * time.Hour}})
 	var err error
-	if f.owner, err = f.p.CreateUser(context.Background(), platform.NewUser{Login: "owner", Password: "owner-password"}); err != nil {
+	if f.owner, err = f.p.Users.CreateUser(context.Background(), platform.NewUser{Login: "owner", Password: "owner-password"}); err != nil {
 		t.Fatal(err)
 	}
-	if f.app, err = f.p.CreateApp(context.Background(), platform.CLI, platform.NewApp{OwnerID: f.owner.ID, Title: "Rules", Type: storage.Web,
+	if f.app, err = f.p.Apps.CreateApp(context.Background(), platform.CLI, platform.NewApp{OwnerID: f.owner.ID, Title: "Rules", Type: storage.Web,
 		RedirectURIs: []string{"https://app.example/cb"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func newFixture(t *testing.T, s storage.Storage) *fixture {
 
 func (f *fixture) user(t *testing.T, login string) storage.User {
 	t.Helper()
-	u, err := f.p.CreateUser(context.Background(), platform.NewUser{Login: login, Password: login + "-password"})
+	u, err := f.p.Users.CreateUser(context.Background(), platform.NewUser{Login: login, Password: login + "-password"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestConsentSkipping(t *testing.T) {
 		if !check(scope.Friends|scope.Photos|scope.Email, false) {
 			t.Fatal("a later grant replaced the earlier scopes instead of adding to them")
 		}
-		if err := f.p.RemoveAppAccess(ctx, platform.Actor{UserID: u.ID}, u.ID, f.app.ID); err != nil {
+		if err := f.p.Tokens.RemoveAppAccess(ctx, platform.Actor{UserID: u.ID}, u.ID, f.app.ID); err != nil {
 			t.Fatal(err)
 		}
 		if ok, _ := c.Authorized(ctx, u.ID, f.app.ID); ok {
@@ -221,17 +221,17 @@ func TestCodeRules(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tok, _, err := f.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: f.app.ID, UserID: u.ID, Flow: storage.FlowCode, CodeHash: &code.Hash}, time.Hour)
+			tok, _, err := f.p.Tokens.IssueToken(ctx, storage.Token{Kind: token.User, AppID: f.app.ID, UserID: u.ID, Flow: storage.FlowCode, CodeHash: &code.Hash}, time.Hour)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := f.p.CheckToken(ctx, tok); err != nil {
+			if _, err := f.p.Tokens.CheckToken(ctx, tok); err != nil {
 				t.Fatal(err)
 			}
 			if err := redeem(raw, f.app.ID, "https://app.example/cb", verifier); err != platform.ErrCodeUsed {
 				t.Fatalf("the replay: %v", err)
 			}
-			if _, err := f.p.CheckToken(ctx, tok); !errors.Is(err, platform.ErrTokenRevoked) {
+			if _, err := f.p.Tokens.CheckToken(ctx, tok); !errors.Is(err, platform.ErrTokenRevoked) {
 				t.Fatalf("the token of a replayed code: %v, want revoked", err)
 			}
 		})
@@ -248,13 +248,13 @@ func TestSecretRotationWindows(t *testing.T) {
 	onBoth(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		first := f.app.ClientSecret
-		v, err := f.p.RotateSecret(ctx, platform.CLI, f.app.ID)
+		v, err := f.p.Apps.RotateSecret(ctx, platform.CLI, f.app.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		second := v.ClientSecret
 		auth := func(secret string) error {
-			_, _, err := f.p.AuthenticateClient(ctx, f.app.ID, secret)
+			_, _, err := f.p.Apps.AuthenticateClient(ctx, f.app.ID, secret)
 			return err
 		}
 		if auth(first) != nil || auth(second) != nil {
@@ -268,10 +268,10 @@ func TestSecretRotationWindows(t *testing.T) {
 		if auth(first) != platform.ErrBadSecret || auth(second) != nil {
 			t.Fatal("after the grace period only the new secret works")
 		}
-		if _, err := f.p.RetireSecret(ctx, platform.CLI, f.app.ID); err != nil {
+		if _, err := f.p.Apps.RetireSecret(ctx, platform.CLI, f.app.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.p.RetireSecret(ctx, platform.CLI, f.app.ID); platform.KindOf(err) != platform.Conflict {
+		if _, err := f.p.Apps.RetireSecret(ctx, platform.CLI, f.app.ID); platform.KindOf(err) != platform.Conflict {
 			t.Fatalf("retiring with no old secret: %v, want a conflict", err)
 		}
 	})
@@ -284,7 +284,7 @@ func TestConcurrentRotationsLoseNone(t *testing.T) {
 		views := make([]platform.AppView, 2)
 		for i := range views {
 			wg.Go(func() {
-				v, err := f.p.RotateSecret(ctx, platform.CLI, f.app.ID)
+				v, err := f.p.Apps.RotateSecret(ctx, platform.CLI, f.app.ID)
 				if err != nil {
 					t.Error(err)
 				}
@@ -294,7 +294,7 @@ func TestConcurrentRotationsLoseNone(t *testing.T) {
 		wg.Wait()
 		// Serialised, the second rotation keeps the first one's new secret
 		// as its old one: the original secret is gone, two secrets work.
-		got, err := f.p.App(ctx, platform.CLI, f.app.ID)
+		got, err := f.p.Apps.App(ctx, platform.CLI, f.app.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -302,7 +302,7 @@ func TestConcurrentRotationsLoseNone(t *testing.T) {
 		if len(newer) != 2 || !newer[got.ClientSecret] || !newer[got.OldClientSecret] {
 			t.Fatalf("after two rotations at once: current %q, old %q; want the two new secrets", got.ClientSecret, got.OldClientSecret)
 		}
-		if _, _, err := f.p.AuthenticateClient(ctx, f.app.ID, f.app.ClientSecret); err != platform.ErrBadSecret {
+		if _, _, err := f.p.Apps.AuthenticateClient(ctx, f.app.ID, f.app.ClientSecret); err != platform.ErrBadSecret {
 			t.Fatalf("the original secret after two rotations: %v, want refused", err)
 		}
 	})
@@ -314,20 +314,20 @@ func TestServiceTokenRegeneratedWhileChecked(t *testing.T) {
 		var wg sync.WaitGroup
 		for range 4 {
 			wg.Go(func() {
-				if _, err := f.p.NewServiceToken(ctx, platform.CLI, f.app.ID); err != nil {
+				if _, err := f.p.Apps.NewServiceToken(ctx, platform.CLI, f.app.ID); err != nil {
 					t.Error(err)
 				}
 			})
 		}
 		wg.Wait()
-		v, err := f.p.App(ctx, platform.CLI, f.app.ID)
+		v, err := f.p.Apps.App(ctx, platform.CLI, f.app.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.p.CheckToken(ctx, v.ServiceToken); err != nil {
+		if _, err := f.p.Tokens.CheckToken(ctx, v.ServiceToken); err != nil {
 			t.Fatalf("the service token the app shows does not work: %v", err)
 		}
-		if _, err := f.p.CheckToken(ctx, f.app.ServiceToken); !errors.Is(err, platform.ErrTokenRevoked) {
+		if _, err := f.p.Tokens.CheckToken(ctx, f.app.ServiceToken); !errors.Is(err, platform.ErrTokenRevoked) {
 			t.Fatalf("the first service token: %v, want revoked", err)
 		}
 	})
@@ -345,35 +345,35 @@ func TestWhoMayDoWhat(t *testing.T) {
 				t.Errorf("%s by a stranger: %v, want forbidden", name, err)
 			}
 		}
-		_, err := f.p.App(ctx, as, f.app.ID)
+		_, err := f.p.Apps.App(ctx, as, f.app.ID)
 		forbidden("seeing an app", err)
-		_, err = f.p.RotateSecret(ctx, as, f.app.ID)
+		_, err = f.p.Apps.RotateSecret(ctx, as, f.app.ID)
 		forbidden("rotating the secret", err)
-		_, err = f.p.NewServiceToken(ctx, as, f.app.ID)
+		_, err = f.p.Apps.NewServiceToken(ctx, as, f.app.ID)
 		forbidden("a new service token", err)
-		_, err = f.p.UpdateAppSettings(ctx, as, f.app.ID, platform.AppSettings{Title: "Mine now"})
+		_, err = f.p.Apps.UpdateAppSettings(ctx, as, f.app.ID, platform.AppSettings{Title: "Mine now"})
 		forbidden("editing settings", err)
-		_, err = f.p.DeleteApp(ctx, as, f.app.ID)
+		_, err = f.p.Apps.DeleteApp(ctx, as, f.app.ID)
 		forbidden("deleting", err)
-		if v, err := f.p.App(ctx, owner, f.app.ID); err != nil || v.Title != "Rules" || v.ClientSecret != f.app.ClientSecret {
+		if v, err := f.p.Apps.App(ctx, owner, f.app.ID); err != nil || v.Title != "Rules" || v.ClientSecret != f.app.ClientSecret {
 			t.Fatalf("the app after a stranger's attempts: %+v, %v", v.App, err)
 		}
 
-		c, err := f.p.CreateCommunity(ctx, owner, f.owner.ID, "Club")
+		c, err := f.p.Communities.CreateCommunity(ctx, owner, f.owner.ID, "Club")
 		if err != nil {
 			t.Fatal(err)
 		}
-		forbidden("adding an admin", f.p.AddCommunityAdmin(ctx, as, c.ID, stranger.ID))
-		_, err = f.p.CreateCommunityToken(ctx, as, c.ID, 0, scope.CommunityMessages)
+		forbidden("adding an admin", f.p.Communities.AddCommunityAdmin(ctx, as, c.ID, stranger.ID))
+		_, err = f.p.Communities.CreateCommunityToken(ctx, as, c.ID, 0, scope.CommunityMessages)
 		forbidden("creating a community token", err)
-		forbidden("granting for a community", f.p.MayGrantFor(ctx, stranger.ID, []int64{c.ID}))
-		if err := f.p.MayGrantFor(ctx, f.owner.ID, []int64{c.ID}); err != nil {
+		forbidden("granting for a community", f.p.Communities.MayGrantFor(ctx, stranger.ID, []int64{c.ID}))
+		if err := f.p.Communities.MayGrantFor(ctx, f.owner.ID, []int64{c.ID}); err != nil {
 			t.Fatalf("an admin granting for the community: %v", err)
 		}
-		if err := f.p.MayGrantFor(ctx, f.owner.ID, []int64{c.ID + 100}); platform.KindOf(err) != platform.NotFound {
+		if err := f.p.Communities.MayGrantFor(ctx, f.owner.ID, []int64{c.ID + 100}); platform.KindOf(err) != platform.NotFound {
 			t.Fatalf("granting for a community that does not exist: %v, want not found", err)
 		}
-		if err := f.p.RemoveCommunityAdmin(ctx, owner, c.ID, f.owner.ID); !errors.Is(err, platform.ErrLastAdmin) {
+		if err := f.p.Communities.RemoveCommunityAdmin(ctx, owner, c.ID, f.owner.ID); !errors.Is(err, platform.ErrLastAdmin) {
 			t.Fatalf("removing the last admin: %v", err)
 		}
 	})
@@ -384,17 +384,17 @@ func TestLogoutEndsEarlierSessions(t *testing.T) {
 		ctx := context.Background()
 		issued := f.clock.Now().Add(time.Millisecond)
 		f.clock.Advance(time.Second)
-		if _, err := f.p.SessionUser(ctx, f.owner.ID, issued); err != nil {
+		if _, err := f.p.Users.SessionUser(ctx, f.owner.ID, issued); err != nil {
 			t.Fatalf("a fresh session: %v", err)
 		}
-		if err := f.p.Logout(ctx, f.owner.ID); err != nil {
+		if err := f.p.Users.Logout(ctx, f.owner.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.p.SessionUser(ctx, f.owner.ID, issued); err != platform.ErrSessionEnded {
+		if _, err := f.p.Users.SessionUser(ctx, f.owner.ID, issued); err != platform.ErrSessionEnded {
 			t.Fatalf("a session from before logout: %v, want ended", err)
 		}
 		f.clock.Advance(time.Second)
-		if _, err := f.p.SessionUser(ctx, f.owner.ID, f.clock.Now()); err != nil {
+		if _, err := f.p.Users.SessionUser(ctx, f.owner.ID, f.clock.Now()); err != nil {
 			t.Fatalf("a session after logout: %v", err)
 		}
 	})
@@ -433,7 +433,7 @@ func TestRotationRacingAReplayLeavesNothingLive(t *testing.T) {
 		if err := <-done; err == nil {
 			t.Fatal("the rotation finished after its grant was revoked, with a live refresh token")
 		}
-		if _, _, err := f.p.IssueToken(ctx, storage.Token{Kind: token.User, AppID: f.app.ID, UserID: u.ID, Scope: scope.Friends, Flow: storage.FlowRefresh, CodeHash: &family}, time.Hour); !errors.Is(err, platform.ErrGrantRevoked) {
+		if _, _, err := f.p.Tokens.IssueToken(ctx, storage.Token{Kind: token.User, AppID: f.app.ID, UserID: u.ID, Scope: scope.Friends, Flow: storage.FlowRefresh, CodeHash: &family}, time.Hour); !errors.Is(err, platform.ErrGrantRevoked) {
 			t.Fatalf("an access token issued into the revoked grant: %v", err)
 		}
 		if n, err := f.store.RevokeRefreshTokens(ctx, &family, 0, 0, f.clock.Now()); err != nil || n != 0 {

@@ -23,7 +23,7 @@ import (
 // rotation verify until their key is retired. Nodes reread the keys every
 // few seconds, so a rotation from the CLI reaches them soon.
 type Signing struct {
-	p     *Platform
+	*core
 	store storage.Credentials
 
 	mu     sync.Mutex
@@ -83,7 +83,7 @@ func (s *Signing) Rotate(ctx context.Context, actor Actor) (SigningKeyInfo, erro
 	rand.Read(id[:])
 	// The newest key is the current one: a new key is always newer than
 	// every key before it, whatever the clock says.
-	created := s.p.Now().UTC().Truncate(time.Millisecond)
+	created := s.Now().UTC().Truncate(time.Millisecond)
 	existing, err := s.store.ListSigningKeys(ctx)
 	if err != nil {
 		return SigningKeyInfo{}, err
@@ -91,12 +91,12 @@ func (s *Signing) Rotate(ctx context.Context, actor Actor) (SigningKeyInfo, erro
 	if len(existing) > 0 && !created.After(existing[0].CreatedAt) {
 		created = existing[0].CreatedAt.Add(time.Millisecond)
 	}
-	k := storage.SigningKey{KID: base64.RawURLEncoding.EncodeToString(id[:]), Algorithm: string(jose.RS256), Sealed: s.p.Keys.Seal(der), CreatedAt: created}
+	k := storage.SigningKey{KID: base64.RawURLEncoding.EncodeToString(id[:]), Algorithm: string(jose.RS256), Sealed: s.Keys.Seal(der), CreatedAt: created}
 	if err := s.store.CreateSigningKey(ctx, k); err != nil {
 		return SigningKeyInfo{}, err
 	}
 	s.forget()
-	s.p.audit(ctx, actor, storage.AuditEvent{Action: storage.AuditKeyRotate, Detail: k.KID})
+	s.audit(ctx, actor, storage.AuditEvent{Action: storage.AuditKeyRotate, Detail: k.KID})
 	return SigningKeyInfo{KID: k.KID, Algorithm: k.Algorithm, CreatedAt: k.CreatedAt.Unix(), Current: true}, nil
 }
 
@@ -114,11 +114,11 @@ func (s *Signing) Retire(ctx context.Context, actor Actor, kid string) error {
 			return ErrCurrentKey
 		}
 	}
-	if err := s.store.RetireSigningKey(ctx, kid, s.p.Now()); err != nil {
+	if err := s.store.RetireSigningKey(ctx, kid, s.Now()); err != nil {
 		return orNotFound(err, "no published signing key %q", kid)
 	}
 	s.forget()
-	s.p.audit(ctx, actor, storage.AuditEvent{Action: storage.AuditKeyRetire, Detail: kid})
+	s.audit(ctx, actor, storage.AuditEvent{Action: storage.AuditKeyRetire, Detail: kid})
 	return nil
 }
 
@@ -178,7 +178,7 @@ func (s *Signing) load(ctx context.Context) ([]signingKey, error) {
 		if !k.RetiredAt.IsZero() {
 			continue
 		}
-		der, err := s.p.Keys.Open(k.Sealed)
+		der, err := s.Keys.Open(k.Sealed)
 		if err != nil {
 			return nil, fmt.Errorf("signing key %s: %w", k.KID, err)
 		}

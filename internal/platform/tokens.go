@@ -5,20 +5,37 @@ import (
 	"errors"
 	"time"
 
+	"latchkey/internal/dpop"
+
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
 )
 
+// Tokens checks and revokes credentials: the MAC before storage, the
+// cache, the invalid / expired / revoked classification, DPoP presentation
+// and the revocations an app or a user asks for.
+type Tokens struct {
+	*core
+	consents storage.Consents
+	proofs   *dpop.Verifier
+	usage    usage
+}
+
 // IssueToken mints a token of t.Kind, stores t with its hash, and returns the
 // token string. t.IssuedAt is set to now; t.ExpiresAt is now+ttl, or never
 // when ttl is 0.
-func (p *Platform) IssueToken(ctx context.Context, t storage.Token, ttl time.Duration) (string, storage.Token, error) {
-	return p.issue(ctx, t, ttl, false)
+func (p *Tokens) IssueToken(ctx context.Context, t storage.Token, ttl time.Duration) (string, storage.Token, error) {
+	return p.issueToken(ctx, t, ttl)
+}
+
+// issueToken is issue without sealing.
+func (c *core) issueToken(ctx context.Context, t storage.Token, ttl time.Duration) (string, storage.Token, error) {
+	return c.issue(ctx, t, ttl, false)
 }
 
 // issue is IssueToken that, when seal is set, also keeps the token sealed
 // so that it can be handed out again.
-func (p *Platform) issue(ctx context.Context, t storage.Token, ttl time.Duration, seal bool) (string, storage.Token, error) {
+func (p *core) issue(ctx context.Context, t storage.Token, ttl time.Duration, seal bool) (string, storage.Token, error) {
 	raw, h := p.Keys.Mint(t.Kind)
 	t.Hash = h
 	if seal {
@@ -28,7 +45,7 @@ func (p *Platform) issue(ctx context.Context, t storage.Token, ttl time.Duration
 	if ttl > 0 {
 		t.ExpiresAt = t.IssuedAt.Add(ttl)
 	}
-	if err := p.store.CreateToken(ctx, t); err != nil {
+	if err := p.tokens.CreateToken(ctx, t); err != nil {
 		return "", t, refused(err)
 	}
 	p.issued(t.Kind)
@@ -78,20 +95,20 @@ func Refused(err error) bool {
 // work (ErrTokenInvalid, ErrTokenExpired, ErrTokenRevoked). A malformed or
 // forged token is refused by its MAC without touching storage; a known one
 // is served from the cache, which every revocation path invalidates.
-func (p *Platform) CheckToken(ctx context.Context, raw string) (storage.Token, error) {
+func (p *Tokens) CheckToken(ctx context.Context, raw string) (storage.Token, error) {
 	return p.CheckTokenAt(ctx, raw, p.Now())
 }
 
 // CheckTokenAt is CheckToken with expiry judged at now, for a caller that
 // has already read the clock (the API, once per call).
-func (p *Platform) CheckTokenAt(ctx context.Context, raw string, now time.Time) (storage.Token, error) {
+func (p *Tokens) CheckTokenAt(ctx context.Context, raw string, now time.Time) (storage.Token, error) {
 	kind, h, err := p.Keys.Parse(raw)
 	if err != nil || !kind.Credential() {
 		return storage.Token{}, ErrTokenInvalid
 	}
 	t, gen, ok := p.Cache.Get(h)
 	if !ok {
-		t, err = p.store.GetToken(ctx, h)
+		t, err = p.tokens.GetToken(ctx, h)
 		if errors.Is(err, storage.ErrNotFound) {
 			// Remember the miss: a token is stored before it is handed
 			// out, so one that is not there now never will be.
@@ -123,14 +140,14 @@ func (p *Platform) CheckTokenAt(ctx context.Context, raw string, now time.Time) 
 //
 // A refresh token revokes its whole grant: the refresh tokens and the
 // access tokens that came from the same authorization (RFC 7009 §2.1).
-func (p *Platform) RevokeToken(ctx context.Context, actor Actor, appID int64, raw string) error {
+func (p *Tokens) RevokeToken(ctx context.Context, actor Actor, appID int64, raw string) error {
 	kind, h, err := p.Keys.Parse(raw)
 	if err != nil {
 		return nil
 	}
 	var revoked []token.Hash
 	if kind == token.Refresh {
-		rt, err := p.store.GetRefreshToken(ctx, h, appID)
+		rt, err := p.tokens.GetRefreshToken(ctx, h, appID)
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil
 		}
@@ -141,7 +158,7 @@ func (p *Platform) RevokeToken(ctx context.Context, actor Actor, appID int64, ra
 			return err
 		}
 	} else {
-		if revoked, err = p.store.RevokeTokens(ctx, storage.TokenFilter{Hash: &h, AppID: appID}, storage.RevokedByApp, p.now()); err != nil {
+		if revoked, err = p.tokens.RevokeTokens(ctx, storage.TokenFilter{Hash: &h, AppID: appID}, storage.RevokedByApp, p.now()); err != nil {
 			return err
 		}
 		p.revoked(revoked)
@@ -170,8 +187,8 @@ func (p *Platform) RevokeToken(ctx context.Context, actor Actor, appID int64, ra
 // of the grant that is under way (its old credential spent, its new tokens
 // not yet stored) then stores nothing, so no later token of the grant is
 // live (ErrGrantRevoked).
-func (p *Platform) revokeGrant(ctx context.Context, family token.Hash, reason storage.RevokeReason) ([]token.Hash, error) {
-	revoked, err := p.store.RevokeGrant(ctx, family, reason, p.now())
+func (p *core) revokeGrant(ctx context.Context, family token.Hash, reason storage.RevokeReason) ([]token.Hash, error) {
+	revoked, err := p.tokens.RevokeGrant(ctx, family, reason, p.now())
 	if err != nil {
 		return nil, err
 	}
@@ -183,8 +200,8 @@ func (p *Platform) revokeGrant(ctx context.Context, family token.Hash, reason st
 // at any depth: a token obtained by exchange never outlives the token it
 // was obtained with. (Tokens exchanged before parents were recorded were
 // filed under h's grant, or under h itself when it had none: those go too.)
-func (p *Platform) revokeDerived(ctx context.Context, h token.Hash, reason storage.RevokeReason) ([]token.Hash, error) {
-	revoked, err := p.store.RevokeTokens(ctx, storage.TokenFilter{DerivedFrom: &h}, reason, p.now())
+func (p *core) revokeDerived(ctx context.Context, h token.Hash, reason storage.RevokeReason) ([]token.Hash, error) {
+	revoked, err := p.tokens.RevokeTokens(ctx, storage.TokenFilter{DerivedFrom: &h}, reason, p.now())
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +212,7 @@ func (p *Platform) revokeDerived(ctx context.Context, h token.Hash, reason stora
 
 // revokeStolen revokes the grant of a credential presented again after its
 // one use (a replayed code, a reused refresh token), and records why.
-func (p *Platform) revokeStolen(ctx context.Context, family token.Hash, userID, appID int64, reason storage.RevokeReason, action storage.AuditAction) error {
+func (p *core) revokeStolen(ctx context.Context, family token.Hash, userID, appID int64, reason storage.RevokeReason, action storage.AuditAction) error {
 	revoked, err := p.revokeGrant(ctx, family, reason)
 	if err != nil {
 		return err
@@ -207,13 +224,13 @@ func (p *Platform) revokeStolen(ctx context.Context, family token.Hash, userID, 
 // EndSignIn ends the sign-in t belongs to (VK ID's logout): every token of
 // its grant, refresh tokens included, or t alone (and what was exchanged
 // from it) when it has no grant. Other sign-ins of the user and app stay.
-func (p *Platform) EndSignIn(ctx context.Context, actor Actor, t storage.Token) error {
+func (p *Tokens) EndSignIn(ctx context.Context, actor Actor, t storage.Token) error {
 	if t.CodeHash != nil {
 		if _, err := p.revokeGrant(ctx, *t.CodeHash, storage.RevokedLogout); err != nil {
 			return err
 		}
 	} else {
-		revoked, err := p.store.RevokeTokens(ctx, storage.TokenFilter{Hash: &t.Hash, AppID: t.AppID}, storage.RevokedLogout, p.now())
+		revoked, err := p.tokens.RevokeTokens(ctx, storage.TokenFilter{Hash: &t.Hash, AppID: t.AppID}, storage.RevokedLogout, p.now())
 		if err != nil {
 			return err
 		}
@@ -230,16 +247,16 @@ func (p *Platform) EndSignIn(ctx context.Context, actor Actor, t storage.Token) 
 // RemoveAppAccess is a user's "Remove access": every token of that (user,
 // app) pair stops working, and the consent is forgotten, so the next
 // request shows the dialog again.
-func (p *Platform) RemoveAppAccess(ctx context.Context, actor Actor, userID, appID int64) error {
-	if _, err := p.store.RevokeRefreshTokens(ctx, nil, appID, userID, p.now()); err != nil {
+func (p *Tokens) RemoveAppAccess(ctx context.Context, actor Actor, userID, appID int64) error {
+	if _, err := p.tokens.RevokeRefreshTokens(ctx, nil, appID, userID, p.now()); err != nil {
 		return err
 	}
-	revoked, err := p.store.RevokeTokens(ctx, storage.TokenFilter{AppID: appID, UserID: userID, Kind: token.User}, storage.RevokedByUser, p.now())
+	revoked, err := p.tokens.RevokeTokens(ctx, storage.TokenFilter{AppID: appID, UserID: userID, Kind: token.User}, storage.RevokedByUser, p.now())
 	if err != nil {
 		return err
 	}
 	p.revoked(revoked)
-	if err := p.store.DeleteConsent(ctx, userID, appID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := p.consents.DeleteConsent(ctx, userID, appID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
 	p.audit(ctx, actor, storage.AuditEvent{AppID: appID, Action: storage.AuditAccessRemoved, Detail: "user " + itoa(userID)})

@@ -62,8 +62,17 @@ func (u *NewUser) Validate() error {
 	return nil
 }
 
+// Users is the one owner of people's accounts: sign-up, login, sessions,
+// names, and what an operator does to an account (list, disable, set a
+// password), with the throttles the pages count attempts in.
+type Users struct {
+	*core
+	store    storage.Users
+	attempts storage.Cluster
+}
+
 // CreateUser validates u, hashes the password and stores the user.
-func (p *Platform) CreateUser(ctx context.Context, u NewUser) (storage.User, error) {
+func (p *Users) CreateUser(ctx context.Context, u NewUser) (storage.User, error) {
 	u.Login = strings.TrimSpace(u.Login)
 	u.FirstName, u.LastName, u.Email = strings.TrimSpace(u.FirstName), strings.TrimSpace(u.LastName), strings.TrimSpace(u.Email)
 	if err := u.Validate(); err != nil {
@@ -88,7 +97,7 @@ func (p *Platform) CreateUser(ctx context.Context, u NewUser) (storage.User, err
 // login and wrong password are the same error, and take the same time.
 // When too many checks run at once it fails with ErrBusy at once or after
 // a short wait, before any memory is spent on it.
-func (p *Platform) Authenticate(ctx context.Context, login, pass string) (storage.User, error) {
+func (p *Users) Authenticate(ctx context.Context, login, pass string) (storage.User, error) {
 	var u storage.User
 	err := storage.ErrNotFound
 	if validText(login) {
@@ -128,13 +137,13 @@ func busy(err error) error {
 }
 
 // User returns the user with that id.
-func (p *Platform) User(ctx context.Context, id int64) (storage.User, error) {
+func (p *Users) User(ctx context.Context, id int64) (storage.User, error) {
 	u, err := p.store.GetUser(ctx, id)
 	return u, orNotFound(err, "no user with id %d", id)
 }
 
 // UserByLogin returns the user with that login.
-func (p *Platform) UserByLogin(ctx context.Context, login string) (storage.User, error) {
+func (p *Users) UserByLogin(ctx context.Context, login string) (storage.User, error) {
 	var u storage.User
 	err := storage.ErrNotFound // no login is anything but text
 	if validText(login) {
@@ -149,8 +158,8 @@ func (p *Platform) UserByLogin(ctx context.Context, login string) (storage.User,
 // ErrNoSuchLogin is behind the error for a login no user has.
 var ErrNoSuchLogin = errors.New("no such login")
 
-// Users returns the users that exist among ids, in the order of ids.
-func (p *Platform) Users(ctx context.Context, ids []int64) ([]storage.User, error) {
+// UsersByID returns the users that exist among ids, in the order of ids.
+func (p *Users) UsersByID(ctx context.Context, ids []int64) ([]storage.User, error) {
 	return p.store.GetUsers(ctx, ids)
 }
 
@@ -161,7 +170,7 @@ var ErrSessionEnded = &Error{Kind: NotFound, Message: "the session has ended: lo
 // SessionUser returns the user of a signed session issued at issued: a
 // session works until its user logs out, after which every session issued
 // before is refused, copied cookies included.
-func (p *Platform) SessionUser(ctx context.Context, userID int64, issued time.Time) (storage.User, error) {
+func (p *Users) SessionUser(ctx context.Context, userID int64, issued time.Time) (storage.User, error) {
 	u, err := p.store.GetUser(ctx, userID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return u, ErrSessionEnded
@@ -176,7 +185,7 @@ func (p *Platform) SessionUser(ctx context.Context, userID int64, issued time.Ti
 }
 
 // Logout ends every browser session of the user issued until now.
-func (p *Platform) Logout(ctx context.Context, userID int64) error {
+func (p *Users) Logout(ctx context.Context, userID int64) error {
 	return p.store.EndSessions(ctx, userID, p.Now())
 }
 
@@ -191,7 +200,7 @@ const dummyHashValue = "$argon2id$v=19$m=19456,t=2,p=1$hOTpSzP6G8kWaJQaU32m0A$2s
 func dummyHash() string { return dummyHashValue }
 
 // Rename changes the user's first and last name, with the rules of sign-up.
-func (p *Platform) Rename(ctx context.Context, userID int64, first, last string) error {
+func (p *Users) Rename(ctx context.Context, userID int64, first, last string) error {
 	first, last = strings.TrimSpace(first), strings.TrimSpace(last)
 	if err := validNames(first, last); err != nil {
 		return err

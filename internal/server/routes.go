@@ -31,7 +31,7 @@ func (s *Server) adminRoutes() http.Handler {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.Handle("/admin/v1/", admin.New(s.deps.Platform, s.deps.Log))
+	mux.Handle("/admin/v1/", admin.New(adminServices{s.deps.Platform.Admin, s.deps.Platform.Users, s.deps.Platform.Apps, s.deps.Platform.Communities, s.deps.Platform.Tokens}, s.deps.Log))
 	return mux
 }
 

@@ -64,14 +64,14 @@ type Server struct {
 func New(d Deps) (*Server, error) {
 	p, cfg := d.Platform, d.Config
 	s := &Server{deps: d}
-	s.oauth = oauth.New(oauth.Deps{Platform: p, Issuer: p.Issuer, Consents: p.Consents, Codes: p.Codes, Refreshes: p.Refreshes, Signer: p.Signing, Devices: p.Devices, Now: p.Now, Log: d.Log, Config: oauth.Config{
+	s.oauth = oauth.New(oauth.Deps{Platform: oauthServices{p.Apps, p.Users, p.Communities, p.Tokens, p.Pushed}, Issuer: p.Issuer, Consents: p.Consents, Codes: p.Codes, Refreshes: p.Refreshes, Signer: p.Signing, Devices: p.Devices, Now: p.Now, Log: d.Log, Config: oauth.Config{
 		CodeTTL: cfg.CodeTTL, AllowPlainPKCE: cfg.AllowPlainPKCE, PublicURL: d.PublicURL,
 	}})
-	s.api = api.New(p, p.Now, d.Log, api.Limits{User: cfg.RateUser, Community: cfg.RateCommunity, Service: cfg.RateService},
-		methods.All(methods.Deps{P: p, Bots: p.Bots, Callbacks: p.Callbacks, PublicURL: d.PublicURL}))
+	s.api = api.New(apiServices{p.Tokens, p.Consents, p}, p.Now, d.Log, api.Limits{User: cfg.RateUser, Community: cfg.RateCommunity, Service: cfg.RateService},
+		methods.All(methods.Deps{P: methodsServices{p.Users, p.Communities, p.Tokens, p.Messages}, Bots: p.Bots, Callbacks: p.Callbacks, PublicURL: d.PublicURL}))
 	s.api.PublicURL = strings.TrimSuffix(d.PublicURL.String(), "/")
 	s.api.Metrics, s.oauth.Metrics = d.Metrics, d.Metrics
-	kit, err := web.NewKit(p.Keys, p.Now, d.Log, d.PublicURL.Scheme == "https", p)
+	kit, err := web.NewKit(p.Keys, p.Now, d.Log, d.PublicURL.Scheme == "https", p.Users)
 	if err != nil {
 		return nil, err
 	}
@@ -80,12 +80,12 @@ func New(d Deps) (*Server, error) {
 	}
 	s.kit = kit
 	kit.Metrics = d.Metrics
-	s.account = account.New(kit, p, p.Now)
+	s.account = account.New(kit, accountServices{p.Users, p.Consents, p.Tokens, p.Messages}, p.Now)
 	s.authorize = authorize.New(kit, s.oauth)
-	s.device = authorize.NewDevicePage(kit, p.Devices, p, p.Now)
-	s.console = console.New(kit, p, s.oauth.BlankURL(), d.PublicURL.JoinPath("/.well-known/openid-configuration").String())
-	s.communities = communities.New(kit, p, p)
-	s.embed = embed.New(kit, p, p.Consents, cfg.ImplicitTokenTTL, d.PublicURL)
+	s.device = authorize.NewDevicePage(kit, p.Devices, p.Apps, p.Now)
+	s.console = console.New(kit, p.Apps, s.oauth.BlankURL(), d.PublicURL.JoinPath("/.well-known/openid-configuration").String())
+	s.communities = communities.New(kit, communitiesServices{p.Communities, p.Apps, p.Bots, p.Messages}, communitiesServices{p.Communities, p.Apps, p.Bots, p.Messages})
+	s.embed = embed.New(kit, p.Apps, p.Consents, cfg.ImplicitTokenTTL, d.PublicURL)
 	s.handler = httpx.TrustProxies(cfg.Proxies, httpx.Observe(d.Log, httpx.NewMetrics(d.Metrics.Registry), d.Tracer, s.routes(), apiRoutes...))
 	s.admin = httpx.Observe(d.Log, nil, d.Tracer, s.adminRoutes()) // logged, not counted: /metrics is the main listener's traffic
 	return s, nil
@@ -94,7 +94,7 @@ func New(d Deps) (*Server, error) {
 // ServeDemo serves the demo web app's callback page (serve --demo) for
 // app, owned by owner.
 func (s *Server) ServeDemo(app, owner int64) {
-	s.demo.Store(demo.New(s.kit, s.deps.Platform, app, owner, s, s.deps.PublicURL))
+	s.demo.Store(demo.New(s.kit, s.deps.Platform.Apps, app, owner, s, s.deps.PublicURL))
 }
 
 // demoCallback is the demo's page, once ServeDemo named the app; not found

@@ -31,7 +31,7 @@ type Platform interface {
 	CreateCommunityToken(ctx context.Context, actor platform.Actor, communityID, appID int64, mask scope.Mask) (string, error)
 	RevokeCommunityToken(ctx context.Context, actor platform.Actor, communityID int64, h token.Hash) error
 	CommunityAudit(ctx context.Context, actor platform.Actor, communityID int64, limit int) ([]storage.AuditEvent, error)
-	Apps(ctx context.Context, ownerID int64) ([]storage.App, error)
+	AppsOf(ctx context.Context, ownerID int64) ([]storage.App, error)
 	LookupApp(ctx context.Context, id int64) (storage.App, error)
 	BotsOverview(ctx context.Context, actor platform.Actor, communityID int64) (platform.BotsOverview, error)
 	CommunityConversations(ctx context.Context, actor platform.Actor, communityID int64, limit int) ([]platform.ConversationItem, error)
@@ -192,7 +192,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, u *storage.User
 			v.Deliveries = append(v.Deliveries, deliveryRow{When: d.UpdatedAt.Format(time.DateTime), Server: servers[d.ServerID],
 				Event: d.Type, Status: d.Status, Error: d.LastError, Attempts: d.Attempts})
 		}
-		if v.Apps, err = h.p.Apps(ctx, u.ID); err != nil {
+		if v.Apps, err = h.p.AppsOf(ctx, u.ID); err != nil {
 			h.Fail(w, r, err)
 			return
 		}

@@ -19,7 +19,7 @@ import (
 
 // Platform is what the console asks of the domain layer.
 type Platform interface {
-	Apps(ctx context.Context, ownerID int64) ([]storage.App, error)
+	AppsOf(ctx context.Context, ownerID int64) ([]storage.App, error)
 	App(ctx context.Context, actor platform.Actor, id int64) (platform.AppView, error)
 	CreateApp(ctx context.Context, actor platform.Actor, a platform.NewApp) (platform.AppView, error)
 	UpdateAppSettings(ctx context.Context, actor platform.Actor, id int64, s platform.AppSettings) (platform.AppView, error)
@@ -54,7 +54,7 @@ func (h *Handler) Apps(w http.ResponseWriter, r *http.Request) {
 	if u == nil {
 		return
 	}
-	apps, err := h.p.Apps(r.Context(), u.ID)
+	apps, err := h.p.AppsOf(r.Context(), u.ID)
 	if err != nil {
 		h.Fail(w, r, err)
 		return

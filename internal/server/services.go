@@ -1,0 +1,49 @@
+package server
+
+import "latchkey/internal/platform"
+
+// What each consumer uses of the platform: the services, composed. Each
+// consumer declares the methods it needs (oauth.Platform, api.Platform, …);
+// these are the services that have them, and nothing else.
+type (
+	oauthServices struct {
+		*platform.Apps
+		*platform.Users
+		*platform.Communities
+		*platform.Tokens
+		*platform.Pushed
+	}
+	apiServices struct {
+		*platform.Tokens
+		*platform.Consents
+		*platform.Platform // Nodes: the cluster's size
+	}
+	methodsServices struct {
+		*platform.Users
+		*platform.Communities
+		*platform.Tokens
+		*platform.Messages
+	}
+	accountServices struct {
+		*platform.Users
+		*platform.Consents
+		*platform.Tokens
+		*platform.Messages
+	}
+	communitiesServices struct {
+		*platform.Communities
+		*platform.Apps
+		*platform.Bots
+		*platform.Messages
+	}
+	embedServices struct {
+		*platform.Apps
+	}
+	adminServices struct {
+		*platform.Admin
+		*platform.Users
+		*platform.Apps
+		*platform.Communities
+		*platform.Tokens
+	}
+)
