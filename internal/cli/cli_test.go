@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"latchkey/internal/admin"
+	"latchkey/internal/admin/view"
 	"latchkey/internal/storage"
 	"latchkey/internal/storage/sqlite"
 	"latchkey/internal/testenv"
@@ -73,7 +73,7 @@ func TestCommandsPrintTheContractJSON(t *testing.T) {
 		t.Fatalf("user create printed %v, want {\"id\":1,\"login\":\"alice\"}", user)
 	}
 
-	var app admin.AppJSON
+	var app view.App
 	c.ok(&app, "app", "create", "--owner", "1", "--title", "My app", "--type", "web",
 		"--redirect-uri", "https://app.example/cb", "--redirect-uri", "https://app.example/cb?x=1,2")
 	if app.ClientID == 0 || len(app.ClientSecret) != 24 || !strings.HasPrefix(app.ServiceToken, "lks1") {
@@ -106,7 +106,7 @@ func TestCommandsPrintTheContractJSON(t *testing.T) {
 		t.Fatalf("removing the last admin: %v", err)
 	}
 
-	var rotated, retired, newSvc, ccOn, ccOff, deleted admin.AppJSON
+	var rotated, retired, newSvc, ccOn, ccOff, deleted view.App
 	c.ok(&rotated, "app", "rotate-secret", "--app", "1")
 	if rotated.ClientSecret == app.ClientSecret || rotated.OldClientSecret != app.ClientSecret || rotated.OldClientSecretExpiresAt == 0 {
 		t.Fatalf("rotate-secret: %+v", rotated)
@@ -124,7 +124,7 @@ func TestCommandsPrintTheContractJSON(t *testing.T) {
 	if !ccOn.ClientCredentials || ccOff.ClientCredentials {
 		t.Fatalf("client credentials on/off: %v/%v", ccOn.ClientCredentials, ccOff.ClientCredentials)
 	}
-	var edited admin.AppJSON
+	var edited view.App
 	c.ok(&edited, "app", "set", "--app", "1", "--title", "Renamed", "--redirect-uri", "https://new.example/cb")
 	if edited.Title != "Renamed" || len(edited.RedirectURIs) != 1 || edited.RedirectURIs[0] != "https://new.example/cb" || edited.ClientCredentials {
 		t.Fatalf("app set settings: %+v", edited)
@@ -237,7 +237,7 @@ func TestSecretFromEnvironment(t *testing.T) {
 func TestGeneratedSecretIsPrivateAndReused(t *testing.T) {
 	c := newCLI(t)
 	c.ok(nil, "user", "create", "--login", "owner", "--password", "12345678")
-	var a admin.AppJSON
+	var a view.App
 	c.ok(&a, "app", "create", "--owner", "1", "--title", "T", "--type", "standalone")
 	if !strings.Contains(c.stderr.String(), "created a server secret") {
 		t.Fatalf("stderr %q does not say a secret was created", c.stderr.String())
@@ -246,7 +246,7 @@ func TestGeneratedSecretIsPrivateAndReused(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("secret file: %v, mode %v; want 0600", err, fi.Mode())
 	}
-	var shown admin.AppJSON
+	var shown view.App
 	c.ok(&shown, "app", "show", "--app", "1")
 	if shown.ServiceToken != a.ServiceToken || strings.Contains(c.stderr.String(), "created") {
 		t.Fatal("a later command did not reuse the secret file")
@@ -259,7 +259,7 @@ func TestDatabaseHoldsNoSecretsInTheClear(t *testing.T) {
 	c := newCLI(t)
 	const password = "hunter2-but-longer"
 	c.ok(nil, "user", "create", "--login", "owner", "--password", password)
-	var a, rotated, svc admin.AppJSON
+	var a, rotated, svc view.App
 	c.ok(&a, "app", "create", "--owner", "1", "--title", "T", "--type", "web")
 	c.ok(&rotated, "app", "rotate-secret", "--app", "1")
 	c.ok(&svc, "app", "new-service-token", "--app", "1")

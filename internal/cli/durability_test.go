@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"latchkey/internal/admin"
+	"latchkey/internal/admin/view"
 )
 
 // The server is killed (SIGKILL) while 32 clients are being issued client
@@ -24,7 +24,7 @@ func TestAcknowledgedTokensSurviveKill9(t *testing.T) {
 			c := newCLI(t)
 			var user struct{ ID int64 }
 			c.ok(&user, "user", "create", "--login", "owner", "--password", "owner-password")
-			var app admin.AppJSON
+			var app view.App
 			c.ok(&app, "app", "create", "--owner", fmt.Sprint(user.ID), "--title", "Load", "--type", "web", "--redirect-uri", "https://app.example/cb")
 			c.ok(nil, "app", "set", "--app", fmt.Sprint(app.ClientID), "--client-credentials", "on")
 

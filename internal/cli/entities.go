@@ -3,7 +3,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
-	"latchkey/internal/admin"
+	"latchkey/internal/admin/view"
 	"latchkey/internal/platform"
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
@@ -139,7 +139,7 @@ func (e *env) appCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return e.printJSON(admin.App(v))
+			return e.printJSON(view.OfApp(v))
 		},
 	}
 	f := create.Flags()
@@ -171,7 +171,7 @@ func (e *env) appCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return e.printJSON(admin.App(v))
+				return e.printJSON(view.OfApp(v))
 			},
 		}
 		c.Flags().Int64Var(&id, "app", 0, "app id (client_id)")

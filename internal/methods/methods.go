@@ -272,12 +272,18 @@ func (d Deps) messagesSend(c *api.Call) (any, error) {
 // messagesSendMany is messages.send with peer_ids (VK's answer is then a
 // list, one item per peer; vk-io's context.send sends this way).
 func (d Deps) messagesSendMany(c *api.Call, list string) (any, error) {
-	var out []map[string]int64
+	// Every peer is read before anything is sent: a malformed list sends
+	// nothing.
+	var peers []int64
 	for part := range strings.SplitSeq(list, ",") {
 		peer, err := strconv.ParseInt(strings.TrimSpace(part), 10, 64)
-		if err != nil || peer == 0 || peer < 0 && c.Token.Kind != token.User || len(out) == 100 {
+		if err != nil || peer == 0 || peer < 0 && c.Token.Kind != token.User || len(peers) == 100 {
 			return nil, api.ErrParam("peer_ids")
 		}
+		peers = append(peers, peer)
+	}
+	var out []map[string]int64
+	for _, peer := range peers {
 		randomID, _ := c.Int("random_id")
 		id, err := d.P.SendMessage(c.Ctx, c.Token, peer, c.Str("message"), randomID, c.Now)
 		switch {

@@ -31,7 +31,7 @@ func (s *Server) adminRoutes() http.Handler {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.Handle("/admin/v1/", admin.New(adminServices{s.deps.Platform.Admin, s.deps.Platform.Users, s.deps.Platform.Apps, s.deps.Platform.Communities, s.deps.Platform.Tokens}, s.deps.Log))
+	mux.Handle("/admin/v1/", admin.New(admin.Deps{Admin: s.deps.Platform.Admin, Users: s.deps.Platform.Users, Apps: s.deps.Platform.Apps, Communities: s.deps.Platform.Communities, Tokens: s.deps.Platform.Tokens}, s.deps.Log))
 	return mux
 }
 

@@ -39,11 +39,4 @@ type (
 	embedServices struct {
 		*platform.Apps
 	}
-	adminServices struct {
-		*platform.Admin
-		*platform.Users
-		*platform.Apps
-		*platform.Communities
-		*platform.Tokens
-	}
 )

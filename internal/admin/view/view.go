@@ -1,0 +1,145 @@
+// Package view holds the JSON shapes of what the admin API shows (users,
+// apps, communities, tokens, audit events), in one place: the command line
+// prints the same shapes, and openapi.json describes them.
+package view
+
+import (
+	"encoding/hex"
+	"time"
+
+	"latchkey/internal/platform"
+	"latchkey/internal/scope"
+	"latchkey/internal/storage"
+	"latchkey/internal/token"
+)
+
+// User is a user as the admin API shows one (never the password hash).
+type User struct {
+	ID         int64  `json:"id"`
+	Login      string `json:"login"`
+	FirstName  string `json:"first_name"`
+	LastName   string `json:"last_name"`
+	Email      string `json:"email"`
+	CreatedAt  int64  `json:"created_at"`
+	Disabled   bool   `json:"disabled"`
+	DisabledAt int64  `json:"disabled_at,omitempty"`
+}
+
+// OfUser is a user as the admin API shows one.
+func OfUser(u storage.User) User {
+	out := User{ID: u.ID, Login: u.Login, FirstName: u.FirstName, LastName: u.LastName, Email: u.Email,
+		CreatedAt: u.CreatedAt.Unix(), Disabled: !u.DisabledAt.IsZero()}
+	if out.Disabled {
+		out.DisabledAt = u.DisabledAt.Unix()
+	}
+	return out
+}
+
+// Community is a community with its admins.
+type Community struct {
+	ID        int64  `json:"id"`
+	Name      string `json:"name"`
+	CreatedAt int64  `json:"created_at"`
+	Admins    []User `json:"admins"`
+}
+
+// Token is a token as an operator sees it: its hash (hex), never the
+// token.
+type Token struct {
+	Hash         string `json:"hash"`
+	Kind         string `json:"kind"`
+	AppID        int64  `json:"app_id"`
+	UserID       int64  `json:"user_id"`
+	CommunityID  int64  `json:"community_id,omitempty"`
+	Scope        string `json:"scope"`
+	Flow         string `json:"flow"`
+	IssuedAt     int64  `json:"issued_at"`
+	ExpiresAt    int64  `json:"expires_at,omitempty"`
+	RevokedAt    int64  `json:"revoked_at,omitempty"`
+	RevokeReason string `json:"revoke_reason,omitempty"`
+	DPoPBound    bool   `json:"dpop_bound"`
+}
+
+// unix is t in Unix seconds, 0 for the zero time.
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// Event is an audit event.
+type Event struct {
+	ID          int64  `json:"id"`
+	At          int64  `json:"at"`
+	Action      string `json:"action"`
+	ActorUserID int64  `json:"actor_user_id,omitempty"`
+	AppID       int64  `json:"app_id,omitempty"`
+	CommunityID int64  `json:"community_id,omitempty"`
+	IP          string `json:"ip"`
+	Detail      string `json:"detail"`
+}
+
+// App is how an app is printed by the command line and the admin API:
+// the fields of `app create` (client_id, client_secret, service_token) and
+// its settings.
+type App struct {
+	ClientID                 int64    `json:"client_id"`
+	ClientSecret             string   `json:"client_secret"`
+	ServiceToken             string   `json:"service_token"`
+	OwnerID                  int64    `json:"owner_id"`
+	Title                    string   `json:"title"`
+	Type                     string   `json:"type"`
+	Description              string   `json:"description"`
+	RedirectURIs             []string `json:"redirect_uris"`
+	IFrameURL                string   `json:"iframe_url,omitempty"`
+	IFrameScope              string   `json:"iframe_scope,omitempty"`
+	ClientCredentials        bool     `json:"client_credentials"`
+	OldClientSecret          string   `json:"old_client_secret,omitempty"`
+	OldClientSecretExpiresAt int64    `json:"old_client_secret_expires_at,omitempty"`
+	CreatedAt                int64    `json:"created_at"`
+	Deleted                  bool     `json:"deleted,omitempty"`
+}
+
+// OfApp is an app as the admin API and the command line show it.
+func OfApp(v platform.AppView) App {
+	out := App{
+		ClientID: v.ID, ClientSecret: v.ClientSecret, ServiceToken: v.ServiceToken, OwnerID: v.OwnerID,
+		Title: v.Title, Type: string(v.Type), Description: v.Description, RedirectURIs: v.RedirectURIs,
+		IFrameURL: v.IFrameURL, IFrameScope: v.IFrameScope.Text(scope.User), ClientCredentials: v.ClientCredentials, OldClientSecret: v.OldClientSecret,
+		CreatedAt: v.CreatedAt.Unix(),
+	}
+	if out.RedirectURIs == nil {
+		out.RedirectURIs = []string{}
+	}
+	if v.OldSecret != nil {
+		out.OldClientSecretExpiresAt = v.OldSecret.ExpiresAt.Unix()
+	}
+	return out
+}
+
+// OfToken is a token as an operator sees it.
+func OfToken(t storage.Token) Token {
+	audience := scope.User
+	if t.Kind == token.Community {
+		audience = scope.Community
+	}
+	return Token{Hash: hex.EncodeToString(t.Hash[:]), Kind: t.Kind.String(), AppID: t.AppID, UserID: t.UserID,
+		CommunityID: t.CommunityID, Scope: t.Scope.Text(audience), Flow: string(t.Flow), IssuedAt: t.IssuedAt.Unix(),
+		ExpiresAt: unix(t.ExpiresAt), RevokedAt: unix(t.RevokedAt), RevokeReason: string(t.RevokeReason), DPoPBound: t.JKT != ""}
+}
+
+// OfEvent is an audit event as the admin API shows one.
+func OfEvent(e storage.AuditEvent) Event {
+	return Event{ID: e.ID, At: e.At.Unix(), Action: string(e.Action), ActorUserID: e.ActorUserID,
+		AppID: e.AppID, CommunityID: e.CommunityID, IP: e.IP, Detail: e.Detail}
+}
+
+// OfCommunity is a community with its admins.
+func OfCommunity(c storage.Community, admins []storage.User) Community {
+	out := Community{ID: c.ID, Name: c.Name, CreatedAt: c.CreatedAt.Unix(), Admins: []User{}}
+	for _, u := range admins {
+		out.Admins = append(out.Admins, OfUser(u))
+	}
+	return out
+}
