@@ -42,5 +42,5 @@ fuzz:
 	./scripts/fuzz
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	./scripts/with-postgres $(GO) test -run '^$$' -bench . -benchmem ./...
 	./scripts/with-postgres sh -c '$(GO) run ./cmd/latchkey-bench --postgres "$$LATCHKEY_TEST_POSTGRES"'

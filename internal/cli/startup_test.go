@@ -25,7 +25,7 @@ var built struct {
 
 // buildBinary builds the real program once per test run, as deployed
 // (without the race detector), and returns its path.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	built.once.Do(func() {
 		built.dir, built.err = os.MkdirTemp("", "latchkey-bin-*")

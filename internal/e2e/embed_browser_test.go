@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
@@ -196,10 +198,27 @@ func TestWidgetRefusesUnregisteredOrigins(t *testing.T) {
 	stranger.page = widgetPage(e.URL, app.ID, `onAuth: function () {}`) +
 		fmt.Sprintf(`<iframe id="liar" src="%s/widget/button?app_id=%d&origin=%s&mode=callback"></iframe>`, e.URL, app.ID, url.QueryEscape(partner.URL))
 	ctx := testenv.Browser(t)
+	// Ready when the page and both frames have stopped loading (a frame
+	// the browser blocks stops loading with its error page).
+	var mu sync.Mutex
+	stopped := map[cdp.FrameID]bool{}
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*page.EventFrameStoppedLoading); ok {
+			mu.Lock()
+			stopped[e.FrameID] = true
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if err := chromedp.Do(ctx, chromedp.Navigate(stranger.URL+"/"), chromedp.WaitReady(`#liar`)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond) // let both frames load (or be blocked)
+	waitFor(t, 10*time.Second, "the page and both frames loaded or blocked", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(stopped) >= 3
+	})
 	frames, err := chromedp.Run(ctx, chromedp.Nodes(`#lk iframe, #liar`))
 	if err != nil || len(frames) != 2 {
 		t.Fatalf("frames: %d, %v", len(frames), err)

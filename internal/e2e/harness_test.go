@@ -49,7 +49,7 @@ func (c *clock) Advance(d time.Duration) {
 
 // env is one running server with its storage.
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	URL string
 	// Store is the test's own connection to the server's database, to
 	// look at what was stored.
@@ -66,12 +66,12 @@ type env struct {
 
 type option func(*config.Config)
 
-func newEnv(t *testing.T, opts ...option) *env { return startEnv(t, "", nil, opts...) }
+func newEnv(t testing.TB, opts ...option) *env { return startEnv(t, "", nil, opts...) }
 
 // newNode runs a server on the PostgreSQL database dsn, as one node of
 // several: with the revocation bus, its background work running, and the
 // given clock (nodes of one test share it).
-func newNode(t *testing.T, dsn string, c *clock) *env { return startEnv(t, dsn, c) }
+func newNode(t testing.TB, dsn string, c *clock) *env { return startEnv(t, dsn, c) }
 
 // onBothBackends runs body against a server on a SQLite file and against
 // one on PostgreSQL (as a node, with its revocation bus).
@@ -84,7 +84,7 @@ func onBothBackends(t *testing.T, body func(t *testing.T, e *env), opts ...optio
 // many times.
 func fastAPI(c *config.Config) { c.RateUser, c.RateCommunity, c.RateService = 1e6, 1e6, 1e6 }
 
-func startEnv(t *testing.T, dsn string, c *clock, opts ...option) *env {
+func startEnv(t testing.TB, dsn string, c *clock, opts ...option) *env {
 	t.Helper()
 	return start(t, startOptions{dsn: dsn, clock: c}, opts...)
 }
@@ -110,7 +110,7 @@ type startOptions struct {
 	sqlite string
 }
 
-func start(t *testing.T, so startOptions, opts ...option) *env {
+func start(t testing.TB, so startOptions, opts ...option) *env {
 	t.Helper()
 	dsn, c, useTLS := so.dsn, so.clock, so.tls
 	ctx := context.Background()
@@ -191,7 +191,7 @@ func start(t *testing.T, so startOptions, opts ...option) *env {
 	return e
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(b)))
@@ -226,7 +226,7 @@ func (e *env) blank() string { return e.URL + "/blank.html" }
 // within the server and stops at the first redirect that leaves it (the
 // app's redirect URI), returning that URL.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	e      *env
 	client *http.Client
 	// last page seen
@@ -427,7 +427,7 @@ func (e *env) authorize(params map[string]string) string {
 }
 
 // fragment returns the parameters in a redirect URL's fragment.
-func fragment(t *testing.T, u string) url.Values {
+func fragment(t testing.TB, u string) url.Values {
 	t.Helper()
 	p, err := url.Parse(u)
 	if err != nil {
@@ -440,7 +440,7 @@ func fragment(t *testing.T, u string) url.Values {
 	return v
 }
 
-func query(t *testing.T, u string) url.Values {
+func query(t testing.TB, u string) url.Values {
 	t.Helper()
 	p, err := url.Parse(u)
 	if err != nil {

@@ -36,7 +36,4 @@ type (
 		*platform.Bots
 		*platform.Messages
 	}
-	embedServices struct {
-		*platform.Apps
-	}
 )
