@@ -66,3 +66,12 @@ func TestEveryPageRenders(t *testing.T) {
 		}
 	}
 }
+
+// Every page's template renders its view's zero value in both languages:
+// a template that names a field its view lacks fails here.
+func TestEveryPageRendersItsView(t *testing.T) {
+	e := newEnv(t)
+	if err := e.Node.Server.CheckPages(); err != nil {
+		t.Fatal(err)
+	}
+}

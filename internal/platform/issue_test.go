@@ -263,3 +263,50 @@ func newProofSigner(t *testing.T) *dpop.Signer {
 	}
 	return dpop.NewSigner(k, jose.ES256)
 }
+
+// The device flow ends in the same consent as /authorize: an approval
+// records it (so a later request for those scopes skips the dialog), a
+// refusal records nothing, and the device then gets its tokens from the
+// one issuer.
+func TestDeviceApprovalRecordsConsent(t *testing.T) {
+	onBoth(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		u := f.user(t, "tv-owner")
+		covered := func(want scope.Mask) bool {
+			d, err := f.p.Consents.Check(ctx, u.ID, f.app.ID, want, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d.Covered
+		}
+		_, denied, err := f.p.Devices.Start(ctx, f.app.ID, scope.Wall)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.p.Devices.Decide(ctx, platform.Actor{UserID: u.ID}, denied, false); err != nil {
+			t.Fatal(err)
+		}
+		if covered(scope.Wall) {
+			t.Fatal("a refused device request recorded consent")
+		}
+		device, user, err := f.p.Devices.Start(ctx, f.app.ID, scope.Friends|scope.Photos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.p.Devices.Decide(ctx, platform.Actor{UserID: u.ID}, user, true); err != nil {
+			t.Fatal(err)
+		}
+		if !covered(scope.Friends) || !covered(scope.Friends|scope.Photos) || covered(scope.Friends|scope.Wall) {
+			t.Fatal("an approved device request did not record exactly its scopes as consent")
+		}
+		f.clock.Advance(platform.DeviceInterval)
+		dc, err := f.p.Devices.Poll(ctx, device, f.app.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := f.p.Issuer.Issue(ctx, platform.Issuance{Grant: platform.Grant{Family: dc.Hash, AppID: dc.AppID, UserID: dc.UserID, Scope: dc.Scope}, Flow: storage.FlowDevice})
+		if err != nil || got.UserID != u.ID || got.Refresh == "" {
+			t.Fatalf("the approved device's tokens: %+v %v", got, err)
+		}
+	})
+}

@@ -86,6 +86,9 @@ func New(d Deps) (*Server, error) {
 	s.console = console.New(kit, p.Apps, s.oauth.BlankURL(), d.PublicURL.JoinPath("/.well-known/openid-configuration").String())
 	s.communities = communities.New(kit, communitiesServices{p.Communities, p.Apps, p.Bots, p.Messages}, communitiesServices{p.Communities, p.Apps, p.Bots, p.Messages})
 	s.embed = embed.New(kit, p.Apps, p.Consents, cfg.ImplicitTokenTTL, d.PublicURL)
+	if err := kit.Err(); err != nil {
+		return nil, err // a page's template is broken
+	}
 	s.handler = httpx.TrustProxies(cfg.Proxies, httpx.Observe(d.Log, httpx.NewMetrics(d.Metrics.Registry), d.Tracer, s.routes(), apiRoutes...))
 	s.admin = httpx.Observe(d.Log, nil, d.Tracer, s.adminRoutes()) // logged, not counted: /metrics is the main listener's traffic
 	return s, nil
@@ -106,6 +109,13 @@ func (s *Server) demoCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Callback(w, r)
+}
+
+// CheckPages renders every page with an empty view (web.Kit.CheckPages).
+func (s *Server) CheckPages() error {
+	s.ServeDemo(0, 0) // the demo's page too
+	defer s.demo.Store(nil)
+	return s.kit.CheckPages()
 }
 
 // Admin is the admin listener's handler (--admin-addr): /metrics,

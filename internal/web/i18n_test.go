@@ -25,12 +25,14 @@ import (
 // text the handlers put on a page (titles, headings, notices, errors).
 func TestEveryMessageHasBothLanguages(t *testing.T) {
 	msgs := map[string]string{} // message → where
-	names, _ := fs.Glob(templateFiles, "templates/*.html")
-	for _, name := range append(names, "pages/blank.html") {
-		files := templateFiles
-		if name == "pages/blank.html" {
-			files = blankFiles
-		}
+	// The pages' templates: web's own and those beside each package.
+	files := os.DirFS(".")
+	names, _ := fs.Glob(files, "templates/*.html")
+	theirs, _ := fs.Glob(files, "*/templates/*.html")
+	if len(theirs) == 0 {
+		t.Fatal("no templates found beside the page packages")
+	}
+	for _, name := range append(append(names, theirs...), "pages/blank.html") {
 		src, _ := fs.ReadFile(files, name)
 		trees, err := parse.Parse(name, string(src), "{{", "}}", map[string]any{"t": strings.ToUpper, "th": strings.ToUpper, "join": strings.ToUpper, "scopeText": strings.ToUpper, "print": strings.ToUpper, "or": strings.ToUpper, "eq": strings.ToUpper, "ne": strings.ToUpper, "not": strings.ToUpper})
 		if err != nil {

@@ -1,9 +1,10 @@
-// Package web is the kit every browser page of Latchkey is built with:
-// templates embedded and parsed at start, the layout's Page with each page's
-// own view, signed session cookies, CSRF tokens, a typed Content Security
-// Policy, and the one place where a domain error becomes a page. The pages
-// themselves live by domain in the packages below it: account, authorize,
-// console, communities and embed.
+// Package web is the kit every browser page of Latchkey is built with: the
+// layout and its Page, typed page templates (Template[V], each parsed at
+// start with the layout, its view a type of the package that serves it),
+// signed session cookies, CSRF tokens, a typed Content Security Policy, and
+// the one place where a domain error becomes a page. The pages themselves
+// live by domain in the packages below it, each with its templates beside
+// it: account, authorize, console, communities, embed and demo.
 //
 // Pages are server-rendered, work without JavaScript, carry a CSRF token in
 // every form, and are served with a strict CSP and frame-ancestors 'none'.
@@ -16,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -34,6 +36,10 @@ import (
 	"latchkey/internal/web/i18n"
 )
 
+// templateFiles are the layout and the pages several packages show (the
+// error page, the consent dialog); every other page's template is beside
+// the package that serves it.
+//
 //go:embed templates/*.html
 var templateFiles embed.FS
 
@@ -47,13 +53,9 @@ var staticFiles embed.FS
 //go:embed pages/blank.html
 var blankFiles embed.FS
 
-// pageNames are the templates every build must have: a missing one fails
-// at start, not at the first request.
-var pageNames = []string{"login", "signup", "consent", "error", "home", "logout", "apps", "app_new", "app", "confirm",
-	"communities", "community", "iframe_app", "widget_button", "widget_result", "settings_apps", "inbox", "profile", "device", "demo", "community_write"}
-
 // Page is what the layout of every page reads. View is the page's own
-// data, a type of the package that serves the page.
+// data, a type of the package that serves the page, which its Template
+// names (Template.Render sets it).
 type Page struct {
 	Title   string
 	Wide    bool // the wider card, for tables
@@ -97,9 +99,14 @@ type Kit struct {
 	Log      *slog.Logger
 	Sessions *Sessions
 	users    Users
-	// pages holds every page once per language: its t and th functions
-	// translate into that language.
-	pages map[i18n.Lang]map[string]*template.Template
+	// Consent is the consent dialog, which /authorize, the device page,
+	// iframe apps and the widget show; Errors the error page.
+	Consent   *Template[ConsentView]
+	Errors    *Template[ErrorView]
+	// broken are the templates that failed to parse (Err); made, every
+	// template made (CheckPages).
+	broken []error
+	made   []page
 	// Lang is the language of a browser that states no preference.
 	Lang i18n.Lang
 	// Metrics counts logins and throttled requests (nil: none).
@@ -115,17 +122,13 @@ func (k *Kit) Throttle(name string, window time.Duration) *Throttle {
 	return NewThrottle(k.users, name, k.Now, window)
 }
 
-// NewKit parses the templates; a missing or broken template fails here.
+// NewKit builds the kit and parses the pages it shows itself; a broken
+// template is reported by Err.
 func NewKit(keys *token.Keyring, now func() time.Time, log *slog.Logger, secureCookies bool, users Users) (*Kit, error) {
-	k := &Kit{Log: log, users: users, pages: map[i18n.Lang]map[string]*template.Template{}, Lang: i18n.English, Now: now,
+	k := &Kit{Log: log, users: users, Lang: i18n.English, Now: now,
 		Sessions: &Sessions{keys: keys, now: now, secure: secureCookies}}
 	k.blank = map[i18n.Lang][]byte{}
 	for _, l := range i18n.All {
-		pages, err := parsePages(l)
-		if err != nil {
-			return nil, err
-		}
-		k.pages[l] = pages
 		// The blank page holds no data: rendered once per language.
 		var b bytes.Buffer
 		t, err := template.New("blank.html").Funcs(template.FuncMap{"t": l.T}).ParseFS(blankFiles, "pages/blank.html")
@@ -137,37 +140,59 @@ func NewKit(keys *token.Keyring, now func() time.Time, log *slog.Logger, secureC
 		}
 		k.blank[l] = b.Bytes()
 	}
-	return k, nil
+	k.Consent = NewTemplate[ConsentView](k, templateFiles, "consent")
+	k.Errors = NewTemplate[ErrorView](k, templateFiles, "error")
+	return k, k.Err()
 }
 
-// parsePages parses every page with the layout, translating into l.
-func parsePages(l i18n.Lang) (map[string]*template.Template, error) {
-	pages := map[string]*template.Template{}
-	names, err := fs.Glob(templateFiles, "templates/*.html")
-	if err != nil {
-		return nil, err
-	}
-	fm := template.FuncMap{"t": l.T, "th": l.HTML}
-	for name, f := range funcs {
-		fm[name] = f
-	}
-	for _, name := range names {
-		page := strings.TrimSuffix(strings.TrimPrefix(name, "templates/"), ".html")
-		if page == "layout" {
+// Err reports the templates that failed to parse, so far: the server
+// checks it once every package has made its pages, and does not start
+// with a broken one.
+func (k *Kit) Err() error { return errors.Join(k.broken...) }
+
+// Template is one page: its template, in templates/<name>.html of the
+// package that serves it, parsed with the layout once per language (its t
+// and th functions translate into that language), and the type of its
+// view, which every Render of it passes.
+type Template[V any] struct {
+	kit    *Kit
+	name   string
+	byLang map[i18n.Lang]*template.Template
+}
+
+// NewTemplate parses the page name from files, the serving package's
+// embedded templates. A broken or missing template is the kit's error
+// (Err).
+func NewTemplate[V any](k *Kit, files fs.FS, name string) *Template[V] {
+	t := &Template[V]{kit: k, name: name, byLang: map[i18n.Lang]*template.Template{}}
+	k.made = append(k.made, t)
+	for _, l := range i18n.All {
+		fm := template.FuncMap{"t": l.T, "th": l.HTML}
+		for name, f := range funcs {
+			fm[name] = f
+		}
+		parsed, err := template.New(name).Funcs(fm).ParseFS(templateFiles, "templates/layout.html")
+		if err == nil {
+			parsed, err = parsed.ParseFS(files, "templates/"+name+".html")
+		}
+		if err != nil {
+			k.broken = append(k.broken, fmt.Errorf("web: template %s: %w", name, err))
 			continue
 		}
-		t, err := template.New(page).Funcs(fm).ParseFS(templateFiles, "templates/layout.html", name)
-		if err != nil {
-			return nil, fmt.Errorf("web: template %s: %w", name, err)
-		}
-		pages[page] = t
+		t.byLang[l] = parsed
 	}
-	for _, required := range pageNames {
-		if pages[required] == nil {
-			return nil, fmt.Errorf("web: template %s.html is missing", required)
-		}
-	}
-	return pages, nil
+	return t
+}
+
+func (t *Template[V]) lang(l i18n.Lang) *template.Template { return t.byLang[l] }
+
+// String is the page's name, for the log.
+func (t *Template[V]) String() string { return t.name }
+
+// Render writes the page with status: p, with v as its view.
+func (t *Template[V]) Render(w http.ResponseWriter, r *http.Request, status int, p Page, v V) {
+	p.View = v
+	t.kit.render(w, r, status, t, p)
 }
 
 // langCookie keeps the language a person chose.
@@ -205,8 +230,49 @@ var funcs = template.FuncMap{
 	"scopeText": func(m scope.Mask) string { return strings.Join(m.Names(scope.User), ",") },
 }
 
-// Render writes the named page with status.
-func (k *Kit) Render(w http.ResponseWriter, r *http.Request, status int, name string, p Page) {
+// page is a Template of any view.
+type page interface {
+	lang(i18n.Lang) *template.Template
+	String() string
+	// zero renders the page in l with a zero view, signed out.
+	zero(l i18n.Lang) error
+}
+
+func (t *Template[V]) zero(l i18n.Lang) error {
+	var v V
+	tmpl := t.lang(l)
+	if tmpl == nil {
+		return errors.New("it did not parse")
+	}
+	if err := tmpl.ExecuteTemplate(io.Discard, "layout", Page{Lang: l, User: &storage.User{}, View: v}); err != nil {
+		return fmt.Errorf("signed in: %w", err)
+	}
+	// Signed out, a page for the signed in alone may fail on the absent
+	// user, and nothing else.
+	err := tmpl.ExecuteTemplate(io.Discard, "layout", Page{Lang: l, View: v})
+	if err != nil && !strings.Contains(err.Error(), "nil pointer evaluating *storage.User.") {
+		return fmt.Errorf("signed out: %w", err)
+	}
+	return nil
+}
+
+// CheckPages renders every page made so far, in every language, with a
+// zero view, signed in and out: a template that names a field its view
+// does not have fails here rather than in front of a person.
+func (k *Kit) CheckPages() error {
+	var errs []error
+	for _, t := range k.made {
+		for _, l := range i18n.All {
+			if err := t.zero(l); err != nil {
+				errs = append(errs, fmt.Errorf("page %s (%s): %w", t, l, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// render writes the page t with status.
+func (k *Kit) render(w http.ResponseWriter, r *http.Request, status int, t page, p Page) {
 	if p.CSRF == "" {
 		p.CSRF = k.Sessions.CSRFToken(w, r)
 	}
@@ -237,8 +303,14 @@ func (k *Kit) Render(w http.ResponseWriter, r *http.Request, status int, name st
 			Href: "/lang?" + url.Values{"to": {string(l)}, "next": {here}}.Encode()})
 	}
 	var buf bytes.Buffer
-	if err := k.pages[p.Lang][name].ExecuteTemplate(&buf, "layout", p); err != nil {
-		k.Log.ErrorContext(r.Context(), "render", "template", name, "err", err)
+	tmpl := t.lang(p.Lang)
+	if tmpl == nil {
+		k.Log.ErrorContext(r.Context(), "render: the template did not parse", "template", t)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	if err := tmpl.ExecuteTemplate(&buf, "layout", p); err != nil {
+		k.Log.ErrorContext(r.Context(), "render", "template", t, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
@@ -257,7 +329,7 @@ type ErrorView struct {
 
 // ErrorPage answers with the error page.
 func (k *Kit) ErrorPage(w http.ResponseWriter, r *http.Request, status int, heading, msg, back string) {
-	k.Render(w, r, status, "error", Page{Title: heading, User: k.CurrentUser(r), View: ErrorView{Heading: heading, Message: msg, Back: back}})
+	k.Errors.Render(w, r, status, Page{Title: heading, User: k.CurrentUser(r)}, ErrorView{Heading: heading, Message: msg, Back: back})
 }
 
 // Fail is the one place where an error becomes a page: a domain error

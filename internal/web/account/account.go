@@ -5,6 +5,7 @@ package account
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"fmt"
 	"html"
@@ -47,8 +48,35 @@ type Platform interface {
 	MarkInboxRead(ctx context.Context, userID int64) error
 }
 
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+// pages are this package's pages, each with the type of its view.
+type pages struct {
+	home         *web.Template[struct{}]
+	login        *web.Template[loginView]
+	signup       *web.Template[signupView]
+	logout       *web.Template[struct{}]
+	settingsApps *web.Template[authorizedView]
+	inbox        *web.Template[inboxView]
+	profile      *web.Template[struct{}]
+}
+
+func newPages(k *web.Kit) pages {
+	return pages{
+		home:         web.NewTemplate[struct{}](k, templateFiles, "home"),
+		login:        web.NewTemplate[loginView](k, templateFiles, "login"),
+		signup:       web.NewTemplate[signupView](k, templateFiles, "signup"),
+		logout:       web.NewTemplate[struct{}](k, templateFiles, "logout"),
+		settingsApps: web.NewTemplate[authorizedView](k, templateFiles, "settings_apps"),
+		inbox:        web.NewTemplate[inboxView](k, templateFiles, "inbox"),
+		profile:      web.NewTemplate[struct{}](k, templateFiles, "profile"),
+	}
+}
+
 // Handler serves the account pages.
 type Handler struct {
+	pages pages
 	*web.Kit
 	p        Platform
 	now      func() time.Time
@@ -58,7 +86,7 @@ type Handler struct {
 
 // New returns the account pages.
 func New(k *web.Kit, p Platform, now func() time.Time) *Handler {
-	return &Handler{Kit: k, p: p, now: now, throttle: k.Throttle("login", loginWindow), signups: k.Throttle("signup", signupWindow)}
+	return &Handler{Kit: k, p: p, now: now, throttle: k.Throttle("login", loginWindow), signups: k.Throttle("signup", signupWindow), pages: newPages(k)}
 }
 
 // Home is the signed-in user's start page.
@@ -68,7 +96,7 @@ func (h *Handler) Home(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	h.Render(w, r, http.StatusOK, "home", web.Page{Title: "Home", User: u})
+	h.pages.home.Render(w, r, http.StatusOK, web.Page{Title: "Home", User: u}, struct{}{})
 }
 
 // loginView is the login page's.
@@ -79,7 +107,7 @@ type loginView struct {
 
 // LoginForm shows the login page.
 func (h *Handler) LoginForm(w http.ResponseWriter, r *http.Request) {
-	h.Render(w, r, http.StatusOK, "login", web.Page{Title: "Log in", View: loginView{Next: web.LocalNext(r.FormValue("next"))}})
+	h.pages.login.Render(w, r, http.StatusOK, web.Page{Title: "Log in"}, loginView{Next: web.LocalNext(r.FormValue("next"))})
 }
 
 // Login checks the credentials. Every attempt is counted before the
@@ -89,13 +117,13 @@ func (h *Handler) LoginForm(w http.ResponseWriter, r *http.Request) {
 // failures and gives the address its attempt back.
 func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 	if err := h.ParsePost(w, r); err != nil {
-		h.Render(w, r, http.StatusForbidden, "login", web.Page{Title: "Log in", Error: err.Error(), View: loginView{Next: web.LocalNext(r.PostForm.Get("next"))}})
+		h.pages.login.Render(w, r, http.StatusForbidden, web.Page{Title: "Log in", Error: err.Error()}, loginView{Next: web.LocalNext(r.PostForm.Get("next"))})
 		return
 	}
 	login := strings.TrimSpace(r.PostForm.Get("login"))
 	next := web.LocalNext(r.PostForm.Get("next"))
 	fail := func(status int, msg string) {
-		h.Render(w, r, status, "login", web.Page{Title: "Log in", Error: msg, View: loginView{Next: next, Login: login}})
+		h.pages.login.Render(w, r, status, web.Page{Title: "Log in", Error: msg}, loginView{Next: next, Login: login})
 	}
 	keys := []counted{{"ip:" + httpx.ClientIP(r), loginFailuresPerIP}, {"login:" + strings.ToLower(login), loginFailuresPerLogin}}
 	if device := h.Sessions.Device(r, login); device != "" {
@@ -163,7 +191,7 @@ type signupView struct {
 
 // SignupForm shows the sign-up page.
 func (h *Handler) SignupForm(w http.ResponseWriter, r *http.Request) {
-	h.Render(w, r, http.StatusOK, "signup", web.Page{Title: "Sign up", View: signupView{Next: web.LocalNext(r.FormValue("next"))}})
+	h.pages.signup.Render(w, r, http.StatusOK, web.Page{Title: "Sign up"}, signupView{Next: web.LocalNext(r.FormValue("next"))})
 }
 
 // Signup creates the account and signs the user in.
@@ -174,7 +202,7 @@ func (h *Handler) Signup(w http.ResponseWriter, r *http.Request) {
 	next := web.LocalNext(r.PostForm.Get("next"))
 	refuse := func(status int, msg string) {
 		f.Password = ""
-		h.Render(w, r, status, "signup", web.Page{Title: "Sign up", Error: msg, View: signupView{Next: next, Form: f}})
+		h.pages.signup.Render(w, r, status, web.Page{Title: "Sign up", Error: msg}, signupView{Next: next, Form: f})
 	}
 	if err != nil {
 		refuse(http.StatusForbidden, err.Error())
@@ -211,7 +239,7 @@ func (h *Handler) Signup(w http.ResponseWriter, r *http.Request) {
 
 // LogoutForm asks to confirm (a GET must not change state).
 func (h *Handler) LogoutForm(w http.ResponseWriter, r *http.Request) {
-	h.Render(w, r, http.StatusOK, "logout", web.Page{Title: "Log out", User: h.CurrentUser(r)})
+	h.pages.logout.Render(w, r, http.StatusOK, web.Page{Title: "Log out", User: h.CurrentUser(r)}, struct{}{})
 }
 
 // Logout ends the user's sessions, on every device: a copied session
@@ -275,7 +303,7 @@ func (h *Handler) AuthorizedApps(w http.ResponseWriter, r *http.Request) {
 		}
 		v.Apps = append(v.Apps, authorizedRow{App: a.App, Permissions: perms, Since: a.Consent.CreatedAt.Format(time.DateTime)})
 	}
-	h.Render(w, r, http.StatusOK, "settings_apps", web.Page{Title: "Authorized apps", Wide: true, User: u, Notice: notices[r.URL.Query().Get("done")], View: v})
+	h.pages.settingsApps.Render(w, r, http.StatusOK, web.Page{Title: "Authorized apps", Wide: true, User: u, Notice: notices[r.URL.Query().Get("done")]}, v)
 }
 
 // RemoveAccess is "Remove access": every token of the user for that app
@@ -321,7 +349,7 @@ func (h *Handler) Inbox(w http.ResponseWriter, r *http.Request) {
 	for i, it := range items {
 		v.Items[i] = inboxItem{From: it.From, When: it.At.Format(time.DateTime), Text: it.Text, Unread: it.Unread}
 	}
-	h.Render(w, r, http.StatusOK, "inbox", web.Page{Title: "Inbox", Wide: true, User: u, View: v})
+	h.pages.inbox.Render(w, r, http.StatusOK, web.Page{Title: "Inbox", Wide: true, User: u}, v)
 	// Seen now: marked read for the next visit.
 	if err := h.p.MarkInboxRead(ctx, u.ID); err != nil {
 		h.Log.WarnContext(ctx, "marking the inbox read", "err", err)
@@ -334,7 +362,7 @@ func (h *Handler) Profile(w http.ResponseWriter, r *http.Request) {
 	if u == nil {
 		return
 	}
-	h.Render(w, r, http.StatusOK, "profile", web.Page{Title: "Profile", User: u, Notice: notices[r.URL.Query().Get("done")]})
+	h.pages.profile.Render(w, r, http.StatusOK, web.Page{Title: "Profile", User: u, Notice: notices[r.URL.Query().Get("done")]}, struct{}{})
 }
 
 // SaveProfile changes the user's name.
@@ -344,12 +372,12 @@ func (h *Handler) SaveProfile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.ParsePost(w, r); err != nil {
-		h.Render(w, r, http.StatusForbidden, "profile", web.Page{Title: "Profile", User: u, Error: err.Error()})
+		h.pages.profile.Render(w, r, http.StatusForbidden, web.Page{Title: "Profile", User: u, Error: err.Error()}, struct{}{})
 		return
 	}
 	err := h.p.Rename(r.Context(), u.ID, r.PostForm.Get("first_name"), r.PostForm.Get("last_name"))
 	if platform.KindOf(err) == platform.Invalid {
-		h.Render(w, r, http.StatusUnprocessableEntity, "profile", web.Page{Title: "Profile", User: u, Error: web.Sentence(err)})
+		h.pages.profile.Render(w, r, http.StatusUnprocessableEntity, web.Page{Title: "Profile", User: u, Error: web.Sentence(err)}, struct{}{})
 		return
 	}
 	if !h.Answered(w, r, err) {

@@ -98,7 +98,7 @@ func (h *Handler) dialog(w http.ResponseWriter, r *http.Request, req *oauth.Auth
 			v.Hidden = append(v.Hidden, web.Hidden{Name: name, Value: val})
 		}
 	}
-	h.Render(w, r, http.StatusOK, "consent", web.Page{Title: "Allow access", Display: req.Display, User: u, View: v, Lang: i18n.Lang(req.Lang), Theme: req.Scheme})
+	h.Consent.Render(w, r, http.StatusOK, web.Page{Title: "Allow access", Display: req.Display, User: u, Lang: i18n.Lang(req.Lang), Theme: req.Scheme}, v)
 }
 
 // Decide serves POST /authorize: the user's Allow or Deny.

@@ -2,6 +2,7 @@ package authorize
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"net/http"
 	"strings"
@@ -31,8 +32,23 @@ type Apps interface {
 	LookupApp(ctx context.Context, id int64) (storage.App, error)
 }
 
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+// pages are this package's pages, each with the type of its view.
+type pages struct {
+	device *web.Template[deviceView]
+}
+
+func newPages(k *web.Kit) pages {
+	return pages{
+		device: web.NewTemplate[deviceView](k, templateFiles, "device"),
+	}
+}
+
 // DevicePage serves /device.
 type DevicePage struct {
+	pages pages
 	*web.Kit
 	devices Devices
 	apps    Apps
@@ -41,7 +57,7 @@ type DevicePage struct {
 
 // NewDevicePage returns the page.
 func NewDevicePage(k *web.Kit, d Devices, apps Apps, now func() time.Time) *DevicePage {
-	return &DevicePage{Kit: k, devices: d, apps: apps, guesses: k.Throttle("device", 15*time.Minute)}
+	return &DevicePage{Kit: k, devices: d, apps: apps, guesses: k.Throttle("device", 15*time.Minute), pages: newPages(k)}
 }
 
 type deviceView struct {
@@ -59,7 +75,7 @@ func (h *DevicePage) Form(w http.ResponseWriter, r *http.Request) {
 	if len(code) > 20 {
 		code = ""
 	}
-	h.Render(w, r, http.StatusOK, "device", web.Page{Title: "Connect a device", User: u, View: deviceView{UserCode: code}})
+	h.pages.device.Render(w, r, http.StatusOK, web.Page{Title: "Connect a device", User: u}, deviceView{UserCode: code})
 }
 
 // Submit serves POST /device: the code typed, then the dialog's answer.
@@ -70,7 +86,7 @@ func (h *DevicePage) Submit(w http.ResponseWriter, r *http.Request) {
 	}
 	code := r.PostForm.Get("user_code")
 	page := func(status int, notice, errMsg string, done bool) {
-		h.Render(w, r, status, "device", web.Page{Title: "Connect a device", User: u, Notice: notice, Error: errMsg, View: deviceView{UserCode: code, Done: done}})
+		h.pages.device.Render(w, r, status, web.Page{Title: "Connect a device", User: u, Notice: notice, Error: errMsg}, deviceView{UserCode: code, Done: done})
 	}
 	decision := r.PostForm.Get("decision")
 	if decision != "" && decision != "allow" && decision != "deny" {
@@ -124,6 +140,6 @@ func (h *DevicePage) Submit(w http.ResponseWriter, r *http.Request) {
 	if !h.Answered(w, r, err) {
 		return
 	}
-	h.Render(w, r, http.StatusOK, "consent", web.Page{Title: "Allow access", User: u, View: web.ConsentView{App: app,
-		Scopes: dc.Scope.Scopes(scope.User), Action: "/device", Hidden: []web.Hidden{{Name: "user_code", Value: code}}}})
+	h.Consent.Render(w, r, http.StatusOK, web.Page{Title: "Allow access", User: u}, web.ConsentView{App: app,
+		Scopes: dc.Scope.Scopes(scope.User), Action: "/device", Hidden: []web.Hidden{{Name: "user_code", Value: code}}})
 }

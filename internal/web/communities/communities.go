@@ -5,6 +5,7 @@ package communities
 
 import (
 	"context"
+	"embed"
 	"encoding/hex"
 	"errors"
 	"net/http"
@@ -37,8 +38,27 @@ type Platform interface {
 	CommunityConversations(ctx context.Context, actor platform.Actor, communityID int64, limit int) ([]platform.ConversationItem, error)
 }
 
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+// pages are this package's pages, each with the type of its view.
+type pages struct {
+	communities    *web.Template[listView]
+	community      *web.Template[communityView]
+	communityWrite *web.Template[writeView]
+}
+
+func newPages(k *web.Kit) pages {
+	return pages{
+		communities:    web.NewTemplate[listView](k, templateFiles, "communities"),
+		community:      web.NewTemplate[communityView](k, templateFiles, "community"),
+		communityWrite: web.NewTemplate[writeView](k, templateFiles, "community_write"),
+	}
+}
+
 // Handler serves the community pages.
 type Handler struct {
+	pages pages
 	*web.Kit
 	p Platform
 	w Writer
@@ -48,7 +68,7 @@ type Handler struct {
 
 // New returns the community pages.
 func New(k *web.Kit, p Platform, w Writer) *Handler {
-	return &Handler{Kit: k, p: p, w: w, writes: k.Throttle("write", writeWindow)}
+	return &Handler{Kit: k, p: p, w: w, writes: k.Throttle("write", writeWindow), pages: newPages(k)}
 }
 
 // listView is the list of the user's communities.
@@ -69,7 +89,7 @@ func (h *Handler) renderList(w http.ResponseWriter, r *http.Request, u *storage.
 		h.Fail(w, r, err)
 		return
 	}
-	h.Render(w, r, status, "communities", web.Page{Title: "My communities", Wide: true, User: u, Error: errMsg, View: listView{cs}})
+	h.pages.communities.Render(w, r, status, web.Page{Title: "My communities", Wide: true, User: u, Error: errMsg}, listView{cs})
 }
 
 // CreateCommunity creates a community with the user as its first admin.
@@ -203,7 +223,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, u *storage.User
 		return
 	}
 	v.Events = h.Events(ctx, events)
-	h.Render(w, r, status, "community", web.Page{Title: c.Name, Wide: true, User: u, Notice: notice, Error: errMsg, View: v})
+	h.pages.community.Render(w, r, status, web.Page{Title: c.Name, Wide: true, User: u, Notice: notice, Error: errMsg}, v)
 }
 
 func (h *Handler) tokenRows(ctx context.Context, a platform.Actor, id int64) ([]tokenRow, error) {

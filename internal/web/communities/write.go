@@ -51,12 +51,12 @@ func (h *Handler) WritePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := writeView{Community: c}
-	page := web.Page{Title: "Write to the community", User: u, View: v}
+	page := web.Page{Title: "Write to the community", User: u}
 	if r.Method == http.MethodPost {
 		text := r.PostForm.Get("message")
 		if text == "" || len([]rune(text)) > maxMessage {
 			page.Error = "Write a message of 1 to 4096 characters."
-			h.Render(w, r, http.StatusUnprocessableEntity, "community_write", page)
+			h.pages.communityWrite.Render(w, r, http.StatusUnprocessableEntity, page, v)
 			return
 		}
 		ok, _, err := h.writes.Take(r.Context(), "write:"+strconv.FormatInt(u.ID, 10), writesPerWindow)
@@ -66,14 +66,14 @@ func (h *Handler) WritePage(w http.ResponseWriter, r *http.Request) {
 		}
 		if !ok {
 			page.Error = "Too many messages. Try again in a few minutes."
-			h.Render(w, r, http.StatusTooManyRequests, "community_write", page)
+			h.pages.communityWrite.Render(w, r, http.StatusTooManyRequests, page, v)
 			return
 		}
 		from := storage.Token{Kind: token.User, UserID: u.ID}
 		if _, err := h.w.SendMessage(r.Context(), from, -c.ID, text, 0, h.Now()); err != nil {
 			if platform.KindOf(err) == platform.Invalid {
 				page.Error = web.Sentence(err)
-				h.Render(w, r, http.StatusUnprocessableEntity, "community_write", page)
+				h.pages.communityWrite.Render(w, r, http.StatusUnprocessableEntity, page, v)
 				return
 			}
 			h.Fail(w, r, err)
@@ -85,5 +85,5 @@ func (h *Handler) WritePage(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("done") == "sent" {
 		page.Notice = "Sent. The community's answer comes to your inbox."
 	}
-	h.Render(w, r, http.StatusOK, "community_write", page)
+	h.pages.communityWrite.Render(w, r, http.StatusOK, page, v)
 }

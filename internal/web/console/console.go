@@ -7,6 +7,7 @@ package console
 
 import (
 	"context"
+	"embed"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,8 +32,29 @@ type Platform interface {
 	AuditOf(ctx context.Context, actor platform.Actor, appID int64, limit int) ([]storage.AuditEvent, error)
 }
 
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+// pages are this package's pages, each with the type of its view.
+type pages struct {
+	apps    *web.Template[appsView]
+	appNew  *web.Template[newAppView]
+	app     *web.Template[appView]
+	confirm *web.Template[confirmView]
+}
+
+func newPages(k *web.Kit) pages {
+	return pages{
+		apps:    web.NewTemplate[appsView](k, templateFiles, "apps"),
+		appNew:  web.NewTemplate[newAppView](k, templateFiles, "app_new"),
+		app:     web.NewTemplate[appView](k, templateFiles, "app"),
+		confirm: web.NewTemplate[confirmView](k, templateFiles, "confirm"),
+	}
+}
+
 // Handler serves the console.
 type Handler struct {
+	pages pages
 	*web.Kit
 	p Platform
 	// blankURL is <public-url>/blank.html, always allowed for standalone apps.
@@ -42,7 +64,7 @@ type Handler struct {
 
 // New returns the console's handlers.
 func New(k *web.Kit, p Platform, blankURL, discoveryURL string) *Handler {
-	return &Handler{Kit: k, p: p, blankURL: blankURL, discoveryURL: discoveryURL}
+	return &Handler{Kit: k, p: p, blankURL: blankURL, discoveryURL: discoveryURL, pages: newPages(k)}
 }
 
 // appsView is the list of the user's apps.
@@ -59,7 +81,7 @@ func (h *Handler) Apps(w http.ResponseWriter, r *http.Request) {
 		h.Fail(w, r, err)
 		return
 	}
-	h.Render(w, r, http.StatusOK, "apps", web.Page{Title: "My apps", Wide: true, User: u, View: appsView{apps}})
+	h.pages.apps.Render(w, r, http.StatusOK, web.Page{Title: "My apps", Wide: true, User: u}, appsView{apps})
 }
 
 // newAppView is the creation form's.
@@ -71,7 +93,7 @@ func (h *Handler) NewAppForm(w http.ResponseWriter, r *http.Request) {
 	if u == nil {
 		return
 	}
-	h.Render(w, r, http.StatusOK, "app_new", web.Page{Title: "Create app", Wide: true, User: u, View: newAppView{platform.NewApp{Type: storage.Web}}})
+	h.pages.appNew.Render(w, r, http.StatusOK, web.Page{Title: "Create app", Wide: true, User: u}, newAppView{platform.NewApp{Type: storage.Web}})
 }
 
 // CreateApp creates the app and opens its settings.
@@ -82,7 +104,7 @@ func (h *Handler) CreateApp(w http.ResponseWriter, r *http.Request) {
 	}
 	na := platform.NewApp{OwnerID: u.ID}
 	again := func(status int, msg string) {
-		h.Render(w, r, status, "app_new", web.Page{Title: "Create app", Wide: true, User: u, Error: msg, View: newAppView{na}})
+		h.pages.appNew.Render(w, r, status, web.Page{Title: "Create app", Wide: true, User: u, Error: msg}, newAppView{na})
 	}
 	if err := h.ParsePost(w, r); err != nil {
 		again(http.StatusForbidden, err.Error())
@@ -165,7 +187,7 @@ func (h *Handler) renderApp(w http.ResponseWriter, r *http.Request, u *storage.U
 	if v.OldSecret != nil {
 		view.OldSecretUntil = v.OldSecret.ExpiresAt.Format("2 Jan 2006 15:04 MST")
 	}
-	h.Render(w, r, status, "app", web.Page{Title: v.Title, Wide: true, User: u, Notice: notice, Error: errMsg, View: view})
+	h.pages.app.Render(w, r, status, web.Page{Title: v.Title, Wide: true, User: u, Notice: notice, Error: errMsg}, view)
 }
 
 // UpdateApp saves the settings form.
@@ -232,8 +254,8 @@ func (h *Handler) ConfirmForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	base := "/apps/" + strconv.FormatInt(v.ID, 10)
-	h.Render(w, r, http.StatusOK, "confirm", web.Page{Title: c.heading, User: u, View: confirmView{Heading: c.heading, Message: c.message, Confirm: c.button,
-		Action: base + "/" + r.PathValue("action"), Back: base, Danger: r.PathValue("action") != "rotate-secret"}})
+	h.pages.confirm.Render(w, r, http.StatusOK, web.Page{Title: c.heading, User: u}, confirmView{Heading: c.heading, Message: c.message, Confirm: c.button,
+		Action: base + "/" + r.PathValue("action"), Back: base, Danger: r.PathValue("action") != "rotate-secret"})
 }
 
 // AppAction performs a confirmed action, or switches client credentials.

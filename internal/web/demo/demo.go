@@ -8,6 +8,7 @@ package demo
 import (
 	"bytes"
 	"context"
+	"embed"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -27,8 +28,23 @@ type Apps interface {
 	App(ctx context.Context, actor platform.Actor, id int64) (platform.AppView, error)
 }
 
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+// pages are this package's pages, each with the type of its view.
+type pages struct {
+	demo *web.Template[view]
+}
+
+func newPages(k *web.Kit) pages {
+	return pages{
+		demo: web.NewTemplate[view](k, templateFiles, "demo"),
+	}
+}
+
 // Handler serves the demo callback page.
 type Handler struct {
+	pages pages
 	*web.Kit
 	apps Apps
 	// AppID and OwnerID name the demo web app; Server is the whole server,
@@ -40,7 +56,7 @@ type Handler struct {
 
 // New returns the page for the demo app id owned by owner.
 func New(k *web.Kit, apps Apps, appID, ownerID int64, server http.Handler, public *url.URL) *Handler {
-	return &Handler{Kit: k, apps: apps, AppID: appID, OwnerID: ownerID, Server: server, PublicURL: public}
+	return &Handler{Kit: k, apps: apps, AppID: appID, OwnerID: ownerID, Server: server, PublicURL: public, pages: newPages(k)}
 }
 
 // step is one request the page made and the answer it got.
@@ -60,7 +76,7 @@ func (h *Handler) Callback(w http.ResponseWriter, r *http.Request) {
 		if v.Error == "" {
 			v.Error = "No code: open the demo's authorize URL and allow access."
 		}
-		h.Render(w, r, http.StatusOK, "demo", web.Page{Title: "Demo callback", Wide: true, View: v})
+		h.pages.demo.Render(w, r, http.StatusOK, web.Page{Title: "Demo callback", Wide: true}, v)
 		return
 	}
 	app, err := h.apps.App(r.Context(), platform.Actor{UserID: h.OwnerID}, h.AppID)
@@ -83,7 +99,7 @@ func (h *Handler) Callback(w http.ResponseWriter, r *http.Request) {
 			Request: "curl " + shellQuote(h.PublicURL.JoinPath("/method/users.get").String()+"?"+q.Encode()),
 			Answer:  strconv.Itoa(status) + " " + body})
 	}
-	h.Render(w, r, http.StatusOK, "demo", web.Page{Title: "Demo callback", Wide: true, View: v})
+	h.pages.demo.Render(w, r, http.StatusOK, web.Page{Title: "Demo callback", Wide: true}, v)
 }
 
 // call runs one request through the server in process and returns its

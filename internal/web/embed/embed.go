@@ -6,6 +6,7 @@ package embed
 
 import (
 	"context"
+	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,8 +38,27 @@ type Consents interface {
 	Grant(ctx context.Context, userID, appID int64, m scope.Mask, d *platform.Decision, refresh bool) error
 }
 
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+// pages are this package's pages, each with the type of its view.
+type pages struct {
+	iframeApp    *web.Template[frameView]
+	widgetButton *web.Template[widgetRequest]
+	widgetResult *web.Template[resultView]
+}
+
+func newPages(k *web.Kit) pages {
+	return pages{
+		iframeApp:    web.NewTemplate[frameView](k, templateFiles, "iframe_app"),
+		widgetButton: web.NewTemplate[widgetRequest](k, templateFiles, "widget_button"),
+		widgetResult: web.NewTemplate[resultView](k, templateFiles, "widget_result"),
+	}
+}
+
 // Handler serves iframe apps and the widget.
 type Handler struct {
+	pages pages
 	*web.Kit
 	p        Platform
 	consents Consents
@@ -50,7 +70,7 @@ type Handler struct {
 
 // New returns the embedding pages.
 func New(k *web.Kit, p Platform, consents Consents, tokenTTL time.Duration, publicURL *url.URL) *Handler {
-	return &Handler{Kit: k, p: p, consents: consents, tokenTTL: tokenTTL, publicURL: publicURL}
+	return &Handler{Kit: k, p: p, consents: consents, tokenTTL: tokenTTL, publicURL: publicURL, pages: newPages(k)}
 }
 
 // frameView is an iframe app's page.
@@ -76,8 +96,7 @@ func (h *Handler) IFrameApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !d.Covered {
-		h.Render(w, r, http.StatusOK, "consent", web.Page{Title: "Allow access", User: u,
-			View: web.ConsentView{App: a, Scopes: a.IFrameScope.Scopes(scope.User), Action: "/app" + strconv.FormatInt(a.ID, 10)}})
+		h.Consent.Render(w, r, http.StatusOK, web.Page{Title: "Allow access", User: u}, web.ConsentView{App: a, Scopes: a.IFrameScope.Scopes(scope.User), Action: "/app" + strconv.FormatInt(a.ID, 10)})
 		return
 	}
 	src, err := h.p.LaunchURL(r.Context(), *u, a, h.tokenTTL, httpx.ClientIP(r))
@@ -89,7 +108,7 @@ func (h *Handler) IFrameApp(w http.ResponseWriter, r *http.Request) {
 	csp := web.PageCSP
 	csp.Frame = frame.Scheme + "://" + frame.Host
 	web.SetCSP(w, csp)
-	h.Render(w, r, http.StatusOK, "iframe_app", web.Page{Title: a.Title, Wide: true, Full: true, User: u, View: frameView{App: a, FrameURL: src}})
+	h.pages.iframeApp.Render(w, r, http.StatusOK, web.Page{Title: a.Title, Wide: true, Full: true, User: u}, frameView{App: a, FrameURL: src})
 }
 
 // IFrameDecide serves POST /app<ID>: the launch dialog's Allow or Deny.
@@ -189,13 +208,13 @@ func (h *Handler) WidgetButton(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, new(errUnregistered)) {
 			status = http.StatusForbidden
 		}
-		h.Render(w, r, status, "widget_button", web.Page{Title: "Log in", Bare: true, Error: web.Sentence(err), View: widgetRequest{}})
+		h.pages.widgetButton.Render(w, r, status, web.Page{Title: "Log in", Bare: true, Error: web.Sentence(err)}, widgetRequest{})
 		return
 	}
 	csp := web.PageCSP
 	csp.Img, csp.FrameAncestors = "", wr.Origin
 	web.SetCSP(w, csp)
-	h.Render(w, r, http.StatusOK, "widget_button", web.Page{Title: "Log in", Bare: true, View: wr})
+	h.pages.widgetButton.Render(w, r, http.StatusOK, web.Page{Title: "Log in", Bare: true}, wr)
 }
 
 // widgetParams are carried from the widget window's dialog to its answer.
@@ -226,8 +245,7 @@ type resultView struct {
 func (h *Handler) widgetAuth(w http.ResponseWriter, r *http.Request, q url.Values, decided bool) {
 	wr, err := h.parseWidget(r, q)
 	if err != nil {
-		h.Render(w, r, http.StatusBadRequest, "error", web.Page{Title: "Request refused", Display: "popup",
-			View: web.ErrorView{Heading: "This site's request is invalid", Message: web.Sentence(err)}})
+		h.Errors.Render(w, r, http.StatusBadRequest, web.Page{Title: "Request refused", Display: "popup"}, web.ErrorView{Heading: "This site's request is invalid", Message: web.Sentence(err)})
 		return
 	}
 	u := h.CurrentUser(r)
@@ -245,8 +263,7 @@ func (h *Handler) widgetAuth(w http.ResponseWriter, r *http.Request, q url.Value
 				http.Redirect(w, r, withQuery(wr.AuthURL, url.Values{"error": {"access_denied"}, "error_description": {"User denied your request"}}), http.StatusSeeOther)
 				return
 			}
-			h.Render(w, r, http.StatusOK, "error", web.Page{Title: "Not allowed", Display: "popup",
-				View: web.ErrorView{Heading: "Not allowed", Message: "You did not allow " + wr.App.Title + " to log you in. You can close this window."}})
+			h.Errors.Render(w, r, http.StatusOK, web.Page{Title: "Not allowed", Display: "popup"}, web.ErrorView{Heading: "Not allowed", Message: "You did not allow " + wr.App.Title + " to log you in. You can close this window."})
 			return
 		}
 		if !h.Answered(w, r, h.consents.Grant(r.Context(), u.ID, wr.App.ID, 0, nil, true)) {
@@ -260,7 +277,7 @@ func (h *Handler) widgetAuth(w http.ResponseWriter, r *http.Request, q url.Value
 		for _, k := range widgetParams {
 			v.Hidden = append(v.Hidden, web.Hidden{Name: k, Value: q.Get(k)})
 		}
-		h.Render(w, r, http.StatusOK, "consent", web.Page{Title: "Allow access", Display: "popup", User: u, View: v})
+		h.Consent.Render(w, r, http.StatusOK, web.Page{Title: "Allow access", Display: "popup", User: u}, v)
 		return
 	}
 	data, err := h.p.WidgetData(wr.App, *u, platform.AvatarURL(h.publicURL, u.ID, 100))
@@ -281,7 +298,7 @@ func (h *Handler) widgetAuth(w http.ResponseWriter, r *http.Request, q url.Value
 		return
 	}
 	b, _ := json.Marshal(data)
-	h.Render(w, r, http.StatusOK, "widget_result", web.Page{Title: "Logged in", Display: "popup", User: u, View: resultView{App: wr.App, ResultJSON: string(b)}})
+	h.pages.widgetResult.Render(w, r, http.StatusOK, web.Page{Title: "Logged in", Display: "popup", User: u}, resultView{App: wr.App, ResultJSON: string(b)})
 }
 
 func withQuery(u string, q url.Values) string {
