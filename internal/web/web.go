@@ -101,8 +101,8 @@ type Kit struct {
 	users    Users
 	// Consent is the consent dialog, which /authorize, the device page,
 	// iframe apps and the widget show; Errors the error page.
-	Consent   *Template[ConsentView]
-	Errors    *Template[ErrorView]
+	Consent *Template[ConsentView]
+	Errors  *Template[ErrorView]
 	// broken are the templates that failed to parse (Err); made, every
 	// template made (CheckPages).
 	broken []error
