@@ -295,6 +295,61 @@ type Token struct {
 	// revoking it revokes this one. Stored, not read back: TokenFilter's
 	// DerivedFrom follows it.
 	Parent *token.Hash
+	// APIID is the API the token is for (its audience); 0 for the built-in
+	// API. Scope is then a mask of that API's scopes (APIScope.Bit).
+	APIID int64
+}
+
+// API is a resource server registered in Latchkey: apps get tokens whose
+// audience is its Identifier.
+type API struct {
+	ID int64
+	// Identifier is the RFC 8707 resource value and the tokens' aud.
+	Identifier string
+	Name       string
+	OwnerID    int64
+	// Scopes are the API's scopes, each at a bit of the tokens' mask that
+	// it keeps for life (a removed scope's bit is never given to another).
+	Scopes []APIScope
+	// TokenFormat is TokenOpaque or TokenJWT.
+	TokenFormat string
+	TokenTTL    time.Duration
+	// Rate is the per-token limit at the gateway, requests a second (0:
+	// the default).
+	Rate int64
+	// Upstream, Slug and Routes are the gateway's, set by operators only.
+	Upstream string
+	Slug     string
+	Routes   []APIRoute
+	// SecretHash is the hash of the introspection secret.
+	SecretHash token.Hash
+	CreatedAt  time.Time
+}
+
+// The formats of an API's access tokens.
+const (
+	TokenOpaque = "opaque"
+	TokenJWT    = "jwt"
+)
+
+// APIScope is one scope of an API.
+type APIScope struct {
+	Name string `json:"name"`
+	// Bit is its bit in a token's scope mask.
+	Bit int `json:"bit"`
+	// EN and RU describe it in the consent dialog.
+	EN string `json:"en"`
+	RU string `json:"ru"`
+	// Removed: no longer offered; its bit stays reserved.
+	Removed bool `json:"removed,omitempty"`
+}
+
+// APIRoute is a gateway route rule: requests with Method ("*" for any) to
+// paths under Prefix need Scope (the longest prefix wins).
+type APIRoute struct {
+	Method string `json:"method"`
+	Prefix string `json:"prefix"`
+	Scope  string `json:"scope"`
 }
 
 // UnixSeconds is how storage keeps a time: Unix seconds, 0 for none.
@@ -330,6 +385,7 @@ const (
 	// RevokedRefreshReuse: a spent refresh token of its grant was used again.
 	RevokedRefreshReuse RevokeReason = "refresh_reuse"
 	RevokedLogout       RevokeReason = "logout" // the user signed out of the app (VK ID /oauth2/logout)
+	RevokedAPIDeleted   RevokeReason = "api_deleted" // the API it was for was deleted
 )
 
 // Expired reports whether the token has expired at now.
@@ -492,6 +548,7 @@ type AuditFilter struct {
 type Storage interface {
 	Users
 	Apps
+	APIs
 	Communities
 	Consents
 	Grants
@@ -546,6 +603,27 @@ type Apps interface {
 	// DeleteApp deletes the app with its tokens, codes and consents, and
 	// returns the hashes of the tokens that were live.
 	DeleteApp(ctx context.Context, id int64) ([]token.Hash, error)
+}
+
+// APIs are the resource servers registered to get tokens for.
+type APIs interface {
+	// CreateAPI stores a and sets its ID. ErrConflict: the identifier or
+	// the slug is another API's; ErrNotFound: no such owner.
+	CreateAPI(ctx context.Context, a *API) error
+	GetAPI(ctx context.Context, id int64) (API, error)
+	// APIByIdentifier is the API whose identifier (RFC 8707 resource) is
+	// exactly identifier.
+	APIByIdentifier(ctx context.Context, identifier string) (API, error)
+	// ListAPIs lists the APIs of ownerID (every API when 0), by id.
+	ListAPIs(ctx context.Context, ownerID int64) ([]API, error)
+	// UpdateAPI reads the API, lets update change it, and writes every
+	// mutable field back, in one transaction (as UpdateApp). ErrConflict:
+	// the new slug is another API's.
+	UpdateAPI(ctx context.Context, id int64, update func(*API) error) (API, error)
+	// DeleteAPI deletes the API and revokes every token for it, in one
+	// transaction, and returns the hashes it revoked (logged as
+	// revocations for the other nodes).
+	DeleteAPI(ctx context.Context, id int64, now time.Time) ([]token.Hash, error)
 }
 
 // Communities are groups, events and public pages, and their admins.

@@ -18,7 +18,7 @@ import (
 
 // ---- tokens
 
-const tokenCols = `hash, kind, app_id, user_id, community_id, scope, issued_at, expires_at, ip, flow, code_hash, secret_hash, revoked_at, revoke_reason, last_used_at, jkt`
+const tokenCols = `hash, kind, app_id, user_id, community_id, scope, issued_at, expires_at, ip, flow, code_hash, secret_hash, revoked_at, revoke_reason, last_used_at, jkt, api_id`
 
 func scanToken(row scanner) (storage.Token, error) {
 	var t storage.Token
@@ -26,7 +26,7 @@ func scanToken(row scanner) (storage.Token, error) {
 	var kind string
 	var app sql.NullInt64
 	var issued, expires, revoked, used int64
-	err := row.Scan(&hashColumn{h: &t.Hash}, &kind, &app, &t.UserID, &t.CommunityID, &t.Scope, &issued, &expires, &t.IP, &t.Flow, &codeHash, &secretHash, &revoked, &t.RevokeReason, &used, &t.JKT)
+	err := row.Scan(&hashColumn{h: &t.Hash}, &kind, &app, &t.UserID, &t.CommunityID, &t.Scope, &issued, &expires, &t.IP, &t.Flow, &codeHash, &secretHash, &revoked, &t.RevokeReason, &used, &t.JKT, &t.APIID)
 	if err != nil {
 		return t, err
 	}
@@ -172,7 +172,7 @@ func insertToken(ctx context.Context, db execer, t storage.Token) error {
 // (followed by TokenFilter.DerivedFrom).
 const (
 	tokenInsertNames = tokenCols + `, sealed, parent_hash`
-	tokenInsertCols  = 18
+	tokenInsertCols  = 19
 )
 
 // tokenArgs appends t's row, as inserted, to args.
@@ -188,7 +188,7 @@ func tokenArgs(args []any, t storage.Token) []any {
 		parent = t.Parent[:]
 	}
 	return append(args, t.Hash[:], string(t.Kind), nullID(t.AppID), t.UserID, t.CommunityID, int64(t.Scope), ts(t.IssuedAt), ts(t.ExpiresAt),
-		t.IP, string(t.Flow), codeHash, secretHash, ts(t.RevokedAt), string(t.RevokeReason), ts(t.LastUsedAt), t.JKT, t.Sealed, parent)
+		t.IP, string(t.Flow), codeHash, secretHash, ts(t.RevokedAt), string(t.RevokeReason), ts(t.LastUsedAt), t.JKT, t.APIID, t.Sealed, parent)
 }
 
 // CreateTokens inserts tokens in one transaction, Options.BulkRows rows per

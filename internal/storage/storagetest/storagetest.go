@@ -23,6 +23,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 	}{
 		{"users", RunUsers},
 		{"apps", RunApps},
+		{"apis", RunAPIs},
 		{"communities", RunCommunities},
 		{"consents", RunConsents},
 		{"grants", RunGrants},
@@ -70,6 +71,16 @@ func RunApps(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"apps: delete removes tokens, codes, consents and returns live hashes", testDeleteApp},
 		{"concurrent app updates: none lost", testConcurrentAppUpdates},
 		{"service token replaced while read: always exactly one live", testConcurrentServiceTokens},
+	})
+}
+
+// RunAPIs is the suite of storage.APIs: the resource servers apps get
+// tokens for.
+func RunAPIs(t *testing.T, newStore func(t *testing.T) storage.Storage) {
+	runCases(t, newStore, []testCase{
+		{"apis: create, get, by identifier, list, update", testAPIs},
+		{"apis: a taken identifier or slug is a conflict, an unknown owner not found", testAPIConflicts},
+		{"apis: delete revokes the API's tokens only, and logs them", testDeleteAPI},
 	})
 }
 
