@@ -384,7 +384,7 @@ const (
 	RevokedSecret     RevokeReason = "secret"      // the client secret it was minted with was retired
 	// RevokedRefreshReuse: a spent refresh token of its grant was used again.
 	RevokedRefreshReuse RevokeReason = "refresh_reuse"
-	RevokedLogout       RevokeReason = "logout" // the user signed out of the app (VK ID /oauth2/logout)
+	RevokedLogout       RevokeReason = "logout"      // the user signed out of the app (VK ID /oauth2/logout)
 	RevokedAPIDeleted   RevokeReason = "api_deleted" // the API it was for was deleted
 )
 
