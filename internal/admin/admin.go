@@ -40,6 +40,7 @@ type Deps struct {
 	Apps        Apps
 	Communities Communities
 	Tokens      Tokens
+	APIs        APIs
 }
 
 // Admin checks admin tokens and reads the audit log (platform.Admin).
@@ -70,6 +71,12 @@ func New(d Deps, log *slog.Logger) *API {
 		"PATCH /admin/v1/apps/{id}":                          a.updateApp,
 		"POST /admin/v1/apps/{id}/{action}":                  a.appAction,
 		"DELETE /admin/v1/apps/{id}":                         a.deleteApp,
+		"POST /admin/v1/apis":                                a.createAPI,
+		"GET /admin/v1/apis":                                 a.listAPIs,
+		"GET /admin/v1/apis/{id}":                            a.getAPI,
+		"PATCH /admin/v1/apis/{id}":                          a.updateAPI,
+		"POST /admin/v1/apis/{id}/rotate-secret":             a.rotateAPISecret,
+		"DELETE /admin/v1/apis/{id}":                         a.deleteAPI,
 		"POST /admin/v1/communities":                         a.createCommunity,
 		"GET /admin/v1/communities/{id}":                     a.getCommunity,
 		"POST /admin/v1/communities/{id}/admins":             a.addAdmin,

@@ -273,6 +273,8 @@ func (d *Dispatcher) call(w http.ResponseWriter, r *http.Request, c *Call, name 
 	} else {
 		t, err := d.P.CheckTokenAt(r.Context(), raw, c.Now)
 		switch {
+		case err == nil && t.APIID != 0:
+			return nil, ErrInvalidToken // another API's token (RFC 8707)
 		case err == nil:
 		case errors.Is(err, platform.ErrTokenInvalid):
 			return nil, ErrInvalidToken

@@ -66,7 +66,7 @@ type Options struct {
 }
 
 // Scenarios are the names Options.Only takes.
-var Scenarios = []string{"bare", "api", "dpop", "client-credentials", "code", "refresh", "vkid-code", "vkid-refresh", "bots", "live"}
+var Scenarios = []string{"bare", "api", "dpop", "client-credentials", "api-tokens", "api-jwt", "api-introspect", "code", "refresh", "vkid-code", "vkid-refresh", "bots", "live"}
 
 func (o Options) runs(key string) bool { return len(o.Only) == 0 || slices.Contains(o.Only, key) }
 
@@ -94,7 +94,8 @@ func Run(ctx context.Context, o Options, log io.Writer) ([]Result, error) {
 			key string
 			run func(context.Context, Options) Result
 		}{
-			{"api", t.api}, {"dpop", t.dpopAPI}, {"client-credentials", t.clientCredentials}, {"code", t.codeFlow},
+			{"api", t.api}, {"dpop", t.dpopAPI}, {"client-credentials", t.clientCredentials},
+			{"api-tokens", t.apiTokens(storage.TokenOpaque)}, {"api-jwt", t.apiTokens(storage.TokenJWT)}, {"api-introspect", t.apiIntrospect}, {"code", t.codeFlow},
 			{"refresh", t.refresh}, {"vkid-code", t.vkidCodeFlow}, {"vkid-refresh", t.vkidRefresh}, {"bots", t.botEvents},
 		} {
 			if !o.runs(sc.key) {
@@ -132,6 +133,8 @@ type target struct {
 	login   string
 	secret  string // the node's token secret: a load process apart makes its tokens again from it
 	cleanup []func()
+	// apis are an API with opaque tokens and one with JWTs.
+	apis map[string]platform.APIView
 }
 
 const redirectURI = "https://load.example/cb"
@@ -236,6 +239,15 @@ func (t *target) seed(ctx context.Context, o Options) error {
 	if err := t.p.Consents.Grant(ctx, t.user.ID, t.app.ID, scope.Friends, nil, true); err != nil {
 		return err
 	}
+	t.apis = map[string]platform.APIView{}
+	for _, format := range []string{storage.TokenOpaque, storage.TokenJWT} {
+		a, err := t.p.APIs.CreateAPI(ctx, platform.CLI, platform.NewAPI{OwnerID: t.user.ID, Identifier: "https://" + format + ".load.example",
+			APISettings: platform.APISettings{Name: "Load " + format, TokenFormat: format, Scopes: []platform.ScopeSpec{{Name: "load:read", EN: "Read", RU: "Читать"}}}})
+		if err != nil {
+			return err
+		}
+		t.apis[format] = a
+	}
 	for range max(o.Tokens, 1) {
 		raw, _, err := t.p.Tokens.IssueToken(ctx, storage.Token{Kind: token.User, AppID: t.app.ID, UserID: t.user.ID,
 			Scope: 1 << 16, Flow: storage.FlowImplicit}, 0)
@@ -328,6 +340,30 @@ func (t *target) clientCredentials(ctx context.Context, o Options) Result {
 	want := []byte(`{"access_token":"lks1`)
 	return drive(ctx, "client credentials tokens", o.Concurrency, o.Duration, newClient(), func(ctx context.Context, _ int, c *http.Client) error {
 		return post(ctx, c, t.base+"/access_token", body, want)
+	})
+}
+
+// apiTokens: client credentials tokens for an API (RFC 8707), in format.
+func (t *target) apiTokens(format string) func(context.Context, Options) Result {
+	return func(ctx context.Context, o Options) Result {
+		body := url.Values{"grant_type": {"client_credentials"}, "client_id": {fmt.Sprint(t.app.ID)}, "client_secret": {t.app.ClientSecret},
+			"resource": {t.apis[format].Identifier}, "scope": {"load:read"}}.Encode()
+		return drive(ctx, "client credentials tokens for an API ("+format+")", o.Concurrency, o.Duration, newClient(), func(ctx context.Context, _ int, c *http.Client) error {
+			return post(ctx, c, t.base+"/access_token", body, []byte(`{"access_token":"`))
+		})
+	}
+}
+
+// apiIntrospect: an API introspecting a live opaque token for it.
+func (t *target) apiIntrospect(ctx context.Context, o Options) Result {
+	api := t.apis[storage.TokenOpaque]
+	tok, err := t.p.Issuer.ClientCredentials(ctx, t.app.App, t.app.Secret.Hash, "", &api.API, 1)
+	if err != nil {
+		return Result{Name: "introspection by an API", Errors: 1}
+	}
+	body := url.Values{"token": {tok.Access}, "client_id": {api.IntrospectionClientID}, "client_secret": {api.IntrospectionSecret}}.Encode()
+	return drive(ctx, "introspection by an API", o.Concurrency, o.Duration, newClient(), func(ctx context.Context, _ int, c *http.Client) error {
+		return post(ctx, c, t.base+"/oauth/introspect", body, []byte(`{"active":true`))
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -157,7 +158,7 @@ func (e *env) rootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&e.cfg.DB, "db", e.cfg.DB, "storage: sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB (env LATCHKEY_DB)")
 	root.PersistentFlags().StringVar(&e.configFile, "config", "", "a YAML file whose keys are flag names (public-url: …); flags and env win over it (env LATCHKEY_CONFIG)")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return &UsageError{config.FlagError(cmd.Flags(), err)} })
-	root.AddCommand(e.serveCmd(), e.migrateCmd(), e.userCmd(), e.appCmd(), e.groupCmd(), e.keysCmd(), e.versionCmd(), e.healthcheckCmd(), e.adminTokenCmd())
+	root.AddCommand(e.serveCmd(), e.migrateCmd(), e.userCmd(), e.appCmd(), e.apiCmd(), e.groupCmd(), e.keysCmd(), e.versionCmd(), e.healthcheckCmd(), e.adminTokenCmd())
 	root.CompletionOptions.HiddenDefaultCmd = false // `latchkey completion bash|zsh|fish|powershell`
 	classify(root)
 	var collect func(*cobra.Command)
@@ -266,7 +267,7 @@ func (e *env) platform(ctx context.Context, u use) (*platform.Platform, func(), 
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
 	// Revocations reach the running servers: NOTIFY on PostgreSQL, the
 	// revocation log on SQLite.
-	p := platform.New(platform.Options{Store: store, Now: e.now, Log: log, OnRevoke: node.Announcer(e.cfg.Storage, store, log)})
+	p := platform.New(platform.Options{Store: store, Now: e.now, Log: log, OnRevoke: node.Announcer(e.cfg.Storage, store, log), PublicURL: e.publicURL()})
 	if u.check != nil {
 		if err := u.check(ctx, p); err != nil {
 			store.Close()
@@ -280,6 +281,21 @@ func (e *env) platform(ctx context.Context, u use) (*platform.Platform, func(), 
 		}
 	}
 	return p, func() { store.Close() }, nil
+}
+
+// publicURL is the servers' public URL as the command line knows it:
+// --public-url, or what serve would default to on --addr.
+func (e *env) publicURL() *url.URL {
+	if e.cfg.PublicURL != "" {
+		if u, err := url.Parse(e.cfg.PublicURL); err == nil {
+			return u
+		}
+	}
+	scheme := "http"
+	if e.cfg.Certificate != nil {
+		scheme = "https"
+	}
+	return &url.URL{Scheme: scheme, Host: e.cfg.Addr}
 }
 
 // appExists and userExists are checks for use.check.

@@ -456,3 +456,51 @@ func TestBadInputCreatesNoFiles(t *testing.T) {
 		}
 	}
 }
+
+// latchkey api: create prints the contract's shape with the introspection
+// secret, set keeps what it is not given, rotate-secret shows a new
+// secret, delete marks the API deleted; bad flags are usage errors.
+func TestAPICommands(t *testing.T) {
+	c := newCLI(t)
+	c.ok(nil, "user", "create", "--login", "dev", "--password", "dev-password")
+	var created map[string]any
+	c.ok(&created, "api", "create", "--owner", "1", "--name", "Orders", "--identifier", "https://orders.example/api",
+		"--scope", "orders:read=Read your orders|Читать ваши заказы", "--scope", "orders:write=Place orders|Оформлять заказы", "--token-format", "jwt")
+	scopes, _ := created["scopes"].([]any)
+	if created["id"] != 1.0 || created["identifier"] != "https://orders.example/api" || created["token_format"] != "jwt" || created["token_ttl_seconds"] != 300.0 ||
+		created["introspection_client_id"] != "api-1" || len(created["introspection_secret"].(string)) < 20 || len(scopes) != 2 ||
+		scopes[1].(map[string]any)["description"].(map[string]any)["ru"] != "Оформлять заказы" {
+		t.Fatalf("api create printed %v", created)
+	}
+	var set map[string]any
+	c.ok(&set, "api", "set", "--api", "1", "--name", "Orders v2", "--token-ttl", "10m")
+	if set["name"] != "Orders v2" || set["token_ttl_seconds"] != 600.0 || len(set["scopes"].([]any)) != 2 || set["token_format"] != "jwt" || set["introspection_secret"] != nil {
+		t.Fatalf("api set printed %v, want the new name and lifetime and the rest kept, no secret", set)
+	}
+	var rotated map[string]any
+	c.ok(&rotated, "api", "rotate-secret", "--api", "1")
+	if rotated["introspection_secret"] == nil || rotated["introspection_secret"] == created["introspection_secret"] {
+		t.Fatalf("api rotate-secret printed %v", rotated)
+	}
+	var list struct{ APIs []map[string]any }
+	c.ok(&list, "api", "list")
+	if len(list.APIs) != 1 {
+		t.Fatalf("api list printed %v", list)
+	}
+	for _, bad := range [][]string{
+		{"api", "create", "--owner", "1", "--name", "Bad", "--identifier", "https://bad.example", "--scope", "no-description"},
+		{"api", "create", "--owner", "1", "--name", "Bad", "--identifier", "http://bad.example"},
+		{"api", "create", "--owner", "1", "--name", "Orders", "--identifier", "https://orders.example/api"},
+		{"api", "set", "--api", "1", "--route", "nonsense"},
+		{"api", "show", "--api", "99"},
+	} {
+		if _, err := c.run(bad...); err == nil {
+			t.Errorf("latchkey %s succeeded", strings.Join(bad, " "))
+		}
+	}
+	var deleted map[string]any
+	c.ok(&deleted, "api", "delete", "--api", "1")
+	if deleted["deleted"] != true {
+		t.Fatalf("api delete printed %v", deleted)
+	}
+}

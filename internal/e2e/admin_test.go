@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sort"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	validator "github.com/pb33f/libopenapi-validator"
 
 	"latchkey/internal/admin"
+	"latchkey/internal/platform"
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
@@ -316,6 +318,62 @@ func testAdminAPI(t *testing.T, e *env) {
 	}
 	if status, _ := c.do("GET", "/admin/v1/apps/{id}", nil, appID); status != 404 {
 		t.Fatalf("a deleted app: %d", status)
+	}
+
+	// APIs: registered, given a token for, introspected with their own
+	// credentials, changed, their secret rotated, deleted.
+	status, api := c.do("POST", "/admin/v1/apis", map[string]any{"owner_id": uid, "name": "Ledger", "identifier": "https://ledger.example/api",
+		"scopes":       []map[string]any{{"name": "ledger:read", "description": map[string]string{"en": "Read the ledger", "ru": "Читать книгу"}}},
+		"token_format": "opaque"})
+	if status != 201 || api["introspection_secret"] == nil || api["introspection_client_id"] == nil {
+		t.Fatalf("create API: %d %v", status, api)
+	}
+	apiID := id(api, "id")
+	if status, _ := c.do("POST", "/admin/v1/apis", map[string]any{"owner_id": uid, "name": "Again", "identifier": "https://ledger.example/api"}); status != 409 {
+		t.Fatalf("a taken identifier: %d", status)
+	}
+	if status, _ := c.do("POST", "/admin/v1/apis", map[string]any{"owner_id": uid, "name": "Plain", "identifier": "http://ledger.example"}); status != 422 {
+		t.Fatalf("a plain http identifier: %d", status)
+	}
+	if status, m := c.do("GET", "/admin/v1/apis?owner_id="+fmt.Sprint(uid), nil); status != 200 || len(m["apis"].([]any)) != 1 {
+		t.Fatalf("list APIs: %d %v", status, m)
+	}
+	_, svc := c.do("POST", "/admin/v1/apps", map[string]any{"owner_id": uid, "title": "Ledger client", "type": "web", "client_credentials": true})
+	svcID, svcSecret := id(svc, "client_id"), svc["client_secret"].(string)
+	status, ledger := e.postForm("/access_token", url.Values{"grant_type": {"client_credentials"}, "resource": {"https://ledger.example/api"}, "scope": {"ledger:read"}},
+		fmt.Sprint(svcID), svcSecret)
+	if status != 200 {
+		t.Fatalf("a token for the API: %d %v", status, ledger)
+	}
+	introspectAPI := func(clientID, secret string) map[string]any {
+		_, m := e.postForm("/oauth/introspect", url.Values{"token": {ledger["access_token"].(string)}}, clientID, secret)
+		return m
+	}
+	if m := introspectAPI(api["introspection_client_id"].(string), api["introspection_secret"].(string)); !active(m) || m["scope"] != "ledger:read" {
+		t.Fatalf("the API's introspection: %v", m)
+	}
+	if status, m := c.do("PATCH", "/admin/v1/apis/{id}", map[string]any{"name": "Ledger v2", "token_ttl_seconds": 600}, apiID); status != 200 || m["name"] != "Ledger v2" ||
+		m["token_ttl_seconds"] != 600.0 || len(m["scopes"].([]any)) != 1 || m["introspection_secret"] != nil {
+		t.Fatalf("PATCH API: %d %v", status, m)
+	}
+	if status, m := c.do("GET", "/admin/v1/apis/{id}", nil, apiID); status != 200 || m["name"] != "Ledger v2" {
+		t.Fatalf("get API: %d %v", status, m)
+	}
+	status, rotated := c.do("POST", "/admin/v1/apis/{id}/rotate-secret", nil, apiID)
+	if status != 200 || rotated["introspection_secret"] == api["introspection_secret"] {
+		t.Fatalf("rotate the API's secret: %d %v", status, rotated)
+	}
+	if _, m := e.postForm("/oauth/introspect", url.Values{"token": {"x"}}, api["introspection_client_id"].(string), api["introspection_secret"].(string)); m["error"] != "invalid_client" {
+		t.Fatalf("the old secret after rotation: %v", m)
+	}
+	if status, m := c.do("DELETE", "/admin/v1/apis/{id}", nil, apiID); status != 200 || m["deleted"] != true {
+		t.Fatalf("delete API: %d %v", status, m)
+	}
+	if m := e.introspect(platform.AppView{App: storage.App{ID: svcID}, ClientSecret: svcSecret}, ledger["access_token"].(string)); active(m) {
+		t.Fatalf("a token of a deleted API: %v", m)
+	}
+	if status, _ := c.do("GET", "/admin/v1/apis/{id}", nil, apiID); status != 404 {
+		t.Fatalf("a deleted API: %d", status)
 	}
 
 	// Every operation the document describes was called.

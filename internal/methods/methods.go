@@ -319,7 +319,7 @@ func (d Deps) secureCheckToken(c *api.Call) (any, error) {
 		return nil, err
 	}
 	// An app checks the tokens issued to it, and only user tokens.
-	if t.AppID != c.Token.AppID || t.Kind != token.User {
+	if t.AppID != c.Token.AppID || t.Kind != token.User || t.APIID != 0 {
 		return nil, errCheckInvalid
 	}
 	if ip := c.Str("ip"); ip != "" && ip != t.IP {

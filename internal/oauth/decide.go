@@ -38,7 +38,15 @@ func (p *Provider) ParseAuthorize(ctx context.Context, q url.Values, spend bool)
 }
 
 func (p *Provider) parse(ctx context.Context, q url.Values) (*AuthorizeRequest, error) {
-	return ParseAuthorize(ctx, q, p.p.LookupApp, AuthorizeConfig{BlankURL: p.BlankURL(), AllowPlainPKCE: p.Cfg.AllowPlainPKCE, Issuer: p.Issuer()})
+	req, err := ParseAuthorize(ctx, q, p.p.LookupApp, AuthorizeConfig{BlankURL: p.BlankURL(), AllowPlainPKCE: p.Cfg.AllowPlainPKCE, Issuer: p.Issuer()})
+	if err != nil {
+		return req, err
+	}
+	// The client and redirect URI are verified: a refusal goes back there.
+	if e := p.builtinOnly(ctx, q); e != nil {
+		return req, e.redirectable()
+	}
+	return req, nil
 }
 
 // Decision is what to do with a checked request for a signed-in user: show

@@ -23,6 +23,10 @@ func (p *Provider) DeviceAuthorization(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if e := p.builtinOnly(r.Context(), r.PostForm); e != nil {
+		p.fail(w, r, e)
+		return
+	}
 	m, err := scope.Parse(scope.User, r.PostForm.Get("scope"))
 	if err != nil {
 		p.fail(w, r, newError(protocol.InvalidScope, 400, err.Error()))
@@ -51,6 +55,9 @@ type deviceGrant struct{ p *Provider }
 func (g *deviceGrant) public() bool { return true }
 
 func (g *deviceGrant) exchange(ctx context.Context, r *tokenRequest) (answer, error) {
+	if e := g.p.builtinOnly(ctx, r.form); e != nil {
+		return nil, e
+	}
 	raw := r.form.Get("device_code")
 	if raw == "" {
 		return nil, newError(protocol.InvalidRequest, 400, "device_code is missing")

@@ -4,21 +4,35 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"latchkey/internal/platform"
 	"latchkey/internal/protocol"
+	"latchkey/internal/scope"
 )
 
-// clientCredentialsGrant is the obsolete client credentials flow (RFC 6749
-// §4.4): a service token for the app itself, off per app until turned on
-// (platform.Issuer.ClientCredentials).
+// clientCredentialsGrant is the client credentials flow (RFC 6749 §4.4),
+// off per app until turned on (platform.Issuer.ClientCredentials): with no
+// resource, the obsolete service token of the built-in API; with a
+// resource (RFC 8707), a token for that API, with its scopes by name.
 type clientCredentialsGrant struct{ p *Provider }
 
 // public: a client that proves nothing gets no token of its own.
 func (g *clientCredentialsGrant) public() bool { return false }
 
 func (g *clientCredentialsGrant) exchange(ctx context.Context, r *tokenRequest) (answer, error) {
-	raw, err := g.p.issuer.ClientCredentials(ctx, r.client, r.secret, r.ip)
+	api, e := g.p.resourceOf(ctx, r.form)
+	if e != nil {
+		return nil, e
+	}
+	var m scope.Mask
+	if api != nil {
+		if m, e = apiScopes(api, r.form.Get("scope")); e != nil {
+			return nil, e
+		}
+	}
+	t, err := g.p.issuer.ClientCredentials(ctx, r.client, r.secret, r.ip, api, m)
 	switch {
 	case errors.Is(err, platform.ErrClientCredentialsOff):
 		return nil, newError(protocol.UnauthorizedClient, 400, fmt.Sprintf("%s (or: latchkey app set --app %d --client-credentials on)",
@@ -26,5 +40,9 @@ func (g *clientCredentialsGrant) exchange(ctx context.Context, r *tokenRequest) 
 	case err != nil:
 		return nil, internal(err)
 	}
-	return body{"access_token": raw, "token_type": "bearer", "expires_in": 0}, nil
+	if api == nil {
+		return body{"access_token": t.Access, "token_type": "bearer", "expires_in": 0}, nil
+	}
+	return body{"access_token": t.Access, "token_type": "bearer", "expires_in": int64(t.TTL / time.Second),
+		"scope": strings.Join(platform.ScopeNames(api, m), " ")}, nil
 }

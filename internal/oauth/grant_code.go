@@ -24,6 +24,9 @@ func (g *codeGrant) public() bool { return true }
 var errNoCode = newError(protocol.InvalidRequest, 400, "code is missing")
 
 func (g *codeGrant) exchange(ctx context.Context, r *tokenRequest) (answer, error) {
+	if e := g.p.builtinOnly(ctx, r.form); e != nil {
+		return nil, e
+	}
 	raw, verifier, device := r.form.Get("code"), r.form.Get("code_verifier"), r.form.Get("device_id")
 	redeem := platform.Redemption{AppID: r.client.ID, RedirectURI: r.form.Get("redirect_uri"), Verifier: verifier}
 	if r.d.device {

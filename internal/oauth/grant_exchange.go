@@ -31,10 +31,11 @@ func (g *exchangeGrant) exchange(ctx context.Context, r *tokenRequest) (answer, 
 		return nil, newError(protocol.InvalidRequest, 400, "requested_token_type must be "+protocol.TokenTypeAccessToken)
 	case f.Has("actor_token"):
 		return nil, newError(protocol.InvalidRequest, 400, "actor_token is not supported: only impersonation by the app itself")
-	case f.Has("resource"):
-		return nil, newError(protocol.InvalidTarget, 400, "resource is not supported: tokens are for this server's API")
 	case f.Has("audience") && f.Get("audience") != strconv.FormatInt(r.client.ID, 10):
 		return nil, newError(protocol.InvalidTarget, 400, "audience must be the app's own client_id")
+	}
+	if e := g.p.builtinOnly(ctx, f); e != nil {
+		return nil, e
 	}
 	var want scope.Mask
 	if s := f.Get("scope"); s != "" {

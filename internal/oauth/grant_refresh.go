@@ -22,6 +22,9 @@ func (g *refreshGrant) public() bool { return true }
 var errNoRefresh = newError(protocol.InvalidRequest, 400, "refresh_token is missing")
 
 func (g *refreshGrant) exchange(ctx context.Context, r *tokenRequest) (answer, error) {
+	if e := g.p.builtinOnly(ctx, r.form); e != nil {
+		return nil, e
+	}
 	raw, device := r.form.Get("refresh_token"), r.form.Get("device_id")
 	switch {
 	case raw == "":

@@ -42,6 +42,7 @@ type Platform interface {
 	LookupCommunity(ctx context.Context, id int64) (storage.Community, error)
 	User(ctx context.Context, id int64) (storage.User, error)
 	CheckToken(ctx context.Context, raw string) (storage.Token, error)
+	CheckAccessToken(ctx context.Context, raw string) (storage.Token, error)
 	RevokeToken(ctx context.Context, actor platform.Actor, appID int64, raw string) error
 	EndSignIn(ctx context.Context, actor platform.Actor, t storage.Token) error
 	RemoveAppAccess(ctx context.Context, actor platform.Actor, userID, appID int64) error
@@ -55,10 +56,20 @@ type Platform interface {
 type Issuer interface {
 	Issue(ctx context.Context, in platform.Issuance) (platform.Issued, error)
 	Communities(ctx context.Context, in platform.CommunityIssuance) ([]platform.CommunityToken, error)
-	ClientCredentials(ctx context.Context, app storage.App, secret token.Hash, ip string) (string, error)
+	ClientCredentials(ctx context.Context, app storage.App, secret token.Hash, ip string, api *storage.API, m scope.Mask) (platform.Issued, error)
 	Exchange(ctx context.Context, actor platform.Actor, appID int64, subject string, want scope.Mask) (platform.Issued, error)
 	Claims(u storage.User, m scope.Mask) platform.UserClaims
 	IDTokenOf(ctx context.Context, raw string, appID int64) (platform.IDClaims, error)
+}
+
+// APIs finds the API a request's resource names, and authenticates APIs
+// at introspection (platform.APIs).
+type APIs interface {
+	Resource(ctx context.Context, resource string) (*storage.API, error)
+	AuthenticateAPI(ctx context.Context, clientID, secret string) (storage.API, error)
+	Lookup(ctx context.Context, id int64) (storage.API, error)
+	BuiltinIdentifier() string
+	GatewayIdentifier(slug string) string
 }
 
 // Consents decides and records consent (platform.Consents).
@@ -89,6 +100,7 @@ type Devices interface {
 type Deps struct {
 	Platform  Platform
 	Issuer    Issuer
+	APIs      APIs
 	Consents  Consents
 	Codes     Codes
 	Refreshes Refreshes
@@ -104,6 +116,7 @@ type Deps struct {
 type Provider struct {
 	p         Platform
 	issuer    Issuer
+	apis      APIs
 	consents  Consents
 	codes     Codes
 	refreshes Refreshes
@@ -124,7 +137,7 @@ func New(d Deps) *Provider {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	p := &Provider{p: d.Platform, issuer: d.Issuer, consents: d.Consents, codes: d.Codes, refreshes: d.Refreshes, signer: d.Signer, devices: d.Devices, now: d.Now, Cfg: d.Config, log: d.Log, limits: ratelimit.New(1 << 14)}
+	p := &Provider{p: d.Platform, issuer: d.Issuer, apis: d.APIs, consents: d.Consents, codes: d.Codes, refreshes: d.Refreshes, signer: d.Signer, devices: d.Devices, now: d.Now, Cfg: d.Config, log: d.Log, limits: ratelimit.New(1 << 14)}
 	p.grants = grants(p)
 	return p
 }

@@ -70,6 +70,10 @@ func (p *Provider) UserInfo(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, internal(err))
 		return
 	}
+	if t.APIID != 0 {
+		challenge("invalid_token", "the access token is for another API", http.StatusUnauthorized)
+		return
+	}
 	if !t.Scope.Has(scope.OpenID) || t.UserID == 0 || t.CommunityID != 0 {
 		challenge("insufficient_scope", "the token lacks the openid scope", http.StatusForbidden)
 		return

@@ -1,9 +1,12 @@
 package oauth
 
 import (
+	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 
 	"latchkey/internal/dpop"
 	"latchkey/internal/httpx"
@@ -51,19 +54,68 @@ func (p *Provider) Revoke(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// Introspect serves POST /oauth/introspect. An app sees only its own
-// tokens: any other token is {"active":false}.
+// Introspect serves POST /oauth/introspect (RFC 7662). An app sees only
+// its own tokens; an API, authenticated with its introspection
+// credentials, only the tokens whose audience it is. Any other token is
+// {"active":false}.
 func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
+	if api, raw, ok, handled := p.apiIntrospection(w, r); handled {
+		if ok {
+			p.introspectFor(w, r, raw, func(t storage.Token) bool { return t.APIID == api.ID }, &api)
+		}
+		return
+	}
 	app, raw, ok := p.tokenParam(w, r)
 	if !ok {
 		return
 	}
-	t, err := p.p.CheckToken(r.Context(), raw)
+	p.introspectFor(w, r, raw, func(t storage.Token) bool { return t.AppID == app.ID }, nil)
+}
+
+// apiIntrospection authenticates an introspection by an API (its
+// client_id is platform.IntrospectionClientID's, never an app's). handled
+// is false for a request that is not an API's; ok, that it was
+// authenticated and names a token (errors are answered).
+func (p *Provider) apiIntrospection(w http.ResponseWriter, r *http.Request) (api storage.API, raw string, ok, handled bool) {
+	if e := parseForm(w, r); e != nil {
+		p.fail(w, r, e)
+		return api, "", false, true
+	}
+	id, secret, basic := r.BasicAuth()
+	if basic {
+		id, _ = url.QueryUnescape(id)
+		secret, _ = url.QueryUnescape(secret)
+	} else {
+		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	}
+	if !strings.HasPrefix(id, "api-") {
+		return api, "", false, false
+	}
+	api, err := p.apis.AuthenticateAPI(r.Context(), id, secret)
+	switch {
+	case errors.Is(err, platform.ErrBadAPICredentials):
+		p.fail(w, r, newError(protocol.InvalidClient, 401, "the API's introspection client_id or secret is wrong"))
+		return api, "", false, true
+	case err != nil:
+		p.fail(w, r, internal(err))
+		return api, "", false, true
+	}
+	if raw = r.PostForm.Get("token"); raw == "" {
+		p.fail(w, r, newError(protocol.InvalidRequest, 400, "token is missing"))
+		return api, "", false, true
+	}
+	return api, raw, true, true
+}
+
+// introspectFor answers the introspection of raw for a caller that may see
+// the tokens mine accepts; aud is the API asking (nil: an app).
+func (p *Provider) introspectFor(w http.ResponseWriter, r *http.Request, raw string, mine func(storage.Token) bool, asking *storage.API) {
+	t, err := p.p.CheckAccessToken(r.Context(), raw)
 	if err != nil && !platform.Refused(err) {
 		p.fail(w, r, internal(err))
 		return
 	}
-	if err != nil || t.AppID != app.ID {
+	if err != nil || !mine(t) {
 		writeJSON(w, http.StatusOK, map[string]any{"active": false})
 		return
 	}
@@ -77,6 +129,25 @@ func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
 	if t.JKT != "" {
 		out["token_type"] = "DPoP"
 		out["cnf"] = map[string]string{"jkt": t.JKT} // RFC 9449 §6.2
+	}
+	if t.APIID != 0 {
+		api := asking
+		if api == nil {
+			a, err := p.apis.Lookup(r.Context(), t.APIID)
+			if err != nil {
+				writeJSON(w, http.StatusOK, map[string]any{"active": false}) // its API is gone
+				return
+			}
+			api = &a
+		}
+		out["aud"] = api.Identifier
+		out["scope"] = strings.Join(platform.ScopeNames(api, t.Scope), " ")
+		out["sub"] = strconv.FormatInt(t.AppID, 10) // a client's own token (RFC 9068 §2.2)
+		if t.UserID != 0 {
+			out["sub"] = strconv.FormatInt(t.UserID, 10)
+		}
+		writeJSON(w, http.StatusOK, out)
+		return
 	}
 	switch t.Kind {
 	case token.User:

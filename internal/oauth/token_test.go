@@ -48,12 +48,12 @@ func (s *stub) User(context.Context, int64) (storage.User, error) {
 }
 
 // The stub's Issuer: client credentials are issued, nothing else.
-func (s *stub) ClientCredentials(_ context.Context, app storage.App, _ token.Hash, _ string) (string, error) {
+func (s *stub) ClientCredentials(_ context.Context, app storage.App, _ token.Hash, _ string, _ *storage.API, _ scope.Mask) (platform.Issued, error) {
 	if !app.ClientCredentials {
-		return "", platform.ErrClientCredentialsOff
+		return platform.Issued{}, platform.ErrClientCredentialsOff
 	}
 	s.issued++
-	return "lks1" + strings.Repeat("0", 60), nil
+	return platform.Issued{Access: "lks1" + strings.Repeat("0", 60)}, nil
 }
 func (s *stub) Issue(context.Context, platform.Issuance) (platform.Issued, error) {
 	return platform.Issued{}, errors.New("no user tokens in this test")
@@ -71,6 +71,27 @@ func (s *stub) IDTokenOf(context.Context, string, int64) (platform.IDClaims, err
 func (s *stub) CheckToken(context.Context, string) (storage.Token, error) {
 	return storage.Token{}, platform.ErrTokenInvalid
 }
+func (s *stub) CheckAccessToken(context.Context, string) (storage.Token, error) {
+	return storage.Token{}, platform.ErrTokenInvalid
+}
+
+// noAPIs knows no API: every resource but the built-in API is unknown.
+type noAPIs struct{}
+
+func (noAPIs) Resource(_ context.Context, r string) (*storage.API, error) {
+	if r == "" || r == "https://lk.example/method" {
+		return nil, nil
+	}
+	return nil, platform.ErrUnknownResource
+}
+func (noAPIs) AuthenticateAPI(context.Context, string, string) (storage.API, error) {
+	return storage.API{}, platform.ErrBadAPICredentials
+}
+func (noAPIs) Lookup(context.Context, int64) (storage.API, error) {
+	return storage.API{}, storage.ErrNotFound
+}
+func (noAPIs) BuiltinIdentifier() string                                         { return "https://lk.example/method" }
+func (noAPIs) GatewayIdentifier(slug string) string                              { return "https://lk.example/api/" + slug }
 func (s *stub) RevokeToken(context.Context, platform.Actor, int64, string) error { return nil }
 func (s *stub) EndSignIn(context.Context, platform.Actor, storage.Token) error   { return nil }
 func (s *stub) RemoveAppAccess(context.Context, platform.Actor, int64, int64) error {
@@ -129,7 +150,7 @@ func (noSigner) JWKS(context.Context) (jose.JSONWebKeySet, error) {
 
 func newTestProvider(s *stub) *Provider {
 	pub, _ := url.Parse("https://lk.example")
-	return New(Deps{Platform: s, Issuer: s, Consents: noConsents{}, Codes: noCodes{}, Refreshes: noRefreshes{}, Devices: noDevices{}, Signer: noSigner{}, Log: slog.New(slog.DiscardHandler), Config: Config{PublicURL: pub, CodeTTL: time.Minute}})
+	return New(Deps{Platform: s, Issuer: s, APIs: noAPIs{}, Consents: noConsents{}, Codes: noCodes{}, Refreshes: noRefreshes{}, Devices: noDevices{}, Signer: noSigner{}, Log: slog.New(slog.DiscardHandler), Config: Config{PublicURL: pub, CodeTTL: time.Minute}})
 }
 
 // Whatever the form and the Basic header, the token endpoint answers a
@@ -194,6 +215,9 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"no code", "client_id=1&client_secret=s3cret", "", "invalid_request", 400},
 		{"a refused code", "client_id=1&client_secret=s3cret&code=x", "", "invalid_grant", 400},
 		{"a refused device code", "grant_type=urn:ietf:params:oauth:grant-type:device_code&client_id=1&client_secret=s3cret&device_code=x", "", "invalid_grant", 400},
+		{"an unknown resource", "grant_type=client_credentials&client_id=1&client_secret=s3cret&resource=https://nowhere.example", "", "invalid_target", 400},
+		{"two resources", "grant_type=client_credentials&client_id=1&client_secret=s3cret&resource=https://lk.example/method&resource=https://lk.example/method", "", "invalid_target", 400},
+		{"the built-in API by name", "grant_type=client_credentials&client_id=1&client_secret=s3cret&resource=https://lk.example/method", "", "", 200},
 		{"a refused exchange", "grant_type=urn:ietf:params:oauth:grant-type:token-exchange&client_id=1&client_secret=s3cret&subject_token=x&subject_token_type=urn:ietf:params:oauth:token-type:access_token", "", "invalid_grant", 400},
 	}
 	for _, tc := range tests {

@@ -279,7 +279,7 @@ func (p *Provider) presented(r *http.Request, form url.Values, appID int64, path
 		return t, errVKIDToken
 	case err != nil:
 		return t, internal(err)
-	case t.Kind != token.User || t.AppID != appID || t.UserID == 0:
+	case t.Kind != token.User || t.AppID != appID || t.UserID == 0 || t.APIID != 0:
 		return t, errVKIDToken
 	}
 	err = p.p.CheckBinding(ctx, t, dpopScheme, r.Header.Get("DPoP"), http.MethodPost, p.Cfg.PublicURL.JoinPath(path).String(), raw)

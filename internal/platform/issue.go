@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"net/url"
 	"strconv"
@@ -312,17 +313,74 @@ func (s *Issuer) Communities(ctx context.Context, in CommunityIssuance) ([]Commu
 var ErrClientCredentialsOff = &Error{Kind: Forbidden, Field: "grant_type", Message: "the client credentials flow is obsolete and off for this app: " +
 	"use the service token from the app's settings, or turn the flow on in the app's settings"}
 
-// ClientCredentials issues the app a service token by the obsolete client
-// credentials flow (RFC 6749 §4.4), when the app has turned it on. The
-// token never expires and is bound to the secret it was obtained with:
+// ClientCredentials issues the app a service token by the client
+// credentials flow (RFC 6749 §4.4), when the app has turned it on: for the
+// built-in API (api nil) a token that never expires — the flow is obsolete
+// there, the app's service token does the same; for an API, a token whose
+// audience it is, with the scopes m of it, living the API's TokenTTL, in
+// the API's format. Either is bound to the secret it was obtained with:
 // retiring that secret revokes it.
-func (s *Issuer) ClientCredentials(ctx context.Context, app storage.App, secret token.Hash, ip string) (string, error) {
+func (s *Issuer) ClientCredentials(ctx context.Context, app storage.App, secret token.Hash, ip string, api *storage.API, m scope.Mask) (Issued, error) {
 	if !app.ClientCredentials {
-		return "", ErrClientCredentialsOff
+		return Issued{}, ErrClientCredentialsOff
 	}
-	raw, _, err := s.issueToken(ctx, storage.Token{Kind: token.Service, AppID: app.ID, IP: ip,
-		Flow: storage.FlowClientCredentials, SecretHash: &secret}, 0)
-	return raw, err
+	t := storage.Token{Kind: token.Service, AppID: app.ID, IP: ip, Flow: storage.FlowClientCredentials, SecretHash: &secret}
+	if api == nil {
+		raw, _, err := s.issue(ctx, t, 0, false)
+		return Issued{Grant: Grant{AppID: app.ID}, Access: raw}, err
+	}
+	t.APIID, t.Scope = api.ID, m
+	raw, err := s.forAPI(ctx, t, api, strconv.FormatInt(app.ID, 10), time.Time{})
+	return Issued{Grant: Grant{AppID: app.ID, Scope: m}, Access: raw, TTL: api.TokenTTL}, err
+}
+
+// AccessClaims are an RFC 9068 JWT access token's claims.
+type AccessClaims struct {
+	Issuer   string `json:"iss"`
+	Subject  string `json:"sub"`
+	Audience string `json:"aud"`
+	ClientID string `json:"client_id"`
+	Scope    string `json:"scope,omitempty"`
+	IssuedAt int64  `json:"iat"`
+	Expiry   int64  `json:"exp"`
+	JTI      string `json:"jti"`
+	AuthTime int64  `json:"auth_time,omitempty"`
+	CNF      *CNF   `json:"cnf,omitempty"`
+}
+
+// CNF is a token's confirmation (RFC 9449 §6): the DPoP key it is bound to.
+type CNF struct {
+	JKT string `json:"jkt"`
+}
+
+// forAPI stores t, a token for api living the API's TokenTTL, and returns
+// it in the API's format: opaque (minted as every token) or an RFC 9068
+// JWT signed with the id_token keys, stored by its hash so that it is
+// revoked and introspected as every token is. sub is the token's subject.
+func (s *Issuer) forAPI(ctx context.Context, t storage.Token, api *storage.API, sub string, authTime time.Time) (string, error) {
+	if api.TokenFormat != storage.TokenJWT {
+		raw, _, err := s.issue(ctx, t, api.TokenTTL, false)
+		return raw, err
+	}
+	now := s.now()
+	c := AccessClaims{Issuer: s.URL(), Subject: sub, Audience: api.Identifier, ClientID: strconv.FormatInt(t.AppID, 10),
+		Scope: strings.Join(ScopeNames(api, t.Scope), " "), IssuedAt: now.Unix(), Expiry: now.Add(api.TokenTTL).Unix(), JTI: rand.Text()}
+	if !authTime.IsZero() {
+		c.AuthTime = authTime.Unix()
+	}
+	if t.JKT != "" {
+		c.CNF = &CNF{JKT: t.JKT}
+	}
+	raw, err := s.signing.sign(ctx, "at+jwt", c)
+	if err != nil {
+		return "", err
+	}
+	t.Hash, t.IssuedAt, t.ExpiresAt = token.HashOf(raw), now, now.Add(api.TokenTTL)
+	if err := s.tokens.CreateToken(ctx, t); err != nil {
+		return "", refused(err)
+	}
+	s.issued(t.Kind)
+	return raw, nil
 }
 
 // ErrSubjectInvalid refuses a token exchange whose subject is not a live
@@ -341,7 +399,7 @@ var ErrSubjectExpiring = &Error{Kind: Invalid, Field: "subject_token", Message: 
 // with either; the exchange is audited.
 func (s *Issuer) Exchange(ctx context.Context, actor Actor, appID int64, subject string, want scope.Mask) (Issued, error) {
 	sub, err := s.checker.CheckToken(ctx, subject)
-	if Refused(err) || err == nil && (sub.Kind != token.User || sub.AppID != appID) {
+	if Refused(err) || err == nil && (sub.Kind != token.User || sub.AppID != appID || sub.APIID != 0) {
 		return Issued{}, ErrSubjectInvalid
 	}
 	if err != nil {

@@ -91,6 +91,8 @@ type Platform struct {
 	Callbacks *Callbacks
 	// Admin keeps the admin API's tokens and reads the audit log.
 	Admin *Admin
+	// APIs are the resource servers apps get tokens for.
+	APIs *APIs
 
 	cluster cluster
 }
@@ -138,6 +140,7 @@ func New(o Options) *Platform {
 	p.Codes = &Codes{core: c, store: s}
 	p.Pushed = &Pushed{core: c, store: s}
 	p.Signing = &Signing{core: c, store: s}
+	p.Tokens.signing = p.Signing
 	p.Devices = &Devices{core: c, store: s, consents: p.Consents}
 	p.Refreshes = &Refreshes{core: c, store: s, TTL: o.RefreshTTL, Grace: o.RefreshGrace}
 	if p.Refreshes.TTL == 0 {
@@ -154,6 +157,7 @@ func New(o Options) *Platform {
 	p.Bots = &Bots{core: c, store: s, communities: p.Communities, callbacks: p.Callbacks, onEvent: o.OnEvent, waits: newPollWaits(MaxPollWaits, MaxPollWaitsPerCommunity)}
 	p.Messages = &Messages{core: c, store: s, communities: p.Communities, bots: p.Bots, consents: p.Consents}
 	p.Admin = &Admin{core: c, store: s}
+	p.APIs = &APIs{core: c, store: s, PublicURL: o.PublicURL}
 	return p
 }
 

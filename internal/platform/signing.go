@@ -205,8 +205,14 @@ func (s *Signing) JWKS(ctx context.Context) (jose.JSONWebKeySet, error) {
 	return set, nil
 }
 
-// Sign signs claims as a JWT with the current key.
+// Sign signs claims as a JWT (typ JWT: an id_token) with the current key.
 func (s *Signing) Sign(ctx context.Context, claims any) (string, error) {
+	return s.sign(ctx, "JWT", claims)
+}
+
+// sign signs claims with the current key, with typ in the header (RFC 9068
+// access tokens are at+jwt).
+func (s *Signing) sign(ctx context.Context, typ jose.ContentType, claims any) (string, error) {
 	keys, err := s.published(ctx)
 	if err != nil {
 		return "", err
@@ -216,7 +222,7 @@ func (s *Signing) Sign(ctx context.Context, claims any) (string, error) {
 	}
 	k := keys[0]
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: k.private, KeyID: k.KID}},
-		(&jose.SignerOptions{}).WithType("JWT"))
+		(&jose.SignerOptions{}).WithType(typ))
 	if err != nil {
 		return "", err
 	}

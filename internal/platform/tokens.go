@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"latchkey/internal/dpop"
@@ -16,6 +17,7 @@ import (
 // and the revocations an app or a user asks for.
 type Tokens struct {
 	*core
+	signing  *Signing
 	consents storage.Consents
 	proofs   *dpop.Verifier
 	usage    usage
@@ -106,8 +108,40 @@ func (p *Tokens) CheckTokenAt(ctx context.Context, raw string, now time.Time) (s
 	if err != nil || !kind.Credential() {
 		return storage.Token{}, ErrTokenInvalid
 	}
+	return p.checkHash(ctx, h, now)
+}
+
+// CheckAccessToken is CheckToken for an access token of any format: an
+// opaque one as CheckToken checks it; an RFC 9068 JWT by its signature
+// first (no storage for a forgery), then by its record, so that one
+// revoked before it expires is refused here (a resource server that
+// verifies JWTs itself learns of a revocation only by introspection).
+func (p *Tokens) CheckAccessToken(ctx context.Context, raw string) (storage.Token, error) {
+	if _, _, err := p.Keys.Parse(raw); err == nil {
+		return p.CheckToken(ctx, raw)
+	}
+	if strings.Count(raw, ".") != 2 || len(raw) > maxJWT || p.signing == nil {
+		return storage.Token{}, ErrTokenInvalid
+	}
+	var c AccessClaims
+	switch err := p.signing.Verify(ctx, raw, &c); {
+	case errors.Is(err, ErrBadJWT):
+		return storage.Token{}, ErrTokenInvalid
+	case err != nil:
+		return storage.Token{}, err
+	}
+	return p.checkHash(ctx, token.HashOf(raw), p.Now())
+}
+
+// maxJWT bounds a JWT access token checked: ours are far shorter.
+const maxJWT = 8 << 10
+
+// checkHash is the record of the token whose hash is h, through the cache,
+// with why it does not work at now.
+func (p *Tokens) checkHash(ctx context.Context, h token.Hash, now time.Time) (storage.Token, error) {
 	t, gen, ok := p.Cache.Get(h)
 	if !ok {
+		var err error
 		t, err = p.tokens.GetToken(ctx, h)
 		if errors.Is(err, storage.ErrNotFound) {
 			// Remember the miss: a token is stored before it is handed
@@ -142,6 +176,10 @@ func (p *Tokens) CheckTokenAt(ctx context.Context, raw string, now time.Time) (s
 // access tokens that came from the same authorization (RFC 7009 §2.1).
 func (p *Tokens) RevokeToken(ctx context.Context, actor Actor, appID int64, raw string) error {
 	kind, h, err := p.Keys.Parse(raw)
+	if err != nil && strings.Count(raw, ".") == 2 && len(raw) <= maxJWT {
+		// A JWT access token: revoked by its hash, if it is the app's.
+		kind, h, err = token.Service, token.HashOf(raw), nil
+	}
 	if err != nil {
 		return nil
 	}

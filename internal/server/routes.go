@@ -31,7 +31,7 @@ func (s *Server) adminRoutes() http.Handler {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.Handle("/admin/v1/", admin.New(admin.Deps{Admin: s.deps.Platform.Admin, Users: s.deps.Platform.Users, Apps: s.deps.Platform.Apps, Communities: s.deps.Platform.Communities, Tokens: s.deps.Platform.Tokens}, s.deps.Log))
+	mux.Handle("/admin/v1/", admin.New(admin.Deps{Admin: s.deps.Platform.Admin, Users: s.deps.Platform.Users, Apps: s.deps.Platform.Apps, Communities: s.deps.Platform.Communities, Tokens: s.deps.Platform.Tokens, APIs: s.deps.Platform.APIs}, s.deps.Log))
 	return mux
 }
 
@@ -53,6 +53,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /oauth/introspect", s.oauth.Introspect)
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.oauth.Metadata)
 	mux.HandleFunc("GET /.well-known/openid-configuration", s.oauth.Discovery)
+	mux.HandleFunc("GET /.well-known/oauth-protected-resource/{path...}", s.oauth.ProtectedResource)
 	mux.HandleFunc("GET /oauth/jwks", s.oauth.JWKS)
 	mux.HandleFunc("POST /oauth/par", s.oauth.PAR)
 	mux.HandleFunc("POST /oauth/device/code", s.oauth.DeviceAuthorization)

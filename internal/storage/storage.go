@@ -533,6 +533,10 @@ const (
 	AuditAdminTokenGone     AuditAction = "admin.token_revoke"
 	AuditUserDisabled       AuditAction = "user.disable"
 	AuditPasswordSet        AuditAction = "user.password_set"
+	AuditAPICreate          AuditAction = "api.create"
+	AuditAPIChange          AuditAction = "api.settings"
+	AuditAPISecret          AuditAction = "api.secret_rotate"
+	AuditAPIDelete          AuditAction = "api.delete"
 )
 
 // AuditFilter selects audit events; zero fields match anything.

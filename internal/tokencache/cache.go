@@ -148,7 +148,7 @@ func (c *Cache) Put(t storage.Token, gen uint64) {
 // 100,000 takes about half the memory.
 type record struct {
 	kind                               token.Kind
-	appID, userID, communityID         int64
+	appID, userID, communityID, apiID  int64
 	scope                              scope.Mask
 	issued, expires, revoked, lastUsed int64 // Unix seconds, 0 for none
 	ip                                 string
@@ -159,7 +159,7 @@ type record struct {
 }
 
 func compact(t storage.Token) record {
-	return record{kind: t.Kind, appID: t.AppID, userID: t.UserID, communityID: t.CommunityID, scope: t.Scope,
+	return record{kind: t.Kind, appID: t.AppID, userID: t.UserID, communityID: t.CommunityID, apiID: t.APIID, scope: t.Scope,
 		issued: storage.UnixSeconds(t.IssuedAt), expires: storage.UnixSeconds(t.ExpiresAt),
 		revoked: storage.UnixSeconds(t.RevokedAt), lastUsed: storage.UnixSeconds(t.LastUsedAt),
 		ip: t.IP, flow: t.Flow, reason: t.RevokeReason, jkt: t.JKT, codeHash: t.CodeHash, secretHash: t.SecretHash}
@@ -169,7 +169,7 @@ func compact(t storage.Token) record {
 // ReusableToken reads that); the zero record is a remembered miss, a
 // token of Kind 0.
 func (r record) token(h token.Hash) storage.Token {
-	return storage.Token{Hash: h, Kind: r.kind, AppID: r.appID, UserID: r.userID, CommunityID: r.communityID, Scope: r.scope,
+	return storage.Token{Hash: h, Kind: r.kind, AppID: r.appID, UserID: r.userID, CommunityID: r.communityID, APIID: r.apiID, Scope: r.scope,
 		IssuedAt: storage.FromUnixSeconds(r.issued), ExpiresAt: storage.FromUnixSeconds(r.expires),
 		RevokedAt: storage.FromUnixSeconds(r.revoked), LastUsedAt: storage.FromUnixSeconds(r.lastUsed),
 		IP: r.ip, Flow: r.flow, RevokeReason: r.reason, JKT: r.jkt, CodeHash: r.codeHash, SecretHash: r.secretHash}

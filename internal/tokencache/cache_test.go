@@ -164,7 +164,14 @@ func TestRecordsComeBackWhole(t *testing.T) {
 	at := func(s int64) time.Time { return time.Unix(s, 0).UTC() }
 	in := storage.Token{Hash: token.HashOf("whole"), Kind: token.User, AppID: 7, UserID: 8, CommunityID: 9, Scope: 1<<16 | 2,
 		IssuedAt: at(1_700_000_000), ExpiresAt: at(1_700_043_200), IP: "192.0.2.7", Flow: storage.FlowCode, CodeHash: &code,
-		SecretHash: &secret, RevokedAt: at(1_700_000_100), RevokeReason: storage.RevokedByUser, LastUsedAt: at(1_700_000_060), JKT: "thumb"}
+		SecretHash: &secret, RevokedAt: at(1_700_000_100), RevokeReason: storage.RevokedByUser, LastUsedAt: at(1_700_000_060), JKT: "thumb", APIID: 11}
+	// Every field is set, so that a field the record forgets fails here
+	// (the sealed copy and the parent are storage's alone).
+	for i, f := range reflect.VisibleFields(reflect.TypeOf(in)) {
+		if f.Name != "Sealed" && f.Name != "Parent" && reflect.ValueOf(in).Field(i).IsZero() {
+			t.Fatalf("the test leaves storage.Token.%s unset: set it, and keep it in the cache's record", f.Name)
+		}
+	}
 	_, gen, _ := c.Get(in.Hash)
 	c.Put(in, gen)
 	out, _, ok := c.Get(in.Hash)

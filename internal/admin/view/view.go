@@ -143,3 +143,55 @@ func OfCommunity(c storage.Community, admins []storage.User) Community {
 	}
 	return out
 }
+
+// API is an API as the command line and the admin API show it; the
+// introspection secret only when it was just made.
+type API struct {
+	ID                    int64      `json:"id"`
+	Identifier            string     `json:"identifier"`
+	Name                  string     `json:"name"`
+	OwnerID               int64      `json:"owner_id"`
+	Scopes                []APIScope `json:"scopes"`
+	TokenFormat           string     `json:"token_format"`
+	TokenTTLSeconds       int64      `json:"token_ttl_seconds"`
+	Rate                  int64      `json:"rate"`
+	Upstream              string     `json:"upstream,omitempty"`
+	Slug                  string     `json:"slug,omitempty"`
+	Routes                []APIRoute `json:"routes,omitempty"`
+	IntrospectionClientID string     `json:"introspection_client_id"`
+	IntrospectionSecret   string     `json:"introspection_secret,omitempty"`
+	CreatedAt             int64      `json:"created_at"`
+	Deleted               bool       `json:"deleted,omitempty"`
+}
+
+// APIScope is one of an API's scopes with its descriptions.
+type APIScope struct {
+	Name        string            `json:"name"`
+	Description map[string]string `json:"description"`
+}
+
+// APIRoute is a gateway route rule.
+type APIRoute struct {
+	Method string `json:"method"`
+	Prefix string `json:"prefix"`
+	Scope  string `json:"scope"`
+}
+
+// OfAPI is an API as the admin API and the command line show it.
+func OfAPI(v platform.APIView) API {
+	out := API{ID: v.ID, Identifier: v.Identifier, Name: v.Name, OwnerID: v.OwnerID, Scopes: []APIScope{}, TokenFormat: v.TokenFormat,
+		TokenTTLSeconds: int64(v.TokenTTL / time.Second), Rate: v.Rate, Upstream: v.Upstream, Slug: v.Slug,
+		IntrospectionClientID: v.IntrospectionClientID, IntrospectionSecret: v.IntrospectionSecret, CreatedAt: v.CreatedAt.Unix()}
+	if out.Rate == 0 {
+		out.Rate = platform.DefaultAPIRate
+	}
+	for _, sc := range v.Scopes {
+		if !sc.Removed {
+			out.Scopes = append(out.Scopes, APIScope{Name: sc.Name, Description: map[string]string{"en": sc.EN, "ru": sc.RU}})
+		}
+	}
+	for _, r := range v.Routes {
+		out.Routes = append(out.Routes, APIRoute(r))
+	}
+	return out
+}
