@@ -176,8 +176,11 @@ type Community struct {
 // Consent is what a user granted an app, remembered so that a later request
 // for a subset skips the dialog.
 type Consent struct {
-	UserID    int64
-	AppID     int64
+	UserID int64
+	AppID  int64
+	// APIID is the API consented to (0: the built-in API); Scope is then
+	// a mask of its scopes.
+	APIID     int64
 	Scope     scope.Mask
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -199,7 +202,12 @@ type Code struct {
 	// Nonce is OpenID Connect's, echoed in the id_token.
 	Nonce string
 	// DeviceID is the VK ID device the code was issued to ("" for none).
-	DeviceID  string
+	DeviceID string
+	// APIID is the API the code's tokens are for (0: the built-in API),
+	// Scope then a mask of its scopes; Claims are the OpenID Connect
+	// scopes asked beside them (bits of the built-in mask).
+	APIID     int64
+	Claims    scope.Mask
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 	UsedAt    time.Time
@@ -444,6 +452,9 @@ type RefreshToken struct {
 	// Holder is who may present it: the DPoP key and VK ID device it is
 	// bound to.
 	Holder
+	// APIID and Claims are the code's (Code.APIID, Code.Claims).
+	APIID  int64
+	Claims scope.Mask
 }
 
 // Holder is what a refresh token is bound to: a DPoP key's thumbprint and a
@@ -646,12 +657,18 @@ type Communities interface {
 
 // Consents are what each user granted each app.
 type Consents interface {
-	// MergeConsent adds c.Scope to what (UserID, AppID) has granted, in one
+	// MergeConsent adds c.Scope to what (UserID, AppID) has granted (to
+	// c.APIID, 0 for the built-in API), in one
 	// statement (concurrent grants never lose a scope): a new consent gets
 	// c.CreatedAt, and every merge sets UpdatedAt to c.UpdatedAt.
 	MergeConsent(ctx context.Context, c Consent) error
 	GetConsent(ctx context.Context, userID, appID int64) (Consent, error)
+	// GetAPIConsent is the consent of (userID, appID) to the API apiID.
+	GetAPIConsent(ctx context.Context, userID, appID, apiID int64) (Consent, error)
+	// ListConsentsByUser lists the user's consents to the built-in API.
 	ListConsentsByUser(ctx context.Context, userID int64) ([]Consent, error)
+	// DeleteConsent forgets what (userID, appID) granted, to every API
+	// (ErrNotFound: nothing was).
 	DeleteConsent(ctx context.Context, userID, appID int64) error
 	// CountAppUsers is how many users have authorized the app.
 	CountAppUsers(ctx context.Context, appID int64) (int64, error)

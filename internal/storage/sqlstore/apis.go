@@ -102,6 +102,9 @@ func (s *Store) DeleteAPI(ctx context.Context, id int64, now time.Time) ([]token
 		if hashes, err = revokeIn(ctx, tx, "api_id = $3", []any{id}, storage.RevokedAPIDeleted, now); err != nil {
 			return err
 		}
+		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $1 WHERE api_id = $2 AND revoked_at = 0`, ts(now), id); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM apis WHERE id = $1`, id)
 		return s.affected(res, err)
 	})

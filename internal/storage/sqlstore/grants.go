@@ -17,7 +17,7 @@ import (
 // ---- codes
 
 const codeCols = `hash, app_id, user_id, community_ids, scope, redirect_uri, code_challenge,
-	code_challenge_method, ip, issued_at, expires_at, used_at, nonce, device_id`
+	code_challenge_method, ip, issued_at, expires_at, used_at, nonce, device_id, api_id, claims`
 
 func scanCode(row scanner) (storage.Code, error) {
 	var c storage.Code
@@ -25,7 +25,7 @@ func scanCode(row scanner) (storage.Code, error) {
 	var communities string
 	var issued, expires, used int64
 	err := row.Scan(&hash, &c.AppID, &c.UserID, &communities, &c.Scope, &c.RedirectURI, &c.CodeChallenge,
-		&c.CodeChallengeMethod, &c.IP, &issued, &expires, &used, &c.Nonce, &c.DeviceID)
+		&c.CodeChallengeMethod, &c.IP, &issued, &expires, &used, &c.Nonce, &c.DeviceID, &c.APIID, &c.Claims)
 	if err != nil {
 		return c, err
 	}
@@ -42,9 +42,9 @@ func (s *Store) CreateCode(ctx context.Context, c storage.Code) error {
 	if ids == nil {
 		ids = []int64{}
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO codes (`+codeCols+`) VALUES (`+placeholders(1, 14)+`)`,
+	_, err := s.w.ExecContext(ctx, `INSERT INTO codes (`+codeCols+`) VALUES (`+placeholders(1, 16)+`)`,
 		c.Hash[:], c.AppID, c.UserID, jsonText(ids), int64(c.Scope), c.RedirectURI, c.CodeChallenge,
-		c.CodeChallengeMethod, c.IP, ts(c.IssuedAt), ts(c.ExpiresAt), ts(c.UsedAt), c.Nonce, c.DeviceID)
+		c.CodeChallengeMethod, c.IP, ts(c.IssuedAt), ts(c.ExpiresAt), ts(c.UsedAt), c.Nonce, c.DeviceID, c.APIID, int64(c.Claims))
 	return s.err(err)
 }
 
@@ -138,23 +138,23 @@ func (s *Store) UpdateDeviceCode(ctx context.Context, hash token.Hash, appID int
 
 // ---- refresh tokens
 
-const refreshCols = `hash, family, app_id, user_id, scope, auth_time, nonce, issued_at, expires_at, used_at, revoked_at, jkt, device_id`
+const refreshCols = `hash, family, app_id, user_id, scope, auth_time, nonce, issued_at, expires_at, used_at, revoked_at, jkt, device_id, api_id, claims`
 
 func scanRefresh(row scanner) (storage.RefreshToken, error) {
 	var r storage.RefreshToken
 	var hash, family []byte
 	var auth, issued, expires, used, revoked int64
-	err := row.Scan(&hash, &family, &r.AppID, &r.UserID, &r.Scope, &auth, &r.Nonce, &issued, &expires, &used, &revoked, &r.JKT, &r.DeviceID)
+	err := row.Scan(&hash, &family, &r.AppID, &r.UserID, &r.Scope, &auth, &r.Nonce, &issued, &expires, &used, &revoked, &r.JKT, &r.DeviceID, &r.APIID, &r.Claims)
 	r.Hash, r.Family = hashOf(hash), hashOf(family)
 	r.AuthTime, r.IssuedAt, r.ExpiresAt, r.UsedAt, r.RevokedAt = at(auth), at(issued), at(expires), at(used), at(revoked)
 	return r, err
 }
 
 func (s *Store) CreateRefreshToken(ctx context.Context, r storage.RefreshToken) error {
-	args := []any{r.Hash[:], r.Family[:], r.AppID, r.UserID, int64(r.Scope), ts(r.AuthTime), r.Nonce, ts(r.IssuedAt), ts(r.ExpiresAt), ts(r.UsedAt), ts(r.RevokedAt), r.JKT, r.DeviceID}
+	args := []any{r.Hash[:], r.Family[:], r.AppID, r.UserID, int64(r.Scope), ts(r.AuthTime), r.Nonce, ts(r.IssuedAt), ts(r.ExpiresAt), ts(r.UsedAt), ts(r.RevokedAt), r.JKT, r.DeviceID, r.APIID, int64(r.Claims)}
 	if !s.GrantLocks {
 		// SQLite's schema refuses it (the live insert triggers).
-		_, err := s.w.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshCols+`) VALUES (`+placeholders(1, 13)+`)`, args...)
+		_, err := s.w.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshCols+`) VALUES (`+placeholders(1, 15)+`)`, args...)
 		return s.err(err)
 	}
 	res, err := s.w.ExecContext(ctx, s.guardedInserts().refresh, args...)

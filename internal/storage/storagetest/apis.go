@@ -131,3 +131,57 @@ func testDeleteAPI(t *testing.T, s storage.Storage) {
 	_, err = s.DeleteAPI(ctx(), a.ID, t0)
 	wantErr(t, err, storage.ErrNotFound)
 }
+
+func testAPIGrants(t *testing.T, s storage.Storage) {
+	u := newUser(t, s, "api-user")
+	app := newApp(t, s, u.ID)
+	a := newAPI(t, s, u.ID, "https://orders.example/api", "")
+
+	code := storage.Code{Hash: hash("api code"), AppID: app.ID, UserID: u.ID, Scope: 0b11, APIID: a.ID, Claims: scope.OpenID | scope.Offline,
+		RedirectURI: "https://app.example/cb", IssuedAt: t0, ExpiresAt: t0.Add(time.Minute)}
+	must(t, s.CreateCode(ctx(), code))
+	got, err := s.GetCode(ctx(), code.Hash)
+	must(t, err)
+	if got.APIID != a.ID || got.Claims != code.Claims || got.Scope != 0b11 {
+		t.Fatalf("a code for an API came back as %+v", got)
+	}
+	r := storage.RefreshToken{Hash: hash("api refresh"), Family: code.Hash, AppID: app.ID, UserID: u.ID, Scope: 0b1, APIID: a.ID, Claims: scope.OpenID,
+		IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	must(t, s.CreateRefreshToken(ctx(), r))
+	used, err := s.UseRefreshToken(ctx(), r.Hash, app.ID, t0, unbound)
+	must(t, err)
+	if used.APIID != a.ID || used.Claims != scope.OpenID {
+		t.Fatalf("a refresh token for an API came back as %+v", used)
+	}
+	next := storage.RefreshToken{Hash: hash("api refresh 2"), Family: code.Hash, AppID: app.ID, UserID: u.ID, Scope: 0b1, APIID: a.ID, IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	must(t, s.CreateRefreshToken(ctx(), next))
+
+	// Consent to the API, beside consent to the built-in API.
+	_, err = s.GetAPIConsent(ctx(), u.ID, app.ID, a.ID)
+	wantErr(t, err, storage.ErrNotFound)
+	must(t, s.MergeConsent(ctx(), storage.Consent{UserID: u.ID, AppID: app.ID, APIID: a.ID, Scope: 0b01, CreatedAt: t0, UpdatedAt: t0}))
+	must(t, s.MergeConsent(ctx(), storage.Consent{UserID: u.ID, AppID: app.ID, APIID: a.ID, Scope: 0b10, CreatedAt: t0.Add(time.Hour), UpdatedAt: t0.Add(time.Hour)}))
+	c, err := s.GetAPIConsent(ctx(), u.ID, app.ID, a.ID)
+	must(t, err)
+	if c.Scope != 0b11 || !c.CreatedAt.Equal(t0) || !c.UpdatedAt.Equal(t0.Add(time.Hour)) || c.APIID != a.ID {
+		t.Fatalf("merged API consent: %+v", c)
+	}
+	if _, err := s.GetConsent(ctx(), u.ID, app.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("consent to an API is not consent to the built-in API: %v", err)
+	}
+	// Forgetting the app's consent forgets it for every API.
+	must(t, s.DeleteConsent(ctx(), u.ID, app.ID))
+	_, err = s.GetAPIConsent(ctx(), u.ID, app.ID, a.ID)
+	wantErr(t, err, storage.ErrNotFound)
+	wantErr(t, s.DeleteConsent(ctx(), u.ID, app.ID), storage.ErrNotFound)
+
+	// Deleting the API revokes its refresh tokens and forgets consent to it.
+	must(t, s.MergeConsent(ctx(), storage.Consent{UserID: u.ID, AppID: app.ID, APIID: a.ID, Scope: 0b01, CreatedAt: t0, UpdatedAt: t0}))
+	_, err = s.DeleteAPI(ctx(), a.ID, t0)
+	must(t, err)
+	if _, err := s.UseRefreshToken(ctx(), next.Hash, app.ID, t0, unbound); err == nil {
+		t.Fatal("a refresh token of a deleted API still works")
+	}
+	_, err = s.GetAPIConsent(ctx(), u.ID, app.ID, a.ID)
+	wantErr(t, err, storage.ErrNotFound)
+}

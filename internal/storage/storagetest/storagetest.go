@@ -81,6 +81,7 @@ func RunAPIs(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"apis: create, get, by identifier, list, update", testAPIs},
 		{"apis: a taken identifier or slug is a conflict, an unknown owner not found", testAPIConflicts},
 		{"apis: delete revokes the API's tokens only, and logs them", testDeleteAPI},
+		{"apis: codes, refresh tokens and consents for an API", testAPIGrants},
 	})
 }
 
