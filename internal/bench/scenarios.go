@@ -357,7 +357,7 @@ func (t *target) apiTokens(format string) func(context.Context, Options) Result 
 // apiIntrospect: an API introspecting a live opaque token for it.
 func (t *target) apiIntrospect(ctx context.Context, o Options) Result {
 	api := t.apis[storage.TokenOpaque]
-	tok, err := t.p.Issuer.ClientCredentials(ctx, t.app.App, t.app.Secret.Hash, "", &api.API, 1)
+	tok, err := t.p.Issuer.ClientCredentials(ctx, t.app.App, t.app.Secret.Hash, "", &api.API, 1, "")
 	if err != nil {
 		return Result{Name: "introspection by an API", Errors: 1}
 	}

@@ -10,12 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
 	"latchkey/internal/platform"
 	"latchkey/internal/storage"
+	"latchkey/internal/testenv"
 )
 
 // Tokens for a team's own API (RFC 8707 resource indicators): a service
@@ -208,8 +211,6 @@ func TestResourceRequestsRefusedClearly(t *testing.T) {
 			{"VK scope names for an API", cc(url.Values{"resource": {orders.Identifier}, "scope": {"friends"}}), id, app.ClientSecret, 400, "invalid_scope", "friends"},
 			{"an API's scopes without its resource", cc(url.Values{"scope": {"orders:read"}}), id, app.ClientSecret, 200, "", ""},
 			{"an API's credentials as an app's", cc(url.Values{"resource": {orders.Identifier}}), orders.IntrospectionClientID, "whatever", 401, "invalid_client", "client_id"},
-			{"a resource on the code grant", url.Values{"code": {"x"}, "resource": {orders.Identifier}}, id, app.ClientSecret, 400, "invalid_target", "client credentials grant"},
-			{"a resource on a refresh", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}, "resource": {orders.Identifier}}, id, app.ClientSecret, 400, "invalid_target", "built-in API"},
 			{"a resource on an exchange", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "subject_token": {"x"},
 				"subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}, "resource": {orders.Identifier}}, id, app.ClientSecret, 400, "invalid_target", "built-in API"},
 		}
@@ -227,12 +228,33 @@ func TestResourceRequestsRefusedClearly(t *testing.T) {
 		if status, m := e.postForm("/oauth/introspect", url.Values{}, orders.IntrospectionClientID, orders.IntrospectionSecret); status != 400 || m["error"] != "invalid_request" {
 			t.Errorf("an API's introspection without a token: %d %v", status, m)
 		}
-		// /authorize with an API's resource goes back to the app with the error.
+		// /authorize: each refusal goes back to the app with the error.
 		b := e.browser()
-		q := url.Values{"client_id": {id}, "redirect_uri": {"https://svc.example/cb"}, "response_type": {"code"}, "state": {"s"}, "resource": {orders.Identifier}}
-		to := b.get(e.URL + "/authorize?" + q.Encode())
-		if got := query(t, to); got.Get("error") != "invalid_target" || got.Get("state") != "s" {
-			t.Errorf("/authorize with an API's resource went to %q, want the redirect URI with invalid_target", to)
+		for _, c := range []struct {
+			name string
+			q    url.Values
+			code string
+		}{
+			{"an unknown resource", url.Values{"resource": {"https://nowhere.example"}, "scope": {"orders:read"}}, "invalid_target"},
+			{"two resources", url.Values{"resource": {orders.Identifier, files.Identifier}}, "invalid_target"},
+			{"VK scope names for an API", url.Values{"resource": {orders.Identifier}, "scope": {"friends"}}, "invalid_scope"},
+			{"an API's scopes without its resource", url.Values{"scope": {"orders:read"}}, "invalid_scope"},
+			{"the implicit flow for an API", url.Values{"resource": {orders.Identifier}, "response_type": {"token"}}, "invalid_request"},
+			{"community tokens for an API", url.Values{"resource": {orders.Identifier}, "group_ids": {"1"}}, "invalid_request"},
+		} {
+			q := url.Values{"client_id": {id}, "redirect_uri": {"https://svc.example/cb"}, "response_type": {"code"}, "state": {"s"}}
+			for k, v := range c.q {
+				q[k] = v
+			}
+			to := b.get(e.URL + "/authorize?" + q.Encode())
+			got, _ := url.Parse(to)
+			params := got.Query()
+			if got.Fragment != "" {
+				params, _ = url.ParseQuery(got.Fragment)
+			}
+			if params.Get("error") != c.code || params.Get("state") != "s" {
+				t.Errorf("/authorize with %s went to %q, want the redirect URI with %s", c.name, to, c.code)
+			}
 		}
 	})
 }
@@ -291,4 +313,172 @@ func (e *env) introspectAs(api platform.APIView, tok string) map[string]any {
 		e.t.Fatalf("introspection by %s: %d %v", api.Identifier, status, m)
 	}
 	return m
+}
+
+// golang.org/x/oauth2 gets a token for an API through the code flow with
+// PKCE and a resource, a browser filling the forms: the consent dialog
+// names the API and its scopes' descriptions; the token is the API's (its
+// introspection sees it; /method/ refuses it); a refresh narrows, never
+// widens (invalid_scope) nor switches the resource (invalid_target), each
+// refusal leaving the refresh token unspent; consent is remembered per
+// API: the same request again skips the dialog, another API's asks.
+func TestCodeFlowForAnAPI(t *testing.T) {
+	onBothBackends(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		dev := e.user("dev", "")
+		alice := e.user("alice", "alice@example.com")
+		orders := e.api(dev.ID, "https://orders.example/api", storage.TokenOpaque)
+		if _, err := e.P.APIs.UpdateAPI(ctx, platform.CLI, orders.ID, platform.APISettings{Name: "Orders", Scopes: []platform.ScopeSpec{
+			{Name: "orders:read", EN: "Read your orders", RU: "Читать ваши заказы"},
+			{Name: "orders:write", EN: "Place orders", RU: "Оформлять заказы"},
+			{Name: "orders:admin", EN: "Manage the shop", RU: "Управлять магазином"}}}); err != nil {
+			t.Fatal(err)
+		}
+		files := e.api(dev.ID, "https://files.example", storage.TokenOpaque)
+		redirect := "https://svc.example/cb"
+		app := e.app(dev.ID, storage.Web, redirect)
+		conf := &oauth2.Config{ClientID: fmt.Sprint(app.ID), ClientSecret: app.ClientSecret, RedirectURL: redirect,
+			Scopes:   []string{"orders:read", "orders:write", "openid", "email"},
+			Endpoint: oauth2.Endpoint{AuthURL: e.URL + "/authorize", TokenURL: e.URL + "/access_token", AuthStyle: oauth2.AuthStyleInHeader}}
+		verifier := oauth2.GenerateVerifier()
+		resource := oauth2.SetAuthURLParam("resource", orders.Identifier)
+
+		b := e.browser()
+		if to := b.get(conf.AuthCodeURL("st-1", resource, oauth2.S256ChallengeOption(verifier))); to != "" {
+			t.Fatalf("authorize went to %s before login", to)
+		}
+		if to := b.login("alice", "password-alice"); to != "" {
+			t.Fatalf("login went to %s, want the consent dialog", to)
+		}
+		for _, want := range []string{"Orders", "Read your orders", "Place orders", "See your email address"} {
+			if !strings.Contains(b.page, want) {
+				t.Errorf("the consent dialog lacks %q", want)
+			}
+		}
+		if strings.Contains(b.page, "Manage the shop") {
+			t.Error("the consent dialog shows a scope not asked for")
+		}
+		to := b.approve()
+		q := query(t, to)
+		if q.Get("state") != "st-1" || q.Get("code") == "" {
+			t.Fatalf("approve went to %s", to)
+		}
+		tok, err := conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier), resource)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.RefreshToken == "" || tok.Extra("scope") != "orders:read orders:write" || tok.Extra("id_token") == nil || time.Until(tok.Expiry) > time.Hour+time.Minute {
+			t.Fatalf("the token for the API: %+v scope %v", tok, tok.Extra("scope"))
+		}
+		m := e.introspectAs(orders, tok.AccessToken)
+		if !active(m) || m["sub"] != fmt.Sprint(alice.ID) || m["scope"] != "orders:read orders:write" || m["aud"] != orders.Identifier || m["client_id"] != fmt.Sprint(app.ID) {
+			t.Fatalf("the API's introspection: %v", m)
+		}
+		if code, _ := apiError(e.call("users.get", tok.AccessToken, nil)); code != 5 {
+			t.Fatalf("/method/ took the API's user token: error %d", code)
+		}
+
+		refresh := func(rt string, extra url.Values) (int, map[string]any) {
+			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
+			for k, v := range extra {
+				form[k] = v
+			}
+			return e.postForm("/access_token", form, fmt.Sprint(app.ID), app.ClientSecret)
+		}
+		for _, c := range []struct {
+			name  string
+			extra url.Values
+			code  string
+		}{
+			{"a scope the grant lacks", url.Values{"scope": {"orders:admin"}}, "invalid_scope"},
+			{"a scope the API lacks", url.Values{"scope": {"orders:delete"}}, "invalid_scope"},
+			{"another API", url.Values{"resource": {files.Identifier}}, "invalid_target"},
+			{"the built-in API", url.Values{"resource": {e.URL + "/method"}}, "invalid_target"},
+		} {
+			if status, m := refresh(tok.RefreshToken, c.extra); status != 400 || m["error"] != c.code {
+				t.Errorf("a refresh asking %s: %d %v, want %s", c.name, status, m, c.code)
+			}
+		}
+		status, narrowed := refresh(tok.RefreshToken, url.Values{"scope": {"orders:read"}, "resource": {orders.Identifier}})
+		if status != 200 || narrowed["scope"] != "orders:read" || narrowed["refresh_token"] == nil {
+			t.Fatalf("a narrowing refresh after the refusals (the token unspent): %d %v", status, narrowed)
+		}
+		if m := e.introspectAs(orders, narrowed["access_token"].(string)); m["scope"] != "orders:read" {
+			t.Fatalf("the narrowed token: %v", m)
+		}
+
+		// Consent is remembered for this API: no dialog the second time.
+		if to := b.get(conf.AuthCodeURL("st-2", resource, oauth2.S256ChallengeOption(verifier))); query(t, to).Get("code") == "" {
+			t.Fatalf("the same request again showed a page, want straight back with a code: %q", to)
+		}
+		// Another API of the same app asks again.
+		other := conf.AuthCodeURL("st-3", oauth2.SetAuthURLParam("resource", files.Identifier), oauth2.S256ChallengeOption(verifier))
+		other = strings.Replace(other, "orders%3Aread+orders%3Awrite", "orders%3Aread", 1)
+		if to := b.get(other); to != "" || !strings.Contains(b.page, `value="allow"`) {
+			t.Fatalf("a request for another API skipped the dialog: %q", to)
+		}
+		// "Remove access" ends the API's tokens and its consent.
+		if err := e.P.Tokens.RemoveAppAccess(ctx, platform.Actor{UserID: alice.ID}, alice.ID, app.ID); err != nil {
+			t.Fatal(err)
+		}
+		if m := e.introspectAs(orders, narrowed["access_token"].(string)); active(m) {
+			t.Fatalf("a token after Remove access: %v", m)
+		}
+		if to := b.get(conf.AuthCodeURL("st-4", resource, oauth2.S256ChallengeOption(verifier))); to != "" {
+			t.Fatalf("after Remove access the dialog is skipped: %q", to)
+		}
+	})
+}
+
+// In Chromium, the consent dialog for an API names it and shows its
+// scopes' descriptions in the page's language, English and Russian, and
+// approving it ends at the app with a code.
+func TestBrowserConsentForAnAPIInBothLanguages(t *testing.T) {
+	e := newEnv(t)
+	dev := e.user("dev", "")
+	orders := e.api(dev.ID, "https://orders.example/api", storage.TokenOpaque)
+	redirect := e.blank()
+	app := e.app(dev.ID, storage.Standalone, redirect)
+	for _, c := range []struct {
+		lang, greeting string
+		want           []string
+	}{
+		{"en", "asks for access", []string{"In Orders:", "Read your orders", "Place orders", "See your email address"}},
+		{"ru", "запрашивает доступ", []string{"В Orders:", "Читать ваши заказы", "Оформлять заказы"}},
+	} {
+		t.Run(c.lang, func(t *testing.T) {
+			login := "olga-" + c.lang // consent is remembered: a person each
+			e.user(login, "")
+			ctx := testenv.Browser(t, chromedp.Flag("lang", c.lang), chromedp.Flag("accept-lang", c.lang))
+			q := url.Values{"client_id": {fmt.Sprint(app.ID)}, "redirect_uri": {redirect}, "response_type": {"code"}, "state": {"s"},
+				"scope": {"orders:read orders:write openid email"}, "resource": {orders.Identifier},
+				"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}}
+			if err := chromedp.Do(ctx, chromedp.Navigate(e.URL+"/authorize?"+q.Encode()), chromedp.WaitVisible(`input[name=login]`),
+				chromedp.SendKeys(`input[name=login]`, login), chromedp.SendKeys(`input[name=password]`, "password-"+login),
+				chromedp.Submit(`input[name=login]`), chromedp.WaitVisible(`button[name=decision][value=allow]`)); err != nil {
+				t.Fatal(err)
+			}
+			body, err := chromedp.Run(ctx, chromedp.Text(`body`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range append(c.want, c.greeting) {
+				if !strings.Contains(body, want) {
+					t.Errorf("the consent dialog (%s) lacks %q:\n%s", c.lang, want, body)
+				}
+			}
+			testenv.Screenshot(t, ctx, "consent-api-"+c.lang)
+			if err := chromedp.Do(ctx, chromedp.Click(`button[name=decision][value=allow]`)); err != nil {
+				t.Fatal(err)
+			}
+			var loc string
+			waitFor(t, 10*time.Second, "the app's redirect", func() bool {
+				loc, _ = chromedp.Run(ctx, chromedp.Location())
+				return strings.HasPrefix(loc, redirect)
+			})
+			if u, _ := url.Parse(loc); u.Query().Get("code") == "" {
+				t.Fatalf("allowed, the browser is at %s, want the app with a code", loc)
+			}
+		})
+	}
 }

@@ -57,6 +57,11 @@ type AuthorizeRequest struct {
 	// DeviceID is the browser's VK ID device_id, set by the page that
 	// approves the request: the code is bound to it.
 	DeviceID string
+	// API is the API the request's resource names (RFC 8707; nil: the
+	// built-in API). Scope is then a mask of its scopes, and Claims the
+	// OpenID Connect scopes asked beside them.
+	API    *storage.API
+	Claims scope.Mask
 }
 
 // Prompt is the set of prompt values a request sent.
@@ -112,6 +117,9 @@ type AuthorizeConfig struct {
 	AllowPlainPKCE bool
 	// Issuer is the iss of every answer (RFC 9207); "" sends none.
 	Issuer string
+	// Resource finds the API a resource names (nil for the built-in
+	// API); nil: requests serve the built-in API only.
+	Resource func(ctx context.Context, resource string) (*storage.API, error)
 }
 
 // ParseAuthorize checks an /authorize request (vk-wire.md §1). The client
@@ -163,7 +171,14 @@ func ParseAuthorize(ctx context.Context, q url.Values, apps AppLookup, cfg Autho
 			return req, newError(protocol.InvalidRequest, 400, "group_ids: "+err.Error()).redirectable()
 		}
 	}
-	if req.Scope, err = scope.Parse(req.Audience(), q.Get("scope")); err != nil {
+	if e := resourceOf(ctx, req, q, cfg); e != nil {
+		return req, e.redirectable()
+	}
+	if req.API != nil {
+		if req.Scope, req.Claims, err = apiRequestScopes(req.API, q.Get("scope")); err != nil {
+			return req, newError(protocol.InvalidScope, 400, err.Error()).redirectable()
+		}
+	} else if req.Scope, err = scope.Parse(req.Audience(), q.Get("scope")); err != nil {
 		return req, newError(protocol.InvalidScope, 400, err.Error()).redirectable()
 	}
 

@@ -38,13 +38,9 @@ func (p *Provider) ParseAuthorize(ctx context.Context, q url.Values, spend bool)
 }
 
 func (p *Provider) parse(ctx context.Context, q url.Values) (*AuthorizeRequest, error) {
-	req, err := ParseAuthorize(ctx, q, p.p.LookupApp, AuthorizeConfig{BlankURL: p.BlankURL(), AllowPlainPKCE: p.Cfg.AllowPlainPKCE, Issuer: p.Issuer()})
+	req, err := ParseAuthorize(ctx, q, p.p.LookupApp, AuthorizeConfig{BlankURL: p.BlankURL(), AllowPlainPKCE: p.Cfg.AllowPlainPKCE, Issuer: p.Issuer(), Resource: p.apis.Resource})
 	if err != nil {
 		return req, err
-	}
-	// The client and redirect URI are verified: a refusal goes back there.
-	if e := p.builtinOnly(ctx, q); e != nil {
-		return req, e.redirectable()
 	}
 	return req, nil
 }
@@ -78,7 +74,13 @@ func (p *Provider) Decide(ctx context.Context, req *AuthorizeRequest, userID int
 		}
 		return d, nil
 	}
-	c, err := p.consents.Check(ctx, userID, req.App.ID, req.Scope, req.Revoke)
+	var c platform.Decision
+	var err error
+	if req.API != nil {
+		c, err = p.consents.CheckAPI(ctx, userID, req.App.ID, req.API.ID, req.Scope, req.Claims, req.Revoke)
+	} else {
+		c, err = p.consents.Check(ctx, userID, req.App.ID, req.Scope, req.Revoke)
+	}
 	if err != nil {
 		return Decision{}, err
 	}
@@ -106,6 +108,12 @@ func (p *Provider) Approve(ctx context.Context, req *AuthorizeRequest, user stor
 		if err := p.mayGrantFor(ctx, req, user.ID); err != nil {
 			return "", err
 		}
+	} else if req.API != nil {
+		if d == nil || asked || !d.consent.Covered {
+			if err := p.consents.GrantAPI(ctx, user.ID, req.App.ID, req.API.ID, req.Scope, req.Claims); err != nil {
+				return "", err
+			}
+		}
 	} else {
 		var prior *platform.Decision
 		if d != nil {
@@ -132,6 +140,7 @@ func (p *Provider) approveCode(ctx context.Context, req *AuthorizeRequest, user 
 	raw, err := p.codes.Issue(ctx, platform.CodeRequest{
 		AppID: req.App.ID, UserID: user.ID, CommunityIDs: req.CommunityIDs, Scope: req.Scope, RedirectURI: req.RedirectURI,
 		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod, IP: ip, Nonce: req.Nonce, DeviceID: device,
+		APIID: apiID(req.API), Claims: req.Claims,
 	}, p.Cfg.CodeTTL)
 	if err != nil {
 		return "", err

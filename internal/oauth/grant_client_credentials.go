@@ -32,7 +32,11 @@ func (g *clientCredentialsGrant) exchange(ctx context.Context, r *tokenRequest) 
 			return nil, e
 		}
 	}
-	t, err := g.p.issuer.ClientCredentials(ctx, r.client, r.secret, r.ip, api, m)
+	jkt := ""
+	if api != nil {
+		jkt = r.jkt
+	}
+	t, err := g.p.issuer.ClientCredentials(ctx, r.client, r.secret, r.ip, api, m, jkt)
 	switch {
 	case errors.Is(err, platform.ErrClientCredentialsOff):
 		return nil, newError(protocol.UnauthorizedClient, 400, fmt.Sprintf("%s (or: latchkey app set --app %d --client-credentials on)",
@@ -43,6 +47,10 @@ func (g *clientCredentialsGrant) exchange(ctx context.Context, r *tokenRequest) 
 	if api == nil {
 		return body{"access_token": t.Access, "token_type": "bearer", "expires_in": 0}, nil
 	}
-	return body{"access_token": t.Access, "token_type": "bearer", "expires_in": int64(t.TTL / time.Second),
+	typ := "bearer"
+	if jkt != "" {
+		typ = "DPoP"
+	}
+	return body{"access_token": t.Access, "token_type": typ, "expires_in": int64(t.TTL / time.Second),
 		"scope": strings.Join(platform.ScopeNames(api, m), " ")}, nil
 }

@@ -24,9 +24,6 @@ func (g *codeGrant) public() bool { return true }
 var errNoCode = newError(protocol.InvalidRequest, 400, "code is missing")
 
 func (g *codeGrant) exchange(ctx context.Context, r *tokenRequest) (answer, error) {
-	if e := g.p.builtinOnly(ctx, r.form); e != nil {
-		return nil, e
-	}
 	raw, verifier, device := r.form.Get("code"), r.form.Get("code_verifier"), r.form.Get("device_id")
 	redeem := platform.Redemption{AppID: r.client.ID, RedirectURI: r.form.Get("redirect_uri"), Verifier: verifier}
 	if r.d.device {
@@ -59,6 +56,9 @@ func (g *codeGrant) exchange(ctx context.Context, r *tokenRequest) (answer, erro
 		// Unreachable while /authorize requires PKCE of public clients;
 		// without it, a public client's code would be a bearer code.
 		return nil, newError(protocol.InvalidGrant, 400, "a public client's code needs PKCE")
+	}
+	if e := g.p.sameResource(ctx, r.form, code.APIID); e != nil {
+		return nil, e
 	}
 	if len(code.CommunityIDs) > 0 {
 		return g.communityTokens(ctx, r, code)
@@ -95,7 +95,8 @@ func (g *codeGrant) communityTokens(ctx context.Context, r *tokenRequest, code s
 
 // grantFor is the grant a code stands for.
 func grantFor(code storage.Code) platform.Grant {
-	return platform.Grant{Family: code.Hash, AppID: code.AppID, UserID: code.UserID, Scope: code.Scope, AuthTime: code.IssuedAt, Nonce: code.Nonce}
+	return platform.Grant{Family: code.Hash, AppID: code.AppID, UserID: code.UserID, Scope: code.Scope, AuthTime: code.IssuedAt, Nonce: code.Nonce,
+		APIID: code.APIID, Claims: code.Claims}
 }
 
 // grantError turns a refused grant into invalid_grant with the platform's

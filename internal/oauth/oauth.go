@@ -56,7 +56,7 @@ type Platform interface {
 type Issuer interface {
 	Issue(ctx context.Context, in platform.Issuance) (platform.Issued, error)
 	Communities(ctx context.Context, in platform.CommunityIssuance) ([]platform.CommunityToken, error)
-	ClientCredentials(ctx context.Context, app storage.App, secret token.Hash, ip string, api *storage.API, m scope.Mask) (platform.Issued, error)
+	ClientCredentials(ctx context.Context, app storage.App, secret token.Hash, ip string, api *storage.API, m scope.Mask, jkt string) (platform.Issued, error)
 	Exchange(ctx context.Context, actor platform.Actor, appID int64, subject string, want scope.Mask) (platform.Issued, error)
 	Claims(u storage.User, m scope.Mask) platform.UserClaims
 	IDTokenOf(ctx context.Context, raw string, appID int64) (platform.IDClaims, error)
@@ -76,6 +76,16 @@ type APIs interface {
 type Consents interface {
 	Check(ctx context.Context, userID, appID int64, want scope.Mask, ask bool) (platform.Decision, error)
 	Grant(ctx context.Context, userID, appID int64, m scope.Mask, d *platform.Decision, refresh bool) error
+	CheckAPI(ctx context.Context, userID, appID, apiID int64, want, claims scope.Mask, ask bool) (platform.Decision, error)
+	GrantAPI(ctx context.Context, userID, appID, apiID int64, m, claims scope.Mask) error
+}
+
+// apiID is the id of api, 0 for the built-in API.
+func apiID(api *storage.API) int64 {
+	if api == nil {
+		return 0
+	}
+	return api.ID
 }
 
 // Codes mints and redeems authorization codes (platform.Codes).
@@ -88,6 +98,7 @@ type Codes interface {
 type Refreshes interface {
 	Issue(ctx context.Context, g platform.Grant) (string, error)
 	Rotate(ctx context.Context, raw string, appID int64, by storage.Holder) (platform.Grant, string, error)
+	Peek(ctx context.Context, raw string, appID int64) (platform.Grant, error)
 }
 
 // Devices runs the device authorization grant (platform.Devices).

@@ -54,6 +54,66 @@ func (p *Provider) builtinOnly(ctx context.Context, form url.Values) *Error {
 	return nil
 }
 
+// resourceOf sets req.API from the request's resource: one, naming an
+// API, asked for with the code flow and no communities.
+func resourceOf(ctx context.Context, req *AuthorizeRequest, q url.Values, cfg AuthorizeConfig) *Error {
+	rs := q["resource"]
+	if len(rs) == 0 || cfg.Resource == nil {
+		return nil
+	}
+	if len(rs) > 1 {
+		return errOneResource
+	}
+	api, err := cfg.Resource(ctx, rs[0])
+	switch {
+	case errors.Is(err, platform.ErrUnknownResource):
+		return newError(protocol.InvalidTarget, http.StatusBadRequest, "resource "+quote(rs[0])+" names no API of this server")
+	case err != nil:
+		return internal(err)
+	case api != nil && req.ResponseType != protocol.ResponseCode:
+		return newError(protocol.InvalidRequest, http.StatusBadRequest, "tokens for an API come from the code flow: response_type=code")
+	case api != nil && len(req.CommunityIDs) > 0:
+		return newError(protocol.InvalidRequest, http.StatusBadRequest, "group_ids are for the built-in API: community tokens are not an API's")
+	}
+	req.API = api
+	return nil
+}
+
+// claimScopes are the OpenID Connect scopes a request for an API may ask
+// beside the API's own, as bits of the built-in mask.
+var claimScopes = map[string]scope.Mask{"openid": scope.OpenID, "profile": scope.Profile, "email": scope.Email, "offline_access": scope.Offline}
+
+// apiRequestScopes splits an API request's scope: the API's scopes by
+// name, and the OpenID Connect ones beside them.
+func apiRequestScopes(api *storage.API, raw string) (m, claims scope.Mask, err error) {
+	var names []string
+	for _, n := range strings.Fields(raw) {
+		if c, ok := claimScopes[n]; ok {
+			claims |= c
+			continue
+		}
+		names = append(names, n)
+	}
+	m, err = platform.Scopes(api, names)
+	return m, claims, err
+}
+
+// sameResource refuses a token request whose resource is not its grant's
+// API (RFC 8707 §2.2: a refresh or a code may not switch the resource).
+func (p *Provider) sameResource(ctx context.Context, form url.Values, apiID int64) *Error {
+	api, e := p.resourceOf(ctx, form)
+	if e != nil {
+		return e
+	}
+	if len(form["resource"]) == 0 {
+		return nil
+	}
+	if api == nil && apiID != 0 || api != nil && api.ID != apiID {
+		return newError(protocol.InvalidTarget, http.StatusBadRequest, "resource is not the API this grant is for: a grant keeps its resource")
+	}
+	return nil
+}
+
 // apiScopes reads an API request's scope: the API's scope names,
 // space-separated (VK's names and OpenID Connect's are not an API's).
 func apiScopes(api *storage.API, raw string) (scope.Mask, *Error) {

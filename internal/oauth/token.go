@@ -186,6 +186,9 @@ func (a issued) encode(d *dialect) map[string]any {
 	} else {
 		out["token_type"], out["scope"] = "bearer", a.Scope.Text(scope.User)
 	}
+	if a.APIID != 0 {
+		out["scope"] = a.ScopeText // an API's scopes, by its names
+	}
 	if a.JKT != "" {
 		out["token_type"] = "DPoP"
 	}

@@ -48,7 +48,7 @@ func (s *stub) User(context.Context, int64) (storage.User, error) {
 }
 
 // The stub's Issuer: client credentials are issued, nothing else.
-func (s *stub) ClientCredentials(_ context.Context, app storage.App, _ token.Hash, _ string, _ *storage.API, _ scope.Mask) (platform.Issued, error) {
+func (s *stub) ClientCredentials(_ context.Context, app storage.App, _ token.Hash, _ string, _ *storage.API, _ scope.Mask, _ string) (platform.Issued, error) {
 	if !app.ClientCredentials {
 		return platform.Issued{}, platform.ErrClientCredentialsOff
 	}
@@ -123,6 +123,9 @@ func (noRefreshes) Issue(context.Context, platform.Grant) (string, error) { retu
 func (noRefreshes) Rotate(context.Context, string, int64, storage.Holder) (platform.Grant, string, error) {
 	return platform.Grant{}, "", platform.ErrRefreshInvalid
 }
+func (noRefreshes) Peek(context.Context, string, int64) (platform.Grant, error) {
+	return platform.Grant{}, platform.ErrRefreshInvalid
+}
 
 type noDevices struct{}
 
@@ -139,6 +142,12 @@ func (noConsents) Check(context.Context, int64, int64, scope.Mask, bool) (platfo
 	return platform.Decision{}, nil
 }
 func (noConsents) Grant(context.Context, int64, int64, scope.Mask, *platform.Decision, bool) error {
+	return nil
+}
+func (noConsents) CheckAPI(context.Context, int64, int64, int64, scope.Mask, scope.Mask, bool) (platform.Decision, error) {
+	return platform.Decision{}, nil
+}
+func (noConsents) GrantAPI(context.Context, int64, int64, int64, scope.Mask, scope.Mask) error {
 	return nil
 }
 

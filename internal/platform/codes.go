@@ -32,6 +32,10 @@ type CodeRequest struct {
 	Nonce               string
 	// DeviceID is the VK ID device_id the redirect names ("" for none).
 	DeviceID string
+	// APIID and Claims: the API the code is for and the OpenID Connect
+	// scopes asked beside its own (Grant.APIID, Grant.Claims).
+	APIID  int64
+	Claims scope.Mask
 }
 
 // Issue mints a code for r, valid for ttl, and returns it; only its hash
@@ -42,7 +46,7 @@ func (c *Codes) Issue(ctx context.Context, r CodeRequest, ttl time.Duration) (st
 	code := storage.Code{
 		Hash: h, AppID: r.AppID, UserID: r.UserID, CommunityIDs: r.CommunityIDs, Scope: r.Scope,
 		RedirectURI: r.RedirectURI, CodeChallenge: r.CodeChallenge, CodeChallengeMethod: r.CodeChallengeMethod,
-		IP: r.IP, Nonce: r.Nonce, DeviceID: r.DeviceID, IssuedAt: now, ExpiresAt: now.Add(ttl),
+		IP: r.IP, Nonce: r.Nonce, DeviceID: r.DeviceID, IssuedAt: now, ExpiresAt: now.Add(ttl), APIID: r.APIID, Claims: r.Claims,
 	}
 	if err := c.store.CreateCode(ctx, code); err != nil {
 		return "", err

@@ -62,6 +62,39 @@ func (c *Consents) Grant(ctx context.Context, userID, appID int64, m scope.Mask,
 	return c.store.MergeConsent(ctx, storage.Consent{UserID: userID, AppID: appID, Scope: m, CreatedAt: now, UpdatedAt: now})
 }
 
+// CheckAPI is Check for a request for the API apiID: covered when the
+// consent to the API has want and the consent to the app itself has
+// claims (its OpenID Connect scopes).
+func (c *Consents) CheckAPI(ctx context.Context, userID, appID, apiID int64, want, claims scope.Mask, ask bool) (Decision, error) {
+	prior, err := c.store.GetAPIConsent(ctx, userID, appID, apiID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return Decision{}, nil
+	}
+	if err != nil {
+		return Decision{}, err
+	}
+	d := Decision{Prior: &prior, Covered: !ask && prior.Scope.Has(want)}
+	if d.Covered && claims != 0 {
+		app, err := c.Check(ctx, userID, appID, claims, false)
+		if err != nil {
+			return Decision{}, err
+		}
+		d.Covered = app.Covered
+	}
+	return d, nil
+}
+
+// GrantAPI records that the user granted the app m of the API apiID, and
+// claims: the consent to the app itself (so that the person's authorized
+// apps list it, and "Remove access" forgets both).
+func (c *Consents) GrantAPI(ctx context.Context, userID, appID, apiID int64, m, claims scope.Mask) error {
+	now := c.now()
+	if err := c.store.MergeConsent(ctx, storage.Consent{UserID: userID, AppID: appID, Scope: claims, CreatedAt: now, UpdatedAt: now}); err != nil {
+		return err
+	}
+	return c.store.MergeConsent(ctx, storage.Consent{UserID: userID, AppID: appID, APIID: apiID, Scope: m, CreatedAt: now, UpdatedAt: now})
+}
+
 // AuthorizedApp is an app the user has granted access to.
 type AuthorizedApp struct {
 	App     storage.App

@@ -22,6 +22,7 @@ import (
 // encodes Issued; it never builds a token record.
 type Issuer struct {
 	*core
+	apis      *APIs
 	users     storage.Users
 	checker   *Tokens
 	refreshes *Refreshes
@@ -97,6 +98,9 @@ type Issued struct {
 	IDToken string
 	// Email is the user's e-mail when the answer may show it.
 	Email string
+	// ScopeText names the scopes of a token for an API, space-separated
+	// ("": the built-in API's, which each dialect names its own way).
+	ScopeText string
 }
 
 // ErrWiderScope refuses a request for scopes its grant does not have: a
@@ -118,6 +122,9 @@ func narrow(has, want scope.Mask) (scope.Mask, error) {
 // Issue issues a user token of in's grant, with what comes with it by the
 // rules of its dialect and flow: a refresh token, an id_token, the e-mail.
 func (s *Issuer) Issue(ctx context.Context, in Issuance) (Issued, error) {
+	if in.APIID != 0 {
+		return s.issueForAPI(ctx, in)
+	}
 	m, err := narrow(in.Scope, in.Narrow)
 	if err != nil {
 		return Issued{}, err
@@ -154,6 +161,60 @@ func (s *Issuer) Issue(ctx context.Context, in Issuance) (Issued, error) {
 			nonce = "" // a refreshed id_token carries none (OpenID Connect Core §12.2)
 		}
 		if out.IDToken, err = s.idToken(ctx, in.Grant, u, nonce); err != nil {
+			return Issued{}, err
+		}
+	}
+	return out, nil
+}
+
+// ErrAPIGone refuses a grant whose API was deleted.
+var ErrAPIGone = &Error{Kind: Invalid, Field: "resource", Message: "the API this grant is for was deleted", Err: ErrUnknownResource}
+
+// issueForAPI issues a user token of a grant for an API: the API's
+// lifetime and format, always with a refresh token (as the code flow's
+// user tokens have), and an id_token when the grant's OpenID Connect
+// scopes (Claims) have openid, disclosing what they ask.
+func (s *Issuer) issueForAPI(ctx context.Context, in Issuance) (Issued, error) {
+	api, err := s.apis.Lookup(ctx, in.APIID)
+	if KindOf(err) == NotFound {
+		return Issued{}, ErrAPIGone
+	}
+	if err != nil {
+		return Issued{}, err
+	}
+	m, err := narrow(in.Scope, in.Narrow)
+	if err != nil {
+		return Issued{}, err
+	}
+	in.Scope = m
+	t := storage.Token{Kind: token.User, AppID: in.AppID, UserID: in.UserID, Scope: m, IP: in.IP, Flow: in.Flow, JKT: in.JKT, APIID: api.ID}
+	if in.Family != (token.Hash{}) {
+		t.CodeHash = &in.Family
+	}
+	raw, err := s.forAPI(ctx, t, &api, strconv.FormatInt(in.UserID, 10), in.AuthTime)
+	if err != nil {
+		return Issued{}, err
+	}
+	out := Issued{Grant: in.Grant, Access: raw, TTL: api.TokenTTL, Refresh: in.Refresh, ScopeText: strings.Join(ScopeNames(&api, m), " ")}
+	if in.Refresh == "" && in.Flow != storage.FlowRefresh {
+		if out.Refresh, err = s.refreshes.Issue(ctx, in.Grant); err != nil {
+			return Issued{}, err
+		}
+	}
+	if s.PublicURL != nil && in.Claims.Has(scope.OpenID) {
+		var u storage.User
+		if in.Claims.Has(scope.Profile) || in.Claims.Has(scope.Email) {
+			if u, err = s.users.GetUser(ctx, in.UserID); err != nil {
+				return Issued{}, err
+			}
+		}
+		nonce := in.Nonce
+		if in.Flow == storage.FlowRefresh {
+			nonce = ""
+		}
+		g := in.Grant
+		g.Scope = in.Claims // what the id_token discloses
+		if out.IDToken, err = s.idToken(ctx, g, u, nonce); err != nil {
 			return Issued{}, err
 		}
 	}
@@ -319,8 +380,9 @@ var ErrClientCredentialsOff = &Error{Kind: Forbidden, Field: "grant_type", Messa
 // there, the app's service token does the same; for an API, a token whose
 // audience it is, with the scopes m of it, living the API's TokenTTL, in
 // the API's format. Either is bound to the secret it was obtained with:
-// retiring that secret revokes it.
-func (s *Issuer) ClientCredentials(ctx context.Context, app storage.App, secret token.Hash, ip string, api *storage.API, m scope.Mask) (Issued, error) {
+// retiring that secret revokes it. A token for an API is bound to the DPoP
+// key jkt when the request proved one (RFC 9449 §5).
+func (s *Issuer) ClientCredentials(ctx context.Context, app storage.App, secret token.Hash, ip string, api *storage.API, m scope.Mask, jkt string) (Issued, error) {
 	if !app.ClientCredentials {
 		return Issued{}, ErrClientCredentialsOff
 	}
@@ -329,9 +391,9 @@ func (s *Issuer) ClientCredentials(ctx context.Context, app storage.App, secret 
 		raw, _, err := s.issue(ctx, t, 0, false)
 		return Issued{Grant: Grant{AppID: app.ID}, Access: raw}, err
 	}
-	t.APIID, t.Scope = api.ID, m
+	t.APIID, t.Scope, t.JKT = api.ID, m, jkt
 	raw, err := s.forAPI(ctx, t, api, strconv.FormatInt(app.ID, 10), time.Time{})
-	return Issued{Grant: Grant{AppID: app.ID, Scope: m}, Access: raw, TTL: api.TokenTTL}, err
+	return Issued{Grant: Grant{AppID: app.ID, Scope: m, JKT: jkt}, Access: raw, TTL: api.TokenTTL}, err
 }
 
 // AccessClaims are an RFC 9068 JWT access token's claims.

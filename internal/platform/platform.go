@@ -158,6 +158,7 @@ func New(o Options) *Platform {
 	p.Messages = &Messages{core: c, store: s, communities: p.Communities, bots: p.Bots, consents: p.Consents}
 	p.Admin = &Admin{core: c, store: s}
 	p.APIs = &APIs{core: c, store: s, PublicURL: o.PublicURL}
+	p.Issuer.apis = p.APIs
 	return p
 }
 

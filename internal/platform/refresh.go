@@ -39,6 +39,11 @@ type Grant struct {
 	JKT string
 	// DeviceID binds them to a VK ID device ("" for none).
 	DeviceID string
+	// APIID is the API the grant is for (0: the built-in API), Scope then
+	// a mask of its scopes; Claims are the OpenID Connect scopes asked
+	// beside them (openid, profile, email, offline: built-in bits).
+	APIID  int64
+	Claims scope.Mask
 }
 
 // ErrRefreshInvalid refuses a refresh token that is unknown, another app's,
@@ -50,7 +55,8 @@ func (r *Refreshes) Issue(ctx context.Context, g Grant) (string, error) {
 	raw, h := r.Keys.Mint(token.Refresh)
 	now := r.now()
 	rec := storage.RefreshToken{Hash: h, Family: g.Family, AppID: g.AppID, UserID: g.UserID, Scope: g.Scope,
-		AuthTime: g.AuthTime, Nonce: g.Nonce, IssuedAt: now, ExpiresAt: now.Add(r.TTL), Holder: storage.Holder{JKT: g.JKT, DeviceID: g.DeviceID}}
+		AuthTime: g.AuthTime, Nonce: g.Nonce, IssuedAt: now, ExpiresAt: now.Add(r.TTL), Holder: storage.Holder{JKT: g.JKT, DeviceID: g.DeviceID},
+		APIID: g.APIID, Claims: g.Claims}
 	if err := r.store.CreateRefreshToken(ctx, rec); err != nil {
 		return "", refused(err)
 	}
@@ -91,7 +97,8 @@ func (r *Refreshes) Rotate(ctx context.Context, raw string, appID int64, by stor
 	if !now.Before(old.ExpiresAt) {
 		return Grant{}, "", ErrRefreshInvalid
 	}
-	g := Grant{Family: old.Family, AppID: old.AppID, UserID: old.UserID, Scope: old.Scope, AuthTime: old.AuthTime, Nonce: old.Nonce, JKT: old.JKT, DeviceID: old.DeviceID}
+	g := Grant{Family: old.Family, AppID: old.AppID, UserID: old.UserID, Scope: old.Scope, AuthTime: old.AuthTime, Nonce: old.Nonce, JKT: old.JKT, DeviceID: old.DeviceID,
+		APIID: old.APIID, Claims: old.Claims}
 	if r.pause != nil {
 		r.pause()
 	}
@@ -114,4 +121,22 @@ func holders(by storage.Holder) []storage.Holder {
 // retrying within the grace period (it lost the answer), not a copy.
 func (r *Refreshes) retry(old storage.RefreshToken, now time.Time) bool {
 	return old.RevokedAt.IsZero() && r.Grace > 0 && now.Before(old.UsedAt.Add(r.Grace)) && now.Before(old.ExpiresAt)
+}
+
+// Peek is the grant of the app's refresh token raw, without spending it,
+// for checks that must come before (a request's resource, its scopes by
+// the grant's names): ErrRefreshInvalid when it is no live one.
+func (r *Refreshes) Peek(ctx context.Context, raw string, appID int64) (Grant, error) {
+	kind, h, err := r.Keys.Parse(raw)
+	if err != nil || kind != token.Refresh {
+		return Grant{}, ErrRefreshInvalid
+	}
+	old, err := r.store.GetRefreshToken(ctx, h, appID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return Grant{}, ErrRefreshInvalid
+	case err != nil:
+		return Grant{}, err
+	}
+	return Grant{Family: old.Family, AppID: old.AppID, UserID: old.UserID, Scope: old.Scope, APIID: old.APIID, Claims: old.Claims}, nil
 }

@@ -480,14 +480,22 @@ func Lines(s string) []string {
 // ConsentView is the consent dialog's, shared by /authorize, iframe apps
 // and the widget.
 type ConsentView struct {
-	App         storage.App
-	Scopes      []scope.Scope
+	App    storage.App
+	Scopes []scope.Scope
+	// API is the name of the API the request is for ("" for the built-in
+	// API), and APIScopes its scopes asked, as its owner describes them.
+	API         string
+	APIScopes   []APIScope
 	Communities []storage.Community
 	// Hidden are the request's parameters, posted back with the answer.
 	Hidden []Hidden
 	// Action is where the form posts ("" for /authorize).
 	Action string
 }
+
+// APIScope is an API's scope as the consent dialog shows it, in the
+// page's language.
+type APIScope struct{ EN, RU string }
 
 // Hidden is a hidden form field.
 type Hidden struct{ Name, Value string }

@@ -14,6 +14,7 @@ import (
 	"latchkey/internal/httpx"
 	"latchkey/internal/oauth"
 	"latchkey/internal/protocol"
+	"latchkey/internal/scope"
 	"latchkey/internal/storage"
 	"latchkey/internal/web"
 	"latchkey/internal/web/account"
@@ -30,7 +31,7 @@ type Handler struct {
 func New(k *web.Kit, op *oauth.Provider) *Handler { return &Handler{Kit: k, oauth: op} }
 
 // params are the /authorize parameters the consent form carries back.
-var params = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "display", "revoke", "group_ids", "code_challenge", "code_challenge_method", "nonce", "v", "lang_id", "scheme"}
+var params = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "display", "revoke", "group_ids", "code_challenge", "code_challenge_method", "nonce", "v", "lang_id", "scheme", "resource"}
 
 // reauthParam carries, back from the login page, the mark of a request
 // that asked for a new login (web.Sessions.ReauthMark).
@@ -93,6 +94,16 @@ func (h *Handler) Authorize(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) dialog(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, u *storage.User, communities []storage.Community) {
 	v := web.ConsentView{App: req.App, Scopes: req.Scope.Scopes(req.Audience()), Communities: communities}
+	if req.API != nil {
+		// The API's scopes, described by its owner; beside them, the
+		// OpenID Connect ones asked.
+		v.API, v.Scopes = req.API.Name, req.Claims.Scopes(scope.User)
+		for _, sc := range req.API.Scopes {
+			if req.Scope&(1<<sc.Bit) != 0 && !sc.Removed {
+				v.APIScopes = append(v.APIScopes, web.APIScope{EN: sc.EN, RU: sc.RU})
+			}
+		}
+	}
 	for _, name := range params {
 		if val := req.Params.Get(name); val != "" {
 			v.Hidden = append(v.Hidden, web.Hidden{Name: name, Value: val})

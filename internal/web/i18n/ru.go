@@ -328,6 +328,8 @@ var russian = map[string]string{
 	"Upstream: %q must be an absolute http or https URL.":                                                 "Upstream: %q должен быть абсолютным адресом http или https.",
 	"Upstream: a gateway API needs both an upstream and a slug.":                                          "Upstream: API за шлюзом нужны и upstream, и slug.",
 	"Upstream: the gateway fields (upstream, slug, routes) are set by the server's operator.":             "Upstream: поля шлюза (upstream, slug, маршруты) задаёт оператор сервера.",
+	"Resource: the API this grant is for was deleted.":                                                    "Resource: API, для которого выдан доступ, удалён.",
+	"In <strong>%s</strong>:":                                                                             "В <strong>%s</strong>:",
 	"Id_token: id_token is missing, invalid or expired.":                                                  "Id_token: id_token не передан, неверен или истёк.",
 	"Scope: scope asks for more than the grant has.":                                                      "Scope: запрошено больше прав, чем выдано.",
 	"Subject_token: subject_token is about to expire.":                                                    "Subject_token: срок действия subject_token вот-вот истечёт.",
