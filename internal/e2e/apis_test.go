@@ -211,8 +211,8 @@ func TestResourceRequestsRefusedClearly(t *testing.T) {
 			{"VK scope names for an API", cc(url.Values{"resource": {orders.Identifier}, "scope": {"friends"}}), id, app.ClientSecret, 400, "invalid_scope", "friends"},
 			{"an API's scopes without its resource", cc(url.Values{"scope": {"orders:read"}}), id, app.ClientSecret, 200, "", ""},
 			{"an API's credentials as an app's", cc(url.Values{"resource": {orders.Identifier}}), orders.IntrospectionClientID, "whatever", 401, "invalid_client", "client_id"},
-			{"a resource on an exchange", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "subject_token": {"x"},
-				"subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}, "resource": {orders.Identifier}}, id, app.ClientSecret, 400, "invalid_target", "built-in API"},
+			{"an unknown resource on an exchange", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "subject_token": {"x"},
+				"subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}, "resource": {"https://nowhere.example"}}, id, app.ClientSecret, 400, "invalid_target", "names no API"},
 		}
 		for _, c := range cases {
 			status, m := e.postForm("/access_token", c.form, c.user, c.secret)
@@ -405,6 +405,37 @@ func TestCodeFlowForAnAPI(t *testing.T) {
 		}
 		if m := e.introspectAs(orders, narrowed["access_token"].(string)); m["scope"] != "orders:read" {
 			t.Fatalf("the narrowed token: %v", m)
+		}
+
+		// Token exchange (RFC 8693): narrower, for the same API only.
+		exchange := func(subject string, extra url.Values) (int, map[string]any) {
+			form := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "subject_token": {subject},
+				"subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}}
+			for k, v := range extra {
+				form[k] = v
+			}
+			return e.postForm("/access_token", form, fmt.Sprint(app.ID), app.ClientSecret)
+		}
+		status, exchanged := exchange(tok.AccessToken, url.Values{"scope": {"orders:read"}, "resource": {orders.Identifier}})
+		if status != 200 || exchanged["scope"] != "orders:read" {
+			t.Fatalf("an exchange for fewer scopes of the API: %d %v", status, exchanged)
+		}
+		if m := e.introspectAs(orders, exchanged["access_token"].(string)); !active(m) || m["scope"] != "orders:read" || m["sub"] != fmt.Sprint(alice.ID) {
+			t.Fatalf("the exchanged token at the API: %v", m)
+		}
+		for _, c := range []struct {
+			name  string
+			extra url.Values
+			code  string
+		}{
+			{"another API", url.Values{"resource": {files.Identifier}}, "invalid_target"},
+			{"the built-in API", url.Values{"resource": {e.URL + "/method"}}, "invalid_target"},
+			{"a scope the token lacks", url.Values{"scope": {"orders:admin"}}, "invalid_scope"},
+			{"VK's scope names", url.Values{"scope": {"friends"}}, "invalid_scope"},
+		} {
+			if status, m := exchange(tok.AccessToken, c.extra); status != 400 || m["error"] != c.code {
+				t.Errorf("an exchange asking %s: %d %v, want %s", c.name, status, m, c.code)
+			}
 		}
 
 		// Consent is remembered for this API: no dialog the second time.

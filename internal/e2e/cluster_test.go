@@ -297,3 +297,40 @@ func TestLoginThrottleHoldsAcrossNodes(t *testing.T) {
 		}
 	}
 }
+
+// An API registered, changed or deleted through one node takes effect on
+// the others (within the half second they trust what they read).
+func TestAPIChangesReachEveryNode(t *testing.T) {
+	dsn := testenv.PostgresDSN(t)
+	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	n1, n2 := newNode(t, dsn, c), newNode(t, dsn, c)
+	dev := n1.user("dana", "")
+	app := n1.app(dev.ID, storage.Web, "https://dana.example/cb")
+	if _, err := n1.P.Apps.SetClientCredentials(t.Context(), platform.CLI, app.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	issue := func(n *env, scope string) (int, map[string]any) {
+		return n.postForm("/access_token", url.Values{"grant_type": {"client_credentials"}, "resource": {"https://ledger.example"}, "scope": {scope}},
+			fmt.Sprint(app.ID), app.ClientSecret)
+	}
+	if status, m := issue(n2, "ledger:read"); status != 400 || m["error"] != "invalid_target" {
+		t.Fatalf("before the API exists: %d %v", status, m)
+	}
+	api := n1.api(dev.ID, "https://ledger.example", storage.TokenOpaque)
+	took := waitFor(t, arrival, "node 2 serving the new API", func() bool { s, _ := issue(n2, "orders:read"); return s == 200 })
+	t.Logf("node 2 served the new API after %v", took)
+	if _, err := n1.P.APIs.UpdateAPI(t.Context(), platform.CLI, api.ID, platform.APISettings{Name: "Ledger",
+		Scopes: []platform.ScopeSpec{{Name: "ledger:read", EN: "Read the ledger", RU: "Читать книгу"}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, arrival, "node 2 knowing the API's new scope", func() bool { s, _ := issue(n2, "ledger:read"); return s == 200 })
+	_, m := issue(n2, "ledger:read")
+	tok := m["access_token"].(string)
+	if _, err := n1.P.APIs.DeleteAPI(t.Context(), platform.CLI, api.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, arrival, "node 2 refusing the deleted API", func() bool { s, _ := issue(n2, "ledger:read"); return s == 400 })
+	if m := n2.introspect(app, tok); active(m) {
+		t.Fatalf("node 2's introspection of a deleted API's token: %v", m)
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"latchkey/internal/platform"
 	"latchkey/internal/storage"
 	"latchkey/internal/testenv"
 	"latchkey/internal/token"
@@ -91,5 +92,79 @@ func TestBrowserConsoleServiceTokenRegeneration(t *testing.T) {
 	m := e.call("secure.checkToken", newToken, map[string]string{"token": userTok})
 	if r, ok := m["response"].(map[string]any); !ok || r["success"] != float64(1) || r["user_id"] != float64(dev.ID) {
 		t.Fatalf("new service token at the API: %v", m)
+	}
+}
+
+// A developer registers an API in the console: its page shows the
+// introspection secret once, which works at introspection; a new secret
+// (after a confirmation) replaces it; the settings change its scopes;
+// deleting it (after a confirmation) ends its tokens.
+func TestBrowserConsoleAPI(t *testing.T) {
+	e := newEnv(t)
+	e.user("devon", "")
+	ctx := testenv.Browser(t)
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return strings.TrimSpace(s)
+	}
+	must := func(actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	works := func(clientID, secret string) bool {
+		status, _ := e.postForm("/oauth/introspect", url.Values{"token": {"x"}}, clientID, secret)
+		return status == 200
+	}
+	must(chromedp.EmulateViewport(1280, 900), chromedp.Navigate(e.URL+"/apps"), chromedp.WaitVisible(`input[name=login]`),
+		chromedp.SendKeys(`input[name=login]`, "devon"), chromedp.SendKeys(`input[name=password]`, "password-devon"),
+		chromedp.Submit(`input[name=login]`), chromedp.WaitVisible(`a[href="/apis/new"]`),
+		chromedp.Click(`a[href="/apis/new"]`), chromedp.WaitVisible(`input[name=identifier]`),
+		chromedp.SendKeys(`input[name=name]`, "Orders"),
+		chromedp.SendKeys(`input[name=identifier]`, "https://orders.example/api"),
+		chromedp.SendKeys(`textarea[name=scopes]`, "orders:read = Read your orders | Читать ваши заказы\norders:write = Place orders | Оформлять заказы"),
+		chromedp.Submit(`input[name=name]`), chromedp.WaitVisible(`#introspection-secret`))
+	clientID, secret := text(`#introspection-client-id`), text(`#introspection-secret`)
+	if !strings.HasPrefix(clientID, "api-") || len(secret) < 20 || !works(clientID, secret) {
+		t.Fatalf("the new API's credentials %q %q do not work at introspection", clientID, secret)
+	}
+	testenv.Screenshot(t, ctx, "console-api-created")
+	id := strings.TrimPrefix(clientID, "api-")
+	must(chromedp.Navigate(e.URL+"/apis/"+id), chromedp.WaitVisible(`#live-tokens`))
+	if n, _ := chromedp.Run(ctx, chromedp.Nodes(`#introspection-secret`, chromedp.AtLeast(0))); len(n) != 0 {
+		t.Fatal("the introspection secret is shown again")
+	}
+
+	// A bad scope line is said so, and nothing changes.
+	must(chromedp.SetValue(`textarea[name=scopes]`, "orders:read without descriptions"), chromedp.Submit(`input[name=name]`), chromedp.WaitVisible(`p.error`))
+	if msg := text(`p.error`); !strings.Contains(msg, "name = English description | Russian description") {
+		t.Fatalf("a bad scope line: %q", msg)
+	}
+	must(chromedp.SetValue(`textarea[name=scopes]`, "orders:read = Read your orders | Читать ваши заказы"), chromedp.Submit(`input[name=name]`),
+		chromedp.WaitVisible(`p.notice`))
+	if v, err := e.P.APIs.API(t.Context(), platform.CLI, mustInt(t, id)); err != nil || len(platform.ScopeNames(&v.API, -1)) != 1 {
+		t.Fatalf("the scopes after saving: %v %v", platform.ScopeNames(&v.API, -1), err)
+	}
+
+	// A new secret, after a confirmation: the old one stops working.
+	must(chromedp.Click(`a[href$="/confirm/rotate-secret"]`), chromedp.WaitVisible(`button[name=confirm]`),
+		chromedp.Click(`button[name=confirm]`), chromedp.WaitVisible(`#introspection-secret`))
+	rotated := text(`#introspection-secret`)
+	if rotated == secret || !works(clientID, rotated) || works(clientID, secret) {
+		t.Fatal("after a new secret, the new one should work and the old one not")
+	}
+	// Deleted, after a confirmation: gone from the list.
+	must(chromedp.Click(`a[href$="/confirm/delete"]`), chromedp.WaitVisible(`button[name=confirm]`),
+		chromedp.Click(`button[name=confirm]`), chromedp.WaitVisible(`a[href="/apis/new"]`))
+	if n, _ := chromedp.Run(ctx, chromedp.Nodes(`a[href="/apis/`+id+`"]`, chromedp.AtLeast(0))); len(n) != 0 {
+		t.Fatal("the deleted API is still listed")
+	}
+	if works(clientID, rotated) {
+		t.Fatal("a deleted API's credentials still work")
 	}
 }

@@ -162,3 +162,43 @@ func TestMetadataNamesDevicesAndDPoP(t *testing.T) {
 		}
 	}
 }
+
+// The device flow for an API: golang.org/x/oauth2's DeviceAuth with a
+// resource, the person approves at /device seeing the API's scopes, and
+// the device gets a token for the API, which the API sees at introspection.
+func TestDeviceFlowForAnAPI(t *testing.T) {
+	e := newEnv(t, fastAPI)
+	dev := e.user("tvmaker", "")
+	e.user("viewer", "")
+	orders := e.api(dev.ID, "https://orders.example/api", storage.TokenOpaque)
+	app := e.app(dev.ID, storage.Standalone)
+	conf := &oauth2.Config{ClientID: fmt.Sprint(app.ID), Scopes: []string{"orders:read", "offline_access"},
+		Endpoint: oauth2.Endpoint{DeviceAuthURL: e.URL + "/oauth/device/code", TokenURL: e.URL + "/access_token", AuthStyle: oauth2.AuthStyleInParams}}
+	ctx := context.Background()
+	resource := oauth2.SetAuthURLParam("resource", orders.Identifier)
+	da, err := conf.DeviceAuth(ctx, resource)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	b.get(da.VerificationURIComplete)
+	b.login("viewer", "password-viewer")
+	b.submit(b.formWith("user_code"), map[string]string{})
+	if !strings.Contains(b.page, "Read your orders") || !strings.Contains(b.page, "In <strong>Orders</strong>") {
+		t.Fatalf("the device's consent dialog does not show the API's scope: %s", b.page)
+	}
+	b.submit(b.formWith("decision"), nil, "decision", "allow")
+	tok, err := conf.DeviceAccessToken(ctx, da, resource)
+	if err != nil {
+		t.Fatalf("device token: %v", err)
+	}
+	if tok.Extra("scope") != "orders:read" || tok.RefreshToken == "" {
+		t.Fatalf("the device's token for the API: %+v", tok)
+	}
+	if m := e.introspectAs(orders, tok.AccessToken); !active(m) || m["scope"] != "orders:read" {
+		t.Fatalf("the API's introspection of the device's token: %v", m)
+	}
+	if _, err := conf.DeviceAuth(ctx, oauth2.SetAuthURLParam("resource", orders.Identifier), oauth2.SetAuthURLParam("scope", "friends")); err == nil || !strings.Contains(err.Error(), "invalid_scope") {
+		t.Fatalf("VK's scope names with an API's resource: %v, want invalid_scope", err)
+	}
+}

@@ -165,6 +165,7 @@ func TestMobileLayoutAt390px(t *testing.T) {
 	}
 	web := e.app(u.ID, storage.Web, e.URL+"/demo/callback")
 	e.Node.Server.ServeDemo(web.ID, u.ID)
+	api := e.api(u.ID, "https://a-rather-long-api-identifier.example/v1/orders", storage.TokenOpaque)
 	c, err := e.P.Communities.CreateCommunity(ctx0, platform.Actor{UserID: u.ID}, u.ID, "A community with a rather long name for a phone")
 	if err != nil {
 		t.Fatal(err)
@@ -229,6 +230,7 @@ func TestMobileLayoutAt390px(t *testing.T) {
 	for _, p := range [][2]string{
 		{"home", "/"}, {"inbox", "/inbox"}, {"authorized-apps", "/settings/apps"}, {"profile", "/settings/profile"},
 		{"apps", "/apps"}, {"new-app", "/apps/new"}, {"app", fmt.Sprintf("/apps/%d", app.ID)},
+		{"new-api", "/apis/new"}, {"api", fmt.Sprintf("/apis/%d", api.ID)},
 		{"communities", "/communities"}, {"community", fmt.Sprintf("/communities/%d", c.ID)},
 		{"community-api", fmt.Sprintf("/communities/%d/api", c.ID)}, {"device", "/device"}, {"logout", "/logout"},
 		{"consent", strings.TrimPrefix(consent, e.URL)},

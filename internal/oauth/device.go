@@ -23,16 +23,23 @@ func (p *Provider) DeviceAuthorization(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if e := p.builtinOnly(r.Context(), r.PostForm); e != nil {
+	api, e := p.resourceOf(r.Context(), r.PostForm)
+	if e != nil {
 		p.fail(w, r, e)
 		return
 	}
-	m, err := scope.Parse(scope.User, r.PostForm.Get("scope"))
+	var m, claims scope.Mask
+	var err error
+	if api != nil {
+		m, claims, err = apiRequestScopes(api, r.PostForm.Get("scope"))
+	} else {
+		m, err = scope.Parse(scope.User, r.PostForm.Get("scope"))
+	}
 	if err != nil {
 		p.fail(w, r, newError(protocol.InvalidScope, 400, err.Error()))
 		return
 	}
-	device, user, err := p.devices.Start(r.Context(), client.ID, m)
+	device, user, err := p.devices.Start(r.Context(), client.ID, m, apiID(api), claims)
 	if err != nil {
 		p.fail(w, r, internal(err))
 		return
@@ -55,9 +62,6 @@ type deviceGrant struct{ p *Provider }
 func (g *deviceGrant) public() bool { return true }
 
 func (g *deviceGrant) exchange(ctx context.Context, r *tokenRequest) (answer, error) {
-	if e := g.p.builtinOnly(ctx, r.form); e != nil {
-		return nil, e
-	}
 	raw := r.form.Get("device_code")
 	if raw == "" {
 		return nil, newError(protocol.InvalidRequest, 400, "device_code is missing")
@@ -75,7 +79,10 @@ func (g *deviceGrant) exchange(ctx context.Context, r *tokenRequest) (answer, er
 	case err != nil:
 		return nil, err
 	}
+	if e := g.p.sameResource(ctx, r.form, dc.APIID); e != nil {
+		return nil, e
+	}
 	t, err := g.p.issuer.Issue(ctx, r.issuance(platform.Grant{Family: dc.Hash, AppID: dc.AppID, UserID: dc.UserID, Scope: dc.Scope,
-		AuthTime: dc.IssuedAt}, storage.FlowDevice))
+		AuthTime: dc.IssuedAt, APIID: dc.APIID, Claims: dc.Claims}, storage.FlowDevice))
 	return issued(t), err
 }

@@ -8,7 +8,6 @@ import (
 
 	"latchkey/internal/platform"
 	"latchkey/internal/protocol"
-	"latchkey/internal/scope"
 )
 
 // exchangeGrant is token exchange (RFC 8693): an app's server trades a user
@@ -34,26 +33,24 @@ func (g *exchangeGrant) exchange(ctx context.Context, r *tokenRequest) (answer, 
 	case f.Has("audience") && f.Get("audience") != strconv.FormatInt(r.client.ID, 10):
 		return nil, newError(protocol.InvalidTarget, 400, "audience must be the app's own client_id")
 	}
-	if e := g.p.builtinOnly(ctx, f); e != nil {
+	api, e := g.p.resourceOf(ctx, f)
+	if e != nil {
 		return nil, e
 	}
-	var want scope.Mask
-	if s := f.Get("scope"); s != "" {
-		m, err := scope.Parse(scope.User, s)
-		if err != nil {
-			return nil, newError(protocol.InvalidScope, 400, err.Error())
-		}
-		want = m
-	}
-	t, err := g.p.issuer.Exchange(ctx, platform.Actor{IP: r.ip}, r.client.ID, raw, want)
+	t, err := g.p.issuer.Exchange(ctx, platform.ExchangeRequest{Actor: platform.Actor{IP: r.ip}, AppID: r.client.ID, Subject: raw,
+		Scope: f.Get("scope"), Resource: api, Named: len(f["resource"]) > 0})
 	switch {
 	case errors.Is(err, platform.ErrWiderScope):
 		return nil, newError(protocol.InvalidScope, 400, "scope asks for more than the subject token has: a token can only be narrowed")
+	case errors.Is(err, platform.ErrUndefinedScope):
+		return nil, newError(protocol.InvalidScope, 400, err.Error())
+	case errors.Is(err, platform.ErrOtherResource):
+		return nil, newError(protocol.InvalidTarget, 400, platform.ErrOtherResource.Message)
 	case err != nil:
 		return nil, err
 	}
 	return body{
 		"access_token": t.Access, "issued_token_type": protocol.TokenTypeAccessToken, "token_type": "bearer",
-		"expires_in": int64(t.TTL / time.Second), "scope": t.Scope.Text(scope.User),
+		"expires_in": int64(t.TTL / time.Second), "scope": t.ScopeText,
 	}, nil
 }

@@ -57,7 +57,7 @@ type Issuer interface {
 	Issue(ctx context.Context, in platform.Issuance) (platform.Issued, error)
 	Communities(ctx context.Context, in platform.CommunityIssuance) ([]platform.CommunityToken, error)
 	ClientCredentials(ctx context.Context, app storage.App, secret token.Hash, ip string, api *storage.API, m scope.Mask, jkt string) (platform.Issued, error)
-	Exchange(ctx context.Context, actor platform.Actor, appID int64, subject string, want scope.Mask) (platform.Issued, error)
+	Exchange(ctx context.Context, in platform.ExchangeRequest) (platform.Issued, error)
 	Claims(u storage.User, m scope.Mask) platform.UserClaims
 	IDTokenOf(ctx context.Context, raw string, appID int64) (platform.IDClaims, error)
 }
@@ -103,7 +103,7 @@ type Refreshes interface {
 
 // Devices runs the device authorization grant (platform.Devices).
 type Devices interface {
-	Start(ctx context.Context, appID int64, m scope.Mask) (deviceCode, userCode string, err error)
+	Start(ctx context.Context, appID int64, m scope.Mask, apiID int64, claims scope.Mask) (deviceCode, userCode string, err error)
 	Poll(ctx context.Context, raw string, appID int64) (storage.DeviceCode, error)
 }
 

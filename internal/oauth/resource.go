@@ -39,21 +39,6 @@ func (p *Provider) resourceOf(ctx context.Context, form url.Values) (*storage.AP
 	return api, nil
 }
 
-// builtinOnly refuses a resource naming an API where only the built-in API
-// is served yet: the code, refresh, device and exchange grants and
-// /authorize. Tokens for an API come from the client credentials grant.
-func (p *Provider) builtinOnly(ctx context.Context, form url.Values) *Error {
-	api, e := p.resourceOf(ctx, form)
-	if e != nil {
-		return e
-	}
-	if api != nil {
-		return newError(protocol.InvalidTarget, http.StatusBadRequest, "tokens for "+api.Identifier+
-			" come from the client credentials grant; this request serves the built-in API only ("+p.apis.BuiltinIdentifier()+")")
-	}
-	return nil
-}
-
 // resourceOf sets req.API from the request's resource: one, naming an
 // API, asked for with the code flow and no communities.
 func resourceOf(ctx context.Context, req *AuthorizeRequest, q url.Values, cfg AuthorizeConfig) *Error {

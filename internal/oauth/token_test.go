@@ -61,7 +61,7 @@ func (s *stub) Issue(context.Context, platform.Issuance) (platform.Issued, error
 func (s *stub) Communities(context.Context, platform.CommunityIssuance) ([]platform.CommunityToken, error) {
 	return nil, errors.New("no community tokens in this test")
 }
-func (s *stub) Exchange(context.Context, platform.Actor, int64, string, scope.Mask) (platform.Issued, error) {
+func (s *stub) Exchange(context.Context, platform.ExchangeRequest) (platform.Issued, error) {
 	return platform.Issued{}, platform.ErrSubjectInvalid
 }
 func (s *stub) Claims(storage.User, scope.Mask) platform.UserClaims { return platform.UserClaims{} }
@@ -129,7 +129,7 @@ func (noRefreshes) Peek(context.Context, string, int64) (platform.Grant, error) 
 
 type noDevices struct{}
 
-func (noDevices) Start(context.Context, int64, scope.Mask) (string, string, error) {
+func (noDevices) Start(context.Context, int64, scope.Mask, int64, scope.Mask) (string, string, error) {
 	return "", "", nil
 }
 func (noDevices) Poll(context.Context, string, int64) (storage.DeviceCode, error) {

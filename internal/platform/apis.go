@@ -489,3 +489,22 @@ func (s *APIs) Lookup(ctx context.Context, id int64) (storage.API, error) {
 	a, err := s.store.GetAPI(ctx, id)
 	return a, orNotFound(err, "no API with id %d", id)
 }
+
+// maxCounted bounds LiveTokens: a page says "1000 or more".
+const maxCounted = 1000
+
+// LiveTokens counts the live tokens for the API, up to maxCounted (more
+// reads as maxCounted); only its owner (or an operator) may.
+func (s *APIs) LiveTokens(ctx context.Context, actor Actor, id int64) (int, error) {
+	if _, err := s.owned(ctx, actor, id); err != nil {
+		return 0, err
+	}
+	live, err := s.tokens.ListTokens(ctx, storage.TokenFilter{APIID: id, LiveOnly: true, Limit: maxCounted})
+	n := 0
+	for _, t := range live {
+		if !t.Expired(s.Now()) {
+			n++
+		}
+	}
+	return n, err
+}

@@ -69,14 +69,16 @@ func newUserCode() string {
 }
 
 // Start begins a device authorization for the app and returns its device
-// code and user code (normalized).
-func (d *Devices) Start(ctx context.Context, appID int64, m scope.Mask) (string, string, error) {
+// code and user code (normalized). apiID names the API asked for (0: the
+// built-in API), m is then a mask of its scopes and claims the OpenID
+// Connect scopes beside them.
+func (d *Devices) Start(ctx context.Context, appID int64, m scope.Mask, apiID int64, claims scope.Mask) (string, string, error) {
 	now := d.now()
 	for range 5 {
 		raw, h := d.Keys.Mint(token.Device)
 		user := newUserCode()
 		err := d.store.CreateDeviceCode(ctx, storage.DeviceCode{Hash: h, UserCode: token.HashOf(user), AppID: appID, Scope: m,
-			Status: storage.DevicePending, Interval: DeviceInterval, IssuedAt: now, ExpiresAt: now.Add(DeviceCodeTTL)})
+			Status: storage.DevicePending, Interval: DeviceInterval, IssuedAt: now, ExpiresAt: now.Add(DeviceCodeTTL), APIID: apiID, Claims: claims})
 		if errors.Is(err, storage.ErrConflict) {
 			continue // the user code is taken: draw another
 		}
@@ -115,7 +117,11 @@ func (d *Devices) Decide(ctx context.Context, actor Actor, userCode string, appr
 		return nil
 	})
 	if err == nil && approve {
-		err = d.consents.Grant(ctx, actor.UserID, dc.AppID, dc.Scope, nil, true)
+		if dc.APIID != 0 {
+			err = d.consents.GrantAPI(ctx, actor.UserID, dc.AppID, dc.APIID, dc.Scope, dc.Claims)
+		} else {
+			err = d.consents.Grant(ctx, actor.UserID, dc.AppID, dc.Scope, nil, true)
+		}
 	}
 	return dc, err
 }

@@ -453,25 +453,68 @@ var ErrSubjectInvalid = &Error{Kind: Invalid, Field: "subject_token", Message: "
 // a second to live.
 var ErrSubjectExpiring = &Error{Kind: Invalid, Field: "subject_token", Message: "subject_token is about to expire"}
 
-// Exchange trades the app's user token subject for a narrower one (RFC
-// 8693): the scopes want (the subject's when 0), never more; a lifetime no
-// longer than the subject's remaining one, nor than a code-flow token's.
-// The new token belongs to the subject's grant (its code, or the subject
+// ExchangeRequest is a token exchange (RFC 8693) by the app AppID.
+type ExchangeRequest struct {
+	Actor   Actor
+	AppID   int64
+	Subject string
+	// Scope names the scopes asked, by the subject's API's names (VK's for
+	// the built-in API); "" asks for the subject's.
+	Scope string
+	// Resource is the API the request names (nil: the built-in API);
+	// Named, whether it named one (RFC 8707): none means the subject's.
+	Resource *storage.API
+	Named    bool
+}
+
+// ErrOtherResource refuses an exchange for another API than its subject's.
+var ErrOtherResource = &Error{Kind: Invalid, Field: "resource", Message: "a token is exchanged for a narrower one of its own API, never another's"}
+
+// Exchange trades the app's user token for a narrower one (RFC 8693): the
+// scopes asked (the subject's when none), never more; a lifetime no
+// longer than the subject's remaining one, nor than a code-flow token's
+// (or its API's); for the subject's API only, in the API's format. The
+// new token belongs to the subject's grant (its code, or the subject
 // itself) and records the subject as its parent, so that it is revoked
 // with either; the exchange is audited.
-func (s *Issuer) Exchange(ctx context.Context, actor Actor, appID int64, subject string, want scope.Mask) (Issued, error) {
-	sub, err := s.checker.CheckToken(ctx, subject)
-	if Refused(err) || err == nil && (sub.Kind != token.User || sub.AppID != appID || sub.APIID != 0) {
+func (s *Issuer) Exchange(ctx context.Context, in ExchangeRequest) (Issued, error) {
+	sub, err := s.checker.CheckAccessToken(ctx, in.Subject)
+	if Refused(err) || err == nil && (sub.Kind != token.User || sub.AppID != in.AppID) {
 		return Issued{}, ErrSubjectInvalid
 	}
 	if err != nil {
 		return Issued{}, err
+	}
+	var api *storage.API
+	if sub.APIID != 0 {
+		a, err := s.apis.Lookup(ctx, sub.APIID)
+		if err != nil {
+			return Issued{}, ErrSubjectInvalid // its API is gone, and the token with it
+		}
+		api = &a
+	}
+	if in.Named && (in.Resource == nil) != (api == nil) || in.Named && api != nil && in.Resource.ID != api.ID {
+		return Issued{}, ErrOtherResource
+	}
+	var want scope.Mask
+	if in.Scope != "" {
+		if api != nil {
+			want, err = Scopes(api, strings.Fields(in.Scope))
+		} else if want, err = scope.Parse(scope.User, in.Scope); err != nil {
+			err = &Error{Kind: Invalid, Field: "scope", Message: err.Error(), Err: ErrUndefinedScope}
+		}
+		if err != nil {
+			return Issued{}, err
+		}
 	}
 	m, err := narrow(sub.Scope, want)
 	if err != nil {
 		return Issued{}, err
 	}
 	ttl := s.Lifetimes.Code
+	if api != nil {
+		ttl = api.TokenTTL
+	}
 	if !sub.ExpiresAt.IsZero() {
 		ttl = min(ttl, sub.ExpiresAt.Sub(s.Now()))
 	}
@@ -483,12 +526,24 @@ func (s *Issuer) Exchange(ctx context.Context, actor Actor, appID int64, subject
 	if family == nil {
 		family = &sub.Hash
 	}
-	raw, _, err := s.issueToken(ctx, storage.Token{Kind: token.User, AppID: sub.AppID, UserID: sub.UserID, Scope: m,
-		IP: actor.IP, Flow: storage.FlowExchange, CodeHash: family, Parent: &sub.Hash}, ttl)
+	t := storage.Token{Kind: token.User, AppID: sub.AppID, UserID: sub.UserID, Scope: m,
+		IP: in.Actor.IP, Flow: storage.FlowExchange, CodeHash: family, Parent: &sub.Hash}
+	var raw, text string
+	if api == nil {
+		raw, _, err = s.issueToken(ctx, t, ttl)
+		text = m.Text(scope.User)
+	} else {
+		t.APIID = api.ID
+		exchanged := *api
+		exchanged.TokenTTL = ttl
+		raw, err = s.forAPI(ctx, t, &exchanged, strconv.FormatInt(sub.UserID, 10), time.Time{})
+		text = strings.Join(ScopeNames(api, m), " ")
+	}
 	if err != nil {
 		return Issued{}, err
 	}
+	actor := in.Actor
 	actor.UserID = sub.UserID
-	s.audit(ctx, actor, storage.AuditEvent{AppID: sub.AppID, Action: storage.AuditTokenExchange, Detail: m.Text(scope.User)})
-	return Issued{Grant: Grant{Family: *family, AppID: sub.AppID, UserID: sub.UserID, Scope: m}, Access: raw, TTL: ttl}, nil
+	s.audit(ctx, actor, storage.AuditEvent{AppID: sub.AppID, Action: storage.AuditTokenExchange, Detail: text})
+	return Issued{Grant: Grant{Family: *family, AppID: sub.AppID, UserID: sub.UserID, Scope: m, APIID: sub.APIID}, Access: raw, TTL: ttl, ScopeText: text}, nil
 }

@@ -166,28 +166,28 @@ func TestExchangeNeverBroader(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := f.p.Issuer.Exchange(ctx, platform.CLI, f.app.ID, subject.Access, scope.Friends)
+		got, err := f.p.Issuer.Exchange(ctx, exchange(f.app.ID, subject.Access, "friends"))
 		if err != nil || got.Scope != scope.Friends || got.TTL != 12*time.Hour {
 			t.Fatalf("an exchange for fewer scopes: %+v %v", got, err)
 		}
-		if all, err := f.p.Issuer.Exchange(ctx, platform.CLI, f.app.ID, subject.Access, 0); err != nil || all.Scope != subject.Scope {
+		if all, err := f.p.Issuer.Exchange(ctx, exchange(f.app.ID, subject.Access, "")); err != nil || all.Scope != subject.Scope {
 			t.Fatalf("an exchange without scope: %v %v, want the subject's scopes", all.Scope.Names(scope.User), err)
 		}
-		if _, err := f.p.Issuer.Exchange(ctx, platform.CLI, f.app.ID, subject.Access, scope.Friends|scope.Wall); !errors.Is(err, platform.ErrWiderScope) {
+		if _, err := f.p.Issuer.Exchange(ctx, exchange(f.app.ID, subject.Access, "friends,wall")); !errors.Is(err, platform.ErrWiderScope) {
 			t.Fatalf("an exchange for more scopes: %v", err)
 		}
-		if _, err := f.p.Issuer.Exchange(ctx, platform.CLI, f.app.ID+1, subject.Access, 0); !errors.Is(err, platform.ErrSubjectInvalid) {
+		if _, err := f.p.Issuer.Exchange(ctx, exchange(f.app.ID+1, subject.Access, "")); !errors.Is(err, platform.ErrSubjectInvalid) {
 			t.Fatalf("another app's exchange: %v", err)
 		}
-		if _, err := f.p.Issuer.Exchange(ctx, platform.CLI, f.app.ID, f.app.ServiceToken, 0); !errors.Is(err, platform.ErrSubjectInvalid) {
+		if _, err := f.p.Issuer.Exchange(ctx, exchange(f.app.ID, f.app.ServiceToken, "")); !errors.Is(err, platform.ErrSubjectInvalid) {
 			t.Fatalf("a service token exchanged: %v", err)
 		}
 		f.clock.Advance(11*time.Hour + 30*time.Minute)
-		if late, err := f.p.Issuer.Exchange(ctx, platform.CLI, f.app.ID, subject.Access, 0); err != nil || late.TTL != 30*time.Minute {
+		if late, err := f.p.Issuer.Exchange(ctx, exchange(f.app.ID, subject.Access, "")); err != nil || late.TTL != 30*time.Minute {
 			t.Fatalf("an exchange half an hour before the subject expires: ttl %v %v, want 30m", late.TTL, err)
 		}
 		f.clock.Advance(30*time.Minute - 500*time.Millisecond)
-		if _, err := f.p.Issuer.Exchange(ctx, platform.CLI, f.app.ID, subject.Access, 0); !errors.Is(err, platform.ErrSubjectExpiring) {
+		if _, err := f.p.Issuer.Exchange(ctx, exchange(f.app.ID, subject.Access, "")); !errors.Is(err, platform.ErrSubjectExpiring) {
 			t.Fatalf("an exchange with half a second left: %v", err)
 		}
 		if err := f.p.Tokens.RevokeToken(ctx, platform.CLI, f.app.ID, subject.Access); err != nil {
@@ -279,7 +279,7 @@ func TestDeviceApprovalRecordsConsent(t *testing.T) {
 			}
 			return d.Covered
 		}
-		_, denied, err := f.p.Devices.Start(ctx, f.app.ID, scope.Wall)
+		_, denied, err := f.p.Devices.Start(ctx, f.app.ID, scope.Wall, 0, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -289,7 +289,7 @@ func TestDeviceApprovalRecordsConsent(t *testing.T) {
 		if covered(scope.Wall) {
 			t.Fatal("a refused device request recorded consent")
 		}
-		device, user, err := f.p.Devices.Start(ctx, f.app.ID, scope.Friends|scope.Photos)
+		device, user, err := f.p.Devices.Start(ctx, f.app.ID, scope.Friends|scope.Photos, 0, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -309,4 +309,8 @@ func TestDeviceApprovalRecordsConsent(t *testing.T) {
 			t.Fatalf("the approved device's tokens: %+v %v", got, err)
 		}
 	})
+}
+
+func exchange(appID int64, subject, scopes string) platform.ExchangeRequest {
+	return platform.ExchangeRequest{Actor: platform.CLI, AppID: appID, Subject: subject, Scope: scopes}
 }

@@ -82,8 +82,8 @@ func New(d Deps) (*Server, error) {
 	kit.Metrics = d.Metrics
 	s.account = account.New(kit, accountServices{p.Users, p.Consents, p.Tokens, p.Messages}, p.Now)
 	s.authorize = authorize.New(kit, s.oauth)
-	s.device = authorize.NewDevicePage(kit, p.Devices, p.Apps, p.Now)
-	s.console = console.New(kit, p.Apps, s.oauth.BlankURL(), d.PublicURL.JoinPath("/.well-known/openid-configuration").String())
+	s.device = authorize.NewDevicePage(kit, p.Devices, p.Apps, p.APIs, p.Now)
+	s.console = console.New(kit, p.Apps, p.APIs, s.oauth.BlankURL(), d.PublicURL.JoinPath("/.well-known/openid-configuration").String())
 	s.communities = communities.New(kit, communitiesServices{p.Communities, p.Apps, p.Bots, p.Messages}, communitiesServices{p.Communities, p.Apps, p.Bots, p.Messages})
 	s.embed = embed.New(kit, p.Apps, p.Consents, cfg.ImplicitTokenTTL, d.PublicURL)
 	if err := kit.Err(); err != nil {

@@ -237,6 +237,10 @@ type DeviceCode struct {
 	LastPollAt time.Time
 	IssuedAt   time.Time
 	ExpiresAt  time.Time
+	// APIID and Claims: the API asked for and the OpenID Connect scopes
+	// beside its own (as Code's).
+	APIID  int64
+	Claims scope.Mask
 }
 
 // SigningKey is a key id_tokens are signed with, its private part sealed.
@@ -425,6 +429,8 @@ type TokenFilter struct {
 	// exchanged from them, at any depth (not the token itself).
 	DerivedFrom *token.Hash
 	Flow        Flow
+	// APIID matches the tokens for that API.
+	APIID int64
 	// LiveOnly leaves out revoked tokens.
 	LiveOnly bool
 	// Limit bounds what ListTokens returns, newest first (0: no bound).

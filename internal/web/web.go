@@ -497,6 +497,17 @@ type ConsentView struct {
 // page's language.
 type APIScope struct{ EN, RU string }
 
+// APIScopesOf are the scopes of api in m, as the consent dialog shows them.
+func APIScopesOf(api *storage.API, m scope.Mask) []APIScope {
+	var out []APIScope
+	for _, sc := range api.Scopes {
+		if m&(1<<sc.Bit) != 0 && !sc.Removed {
+			out = append(out, APIScope{EN: sc.EN, RU: sc.RU})
+		}
+	}
+	return out
+}
+
 // Hidden is a hidden form field.
 type Hidden struct{ Name, Value string }
 

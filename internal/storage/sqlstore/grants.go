@@ -90,13 +90,13 @@ func (s *Store) UsePushedRequest(ctx context.Context, hash token.Hash, appID int
 
 // ---- device codes
 
-const deviceCols = `hash, user_code, app_id, scope, status, user_id, interval_s, last_poll_at, issued_at, expires_at`
+const deviceCols = `hash, user_code, app_id, scope, status, user_id, interval_s, last_poll_at, issued_at, expires_at, api_id, claims`
 
 func scanDevice(row scanner) (storage.DeviceCode, error) {
 	var d storage.DeviceCode
 	var hash, userCode []byte
 	var interval, poll, issued, expires int64
-	err := row.Scan(&hash, &userCode, &d.AppID, &d.Scope, &d.Status, &d.UserID, &interval, &poll, &issued, &expires)
+	err := row.Scan(&hash, &userCode, &d.AppID, &d.Scope, &d.Status, &d.UserID, &interval, &poll, &issued, &expires, &d.APIID, &d.Claims)
 	d.Hash, d.UserCode = hashOf(hash), hashOf(userCode)
 	d.Interval = time.Duration(interval) * time.Second
 	d.LastPollAt, d.IssuedAt, d.ExpiresAt = at(poll), at(issued), at(expires)
@@ -104,8 +104,9 @@ func scanDevice(row scanner) (storage.DeviceCode, error) {
 }
 
 func (s *Store) CreateDeviceCode(ctx context.Context, d storage.DeviceCode) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO device_codes (`+deviceCols+`) VALUES (`+placeholders(1, 10)+`)`,
-		d.Hash[:], d.UserCode[:], d.AppID, int64(d.Scope), string(d.Status), d.UserID, int64(d.Interval/time.Second), ts(d.LastPollAt), ts(d.IssuedAt), ts(d.ExpiresAt))
+	_, err := s.w.ExecContext(ctx, `INSERT INTO device_codes (`+deviceCols+`) VALUES (`+placeholders(1, 12)+`)`,
+		d.Hash[:], d.UserCode[:], d.AppID, int64(d.Scope), string(d.Status), d.UserID, int64(d.Interval/time.Second), ts(d.LastPollAt), ts(d.IssuedAt), ts(d.ExpiresAt),
+		d.APIID, int64(d.Claims))
 	return s.err(err)
 }
 

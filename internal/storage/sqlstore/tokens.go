@@ -309,6 +309,9 @@ func tokenWhere(f storage.TokenFilter, from int) (string, []any, error) {
 	if f.Flow != "" {
 		add("flow = $%d", string(f.Flow))
 	}
+	if f.APIID != 0 {
+		add("api_id = $%d", f.APIID)
+	}
 	if len(conds) == 0 {
 		return "", nil, errors.New("sqlstore: empty token filter")
 	}

@@ -108,6 +108,9 @@ func testDeleteAPI(t *testing.T, s storage.Storage) {
 			t.Fatalf("a token's API: %d %v, want %d", got.APIID, err, api)
 		}
 	}
+	if listed, err := s.ListTokens(ctx(), storage.TokenFilter{APIID: a.ID, LiveOnly: true}); err != nil || len(listed) != 2 {
+		t.Fatalf("the API's live tokens: %d %v, want 2", len(listed), err)
+	}
 	seq, err := s.LastRevocation(ctx())
 	must(t, err)
 	revoked, err := s.DeleteAPI(ctx(), a.ID, t0.Add(time.Minute))
@@ -155,6 +158,13 @@ func testAPIGrants(t *testing.T, s storage.Storage) {
 	}
 	next := storage.RefreshToken{Hash: hash("api refresh 2"), Family: code.Hash, AppID: app.ID, UserID: u.ID, Scope: 0b1, APIID: a.ID, IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 	must(t, s.CreateRefreshToken(ctx(), next))
+
+	dc := storage.DeviceCode{Hash: hash("api device"), UserCode: hash("API-CODE"), AppID: app.ID, Scope: 0b10, Status: storage.DevicePending,
+		IssuedAt: t0, ExpiresAt: t0.Add(time.Minute), APIID: a.ID, Claims: scope.OpenID}
+	must(t, s.CreateDeviceCode(ctx(), dc))
+	if got, err := s.DeviceCodeByUserCode(ctx(), dc.UserCode); err != nil || got.APIID != a.ID || got.Claims != scope.OpenID || got.Scope != 0b10 {
+		t.Fatalf("a device code for an API came back as %+v %v", got, err)
+	}
 
 	// Consent to the API, beside consent to the built-in API.
 	_, err = s.GetAPIConsent(ctx(), u.ID, app.ID, a.ID)

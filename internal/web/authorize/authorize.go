@@ -97,12 +97,7 @@ func (h *Handler) dialog(w http.ResponseWriter, r *http.Request, req *oauth.Auth
 	if req.API != nil {
 		// The API's scopes, described by its owner; beside them, the
 		// OpenID Connect ones asked.
-		v.API, v.Scopes = req.API.Name, req.Claims.Scopes(scope.User)
-		for _, sc := range req.API.Scopes {
-			if req.Scope&(1<<sc.Bit) != 0 && !sc.Removed {
-				v.APIScopes = append(v.APIScopes, web.APIScope{EN: sc.EN, RU: sc.RU})
-			}
-		}
+		v.API, v.Scopes, v.APIScopes = req.API.Name, req.Claims.Scopes(scope.User), web.APIScopesOf(req.API, req.Scope)
 	}
 	for _, name := range params {
 		if val := req.Params.Get(name); val != "" {

@@ -32,6 +32,11 @@ type Apps interface {
 	LookupApp(ctx context.Context, id int64) (storage.App, error)
 }
 
+// APIs finds the API a device asks for (platform.APIs).
+type APIs interface {
+	Lookup(ctx context.Context, id int64) (storage.API, error)
+}
+
 //go:embed templates/*.html
 var templateFiles embed.FS
 
@@ -52,12 +57,13 @@ type DevicePage struct {
 	*web.Kit
 	devices Devices
 	apps    Apps
+	apis    APIs
 	guesses *web.Throttle
 }
 
 // NewDevicePage returns the page.
-func NewDevicePage(k *web.Kit, d Devices, apps Apps, now func() time.Time) *DevicePage {
-	return &DevicePage{Kit: k, devices: d, apps: apps, guesses: k.Throttle("device", 15*time.Minute), pages: newPages(k)}
+func NewDevicePage(k *web.Kit, d Devices, apps Apps, apis APIs, now func() time.Time) *DevicePage {
+	return &DevicePage{Kit: k, devices: d, apps: apps, apis: apis, guesses: k.Throttle("device", 15*time.Minute), pages: newPages(k)}
 }
 
 type deviceView struct {
@@ -140,6 +146,13 @@ func (h *DevicePage) Submit(w http.ResponseWriter, r *http.Request) {
 	if !h.Answered(w, r, err) {
 		return
 	}
-	h.Consent.Render(w, r, http.StatusOK, web.Page{Title: "Allow access", User: u}, web.ConsentView{App: app,
-		Scopes: dc.Scope.Scopes(scope.User), Action: "/device", Hidden: []web.Hidden{{Name: "user_code", Value: code}}})
+	v := web.ConsentView{App: app, Scopes: dc.Scope.Scopes(scope.User), Action: "/device", Hidden: []web.Hidden{{Name: "user_code", Value: code}}}
+	if dc.APIID != 0 {
+		api, err := h.apis.Lookup(r.Context(), dc.APIID)
+		if !h.Answered(w, r, err) {
+			return
+		}
+		v.API, v.Scopes, v.APIScopes = api.Name, dc.Claims.Scopes(scope.User), web.APIScopesOf(&api, dc.Scope)
+	}
+	h.Consent.Render(w, r, http.StatusOK, web.Page{Title: "Allow access", User: u}, v)
 }

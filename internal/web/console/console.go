@@ -41,6 +41,8 @@ type pages struct {
 	appNew  *web.Template[newAppView]
 	app     *web.Template[appView]
 	confirm *web.Template[confirmView]
+	apiNew  *web.Template[newAPIView]
+	api     *web.Template[apiView]
 }
 
 func newPages(k *web.Kit) pages {
@@ -49,6 +51,8 @@ func newPages(k *web.Kit) pages {
 		appNew:  web.NewTemplate[newAppView](k, templateFiles, "app_new"),
 		app:     web.NewTemplate[appView](k, templateFiles, "app"),
 		confirm: web.NewTemplate[confirmView](k, templateFiles, "confirm"),
+		apiNew:  web.NewTemplate[newAPIView](k, templateFiles, "api_new"),
+		api:     web.NewTemplate[apiView](k, templateFiles, "api"),
 	}
 }
 
@@ -56,19 +60,23 @@ func newPages(k *web.Kit) pages {
 type Handler struct {
 	pages pages
 	*web.Kit
-	p Platform
+	p    Platform
+	apis APIs
 	// blankURL is <public-url>/blank.html, always allowed for standalone apps.
 	blankURL     string
 	discoveryURL string
 }
 
 // New returns the console's handlers.
-func New(k *web.Kit, p Platform, blankURL, discoveryURL string) *Handler {
-	return &Handler{Kit: k, p: p, blankURL: blankURL, discoveryURL: discoveryURL, pages: newPages(k)}
+func New(k *web.Kit, p Platform, apis APIs, blankURL, discoveryURL string) *Handler {
+	return &Handler{Kit: k, p: p, apis: apis, blankURL: blankURL, discoveryURL: discoveryURL, pages: newPages(k)}
 }
 
-// appsView is the list of the user's apps.
-type appsView struct{ Apps []storage.App }
+// appsView is the list of the user's apps and APIs.
+type appsView struct {
+	Apps []storage.App
+	APIs []platform.APIView
+}
 
 // Apps lists the user's apps.
 func (h *Handler) Apps(w http.ResponseWriter, r *http.Request) {
@@ -81,7 +89,12 @@ func (h *Handler) Apps(w http.ResponseWriter, r *http.Request) {
 		h.Fail(w, r, err)
 		return
 	}
-	h.pages.apps.Render(w, r, http.StatusOK, web.Page{Title: "My apps", Wide: true, User: u}, appsView{apps})
+	apis, err := h.apis.APIsOf(r.Context(), u.ID)
+	if err != nil {
+		h.Fail(w, r, err)
+		return
+	}
+	h.pages.apps.Render(w, r, http.StatusOK, web.Page{Title: "My apps", Wide: true, User: u}, appsView{Apps: apps, APIs: apis})
 }
 
 // newAppView is the creation form's.
