@@ -2,7 +2,12 @@ package bench
 
 import (
 	"context"
+	"fmt"
+	"latchkey/internal/platform"
+	"latchkey/internal/storage"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,5 +45,57 @@ func benchAPIHandler(b *testing.B, o Options) {
 		if w.Code != 200 {
 			b.Fatal(w.Code)
 		}
+	}
+}
+
+// BenchmarkTokenHandler measures one token request through the whole
+// server handler, one at a time (so ns/op is about the server's CPU per
+// token): client credentials for the built-in API, and for an API with
+// opaque and with JWT (RS256) tokens; and an API's introspection of one of
+// its tokens.
+func BenchmarkTokenHandler(b *testing.B) {
+	t, err := newTarget(context.Background(), Options{Tokens: 1, Duration: time.Second, Concurrency: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer t.close()
+	form := func(extra url.Values) string {
+		v := url.Values{"grant_type": {"client_credentials"}, "client_id": {fmt.Sprint(t.app.ID)}, "client_secret": {t.app.ClientSecret}}
+		for k, vs := range extra {
+			v[k] = vs
+		}
+		return v.Encode()
+	}
+	opaque := t.apis[storage.TokenOpaque]
+	issued, err := t.p.Issuer.ClientCredentials(context.Background(), t.app.App, t.app.Secret.Hash, "", &opaque.API, 1, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	jwtForm := form(url.Values{"resource": {t.apis[storage.TokenJWT].Identifier}, "scope": {"load:read"}})
+	for _, c := range []struct{ name, path, body string }{
+		{"client-credentials", "/access_token", form(nil)},
+		{"api-opaque", "/access_token", form(url.Values{"resource": {opaque.Identifier}, "scope": {"load:read"}})},
+		{"api-jwt-rs256", "/access_token", jwtForm},
+		{"api-jwt-es256", "/access_token", jwtForm},
+		{"api-introspection", "/oauth/introspect", url.Values{"token": {issued.Access}, "client_id": {opaque.IntrospectionClientID},
+			"client_secret": {opaque.IntrospectionSecret}}.Encode()},
+	} {
+		if c.name == "api-jwt-es256" {
+			if _, err := t.p.Signing.RotateAlg(context.Background(), platform.CLI, "ES256"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				r := httptest.NewRequest("POST", c.path, strings.NewReader(c.body))
+				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				w := httptest.NewRecorder()
+				t.srv.Handler.ServeHTTP(w, r)
+				if w.Code != 200 {
+					b.Fatalf("%d %s", w.Code, w.Body)
+				}
+			}
+		})
 	}
 }

@@ -33,21 +33,23 @@ func (e *env) keysCmd() *cobra.Command {
 			return printKeys(cmd.Context(), p)
 		},
 	}
+	var alg string
 	rotate := &cobra.Command{
 		Use:   "rotate",
-		Short: "Add a new current signing key; the old ones stay in the JWKS until retired",
+		Short: "Add a new current signing key (RS256: id_tokens and JWT access tokens; ES256: JWT access tokens, cheaper to sign); the old ones stay in the JWKS until retired",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, done, err := e.platform(cmd.Context(), use{keys: true})
 			if err != nil {
 				return err
 			}
 			defer done()
-			if _, err := p.Signing.Rotate(cmd.Context(), platform.CLI); err != nil {
+			if _, err := p.Signing.RotateAlg(cmd.Context(), platform.CLI, alg); err != nil {
 				return err
 			}
 			return printKeys(cmd.Context(), p)
 		},
 	}
+	rotate.Flags().StringVar(&alg, "alg", "RS256", "RS256 or ES256")
 	var kid string
 	retire := &cobra.Command{
 		Use:   "retire",

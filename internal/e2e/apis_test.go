@@ -118,7 +118,7 @@ func TestJWTAccessTokensVerifyWithTheJWKS(t *testing.T) {
 		if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
 			t.Fatal(err)
 		}
-		parsed, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+		parsed, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
 		if err != nil {
 			t.Fatalf("not a JWT: %v", err)
 		}
@@ -165,6 +165,23 @@ func TestJWTAccessTokensVerifyWithTheJWKS(t *testing.T) {
 	if _, _, newKID := verify(next.AccessToken); newKID == kid {
 		t.Fatal("a token issued after the rotation is signed with the old key")
 	}
+	// An ES256 key: access tokens are signed with it, ten times cheaper.
+	if _, err := e.P.Signing.RotateAlg(ctx, platform.CLI, "ES256"); err != nil {
+		t.Fatal(err)
+	}
+	es, err := conf.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, all, _ := verify(es.AccessToken); all["aud"] != orders.Identifier {
+		t.Fatalf("an ES256 token's claims: %v", all)
+	}
+	if parsed, _ := jwt.ParseSigned(es.AccessToken, []jose.SignatureAlgorithm{jose.ES256}); parsed == nil {
+		t.Fatal("with an ES256 key, the access token is not ES256")
+	}
+	if m := e.introspectAs(orders, es.AccessToken); !active(m) {
+		t.Fatalf("the API's introspection of an ES256 token: %v", m)
+	}
 	if status, _ := e.postForm("/oauth/revoke", url.Values{"token": {next.AccessToken}}, fmt.Sprint(app.ID), app.ClientSecret); status != 200 {
 		t.Fatalf("revoke: %d", status)
 	}
@@ -209,7 +226,8 @@ func TestResourceRequestsRefusedClearly(t *testing.T) {
 			{"two resources", cc(url.Values{"resource": {orders.Identifier, files.Identifier}}), id, app.ClientSecret, 400, "invalid_target", "more than once"},
 			{"a scope the API does not define", cc(url.Values{"resource": {orders.Identifier}, "scope": {"orders:delete"}}), id, app.ClientSecret, 400, "invalid_scope", "orders:delete"},
 			{"VK scope names for an API", cc(url.Values{"resource": {orders.Identifier}, "scope": {"friends"}}), id, app.ClientSecret, 400, "invalid_scope", "friends"},
-			{"an API's scopes without its resource", cc(url.Values{"scope": {"orders:read"}}), id, app.ClientSecret, 200, "", ""},
+			{"an API's scopes without its resource", cc(url.Values{"scope": {"orders:read"}}), id, app.ClientSecret, 400, "invalid_scope", "with its resource"},
+			{"VK's names without a resource, as before", cc(url.Values{"scope": {"friends"}}), id, app.ClientSecret, 200, "", ""},
 			{"an API's credentials as an app's", cc(url.Values{"resource": {orders.Identifier}}), orders.IntrospectionClientID, "whatever", 401, "invalid_client", "client_id"},
 			{"an unknown resource on an exchange", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "subject_token": {"x"},
 				"subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}, "resource": {"https://nowhere.example"}}, id, app.ClientSecret, 400, "invalid_target", "names no API"},
@@ -511,5 +529,41 @@ func TestBrowserConsentForAnAPIInBothLanguages(t *testing.T) {
 				t.Fatalf("allowed, the browser is at %s, want the app with a code", loc)
 			}
 		})
+	}
+}
+
+// A pushed authorization request (RFC 9126) carries the resource: an
+// unknown one is refused at the push, a good one is honoured at
+// /authorize like a plain request.
+func TestPushedRequestForAnAPI(t *testing.T) {
+	e := newEnv(t)
+	dev := e.user("dev", "")
+	e.user("pia", "")
+	orders := e.api(dev.ID, "https://orders.example/api", storage.TokenOpaque)
+	redirect := "https://svc.example/cb"
+	app := e.app(dev.ID, storage.Web, redirect)
+	push := func(resource string) (int, map[string]any) {
+		return e.postForm("/oauth/par", url.Values{"response_type": {"code"}, "redirect_uri": {redirect}, "scope": {"orders:read"},
+			"state": {"p"}, "resource": {resource}}, fmt.Sprint(app.ID), app.ClientSecret)
+	}
+	if status, m := push("https://nowhere.example"); status != 400 || m["error"] != "invalid_target" {
+		t.Fatalf("pushing an unknown resource: %d %v", status, m)
+	}
+	status, m := push(orders.Identifier)
+	if status != 201 {
+		t.Fatalf("pushing a request for the API: %d %v", status, m)
+	}
+	b := e.browser()
+	b.get(e.URL + "/authorize?" + url.Values{"client_id": {fmt.Sprint(app.ID)}, "request_uri": {m["request_uri"].(string)}}.Encode())
+	if to := b.login("pia", "password-pia"); to != "" || !strings.Contains(b.page, "Read your orders") {
+		t.Fatalf("the pushed request's dialog: %q", to)
+	}
+	code := query(t, b.approve()).Get("code")
+	status, tok := e.postForm("/access_token", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect}}, fmt.Sprint(app.ID), app.ClientSecret)
+	if status != 200 || tok["scope"] != "orders:read" {
+		t.Fatalf("the pushed request's token: %d %v", status, tok)
+	}
+	if m := e.introspectAs(orders, tok["access_token"].(string)); !active(m) {
+		t.Fatalf("the API's introspection: %v", m)
 	}
 }

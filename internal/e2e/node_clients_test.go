@@ -180,6 +180,12 @@ func TestJWTAccessTokensVerifyWithNodeJose(t *testing.T) {
 	if after["ok"] != true || after["kid"] == first["kid"] {
 		t.Fatalf("jose on a token signed after the rotation: %v (before: %v)", after, first["kid"])
 	}
+	if _, err := e.P.Signing.RotateAlg(ctx, platform.CLI, "ES256"); err != nil {
+		t.Fatal(err)
+	}
+	if es := verify(token(orders, "")); es["ok"] != true || es["kid"] == after["kid"] {
+		t.Fatalf("jose on a token signed with the ES256 key: %v", es)
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -30,6 +31,13 @@ func (g *clientCredentialsGrant) exchange(ctx context.Context, r *tokenRequest) 
 	if api != nil {
 		if m, e = apiScopes(api, r.form.Get("scope")); e != nil {
 			return nil, e
+		}
+	} else if s := r.form.Get("scope"); s != "" {
+		// The built-in service token has no scopes: VK's names are let
+		// through as before; anything else (an API's, without its
+		// resource) is said to be wrong.
+		if _, err := scope.Parse(scope.User, s); err != nil {
+			return nil, newError(protocol.InvalidScope, http.StatusBadRequest, err.Error()+": an API's scopes come with its resource")
 		}
 	}
 	jkt := ""

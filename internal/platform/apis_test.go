@@ -2,6 +2,8 @@ package platform_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -119,3 +121,83 @@ func TestAPIRules(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// With an ES256 key, JWT access tokens are signed ES256 (id_tokens stay
+// RS256), verify, and are checked like every token; retiring the ES256 key
+// goes back to RS256; the current RS256 key cannot be retired.
+func TestES256AccessTokens(t *testing.T) {
+	onBoth(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		if _, err := f.p.Signing.RotateAlg(ctx, platform.CLI, "HS256"); !errors.Is(err, platform.ErrKeyAlgorithm) {
+			t.Fatalf("an HMAC signing key: %v", err)
+		}
+		api, err := f.p.APIs.CreateAPI(ctx, platform.CLI, platform.NewAPI{OwnerID: f.owner.ID, Identifier: "https://orders.example/api",
+			APISettings: platform.APISettings{Name: "Orders", TokenFormat: storage.TokenJWT, Scopes: []platform.ScopeSpec{{Name: "orders:read", EN: "Read", RU: "Читать"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.p.Apps.SetClientCredentials(ctx, platform.CLI, f.app.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		app, _ := f.p.Apps.LookupApp(ctx, f.app.ID)
+		alg := func(raw string) string {
+			t.Helper()
+			h, _, _ := strings.Cut(raw, ".")
+			b, err := base64.RawURLEncoding.DecodeString(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var header struct{ Alg string }
+			json.Unmarshal(b, &header)
+			return header.Alg
+		}
+		issue := func() string {
+			t.Helper()
+			tok, err := f.p.Issuer.ClientCredentials(ctx, app, app.Secret.Hash, "", &api.API, 1, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.p.Tokens.CheckAccessToken(ctx, tok.Access); err != nil {
+				t.Fatalf("a %s access token does not check: %v", alg(tok.Access), err)
+			}
+			return tok.Access
+		}
+		if a := alg(issue()); a != "RS256" {
+			t.Fatalf("without an ES256 key: %s", a)
+		}
+		es, err := f.p.Signing.RotateAlg(ctx, platform.CLI, "ES256")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := alg(issue()); a != "ES256" {
+			t.Fatalf("with an ES256 key: %s", a)
+		}
+		if id, err := f.p.Signing.Sign(ctx, map[string]any{"sub": "1"}); err != nil || alg(id) != "RS256" {
+			t.Fatalf("an id_token with an ES256 key about: %v %v", alg(id), err)
+		}
+		keys, err := f.p.Signing.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		current := 0
+		for _, k := range keys {
+			if k.Current {
+				current++
+				if k.Algorithm == "RS256" {
+					if err := f.p.Signing.Retire(ctx, platform.CLI, k.KID); !errors.Is(err, platform.ErrCurrentKey) {
+						t.Fatalf("retiring the current RS256 key: %v", err)
+					}
+				}
+			}
+		}
+		if current != 2 {
+			t.Fatalf("keys %+v, want a current key of each algorithm", keys)
+		}
+		if err := f.p.Signing.Retire(ctx, platform.CLI, es.KID); err != nil {
+			t.Fatalf("retiring the ES256 key: %v", err)
+		}
+		if a := alg(issue()); a != "RS256" {
+			t.Fatalf("after retiring the ES256 key: %s", a)
+		}
+	})
+}

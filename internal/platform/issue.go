@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
@@ -433,7 +435,9 @@ func (s *Issuer) forAPI(ctx context.Context, t storage.Token, api *storage.API, 
 	if t.JKT != "" {
 		c.CNF = &CNF{JKT: t.JKT}
 	}
-	raw, err := s.signing.sign(ctx, "at+jwt", c)
+	// ES256 when the server has such a key (ten times cheaper to sign),
+	// RS256 otherwise: the JWKS publishes both.
+	raw, err := s.signing.sign(ctx, "at+jwt", c, jose.ES256, jose.RS256)
 	if err != nil {
 		return "", err
 	}

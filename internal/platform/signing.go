@@ -2,6 +2,9 @@ package platform
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -37,7 +40,9 @@ type Signing struct {
 
 type signingKey struct {
 	storage.SigningKey
-	private *rsa.PrivateKey
+	// private is an *rsa.PrivateKey (RS256) or an *ecdsa.PrivateKey on
+	// P-256 (ES256).
+	private crypto.Signer
 }
 
 const keysReload = 5 * time.Second
@@ -58,20 +63,39 @@ func (s *Signing) List(ctx context.Context) ([]SigningKeyInfo, error) {
 		return nil, err
 	}
 	out := make([]SigningKeyInfo, 0, len(all))
-	current := false
+	current := map[string]bool{}
 	for _, k := range all {
 		info := SigningKeyInfo{KID: k.KID, Algorithm: k.Algorithm, CreatedAt: k.CreatedAt.Unix(), Retired: !k.RetiredAt.IsZero()}
-		if !info.Retired && !current {
-			info.Current, current = true, true
+		if !info.Retired && !current[k.Algorithm] {
+			info.Current, current[k.Algorithm] = true, true
 		}
 		out = append(out, info)
 	}
 	return out, nil
 }
 
-// Rotate adds a new current key; the old ones stay published.
+// Rotate adds a new current RS256 key; the old ones stay published.
 func (s *Signing) Rotate(ctx context.Context, actor Actor) (SigningKeyInfo, error) {
-	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	return s.RotateAlg(ctx, actor, string(jose.RS256))
+}
+
+// ErrKeyAlgorithm refuses a key algorithm other than RS256 and ES256.
+var ErrKeyAlgorithm = &Error{Kind: Invalid, Field: "alg", Message: "a signing key is RS256 or ES256"}
+
+// RotateAlg adds a new current key of alg: RS256 (2048-bit RSA; id_tokens
+// and, while there is no ES256 key, JWT access tokens) or ES256 (P-256;
+// JWT access tokens, whose signing then costs a tenth as much).
+func (s *Signing) RotateAlg(ctx context.Context, actor Actor, alg string) (SigningKeyInfo, error) {
+	var priv crypto.Signer
+	var err error
+	switch jose.SignatureAlgorithm(alg) {
+	case jose.RS256:
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	case jose.ES256:
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	default:
+		return SigningKeyInfo{}, ErrKeyAlgorithm
+	}
 	if err != nil {
 		return SigningKeyInfo{}, err
 	}
@@ -91,7 +115,7 @@ func (s *Signing) Rotate(ctx context.Context, actor Actor) (SigningKeyInfo, erro
 	if len(existing) > 0 && !created.After(existing[0].CreatedAt) {
 		created = existing[0].CreatedAt.Add(time.Millisecond)
 	}
-	k := storage.SigningKey{KID: base64.RawURLEncoding.EncodeToString(id[:]), Algorithm: string(jose.RS256), Sealed: s.Keys.Seal(der), CreatedAt: created}
+	k := storage.SigningKey{KID: base64.RawURLEncoding.EncodeToString(id[:]), Algorithm: alg, Sealed: s.Keys.Seal(der), CreatedAt: created}
 	if err := s.store.CreateSigningKey(ctx, k); err != nil {
 		return SigningKeyInfo{}, err
 	}
@@ -100,7 +124,9 @@ func (s *Signing) Rotate(ctx context.Context, actor Actor) (SigningKeyInfo, erro
 	return SigningKeyInfo{KID: k.KID, Algorithm: k.Algorithm, CreatedAt: k.CreatedAt.Unix(), Current: true}, nil
 }
 
-// ErrCurrentKey refuses retiring the key that signs: rotate first.
+// ErrCurrentKey refuses retiring the RS256 key that signs id_tokens:
+// rotate first. (The current ES256 key may go: JWT access tokens are then
+// signed RS256.)
 var ErrCurrentKey = &Error{Kind: Conflict, Message: "this is the current signing key: rotate first (latchkey keys rotate), then retire it"}
 
 // Retire takes a key out of the JWKS: tokens it signed stop verifying.
@@ -110,7 +136,7 @@ func (s *Signing) Retire(ctx context.Context, actor Actor, kid string) error {
 		return err
 	}
 	for _, k := range keys {
-		if k.KID == kid && k.Current {
+		if k.KID == kid && k.Current && k.Algorithm == string(jose.RS256) {
 			return ErrCurrentKey
 		}
 	}
@@ -145,7 +171,7 @@ func (s *Signing) published(ctx context.Context) ([]signingKey, error) {
 		return keys, nil // read while this call waited
 	}
 	keys, err := s.load(ctx)
-	if err == nil && len(keys) == 0 {
+	if err == nil && !hasAlg(keys, jose.RS256) {
 		if _, err = s.Rotate(ctx, Actor{IP: "first use"}); err == nil {
 			keys, err = s.load(ctx)
 		}
@@ -183,11 +209,14 @@ func (s *Signing) load(ctx context.Context) ([]signingKey, error) {
 			return nil, fmt.Errorf("signing key %s: %w", k.KID, err)
 		}
 		priv, err := x509.ParsePKCS8PrivateKey(der)
-		rk, ok := priv.(*rsa.PrivateKey)
-		if err != nil || !ok {
-			return nil, fmt.Errorf("signing key %s: not an RSA key", k.KID)
+		signer, ok := priv.(crypto.Signer)
+		_, isRSA := priv.(*rsa.PrivateKey)
+		ec, isEC := priv.(*ecdsa.PrivateKey)
+		if err != nil || !ok || k.Algorithm == string(jose.RS256) && !isRSA ||
+			k.Algorithm == string(jose.ES256) && (!isEC || ec.Curve != elliptic.P256()) {
+			return nil, fmt.Errorf("signing key %s: not a %s key", k.KID, k.Algorithm)
 		}
-		keys = append(keys, signingKey{SigningKey: k, private: rk})
+		keys = append(keys, signingKey{SigningKey: k, private: signer})
 	}
 	return keys, nil
 }
@@ -200,7 +229,7 @@ func (s *Signing) JWKS(ctx context.Context) (jose.JSONWebKeySet, error) {
 	}
 	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, len(keys))}
 	for i, k := range keys {
-		set.Keys[i] = jose.JSONWebKey{Key: &k.private.PublicKey, KeyID: k.KID, Algorithm: k.Algorithm, Use: "sig"}
+		set.Keys[i] = jose.JSONWebKey{Key: k.private.Public(), KeyID: k.KID, Algorithm: k.Algorithm, Use: "sig"}
 	}
 	return set, nil
 }
@@ -210,18 +239,32 @@ func (s *Signing) Sign(ctx context.Context, claims any) (string, error) {
 	return s.sign(ctx, "JWT", claims)
 }
 
-// sign signs claims with the current key, with typ in the header (RFC 9068
-// access tokens are at+jwt).
-func (s *Signing) sign(ctx context.Context, typ jose.ContentType, claims any) (string, error) {
+// sign signs claims with the current key of the first of algs that has
+// one, with typ in the header (RFC 9068 access tokens are at+jwt).
+func (s *Signing) sign(ctx context.Context, typ jose.ContentType, claims any, algs ...jose.SignatureAlgorithm) (string, error) {
 	keys, err := s.published(ctx)
 	if err != nil {
 		return "", err
 	}
-	if len(keys) == 0 {
+	if len(algs) == 0 {
+		algs = []jose.SignatureAlgorithm{jose.RS256}
+	}
+	var k *signingKey
+	for _, alg := range algs {
+		for i := range keys {
+			if keys[i].Algorithm == string(alg) {
+				k = &keys[i]
+				break
+			}
+		}
+		if k != nil {
+			break
+		}
+	}
+	if k == nil {
 		return "", errors.New("no signing key")
 	}
-	k := keys[0]
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: k.private, KeyID: k.KID}},
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(k.Algorithm), Key: jose.JSONWebKey{Key: k.private, KeyID: k.KID}},
 		(&jose.SignerOptions{}).WithType(typ))
 	if err != nil {
 		return "", err
@@ -236,7 +279,7 @@ var ErrBadJWT = errors.New("not a JWT signed by this server")
 // Verify checks that raw is a JWT signed by one of the published keys and
 // decodes its claims into out. What the claims must say is the caller's.
 func (s *Signing) Verify(ctx context.Context, raw string, out any) error {
-	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
 	if err != nil || len(tok.Headers) != 1 {
 		return ErrBadJWT
 	}
@@ -245,12 +288,22 @@ func (s *Signing) Verify(ctx context.Context, raw string, out any) error {
 		return err
 	}
 	for _, k := range keys {
-		if k.KID == tok.Headers[0].KeyID {
-			if tok.Claims(&k.private.PublicKey, out) != nil {
+		if k.KID == tok.Headers[0].KeyID && k.Algorithm == tok.Headers[0].Algorithm {
+			if tok.Claims(k.private.Public(), out) != nil {
 				return ErrBadJWT
 			}
 			return nil
 		}
 	}
 	return ErrBadJWT
+}
+
+// hasAlg reports whether one of keys is of alg.
+func hasAlg(keys []signingKey, alg jose.SignatureAlgorithm) bool {
+	for _, k := range keys {
+		if k.Algorithm == string(alg) {
+			return true
+		}
+	}
+	return false
 }
