@@ -367,7 +367,7 @@ var russian = map[string]string{
 	"Delete this API?":    "Удалить этот API?",
 	"The API is deleted and every token for it stops working at once. This cannot be undone.": "API будет удалён, и все токены для него сразу перестанут работать. Это нельзя отменить.",
 	"Resource: a token is exchanged for a narrower one of its own API, never another's.":      "Resource: токен обменивается на более узкий токен того же API, а не другого.",
-	"Alg: a signing key is RS256 or ES256.": "Alg: ключ подписи — RS256 или ES256.",
+	"Alg: a signing key is RS256 or ES256.":                                                   "Alg: ключ подписи — RS256 или ES256.",
 	"Id_token: id_token is missing, invalid or expired.":                                      "Id_token: id_token не передан, неверен или истёк.",
 	"Scope: scope asks for more than the grant has.":                                          "Scope: запрошено больше прав, чем выдано.",
 	"Subject_token: subject_token is about to expire.":                                        "Subject_token: срок действия subject_token вот-вот истечёт.",
