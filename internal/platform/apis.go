@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -271,7 +272,7 @@ func (s *APIs) apply(actor Actor, a *storage.API, set APISettings) error {
 	if err != nil {
 		return err
 	}
-	gateway := set.Upstream != a.Upstream || set.Slug != a.Slug || !sameRoutes(set.Routes, a.Routes)
+	gateway := set.Upstream != a.Upstream || set.Slug != a.Slug || !slices.Equal(set.Routes, a.Routes)
 	if gateway && !actor.Operator {
 		return &Error{Kind: Forbidden, Field: "upstream", Message: "the gateway fields (upstream, slug, routes) are set by the server's operator"}
 	}
@@ -332,18 +333,6 @@ func mergeScopes(had []storage.APIScope, want []ScopeSpec) ([]storage.APIScope, 
 		next++
 	}
 	return out, nil
-}
-
-func sameRoutes(a, b []storage.APIRoute) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // validGateway checks the gateway fields: an upstream and a slug
