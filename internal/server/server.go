@@ -17,6 +17,7 @@ import (
 
 	"latchkey/internal/api"
 	"latchkey/internal/config"
+	"latchkey/internal/gateway"
 	"latchkey/internal/httpx"
 	"latchkey/internal/methods"
 	"latchkey/internal/metrics"
@@ -53,6 +54,7 @@ type Server struct {
 	authorize   *authorize.Handler
 	console     *console.Handler
 	communities *communities.Handler
+	gateway     *gateway.Gateway
 	embed       *embed.Handler
 	kit         *web.Kit
 	admin       http.Handler
@@ -86,6 +88,7 @@ func New(d Deps) (*Server, error) {
 	s.console = console.New(kit, p.Apps, p.APIs, s.oauth.BlankURL(), d.PublicURL.JoinPath("/.well-known/openid-configuration").String())
 	s.communities = communities.New(kit, communitiesServices{p.Communities, p.Apps, p.Bots, p.Messages}, communitiesServices{p.Communities, p.Apps, p.Bots, p.Messages})
 	s.embed = embed.New(kit, p.Apps, p.Consents, cfg.ImplicitTokenTTL, d.PublicURL)
+	s.gateway = &gateway.Gateway{APIs: p.APIs, Tokens: p.Tokens, Log: d.Log, PublicURL: d.PublicURL, Now: p.Now}
 	if err := kit.Err(); err != nil {
 		return nil, err // a page's template is broken
 	}

@@ -1,0 +1,211 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/websocket"
+
+	"latchkey/internal/platform"
+	"latchkey/internal/storage"
+)
+
+// upstream is an API behind the gateway: it echoes what reached it, streams
+// Server-Sent Events, and echoes WebSocket messages.
+func upstream(t *testing.T) *httptest.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"path": r.URL.Path, "query": r.URL.RawQuery, "method": r.Method, "headers": r.Header})
+	})
+	mux.HandleFunc("/events", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range 3 {
+			fmt.Fprintf(w, "data: event %d\n\n", i)
+			w.(http.Flusher).Flush()
+			if i < 2 {
+				<-r.Context().Done() // the next only when the client has gone: the first must arrive alone
+				return
+			}
+		}
+	})
+	mux.Handle("/ws", websocket.Handler(func(c *websocket.Conn) { io.Copy(c, c) }))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// An API behind the gateway needs no OAuth code: a token for it reaches the
+// upstream with who is calling in X-Latchkey-* (spoofed ones dropped, the
+// credentials removed); a missing, revoked or other API's token is 401
+// with the RFC 9728 metadata, a route's missing scope 403, beyond the rate
+// 429; Server-Sent Events stream, WebSockets pass; an upstream that is down
+// is 502; forward authentication answers the same.
+func TestGatewayMode(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	dev := e.user("gwdev", "")
+	up := upstream(t)
+	shop, err := e.P.APIs.CreateAPI(ctx, platform.CLI, platform.NewAPI{OwnerID: dev.ID, APISettings: platform.APISettings{
+		Name: "Shop", Slug: "shop", Upstream: up.URL, Rate: 5,
+		Scopes: []platform.ScopeSpec{{Name: "shop:read", EN: "See the shop", RU: "Смотреть магазин"}, {Name: "shop:write", EN: "Order", RU: "Заказывать"}},
+		Routes: []storage.APIRoute{{Method: "POST", Prefix: "/orders", Scope: "shop:write"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	down, err := e.P.APIs.CreateAPI(ctx, platform.CLI, platform.NewAPI{OwnerID: dev.ID, APISettings: platform.APISettings{
+		Name: "Down", Slug: "down", Upstream: "http://127.0.0.1:1", Scopes: []platform.ScopeSpec{{Name: "down:read", EN: "Read", RU: "Читать"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := e.api(dev.ID, "https://other.example", storage.TokenOpaque)
+	app := e.app(dev.ID, storage.Web, "https://svc.example/cb")
+	if _, err := e.P.Apps.SetClientCredentials(ctx, platform.CLI, app.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	token := func(api platform.APIView, scope string) string {
+		t.Helper()
+		status, m := e.postForm("/access_token", url.Values{"grant_type": {"client_credentials"}, "resource": {api.Identifier}, "scope": {scope}},
+			fmt.Sprint(app.ID), app.ClientSecret)
+		if status != 200 {
+			t.Fatalf("a token for %s: %d %v", api.Identifier, status, m)
+		}
+		return m["access_token"].(string)
+	}
+	do := func(method, path, tok string, header http.Header) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, e.URL+path, nil)
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		e.Clock.Advance(time.Second) // the per-token rate, except where a test means it
+		return resp
+	}
+	if shop.Identifier != e.URL+"/api/shop" {
+		t.Fatalf("a gateway API's identifier: %s", shop.Identifier)
+	}
+	read := token(shop, "shop:read")
+
+	resp := do("GET", "/api/shop/echo?x=1&y=2", read, http.Header{"X-Latchkey-Subject": {"1"}, "X-Latchkey-Anything": {"spoofed"}, "Dpop": {"junk"}})
+	var echoed struct {
+		Path, Query string
+		Headers     http.Header
+	}
+	json.NewDecoder(resp.Body).Decode(&echoed)
+	h := echoed.Headers
+	if resp.StatusCode != 200 || echoed.Path != "/echo" || echoed.Query != "x=1&y=2" {
+		t.Fatalf("through the gateway: %d %+v", resp.StatusCode, echoed)
+	}
+	if h.Get("X-Latchkey-Client-Id") != fmt.Sprint(app.ID) || h.Get("X-Latchkey-Scope") != "shop:read" || h.Get("X-Latchkey-Subject") != "" ||
+		len(h.Get("X-Latchkey-Token-Id")) != 32 || strings.Contains(h.Get("X-Latchkey-Token-Id"), read) {
+		t.Fatalf("the caller's headers at the upstream: %v", h)
+	}
+	if h.Get("Authorization") != "" || h.Get("Dpop") != "" || h.Get("X-Latchkey-Anything") != "" || h.Get("X-Forwarded-Host") == "" {
+		t.Fatalf("the upstream saw credentials or spoofed headers: %v", h)
+	}
+
+	metadata := `resource_metadata="` + e.URL + `/.well-known/oauth-protected-resource/api/shop"`
+	for _, c := range []struct {
+		name, method, path, tok string
+		status                  int
+		challenge               string
+	}{
+		{"no token", "GET", "/api/shop/echo", "", 401, metadata},
+		{"another API's token", "GET", "/api/shop/echo", token(other, "orders:read"), 401, `error="invalid_token"`},
+		{"a route's missing scope", "POST", "/api/shop/orders", read, 403, `error="insufficient_scope", scope="shop:write"`},
+		{"an encoded slash", "GET", "/api/shop/a%2Fb", read, 400, ""},
+		{"no such API", "GET", "/api/nothing/echo", read, 404, ""},
+		{"an upper-case slug", "GET", "/api/SHOP/echo", read, 404, ""},
+		{"an upstream that is down", "GET", "/api/down/echo", token(down, "down:read"), 502, ""},
+	} {
+		resp := do(c.method, c.path, c.tok, nil)
+		if resp.StatusCode != c.status || !strings.Contains(resp.Header.Get("WWW-Authenticate"), c.challenge) {
+			t.Errorf("%s: %d %q, want %d with %q", c.name, resp.StatusCode, resp.Header.Get("WWW-Authenticate"), c.status, c.challenge)
+		}
+	}
+	if resp := do("POST", "/api/shop/orders", token(shop, "shop:read shop:write"), nil); resp.StatusCode == 403 {
+		t.Fatal("a token with the route's scope refused")
+	}
+
+	// Server-Sent Events arrive as they are written.
+	resp = do("GET", "/api/shop/events", read, nil)
+	first, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || first != "data: event 0\n" {
+		t.Fatalf("the first event did not arrive alone: %q %v", first, err)
+	}
+	resp.Body.Close()
+
+	// A WebSocket echo through the gateway.
+	wsURL := "ws" + strings.TrimPrefix(e.URL, "http") + "/api/shop/ws"
+	cfg, _ := websocket.NewConfig(wsURL, e.URL)
+	cfg.Header = http.Header{"Authorization": {"Bearer " + read}}
+	ws, err := websocket.DialConfig(cfg)
+	if err != nil {
+		t.Fatalf("a WebSocket through the gateway: %v", err)
+	}
+	websocket.Message.Send(ws, "ping")
+	var back string
+	if err := websocket.Message.Receive(ws, &back); err != nil || back != "ping" {
+		t.Fatalf("the WebSocket echo: %q %v", back, err)
+	}
+	ws.Close()
+
+	// Forward authentication, as nginx's auth_request asks.
+	check := func(uri, method, tok string) *http.Response {
+		u, _ := url.Parse(e.URL)
+		return do("GET", "/oauth/check", tok, http.Header{"X-Forwarded-Proto": {"http"}, "X-Forwarded-Host": {u.Host}, "X-Original-Uri": {uri}, "X-Original-Method": {method}})
+	}
+	if resp := check("/api/shop/echo?x=1", "GET", read); resp.StatusCode != 200 || resp.Header.Get("X-Latchkey-Scope") != "shop:read" {
+		t.Fatalf("forward authentication of a good token: %d %v", resp.StatusCode, resp.Header)
+	}
+	if resp := check("/api/shop/orders", "POST", read); resp.StatusCode != 403 {
+		t.Fatalf("forward authentication of a route's missing scope: %d", resp.StatusCode)
+	}
+	if resp := check("/api/shop/echo", "GET", ""); resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), metadata) {
+		t.Fatalf("forward authentication without a token: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+
+	// Revoked: refused at once on this node.
+	if status, _ := e.postForm("/oauth/revoke", url.Values{"token": {read}}, fmt.Sprint(app.ID), app.ClientSecret); status != 200 {
+		t.Fatal("revoke")
+	}
+	if resp := do("GET", "/api/shop/echo", read, nil); resp.StatusCode != 401 {
+		t.Fatalf("a revoked token: %d", resp.StatusCode)
+	}
+
+	// Beyond the API's rate (5 a second) with one token: 429.
+	fresh := token(shop, "shop:read")
+	statuses := map[int]int{}
+	for range 8 {
+		req, _ := http.NewRequest("GET", e.URL+"/api/shop/echo", nil)
+		req.Header.Set("Authorization", "Bearer "+fresh)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		statuses[resp.StatusCode]++
+		if resp.StatusCode == 429 && resp.Header.Get("Retry-After") == "" {
+			t.Fatal("429 without Retry-After")
+		}
+	}
+	if statuses[429] == 0 || statuses[200] == 0 {
+		t.Fatalf("8 calls at once with a rate of 5: %v, want some 200 then 429", statuses)
+	}
+}

@@ -1,0 +1,82 @@
+package gateway
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"latchkey/internal/httpx"
+	"latchkey/internal/storage"
+)
+
+// maxSegments bounds the prefixes of a path tried as an API's identifier:
+// the work of one unauthenticated request.
+const maxSegments = 16
+
+// Check serves GET /oauth/check, forward authentication: the original
+// request's URL is rebuilt from X-Forwarded-Proto (https when absent),
+// X-Forwarded-Host and X-Original-URI or X-Forwarded-Uri, its method from
+// X-Original-Method or X-Forwarded-Method; the API is the one whose
+// identifier is the URL's longest prefix ending at a path segment. The
+// answer is 200 with the X-Latchkey-* headers, or the gateway's 401, 403
+// or 429.
+func (g *Gateway) Check(w http.ResponseWriter, r *http.Request) {
+	g.init()
+	h := r.Header
+	proto := h.Get("X-Forwarded-Proto")
+	if proto != "http" {
+		proto = "https"
+	}
+	host := h.Get("X-Forwarded-Host")
+	uri := h.Get("X-Original-URI")
+	if uri == "" {
+		uri = h.Get("X-Forwarded-Uri")
+	}
+	method := h.Get("X-Original-Method")
+	if method == "" {
+		method = h.Get("X-Forwarded-Method")
+	}
+	if method == "" {
+		method = http.MethodGet
+	}
+	original, err := url.Parse(proto + "://" + host + uri)
+	if host == "" || uri == "" || !strings.HasPrefix(uri, "/") || err != nil || original.Host != host {
+		refuse(w, &refusal{http.StatusUnauthorized, "", "the original request is unknown: send X-Forwarded-Host and X-Original-URI (or X-Forwarded-Uri)"})
+		return
+	}
+	api := g.apiOf(r, original)
+	if api == nil {
+		refuse(w, &refusal{http.StatusUnauthorized, "", "no API is served at " + original.Scheme + "://" + original.Host + original.Path})
+		return
+	}
+	target := (&url.URL{Scheme: original.Scheme, Host: original.Host, Path: original.Path}).String()
+	rel := "/" + strings.TrimPrefix(strings.TrimPrefix(original.Path, mustPath(api.Identifier)), "/")
+	caller, rf := g.check(r, api, target, method, rel)
+	if rf != nil {
+		refuse(w, rf)
+		return
+	}
+	out := w.Header()
+	caller.headers(out)
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"subject": caller.Subject, "client_id": caller.ClientID, "scope": caller.Scope})
+}
+
+// apiOf is the API whose identifier is u's longest prefix ending at a path
+// segment (nil for none).
+func (g *Gateway) apiOf(r *http.Request, u *url.URL) *storage.API {
+	base := u.Scheme + "://" + u.Host
+	segments := strings.Split(strings.Trim(u.Path, "/"), "/")
+	if len(segments) > maxSegments {
+		segments = segments[:maxSegments]
+	}
+	for n := len(segments); n >= 0; n-- {
+		candidate := base
+		if n > 0 {
+			candidate += "/" + strings.Join(segments[:n], "/")
+		}
+		if api, err := g.APIs.Resource(r.Context(), candidate); err == nil && api != nil {
+			return api
+		}
+	}
+	return nil
+}

@@ -1,0 +1,279 @@
+// Package gateway puts Latchkey in front of an API so that the API needs
+// no OAuth code: requests to /api/<slug>/… are checked on the same fast
+// path as the built-in API (the token's MAC or signature, the cache, the
+// token's API, a DPoP proof when bound, the API's route rules and per-token
+// rate) and go to the API's upstream, with who is calling in X-Latchkey-*
+// headers and the credentials removed. Forward authentication
+// (/oauth/check) answers the same question for nginx's auth_request,
+// Traefik's ForwardAuth or Envoy's ext_authz.
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"latchkey/internal/httpx"
+	"latchkey/internal/platform"
+	"latchkey/internal/ratelimit"
+	"latchkey/internal/storage"
+	"latchkey/internal/token"
+)
+
+// APIs finds the API a request is for (platform.APIs).
+type APIs interface {
+	Resource(ctx context.Context, identifier string) (*storage.API, error)
+	GatewayIdentifier(slug string) string
+}
+
+// Tokens checks the token a request presents (platform.Tokens).
+type Tokens interface {
+	CheckAccessToken(ctx context.Context, raw string) (storage.Token, error)
+	CheckBinding(ctx context.Context, t storage.Token, dpopScheme bool, proof, method, target, raw string) error
+}
+
+// Gateway serves /api/<slug>/… and /oauth/check.
+type Gateway struct {
+	APIs   APIs
+	Tokens Tokens
+	Log    *slog.Logger
+	// PublicURL is the server's: a DPoP proof's htu, and where the RFC
+	// 9728 metadata a refusal points to lives.
+	PublicURL *url.URL
+	// UpstreamTimeout bounds the wait for an upstream's answer headers
+	// (30 s when 0): then 504.
+	UpstreamTimeout time.Duration
+	// Now is the clock of the rate limits.
+	Now func() time.Time
+
+	limits    *ratelimit.Limiter
+	transport http.RoundTripper
+	once      sync.Once
+}
+
+func (g *Gateway) init() {
+	g.once.Do(func() {
+		g.limits = ratelimit.New(1 << 16)
+		timeout := g.UpstreamTimeout
+		if timeout == 0 {
+			timeout = 30 * time.Second
+		}
+		g.transport = &http.Transport{
+			Proxy:                 nil, // the upstream is the operator's, reached directly
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConnsPerHost:   64,
+			IdleConnTimeout:       90 * time.Second,
+			ResponseHeaderTimeout: timeout,
+			ForceAttemptHTTP2:     false,
+		}
+		if g.Now == nil {
+			g.Now = time.Now
+		}
+	})
+}
+
+// Caller is who a checked request is from, as the X-Latchkey-* headers
+// tell the upstream.
+type Caller struct {
+	Subject, ClientID, Scope, TokenID string
+}
+
+// headers sets the caller's headers on h, after removing every incoming
+// X-Latchkey-* and the credentials.
+func (c Caller) headers(h http.Header) {
+	for k := range h {
+		if strings.HasPrefix(http.CanonicalHeaderKey(k), "X-Latchkey-") {
+			delete(h, k)
+		}
+	}
+	h.Del("Authorization")
+	h.Del("Dpop")
+	h.Set("X-Latchkey-Subject", c.Subject)
+	h.Set("X-Latchkey-Client-Id", c.ClientID)
+	h.Set("X-Latchkey-Scope", c.Scope)
+	h.Set("X-Latchkey-Token-Id", c.TokenID)
+}
+
+// refusal is why a request is not let through, as its answer.
+type refusal struct {
+	status int
+	// challenge is the WWW-Authenticate value ("" for none).
+	challenge string
+	message   string
+}
+
+// check checks the request's token for api, at the request's target URL
+// (the htu of a DPoP proof), with the route rules for method and path.
+func (g *Gateway) check(r *http.Request, api *storage.API, target, method, path string) (Caller, *refusal) {
+	metadata := g.PublicURL.JoinPath("/.well-known/oauth-protected-resource", strings.TrimPrefix(mustPath(api.Identifier), "/")).String()
+	raw, dpopScheme := httpx.Credential(r.Header.Get("Authorization"))
+	scheme := "Bearer"
+	if dpopScheme {
+		scheme = "DPoP"
+	}
+	if raw == "" {
+		return Caller{}, &refusal{http.StatusUnauthorized, `Bearer resource_metadata="` + metadata + `"`, "a token for " + api.Identifier + " is required"}
+	}
+	invalid := func(why string) *refusal {
+		return &refusal{http.StatusUnauthorized, scheme + ` error="invalid_token", error_description="` + why + `", resource_metadata="` + metadata + `"`, why}
+	}
+	t, err := g.Tokens.CheckAccessToken(r.Context(), raw)
+	switch {
+	case platform.Refused(err):
+		return Caller{}, invalid("the token is invalid, expired or revoked")
+	case err != nil:
+		return Caller{}, &refusal{http.StatusServiceUnavailable, "", "the token cannot be checked right now; try again"}
+	case t.APIID != api.ID:
+		return Caller{}, invalid("the token is not for this API")
+	}
+	if t.JKT != "" || dpopScheme {
+		err := g.Tokens.CheckBinding(r.Context(), t, dpopScheme, r.Header.Get("DPoP"), method, target, raw)
+		var be *platform.ErrBinding
+		if errors.As(err, &be) {
+			return Caller{}, invalid(be.Reason)
+		}
+		if err != nil {
+			return Caller{}, &refusal{http.StatusServiceUnavailable, "", "the token cannot be checked right now; try again"}
+		}
+	}
+	if need, ok := routeScope(api, method, path); ok {
+		bit, known := scopeBit(api, need)
+		if !known || t.Scope&(1<<bit) == 0 {
+			return Caller{}, &refusal{http.StatusForbidden, scheme + ` error="insufficient_scope", scope="` + need + `", resource_metadata="` + metadata + `"`,
+				"this request needs the scope " + need}
+		}
+	}
+	rate := float64(api.Rate)
+	if rate <= 0 {
+		rate = platform.DefaultAPIRate
+	}
+	if !g.limits.Allow(t.Hash, rate, max(int(rate), 1), g.Now()) {
+		return Caller{}, &refusal{http.StatusTooManyRequests, "", "too many requests with this token: slow down"}
+	}
+	c := Caller{ClientID: strconv.FormatInt(t.AppID, 10), Scope: strings.Join(platform.ScopeNames(api, t.Scope), " "), TokenID: tokenID(t.Hash)}
+	if t.UserID != 0 {
+		c.Subject = strconv.FormatInt(t.UserID, 10)
+	}
+	return c, nil
+}
+
+// tokenID is a stable name of a token for the upstream: a hash of its
+// storage hash, never the token (nor the key storage keeps it under).
+func tokenID(h token.Hash) string {
+	sum := sha256.Sum256(append([]byte("latchkey gateway token id\x00"), h[:]...))
+	return hex.EncodeToString(sum[:16])
+}
+
+func mustPath(identifier string) string {
+	u, err := url.Parse(identifier)
+	if err != nil {
+		return ""
+	}
+	return u.Path
+}
+
+// routeScope is the scope the API's route rules ask of a request: the rule
+// with the longest prefix matching path, of method or any method.
+func routeScope(api *storage.API, method, path string) (string, bool) {
+	best, found := -1, ""
+	for _, r := range api.Routes {
+		if (r.Method == "*" || r.Method == method) && strings.HasPrefix(path, r.Prefix) && len(r.Prefix) > best {
+			best, found = len(r.Prefix), r.Scope
+		}
+	}
+	return found, best >= 0
+}
+
+func scopeBit(api *storage.API, name string) (int, bool) {
+	for _, sc := range api.Scopes {
+		if sc.Name == name && !sc.Removed {
+			return sc.Bit, true
+		}
+	}
+	return 0, false
+}
+
+// refuse answers a refusal: JSON, with its WWW-Authenticate and, for 429,
+// Retry-After.
+func refuse(w http.ResponseWriter, rf *refusal) {
+	if rf.challenge != "" {
+		w.Header().Set("WWW-Authenticate", rf.challenge)
+	}
+	if rf.status == http.StatusTooManyRequests || rf.status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	code := map[int]string{401: "invalid_token", 403: "insufficient_scope", 429: "slow_down", 503: "temporarily_unavailable"}[rf.status]
+	httpx.WriteJSON(w, rf.status, map[string]string{"error": code, "error_description": rf.message})
+}
+
+// ServeHTTP serves /api/<slug>/<rest>: the request, checked, goes to the
+// API's upstream + /<rest>, query kept, streamed both ways.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.init()
+	rest, ok := strings.CutPrefix(r.URL.Path, "/api/")
+	slug, tail, _ := strings.Cut(rest, "/")
+	switch {
+	case !ok || slug == "" || strings.ContainsAny(slug, "%") || slug != strings.ToLower(slug):
+		notFound(w, r.URL.Path)
+		return
+	case strings.Contains(strings.ToLower(r.URL.EscapedPath()), "%2f"):
+		httpx.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "an encoded slash in the path is not passed on"})
+		return
+	}
+	api, err := g.APIs.Resource(r.Context(), g.APIs.GatewayIdentifier(slug))
+	if err != nil || api == nil || api.Upstream == "" || api.Slug != slug {
+		notFound(w, r.URL.Path)
+		return
+	}
+	target := g.PublicURL.JoinPath(r.URL.Path).String()
+	caller, rf := g.check(r, api, target, r.Method, "/"+tail)
+	if rf != nil {
+		refuse(w, rf)
+		return
+	}
+	upstream, err := url.Parse(api.Upstream)
+	if err != nil {
+		httpx.WriteJSON(w, http.StatusBadGateway, map[string]string{"error": "bad_gateway", "error_description": "the API's upstream is not a URL"})
+		return
+	}
+	proxy := &httputil.ReverseProxy{
+		Transport:     g.transport,
+		FlushInterval: -1, // every write reaches the client as it comes (Server-Sent Events)
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(upstream)
+			pr.Out.URL.Path = strings.TrimSuffix(upstream.Path, "/") + "/" + tail
+			pr.Out.URL.RawPath = ""
+			pr.Out.URL.RawQuery = r.URL.RawQuery
+			pr.SetXForwarded()
+			caller.headers(pr.Out.Header)
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			var ne net.Error
+			if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+				httpx.WriteJSON(w, http.StatusGatewayTimeout, map[string]string{"error": "gateway_timeout", "error_description": "the API did not answer in time"})
+				return
+			}
+			if httpx.ClientGone(r, err) {
+				w.WriteHeader(httpx.StatusClientClosed)
+				return
+			}
+			g.Log.WarnContext(r.Context(), "gateway: the upstream failed", "api", api.Identifier, "err", err)
+			httpx.WriteJSON(w, http.StatusBadGateway, map[string]string{"error": "bad_gateway", "error_description": "the API cannot be reached right now"})
+		},
+	}
+	proxy.ServeHTTP(w, r)
+}
+
+func notFound(w http.ResponseWriter, path string) {
+	httpx.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no API is served at " + path})
+}
