@@ -350,9 +350,6 @@ func validGateway(set APISettings, scopes []storage.APIScope) error {
 			return invalid("upstream", "%q must be an absolute http or https URL", set.Upstream)
 		}
 	}
-	if len(set.Routes) > 0 && set.Slug == "" {
-		return invalid("route", "route rules are for gateway APIs")
-	}
 	for _, r := range set.Routes {
 		if !routeMethod.MatchString(r.Method) || !strings.HasPrefix(r.Prefix, "/") || !validText(r.Prefix) || len(r.Prefix) > 1024 {
 			return invalid("route", "%q %q: want a method (or *) and a path prefix starting with /", r.Method, r.Prefix)

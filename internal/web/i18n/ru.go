@@ -311,7 +311,6 @@ var russian = map[string]string{
 	"Resource: resource names no API of this server.":                                                     "Resource: resource не называет ни одного API этого сервера.",
 	"Route: %q %q: want a method (or *) and a path prefix starting with /.":                               "Маршрут: %q %q: нужен метод (или *) и префикс пути, начинающийся с /.",
 	"Route: %q is not one of the API's scopes.":                                                           "Маршрут: %q — не право этого API.",
-	"Route: route rules are for gateway APIs.":                                                            "Маршрут: правила маршрутов — только для API за шлюзом.",
 	"Scope: %q is OpenID Connect's, asked for beside an API's scopes.":                                    "Scope: %q — право OpenID Connect, его запрашивают рядом с правами API.",
 	"Scope: %q is listed twice.":                                                                          "Scope: %q указано дважды.",
 	"Scope: %q needs an English and a Russian description, each 1 to 200 characters on one line.":         "Scope: для %q нужны описания на английском и русском, каждое от 1 до 200 символов в одну строку.",
