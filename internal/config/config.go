@@ -50,6 +50,8 @@ type Config struct {
 	AllowPlainPKCE   bool
 	RefreshTokenTTL  time.Duration
 	RefreshGrace     time.Duration
+	// UpstreamTimeout bounds the gateway's wait for an upstream's answer.
+	UpstreamTimeout time.Duration
 
 	// TLSCert and TLSKey serve HTTPS (and HTTP/2); both or neither.
 	// Certificate is the pair, loaded by Validate.
@@ -92,6 +94,7 @@ func Defaults() Config {
 		ImplicitTokenTTL: 24 * time.Hour,
 		CodeTokenTTL:     12 * time.Hour,
 		RefreshTokenTTL:  4320 * time.Hour,
+		UpstreamTimeout:  30 * time.Second,
 		RateUser:         3,
 		RateCommunity:    20,
 		RateService:      3,
@@ -117,6 +120,7 @@ func (c *Config) BindServe(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.AllowPlainPKCE, "allow-plain-pkce", c.AllowPlainPKCE, "accept code_challenge_method=plain (S256 is always accepted)")
 	fs.DurationVar(&c.RefreshTokenTTL, "refresh-token-ttl", c.RefreshTokenTTL, "lifetime of a refresh token")
 	fs.DurationVar(&c.RefreshGrace, "refresh-grace", c.RefreshGrace, "how long after its first use a spent refresh token may be retried without revoking its grant (0: never)")
+	fs.DurationVar(&c.UpstreamTimeout, "upstream-timeout", c.UpstreamTimeout, "how long the gateway waits for an API's upstream to answer (then 504)")
 	fs.Float64Var(&c.RateUser, "rate-user", c.RateUser, "API requests per second per user token")
 	fs.Float64Var(&c.RateCommunity, "rate-community", c.RateCommunity, "API requests per second per community token")
 	fs.Float64Var(&c.RateService, "rate-service", c.RateService, "API requests per second per service token")
@@ -341,6 +345,9 @@ func (c *Config) Validate() error {
 		if !(r.v > 0) {
 			errs = append(errs, fmt.Errorf("--%s %v: want a positive number", r.name, r.v))
 		}
+	}
+	if c.UpstreamTimeout < time.Millisecond || c.UpstreamTimeout > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("--upstream-timeout %v: want 1ms to 10m", c.UpstreamTimeout))
 	}
 	if c.RefreshGrace < 0 || c.RefreshGrace > time.Hour {
 		errs = append(errs, fmt.Errorf("--refresh-grace %v: want 0 to 1h", c.RefreshGrace))

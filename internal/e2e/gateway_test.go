@@ -6,15 +6,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/net/websocket"
 
+	"latchkey/internal/config"
 	"latchkey/internal/platform"
 	"latchkey/internal/storage"
 )
@@ -208,4 +211,117 @@ func TestGatewayMode(t *testing.T) {
 	if statuses[429] == 0 || statuses[200] == 0 {
 		t.Fatalf("8 calls at once with a rate of 5: %v, want some 200 then 429", statuses)
 	}
+}
+
+// Hostile requests at the gateway each get a clear answer, never a 5xx of
+// Latchkey's own (502/504 are the upstream's), and nothing leaks: path
+// tricks, huge headers, request smuggling, an upstream that never answers
+// and one whose answer never ends (it streams, unbuffered).
+func TestGatewayHostileRequests(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) { c.UpstreamTimeout = 300 * time.Millisecond })
+	ctx := context.Background()
+	dev := e.user("hostile", "")
+	var reached atomic.Int64
+	mux := http.NewServeMux()
+	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) { reached.Add(1); io.WriteString(w, "ok") })
+	mux.HandleFunc("/never", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	mux.HandleFunc("/endless", func(w http.ResponseWriter, r *http.Request) {
+		chunk := make([]byte, 1<<20)
+		for r.Context().Err() == nil {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	up := httptest.NewServer(mux)
+	t.Cleanup(up.Close)
+	shop, err := e.P.APIs.CreateAPI(ctx, platform.CLI, platform.NewAPI{OwnerID: dev.ID, APISettings: platform.APISettings{
+		Name: "Shop", Slug: "shop", Upstream: up.URL, Rate: 1000, Scopes: []platform.ScopeSpec{{Name: "shop:read", EN: "See", RU: "Смотреть"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.P.APIs.CreateAPI(ctx, platform.CLI, platform.NewAPI{OwnerID: dev.ID, APISettings: platform.APISettings{
+		Name: "Other", Slug: "other", Upstream: up.URL, Scopes: []platform.ScopeSpec{{Name: "other:read", EN: "See", RU: "Смотреть"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	app := e.app(dev.ID, storage.Web, "https://svc.example/cb")
+	if _, err := e.P.Apps.SetClientCredentials(ctx, platform.CLI, app.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	_, m := e.postForm("/access_token", url.Values{"grant_type": {"client_credentials"}, "resource": {shop.Identifier}, "scope": {"shop:read"}},
+		fmt.Sprint(app.ID), app.ClientSecret)
+	tok := m["access_token"].(string)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	do := func(path string, header http.Header) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", e.URL+path, nil)
+		req.Header = header.Clone()
+		if req.Header == nil {
+			req.Header = http.Header{}
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	for _, c := range []struct {
+		name, path string
+		header     http.Header
+		status     int
+	}{
+		{"a dot-dot out of the API", "/api/shop/../other/echo", nil, http.StatusTemporaryRedirect},
+		{"a doubled slash", "/api/shop//echo", nil, http.StatusTemporaryRedirect},
+		{"an encoded slash", "/api/shop/%2e%2e%2fother/echo", nil, http.StatusBadRequest},
+		{"another API's slug", "/api/other/echo", nil, http.StatusUnauthorized},
+		{"an upper-case slug", "/api/Shop/echo", nil, http.StatusNotFound},
+		{"a slug alone", "/api/shop", nil, http.StatusNotFound},
+		{"huge headers", "/api/shop/echo", http.Header{"X-Huge": {strings.Repeat("a", 2<<20)}}, http.StatusRequestHeaderFieldsTooLarge},
+		{"an upstream that never answers", "/api/shop/never", nil, http.StatusGatewayTimeout},
+	} {
+		before := reached.Load()
+		resp := do(c.path, c.header)
+		if resp.StatusCode != c.status {
+			t.Errorf("%s: %d, want %d", c.name, resp.StatusCode, c.status)
+		}
+		if c.status != http.StatusOK && reached.Load() != before {
+			t.Errorf("%s reached the upstream", c.name)
+		}
+	}
+
+	// Content-Length with Transfer-Encoding: the body is read as chunked
+	// (RFC 9112 §6.3), so what follows it is a request of its own, with
+	// no token: nothing is smuggled to the upstream inside the first.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	before := reached.Load()
+	fmt.Fprintf(conn, "POST /api/shop/echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /api/shop/echo HTTP/1.1\r\nHost: x\r\n\r\n", tok)
+	br := bufio.NewReader(conn)
+	var statuses []int
+	for range 2 {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("reading the answers to a smuggling attempt: %v (got %v)", err, statuses)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		statuses = append(statuses, resp.StatusCode)
+	}
+	if statuses[0] != 200 || statuses[1] != 401 || reached.Load()-before != 1 {
+		t.Fatalf("a request with Content-Length and Transfer-Encoding: answers %v, the upstream reached %d times; want 200, then 401 for the request that followed, and one request upstream",
+			statuses, reached.Load()-before)
+	}
+
+	// An answer that never ends streams through: 64 MB read, then gone.
+	resp := do("/api/shop/endless", nil)
+	n, err := io.CopyN(io.Discard, resp.Body, 64<<20)
+	if err != nil || n != 64<<20 || resp.StatusCode != 200 {
+		t.Fatalf("an endless answer: %d bytes, %v, status %d", n, err, resp.StatusCode)
+	}
+	resp.Body.Close()
 }
