@@ -136,6 +136,12 @@ func TestBrowserConsoleAPI(t *testing.T) {
 	testenv.Screenshot(t, ctx, "console-api-created")
 	id := strings.TrimPrefix(clientID, "api-")
 	must(chromedp.Navigate(e.URL+"/apis/"+id), chromedp.WaitVisible(`#live-tokens`))
+	if ex := text(`#token-example`); !strings.Contains(ex, "resource=https://orders.example/api") || !strings.Contains(ex, e.URL+"/access_token") {
+		t.Fatalf("the token example: %q", ex)
+	}
+	if ex := text(`#nginx-example`); !strings.Contains(ex, e.URL+"/oauth/check") || !strings.Contains(ex, "auth_request") {
+		t.Fatalf("the nginx example: %q", ex)
+	}
 	if n, _ := chromedp.Run(ctx, chromedp.Nodes(`#introspection-secret`, chromedp.AtLeast(0))); len(n) != 0 {
 		t.Fatal("the introspection secret is shown again")
 	}

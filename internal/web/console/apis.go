@@ -34,6 +34,32 @@ type apiView struct {
 	ScopeLines string
 	TTL        string
 	LiveTokens string
+	// Examples: getting a token, calling through the gateway, and nginx's
+	// forward authentication (docs/gateway.md has the whole of it).
+	TokenExample, GatewayExample, NginxExample string
+}
+
+// examples fill the page's examples for the server at base.
+func (v *apiView) examples(base string) {
+	scopes := strings.Fields(scopeNames(v.Scopes))
+	v.TokenExample = "curl -u CLIENT_ID:CLIENT_SECRET " + base + "/access_token \\\n  -d grant_type=client_credentials -d resource=" + v.Identifier +
+		" -d scope='" + strings.Join(scopes, " ") + "'"
+	if v.Upstream != "" {
+		v.GatewayExample = "curl -H \"Authorization: Bearer $TOKEN\" " + v.Identifier + "/"
+	}
+	v.NginxExample = "location / {\n    auth_request /_latchkey;\n    proxy_pass http://YOUR_API;\n}\nlocation = /_latchkey {\n    internal;\n    proxy_pass " + base +
+		"/oauth/check;\n    proxy_pass_request_body off;\n    proxy_set_header Content-Length \"\";\n    proxy_set_header X-Original-URI $request_uri;\n" +
+		"    proxy_set_header X-Original-Method $request_method;\n    proxy_set_header X-Forwarded-Host $http_host;\n    proxy_set_header X-Forwarded-Proto $scheme;\n}"
+}
+
+func scopeNames(scopes []storage.APIScope) string {
+	var names []string
+	for _, sc := range scopes {
+		if !sc.Removed {
+			names = append(names, sc.Name)
+		}
+	}
+	return strings.Join(names, " ")
 }
 
 // scopeLines writes an API's scopes as the form takes them.
@@ -136,8 +162,9 @@ func (h *Handler) renderAPI(w http.ResponseWriter, r *http.Request, u *storage.U
 	if n >= 1000 {
 		live = h.T(r, "1000 or more")
 	}
-	h.pages.api.Render(w, r, status, web.Page{Title: v.Name, Wide: true, User: u, Notice: notice, Error: errMsg},
-		apiView{APIView: v, ScopeLines: scopeLines(v.Scopes), TTL: v.TokenTTL.String(), LiveTokens: live})
+	view := apiView{APIView: v, ScopeLines: scopeLines(v.Scopes), TTL: v.TokenTTL.String(), LiveTokens: live}
+	view.examples(strings.TrimSuffix(h.discoveryURL, "/.well-known/openid-configuration"))
+	h.pages.api.Render(w, r, status, web.Page{Title: v.Name, Wide: true, User: u, Notice: notice, Error: errMsg}, view)
 }
 
 // UpdateAPI saves the settings form; the gateway fields stay as the
