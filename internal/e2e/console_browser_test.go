@@ -139,7 +139,7 @@ func TestBrowserConsoleAPI(t *testing.T) {
 	if ex := text(`#token-example`); !strings.Contains(ex, "resource=https://orders.example/api") || !strings.Contains(ex, e.URL+"/access_token") {
 		t.Fatalf("the token example: %q", ex)
 	}
-	if ex := text(`#nginx-example`); !strings.Contains(ex, e.URL+"/oauth/check") || !strings.Contains(ex, "auth_request") {
+	if ex := text(`#nginx-example`); !strings.Contains(ex, e.URL+"/oauth/check") || !strings.Contains(ex, "auth_request") || !strings.Contains(ex, "proxy_set_header X-Latchkey-Subject") {
 		t.Fatalf("the nginx example: %q", ex)
 	}
 	if n, _ := chromedp.Run(ctx, chromedp.Nodes(`#introspection-secret`, chromedp.AtLeast(0))); len(n) != 0 {

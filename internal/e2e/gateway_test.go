@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"golang.org/x/net/websocket"
 
 	"latchkey/internal/config"
@@ -324,4 +326,103 @@ func TestGatewayHostileRequests(t *testing.T) {
 		t.Fatalf("an endless answer: %d bytes, %v, status %d", n, err, resp.StatusCode)
 	}
 	resp.Body.Close()
+}
+
+// Requests for an API are counted per API, mode and answer, its upstream
+// timed, and the upstream call is a span the upstream continues; the token
+// is in neither.
+func TestGatewayMetricsAndSpans(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	e := start(t, startOptions{tracing: tp})
+	dev := e.user("metered", "")
+	var traceparent atomic.Value
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		traceparent.Store(r.Header.Get("Traceparent"))
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(up.Close)
+	shop, err := e.P.APIs.CreateAPI(t.Context(), platform.CLI, platform.NewAPI{OwnerID: dev.ID, APISettings: platform.APISettings{
+		Name: "Shop", Slug: "shop", Upstream: up.URL, Scopes: []platform.ScopeSpec{{Name: "shop:read", EN: "See", RU: "Смотреть"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := e.app(dev.ID, storage.Web, "https://svc.example/cb")
+	if _, err := e.P.Apps.SetClientCredentials(t.Context(), platform.CLI, app.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	_, m := e.postForm("/access_token", url.Values{"grant_type": {"client_credentials"}, "resource": {shop.Identifier}, "scope": {"shop:read"}},
+		fmt.Sprint(app.ID), app.ClientSecret)
+	tok := m["access_token"].(string)
+	get := func(path string, header http.Header) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", e.URL+path, nil)
+		req.Header = header
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	exp.Reset()
+	bearer := http.Header{"Authorization": {"Bearer " + tok}}
+	u, _ := url.Parse(e.URL)
+	statuses := []int{
+		get("/api/shop/items", bearer),
+		get("/api/shop/items", nil),
+		get("/oauth/check", http.Header{"Authorization": {"Bearer " + tok}, "X-Forwarded-Proto": {"http"}, "X-Forwarded-Host": {u.Host}, "X-Original-Uri": {"/api/shop/items"}}),
+	}
+	if statuses[0] != 200 || statuses[1] != 401 || statuses[2] != 200 {
+		t.Fatalf("answers %v, want 200 401 200", statuses)
+	}
+
+	resp, err := http.Get(e.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	metricsText := string(body)
+	api := `api="` + shop.Identifier + `"`
+	for _, want := range []string{
+		`latchkey_gateway_requests_total{` + api + `,mode="proxy",status="200"} 1`,
+		`latchkey_gateway_requests_total{` + api + `,mode="proxy",status="401"} 1`,
+		`latchkey_gateway_requests_total{` + api + `,mode="check",status="200"} 1`,
+		`latchkey_gateway_upstream_duration_seconds_count{` + api + `} 1`,
+	} {
+		if !strings.Contains(metricsText, want) {
+			t.Errorf("/metrics lacks %s\n%s", want, grepLines(metricsText, "latchkey_gateway"))
+		}
+	}
+	if strings.Contains(metricsText, tok) {
+		t.Error("/metrics shows the token")
+	}
+
+	var upstreamSpan *tracetest.SpanStub
+	spans := exp.GetSpans()
+	byID := map[string]tracetest.SpanStub{}
+	for i, s := range spans {
+		for _, a := range s.Attributes {
+			if strings.Contains(a.Value.Emit(), tok) {
+				t.Errorf("span %q has the token in %s", s.Name, a.Key)
+			}
+		}
+		byID[s.SpanContext.SpanID().String()] = s
+		if s.Name == "gateway upstream" {
+			upstreamSpan = &spans[i]
+		}
+	}
+	if upstreamSpan == nil {
+		t.Fatalf("no upstream span among %d", len(spans))
+	}
+	if parent := byID[upstreamSpan.Parent.SpanID().String()]; parent.Name != "HTTP GET /api/" {
+		t.Errorf("the upstream span's parent is %q, not the request's span", parent.Name)
+	}
+	seen, _ := traceparent.Load().(string)
+	if !strings.Contains(seen, upstreamSpan.SpanContext.TraceID().String()) || !strings.Contains(seen, upstreamSpan.SpanContext.SpanID().String()) {
+		t.Errorf("the upstream got traceparent %q, not the upstream span's", seen)
+	}
 }

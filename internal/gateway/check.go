@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"latchkey/internal/httpx"
+	"latchkey/internal/metrics"
 	"latchkey/internal/storage"
 )
 
@@ -53,9 +54,11 @@ func (g *Gateway) Check(w http.ResponseWriter, r *http.Request) {
 	rel := "/" + strings.TrimPrefix(strings.TrimPrefix(original.Path, mustPath(api.Identifier)), "/")
 	caller, rf := g.check(r, api, target, method, rel)
 	if rf != nil {
+		g.Metrics.Gateway(api.Identifier, metrics.GatewayCheck, rf.status)
 		refuse(w, rf)
 		return
 	}
+	g.Metrics.Gateway(api.Identifier, metrics.GatewayCheck, http.StatusOK)
 	out := w.Header()
 	caller.headers(out)
 	httpx.WriteJSON(w, http.StatusOK, map[string]string{"subject": caller.Subject, "client_id": caller.ClientID, "scope": caller.Scope})

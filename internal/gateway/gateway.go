@@ -23,7 +23,13 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"latchkey/internal/httpx"
+	"latchkey/internal/metrics"
 	"latchkey/internal/platform"
 	"latchkey/internal/ratelimit"
 	"latchkey/internal/storage"
@@ -55,6 +61,10 @@ type Gateway struct {
 	UpstreamTimeout time.Duration
 	// Now is the clock of the rate limits.
 	Now func() time.Time
+	// Metrics counts requests per API and times upstreams (nil: none).
+	Metrics *metrics.Metrics
+	// Tracer makes each upstream call a span (nil: none).
+	Tracer trace.Tracer
 
 	limits    *ratelimit.Limiter
 	transport http.RoundTripper
@@ -235,19 +245,23 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		notFound(w, r.URL.Path)
 		return
 	}
+	status := 0 // the answer's, counted once it is known
+	defer func() { g.Metrics.Gateway(api.Identifier, metrics.GatewayProxy, status) }()
 	target := g.PublicURL.JoinPath(r.URL.Path).String()
 	caller, rf := g.check(r, api, target, r.Method, "/"+tail)
 	if rf != nil {
+		status = rf.status
 		refuse(w, rf)
 		return
 	}
 	upstream, err := url.Parse(api.Upstream)
 	if err != nil {
-		httpx.WriteJSON(w, http.StatusBadGateway, map[string]string{"error": "bad_gateway", "error_description": "the API's upstream is not a URL"})
+		status = http.StatusBadGateway
+		httpx.WriteJSON(w, status, map[string]string{"error": "bad_gateway", "error_description": "the API's upstream is not a URL"})
 		return
 	}
 	proxy := &httputil.ReverseProxy{
-		Transport:     g.transport,
+		Transport:     upstreamTrip{g, api.Identifier},
 		FlushInterval: -1, // every write reaches the client as it comes (Server-Sent Events)
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(upstream)
@@ -257,18 +271,24 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			pr.SetXForwarded()
 			caller.headers(pr.Out.Header)
 		},
+		ModifyResponse: func(resp *http.Response) error {
+			status = resp.StatusCode
+			return nil
+		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			var ne net.Error
-			if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
-				httpx.WriteJSON(w, http.StatusGatewayTimeout, map[string]string{"error": "gateway_timeout", "error_description": "the API did not answer in time"})
-				return
+			switch {
+			case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+				status = http.StatusGatewayTimeout
+				httpx.WriteJSON(w, status, map[string]string{"error": "gateway_timeout", "error_description": "the API did not answer in time"})
+			case httpx.ClientGone(r, err):
+				status = httpx.StatusClientClosed
+				w.WriteHeader(status)
+			default:
+				g.Log.WarnContext(r.Context(), "gateway: the upstream failed", "api", api.Identifier, "err", err)
+				status = http.StatusBadGateway
+				httpx.WriteJSON(w, status, map[string]string{"error": "bad_gateway", "error_description": "the API cannot be reached right now"})
 			}
-			if httpx.ClientGone(r, err) {
-				w.WriteHeader(httpx.StatusClientClosed)
-				return
-			}
-			g.Log.WarnContext(r.Context(), "gateway: the upstream failed", "api", api.Identifier, "err", err)
-			httpx.WriteJSON(w, http.StatusBadGateway, map[string]string{"error": "bad_gateway", "error_description": "the API cannot be reached right now"})
 		},
 	}
 	proxy.ServeHTTP(w, r)
@@ -276,4 +296,39 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func notFound(w http.ResponseWriter, path string) {
 	httpx.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no API is served at " + path})
+}
+
+// upstreamTrip is the call to one API's upstream: timed per API and, when
+// traced, a client span (the API, the method, the upstream's host and
+// path; never a header) whose context the upstream receives.
+type upstreamTrip struct {
+	g   *Gateway
+	api string
+}
+
+func (u upstreamTrip) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := time.Now()
+	var span trace.Span
+	if u.g.Tracer != nil {
+		var ctx context.Context
+		ctx, span = u.g.Tracer.Start(req.Context(), "gateway upstream", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+			attribute.String("latchkey.api", u.api), attribute.String("http.request.method", req.Method),
+			attribute.String("server.address", req.URL.Host), attribute.String("url.path", req.URL.Path)))
+		req = req.Clone(ctx)
+		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	}
+	resp, err := u.g.transport.RoundTrip(req)
+	u.g.Metrics.Upstream(u.api, time.Since(start))
+	if span != nil {
+		if err != nil {
+			span.SetStatus(codes.Error, "the upstream failed")
+		} else {
+			span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+			if resp.StatusCode >= 500 {
+				span.SetStatus(codes.Error, http.StatusText(resp.StatusCode))
+			}
+		}
+		span.End()
+	}
+	return resp, err
 }

@@ -22,6 +22,8 @@ type Metrics struct {
 	rateLimited *prometheus.CounterVec
 	logins      *prometheus.CounterVec
 	storage     *prometheus.HistogramVec
+	gateway     *prometheus.CounterVec
+	upstream    *prometheus.HistogramVec
 	// storageOps caches the histogram of each operation: a storage call
 	// pays for a map read, not a label hash.
 	storageOps sync.Map // string → prometheus.Observer
@@ -76,7 +78,15 @@ func New(src Sources) *Metrics {
 		Name: "latchkey_storage_duration_seconds", Help: "Storage calls' latency, by operation (statement and table).",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
 	}, []string{"op"})
-	m.Registry.MustRegister(m.issued, m.apiErrors, m.rateLimited, m.logins, m.storage)
+	m.gateway = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "latchkey_gateway_requests_total",
+		Help: "Requests for a registered API, by API (its identifier), mode (proxy: /api/<slug>/; check: /oauth/check) and the answer's status.",
+	}, []string{"api", "mode", "status"})
+	m.upstream = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "latchkey_gateway_upstream_duration_seconds", Help: "How long an API's upstream took to answer (its headers), by API.",
+		Buckets: prometheus.DefBuckets,
+	}, []string{"api"})
+	m.Registry.MustRegister(m.issued, m.apiErrors, m.rateLimited, m.logins, m.storage, m.gateway, m.upstream)
 	if src.PasswordChecks != nil {
 		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "latchkey_password_checks_in_flight", Help: "Password hashes and checks running now (bounded per process).",
@@ -133,4 +143,26 @@ func (m *Metrics) Storage(op string, d time.Duration) {
 		o, _ = m.storageOps.LoadOrStore(op, m.storage.WithLabelValues(op))
 	}
 	o.(prometheus.Observer).Observe(d.Seconds())
+}
+
+// Modes of a request for a registered API
+// (latchkey_gateway_requests_total{mode}).
+const (
+	GatewayProxy = "proxy"
+	GatewayCheck = "check"
+)
+
+// Gateway counts a request for the API identified by api, answered with
+// status, in mode.
+func (m *Metrics) Gateway(api, mode string, status int) {
+	if m != nil {
+		m.gateway.WithLabelValues(api, mode, strconv.Itoa(status)).Inc()
+	}
+}
+
+// Upstream records how long api's upstream took to answer.
+func (m *Metrics) Upstream(api string, d time.Duration) {
+	if m != nil {
+		m.upstream.WithLabelValues(api).Observe(d.Seconds())
+	}
 }

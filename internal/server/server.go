@@ -88,7 +88,8 @@ func New(d Deps) (*Server, error) {
 	s.console = console.New(kit, p.Apps, p.APIs, s.oauth.BlankURL(), d.PublicURL.JoinPath("/.well-known/openid-configuration").String())
 	s.communities = communities.New(kit, communitiesServices{p.Communities, p.Apps, p.Bots, p.Messages}, communitiesServices{p.Communities, p.Apps, p.Bots, p.Messages})
 	s.embed = embed.New(kit, p.Apps, p.Consents, cfg.ImplicitTokenTTL, d.PublicURL)
-	s.gateway = &gateway.Gateway{APIs: p.APIs, Tokens: p.Tokens, Log: d.Log, PublicURL: d.PublicURL, Now: p.Now, UpstreamTimeout: cfg.UpstreamTimeout}
+	s.gateway = &gateway.Gateway{APIs: p.APIs, Tokens: p.Tokens, Log: d.Log, PublicURL: d.PublicURL, Now: p.Now, UpstreamTimeout: cfg.UpstreamTimeout,
+		Metrics: d.Metrics, Tracer: d.Tracer}
 	if err := kit.Err(); err != nil {
 		return nil, err // a page's template is broken
 	}

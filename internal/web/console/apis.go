@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"latchkey/internal/gateway"
 	"net/http"
 	"strconv"
 	"strings"
@@ -47,9 +48,7 @@ func (v *apiView) examples(base string) {
 	if v.Upstream != "" {
 		v.GatewayExample = "curl -H \"Authorization: Bearer $TOKEN\" " + v.Identifier + "/"
 	}
-	v.NginxExample = "location / {\n    auth_request /_latchkey;\n    proxy_pass http://YOUR_API;\n}\nlocation = /_latchkey {\n    internal;\n    proxy_pass " + base +
-		"/oauth/check;\n    proxy_pass_request_body off;\n    proxy_set_header Content-Length \"\";\n    proxy_set_header X-Original-URI $request_uri;\n" +
-		"    proxy_set_header X-Original-Method $request_method;\n    proxy_set_header X-Forwarded-Host $http_host;\n    proxy_set_header X-Forwarded-Proto $scheme;\n}"
+	v.NginxExample = gateway.NginxConfig(base, "http://YOUR_API")
 }
 
 func scopeNames(scopes []storage.APIScope) string {
