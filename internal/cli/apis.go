@@ -82,6 +82,7 @@ func (f *apiFlags) settings(cmd *cobra.Command, s *platform.APISettings) error {
 
 func (e *env) apiCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "api", Short: "Manage APIs (resource servers) apps get tokens for"}
+	cmd.PersistentFlags().StringVar(&e.cfg.PublicURL, "public-url", e.cfg.PublicURL, "the server's public URL, as serve's: a gateway API's identifier is <public-url>/api/<slug> (env LATCHKEY_PUBLIC_URL)")
 
 	var owner int64
 	var cf apiFlags
