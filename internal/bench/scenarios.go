@@ -66,7 +66,8 @@ type Options struct {
 }
 
 // Scenarios are the names Options.Only takes.
-var Scenarios = []string{"bare", "api", "dpop", "client-credentials", "api-tokens", "api-jwt", "api-introspect", "code", "refresh", "vkid-code", "vkid-refresh", "bots", "live"}
+var Scenarios = append([]string{"bare", "api", "dpop", "client-credentials", "api-tokens", "api-jwt", "api-introspect", "code", "refresh", "vkid-code", "vkid-refresh", "bots"},
+	append(gatewayScenarios, "live")...)
 
 func (o Options) runs(key string) bool { return len(o.Only) == 0 || slices.Contains(o.Only, key) }
 
@@ -108,6 +109,12 @@ func Run(ctx context.Context, o Options, log io.Writer) ([]Result, error) {
 			}
 			r.Name = t.storage + "  " + r.Name
 			results = append(results, r)
+		}
+		if slices.ContainsFunc(gatewayScenarios, o.runs) {
+			for _, r := range t.gateway(ctx, o) {
+				r.Name = t.storage + "  " + r.Name
+				results = append(results, r)
+			}
 		}
 		if o.LiveTokens > 0 && o.runs("live") {
 			for _, r := range t.live(ctx, o, log) {

@@ -50,7 +50,9 @@ func (g *Gateway) Check(w http.ResponseWriter, r *http.Request) {
 		refuse(w, &refusal{http.StatusUnauthorized, "", "no API is served at " + original.Scheme + "://" + original.Host + original.Path})
 		return
 	}
-	target := (&url.URL{Scheme: original.Scheme, Host: original.Host, Path: original.Path}).String()
+	target := func() string {
+		return (&url.URL{Scheme: original.Scheme, Host: original.Host, Path: original.Path}).String()
+	}
 	rel := "/" + strings.TrimPrefix(strings.TrimPrefix(original.Path, mustPath(api.Identifier)), "/")
 	caller, rf := g.check(r, api, target, method, rel)
 	if rf != nil {
@@ -61,7 +63,15 @@ func (g *Gateway) Check(w http.ResponseWriter, r *http.Request) {
 	g.Metrics.Gateway(api.Identifier, metrics.GatewayCheck, http.StatusOK)
 	out := w.Header()
 	caller.headers(out)
-	httpx.WriteJSON(w, http.StatusOK, map[string]string{"subject": caller.Subject, "client_id": caller.ClientID, "scope": caller.Scope})
+	httpx.WriteJSON(w, http.StatusOK, checked{caller.Subject, caller.ClientID, caller.Scope})
+}
+
+// checked is the body of /oauth/check's 200, for a reader of the answer
+// rather than of its headers.
+type checked struct {
+	Subject  string `json:"subject"`
+	ClientID string `json:"client_id"`
+	Scope    string `json:"scope"`
 }
 
 // apiOf is the API whose identifier is u's longest prefix ending at a path

@@ -123,19 +123,20 @@ type refusal struct {
 }
 
 // check checks the request's token for api, at the request's target URL
-// (the htu of a DPoP proof), with the route rules for method and path.
-func (g *Gateway) check(r *http.Request, api *storage.API, target, method, path string) (Caller, *refusal) {
-	metadata := g.PublicURL.JoinPath("/.well-known/oauth-protected-resource", strings.TrimPrefix(mustPath(api.Identifier), "/")).String()
+// (the htu of a DPoP proof, made only when one is checked), with the route
+// rules for method and path.
+func (g *Gateway) check(r *http.Request, api *storage.API, target func() string, method, path string) (Caller, *refusal) {
+	metadata := g.metadataURL(api)
 	raw, dpopScheme := httpx.Credential(r.Header.Get("Authorization"))
 	scheme := "Bearer"
 	if dpopScheme {
 		scheme = "DPoP"
 	}
 	if raw == "" {
-		return Caller{}, &refusal{http.StatusUnauthorized, `Bearer resource_metadata="` + metadata + `"`, "a token for " + api.Identifier + " is required"}
+		return Caller{}, &refusal{http.StatusUnauthorized, `Bearer resource_metadata="` + metadata() + `"`, "a token for " + api.Identifier + " is required"}
 	}
 	invalid := func(why string) *refusal {
-		return &refusal{http.StatusUnauthorized, scheme + ` error="invalid_token", error_description="` + why + `", resource_metadata="` + metadata + `"`, why}
+		return &refusal{http.StatusUnauthorized, scheme + ` error="invalid_token", error_description="` + why + `", resource_metadata="` + metadata() + `"`, why}
 	}
 	t, err := g.Tokens.CheckAccessToken(r.Context(), raw)
 	switch {
@@ -147,7 +148,7 @@ func (g *Gateway) check(r *http.Request, api *storage.API, target, method, path 
 		return Caller{}, invalid("the token is not for this API")
 	}
 	if t.JKT != "" || dpopScheme {
-		err := g.Tokens.CheckBinding(r.Context(), t, dpopScheme, r.Header.Get("DPoP"), method, target, raw)
+		err := g.Tokens.CheckBinding(r.Context(), t, dpopScheme, r.Header.Get("DPoP"), method, target(), raw)
 		var be *platform.ErrBinding
 		if errors.As(err, &be) {
 			return Caller{}, invalid(be.Reason)
@@ -159,7 +160,7 @@ func (g *Gateway) check(r *http.Request, api *storage.API, target, method, path 
 	if need, ok := routeScope(api, method, path); ok {
 		bit, known := scopeBit(api, need)
 		if !known || t.Scope&(1<<bit) == 0 {
-			return Caller{}, &refusal{http.StatusForbidden, scheme + ` error="insufficient_scope", scope="` + need + `", resource_metadata="` + metadata + `"`,
+			return Caller{}, &refusal{http.StatusForbidden, scheme + ` error="insufficient_scope", scope="` + need + `", resource_metadata="` + metadata() + `"`,
 				"this request needs the scope " + need}
 		}
 	}
@@ -175,6 +176,14 @@ func (g *Gateway) check(r *http.Request, api *storage.API, target, method, path 
 		c.Subject = strconv.FormatInt(t.UserID, 10)
 	}
 	return c, nil
+}
+
+// metadataURL is where api's RFC 9728 metadata is, made when a refusal
+// names it.
+func (g *Gateway) metadataURL(api *storage.API) func() string {
+	return func() string {
+		return g.PublicURL.JoinPath("/.well-known/oauth-protected-resource", strings.TrimPrefix(mustPath(api.Identifier), "/")).String()
+	}
 }
 
 // tokenID is a stable name of a token for the upstream: a hash of its
@@ -247,7 +256,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	status := 0 // the answer's, counted once it is known
 	defer func() { g.Metrics.Gateway(api.Identifier, metrics.GatewayProxy, status) }()
-	target := g.PublicURL.JoinPath(r.URL.Path).String()
+	target := func() string { return g.PublicURL.JoinPath(r.URL.Path).String() }
 	caller, rf := g.check(r, api, target, r.Method, "/"+tail)
 	if rf != nil {
 		status = rf.status
@@ -261,8 +270,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	proxy := &httputil.ReverseProxy{
-		Transport:     upstreamTrip{g, api.Identifier},
-		FlushInterval: -1, // every write reaches the client as it comes (Server-Sent Events)
+		// Server-Sent Events and answers of unknown length reach the
+		// client write by write (ReverseProxy flushes those at once).
+		Transport:  upstreamTrip{g, api.Identifier},
+		BufferPool: &copyBuffers,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(upstream)
 			pr.Out.URL.Path = strings.TrimSuffix(upstream.Path, "/") + "/" + tail
@@ -297,6 +308,21 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func notFound(w http.ResponseWriter, path string) {
 	httpx.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no API is served at " + path})
 }
+
+// copyBuffers are the 32 KiB buffers bodies are copied through, kept
+// between requests rather than made for each.
+var copyBuffers bufferPool
+
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if buf, ok := b.p.Get().(*[]byte); ok {
+		return *buf
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
 // upstreamTrip is the call to one API's upstream: timed per API and, when
 // traced, a client span (the API, the method, the upstream's host and

@@ -27,6 +27,15 @@ type Metrics struct {
 	// storageOps caches the histogram of each operation: a storage call
 	// pays for a map read, not a label hash.
 	storageOps sync.Map // string → prometheus.Observer
+	// gatewayCounts and upstreams do the same for the gateway's counts
+	// and upstream timings.
+	gatewayCounts sync.Map // gatewayKey → prometheus.Counter
+	upstreams     sync.Map // string → prometheus.Observer
+}
+
+type gatewayKey struct {
+	api, mode string
+	status    int
 }
 
 // Kinds of rate-limit refusal (latchkey_rate_limited_total{kind}).
@@ -155,14 +164,25 @@ const (
 // Gateway counts a request for the API identified by api, answered with
 // status, in mode.
 func (m *Metrics) Gateway(api, mode string, status int) {
-	if m != nil {
-		m.gateway.WithLabelValues(api, mode, strconv.Itoa(status)).Inc()
+	if m == nil {
+		return
 	}
+	k := gatewayKey{api, mode, status}
+	c, ok := m.gatewayCounts.Load(k)
+	if !ok {
+		c, _ = m.gatewayCounts.LoadOrStore(k, m.gateway.WithLabelValues(api, mode, strconv.Itoa(status)))
+	}
+	c.(prometheus.Counter).Inc()
 }
 
 // Upstream records how long api's upstream took to answer.
 func (m *Metrics) Upstream(api string, d time.Duration) {
-	if m != nil {
-		m.upstream.WithLabelValues(api).Observe(d.Seconds())
+	if m == nil {
+		return
 	}
+	o, ok := m.upstreams.Load(api)
+	if !ok {
+		o, _ = m.upstreams.LoadOrStore(api, m.upstream.WithLabelValues(api))
+	}
+	o.(prometheus.Observer).Observe(d.Seconds())
 }

@@ -29,9 +29,20 @@ type APIs struct {
 	// PublicURL is the server's: the built-in API's identifier is
 	// <public-url>/method, a gateway API's <public-url>/api/<slug>.
 	PublicURL *url.URL
+	// builtin and gatewayBase are made of PublicURL once: every check of
+	// a token for an API reads them.
+	builtin, gatewayBase string
 
 	mu     sync.Mutex
 	cached map[string]cachedAPI
+}
+
+func newAPIs(c *core, store storage.APIs, public *url.URL) *APIs {
+	a := &APIs{core: c, store: store, PublicURL: public}
+	if public != nil { // nil for commands that name no API by its URL
+		a.builtin, a.gatewayBase = public.JoinPath("/method").String(), public.JoinPath("/api").String()+"/"
+	}
+	return a
 }
 
 type cachedAPI struct {
@@ -108,11 +119,11 @@ func apiView(a storage.API, secret string) APIView {
 }
 
 // BuiltinIdentifier is the built-in API's identifier: <public-url>/method.
-func (s *APIs) BuiltinIdentifier() string { return s.PublicURL.JoinPath("/method").String() }
+func (s *APIs) BuiltinIdentifier() string { return s.builtin }
 
 // GatewayIdentifier is a gateway API's identifier: <public-url>/api/<slug>.
 func (s *APIs) GatewayIdentifier(slug string) string {
-	return s.PublicURL.JoinPath("/api", slug).String()
+	return s.gatewayBase + slug
 }
 
 // CreateAPI validates a, makes its introspection secret and stores it.

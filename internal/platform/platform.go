@@ -157,7 +157,7 @@ func New(o Options) *Platform {
 	p.Bots = &Bots{core: c, store: s, communities: p.Communities, callbacks: p.Callbacks, onEvent: o.OnEvent, waits: newPollWaits(MaxPollWaits, MaxPollWaitsPerCommunity)}
 	p.Messages = &Messages{core: c, store: s, communities: p.Communities, bots: p.Bots, consents: p.Consents}
 	p.Admin = &Admin{core: c, store: s}
-	p.APIs = &APIs{core: c, store: s, PublicURL: o.PublicURL}
+	p.APIs = newAPIs(c, s, o.PublicURL)
 	p.Issuer.apis = p.APIs
 	return p
 }
