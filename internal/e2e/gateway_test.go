@@ -426,3 +426,53 @@ func TestGatewayMetricsAndSpans(t *testing.T) {
 		t.Errorf("the upstream got traceparent %q, not the upstream span's", seen)
 	}
 }
+
+// Forward authentication finds a URL's API in memory: checks of URLs no API
+// serves, each with many path segments, read no API from storage (where
+// trying each prefix in storage would read 17 per check).
+func TestForwardAuthOfUnknownURLsReadsNoStorage(t *testing.T) {
+	e := newEnv(t)
+	dev := e.user("prefixes", "")
+	e.api(dev.ID, "https://shop.example/v1", storage.TokenOpaque)
+	apiReads := func() int {
+		t.Helper()
+		resp, err := http.Get(e.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for l := range strings.Lines(string(body)) {
+			if rest, ok := strings.CutPrefix(l, `latchkey_storage_duration_seconds_count{op="select apis"} `); ok {
+				var n int
+				fmt.Sscan(rest, &n)
+				return n
+			}
+		}
+		return 0
+	}
+	check := func(host, uri string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", e.URL+"/oauth/check", nil)
+		req.Header = http.Header{"Authorization": {"Bearer lku1nonsense"}, "X-Forwarded-Host": {host}, "X-Original-Uri": {uri}}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if status := check("shop.example", "/v1/orders"); status != 401 {
+		t.Fatalf("a bad token for a known API: %d", status)
+	}
+	before := apiReads()
+	deep := strings.Repeat("/segment", 30)
+	for i := range 50 {
+		if status := check(fmt.Sprintf("unknown%d.example", i), deep); status != 401 {
+			t.Fatalf("a URL no API serves: %d", status)
+		}
+	}
+	if reads := apiReads() - before; reads > 2 {
+		t.Fatalf("50 checks of URLs no API serves read APIs from storage %d times", reads)
+	}
+}

@@ -7,12 +7,7 @@ import (
 
 	"latchkey/internal/httpx"
 	"latchkey/internal/metrics"
-	"latchkey/internal/storage"
 )
-
-// maxSegments bounds the prefixes of a path tried as an API's identifier:
-// the work of one unauthenticated request.
-const maxSegments = 16
 
 // Check serves GET /oauth/check, forward authentication: the original
 // request's URL is rebuilt from X-Forwarded-Proto (https when absent),
@@ -45,7 +40,11 @@ func (g *Gateway) Check(w http.ResponseWriter, r *http.Request) {
 		refuse(w, &refusal{http.StatusUnauthorized, "", "the original request is unknown: send X-Forwarded-Host and X-Original-URI (or X-Forwarded-Uri)"})
 		return
 	}
-	api := g.apiOf(r, original)
+	api, err := g.APIs.ForURL(r.Context(), original)
+	if err != nil {
+		refuse(w, &refusal{http.StatusServiceUnavailable, "", "the token cannot be checked right now; try again"})
+		return
+	}
 	if api == nil {
 		refuse(w, &refusal{http.StatusUnauthorized, "", "no API is served at " + original.Scheme + "://" + original.Host + original.Path})
 		return
@@ -72,24 +71,4 @@ type checked struct {
 	Subject  string `json:"subject"`
 	ClientID string `json:"client_id"`
 	Scope    string `json:"scope"`
-}
-
-// apiOf is the API whose identifier is u's longest prefix ending at a path
-// segment (nil for none).
-func (g *Gateway) apiOf(r *http.Request, u *url.URL) *storage.API {
-	base := u.Scheme + "://" + u.Host
-	segments := strings.Split(strings.Trim(u.Path, "/"), "/")
-	if len(segments) > maxSegments {
-		segments = segments[:maxSegments]
-	}
-	for n := len(segments); n >= 0; n-- {
-		candidate := base
-		if n > 0 {
-			candidate += "/" + strings.Join(segments[:n], "/")
-		}
-		if api, err := g.APIs.Resource(r.Context(), candidate); err == nil && api != nil {
-			return api
-		}
-	}
-	return nil
 }

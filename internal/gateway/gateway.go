@@ -40,6 +40,7 @@ import (
 type APIs interface {
 	Resource(ctx context.Context, identifier string) (*storage.API, error)
 	GatewayIdentifier(slug string) string
+	ForURL(ctx context.Context, u *url.URL) (*storage.API, error)
 }
 
 // Tokens checks the token a request presents (platform.Tokens).

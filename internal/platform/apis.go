@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -35,6 +36,16 @@ type APIs struct {
 
 	mu     sync.Mutex
 	cached map[string]cachedAPI
+	// identifiers is every API's identifier, read at most every apiTTL
+	// (nil: to be read): what ForURL tries a URL's prefixes against
+	// without storage.
+	identifiers atomic.Pointer[identifierSet]
+	reading     atomic.Bool
+}
+
+type identifierSet struct {
+	set  map[string]bool
+	read time.Time
 }
 
 func newAPIs(c *core, store storage.APIs, public *url.URL) *APIs {
@@ -426,6 +437,69 @@ func (s *APIs) changed(identifier string) {
 	s.mu.Lock()
 	delete(s.cached, identifier)
 	s.mu.Unlock()
+	s.identifiers.Store(nil)
+}
+
+// MaxURLSegments bounds the prefixes of a URL's path ForURL tries: the
+// work of one request.
+const MaxURLSegments = 16
+
+// ForURL is the API whose identifier is u's longest prefix ending at a
+// path segment (its scheme, host and at most MaxURLSegments segments), nil
+// when none is. The prefixes are tried against every API's identifier in
+// memory, read at most every apiTTL, so a URL that names no API costs no
+// storage read.
+func (s *APIs) ForURL(ctx context.Context, u *url.URL) (*storage.API, error) {
+	ids, err := s.identifierSet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	base := u.Scheme + "://" + u.Host
+	segments := strings.Split(strings.Trim(u.Path, "/"), "/")
+	if len(segments) > MaxURLSegments {
+		segments = segments[:MaxURLSegments]
+	}
+	for n := len(segments); n >= 0; n-- {
+		candidate := base
+		if n > 0 {
+			candidate += "/" + strings.Join(segments[:n], "/")
+		}
+		if !ids.set[candidate] {
+			continue
+		}
+		a, err := s.Resource(ctx, candidate)
+		if errors.Is(err, ErrUnknownResource) {
+			continue // deleted since the set was read
+		}
+		return a, err
+	}
+	return nil, nil
+}
+
+// identifierSet is every API's identifier, read again when older than
+// apiTTL by one caller while the others use what was read before.
+func (s *APIs) identifierSet(ctx context.Context) (*identifierSet, error) {
+	ids := s.identifiers.Load()
+	if ids != nil && (time.Since(ids.read) <= apiTTL || !s.reading.CompareAndSwap(false, true)) {
+		return ids, nil
+	}
+	if ids != nil {
+		defer s.reading.Store(false)
+	}
+	read := time.Now()
+	list, err := s.store.ListAPIs(ctx, 0)
+	if err != nil {
+		if ids != nil {
+			return ids, nil // the last set, until storage answers again
+		}
+		return nil, err
+	}
+	fresh := &identifierSet{set: make(map[string]bool, len(list)), read: read}
+	for _, a := range list {
+		fresh.set[a.Identifier] = true
+	}
+	s.identifiers.Store(fresh)
+	return fresh, nil
 }
 
 // Scopes is the mask of the API's scopes named in names (space-separated),
