@@ -52,6 +52,11 @@ type Config struct {
 	RefreshGrace     time.Duration
 	// UpstreamTimeout bounds the gateway's wait for an upstream's answer.
 	UpstreamTimeout time.Duration
+	// Registration is who may register clients (RFC 7591): off, token
+	// (with an initial access token) or open; RegistrationRate how many
+	// registrations an hour one client address may make when open.
+	Registration     string
+	RegistrationRate int
 
 	// TLSCert and TLSKey serve HTTPS (and HTTP/2); both or neither.
 	// Certificate is the pair, loaded by Validate.
@@ -95,6 +100,8 @@ func Defaults() Config {
 		CodeTokenTTL:     12 * time.Hour,
 		RefreshTokenTTL:  4320 * time.Hour,
 		UpstreamTimeout:  30 * time.Second,
+		Registration:     "off",
+		RegistrationRate: 20,
 		RateUser:         3,
 		RateCommunity:    20,
 		RateService:      3,
@@ -121,6 +128,8 @@ func (c *Config) BindServe(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.RefreshTokenTTL, "refresh-token-ttl", c.RefreshTokenTTL, "lifetime of a refresh token")
 	fs.DurationVar(&c.RefreshGrace, "refresh-grace", c.RefreshGrace, "how long after its first use a spent refresh token may be retried without revoking its grant (0: never)")
 	fs.DurationVar(&c.UpstreamTimeout, "upstream-timeout", c.UpstreamTimeout, "how long the gateway waits for an API's upstream to answer (then 504)")
+	fs.StringVar(&c.Registration, "registration", c.Registration, "dynamic client registration (RFC 7591) at /oauth/register: off, token (with an initial access token from `latchkey registration-token create`) or open (anyone, throttled per address)")
+	fs.IntVar(&c.RegistrationRate, "registration-rate", c.RegistrationRate, "with --registration open: registrations an hour from one client address")
 	fs.Float64Var(&c.RateUser, "rate-user", c.RateUser, "API requests per second per user token")
 	fs.Float64Var(&c.RateCommunity, "rate-community", c.RateCommunity, "API requests per second per community token")
 	fs.Float64Var(&c.RateService, "rate-service", c.RateService, "API requests per second per service token")
@@ -345,6 +354,12 @@ func (c *Config) Validate() error {
 		if !(r.v > 0) {
 			errs = append(errs, fmt.Errorf("--%s %v: want a positive number", r.name, r.v))
 		}
+	}
+	if c.Registration != "off" && c.Registration != "token" && c.Registration != "open" {
+		errs = append(errs, fmt.Errorf("--registration %q: want off, token or open", c.Registration))
+	}
+	if c.RegistrationRate < 1 || c.RegistrationRate > 1_000_000 {
+		errs = append(errs, fmt.Errorf("--registration-rate %d: want 1 to 1000000 an hour", c.RegistrationRate))
 	}
 	if c.UpstreamTimeout < time.Millisecond || c.UpstreamTimeout > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("--upstream-timeout %v: want 1ms to 10m", c.UpstreamTimeout))

@@ -32,6 +32,9 @@ type Config struct {
 	AllowPlainPKCE bool
 	// PublicURL is the server's absolute URL (issuer, blank page).
 	PublicURL *url.URL
+	// Registration is the --registration mode: the metadata names the
+	// registration endpoint unless it is off.
+	Registration string
 }
 
 // Platform is what the OAuth endpoints ask of the domain layer.

@@ -178,7 +178,7 @@ func (p *Provider) metadata() map[string]any {
 		methods = append(methods, protocol.PKCEPlain)
 	}
 	clientAuth := []string{"client_secret_basic", "client_secret_post"}
-	return map[string]any{
+	m := map[string]any{
 		"issuer":                                         p.Issuer(),
 		"authorization_endpoint":                         base.JoinPath("/authorize").String(),
 		"token_endpoint":                                 base.JoinPath("/access_token").String(),
@@ -199,6 +199,10 @@ func (p *Provider) metadata() map[string]any {
 		"introspection_endpoint_auth_methods_supported":  clientAuth,
 		"scopes_supported":                               scope.Known(scope.User).Names(scope.User),
 	}
+	if p.Cfg.Registration != "" && p.Cfg.Registration != platform.RegistrationOff {
+		m["registration_endpoint"] = base.JoinPath("/oauth/register").String()
+	}
+	return m
 }
 
 func dpopAlgorithms() []string {

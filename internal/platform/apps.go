@@ -57,6 +57,9 @@ func ValidateRedirectURI(raw string, t storage.AppType) error {
 	if u.User != nil {
 		return fmt.Errorf("%q carries credentials", raw)
 	}
+	if strings.Contains(u.Host, "*") {
+		return fmt.Errorf("%q: a wildcard is not a host; redirect URIs are matched exactly", raw)
+	}
 	switch u.Scheme {
 	case "https":
 		if u.Host == "" {

@@ -93,6 +93,8 @@ type Platform struct {
 	Admin *Admin
 	// APIs are the resource servers apps get tokens for.
 	APIs *APIs
+	// Registrations are apps their clients register (RFC 7591, 7592).
+	Registrations *Registrations
 
 	cluster cluster
 }
@@ -158,6 +160,12 @@ func New(o Options) *Platform {
 	p.Messages = &Messages{core: c, store: s, communities: p.Communities, bots: p.Bots, consents: p.Consents}
 	p.Admin = &Admin{core: c, store: s}
 	p.APIs = newAPIs(c, s, o.PublicURL)
+	p.Registrations = &Registrations{core: c, store: s, apps: p.Apps, ClientURI: func(id string) string {
+		if o.PublicURL == nil {
+			return ""
+		}
+		return o.PublicURL.JoinPath("/oauth/register", id).String()
+	}}
 	p.Issuer.apis = p.APIs
 	return p
 }
@@ -235,6 +243,9 @@ func (p *Platform) Cleanup(ctx context.Context) (codes, tokens int64, err error)
 	}
 	if err == nil {
 		_, err = p.store.PruneAttempts(ctx, p.Now().Add(-attemptRetention))
+	}
+	if err == nil {
+		_, err = p.Registrations.Expire(ctx, batch)
 	}
 	if codes+tokens > 0 {
 		p.Log.InfoContext(ctx, "deleted expired credentials", "codes", codes, "tokens", tokens)

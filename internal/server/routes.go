@@ -18,7 +18,8 @@ import (
 // a person did.
 var apiRoutes = []string{"GET /method/{name}", "POST /method/{name}", "GET /longpoll/{group_id}",
 	"GET /access_token", "POST /access_token", "POST /oauth/introspect", "POST /oauth/revoke",
-	"GET /oauth/userinfo", "POST /oauth/userinfo", "POST /oauth2/auth", "POST /oauth2/user_info", "/api/", "/oauth/check"}
+	"GET /oauth/userinfo", "POST /oauth/userinfo", "POST /oauth2/auth", "POST /oauth2/user_info", "/api/", "/oauth/check",
+	"POST /oauth/register", "/oauth/register/{client_id}"}
 
 // adminRoutes are the admin listener's (--admin-addr): metrics, the Go
 // profiler and the admin API. It is for operators: keep it off the public
@@ -56,6 +57,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /.well-known/oauth-protected-resource/{path...}", s.oauth.ProtectedResource)
 	mux.Handle("/api/", s.gateway)
 	mux.HandleFunc("/oauth/check", s.gateway.Check) // Envoy asks with the original method
+	mux.HandleFunc("POST /oauth/register", s.registration.Register)
+	mux.HandleFunc("/oauth/register/{client_id}", s.registration.Manage)
 	mux.HandleFunc("GET /oauth/jwks", s.oauth.JWKS)
 	mux.HandleFunc("POST /oauth/par", s.oauth.PAR)
 	mux.HandleFunc("POST /oauth/device/code", s.oauth.DeviceAuthorization)

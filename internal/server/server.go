@@ -23,6 +23,7 @@ import (
 	"latchkey/internal/metrics"
 	"latchkey/internal/oauth"
 	"latchkey/internal/platform"
+	"latchkey/internal/registration"
 	"latchkey/internal/web"
 	"latchkey/internal/web/account"
 	"latchkey/internal/web/authorize"
@@ -55,11 +56,13 @@ type Server struct {
 	console     *console.Handler
 	communities *communities.Handler
 	gateway     *gateway.Gateway
-	embed       *embed.Handler
-	kit         *web.Kit
-	admin       http.Handler
-	demo        atomic.Pointer[demo.Handler]
-	handler     http.Handler
+	// registration serves RFC 7591 registration and RFC 7592 management.
+	registration *registration.Handler
+	embed        *embed.Handler
+	kit          *web.Kit
+	admin        http.Handler
+	demo         atomic.Pointer[demo.Handler]
+	handler      http.Handler
 }
 
 // New builds the server. It fails when an embedded template is broken.
@@ -67,8 +70,9 @@ func New(d Deps) (*Server, error) {
 	p, cfg := d.Platform, d.Config
 	s := &Server{deps: d}
 	s.oauth = oauth.New(oauth.Deps{Platform: oauthServices{p.Apps, p.Users, p.Communities, p.Tokens, p.Pushed}, Issuer: p.Issuer, APIs: p.APIs, Consents: p.Consents, Codes: p.Codes, Refreshes: p.Refreshes, Signer: p.Signing, Devices: p.Devices, Now: p.Now, Log: d.Log, Config: oauth.Config{
-		CodeTTL: cfg.CodeTTL, AllowPlainPKCE: cfg.AllowPlainPKCE, PublicURL: d.PublicURL,
+		CodeTTL: cfg.CodeTTL, AllowPlainPKCE: cfg.AllowPlainPKCE, PublicURL: d.PublicURL, Registration: cfg.Registration,
 	}})
+	s.registration = registration.New(p.Registrations, cfg.Registration, cfg.RegistrationRate, p.Now, d.Log)
 	s.api = api.New(apiServices{p.Tokens, p.Consents, p}, p.Now, d.Log, api.Limits{User: cfg.RateUser, Community: cfg.RateCommunity, Service: cfg.RateService},
 		methods.All(methods.Deps{P: methodsServices{p.Users, p.Communities, p.Tokens, p.Messages}, Bots: p.Bots, Callbacks: p.Callbacks, PublicURL: d.PublicURL}))
 	s.api.PublicURL = strings.TrimSuffix(d.PublicURL.String(), "/")

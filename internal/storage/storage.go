@@ -408,7 +408,10 @@ func (t *Token) Expired(now time.Time) bool {
 // AppFilter selects apps: each field set narrows the list.
 type AppFilter struct {
 	OwnerID int64
-	Type    AppType
+	// Registered lists only the apps their clients registered (owned by
+	// no one).
+	Type       AppType
+	Registered bool
 	// After lists the apps with ids above it (a page's last).
 	After int64
 	// Limit bounds the list (0: no bound).
@@ -554,6 +557,10 @@ const (
 	AuditAPIChange          AuditAction = "api.settings"
 	AuditAPISecret          AuditAction = "api.secret_rotate"
 	AuditAPIDelete          AuditAction = "api.delete"
+	// AuditRegistrationTokenNew and Gone: initial access tokens of
+	// registration (RFC 7591 §3) created and revoked.
+	AuditRegistrationTokenNew  AuditAction = "registration_token.create"
+	AuditRegistrationTokenGone AuditAction = "registration_token.revoke"
 )
 
 // AuditFilter selects audit events; zero fields match anything.
@@ -578,6 +585,7 @@ type Storage interface {
 	Messages
 	Bots
 	Callbacks
+	Registrations
 	Audit
 	Cluster
 	Upkeep
@@ -903,4 +911,50 @@ type Upkeep interface {
 	// many codes and tokens it deleted. Tokens neither expired nor revoked
 	// are never deleted.
 	DeleteExpired(ctx context.Context, codesBefore, tokensBefore, revokedBefore time.Time, limit int) (codes, tokens int64, err error)
+}
+
+// Registration is how an app registered itself (RFC 7591): the app is
+// owned by no one (OwnerID 0).
+type Registration struct {
+	AppID int64
+	// AccessHash is the hash of the registration access token (RFC 7592).
+	AccessHash token.Hash
+	// Metadata is the client metadata as stored, in JSON.
+	Metadata  []byte
+	Address   string // the client address it came from
+	CreatedAt time.Time
+}
+
+// RegistrationToken is an initial access token an operator hands out:
+// whoever holds it may register up to MaxUses apps (0: any number) until
+// ExpiresAt (zero: never).
+type RegistrationToken struct {
+	ID                              int64
+	Name                            string
+	Hash                            token.Hash
+	MaxUses, Uses                   int
+	ExpiresAt, RevokedAt, CreatedAt time.Time
+}
+
+// Registrations are apps registered by their clients and the initial
+// access tokens of registration.
+type Registrations interface {
+	// Register stores the app (and its service token, as CreateApp) and
+	// its registration in one transaction. When initial is not zero it
+	// first spends a use of that initial access token: ErrNotFound, and
+	// nothing stored, when no live token (not revoked, expired or used
+	// up) has that hash.
+	Register(ctx context.Context, a *App, serviceToken Token, r *Registration, initial token.Hash, now time.Time) error
+	GetRegistration(ctx context.Context, appID int64) (Registration, error)
+	// UpdateRegistration changes the app and its registration in one
+	// read-modify-write transaction.
+	UpdateRegistration(ctx context.Context, appID int64, update func(*App, *Registration) error) (App, Registration, error)
+	// ExpireRegistrations deletes, as DeleteApp, at most limit registered
+	// apps created before cutoff that have issued no token (other than
+	// their service token) since; it returns the hashes it revoked.
+	ExpireRegistrations(ctx context.Context, cutoff time.Time, limit int) ([]token.Hash, int, error)
+	CreateRegistrationToken(ctx context.Context, t *RegistrationToken) error
+	ListRegistrationTokens(ctx context.Context) ([]RegistrationToken, error)
+	// RevokeRegistrationToken: ErrNotFound for no such live token.
+	RevokeRegistrationToken(ctx context.Context, id int64, now time.Time) error
 }

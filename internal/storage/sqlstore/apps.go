@@ -59,20 +59,23 @@ func appArgs(a *storage.App) []any {
 }
 
 func (s *Store) CreateApp(ctx context.Context, a *storage.App, serviceToken storage.Token) error {
+	return s.tx(ctx, "CreateApp", func(tx *Tx) error { return insertApp(ctx, tx, a, serviceToken) })
+}
+
+// insertApp stores a, sets its ID, and stores its service token.
+func insertApp(ctx context.Context, tx *Tx, a *storage.App, serviceToken storage.Token) error {
 	args := append([]any{a.OwnerID}, appArgs(a)...)
 	args = append(args, ts(a.CreatedAt))
-	return s.tx(ctx, "CreateApp", func(tx *Tx) error {
-		err := tx.QueryRowContext(ctx,
-			`INSERT INTO apps (owner_id, title, description, type, redirect_uris, iframe_url, iframe_scope,
-				secret_hash, secret_sealed, secret_created_at, old_secret_hash, old_secret_sealed,
-				old_secret_created_at, old_secret_expires_at, service_token_sealed, client_credentials, created_at)
-			 VALUES (`+placeholders(1, len(args))+`) RETURNING id`, args...).Scan(&a.ID)
-		if err != nil {
-			return err
-		}
-		serviceToken.AppID = a.ID
-		return insertToken(ctx, tx, serviceToken)
-	})
+	err := tx.QueryRowContext(ctx,
+		`INSERT INTO apps (owner_id, title, description, type, redirect_uris, iframe_url, iframe_scope,
+			secret_hash, secret_sealed, secret_created_at, old_secret_hash, old_secret_sealed,
+			old_secret_created_at, old_secret_expires_at, service_token_sealed, client_credentials, created_at)
+		 VALUES (`+placeholders(1, len(args))+`) RETURNING id`, args...).Scan(&a.ID)
+	if err != nil {
+		return err
+	}
+	serviceToken.AppID = a.ID
+	return insertToken(ctx, tx, serviceToken)
 }
 
 func (s *Store) GetApp(ctx context.Context, id int64) (storage.App, error) {
@@ -93,18 +96,23 @@ func (s *Store) UpdateApp(ctx context.Context, id int64, update func(*storage.Ap
 			return updateErr
 		}
 		a.ID = id
-		res, err := tx.ExecContext(ctx,
-			`UPDATE apps SET title = $1, description = $2, type = $3, redirect_uris = $4, iframe_url = $5, iframe_scope = $6,
-				secret_hash = $7, secret_sealed = $8, secret_created_at = $9, old_secret_hash = $10,
-				old_secret_sealed = $11, old_secret_created_at = $12, old_secret_expires_at = $13,
-				service_token_sealed = $14, client_credentials = $15
-			 WHERE id = $16`, append(appArgs(&a), id)...)
-		return s.affected(res, err)
+		return s.writeApp(ctx, tx, &a)
 	})
 	if updateErr != nil {
 		return a, updateErr
 	}
 	return a, err
+}
+
+// writeApp writes every mutable column of a.
+func (s *Store) writeApp(ctx context.Context, tx *Tx, a *storage.App) error {
+	res, err := tx.ExecContext(ctx,
+		`UPDATE apps SET title = $1, description = $2, type = $3, redirect_uris = $4, iframe_url = $5, iframe_scope = $6,
+			secret_hash = $7, secret_sealed = $8, secret_created_at = $9, old_secret_hash = $10,
+			old_secret_sealed = $11, old_secret_created_at = $12, old_secret_expires_at = $13,
+			service_token_sealed = $14, client_credentials = $15
+		 WHERE id = $16`, append(appArgs(a), a.ID)...)
+	return s.affected(res, err)
 }
 
 func (s *Store) ReplaceServiceToken(ctx context.Context, t storage.Token, sealed []byte) ([]token.Hash, error) {
@@ -138,6 +146,9 @@ func (s *Store) ListApps(ctx context.Context, f storage.AppFilter) ([]storage.Ap
 		args = append(args, f.OwnerID)
 		conds = append(conds, fmt.Sprintf("owner_id = $%d", len(args)))
 	}
+	if f.Registered {
+		conds = append(conds, "owner_id = 0")
+	}
 	if f.Type != "" {
 		args = append(args, string(f.Type))
 		conds = append(conds, fmt.Sprintf("type = $%d", len(args)))
@@ -157,18 +168,27 @@ func (s *Store) ListApps(ctx context.Context, f storage.AppFilter) ([]storage.Ap
 func (s *Store) DeleteApp(ctx context.Context, id int64) ([]token.Hash, error) {
 	var hashes []token.Hash
 	err := s.tx(ctx, "DeleteApp", func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT hash FROM tokens WHERE app_id = $1 AND revoked_at = 0`, id)
-		if err != nil {
-			return err
-		}
-		if hashes, err = collect(rows, scanHash); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM apps WHERE id = $1`, id)
-		if err := s.affected(res, err); err != nil {
-			return err
-		}
-		return logRevoked(ctx, tx, hashes, time.Now())
+		var err error
+		hashes, err = s.deleteApp(ctx, tx, id)
+		return err
 	})
 	return hashes, err
+}
+
+// deleteApp deletes the app and its tokens, logging the live ones as
+// revoked, and returns their hashes.
+func (s *Store) deleteApp(ctx context.Context, tx *Tx, id int64) ([]token.Hash, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT hash FROM tokens WHERE app_id = $1 AND revoked_at = 0`, id)
+	if err != nil {
+		return nil, err
+	}
+	hashes, err := collect(rows, scanHash)
+	if err != nil {
+		return nil, err
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM apps WHERE id = $1`, id)
+	if err := s.affected(res, err); err != nil {
+		return nil, err
+	}
+	return hashes, logRevoked(ctx, tx, hashes, time.Now())
 }

@@ -36,12 +36,12 @@ func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
 }
 
 func (s *Store) GetUser(ctx context.Context, id int64) (storage.User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = $1 AND id <> 0`, id))
 	return u, s.err(err)
 }
 
 func (s *Store) GetUserByLogin(ctx context.Context, login string) (storage.User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE login = $1`, login))
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE login = $1 AND id <> 0`, login))
 	return u, s.err(err)
 }
 

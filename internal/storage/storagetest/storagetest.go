@@ -32,6 +32,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"messages", RunMessages},
 		{"bots", RunBots},
 		{"callbacks", RunCallbacks},
+		{"registrations", RunRegistrations},
 		{"audit", RunAudit},
 		{"cluster", RunCluster},
 		{"upkeep", RunUpkeep},
