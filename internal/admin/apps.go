@@ -91,6 +91,14 @@ func (a *API) listApps(c *call) (int, any, error) {
 		*q.to = n
 	}
 	f.Limit = int(min(max(limit, 1), 1000))
+	registered := c.r.URL.Query().Get("registered")
+	switch registered {
+	case "", "false":
+	case "true":
+		f.Registered = true
+	default:
+		return 0, nil, &badRequest{"registered must be true or false, got " + strconv.Quote(registered)}
+	}
 	switch t := storage.AppType(c.r.URL.Query().Get("type")); t {
 	case "", storage.Standalone, storage.Web, storage.IFrame:
 		f.Type = t

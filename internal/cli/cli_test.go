@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -502,5 +503,29 @@ func TestAPICommands(t *testing.T) {
 	c.ok(&deleted, "api", "delete", "--api", "1")
 	if deleted["deleted"] != true {
 		t.Fatalf("api delete printed %v", deleted)
+	}
+}
+
+// latchkey registration-token: create prints {"token":…} only, list shows
+// the tokens without them, revoke ends one (a second revoke is an error).
+func TestRegistrationTokenCommands(t *testing.T) {
+	c := newCLI(t)
+	var created map[string]any
+	c.ok(&created, "registration-token", "create", "--name", "partners", "--ttl", "24h", "--max-uses", "3")
+	if len(created) != 1 || len(fmt.Sprint(created["token"])) < 40 {
+		t.Fatalf("registration-token create printed %v", created)
+	}
+	var list struct{ Tokens []map[string]any }
+	c.ok(&list, "registration-token", "list")
+	if len(list.Tokens) != 1 || list.Tokens[0]["name"] != "partners" || list.Tokens[0]["max_uses"] != 3.0 || list.Tokens[0]["expires_at"] == 0.0 ||
+		strings.Contains(fmt.Sprint(list), fmt.Sprint(created["token"])) {
+		t.Fatalf("registration-token list printed %v", list)
+	}
+	c.ok(nil, "registration-token", "revoke", "--id", fmt.Sprint(list.Tokens[0]["id"]))
+	if _, err := c.run("registration-token", "revoke", "--id", fmt.Sprint(list.Tokens[0]["id"])); err == nil {
+		t.Fatal("revoking a revoked token succeeded")
+	}
+	if _, err := c.run("registration-token", "create"); err == nil || !strings.Contains(err.Error(), "name") {
+		t.Fatalf("create without --name: %v", err)
 	}
 }

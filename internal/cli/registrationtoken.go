@@ -20,7 +20,7 @@ func (e *env) registrationTokenCmd() *cobra.Command {
 		Short: `Make an initial access token; prints {"token":…}, shown this once`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, done, err := e.platform(cmd.Context(), use{existing: true})
+			p, done, err := e.platform(cmd.Context(), use{})
 			if err != nil {
 				return err
 			}

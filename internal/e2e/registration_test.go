@@ -275,3 +275,32 @@ func TestIdleRegistrationsExpire(t *testing.T) {
 		t.Errorf("a registration that issued a token was deleted: %v", err)
 	}
 }
+
+// Operators see registered apps in the admin API (listed apart with
+// registered=true, owned by no one) and delete them; the client's
+// registration access token then finds nothing.
+func TestAdminListsAndDeletesRegisteredApps(t *testing.T) {
+	e := newEnv(t, registrationMode("open"))
+	c := newAdminClient(t, e)
+	dev := e.user("owner", "")
+	e.app(dev.ID, storage.Web, "https://owned.example/cb")
+	_, reg, _ := e.register(`{"client_name":"Agent","redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none"}`, "", "")
+	status, page := c.do("GET", "/admin/v1/apps?registered=true", nil)
+	apps, _ := page["apps"].([]any)
+	if status != 200 || len(apps) != 1 {
+		t.Fatalf("registered apps: %d %v", status, page)
+	}
+	app := apps[0].(map[string]any)
+	if fmt.Sprint(app["client_id"]) != reg["client_id"] || app["registered"] != true || app["owner_id"] != 0.0 || app["title"] != "Agent" {
+		t.Fatalf("a registered app as the admin API shows it: %v", app)
+	}
+	if status, page := c.do("GET", "/admin/v1/apps", nil); status != 200 || len(page["apps"].([]any)) != 2 {
+		t.Fatalf("every app: %d %v", status, page)
+	}
+	if status, m := c.do("DELETE", "/admin/v1/apps/{id}", nil, app["client_id"]); status != 200 || m["deleted"] != true {
+		t.Fatalf("deleting a registered app: %d %v", status, m)
+	}
+	if status, _ := e.manage("GET", reg["registration_client_uri"].(string), reg["registration_access_token"].(string), ""); status != 401 {
+		t.Fatalf("the deleted registration read by its client: %d", status)
+	}
+}

@@ -173,9 +173,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		writeError(w, http.StatusUnauthorized, "invalid_token", platform.ErrRegistrationToken.Message)
 	case errors.As(err, &e) && e.Kind == platform.Invalid && e.Field == "redirect_uris":
-		writeError(w, http.StatusBadRequest, "invalid_redirect_uri", e.Error())
+		writeError(w, http.StatusBadRequest, "invalid_redirect_uri", e.Field+": "+e.Message)
 	case errors.As(err, &e) && e.Kind == platform.Invalid:
-		writeError(w, http.StatusBadRequest, "invalid_client_metadata", e.Error())
+		writeError(w, http.StatusBadRequest, "invalid_client_metadata", e.Field+": "+e.Message)
 	default:
 		h.Log.ErrorContext(r.Context(), "registration failed", "err", err)
 		writeError(w, http.StatusInternalServerError, "server_error", "the registration could not be stored; try again")

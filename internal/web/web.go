@@ -491,7 +491,14 @@ type ConsentView struct {
 	Hidden []Hidden
 	// Action is where the form posts ("" for /authorize).
 	Action string
+	// RedirectHost is where the answer goes (the redirect URI's host),
+	// shown for an app that registered itself.
+	RedirectHost string
 }
+
+// Unverified reports an app that registered itself (RFC 7591): no
+// developer of this server vouches for it, and the dialog says so.
+func (v ConsentView) Unverified() bool { return v.App.OwnerID == 0 }
 
 // APIScope is an API's scope as the consent dialog shows it, in the
 // page's language.

@@ -88,6 +88,7 @@ type App struct {
 	ClientSecret             string   `json:"client_secret"`
 	ServiceToken             string   `json:"service_token"`
 	OwnerID                  int64    `json:"owner_id"`
+	Registered               bool     `json:"registered"`
 	Title                    string   `json:"title"`
 	Type                     string   `json:"type"`
 	Description              string   `json:"description"`
@@ -104,7 +105,7 @@ type App struct {
 // OfApp is an app as the admin API and the command line show it.
 func OfApp(v platform.AppView) App {
 	out := App{
-		ClientID: v.ID, ClientSecret: v.ClientSecret, ServiceToken: v.ServiceToken, OwnerID: v.OwnerID,
+		ClientID: v.ID, ClientSecret: v.ClientSecret, ServiceToken: v.ServiceToken, OwnerID: v.OwnerID, Registered: v.OwnerID == 0,
 		Title: v.Title, Type: string(v.Type), Description: v.Description, RedirectURIs: v.RedirectURIs,
 		IFrameURL: v.IFrameURL, IFrameScope: v.IFrameScope.Text(scope.User), ClientCredentials: v.ClientCredentials, OldClientSecret: v.OldClientSecret,
 		CreatedAt: v.CreatedAt.Unix(),

@@ -94,6 +94,12 @@ func (h *Handler) Authorize(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) dialog(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, u *storage.User, communities []storage.Community) {
 	v := web.ConsentView{App: req.App, Scopes: req.Scope.Scopes(req.Audience()), Communities: communities}
+	if u, err := url.Parse(req.RedirectURI); err == nil {
+		v.RedirectHost = u.Host
+		if v.RedirectHost == "" {
+			v.RedirectHost = u.Scheme + ":" // a private-use scheme (cursor://…, com.example.app:/cb)
+		}
+	}
 	if req.API != nil {
 		// The API's scopes, described by its owner; beside them, the
 		// OpenID Connect ones asked.
