@@ -1,7 +1,8 @@
 // An MCP client (the official SDK) whose OAuthClientProvider registers itself
-// dynamically (RFC 7591), runs the code flow with PKCE and `resource`, and
-// calls the server's whoami tool:
-//   node mcp-client.mjs MCP_SERVER_URL
+// dynamically (RFC 7591) or, given the URL of its client ID metadata
+// document, uses that URL as its client_id; it runs the code flow with PKCE
+// and `resource`, and calls the server's whoami tool:
+//   node mcp-client.mjs MCP_SERVER_URL [METADATA_DOCUMENT_URL CALLBACK_PORT]
 // It listens for its redirect on a loopback port, as native clients do,
 // prints {"authorize": URL} for a person (the test's browser) to sign in and
 // allow, then {"result": …, "client": …, "tokens": …} once the tool answered.
@@ -11,6 +12,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 
 const serverUrl = new URL(process.argv[2]);
+const [clientMetadataUrl, callbackPort] = process.argv.slice(3);
 let arrived;
 const redirect = new Promise((resolve) => { arrived = resolve; });
 const callback = http.createServer((req, res) => {
@@ -24,11 +26,12 @@ const callback = http.createServer((req, res) => {
   res.end('Signed in: you can close this window.');
   arrived(u.searchParams);
 });
-await new Promise((resolve) => callback.listen(0, '127.0.0.1', resolve));
+await new Promise((resolve) => callback.listen(Number(callbackPort ?? 0), '127.0.0.1', resolve));
 const redirectUrl = `http://127.0.0.1:${callback.address().port}/callback`;
 
 const saved = {};
 const provider = {
+  clientMetadataUrl,
   get redirectUrl() { return redirectUrl; },
   get clientMetadata() {
     return { client_name: 'MCP test client', redirect_uris: [redirectUrl], grant_types: ['authorization_code', 'refresh_token'],

@@ -57,6 +57,9 @@ type Config struct {
 	// registrations an hour one client address may make when open.
 	Registration     string
 	RegistrationRate int
+	// ClientMetadataDocuments is whether a client_id may be the https URL
+	// of the client's metadata document: on or off.
+	ClientMetadataDocuments string
 
 	// TLSCert and TLSKey serve HTTPS (and HTTP/2); both or neither.
 	// Certificate is the pair, loaded by Validate.
@@ -91,23 +94,24 @@ type Config struct {
 // Defaults are the values of every flag left unset.
 func Defaults() Config {
 	return Config{
-		DB:               DefaultDB,
-		Addr:             "127.0.0.1:8080",
-		LogFormat:        "text",
-		LogLevel:         "info",
-		CodeTTL:          10 * time.Minute,
-		ImplicitTokenTTL: 24 * time.Hour,
-		CodeTokenTTL:     12 * time.Hour,
-		RefreshTokenTTL:  4320 * time.Hour,
-		UpstreamTimeout:  30 * time.Second,
-		Registration:     "off",
-		RegistrationRate: 20,
-		RateUser:         3,
-		RateCommunity:    20,
-		RateService:      3,
-		CacheSize:        100_000,
-		SQLiteSync:       "normal",
-		Lang:             "en",
+		DB:                      DefaultDB,
+		Addr:                    "127.0.0.1:8080",
+		LogFormat:               "text",
+		LogLevel:                "info",
+		CodeTTL:                 10 * time.Minute,
+		ImplicitTokenTTL:        24 * time.Hour,
+		CodeTokenTTL:            12 * time.Hour,
+		RefreshTokenTTL:         4320 * time.Hour,
+		UpstreamTimeout:         30 * time.Second,
+		Registration:            "off",
+		RegistrationRate:        20,
+		ClientMetadataDocuments: "on",
+		RateUser:                3,
+		RateCommunity:           20,
+		RateService:             3,
+		CacheSize:               100_000,
+		SQLiteSync:              "normal",
+		Lang:                    "en",
 	}
 }
 
@@ -129,6 +133,7 @@ func (c *Config) BindServe(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.RefreshGrace, "refresh-grace", c.RefreshGrace, "how long after its first use a spent refresh token may be retried without revoking its grant (0: never)")
 	fs.DurationVar(&c.UpstreamTimeout, "upstream-timeout", c.UpstreamTimeout, "how long the gateway waits for an API's upstream to answer (then 504)")
 	fs.StringVar(&c.Registration, "registration", c.Registration, "dynamic client registration (RFC 7591) at /oauth/register: off, token (with an initial access token from `latchkey registration-token create`) or open (anyone, throttled per address)")
+	fs.StringVar(&c.ClientMetadataDocuments, "client-metadata-documents", c.ClientMetadataDocuments, "on: a client_id at /authorize may be the https URL of the client's metadata document, fetched (5 KB, 5 s; not from loopback or private addresses unless --callback-allow lists them) and cached as its headers say, at most 24 h; off: never")
 	fs.IntVar(&c.RegistrationRate, "registration-rate", c.RegistrationRate, "with --registration open: registrations an hour from one client address")
 	fs.Float64Var(&c.RateUser, "rate-user", c.RateUser, "API requests per second per user token")
 	fs.Float64Var(&c.RateCommunity, "rate-community", c.RateCommunity, "API requests per second per community token")
@@ -357,6 +362,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Registration != "off" && c.Registration != "token" && c.Registration != "open" {
 		errs = append(errs, fmt.Errorf("--registration %q: want off, token or open", c.Registration))
+	}
+	if c.ClientMetadataDocuments != "on" && c.ClientMetadataDocuments != "off" {
+		errs = append(errs, fmt.Errorf("--client-metadata-documents %q: want on or off", c.ClientMetadataDocuments))
 	}
 	if c.RegistrationRate < 1 || c.RegistrationRate > 1_000_000 {
 		errs = append(errs, fmt.Errorf("--registration-rate %d: want 1 to 1000000 an hour", c.RegistrationRate))

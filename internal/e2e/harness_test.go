@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/x509"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -103,6 +104,9 @@ type startOptions struct {
 	tls   bool
 	// tracing traces requests and storage calls.
 	tracing trace.TracerProvider
+	// outboundCAs are what the server's outbound HTTPS trusts (nil: the
+	// system's).
+	outboundCAs *x509.CertPool
 	// log, when set, receives the server's log lines (JSON).
 	log io.Writer
 	// sqlite is the SQLite file to serve ("" for a new one): a node
@@ -162,7 +166,7 @@ func start(t testing.TB, so startOptions, opts ...option) *env {
 	if so.log != nil {
 		log = slog.New(slog.NewJSONHandler(so.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	n, err := node.Open(ctx, node.Config{Config: cfg, Keys: keys, Log: log, Now: e.Clock.Now, PublicURL: public, Tracing: so.tracing})
+	n, err := node.Open(ctx, node.Config{Config: cfg, Keys: keys, Log: log, Now: e.Clock.Now, PublicURL: public, Tracing: so.tracing, OutboundCAs: so.outboundCAs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"latchkey/internal/pkce"
+	"latchkey/internal/platform"
 	"latchkey/internal/protocol"
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
@@ -120,6 +121,9 @@ type AuthorizeConfig struct {
 	// Resource finds the API a resource names (nil for the built-in
 	// API); nil: requests serve the built-in API only.
 	Resource func(ctx context.Context, resource string) (*storage.API, error)
+	// Document finds the app of a client whose client_id is the URL of
+	// its metadata document; nil: no client is.
+	Document func(ctx context.Context, url string) (storage.App, error)
 }
 
 // ParseAuthorize checks an /authorize request (vk-wire.md §1). The client
@@ -128,16 +132,24 @@ type AuthorizeConfig struct {
 // that, errors are redirectable.
 func ParseAuthorize(ctx context.Context, q url.Values, apps AppLookup, cfg AuthorizeConfig) (*AuthorizeRequest, error) {
 	req := &AuthorizeRequest{Params: q, State: q.Get("state"), Issuer: cfg.Issuer}
-	id, err := strconv.ParseInt(q.Get("client_id"), 10, 64)
-	if err != nil || id <= 0 {
-		return nil, errBadClientID
-	}
-	app, err := apps(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, errBadClientID
-	}
-	if err != nil {
-		return nil, err
+	var app storage.App
+	var err error
+	if raw := q.Get("client_id"); platform.IsDocumentURL(raw) && cfg.Document != nil {
+		if app, err = cfg.Document(ctx, raw); err != nil {
+			return nil, documentError(err)
+		}
+	} else {
+		id, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || id <= 0 {
+			return nil, errBadClientID
+		}
+		app, err = apps(ctx, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, errBadClientID
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	req.App = app
 	req.RedirectURI = q.Get("redirect_uri")

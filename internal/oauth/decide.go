@@ -38,7 +38,7 @@ func (p *Provider) ParseAuthorize(ctx context.Context, q url.Values, spend bool)
 }
 
 func (p *Provider) parse(ctx context.Context, q url.Values) (*AuthorizeRequest, error) {
-	req, err := ParseAuthorize(ctx, q, p.p.LookupApp, AuthorizeConfig{BlankURL: p.BlankURL(), AllowPlainPKCE: p.Cfg.AllowPlainPKCE, Issuer: p.Issuer(), Resource: p.apis.Resource})
+	req, err := ParseAuthorize(ctx, q, p.p.LookupApp, AuthorizeConfig{BlankURL: p.BlankURL(), AllowPlainPKCE: p.Cfg.AllowPlainPKCE, Issuer: p.Issuer(), Resource: p.apis.Resource, Document: p.document()})
 	if err != nil {
 		return req, err
 	}

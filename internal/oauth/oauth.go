@@ -35,6 +35,9 @@ type Config struct {
 	// Registration is the --registration mode: the metadata names the
 	// registration endpoint unless it is off.
 	Registration string
+	// ClientDocuments: a client_id may be the URL of the client's
+	// metadata document (the metadata says so).
+	ClientDocuments bool
 }
 
 // Platform is what the OAuth endpoints ask of the domain layer.
@@ -120,10 +123,19 @@ type Deps struct {
 	Refreshes Refreshes
 	Signer    Signer
 	Devices   Devices
+	// Documents finds the clients whose client_id is the URL of their
+	// metadata document (nil: none are).
+	Documents Documents
 	// Now is the clock (time.Now when nil).
 	Now    func() time.Time
 	Config Config
 	Log    *slog.Logger
+}
+
+// Documents are clients known by a client ID metadata document
+// (platform.ClientDocuments).
+type Documents interface {
+	App(ctx context.Context, url string) (storage.App, error)
 }
 
 // Provider answers the OAuth endpoints.
@@ -136,6 +148,7 @@ type Provider struct {
 	refreshes Refreshes
 	signer    Signer
 	devices   Devices
+	documents Documents
 	now       func() time.Time
 	Cfg       Config
 	log       *slog.Logger
@@ -151,7 +164,7 @@ func New(d Deps) *Provider {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	p := &Provider{p: d.Platform, issuer: d.Issuer, apis: d.APIs, consents: d.Consents, codes: d.Codes, refreshes: d.Refreshes, signer: d.Signer, devices: d.Devices, now: d.Now, Cfg: d.Config, log: d.Log, limits: ratelimit.New(1 << 14)}
+	p := &Provider{p: d.Platform, issuer: d.Issuer, apis: d.APIs, consents: d.Consents, codes: d.Codes, refreshes: d.Refreshes, signer: d.Signer, devices: d.Devices, documents: d.Documents, now: d.Now, Cfg: d.Config, log: d.Log, limits: ratelimit.New(1 << 14)}
 	p.grants = grants(p)
 	return p
 }

@@ -199,6 +199,9 @@ func (p *Provider) metadata() map[string]any {
 		"introspection_endpoint_auth_methods_supported":  clientAuth,
 		"scopes_supported":                               scope.Known(scope.User).Names(scope.User),
 	}
+	if p.Cfg.ClientDocuments && p.documents != nil {
+		m["client_id_metadata_document_supported"] = true
+	}
 	if p.Cfg.Registration != "" && p.Cfg.Registration != platform.RegistrationOff {
 		m["registration_endpoint"] = base.JoinPath("/oauth/register").String()
 	}

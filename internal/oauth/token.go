@@ -308,6 +308,13 @@ func (p *Provider) authenticate(r *http.Request, d *dialect) (app storage.App, s
 
 // client is the app a client_id names, unauthenticated.
 func (p *Provider) client(ctx context.Context, id string) (storage.App, error) {
+	if platform.IsDocumentURL(id) && p.documents != nil {
+		app, err := p.documents.App(ctx, id)
+		if err != nil {
+			return app, documentError(err)
+		}
+		return app, nil
+	}
 	clientID, e := clientID(id)
 	if e != nil {
 		return storage.App{}, e
@@ -320,6 +327,27 @@ func (p *Provider) client(ctx context.Context, id string) (storage.App, error) {
 		return app, internal(err)
 	}
 	return app, nil
+}
+
+// document finds a client by its metadata document, when the server knows
+// any (nil otherwise).
+func (p *Provider) document() func(ctx context.Context, url string) (storage.App, error) {
+	if p.documents == nil {
+		return nil
+	}
+	return p.documents.App
+}
+
+// documentError is why a client_id naming a metadata document is refused,
+// or the failure of ours behind it.
+func documentError(err error) *Error {
+	var de *platform.ErrClientDocument
+	if errors.As(err, &de) {
+		e := newError(protocol.InvalidClient, http.StatusUnauthorized, "client_id names a client metadata document that cannot be used: "+de.Reason)
+		e.cause = err
+		return e
+	}
+	return internal(err)
 }
 
 // clientID reads a client_id.

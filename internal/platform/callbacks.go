@@ -7,15 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -26,18 +23,14 @@ import (
 // community's servers, the confirmation handshake, and the delivery of its
 // events from a queue in storage — in order per server, each answered "ok"
 // within 10 s or retried with backoff, at most 5 times, nothing lost
-// across a restart. Targets on loopback, private or link-local addresses
-// are refused at dial time (so no name that resolves there slips through)
-// unless Allow lists them.
+// across a restart. Deliveries go through the server's one Outbound
+// client, with its address rules.
 type Callbacks struct {
 	*core
 	store eventStore
-	// Allow are the loopback, private or link-local ranges targets may be
-	// in (--callback-allow).
-	Allow  []netip.Prefix
-	client *http.Client
-	wake   chan struct{}
-	once   sync.Once
+	out   *Outbound
+	wake  chan struct{}
+	once  sync.Once
 }
 
 // Callback API limits.
@@ -55,60 +48,11 @@ type CallbackServerView struct {
 	Secret string
 }
 
-// ErrTargetRefused is a callback URL on a network servers may not reach.
-var ErrTargetRefused = errors.New("callback targets on loopback, private or link-local addresses are refused (the operator may allow ranges with --callback-allow)")
-
-// refused reports whether a Callback API target may not be at ip.
-func (c *Callbacks) refused(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	for _, p := range c.Allow {
-		if p.Contains(ip) {
-			return false
-		}
-	}
-	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast()
-}
-
 func (c *Callbacks) init() {
-	c.once.Do(func() {
-		dialer := &net.Dialer{Timeout: 5 * time.Second, Control: func(_, address string, _ syscall.RawConn) error {
-			host, _, err := net.SplitHostPort(address)
-			ip, err2 := netip.ParseAddr(host)
-			if err != nil || err2 != nil || c.refused(ip) {
-				return ErrTargetRefused
-			}
-			return nil
-		}}
-		// Receivers close idle connections: Node's http server after 5 s,
-		// about when the first retry comes. Idle connections are dropped
-		// here sooner, and a delivery carries an Idempotency-Key, so that
-		// a connection the receiver closed as it was reused is retried on
-		// a new one (net/http replays such requests) instead of costing
-		// the delivery an attempt and 15 s.
-		c.client = &http.Client{Timeout: deliveryTimeout,
-			Transport: &http.Transport{DialContext: dialer.DialContext, MaxIdleConnsPerHost: 2, IdleConnTimeout: 4 * time.Second, TLSHandshakeTimeout: 5 * time.Second},
-			// A redirect could lead anywhere: the answer is what was asked.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		c.wake = make(chan struct{}, 1)
-	})
+	c.once.Do(func() { c.wake = make(chan struct{}, 1) })
 }
 
-// checkURL refuses a URL that is no absolute http(s) URL, or whose host
-// is an address (or localhost) that servers may not reach, in any form the
-// dialer would read as one: resolvers take "127.1", "0x7f000001",
-// "2130706433" and "0177.0.0.1" as 127.0.0.1 (inet_aton), and "localhost."
-// as localhost. A name that resolves there is refused when dialled.
-func (c *Callbacks) checkURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || len(raw) > 2048 {
-		return invalid("url", "must be an absolute http or https URL without user info")
-	}
-	if ip, ok := hostAddr(u.Hostname()); ok && c.refused(ip) {
-		return &Error{Kind: Invalid, Field: "url", Message: ErrTargetRefused.Error(), Err: ErrTargetRefused}
-	}
-	return nil
-}
+func (c *Callbacks) checkURL(raw string) error { return c.out.CheckURL(raw) }
 
 // hostAddr reads a URL's host as the address a resolver would take it for
 // without asking DNS: an IPv6 or IPv4 literal, IPv4 in inet_aton's forms,
@@ -334,6 +278,8 @@ func (c *Callbacks) attempt(ctx context.Context, d storage.Delivery) error {
 		want = "ok"
 	}
 	raw, _ := json.Marshal(body)
+	ctx, cancel := context.WithTimeout(ctx, deliveryTimeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, "POST", s.URL, bytes.NewReader(raw))
 	if err != nil {
 		return err
@@ -341,7 +287,7 @@ func (c *Callbacks) attempt(ctx context.Context, d storage.Delivery) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Latchkey Callback API")
 	req.Header.Set("Idempotency-Key", "delivery-"+strconv.FormatInt(d.ID, 10))
-	resp, err := c.client.Do(req)
+	resp, err := c.out.Client().Do(req)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,7 @@ import (
 // A callback URL is refused when it is added, in every form of a refused
 // address that a resolver would accept, not only when it is dialled.
 func TestCallbackURLsRefusedAtRegistration(t *testing.T) {
-	c := &Callbacks{}
+	c := &Callbacks{out: &Outbound{}}
 	for _, u := range []string{
 		"http://localhost/cb", "http://localhost./cb", "http://LOCALHOST:8080/cb", "http://bot.localhost./cb",
 		"http://127.0.0.1/cb", "http://127.1/cb", "http://127.0.1/cb", "http://0x7f000001/cb", "http://0x7F.1/cb",
@@ -29,7 +29,7 @@ func TestCallbackURLsRefusedAtRegistration(t *testing.T) {
 			t.Errorf("%s: %v, want accepted", u, err)
 		}
 	}
-	allowed := &Callbacks{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	allowed := &Callbacks{out: &Outbound{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}}
 	if err := allowed.checkURL("http://127.1:8080/cb"); err != nil {
 		t.Errorf("127.1 with loopback allowed: %v", err)
 	}

@@ -8,6 +8,7 @@ package platform
 
 import (
 	"context"
+	"crypto/x509"
 	"log/slog"
 	"net/netip"
 	"net/url"
@@ -39,6 +40,11 @@ type Options struct {
 	// CallbackAllow are the loopback, private or link-local ranges Callback
 	// API servers may be in.
 	CallbackAllow []netip.Prefix
+	// OutboundCAs are the certificates the server's outbound HTTPS is
+	// checked against (nil: the system's); a test's or a private CA.
+	OutboundCAs *x509.CertPool
+	// NoClientDocuments turns client ID metadata documents off.
+	NoClientDocuments bool
 	// OnEvent, when set, is told of each community event stored, so that
 	// the other nodes wake their waiting polls (Bots.Notify there).
 	OnEvent func(communityID int64)
@@ -95,6 +101,8 @@ type Platform struct {
 	APIs *APIs
 	// Registrations are apps their clients register (RFC 7591, 7592).
 	Registrations *Registrations
+	// Documents are clients known by a client ID metadata document.
+	Documents *ClientDocuments
 
 	cluster cluster
 }
@@ -155,11 +163,13 @@ func New(o Options) *Platform {
 	if p.Issuer.Lifetimes.Implicit == 0 {
 		p.Issuer.Lifetimes.Implicit = DefaultImplicitTokenTTL
 	}
-	p.Callbacks = &Callbacks{core: c, store: s, Allow: o.CallbackAllow}
+	out := &Outbound{Allow: o.CallbackAllow, RootCAs: o.OutboundCAs}
+	p.Callbacks = &Callbacks{core: c, store: s, out: out}
 	p.Bots = &Bots{core: c, store: s, communities: p.Communities, callbacks: p.Callbacks, onEvent: o.OnEvent, waits: newPollWaits(MaxPollWaits, MaxPollWaitsPerCommunity)}
 	p.Messages = &Messages{core: c, store: s, communities: p.Communities, bots: p.Bots, consents: p.Consents}
 	p.Admin = &Admin{core: c, store: s}
 	p.APIs = newAPIs(c, s, o.PublicURL)
+	p.Documents = &ClientDocuments{core: c, store: s, apps: p.Apps, out: out, Off: o.NoClientDocuments}
 	p.Registrations = &Registrations{core: c, store: s, apps: p.Apps, ClientURI: func(id string) string {
 		if o.PublicURL == nil {
 			return ""

@@ -957,4 +957,23 @@ type Registrations interface {
 	ListRegistrationTokens(ctx context.Context) ([]RegistrationToken, error)
 	// RevokeRegistrationToken: ErrNotFound for no such live token.
 	RevokeRegistrationToken(ctx context.Context, id int64, now time.Time) error
+
+	// GetClientDocument is the client whose client_id is the metadata
+	// document at url.
+	GetClientDocument(ctx context.Context, url string) (ClientDocument, error)
+	// CreateClientDocument stores the app standing for the document (as
+	// CreateApp) and the document, in one transaction; ErrConflict when
+	// the URL is known already.
+	CreateClientDocument(ctx context.Context, d *ClientDocument, a *App, serviceToken Token) error
+	// RefreshClientDocument changes the document's app (as UpdateApp) and
+	// its freshness, in one transaction.
+	RefreshClientDocument(ctx context.Context, url string, expires time.Time, update func(*App) error) (App, error)
+}
+
+// ClientDocument is a client known by its client ID metadata document:
+// the URL is its client_id, the app stands for it in storage.
+type ClientDocument struct {
+	URL       string
+	AppID     int64
+	ExpiresAt time.Time
 }

@@ -138,3 +138,52 @@ func (s *Store) RevokeRegistrationToken(ctx context.Context, id int64, now time.
 	res, err := s.w.ExecContext(ctx, `UPDATE registration_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at = 0`, ts(now), id)
 	return s.affected(res, err)
 }
+
+// ---- client ID metadata documents
+
+func (s *Store) GetClientDocument(ctx context.Context, url string) (storage.ClientDocument, error) {
+	d := storage.ClientDocument{URL: url}
+	var expires int64
+	err := s.r.QueryRowContext(ctx, `SELECT app_id, expires_at FROM client_documents WHERE url = $1`, url).Scan(&d.AppID, &expires)
+	d.ExpiresAt = at(expires)
+	return d, s.err(err)
+}
+
+func (s *Store) CreateClientDocument(ctx context.Context, d *storage.ClientDocument, a *storage.App, serviceToken storage.Token) error {
+	return s.tx(ctx, "CreateClientDocument", func(tx *Tx) error {
+		if err := insertApp(ctx, tx, a, serviceToken); err != nil {
+			return err
+		}
+		d.AppID = a.ID
+		_, err := tx.ExecContext(ctx, `INSERT INTO client_documents (url, app_id, expires_at) VALUES ($1, $2, $3)`, d.URL, d.AppID, ts(d.ExpiresAt))
+		return err
+	})
+}
+
+func (s *Store) RefreshClientDocument(ctx context.Context, url string, expires time.Time, update func(*storage.App) error) (storage.App, error) {
+	var a storage.App
+	var updateErr error
+	err := s.tx(ctx, "RefreshClientDocument", func(tx *Tx) error {
+		var id int64
+		if err := tx.QueryRowContext(ctx, `SELECT app_id FROM client_documents WHERE url = $1`+s.ForUpdate, url).Scan(&id); err != nil {
+			return err
+		}
+		var err error
+		if a, err = scanApp(tx.QueryRowContext(ctx, `SELECT `+appCols+` FROM apps WHERE id = $1`+s.ForUpdate, id)); err != nil {
+			return err
+		}
+		if updateErr = update(&a); updateErr != nil {
+			return updateErr
+		}
+		a.ID = id
+		if err := s.writeApp(ctx, tx, &a); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE client_documents SET expires_at = $1 WHERE url = $2`, ts(expires), url)
+		return err
+	})
+	if updateErr != nil {
+		return a, updateErr
+	}
+	return a, s.err(err)
+}

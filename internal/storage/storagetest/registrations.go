@@ -19,6 +19,7 @@ func RunRegistrations(t *testing.T, newStore func(t *testing.T) storage.Storage)
 		{"registrations: the last use of an initial access token goes to one of many at once", testConcurrentRegistrationTokenUses},
 		{"registrations: those that issued no token since the cutoff expire, with their tokens", testExpireRegistrations},
 		{"registrations: user 0, who owns them, is found by no lookup", testNobodyIsNotAUser},
+		{"client documents: created once per URL, refreshed, gone with their app", testClientDocuments},
 	})
 }
 
@@ -160,4 +161,49 @@ func testNobodyIsNotAUser(t *testing.T, s storage.Storage) {
 	if users, err := s.ListUsers(ctx(), 0, 10); err != nil || len(users) != 0 {
 		t.Fatalf("ListUsers = %v %v", users, err)
 	}
+}
+
+func testClientDocuments(t *testing.T, s storage.Storage) {
+	const u = "https://agent.example/client.json"
+	_, err := s.GetClientDocument(ctx(), u)
+	wantErr(t, err, storage.ErrNotFound)
+	newDoc := func(title string) (storage.ClientDocument, storage.App, error) {
+		a := storage.App{Title: title, Type: storage.Standalone, RedirectURIs: []string{"http://127.0.0.1/cb"},
+			Secret: storage.ClientSecret{Hash: hash("secret " + title), Sealed: []byte{1}, CreatedAt: t0}, ServiceTokenSealed: []byte("s"), CreatedAt: t0}
+		d := storage.ClientDocument{URL: u, ExpiresAt: t0.Add(time.Hour)}
+		err := s.CreateClientDocument(ctx(), &d, &a, storage.Token{Hash: hash("svc " + title), Kind: token.Service, IssuedAt: t0, Flow: storage.FlowServiceToken})
+		return d, a, err
+	}
+	d, a, err := newDoc("first")
+	must(t, err)
+	if d.AppID != a.ID || a.ID == 0 {
+		t.Fatalf("CreateClientDocument ids %d %d", d.AppID, a.ID)
+	}
+	_, _, err = newDoc("second")
+	wantErr(t, err, storage.ErrConflict)
+	if apps, _ := s.ListApps(ctx(), storage.AppFilter{}); len(apps) != 1 {
+		t.Fatalf("a conflicting document stored an app: %d apps", len(apps))
+	}
+	got, err := s.GetClientDocument(ctx(), u)
+	must(t, err)
+	if got.AppID != a.ID || !got.ExpiresAt.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("GetClientDocument = %+v", got)
+	}
+	app, err := s.RefreshClientDocument(ctx(), u, t0.Add(2*time.Hour), func(a *storage.App) error {
+		a.Title, a.RedirectURIs = "renamed", []string{"http://127.0.0.1/other"}
+		return nil
+	})
+	must(t, err)
+	if app.Title != "renamed" || len(app.RedirectURIs) != 1 || app.RedirectURIs[0] != "http://127.0.0.1/other" {
+		t.Fatalf("RefreshClientDocument = %+v", app)
+	}
+	if got, _ := s.GetClientDocument(ctx(), u); !got.ExpiresAt.Equal(t0.Add(2 * time.Hour)) {
+		t.Fatalf("the refresh did not store the expiry: %+v", got)
+	}
+	_, err = s.RefreshClientDocument(ctx(), "https://unknown.example/c.json", t0, func(*storage.App) error { return nil })
+	wantErr(t, err, storage.ErrNotFound)
+	_, err = s.DeleteApp(ctx(), a.ID)
+	must(t, err)
+	_, err = s.GetClientDocument(ctx(), u)
+	wantErr(t, err, storage.ErrNotFound)
 }
