@@ -124,6 +124,10 @@ func TestClientMetadataDocuments(t *testing.T) {
 	if n := host.fetches["/good.json"].Load(); n != 1 {
 		t.Fatalf("the document was fetched %d times within its max-age, want once", n)
 	}
+	b.get(e.URL + "/settings/apps")
+	if !strings.Contains(b.page, "Document client") || !strings.Contains(b.page, "not verified") {
+		t.Fatalf("the authorized apps page does not mark the document client:\n%s", b.page)
+	}
 	e.Clock.Advance(2 * time.Minute)
 	if to := b.get(authorize(good)); to == "" {
 		t.Fatalf("a second authorization did not go straight back: %d %s", b.status, b.page)
