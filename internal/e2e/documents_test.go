@@ -212,3 +212,34 @@ func TestMCPClientWithAMetadataDocument(t *testing.T) {
 		t.Fatalf("the client printed %v", got)
 	}
 }
+
+// New metadata documents are fetched for one client address at most
+// --registration-rate times an hour (each becomes an app); documents
+// already known are not counted.
+func TestNewClientDocumentsAreThrottledPerAddress(t *testing.T) {
+	host := newDocumentHost(t, map[string]http.HandlerFunc{"/doc/": jsonDocument(selfURL, "max-age=3600", nil)})
+	e := start(t, startOptions{outboundCAs: host.pool()}, func(c *config.Config) {
+		c.CallbackTargets = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+		c.RegistrationRate = 2
+	})
+	try := func(path string) int {
+		b := e.browser()
+		b.get(e.authorize(map[string]string{"client_id": host.url(path), "redirect_uri": "http://127.0.0.1:41111/cb", "response_type": "code",
+			"code_challenge": challengeOf(strings.Repeat("v", 50)), "code_challenge_method": "S256"}))
+		if strings.Contains(b.page, "too many new client metadata documents") {
+			return http.StatusTooManyRequests
+		}
+		return b.status
+	}
+	for _, path := range []string{"/doc/a.json", "/doc/b.json", "/doc/a.json"} {
+		if status := try(path); status != http.StatusOK {
+			t.Fatalf("%s: %d, want the login page", path, status)
+		}
+	}
+	if status := try("/doc/c.json"); status != http.StatusTooManyRequests {
+		t.Fatalf("a third new document within the hour: %d, want refused", status)
+	}
+	if n := host.fetches["/doc/"].Load(); n != 2 {
+		t.Fatalf("%d fetches, want 2 (the refused one is not fetched)", n)
+	}
+}

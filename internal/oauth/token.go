@@ -281,7 +281,7 @@ func (p *Provider) authenticate(r *http.Request, d *dialect) (app storage.App, s
 		id, secret = r.Form.Get("client_id"), r.Form.Get("client_secret")
 	}
 	if secret == "" {
-		app, err := p.client(r.Context(), id)
+		app, err := p.client(platform.WithClientAddress(r.Context(), httpx.ClientIP(r)), id)
 		switch {
 		case err != nil:
 			return app, secretHash, false, err

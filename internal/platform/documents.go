@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"latchkey/internal/ratelimit"
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
 )
@@ -46,6 +48,24 @@ type ClientDocuments struct {
 	out   *Outbound
 	// Off turns the documents off (--client-metadata-documents off).
 	Off bool
+	// NewPerHour bounds the documents not seen before that one client
+	// address may have fetched in an hour (each becomes an app): as
+	// --registration-rate bounds registrations.
+	NewPerHour int
+	limits     *ratelimit.Limiter
+}
+
+type clientAddressKey struct{}
+
+// WithClientAddress is ctx carrying the address of the client a request
+// came from, which the throttles of unauthenticated work count by.
+func WithClientAddress(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, clientAddressKey{}, addr)
+}
+
+func clientAddress(ctx context.Context) string {
+	addr, _ := ctx.Value(clientAddressKey{}).(string)
+	return addr
 }
 
 // IsDocumentURL reports a client_id that names a metadata document.
@@ -69,6 +89,12 @@ func (d *ClientDocuments) App(ctx context.Context, rawURL string) (storage.App, 
 		return d.apps.lookupApp(ctx, known.AppID)
 	case err != nil && !errors.Is(err, storage.ErrNotFound):
 		return storage.App{}, err
+	}
+	if known.AppID == 0 && d.NewPerHour > 0 {
+		key := token.Hash(sha256.Sum256([]byte("client document\x00" + clientAddress(ctx))))
+		if !d.limits.Allow(key, float64(d.NewPerHour)/3600, d.NewPerHour, d.now()) {
+			return storage.App{}, &ErrClientDocument{"too many new client metadata documents from this address: try again later"}
+		}
 	}
 	m, fresh, err := d.fetch(ctx, rawURL)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"latchkey/internal/dpop"
+	"latchkey/internal/ratelimit"
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
 	"latchkey/internal/tokencache"
@@ -45,6 +46,10 @@ type Options struct {
 	OutboundCAs *x509.CertPool
 	// NoClientDocuments turns client ID metadata documents off.
 	NoClientDocuments bool
+	// NewClientsPerHour bounds the client metadata documents not seen
+	// before that one client address may have fetched in an hour (0: no
+	// bound).
+	NewClientsPerHour int
 	// OnEvent, when set, is told of each community event stored, so that
 	// the other nodes wake their waiting polls (Bots.Notify there).
 	OnEvent func(communityID int64)
@@ -169,7 +174,7 @@ func New(o Options) *Platform {
 	p.Messages = &Messages{core: c, store: s, communities: p.Communities, bots: p.Bots, consents: p.Consents}
 	p.Admin = &Admin{core: c, store: s}
 	p.APIs = newAPIs(c, s, o.PublicURL)
-	p.Documents = &ClientDocuments{core: c, store: s, apps: p.Apps, out: out, Off: o.NoClientDocuments}
+	p.Documents = &ClientDocuments{core: c, store: s, apps: p.Apps, out: out, Off: o.NoClientDocuments, NewPerHour: o.NewClientsPerHour, limits: ratelimit.New(1 << 14)}
 	p.Registrations = &Registrations{core: c, store: s, apps: p.Apps, ClientURI: func(id string) string {
 		if o.PublicURL == nil {
 			return ""

@@ -13,6 +13,7 @@ import (
 
 	"latchkey/internal/httpx"
 	"latchkey/internal/oauth"
+	"latchkey/internal/platform"
 	"latchkey/internal/protocol"
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
@@ -51,7 +52,7 @@ func (h *Handler) Authorize(w http.ResponseWriter, r *http.Request) {
 	q.Del(reauthParam)
 	// A pushed request is spent only when it is answered, not when the
 	// browser is first sent to log in.
-	req, err := h.oauth.ParseAuthorize(r.Context(), q, false)
+	req, err := h.oauth.ParseAuthorize(platform.WithClientAddress(r.Context(), httpx.ClientIP(r)), q, false)
 	if err != nil {
 		h.fail(w, r, req, err)
 		return
@@ -72,7 +73,7 @@ func (h *Handler) Authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if q.Has("request_uri") {
-		if req, err = h.oauth.ParseAuthorize(r.Context(), q, true); err != nil {
+		if req, err = h.oauth.ParseAuthorize(platform.WithClientAddress(r.Context(), httpx.ClientIP(r)), q, true); err != nil {
 			h.fail(w, r, req, err)
 			return
 		}
@@ -125,7 +126,7 @@ func (h *Handler) Decide(w http.ResponseWriter, r *http.Request) {
 			q.Set(name, v)
 		}
 	}
-	req, err := h.oauth.ParseAuthorize(r.Context(), q, false)
+	req, err := h.oauth.ParseAuthorize(platform.WithClientAddress(r.Context(), httpx.ClientIP(r)), q, false)
 	if err != nil {
 		h.fail(w, r, req, err)
 		return
