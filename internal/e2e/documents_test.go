@@ -17,6 +17,7 @@ import (
 	"latchkey/internal/config"
 	"latchkey/internal/platform"
 	"latchkey/internal/storage"
+	"latchkey/internal/testenv"
 )
 
 // documentHost serves client ID metadata documents over HTTPS on loopback:
@@ -71,8 +72,13 @@ func selfURL(r *http.Request) string { return "https://" + r.Host + r.URL.Path }
 // fetched once while its Cache-Control says it is fresh and again after.
 // Documents too large, too slow, redirecting, naming another client_id,
 // holding a secret, not JSON or on a refused address are each refused with
-// a clear error, and nothing is stored.
+// a clear error, and nothing is stored. On both backends.
 func TestClientMetadataDocuments(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testClientMetadataDocuments(t, "") })
+	t.Run("postgres", func(t *testing.T) { testClientMetadataDocuments(t, testenv.PostgresDSN(t)) })
+}
+
+func testClientMetadataDocuments(t *testing.T, dsn string) {
 	host := newDocumentHost(t, map[string]http.HandlerFunc{
 		"/good.json":     jsonDocument(selfURL, "max-age=60", nil),
 		"/large.json":    jsonDocument(selfURL, "", map[string]any{"client_uri": "https://x.example/" + strings.Repeat("a", 6000)}),
@@ -87,7 +93,7 @@ func TestClientMetadataDocuments(t *testing.T) {
 			}
 		},
 	})
-	e := start(t, startOptions{outboundCAs: host.pool()}, func(c *config.Config) {
+	e := start(t, startOptions{dsn: dsn, outboundCAs: host.pool()}, func(c *config.Config) {
 		c.CallbackTargets = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 	})
 	_, meta := e.getJSON(e.URL + "/.well-known/oauth-authorization-server")
