@@ -71,7 +71,9 @@ func (t *target) gateway(ctx context.Context, o Options) []Result {
 		h["X-Latchkey-Client-Id"] = []string{fmt.Sprint(t.app.ID)}
 		h["X-Latchkey-Scope"] = []string{"load:read"}
 		h["X-Latchkey-Token-Id"] = []string{"0123456789abcdef0123456789abcdef"}
-		h["Content-Type"] = []string{"application/json; charset=utf-8"}
+		h["Content-Type"] = []string{"application/json"}
+		h["Cache-Control"] = []string{"no-store"}
+		h["X-Request-Id"] = []string{"0123456789abcdef"}
 		w.Write(checked)
 	}))
 	if err != nil {

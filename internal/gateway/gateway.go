@@ -194,12 +194,26 @@ func tokenID(h token.Hash) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// mustPath is an identifier's path, decoded ("" for none). Identifiers
+// are absolute URLs (platform.APIs checks them): the path is what follows
+// the authority, read without a parse per request unless it is escaped.
 func mustPath(identifier string) string {
-	u, err := url.Parse(identifier)
-	if err != nil {
-		return ""
+	_, rest, ok := strings.Cut(identifier, "://")
+	if !ok || strings.Contains(rest, "%") {
+		u, err := url.Parse(identifier)
+		if err != nil {
+			return ""
+		}
+		return u.Path
 	}
-	return u.Path
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 && rest[i] == '/' {
+		path := rest[i:]
+		if j := strings.IndexAny(path, "?#"); j >= 0 {
+			path = path[:j]
+		}
+		return path
+	}
+	return ""
 }
 
 // routeScope is the scope the API's route rules ask of a request: the rule
