@@ -106,6 +106,14 @@ func (f *fakeApps) RetireSecret(_ context.Context, _ platform.Actor, id int64) (
 func (f *fakeApps) NewServiceToken(_ context.Context, _ platform.Actor, id int64) (platform.AppView, error) {
 	return f.get(id)
 }
+func (f *fakeApps) SetAuth(_ context.Context, _ platform.Actor, id int64, auth platform.ClientAuth) (platform.AppView, error) {
+	if _, err := f.get(id); err != nil {
+		return platform.AppView{}, err
+	}
+	f.app.AuthMethod, f.app.JWKS, f.app.JWKSURI = auth.Method, auth.JWKS, auth.JWKSURI
+	return f.app, nil
+}
+
 func (f *fakeApps) SetClientCredentials(_ context.Context, _ platform.Actor, id int64, on bool) (platform.AppView, error) {
 	if _, err := f.get(id); err != nil {
 		return platform.AppView{}, err

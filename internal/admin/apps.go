@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
 
@@ -21,6 +22,7 @@ type Apps interface {
 	RetireSecret(ctx context.Context, actor platform.Actor, id int64) (platform.AppView, error)
 	NewServiceToken(ctx context.Context, actor platform.Actor, id int64) (platform.AppView, error)
 	SetClientCredentials(ctx context.Context, actor platform.Actor, id int64, on bool) (platform.AppView, error)
+	SetAuth(ctx context.Context, actor platform.Actor, id int64, auth platform.ClientAuth) (platform.AppView, error)
 	DeleteApp(ctx context.Context, actor platform.Actor, id int64) (platform.AppView, error)
 }
 
@@ -34,6 +36,35 @@ type appInput struct {
 	IFrameURL         *string   `json:"iframe_url"`
 	IFrameScope       *string   `json:"iframe_scope"`
 	ClientCredentials *bool     `json:"client_credentials"`
+	// AuthMethod, JWKS and JWKSURI: how the app authenticates at the
+	// token endpoints, and its keys for private_key_jwt.
+	AuthMethod *string          `json:"token_endpoint_auth_method"`
+	JWKS       *json.RawMessage `json:"jwks"`
+	JWKSURI    *string          `json:"jwks_uri"`
+}
+
+// auth is the input's authentication settings over cur's.
+func (in appInput) auth(cur platform.ClientAuth) platform.ClientAuth {
+	if in.AuthMethod != nil {
+		cur.Method = *in.AuthMethod
+		if cur.Method != platform.AuthPrivateKey {
+			cur.JWKS, cur.JWKSURI = "", ""
+		}
+	}
+	if in.JWKS != nil {
+		cur.JWKS, cur.JWKSURI = string(*in.JWKS), ""
+	}
+	if in.JWKSURI != nil {
+		cur.JWKSURI = *in.JWKSURI
+		if *in.JWKSURI != "" {
+			cur.JWKS = ""
+		}
+	}
+	return cur
+}
+
+func (in appInput) changesAuth() bool {
+	return in.AuthMethod != nil || in.JWKS != nil || in.JWKSURI != nil
 }
 
 func str(s *string) string {
@@ -58,6 +89,7 @@ func (a *API) createApp(c *call) (int, any, error) {
 		return 0, nil, &badRequest{"iframe_scope: " + err.Error()}
 	}
 	na.IFrameScope = m
+	na.Auth = in.auth(platform.ClientAuth{})
 	if err := na.Validate(); err != nil {
 		return 0, nil, err
 	}
@@ -172,6 +204,11 @@ func (a *API) updateApp(c *call) (int, any, error) {
 	}
 	if v, err = a.Apps.UpdateAppSettings(c.ctx, c.actor, id, s); err != nil {
 		return 0, nil, err
+	}
+	if in.changesAuth() {
+		if v, err = a.Apps.SetAuth(c.ctx, c.actor, id, in.auth(platform.ClientAuth{Method: v.AuthMethod, JWKS: v.JWKS, JWKSURI: v.JWKSURI})); err != nil {
+			return 0, nil, err
+		}
 	}
 	if in.ClientCredentials != nil && *in.ClientCredentials != v.ClientCredentials {
 		if v, err = a.Apps.SetClientCredentials(c.ctx, c.actor, id, *in.ClientCredentials); err != nil {

@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"os"
+
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"latchkey/internal/admin/view"
 	"latchkey/internal/platform"
@@ -116,7 +119,7 @@ func (e *env) appCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "app", Short: "Manage apps and their credentials"}
 
 	var a platform.NewApp
-	var appType, iframeScope string
+	var appType, iframeScope, jwksFile string
 	create := &cobra.Command{
 		Use:   "create",
 		Short: "Create an app; prints its client_id, client_secret and service_token",
@@ -127,6 +130,9 @@ func (e *env) appCmd() *cobra.Command {
 				return usage("--iframe-scope: %v", err)
 			}
 			a.IFrameScope = m
+			if a.Auth.JWKS, err = readJWKS(jwksFile); err != nil {
+				return err
+			}
 			if err := a.Validate(); err != nil {
 				return err
 			}
@@ -150,6 +156,7 @@ func (e *env) appCmd() *cobra.Command {
 	f.StringVar(&a.IFrameURL, "iframe-url", "", "URL loaded in the iframe (iframe apps)")
 	f.StringVar(&iframeScope, "iframe-scope", "", "permissions an iframe app asks for at first launch (names or mask)")
 	f.StringVar(&a.Description, "description", "", "app description")
+	authFlags(f, &a.Auth.Method, &jwksFile, &a.Auth.JWKSURI)
 	create.MarkFlagRequired("owner")
 	create.MarkFlagRequired("title")
 	create.MarkFlagRequired("type")
@@ -197,8 +204,9 @@ func (e *env) appCmd() *cobra.Command {
 		}),
 	)
 
-	var onOff, setScope string
+	var onOff, setScope, setJWKSFile string
 	var settings platform.AppSettings
+	var setAuth platform.ClientAuth
 	set := simple("set", "Change the app's settings: client credentials switch, title, description, redirect URIs, iframe URL", func(p *platform.Platform, cmd *cobra.Command, id int64) (platform.AppView, error) {
 		ctx, f := cmd.Context(), cmd.Flags()
 		if f.Changed("title") || f.Changed("description") || f.Changed("redirect-uri") || f.Changed("iframe-url") || f.Changed("iframe-scope") {
@@ -230,6 +238,28 @@ func (e *env) appCmd() *cobra.Command {
 				return platform.AppView{}, err
 			}
 		}
+		if f.Changed("token-endpoint-auth-method") || f.Changed("jwks") || f.Changed("jwks-uri") {
+			cur, err := p.Apps.App(ctx, platform.CLI, id)
+			if err != nil {
+				return cur, err
+			}
+			auth := platform.ClientAuth{Method: cur.AuthMethod, JWKS: cur.JWKS, JWKSURI: cur.JWKSURI}
+			if f.Changed("token-endpoint-auth-method") {
+				auth.Method = setAuth.Method
+			}
+			if f.Changed("jwks") || f.Changed("jwks-uri") {
+				if auth.JWKS, err = readJWKS(setJWKSFile); err != nil {
+					return platform.AppView{}, err
+				}
+				auth.JWKSURI = setAuth.JWKSURI
+			}
+			if auth.Method != platform.AuthPrivateKey && !f.Changed("jwks") && !f.Changed("jwks-uri") {
+				auth.JWKS, auth.JWKSURI = "", "" // keys go with private_key_jwt
+			}
+			if _, err := p.Apps.SetAuth(ctx, platform.CLI, id, auth); err != nil {
+				return platform.AppView{}, err
+			}
+		}
 		if f.Changed("client-credentials") {
 			return p.Apps.SetClientCredentials(ctx, platform.CLI, id, onOff == "on")
 		}
@@ -237,8 +267,12 @@ func (e *env) appCmd() *cobra.Command {
 	})
 	set.PreRunE = func(cmd *cobra.Command, _ []string) error {
 		f := cmd.Flags()
-		if !f.Changed("client-credentials") && !f.Changed("title") && !f.Changed("description") && !f.Changed("redirect-uri") && !f.Changed("iframe-url") && !f.Changed("iframe-scope") {
-			return usage("app set: nothing to change: pass --client-credentials on|off, --title, --description, --redirect-uri or --iframe-url")
+		changed := false
+		for _, name := range []string{"client-credentials", "title", "description", "redirect-uri", "iframe-url", "iframe-scope", "token-endpoint-auth-method", "jwks", "jwks-uri"} {
+			changed = changed || f.Changed(name)
+		}
+		if !changed {
+			return usage("app set: nothing to change: pass --client-credentials on|off, --title, --description, --redirect-uri, --iframe-url, --token-endpoint-auth-method, --jwks or --jwks-uri")
 		}
 		if f.Changed("client-credentials") && onOff != "on" && onOff != "off" {
 			return usage("--client-credentials %q: want on or off", onOff)
@@ -251,6 +285,27 @@ func (e *env) appCmd() *cobra.Command {
 	set.Flags().StringArrayVar(&settings.RedirectURIs, "redirect-uri", nil, "redirect URI (repeat for several); replaces the list")
 	set.Flags().StringVar(&settings.IFrameURL, "iframe-url", "", "new iframe URL (iframe apps)")
 	set.Flags().StringVar(&setScope, "iframe-scope", "", "permissions an iframe app asks for at first launch (names or mask)")
+	authFlags(set.Flags(), &setAuth.Method, &setJWKSFile, &setAuth.JWKSURI)
 	cmd.AddCommand(set)
 	return cmd
+}
+
+// authFlags are the flags of how an app authenticates at the token
+// endpoints.
+func authFlags(f *pflag.FlagSet, method, jwksFile, jwksURI *string) {
+	f.StringVar(method, "token-endpoint-auth-method", "", "client_secret_basic, client_secret_post, private_key_jwt or none (standalone apps); only that method is then accepted (default: a secret either way, or none for standalone apps)")
+	f.StringVar(jwksFile, "jwks", "", "with private_key_jwt: a file holding the app's public keys (a JWK Set)")
+	f.StringVar(jwksURI, "jwks-uri", "", "with private_key_jwt: the https URL of the app's public keys (a JWK Set)")
+}
+
+// readJWKS is the JWK Set in the file at path ("" for none).
+func readJWKS(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", usage("--jwks: %v", err)
+	}
+	return string(b), nil
 }

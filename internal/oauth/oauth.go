@@ -126,10 +126,19 @@ type Deps struct {
 	// Documents finds the clients whose client_id is the URL of their
 	// metadata document (nil: none are).
 	Documents Documents
+	// Assertions authenticates clients by private_key_jwt (nil: none
+	// do).
+	Assertions Assertions
 	// Now is the clock (time.Now when nil).
 	Now    func() time.Time
 	Config Config
 	Log    *slog.Logger
+}
+
+// Assertions checks private_key_jwt client assertions
+// (platform.Assertions).
+type Assertions interface {
+	Authenticate(ctx context.Context, clientID, assertion string, audiences []string) (storage.App, error)
 }
 
 // Documents are clients known by a client ID metadata document
@@ -140,19 +149,20 @@ type Documents interface {
 
 // Provider answers the OAuth endpoints.
 type Provider struct {
-	p         Platform
-	issuer    Issuer
-	apis      APIs
-	consents  Consents
-	codes     Codes
-	refreshes Refreshes
-	signer    Signer
-	devices   Devices
-	documents Documents
-	now       func() time.Time
-	Cfg       Config
-	log       *slog.Logger
-	grants    map[string]grant
+	p          Platform
+	issuer     Issuer
+	apis       APIs
+	consents   Consents
+	codes      Codes
+	refreshes  Refreshes
+	signer     Signer
+	devices    Devices
+	documents  Documents
+	assertions Assertions
+	now        func() time.Time
+	Cfg        Config
+	log        *slog.Logger
+	grants     map[string]grant
 	// limits holds the VK ID endpoints' rate limits.
 	limits *ratelimit.Limiter
 	// Metrics counts refusals (nil: none).
@@ -164,7 +174,7 @@ func New(d Deps) *Provider {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	p := &Provider{p: d.Platform, issuer: d.Issuer, apis: d.APIs, consents: d.Consents, codes: d.Codes, refreshes: d.Refreshes, signer: d.Signer, devices: d.Devices, documents: d.Documents, now: d.Now, Cfg: d.Config, log: d.Log, limits: ratelimit.New(1 << 14)}
+	p := &Provider{p: d.Platform, issuer: d.Issuer, apis: d.APIs, consents: d.Consents, codes: d.Codes, refreshes: d.Refreshes, signer: d.Signer, devices: d.Devices, documents: d.Documents, assertions: d.Assertions, now: d.Now, Cfg: d.Config, log: d.Log, limits: ratelimit.New(1 << 14)}
 	p.grants = grants(p)
 	return p
 }

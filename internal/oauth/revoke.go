@@ -178,6 +178,9 @@ func (p *Provider) metadata() map[string]any {
 		methods = append(methods, protocol.PKCEPlain)
 	}
 	clientAuth := []string{"client_secret_basic", "client_secret_post"}
+	if p.assertions != nil {
+		clientAuth = append(clientAuth, platform.AuthPrivateKey)
+	}
 	m := map[string]any{
 		"issuer":                                         p.Issuer(),
 		"authorization_endpoint":                         base.JoinPath("/authorize").String(),
@@ -198,6 +201,15 @@ func (p *Provider) metadata() map[string]any {
 		"revocation_endpoint_auth_methods_supported":     clientAuth,
 		"introspection_endpoint_auth_methods_supported":  clientAuth,
 		"scopes_supported":                               scope.Known(scope.User).Names(scope.User),
+	}
+	if p.assertions != nil {
+		algs := make([]string, len(platform.AssertionAlgorithms))
+		for i, a := range platform.AssertionAlgorithms {
+			algs[i] = string(a)
+		}
+		for _, k := range []string{"token_endpoint", "revocation_endpoint", "introspection_endpoint"} {
+			m[k+"_auth_signing_alg_values_supported"] = algs
+		}
 	}
 	if p.Cfg.ClientDocuments && p.documents != nil {
 		m["client_id_metadata_document_supported"] = true

@@ -269,6 +269,67 @@ var (
 // only standalone apps may be public; in VK ID's, every app (PKCE is
 // always required there).
 func (p *Provider) authenticate(r *http.Request, d *dialect) (app storage.App, secretHash token.Hash, public bool, err error) {
+	if r.Form.Has("client_assertion") || r.Form.Has("client_assertion_type") {
+		app, err := p.assertion(r)
+		return app, secretHash, false, err
+	}
+	app, secretHash, public, err = p.bySecret(r, d)
+	if err != nil {
+		return app, secretHash, public, err
+	}
+	// An app that names its method is authenticated by it alone.
+	_, _, basic := r.BasicAuth()
+	switch m := app.AuthMethod; {
+	case m == platform.AuthPrivateKey:
+		return app, secretHash, public, errWrongMethod(m)
+	case m == platform.AuthSecretBasic && (public || !basic), m == platform.AuthSecretPost && (public || basic), m == platform.AuthNone && !public:
+		return app, secretHash, public, errWrongMethod(m)
+	}
+	return app, secretHash, public, nil
+}
+
+// errWrongMethod refuses a client authenticated otherwise than by its
+// token_endpoint_auth_method.
+func errWrongMethod(method string) *Error {
+	return newError(protocol.InvalidClient, http.StatusUnauthorized, "this client authenticates with "+method+" only")
+}
+
+// assertion authenticates by private_key_jwt (RFC 7523 §2.2): the assertion
+// alone, with no secret beside it.
+func (p *Provider) assertion(r *http.Request) (storage.App, error) {
+	// Basic with an empty password only names the client (some clients
+	// send it so), as client_id would.
+	id, secret, basic := r.BasicAuth()
+	if basic && secret == "" {
+		id, _ = url.QueryUnescape(id)
+		if r.Form.Get("client_id") == "" {
+			r.Form.Set("client_id", id)
+		}
+	}
+	switch {
+	case r.Form.Get("client_assertion_type") != platform.JWTBearer:
+		return storage.App{}, newError(protocol.InvalidClient, http.StatusUnauthorized, "client_assertion_type must be "+platform.JWTBearer)
+	case basic && secret != "" || r.Form.Has("client_secret"):
+		return storage.App{}, newError(protocol.InvalidRequest, http.StatusBadRequest, "a client authenticates one way: a client_assertion or a secret, not both")
+	case p.assertions == nil:
+		return storage.App{}, newError(protocol.InvalidClient, http.StatusUnauthorized, "this server takes no client assertions")
+	}
+	audiences := []string{p.Issuer(), p.Cfg.PublicURL.JoinPath("/access_token").String(), p.Cfg.PublicURL.JoinPath(r.URL.Path).String()}
+	app, err := p.assertions.Authenticate(r.Context(), r.Form.Get("client_id"), r.Form.Get("client_assertion"), audiences)
+	var bad *platform.ErrBadAssertion
+	switch {
+	case errors.As(err, &bad):
+		return app, newError(protocol.InvalidClient, http.StatusUnauthorized, bad.Error())
+	case errors.Is(err, platform.ErrUnknownClient):
+		return app, errBadClientID
+	case err != nil:
+		return app, internal(err)
+	}
+	return app, nil
+}
+
+// bySecret authenticates by client_secret, or identifies a public client.
+func (p *Provider) bySecret(r *http.Request, d *dialect) (app storage.App, secretHash token.Hash, public bool, err error) {
 	id, secret, basic := r.BasicAuth()
 	if basic {
 		var err1, err2 error
@@ -343,9 +404,7 @@ func (p *Provider) document() func(ctx context.Context, url string) (storage.App
 func documentError(err error) *Error {
 	var de *platform.ErrClientDocument
 	if errors.As(err, &de) {
-		e := newError(protocol.InvalidClient, http.StatusUnauthorized, "client_id names a client metadata document that cannot be used: "+de.Reason)
-		e.cause = err
-		return e
+		return newError(protocol.InvalidClient, http.StatusUnauthorized, "client_id names a client metadata document that cannot be used: "+de.Reason)
 	}
 	return internal(err)
 }

@@ -30,6 +30,50 @@ type NewApp struct {
 	IFrameURL    string
 	// IFrameScope: what an iframe app asks for at first launch.
 	IFrameScope scope.Mask
+	// Auth is how the app authenticates at the token endpoints.
+	Auth ClientAuth
+}
+
+// ClientAuth is how an app authenticates at the token endpoints: Method
+// (token_endpoint_auth_method; "" for its type's default) and, for
+// private_key_jwt, its keys: a JWK Set or the https URL of one.
+type ClientAuth struct {
+	Method, JWKS, JWKSURI string
+}
+
+// Validate checks a's rules for an app of type t.
+func (a *ClientAuth) Validate(t storage.AppType) error {
+	switch a.Method {
+	case "", AuthSecretBasic, AuthSecretPost:
+	case AuthNone:
+		if t != storage.Standalone {
+			return invalid("token_endpoint_auth_method", "none is for standalone apps (public clients) only")
+		}
+	case AuthPrivateKey:
+		switch {
+		case (a.JWKS == "") == (a.JWKSURI == ""):
+			return invalid("jwks", "private_key_jwt needs the client's keys: a JWK Set or a jwks_uri, one of them")
+		case a.JWKS != "":
+			if len(a.JWKS) > maxKeySet {
+				return invalid("jwks", "the key set is larger than 64 KB")
+			}
+			if _, err := ParseKeySet([]byte(a.JWKS)); err != nil {
+				return invalid("jwks", "%s", err.(*ErrBadAssertion).Reason)
+			}
+		default:
+			u, err := url.Parse(a.JWKSURI)
+			if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || len(a.JWKSURI) > 2048 || !validText(a.JWKSURI) {
+				return invalid("jwks_uri", "must be an https URL of at most 2048 bytes")
+			}
+		}
+		return nil
+	default:
+		return invalid("token_endpoint_auth_method", "%q: want client_secret_basic, client_secret_post, private_key_jwt or none", a.Method)
+	}
+	if a.JWKS != "" || a.JWKSURI != "" {
+		return invalid("jwks", "keys are for private_key_jwt only")
+	}
+	return nil
 }
 
 // AppView is an app with its credentials opened, for the console and the CLI.
@@ -106,6 +150,9 @@ func (a *NewApp) Validate() error {
 	if err := validateRedirectURIs(a.RedirectURIs, a.Type); err != nil {
 		return err
 	}
+	if err := a.Auth.Validate(a.Type); err != nil {
+		return err
+	}
 	if a.IFrameScope&^scope.Known(scope.User) != 0 {
 		return invalid("iframe scope", "unknown permission bits")
 	}
@@ -165,6 +212,7 @@ func (p *Apps) CreateApp(ctx context.Context, actor Actor, a NewApp) (AppView, e
 		Secret:             storage.ClientSecret{Hash: token.HashOf(secret), Sealed: p.Keys.Seal([]byte(secret)), CreatedAt: now},
 		ServiceTokenSealed: p.Keys.Seal([]byte(svc)),
 		CreatedAt:          now,
+		AuthMethod:         a.Auth.Method, JWKS: a.Auth.JWKS, JWKSURI: a.Auth.JWKSURI,
 	}
 	// The app and its service token are stored in one transaction.
 	if err := p.store.CreateApp(ctx, &rec, p.serviceTokenRecord(0, svcHash, now)); err != nil {
@@ -316,6 +364,22 @@ func (p *Apps) NewServiceToken(ctx context.Context, actor Actor, id int64) (AppV
 	p.issued(token.Service)
 	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: storage.AuditServiceTokenNew})
 	return p.App(ctx, actor, id)
+}
+
+// SetAuth sets how the app authenticates at the token endpoints.
+func (p *Apps) SetAuth(ctx context.Context, actor Actor, id int64, auth ClientAuth) (AppView, error) {
+	a, err := p.updateApp(ctx, actor, id, func(a *storage.App) error {
+		if err := auth.Validate(a.Type); err != nil {
+			return err
+		}
+		a.AuthMethod, a.JWKS, a.JWKSURI = auth.Method, auth.JWKS, auth.JWKSURI
+		return nil
+	})
+	if err != nil {
+		return AppView{}, err
+	}
+	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: storage.AuditAppSettings, Detail: "token_endpoint_auth_method " + auth.Method})
+	return p.view(a)
 }
 
 // SetClientCredentials turns the obsolete client credentials flow on or off.

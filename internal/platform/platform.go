@@ -108,6 +108,8 @@ type Platform struct {
 	Registrations *Registrations
 	// Documents are clients known by a client ID metadata document.
 	Documents *ClientDocuments
+	// Assertions authenticate clients by private_key_jwt.
+	Assertions *Assertions
 
 	cluster cluster
 }
@@ -174,6 +176,7 @@ func New(o Options) *Platform {
 	p.Messages = &Messages{core: c, store: s, communities: p.Communities, bots: p.Bots, consents: p.Consents}
 	p.Admin = &Admin{core: c, store: s}
 	p.APIs = newAPIs(c, s, o.PublicURL)
+	p.Assertions = &Assertions{core: c, apps: p.Apps, out: out, proofs: s}
 	p.Documents = &ClientDocuments{core: c, store: s, apps: p.Apps, out: out, Off: o.NoClientDocuments, NewPerHour: o.NewClientsPerHour, limits: ratelimit.New(1 << 14)}
 	p.Registrations = &Registrations{core: c, store: s, apps: p.Apps, ClientURI: func(id string) string {
 		if o.PublicURL == nil {

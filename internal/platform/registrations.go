@@ -105,17 +105,16 @@ func (m *ClientMetadata) normalize() (storage.AppType, error) {
 	switch m.TokenEndpointAuthMethod {
 	case AuthNone:
 		kind = storage.Standalone
-	case AuthSecretBasic, AuthSecretPost:
-	case AuthPrivateKey:
-		return "", invalid("token_endpoint_auth_method", "private_key_jwt is not supported by this server yet: register with none, client_secret_basic or client_secret_post")
+	case AuthSecretBasic, AuthSecretPost, AuthPrivateKey:
 	default:
-		return "", invalid("token_endpoint_auth_method", "%q is not a method this server knows: none, client_secret_basic or client_secret_post", m.TokenEndpointAuthMethod)
+		return "", invalid("token_endpoint_auth_method", "%q is not a method this server knows: none, client_secret_basic, client_secret_post or private_key_jwt", m.TokenEndpointAuthMethod)
 	}
-	switch {
-	case m.JWKS != nil && m.JWKSURI != "":
+	if m.JWKS != nil && m.JWKSURI != "" {
 		return "", invalid("jwks", "jwks and jwks_uri must not both be present (RFC 7591 §2)")
-	case m.JWKS != nil || m.JWKSURI != "":
-		return "", invalid("jwks", "jwks and jwks_uri serve private_key_jwt, which this server does not support yet")
+	}
+	auth := m.auth()
+	if err := auth.Validate(kind); err != nil {
+		return "", err
 	}
 	for _, g := range m.GrantTypes {
 		switch g {
@@ -168,6 +167,15 @@ func (m *ClientMetadata) normalize() (storage.AppType, error) {
 	return kind, nil
 }
 
+// auth is how the client authenticates, as an app's settings.
+func (m *ClientMetadata) auth() ClientAuth {
+	a := ClientAuth{Method: m.TokenEndpointAuthMethod, JWKSURI: m.JWKSURI}
+	if m.JWKS != nil {
+		a.JWKS = string(m.JWKS)
+	}
+	return a
+}
+
 // title is the app's name: the client's, or its first redirect URI's host.
 func (m *ClientMetadata) title() string {
 	if m.ClientName != "" {
@@ -211,6 +219,8 @@ func (s *Registrations) Register(ctx context.Context, m ClientMetadata, initial 
 		ClientCredentials:  slices.Contains(m.GrantTypes, protocol.GrantClientCredentials),
 		CreatedAt:          now,
 	}
+	auth := m.auth()
+	app.AuthMethod, app.JWKS, app.JWKSURI = auth.Method, auth.JWKS, auth.JWKSURI
 	access := token.NewSecret()
 	reg := storage.Registration{AccessHash: token.HashOf(access), Metadata: stored, Address: address, CreatedAt: now}
 	err = s.store.Register(ctx, &app, s.apps.serviceTokenRecord(0, svcHash, now), &reg, initialHash, now)
@@ -230,7 +240,7 @@ func (s *Registrations) Register(ctx context.Context, m ClientMetadata, initial 
 func (s *Registrations) answer(app storage.App, m ClientMetadata) RegisteredClient {
 	id := itoa(app.ID)
 	out := RegisteredClient{ClientMetadata: m, ClientID: id, ClientIDIssuedAt: app.CreatedAt.Unix(), RegistrationClientURI: s.ClientURI(id)}
-	if app.Type != storage.Standalone {
+	if app.Type != storage.Standalone && app.AuthMethod != AuthPrivateKey {
 		if secret, err := s.Keys.Open(app.Secret.Sealed); err == nil {
 			never := int64(0)
 			out.ClientSecret, out.ClientSecretExpiresAt = string(secret), &never
@@ -293,9 +303,11 @@ func (s *Registrations) Replace(ctx context.Context, clientID int64, access stri
 		if subtle.ConstantTimeCompare(h[:], r.AccessHash[:]) != 1 {
 			return ErrRegistrationToken // replaced meanwhile
 		}
-		if kind != a.Type {
+		if kind != a.Type || (m.TokenEndpointAuthMethod == AuthPrivateKey) != (a.AuthMethod == AuthPrivateKey) {
 			return invalid("token_endpoint_auth_method", "a registered client keeps its authentication method: register anew to change it")
 		}
+		auth := m.auth()
+		a.AuthMethod, a.JWKS, a.JWKSURI = auth.Method, auth.JWKS, auth.JWKSURI
 		a.Title, a.Description, a.RedirectURIs = m.title(), m.ClientURI, m.RedirectURIs
 		a.ClientCredentials = slices.Contains(m.GrantTypes, protocol.GrantClientCredentials)
 		r.Metadata = stored

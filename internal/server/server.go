@@ -69,7 +69,7 @@ type Server struct {
 func New(d Deps) (*Server, error) {
 	p, cfg := d.Platform, d.Config
 	s := &Server{deps: d}
-	s.oauth = oauth.New(oauth.Deps{Platform: oauthServices{p.Apps, p.Users, p.Communities, p.Tokens, p.Pushed}, Issuer: p.Issuer, APIs: p.APIs, Consents: p.Consents, Codes: p.Codes, Refreshes: p.Refreshes, Signer: p.Signing, Devices: p.Devices, Documents: p.Documents, Now: p.Now, Log: d.Log, Config: oauth.Config{
+	s.oauth = oauth.New(oauth.Deps{Platform: oauthServices{p.Apps, p.Users, p.Communities, p.Tokens, p.Pushed}, Issuer: p.Issuer, APIs: p.APIs, Consents: p.Consents, Codes: p.Codes, Refreshes: p.Refreshes, Signer: p.Signing, Devices: p.Devices, Documents: p.Documents, Assertions: p.Assertions, Now: p.Now, Log: d.Log, Config: oauth.Config{
 		CodeTTL: cfg.CodeTTL, AllowPlainPKCE: cfg.AllowPlainPKCE, PublicURL: d.PublicURL, Registration: cfg.Registration,
 		ClientDocuments: cfg.ClientMetadataDocuments == "on",
 	}})

@@ -164,6 +164,12 @@ type App struct {
 	ServiceTokenSealed []byte
 	ClientCredentials  bool
 	CreatedAt          time.Time
+	// AuthMethod is how the app authenticates at the token endpoints
+	// (token_endpoint_auth_method; "" for its type's default: a secret,
+	// or none for a standalone app); JWKS (a JWK Set) or JWKSURI holds its
+	// keys for private_key_jwt.
+	AuthMethod    string
+	JWKS, JWKSURI string
 }
 
 // Community is a group, event or public page.

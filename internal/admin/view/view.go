@@ -5,6 +5,7 @@ package view
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"time"
 
 	"latchkey/internal/platform"
@@ -100,6 +101,11 @@ type App struct {
 	OldClientSecretExpiresAt int64    `json:"old_client_secret_expires_at,omitempty"`
 	CreatedAt                int64    `json:"created_at"`
 	Deleted                  bool     `json:"deleted,omitempty"`
+	// AuthMethod is token_endpoint_auth_method ("" for the default of the
+	// app's type); JWKS or JWKSURI its keys for private_key_jwt.
+	AuthMethod string          `json:"token_endpoint_auth_method,omitempty"`
+	JWKS       json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI    string          `json:"jwks_uri,omitempty"`
 }
 
 // OfApp is an app as the admin API and the command line show it.
@@ -108,7 +114,10 @@ func OfApp(v platform.AppView) App {
 		ClientID: v.ID, ClientSecret: v.ClientSecret, ServiceToken: v.ServiceToken, OwnerID: v.OwnerID, Registered: v.OwnerID == 0,
 		Title: v.Title, Type: string(v.Type), Description: v.Description, RedirectURIs: v.RedirectURIs,
 		IFrameURL: v.IFrameURL, IFrameScope: v.IFrameScope.Text(scope.User), ClientCredentials: v.ClientCredentials, OldClientSecret: v.OldClientSecret,
-		CreatedAt: v.CreatedAt.Unix(),
+		CreatedAt: v.CreatedAt.Unix(), AuthMethod: v.AuthMethod, JWKSURI: v.JWKSURI,
+	}
+	if v.JWKS != "" {
+		out.JWKS = json.RawMessage(v.JWKS)
 	}
 	if out.RedirectURIs == nil {
 		out.RedirectURIs = []string{}
