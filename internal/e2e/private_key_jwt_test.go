@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	zclient "github.com/zitadel/oidc/v3/pkg/client"
@@ -253,5 +254,47 @@ func testPrivateKeyJWT(t *testing.T, e *env, ec clientKey, jwksURI string) {
 	if status, m := e.postForm("/access_token", withAssertion(url.Values{"grant_type": {"client_credentials"}},
 		rsaKey.assertion(t, inlineID, e.URL, now, nil)), inlineID, inline.ClientSecret); status != 400 || m["error"] != "invalid_request" {
 		t.Errorf("an assertion with the secret beside it: %d %v", status, m)
+	}
+}
+
+// A developer switches an app to private_key_jwt on its console page in
+// Chromium, pasting its JWK Set: the app then authenticates by assertions
+// alone; a key set that is not one is refused with the reason.
+func TestBrowserConsoleClientAuthentication(t *testing.T) {
+	e := newEnv(t)
+	dev := e.user("keydev", "")
+	app := e.app(dev.ID, storage.Web, "https://keys.example/cb")
+	if _, err := e.P.Apps.SetClientCredentials(t.Context(), platform.CLI, app.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	key := newECKey(t, "console-key")
+	ctx := testenv.Browser(t)
+	page := fmt.Sprintf("%s/apps/%d", e.URL, app.ID)
+	if err := chromedp.Do(ctx, chromedp.Navigate(page), chromedp.WaitVisible(`input[name=login]`),
+		chromedp.SendKeys(`input[name=login]`, "keydev"), chromedp.SendKeys(`input[name=password]`, "password-keydev"),
+		chromedp.Submit(`input[name=login]`), chromedp.WaitVisible(`#client-auth`),
+		chromedp.SetValue(`#client-auth select[name=method]`, "private_key_jwt"),
+		chromedp.SendKeys(`#client-auth textarea[name=jwks]`, "not a key set"),
+		chromedp.Submit(`#client-auth select[name=method]`), chromedp.WaitVisible(`p.error`)); err != nil {
+		t.Fatal(err)
+	}
+	errText, err := chromedp.Run(ctx, chromedp.Text(`p.error`))
+	if err != nil || !strings.Contains(errText, "JWK Set") {
+		t.Fatalf("a bad key set: %q %v", errText, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(page), chromedp.WaitVisible(`#client-auth`),
+		chromedp.SetValue(`#client-auth select[name=method]`, "private_key_jwt"),
+		chromedp.SetValue(`#client-auth textarea[name=jwks]`, key.jwks()),
+		chromedp.Submit(`#client-auth select[name=method]`), chromedp.WaitVisible(`p.notice`)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Screenshot(t, ctx, "console-client-authentication")
+	id := fmt.Sprint(app.ID)
+	if status, m := e.clientCredentials(id, app.ClientSecret); status != 401 {
+		t.Fatalf("the secret after switching to private_key_jwt: %d %v", status, m)
+	}
+	if status, m := e.postForm("/access_token", withAssertion(url.Values{"grant_type": {"client_credentials"}},
+		key.assertion(t, id, e.URL, e.Clock.Now(), nil)), "", ""); status != 200 {
+		t.Fatalf("an assertion after switching: %d %v", status, m)
 	}
 }

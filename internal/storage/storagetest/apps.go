@@ -24,6 +24,17 @@ func testApps(t *testing.T, s storage.Storage) {
 		!got.Secret.CreatedAt.Equal(t0) || got.OldSecret != nil || got.ClientCredentials || got.OwnerID != owner.ID {
 		t.Fatalf("GetApp = %+v, want %+v", got, a)
 	}
+	keyed, err := s.UpdateApp(ctx(), a.ID, func(got *storage.App) error {
+		got.AuthMethod, got.JWKS, got.JWKSURI = "private_key_jwt", `{"keys":[]}`, ""
+		return nil
+	})
+	must(t, err)
+	if reread, _ := s.GetApp(ctx(), a.ID); keyed.AuthMethod != "private_key_jwt" || reread.AuthMethod != "private_key_jwt" || reread.JWKS != `{"keys":[]}` {
+		t.Fatalf("the authentication method and keys were not kept: %+v", reread)
+	}
+	if _, err := s.UpdateApp(ctx(), a.ID, func(got *storage.App) error { got.AuthMethod, got.JWKS = "", ""; return nil }); err != nil {
+		t.Fatal(err)
+	}
 
 	got, err = s.UpdateApp(ctx(), a.ID, func(got *storage.App) error {
 		got.Title = "Renamed"

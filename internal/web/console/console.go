@@ -28,6 +28,7 @@ type Platform interface {
 	RetireSecret(ctx context.Context, actor platform.Actor, id int64) (platform.AppView, error)
 	NewServiceToken(ctx context.Context, actor platform.Actor, id int64) (platform.AppView, error)
 	SetClientCredentials(ctx context.Context, actor platform.Actor, id int64, on bool) (platform.AppView, error)
+	SetAuth(ctx context.Context, actor platform.Actor, id int64, auth platform.ClientAuth) (platform.AppView, error)
 	DeleteApp(ctx context.Context, actor platform.Actor, id int64) (platform.AppView, error)
 	AuditOf(ctx context.Context, actor platform.Actor, appID int64, limit int) ([]storage.AuditEvent, error)
 }
@@ -151,6 +152,7 @@ var notices = map[string]string{
 	"retire-secret":      "The previous secure key no longer works.",
 	"new-service-token":  "New service token generated. The previous token no longer works.",
 	"client-credentials": "Client credentials flow switched.",
+	"authentication":     "Client authentication saved.",
 }
 
 // ownedApp reads {id} and loads the app for its owner, answering 404 or 403
@@ -303,6 +305,12 @@ func (h *Handler) AppAction(w http.ResponseWriter, r *http.Request) {
 			h.ErrorPage(w, r, http.StatusBadRequest, "Not done", "Choose on or off.", "")
 			return
 		}
+	case "authentication":
+		auth := platform.ClientAuth{Method: r.PostForm.Get("method")}
+		if auth.Method == platform.AuthPrivateKey {
+			auth.JWKS, auth.JWKSURI = strings.TrimSpace(r.PostForm.Get("jwks")), strings.TrimSpace(r.PostForm.Get("jwks_uri"))
+		}
+		_, err = h.p.SetAuth(ctx, a, id, auth)
 	case "delete":
 		if _, err = h.p.DeleteApp(ctx, a, id); err == nil {
 			http.Redirect(w, r, "/apps", http.StatusSeeOther)

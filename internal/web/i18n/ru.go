@@ -4,6 +4,14 @@ package i18n
 // text. TestEveryMessageHasBothLanguages (internal/web) fails when a page
 // shows a message that is not here.
 var russian = map[string]string{
+	"Client authentication": "Аутентификация клиента",
+	"How the app's server proves it is the app at <code>/access_token</code> and the other token endpoints. With a method chosen, only that method is accepted. With <code>private_key_jwt</code> it signs a client assertion (RFC 7523) with a key whose public half is given here.": "Как сервер приложения доказывает, что это приложение, в <code>/access_token</code> и других точках выдачи токенов. Если способ выбран, принимается только он. С <code>private_key_jwt</code> сервер подписывает утверждение клиента (RFC 7523) ключом, открытая часть которого указана здесь.",
+	"Method": "Способ",
+	"Secure key, in a header or the form (default)": "Защищённый ключ, в заголовке или в форме (по умолчанию)",
+	"Public keys (JWK Set)":                         "Открытые ключи (JWK Set)",
+	"(private_key_jwt; or a URL below)":             "(private_key_jwt; или адрес ниже)",
+	"Public keys URL (jwks_uri)":                    "Адрес открытых ключей (jwks_uri)",
+	"Client authentication saved.":                  "Аутентификация клиента сохранена.",
 	"Token_endpoint_auth_method: %q is not a method this server knows: none, client_secret_basic, client_secret_post or private_key_jwt.": "Token_endpoint_auth_method: %q — неизвестный способ; доступны none, client_secret_basic, client_secret_post и private_key_jwt.",
 	"Jwks: %s.": "Jwks: %s.",
 	"Jwks: keys are for private_key_jwt only.":                                                                     "Jwks: ключи нужны только для private_key_jwt.",
