@@ -106,6 +106,14 @@ func (f *fakeApps) RetireSecret(_ context.Context, _ platform.Actor, id int64) (
 func (f *fakeApps) NewServiceToken(_ context.Context, _ platform.Actor, id int64) (platform.AppView, error) {
 	return f.get(id)
 }
+func (f *fakeApps) SetPostLogoutRedirectURIs(_ context.Context, _ platform.Actor, id int64, uris []string) (platform.AppView, error) {
+	if _, err := f.get(id); err != nil {
+		return platform.AppView{}, err
+	}
+	f.app.PostLogoutRedirectURIs = uris
+	return f.app, nil
+}
+
 func (f *fakeApps) SetAuth(_ context.Context, _ platform.Actor, id int64, auth platform.ClientAuth) (platform.AppView, error) {
 	if _, err := f.get(id); err != nil {
 		return platform.AppView{}, err

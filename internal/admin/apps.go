@@ -23,6 +23,7 @@ type Apps interface {
 	NewServiceToken(ctx context.Context, actor platform.Actor, id int64) (platform.AppView, error)
 	SetClientCredentials(ctx context.Context, actor platform.Actor, id int64, on bool) (platform.AppView, error)
 	SetAuth(ctx context.Context, actor platform.Actor, id int64, auth platform.ClientAuth) (platform.AppView, error)
+	SetPostLogoutRedirectURIs(ctx context.Context, actor platform.Actor, id int64, uris []string) (platform.AppView, error)
 	DeleteApp(ctx context.Context, actor platform.Actor, id int64) (platform.AppView, error)
 }
 
@@ -41,6 +42,9 @@ type appInput struct {
 	AuthMethod *string          `json:"token_endpoint_auth_method"`
 	JWKS       *json.RawMessage `json:"jwks"`
 	JWKSURI    *string          `json:"jwks_uri"`
+	// PostLogoutRedirectURIs replaces where the app may send a person after
+	// signing them out.
+	PostLogoutRedirectURIs *[]string `json:"post_logout_redirect_uris"`
 }
 
 // auth is the input's authentication settings over cur's.
@@ -102,6 +106,11 @@ func (a *API) createApp(c *call) (int, any, error) {
 	}
 	if in.ClientCredentials != nil && *in.ClientCredentials {
 		if v, err = a.Apps.SetClientCredentials(c.ctx, c.actor, v.ID, true); err != nil {
+			return 0, nil, err
+		}
+	}
+	if in.PostLogoutRedirectURIs != nil {
+		if v, err = a.Apps.SetPostLogoutRedirectURIs(c.ctx, c.actor, v.ID, *in.PostLogoutRedirectURIs); err != nil {
 			return 0, nil, err
 		}
 	}
@@ -204,6 +213,11 @@ func (a *API) updateApp(c *call) (int, any, error) {
 	}
 	if v, err = a.Apps.UpdateAppSettings(c.ctx, c.actor, id, s); err != nil {
 		return 0, nil, err
+	}
+	if in.PostLogoutRedirectURIs != nil {
+		if v, err = a.Apps.SetPostLogoutRedirectURIs(c.ctx, c.actor, id, *in.PostLogoutRedirectURIs); err != nil {
+			return 0, nil, err
+		}
 	}
 	if in.changesAuth() {
 		if v, err = a.Apps.SetAuth(c.ctx, c.actor, id, in.auth(platform.ClientAuth{Method: v.AuthMethod, JWKS: v.JWKS, JWKSURI: v.JWKSURI})); err != nil {

@@ -120,6 +120,7 @@ func (e *env) appCmd() *cobra.Command {
 
 	var a platform.NewApp
 	var appType, iframeScope, jwksFile string
+	var logoutURIs []string
 	create := &cobra.Command{
 		Use:   "create",
 		Short: "Create an app; prints its client_id, client_secret and service_token",
@@ -145,6 +146,11 @@ func (e *env) appCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if len(logoutURIs) > 0 {
+				if v, err = p.Apps.SetPostLogoutRedirectURIs(cmd.Context(), platform.CLI, v.ID, logoutURIs); err != nil {
+					return err
+				}
+			}
 			return e.printJSON(view.OfApp(v))
 		},
 	}
@@ -157,6 +163,7 @@ func (e *env) appCmd() *cobra.Command {
 	f.StringVar(&iframeScope, "iframe-scope", "", "permissions an iframe app asks for at first launch (names or mask)")
 	f.StringVar(&a.Description, "description", "", "app description")
 	authFlags(f, &a.Auth.Method, &jwksFile, &a.Auth.JWKSURI)
+	f.StringArrayVar(&logoutURIs, "post-logout-redirect-uri", nil, "where the app may send a person after signing them out (repeat for several); matched exactly")
 	create.MarkFlagRequired("owner")
 	create.MarkFlagRequired("title")
 	create.MarkFlagRequired("type")
@@ -207,6 +214,7 @@ func (e *env) appCmd() *cobra.Command {
 	var onOff, setScope, setJWKSFile string
 	var settings platform.AppSettings
 	var setAuth platform.ClientAuth
+	var setLogoutURIs []string
 	set := simple("set", "Change the app's settings: client credentials switch, title, description, redirect URIs, iframe URL", func(p *platform.Platform, cmd *cobra.Command, id int64) (platform.AppView, error) {
 		ctx, f := cmd.Context(), cmd.Flags()
 		if f.Changed("title") || f.Changed("description") || f.Changed("redirect-uri") || f.Changed("iframe-url") || f.Changed("iframe-scope") {
@@ -260,6 +268,11 @@ func (e *env) appCmd() *cobra.Command {
 				return platform.AppView{}, err
 			}
 		}
+		if f.Changed("post-logout-redirect-uri") {
+			if _, err := p.Apps.SetPostLogoutRedirectURIs(ctx, platform.CLI, id, setLogoutURIs); err != nil {
+				return platform.AppView{}, err
+			}
+		}
 		if f.Changed("client-credentials") {
 			return p.Apps.SetClientCredentials(ctx, platform.CLI, id, onOff == "on")
 		}
@@ -268,11 +281,11 @@ func (e *env) appCmd() *cobra.Command {
 	set.PreRunE = func(cmd *cobra.Command, _ []string) error {
 		f := cmd.Flags()
 		changed := false
-		for _, name := range []string{"client-credentials", "title", "description", "redirect-uri", "iframe-url", "iframe-scope", "token-endpoint-auth-method", "jwks", "jwks-uri"} {
+		for _, name := range []string{"client-credentials", "title", "description", "redirect-uri", "iframe-url", "iframe-scope", "token-endpoint-auth-method", "jwks", "jwks-uri", "post-logout-redirect-uri"} {
 			changed = changed || f.Changed(name)
 		}
 		if !changed {
-			return usage("app set: nothing to change: pass --client-credentials on|off, --title, --description, --redirect-uri, --iframe-url, --token-endpoint-auth-method, --jwks or --jwks-uri")
+			return usage("app set: nothing to change: pass --client-credentials on|off, --title, --description, --redirect-uri, --iframe-url, --token-endpoint-auth-method, --jwks, --jwks-uri or --post-logout-redirect-uri")
 		}
 		if f.Changed("client-credentials") && onOff != "on" && onOff != "off" {
 			return usage("--client-credentials %q: want on or off", onOff)
@@ -286,6 +299,7 @@ func (e *env) appCmd() *cobra.Command {
 	set.Flags().StringVar(&settings.IFrameURL, "iframe-url", "", "new iframe URL (iframe apps)")
 	set.Flags().StringVar(&setScope, "iframe-scope", "", "permissions an iframe app asks for at first launch (names or mask)")
 	authFlags(set.Flags(), &setAuth.Method, &setJWKSFile, &setAuth.JWKSURI)
+	set.Flags().StringArrayVar(&setLogoutURIs, "post-logout-redirect-uri", nil, "where the app may send a person after signing them out (repeat for several); replaces the list")
 	cmd.AddCommand(set)
 	return cmd
 }

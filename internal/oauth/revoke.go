@@ -191,6 +191,7 @@ func (p *Provider) metadata() map[string]any {
 		"jwks_uri":                                       base.JoinPath("/oauth/jwks").String(),
 		"pushed_authorization_request_endpoint":          base.JoinPath("/oauth/par").String(),
 		"device_authorization_endpoint":                  base.JoinPath("/oauth/device/code").String(),
+		"end_session_endpoint":                           base.JoinPath("/oauth/logout").String(),
 		"dpop_signing_alg_values_supported":              dpopAlgorithms(),
 		"authorization_response_iss_parameter_supported": true,
 		"response_types_supported":                       []string{protocol.ResponseCode, protocol.ResponseToken},

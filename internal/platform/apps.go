@@ -366,6 +366,27 @@ func (p *Apps) NewServiceToken(ctx context.Context, actor Actor, id int64) (AppV
 	return p.App(ctx, actor, id)
 }
 
+// SetPostLogoutRedirectURIs sets where the app may send a person after
+// signing them out, by the rules of its redirect URIs.
+func (p *Apps) SetPostLogoutRedirectURIs(ctx context.Context, actor Actor, id int64, uris []string) (AppView, error) {
+	a, err := p.updateApp(ctx, actor, id, func(a *storage.App) error {
+		if err := validateRedirectURIs(uris, a.Type); err != nil {
+			var e *Error
+			if errors.As(err, &e) {
+				e.Field = "post_logout_redirect_uri"
+			}
+			return err
+		}
+		a.PostLogoutRedirectURIs = uris
+		return nil
+	})
+	if err != nil {
+		return AppView{}, err
+	}
+	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: storage.AuditAppSettings, Detail: "post-logout redirect URIs"})
+	return p.view(a)
+}
+
 // SetAuth sets how the app authenticates at the token endpoints.
 func (p *Apps) SetAuth(ctx context.Context, actor Actor, id int64, auth ClientAuth) (AppView, error) {
 	a, err := p.updateApp(ctx, actor, id, func(a *storage.App) error {

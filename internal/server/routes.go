@@ -88,6 +88,14 @@ func (s *Server) routes() http.Handler {
 	page("POST /signup", s.account.Signup)
 	page("GET /logout", s.account.LogoutForm)
 	page("POST /logout", s.account.Logout)
+	// RP-Initiated Logout: a GET, or a POST from the app's own page
+	// (another site, so outside the cross-origin protection: it signs out
+	// without asking only with a valid id_token_hint of the person signed
+	// in, as a GET does); the person's confirmation posts to
+	// /oauth/logout/confirm, protected as every form.
+	page("GET /oauth/logout", s.account.EndSession)
+	mux.Handle("POST /oauth/logout", web.SecureHeaders(http.HandlerFunc(s.account.EndSession)))
+	page("POST /oauth/logout/confirm", s.account.ConfirmEndSession)
 	page("GET /authorize", s.authorize.Authorize)
 	page("POST /authorize", s.authorize.Decide)
 	page("GET /device", s.device.Form)

@@ -29,6 +29,8 @@ type (
 		*platform.Consents
 		*platform.Tokens
 		*platform.Messages
+		*platform.Issuer
+		*platform.Apps
 	}
 	communitiesServices struct {
 		*platform.Communities

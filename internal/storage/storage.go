@@ -170,6 +170,9 @@ type App struct {
 	// keys for private_key_jwt.
 	AuthMethod    string
 	JWKS, JWKSURI string
+	// PostLogoutRedirectURIs are where the app may send a person after
+	// signing them out (RP-Initiated Logout), matched exactly.
+	PostLogoutRedirectURIs []string
 }
 
 // Community is a group, event or public page.

@@ -49,9 +49,15 @@ func SetCSP(w http.ResponseWriter, c CSP) {
 // Go's cross-origin request protection (Sec-Fetch-Site / Origin) in front of
 // the CSRF tokens.
 func Secure(next http.Handler) http.Handler {
-	cop := http.NewCrossOriginProtection()
+	return http.NewCrossOriginProtection().Handler(SecureHeaders(next))
+}
+
+// SecureHeaders are Secure's headers without its cross-origin protection:
+// for a page another site may post to (RP-Initiated Logout), which must
+// then change nothing a forged request could.
+func SecureHeaders(next http.Handler) http.Handler {
 	policy := PageCSP.String()
-	return cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
 		hd.Set("Content-Security-Policy", policy)
 		hd.Set("X-Frame-Options", "DENY")
@@ -59,5 +65,5 @@ func Secure(next http.Handler) http.Handler {
 		hd.Set("Referrer-Policy", "no-referrer")
 		hd.Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r)
-	}))
+	})
 }

@@ -106,6 +106,9 @@ type App struct {
 	AuthMethod string          `json:"token_endpoint_auth_method,omitempty"`
 	JWKS       json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI    string          `json:"jwks_uri,omitempty"`
+	// PostLogoutRedirectURIs are where the app may send a person after
+	// signing them out.
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
 }
 
 // OfApp is an app as the admin API and the command line show it.
@@ -118,6 +121,10 @@ func OfApp(v platform.AppView) App {
 	}
 	if v.JWKS != "" {
 		out.JWKS = json.RawMessage(v.JWKS)
+	}
+	out.PostLogoutRedirectURIs = v.PostLogoutRedirectURIs
+	if out.PostLogoutRedirectURIs == nil {
+		out.PostLogoutRedirectURIs = []string{}
 	}
 	if out.RedirectURIs == nil {
 		out.RedirectURIs = []string{}

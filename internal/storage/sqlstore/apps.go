@@ -17,19 +17,22 @@ import (
 const appCols = `id, owner_id, title, description, type, redirect_uris, iframe_url, iframe_scope,
 	secret_hash, secret_sealed, secret_created_at, old_secret_hash, old_secret_sealed,
 	old_secret_created_at, old_secret_expires_at, service_token_sealed, client_credentials, created_at,
-	auth_method, jwks, jwks_uri`
+	auth_method, jwks, jwks_uri, post_logout_redirect_uris`
 
 func scanApp(row scanner) (storage.App, error) {
 	var a storage.App
-	var uris string
+	var uris, logoutURIs string
 	var secretHash, oldHash, oldSealed []byte
 	var secretCreated, oldCreated, oldExpires, created int64
 	err := row.Scan(&a.ID, &a.OwnerID, &a.Title, &a.Description, &a.Type, &uris, &a.IFrameURL, &a.IFrameScope,
 		&secretHash, &a.Secret.Sealed, &secretCreated, &oldHash, &oldSealed,
 		&oldCreated, &oldExpires, &a.ServiceTokenSealed, &a.ClientCredentials, &created,
-		&a.AuthMethod, &a.JWKS, &a.JWKSURI)
+		&a.AuthMethod, &a.JWKS, &a.JWKSURI, &logoutURIs)
 	if err != nil {
 		return a, err
+	}
+	if err := json.Unmarshal([]byte(logoutURIs), &a.PostLogoutRedirectURIs); err != nil {
+		return a, fmt.Errorf("app %d: post_logout_redirect_uris: %w", a.ID, err)
 	}
 	if err := json.Unmarshal([]byte(uris), &a.RedirectURIs); err != nil {
 		return a, fmt.Errorf("app %d: redirect_uris: %w", a.ID, err)
@@ -45,9 +48,12 @@ func scanApp(row scanner) (storage.App, error) {
 
 // appArgs are the mutable columns, in the order of appCols after owner_id.
 func appArgs(a *storage.App) []any {
-	uris := a.RedirectURIs
+	uris, logoutURIs := a.RedirectURIs, a.PostLogoutRedirectURIs
 	if uris == nil {
 		uris = []string{}
+	}
+	if logoutURIs == nil {
+		logoutURIs = []string{}
 	}
 	var oldHash, oldSealed []byte
 	var oldCreated, oldExpires int64
@@ -57,7 +63,7 @@ func appArgs(a *storage.App) []any {
 	}
 	return []any{a.Title, a.Description, string(a.Type), jsonText(uris), a.IFrameURL, int64(a.IFrameScope),
 		a.Secret.Hash[:], a.Secret.Sealed, ts(a.Secret.CreatedAt), oldHash, oldSealed,
-		oldCreated, oldExpires, a.ServiceTokenSealed, a.ClientCredentials, a.AuthMethod, a.JWKS, a.JWKSURI}
+		oldCreated, oldExpires, a.ServiceTokenSealed, a.ClientCredentials, a.AuthMethod, a.JWKS, a.JWKSURI, jsonText(logoutURIs)}
 }
 
 func (s *Store) CreateApp(ctx context.Context, a *storage.App, serviceToken storage.Token) error {
@@ -72,7 +78,7 @@ func insertApp(ctx context.Context, tx *Tx, a *storage.App, serviceToken storage
 		`INSERT INTO apps (owner_id, title, description, type, redirect_uris, iframe_url, iframe_scope,
 			secret_hash, secret_sealed, secret_created_at, old_secret_hash, old_secret_sealed,
 			old_secret_created_at, old_secret_expires_at, service_token_sealed, client_credentials,
-			auth_method, jwks, jwks_uri, created_at)
+			auth_method, jwks, jwks_uri, post_logout_redirect_uris, created_at)
 		 VALUES (`+placeholders(1, len(args))+`) RETURNING id`, args...).Scan(&a.ID)
 	if err != nil {
 		return err
@@ -113,8 +119,9 @@ func (s *Store) writeApp(ctx context.Context, tx *Tx, a *storage.App) error {
 		`UPDATE apps SET title = $1, description = $2, type = $3, redirect_uris = $4, iframe_url = $5, iframe_scope = $6,
 			secret_hash = $7, secret_sealed = $8, secret_created_at = $9, old_secret_hash = $10,
 			old_secret_sealed = $11, old_secret_created_at = $12, old_secret_expires_at = $13,
-			service_token_sealed = $14, client_credentials = $15, auth_method = $16, jwks = $17, jwks_uri = $18
-		 WHERE id = $19`, append(appArgs(a), a.ID)...)
+			service_token_sealed = $14, client_credentials = $15, auth_method = $16, jwks = $17, jwks_uri = $18,
+			post_logout_redirect_uris = $19
+		 WHERE id = $20`, append(appArgs(a), a.ID)...)
 	return s.affected(res, err)
 }
 

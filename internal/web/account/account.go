@@ -46,6 +46,8 @@ type Platform interface {
 	RemoveAppAccess(ctx context.Context, actor platform.Actor, userID, appID int64) error
 	Inbox(ctx context.Context, userID int64) ([]platform.InboxItem, error)
 	MarkInboxRead(ctx context.Context, userID int64) error
+	IDTokenHint(ctx context.Context, raw string) (platform.IDClaims, error)
+	LookupApp(ctx context.Context, id int64) (storage.App, error)
 }
 
 //go:embed templates/*.html
@@ -60,6 +62,7 @@ type pages struct {
 	settingsApps *web.Template[authorizedView]
 	inbox        *web.Template[inboxView]
 	profile      *web.Template[struct{}]
+	endSession   *web.Template[endSessionView]
 }
 
 func newPages(k *web.Kit) pages {
@@ -71,6 +74,7 @@ func newPages(k *web.Kit) pages {
 		settingsApps: web.NewTemplate[authorizedView](k, templateFiles, "settings_apps"),
 		inbox:        web.NewTemplate[inboxView](k, templateFiles, "inbox"),
 		profile:      web.NewTemplate[struct{}](k, templateFiles, "profile"),
+		endSession:   web.NewTemplate[endSessionView](k, templateFiles, "endsession"),
 	}
 }
 

@@ -4,7 +4,16 @@ package i18n
 // text. TestEveryMessageHasBothLanguages (internal/web) fails when a page
 // shows a message that is not here.
 var russian = map[string]string{
-	"Client authentication": "Аутентификация клиента",
+	"Sign out":                  "Выход",
+	"Signed out":                "Вы вышли",
+	"The request is malformed.": "Запрос составлен неверно.",
+	"<strong>%s</strong> asks to sign you out.":               "<strong>%s</strong> просит вас выйти.",
+	"Sign out of this site on this device?":                   "Выйти с этого сайта на этом устройстве?",
+	"You are signed out.":                                     "Вы вышли.",
+	"client_id is not the id_token_hint's audience.":          "client_id не совпадает с получателем id_token_hint.",
+	"client_id is incorrect.":                                 "client_id указан неверно.",
+	"post_logout_redirect_uri is not one the app registered.": "post_logout_redirect_uri не входит в адреса, зарегистрированные приложением.",
+	"Client authentication":                                   "Аутентификация клиента",
 	"How the app's server proves it is the app at <code>/access_token</code> and the other token endpoints. With a method chosen, only that method is accepted. With <code>private_key_jwt</code> it signs a client assertion (RFC 7523) with a key whose public half is given here.": "Как сервер приложения доказывает, что это приложение, в <code>/access_token</code> и других точках выдачи токенов. Если способ выбран, принимается только он. С <code>private_key_jwt</code> сервер подписывает утверждение клиента (RFC 7523) ключом, открытая часть которого указана здесь.",
 	"Method": "Способ",
 	"Secure key, in a header or the form (default)": "Защищённый ключ, в заголовке или в форме (по умолчанию)",
