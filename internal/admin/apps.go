@@ -24,6 +24,7 @@ type Apps interface {
 	SetClientCredentials(ctx context.Context, actor platform.Actor, id int64, on bool) (platform.AppView, error)
 	SetAuth(ctx context.Context, actor platform.Actor, id int64, auth platform.ClientAuth) (platform.AppView, error)
 	SetPostLogoutRedirectURIs(ctx context.Context, actor platform.Actor, id int64, uris []string) (platform.AppView, error)
+	SetProfile(ctx context.Context, actor platform.Actor, id int64, profile string) (platform.AppView, error)
 	DeleteApp(ctx context.Context, actor platform.Actor, id int64) (platform.AppView, error)
 }
 
@@ -45,6 +46,8 @@ type appInput struct {
 	// PostLogoutRedirectURIs replaces where the app may send a person after
 	// signing them out.
 	PostLogoutRedirectURIs *[]string `json:"post_logout_redirect_uris"`
+	// Profile holds the app to a security profile ("fapi2"; "" for none).
+	Profile *string `json:"profile"`
 }
 
 // auth is the input's authentication settings over cur's.
@@ -221,6 +224,11 @@ func (a *API) updateApp(c *call) (int, any, error) {
 	}
 	if in.changesAuth() {
 		if v, err = a.Apps.SetAuth(c.ctx, c.actor, id, in.auth(platform.ClientAuth{Method: v.AuthMethod, JWKS: v.JWKS, JWKSURI: v.JWKSURI})); err != nil {
+			return 0, nil, err
+		}
+	}
+	if in.Profile != nil {
+		if v, err = a.Apps.SetProfile(c.ctx, c.actor, id, *in.Profile); err != nil {
 			return 0, nil, err
 		}
 	}

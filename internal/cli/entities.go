@@ -215,6 +215,7 @@ func (e *env) appCmd() *cobra.Command {
 	var settings platform.AppSettings
 	var setAuth platform.ClientAuth
 	var setLogoutURIs []string
+	var setProfile string
 	set := simple("set", "Change the app's settings: client credentials switch, title, description, redirect URIs, iframe URL", func(p *platform.Platform, cmd *cobra.Command, id int64) (platform.AppView, error) {
 		ctx, f := cmd.Context(), cmd.Flags()
 		if f.Changed("title") || f.Changed("description") || f.Changed("redirect-uri") || f.Changed("iframe-url") || f.Changed("iframe-scope") {
@@ -273,6 +274,15 @@ func (e *env) appCmd() *cobra.Command {
 				return platform.AppView{}, err
 			}
 		}
+		if f.Changed("profile") {
+			profile := setProfile
+			if profile == "none" {
+				profile = ""
+			}
+			if _, err := p.Apps.SetProfile(ctx, platform.CLI, id, profile); err != nil {
+				return platform.AppView{}, err
+			}
+		}
 		if f.Changed("client-credentials") {
 			return p.Apps.SetClientCredentials(ctx, platform.CLI, id, onOff == "on")
 		}
@@ -281,11 +291,11 @@ func (e *env) appCmd() *cobra.Command {
 	set.PreRunE = func(cmd *cobra.Command, _ []string) error {
 		f := cmd.Flags()
 		changed := false
-		for _, name := range []string{"client-credentials", "title", "description", "redirect-uri", "iframe-url", "iframe-scope", "token-endpoint-auth-method", "jwks", "jwks-uri", "post-logout-redirect-uri"} {
+		for _, name := range []string{"client-credentials", "title", "description", "redirect-uri", "iframe-url", "iframe-scope", "token-endpoint-auth-method", "jwks", "jwks-uri", "post-logout-redirect-uri", "profile"} {
 			changed = changed || f.Changed(name)
 		}
 		if !changed {
-			return usage("app set: nothing to change: pass --client-credentials on|off, --title, --description, --redirect-uri, --iframe-url, --token-endpoint-auth-method, --jwks, --jwks-uri or --post-logout-redirect-uri")
+			return usage("app set: nothing to change: pass --client-credentials on|off, --title, --description, --redirect-uri, --iframe-url, --token-endpoint-auth-method, --jwks, --jwks-uri, --post-logout-redirect-uri or --profile")
 		}
 		if f.Changed("client-credentials") && onOff != "on" && onOff != "off" {
 			return usage("--client-credentials %q: want on or off", onOff)
@@ -299,6 +309,7 @@ func (e *env) appCmd() *cobra.Command {
 	set.Flags().StringVar(&settings.IFrameURL, "iframe-url", "", "new iframe URL (iframe apps)")
 	set.Flags().StringVar(&setScope, "iframe-scope", "", "permissions an iframe app asks for at first launch (names or mask)")
 	authFlags(set.Flags(), &setAuth.Method, &setJWKSFile, &setAuth.JWKSURI)
+	set.Flags().StringVar(&setProfile, "profile", "", "fapi2: hold the app to FAPI 2.0 (PAR, PKCE S256, private_key_jwt, DPoP, 60-second codes); none: no profile")
 	set.Flags().StringArrayVar(&setLogoutURIs, "post-logout-redirect-uri", nil, "where the app may send a person after signing them out (repeat for several); replaces the list")
 	cmd.AddCommand(set)
 	return cmd

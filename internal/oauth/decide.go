@@ -20,6 +20,7 @@ import (
 // request is being answered (someone is signed in), not when the browser
 // is only sent to log in first.
 func (p *Provider) ParseAuthorize(ctx context.Context, q url.Values, spend bool) (*AuthorizeRequest, error) {
+	viaPAR := q.Get("request_uri") != ""
 	if uri := q.Get("request_uri"); uri != "" {
 		id, err := strconv.ParseInt(q.Get("client_id"), 10, 64)
 		if err != nil || id <= 0 {
@@ -34,7 +35,38 @@ func (p *Provider) ParseAuthorize(ctx context.Context, q url.Values, spend bool)
 		}
 		q = pushed
 	}
-	return p.parse(ctx, q)
+	req, err := p.parse(ctx, q)
+	if err == nil && req.App.Profile == platform.ProfileFAPI2 {
+		err = fapi2Authorize(req, viaPAR)
+	}
+	return req, err
+}
+
+// ParseDecision checks the request a consent dialog's answer carries: the
+// parameters /authorize rendered into the dialog (a pushed request's,
+// expanded, its request_uri spent), which ParseAuthorize held to the app's
+// profile when it showed the dialog; the profile's other rules hold again.
+func (p *Provider) ParseDecision(ctx context.Context, q url.Values) (*AuthorizeRequest, error) {
+	req, err := p.parse(ctx, q)
+	if err == nil && req.App.Profile == platform.ProfileFAPI2 {
+		err = fapi2Authorize(req, true)
+	}
+	return req, err
+}
+
+// fapi2Authorize refuses what FAPI 2.0 forbids at /authorize (§5.3.2): a
+// request not pushed (PAR), without PKCE S256, or of the implicit flow. The
+// client and redirect URI are known good here: the error goes to the app.
+func fapi2Authorize(req *AuthorizeRequest, pushed bool) error {
+	switch {
+	case req.ResponseType != protocol.ResponseCode:
+		return newError(protocol.UnsupportedResponseType, 400, "a FAPI 2.0 app uses response_type=code only").redirectable()
+	case !pushed:
+		return newError(protocol.InvalidRequest, 400, "a FAPI 2.0 app pushes its authorization requests (PAR, RFC 9126) and sends the request_uri").redirectable()
+	case req.CodeChallengeMethod != protocol.PKCES256:
+		return newError(protocol.InvalidRequest, 400, "a FAPI 2.0 app uses PKCE with code_challenge_method=S256").redirectable()
+	}
+	return nil
 }
 
 func (p *Provider) parse(ctx context.Context, q url.Values) (*AuthorizeRequest, error) {
@@ -129,6 +161,14 @@ func (p *Provider) Approve(ctx context.Context, req *AuthorizeRequest, user stor
 	return p.approveImplicit(ctx, req, user, ip)
 }
 
+// codeTTL is how long app's codes live: FAPI 2.0 asks for short ones.
+func (p *Provider) codeTTL(app storage.App) time.Duration {
+	if app.Profile == platform.ProfileFAPI2 {
+		return min(p.Cfg.CodeTTL, platform.FAPI2CodeTTL)
+	}
+	return p.Cfg.CodeTTL
+}
+
 // approveCode issues the code and redirects with it. Every code redirect
 // also carries VK ID's device_id, expires_in and type=code_v2, whichever
 // dialect asked (vkid-wire.md §1): the others ignore extra parameters.
@@ -141,7 +181,7 @@ func (p *Provider) approveCode(ctx context.Context, req *AuthorizeRequest, user 
 		AppID: req.App.ID, UserID: user.ID, CommunityIDs: req.CommunityIDs, Scope: req.Scope, RedirectURI: req.RedirectURI,
 		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod, IP: ip, Nonce: req.Nonce, DeviceID: device,
 		APIID: apiID(req.API), Claims: req.Claims,
-	}, p.Cfg.CodeTTL)
+	}, p.codeTTL(req.App))
 	if err != nil {
 		return "", err
 	}
@@ -149,7 +189,7 @@ func (p *Provider) approveCode(ctx context.Context, req *AuthorizeRequest, user 
 	if req.State != "" {
 		resp.Add("state", req.State)
 	}
-	resp.Add("device_id", device).Add("expires_in", strconv.FormatInt(int64(p.Cfg.CodeTTL/time.Second), 10)).Add("type", "code_v2")
+	resp.Add("device_id", device).Add("expires_in", strconv.FormatInt(int64(p.codeTTL(req.App)/time.Second), 10)).Add("type", "code_v2")
 	return resp.URL(), nil
 }
 

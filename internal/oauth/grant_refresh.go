@@ -36,7 +36,16 @@ func (g *refreshGrant) exchange(ctx context.Context, r *tokenRequest) (answer, e
 	if e != nil {
 		return nil, e
 	}
-	grant, next, err := g.p.refreshes.Rotate(ctx, raw, r.client.ID, storage.Holder{JKT: r.jkt, DeviceID: device})
+	var grant platform.Grant
+	var next string
+	var err error
+	if r.client.Profile == platform.ProfileFAPI2 {
+		// Bound to the app's key, the token stays: FAPI 2.0 does not rotate it.
+		grant, err = g.p.refreshes.Keep(ctx, raw, r.client.ID, r.jkt)
+		next = raw
+	} else {
+		grant, next, err = g.p.refreshes.Rotate(ctx, raw, r.client.ID, storage.Holder{JKT: r.jkt, DeviceID: device})
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -105,6 +105,7 @@ type Refreshes interface {
 	Issue(ctx context.Context, g platform.Grant) (string, error)
 	Rotate(ctx context.Context, raw string, appID int64, by storage.Holder) (platform.Grant, string, error)
 	Peek(ctx context.Context, raw string, appID int64) (platform.Grant, error)
+	Keep(ctx context.Context, raw string, appID int64, jkt string) (platform.Grant, error)
 }
 
 // Devices runs the device authorization grant (platform.Devices).

@@ -164,6 +164,9 @@ func (p *Provider) token(r *http.Request, tr *tokenRequest) (map[string]any, *Er
 		}
 		tr.jkt = jkt
 	}
+	if tr.client.Profile == platform.ProfileFAPI2 && tr.jkt == "" {
+		return nil, newError(protocol.InvalidRequest, http.StatusBadRequest, "a FAPI 2.0 app's tokens are bound to its key: send a DPoP proof (RFC 9449)")
+	}
 	a, err := g.exchange(r.Context(), tr)
 	if err != nil {
 		return nil, tr.d.refuse(err)

@@ -127,6 +127,10 @@ func (noRefreshes) Peek(context.Context, string, int64) (platform.Grant, error) 
 	return platform.Grant{}, platform.ErrRefreshInvalid
 }
 
+func (noRefreshes) Keep(context.Context, string, int64, string) (platform.Grant, error) {
+	return platform.Grant{}, platform.ErrRefreshInvalid
+}
+
 type noDevices struct{}
 
 func (noDevices) Start(context.Context, int64, scope.Mask, int64, scope.Mask) (string, string, error) {

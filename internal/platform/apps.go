@@ -366,6 +366,37 @@ func (p *Apps) NewServiceToken(ctx context.Context, actor Actor, id int64) (AppV
 	return p.App(ctx, actor, id)
 }
 
+// ProfileFAPI2 holds an app to FAPI 2.0's security profile: pushed
+// authorization requests only, PKCE S256, private_key_jwt, DPoP-bound
+// tokens, codes of FAPI2CodeTTL at most, and refresh tokens that stay
+// bound to their key instead of rotating.
+const ProfileFAPI2 = "fapi2"
+
+// FAPI2CodeTTL bounds the life of a FAPI 2.0 app's codes.
+const FAPI2CodeTTL = time.Minute
+
+// SetProfile holds the app to a security profile ("" for none).
+func (p *Apps) SetProfile(ctx context.Context, actor Actor, id int64, profile string) (AppView, error) {
+	a, err := p.updateApp(ctx, actor, id, func(a *storage.App) error {
+		switch profile {
+		case "":
+		case ProfileFAPI2:
+			if a.Type != storage.Web || a.AuthMethod != AuthPrivateKey {
+				return invalid("profile", "FAPI 2.0 is for a web app authenticating with private_key_jwt: set its keys first")
+			}
+		default:
+			return invalid("profile", "%q: want fapi2 or nothing", profile)
+		}
+		a.Profile = profile
+		return nil
+	})
+	if err != nil {
+		return AppView{}, err
+	}
+	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: storage.AuditAppSettings, Detail: "profile " + profile})
+	return p.view(a)
+}
+
 // SetPostLogoutRedirectURIs sets where the app may send a person after
 // signing them out, by the rules of its redirect URIs.
 func (p *Apps) SetPostLogoutRedirectURIs(ctx context.Context, actor Actor, id int64, uris []string) (AppView, error) {
@@ -392,6 +423,9 @@ func (p *Apps) SetAuth(ctx context.Context, actor Actor, id int64, auth ClientAu
 	a, err := p.updateApp(ctx, actor, id, func(a *storage.App) error {
 		if err := auth.Validate(a.Type); err != nil {
 			return err
+		}
+		if a.Profile == ProfileFAPI2 && auth.Method != AuthPrivateKey {
+			return invalid("token_endpoint_auth_method", "a FAPI 2.0 app authenticates with private_key_jwt: leave the profile first")
 		}
 		a.AuthMethod, a.JWKS, a.JWKSURI = auth.Method, auth.JWKS, auth.JWKSURI
 		return nil

@@ -109,6 +109,30 @@ func (r *Refreshes) Rotate(ctx context.Context, raw string, appID int64, by stor
 	return g, next, err
 }
 
+// Keep is Rotate for a refresh token bound to a DPoP key that does not
+// rotate (FAPI 2.0 §5.3.2.1: sender-constrained refresh tokens need not):
+// the grant of the app's live, unspent, unexpired token raw when jkt is
+// its key, the token itself staying as it is (ErrRefreshInvalid
+// otherwise, an unbound token included).
+func (r *Refreshes) Keep(ctx context.Context, raw string, appID int64, jkt string) (Grant, error) {
+	kind, h, err := r.Keys.Parse(raw)
+	if err != nil || kind != token.Refresh {
+		return Grant{}, ErrRefreshInvalid
+	}
+	old, err := r.store.GetRefreshToken(ctx, h, appID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return Grant{}, ErrRefreshInvalid
+	case err != nil:
+		return Grant{}, err
+	}
+	if old.JKT == "" || old.JKT != jkt || !old.UsedAt.IsZero() || !old.RevokedAt.IsZero() || !r.Now().Before(old.ExpiresAt) {
+		return Grant{}, ErrRefreshInvalid
+	}
+	return Grant{Family: old.Family, AppID: old.AppID, UserID: old.UserID, Scope: old.Scope, AuthTime: old.AuthTime, Nonce: old.Nonce, JKT: old.JKT,
+		DeviceID: old.DeviceID, APIID: old.APIID, Claims: old.Claims}, nil
+}
+
 // holders is the binding of refresh tokens, as the holders whose tokens by
 // may use: an unbound token (its app's), and one bound to by's DPoP key,
 // by's VK ID device, or both. A token bound to another key or device is

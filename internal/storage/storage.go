@@ -173,6 +173,8 @@ type App struct {
 	// PostLogoutRedirectURIs are where the app may send a person after
 	// signing them out (RP-Initiated Logout), matched exactly.
 	PostLogoutRedirectURIs []string
+	// Profile is the security profile the app is held to: "" or "fapi2".
+	Profile string
 }
 
 // Community is a group, event or public page.

@@ -109,6 +109,8 @@ type App struct {
 	// PostLogoutRedirectURIs are where the app may send a person after
 	// signing them out.
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	// Profile is the security profile the app is held to (fapi2).
+	Profile string `json:"profile,omitempty"`
 }
 
 // OfApp is an app as the admin API and the command line show it.
@@ -122,7 +124,7 @@ func OfApp(v platform.AppView) App {
 	if v.JWKS != "" {
 		out.JWKS = json.RawMessage(v.JWKS)
 	}
-	out.PostLogoutRedirectURIs = v.PostLogoutRedirectURIs
+	out.PostLogoutRedirectURIs, out.Profile = v.PostLogoutRedirectURIs, v.Profile
 	if out.PostLogoutRedirectURIs == nil {
 		out.PostLogoutRedirectURIs = []string{}
 	}

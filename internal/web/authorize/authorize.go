@@ -126,7 +126,7 @@ func (h *Handler) Decide(w http.ResponseWriter, r *http.Request) {
 			q.Set(name, v)
 		}
 	}
-	req, err := h.oauth.ParseAuthorize(platform.WithClientAddress(r.Context(), httpx.ClientIP(r)), q, false)
+	req, err := h.oauth.ParseDecision(platform.WithClientAddress(r.Context(), httpx.ClientIP(r)), q)
 	if err != nil {
 		h.fail(w, r, req, err)
 		return

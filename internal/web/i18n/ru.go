@@ -4,6 +4,9 @@ package i18n
 // text. TestEveryMessageHasBothLanguages (internal/web) fails when a page
 // shows a message that is not here.
 var russian = map[string]string{
+	"Profile: %q: want fapi2 or nothing.": "Profile: %q: допустимы fapi2 или ничего.",
+	"Profile: FAPI 2.0 is for a web app authenticating with private_key_jwt: set its keys first.":             "Profile: FAPI 2.0 — для веб-приложения с аутентификацией private_key_jwt: сначала задайте его ключи.",
+	"Token_endpoint_auth_method: a FAPI 2.0 app authenticates with private_key_jwt: leave the profile first.": "Token_endpoint_auth_method: приложение FAPI 2.0 аутентифицируется через private_key_jwt: сначала снимите профиль.",
 	"Sign out":                  "Выход",
 	"Signed out":                "Вы вышли",
 	"The request is malformed.": "Запрос составлен неверно.",
