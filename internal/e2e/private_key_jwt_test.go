@@ -218,6 +218,20 @@ func testPrivateKeyJWT(t *testing.T, e *env, ec clientKey, jwksURI string) {
 		t.Fatalf("introspection with private_key_jwt: %d %v", status, intro)
 	}
 
+	// The device code and revocation take assertions too.
+	if status, m := e.postForm("/oauth/device/code", withAssertion(url.Values{"scope": {"friends"}},
+		rsaKey.assertion(t, inlineID, e.URL, e.Clock.Now(), nil)), "", ""); status != 200 || m["device_code"] == nil {
+		t.Fatalf("a device code with private_key_jwt: %d %v", status, m)
+	}
+	if status, m := e.postForm("/oauth/revoke", withAssertion(url.Values{"token": {refreshed["access_token"].(string)}},
+		rsaKey.assertion(t, inlineID, e.URL+"/oauth/revoke", e.Clock.Now(), nil)), "", ""); status != 200 {
+		t.Fatalf("revocation with private_key_jwt: %d %v", status, m)
+	}
+	if status, m := e.postForm("/oauth/introspect", withAssertion(url.Values{"token": {refreshed["access_token"].(string)}},
+		rsaKey.assertion(t, inlineID, e.URL, e.Clock.Now(), nil)), "", ""); status != 200 || m["active"] != false {
+		t.Fatalf("the token revoked with private_key_jwt: %d %v", status, m)
+	}
+
 	// Refused, each invalid_client and nothing issued.
 	other := newRSAKey(t, "rsa-1")
 	now := e.Clock.Now()
