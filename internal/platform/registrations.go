@@ -342,13 +342,14 @@ func (s *Registrations) Delete(ctx context.Context, clientID int64, access strin
 	return nil
 }
 
-// Expire deletes registered apps that have issued no token in
-// RegistrationTTL, at most limit of them; it says how many.
+// Expire deletes the apps owned by no one (registered, or standing for a
+// client metadata document) that have issued no token in RegistrationTTL,
+// at most limit of them; it says how many.
 func (s *Registrations) Expire(ctx context.Context, limit int) (int, error) {
 	hashes, n, err := s.store.ExpireRegistrations(ctx, s.now().Add(-RegistrationTTL), limit)
 	s.revoked(hashes)
 	if n > 0 {
-		s.Log.InfoContext(ctx, "registered apps that issued no token in 30 days deleted", "apps", n)
+		s.Log.InfoContext(ctx, "registered and document clients that issued no token in 30 days deleted", "apps", n)
 	}
 	return n, err
 }

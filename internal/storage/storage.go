@@ -960,9 +960,11 @@ type Registrations interface {
 	// UpdateRegistration changes the app and its registration in one
 	// read-modify-write transaction.
 	UpdateRegistration(ctx context.Context, appID int64, update func(*App, *Registration) error) (App, Registration, error)
-	// ExpireRegistrations deletes, as DeleteApp, at most limit registered
-	// apps created before cutoff that have issued no token (other than
-	// their service token) since; it returns the hashes it revoked.
+	// ExpireRegistrations deletes, as DeleteApp, at most limit apps owned
+	// by no one (registered by their clients, or standing for a client
+	// metadata document) created before cutoff that have issued no token
+	// (other than their service token) since; it returns the hashes it
+	// revoked.
 	ExpireRegistrations(ctx context.Context, cutoff time.Time, limit int) ([]token.Hash, int, error)
 	CreateRegistrationToken(ctx context.Context, t *RegistrationToken) error
 	ListRegistrationTokens(ctx context.Context) ([]RegistrationToken, error)

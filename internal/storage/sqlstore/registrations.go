@@ -81,10 +81,12 @@ func (s *Store) ExpireRegistrations(ctx context.Context, cutoff time.Time, limit
 	var hashes []token.Hash
 	n := 0
 	err := s.tx(ctx, "ExpireRegistrations", func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT r.app_id FROM registrations r WHERE r.created_at < $1
-			AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.app_id = r.app_id AND t.flow <> $2 AND t.issued_at >= $1)
-			AND NOT EXISTS (SELECT 1 FROM refresh_tokens f WHERE f.app_id = r.app_id AND f.issued_at >= $1)
-			ORDER BY r.app_id LIMIT $3`, ts(cutoff), string(storage.FlowServiceToken), limit)
+		// Apps owned by no one: registered, or standing for a client
+		// metadata document.
+		rows, err := tx.QueryContext(ctx, `SELECT a.id FROM apps a WHERE a.owner_id = 0 AND a.created_at < $1
+			AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.app_id = a.id AND t.flow <> $2 AND t.issued_at >= $1)
+			AND NOT EXISTS (SELECT 1 FROM refresh_tokens f WHERE f.app_id = a.id AND f.issued_at >= $1)
+			ORDER BY a.id LIMIT $3`, ts(cutoff), string(storage.FlowServiceToken), limit)
 		if err != nil {
 			return err
 		}

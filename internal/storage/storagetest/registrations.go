@@ -132,18 +132,24 @@ func testExpireRegistrations(t *testing.T, s storage.Storage) {
 	must(t, err)
 	owner := newUser(t, s, "owner")
 	plain := newApp(t, s, owner.ID)
+	docApp := storage.App{Title: "document", Type: storage.Standalone, Secret: storage.ClientSecret{Hash: hash("doc secret"), Sealed: []byte{1}, CreatedAt: t0},
+		ServiceTokenSealed: []byte("s"), CreatedAt: t0}
+	doc := storage.ClientDocument{URL: "https://idle.example/client.json", ExpiresAt: t0}
+	must(t, s.CreateClientDocument(ctx(), &doc, &docApp, storage.Token{Hash: hash("doc svc"), Kind: token.Service, IssuedAt: t0, Flow: storage.FlowServiceToken}))
 	live := storage.Token{Hash: hash("used's token"), Kind: token.User, AppID: used.ID, UserID: owner.ID, IssuedAt: t0.Add(25 * 24 * time.Hour), Flow: storage.FlowCode}
 	must(t, s.CreateToken(ctx(), live))
 	old := storage.Token{Hash: hash("idle's old token"), Kind: token.User, AppID: idle.ID, UserID: owner.ID, IssuedAt: t0, Flow: storage.FlowCode}
 	must(t, s.CreateToken(ctx(), old))
 	revoked, n, err := s.ExpireRegistrations(ctx(), t0.Add(10*24*time.Hour), 100)
 	must(t, err)
-	if n != 1 {
-		t.Fatalf("%d expired, want only the idle one", n)
+	if n != 2 {
+		t.Fatalf("%d expired, want the idle registration and the idle document's app", n)
 	}
-	if len(revoked) != 2 { // its service token and its old token
-		t.Fatalf("revoked %d hashes, want 2", len(revoked))
+	if len(revoked) != 3 { // their service tokens and the idle one's old token
+		t.Fatalf("revoked %d hashes, want 3", len(revoked))
 	}
+	_, err = s.GetClientDocument(ctx(), doc.URL)
+	wantErr(t, err, storage.ErrNotFound)
 	for _, id := range []int64{used.ID, young.ID, plain.ID} {
 		if _, err := s.GetApp(ctx(), id); err != nil {
 			t.Fatalf("app %d expired: %v", id, err)
