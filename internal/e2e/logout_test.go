@@ -112,7 +112,7 @@ func TestBrowserRPInitiatedLogout(t *testing.T) {
 		t.Fatal("signed out before confirming")
 	}
 	if err := chromedp.Do(ctx, chromedp.Navigate(logout(url.Values{"client_id": {id}})), chromedp.WaitVisible(`form.decision button`),
-		chromedp.Click(`form.decision button`), chromedp.WaitVisible(`main h1`)); err != nil {
+		chromedp.Click(`form.decision button`), chromedp.WaitVisible(`#signed-out`)); err != nil {
 		t.Fatal(err)
 	}
 	if text, _ := chromedp.Run(ctx, chromedp.Text(`main`)); !strings.Contains(text, "You are signed out") {
