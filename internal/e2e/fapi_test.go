@@ -133,6 +133,20 @@ func testFAPI2(t *testing.T, e *env) {
 	implicit.Del("code_challenge_method")
 	refusedAt("the implicit flow", authorize(map[string]string{"client_id": id, "request_uri": push(implicit)}), "unsupported_response_type", "code only")
 
+	// The dialog's answer counts as the pushed request's only with its
+	// parameters unchanged: the person changing one is refused too.
+	asked := codeParams()
+	asked.Set("prompt", "consent")
+	if to := b.get(e.authorize(map[string]string{"client_id": id, "request_uri": push(asked)})); to != "" {
+		t.Fatalf("prompt=consent did not show the dialog: %s", to)
+	}
+	dialog := b.formWith("decision")
+	if dialog.fields.Get("pushed") == "" {
+		t.Fatal("the dialog of a pushed request does not vouch for it")
+	}
+	to, _ := url.Parse(b.submit(dialog, map[string]string{"scope": "openid email"}, "decision", "allow"))
+	refusedAt("a dialog's answer with a parameter changed", to, "invalid_request", "PAR")
+
 	exchange := func(k *dpop.Signer) (int, map[string]any) {
 		u := authorize(map[string]string{"client_id": id, "request_uri": push(codeParams())})
 		return post("/access_token", url.Values{"grant_type": {"authorization_code"}, "code": {u.Query().Get("code")}, "redirect_uri": {redirect}, "code_verifier": {verifier}}, k)

@@ -42,6 +42,9 @@ type AuthorizeRequest struct {
 	Revoke              bool
 	CodeChallenge       string
 	CodeChallengeMethod string
+	// Pushed: the parameters came from a pushed authorization request
+	// (RFC 9126).
+	Pushed bool
 	// Nonce is OpenID Connect's, for the id_token.
 	Nonce string
 	// Params are the request's parameters as received, for re-posting them

@@ -35,21 +35,24 @@ func (p *Provider) ParseAuthorize(ctx context.Context, q url.Values, spend bool)
 		}
 		q = pushed
 	}
-	req, err := p.parse(ctx, q)
-	if err == nil && req.App.Profile == platform.ProfileFAPI2 {
-		err = fapi2Authorize(req, viaPAR)
-	}
-	return req, err
+	return p.parsePushed(ctx, q, viaPAR)
 }
 
 // ParseDecision checks the request a consent dialog's answer carries: the
-// parameters /authorize rendered into the dialog (a pushed request's,
-// expanded, its request_uri spent), which ParseAuthorize held to the app's
-// profile when it showed the dialog; the profile's other rules hold again.
-func (p *Provider) ParseDecision(ctx context.Context, q url.Values) (*AuthorizeRequest, error) {
+// parameters /authorize rendered into the dialog (a pushed request's
+// expanded, its request_uri spent), pushed when the dialog vouched for
+// them as a pushed request's.
+func (p *Provider) ParseDecision(ctx context.Context, q url.Values, pushed bool) (*AuthorizeRequest, error) {
+	return p.parsePushed(ctx, q, pushed)
+}
+
+func (p *Provider) parsePushed(ctx context.Context, q url.Values, pushed bool) (*AuthorizeRequest, error) {
 	req, err := p.parse(ctx, q)
+	if req != nil {
+		req.Pushed = pushed
+	}
 	if err == nil && req.App.Profile == platform.ProfileFAPI2 {
-		err = fapi2Authorize(req, true)
+		err = fapi2Authorize(req, pushed)
 	}
 	return req, err
 }

@@ -80,6 +80,16 @@ func (s *Sessions) ReauthMark(request string) string {
 	return ms + "." + s.keys.Tag("reauth", ms+"|"+request)
 }
 
+// Vouch is a tag by which this server later recognises msg as one it
+// wrote for purpose (a form's hidden fields that must come back
+// unchanged); Vouched checks one.
+func (s *Sessions) Vouch(purpose, msg string) string { return s.keys.Tag("vouch "+purpose, msg) }
+
+// Vouched reports whether tag is Vouch's for purpose and msg.
+func (s *Sessions) Vouched(purpose, msg, tag string) bool {
+	return tag != "" && s.keys.VerifyTag("vouch "+purpose, msg, tag)
+}
+
 // ReauthDone reports whether the browser signed in since mark was made for
 // request: only a login after being sent to log in answers prompt=login,
 // however recent the session (OpenID Connect Core §3.1.2.1).

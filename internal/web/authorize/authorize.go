@@ -106,10 +106,17 @@ func (h *Handler) dialog(w http.ResponseWriter, r *http.Request, req *oauth.Auth
 		// OpenID Connect ones asked.
 		v.API, v.Scopes, v.APIScopes = req.API.Name, req.Claims.Scopes(scope.User), web.APIScopesOf(req.API, req.Scope)
 	}
+	answer := url.Values{}
 	for _, name := range params {
 		if val := req.Params.Get(name); val != "" {
 			v.Hidden = append(v.Hidden, web.Hidden{Name: name, Value: val})
+			answer.Set(name, val)
 		}
+	}
+	if req.Pushed {
+		// The answer carries a pushed request's parameters: vouched for,
+		// so that it counts as pushed only if they come back unchanged.
+		v.Hidden = append(v.Hidden, web.Hidden{Name: "pushed", Value: h.Sessions.Vouch("pushed", answer.Encode())})
 	}
 	h.Consent.Render(w, r, http.StatusOK, web.Page{Title: "Allow access", Display: req.Display, User: u, Lang: i18n.Lang(req.Lang), Theme: req.Scheme}, v)
 }
@@ -126,7 +133,7 @@ func (h *Handler) Decide(w http.ResponseWriter, r *http.Request) {
 			q.Set(name, v)
 		}
 	}
-	req, err := h.oauth.ParseDecision(platform.WithClientAddress(r.Context(), httpx.ClientIP(r)), q)
+	req, err := h.oauth.ParseDecision(platform.WithClientAddress(r.Context(), httpx.ClientIP(r)), q, h.Sessions.Vouched("pushed", q.Encode(), r.PostForm.Get("pushed")))
 	if err != nil {
 		h.fail(w, r, req, err)
 		return
