@@ -83,9 +83,13 @@ func TestDynamicRegistration(t *testing.T) {
 		if fmt.Sprint(pub["response_types"]) != "[code]" || pub["client_id_issued_at"] == nil {
 			t.Fatalf("the defaults were not filled in: %v", pub)
 		}
-		status, conf, _ := e.register(`{"client_name":"Service","redirect_uris":["https://svc.example/cb"],"grant_types":["authorization_code","client_credentials"]}`, "", "")
+		status, conf, _ := e.register(`{"client_name":"Service","redirect_uris":["https://svc.example/cb"],"grant_types":["authorization_code","client_credentials"],
+			"post_logout_redirect_uris":["https://svc.example/bye"]}`, "", "")
 		if status != 201 || conf["token_endpoint_auth_method"] != "client_secret_basic" || len(fmt.Sprint(conf["client_secret"])) < 20 || conf["client_secret_expires_at"] != 0.0 {
 			t.Fatalf("a confidential client's registration: %d %v", status, conf)
+		}
+		if app, err := e.P.Apps.LookupApp(t.Context(), parseID(t, conf["client_id"])); err != nil || len(app.PostLogoutRedirectURIs) != 1 || app.PostLogoutRedirectURIs[0] != "https://svc.example/bye" {
+			t.Fatalf("a registration's post_logout_redirect_uris: %+v %v", app, err)
 		}
 		// The confidential client's secret works at the token endpoint.
 		if status, m := e.clientCredentials(conf["client_id"].(string), conf["client_secret"].(string)); status != 200 {
@@ -195,6 +199,7 @@ func TestHostileRegistrations(t *testing.T) {
 			{"a file: redirect URI", `{"redirect_uris":["file:///etc/passwd"],"token_endpoint_auth_method":"none"}`, "invalid_redirect_uri"},
 			{"a fragment", `{"redirect_uris":["https://x.example/cb#frag"]}`, "invalid_redirect_uri"},
 			{"a wildcard", `{"redirect_uris":["https://*.example.com/cb"]}`, "invalid_redirect_uri"},
+			{"a javascript: post-logout URI", `{"redirect_uris":["https://x.example/cb"],"post_logout_redirect_uris":["javascript:alert(1)"]}`, "invalid_redirect_uri"},
 			{"plain http on a public host", `{"redirect_uris":["http://x.example/cb"]}`, "invalid_redirect_uri"},
 			{"a private-use scheme for a confidential client", `{"redirect_uris":["cursor://cb"]}`, "invalid_redirect_uri"},
 			{"no redirect URI for the code flow", `{"token_endpoint_auth_method":"none"}`, "invalid_redirect_uri"},

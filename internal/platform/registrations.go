@@ -49,6 +49,9 @@ type ClientMetadata struct {
 	SoftwareVersion         string          `json:"software_version,omitempty"`
 	JWKS                    json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI                 string          `json:"jwks_uri,omitempty"`
+	// PostLogoutRedirectURIs are where the client may send a person after
+	// signing them out (OpenID Connect RP-Initiated Logout §3.1).
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
 }
 
 // RegisteredClient is a registration as its client reads it (RFC 7591
@@ -150,6 +153,13 @@ func (m *ClientMetadata) normalize() (storage.AppType, error) {
 		}
 		return "", err
 	}
+	if err := validateRedirectURIs(m.PostLogoutRedirectURIs, kind); err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			e.Field = "post_logout_redirect_uris"
+		}
+		return "", err
+	}
 	if n := utf8.RuneCountInString(m.ClientName); n > 100 || !validText(m.ClientName) || strings.ContainsAny(m.ClientName, "\r\n") {
 		return "", invalid("client_name", "must be at most 100 characters of text on one line")
 	}
@@ -221,6 +231,7 @@ func (s *Registrations) Register(ctx context.Context, m ClientMetadata, initial 
 	}
 	auth := m.auth()
 	app.AuthMethod, app.JWKS, app.JWKSURI = auth.Method, auth.JWKS, auth.JWKSURI
+	app.PostLogoutRedirectURIs = m.PostLogoutRedirectURIs
 	access := token.NewSecret()
 	reg := storage.Registration{AccessHash: token.HashOf(access), Metadata: stored, Address: address, CreatedAt: now}
 	err = s.store.Register(ctx, &app, s.apps.serviceTokenRecord(0, svcHash, now), &reg, initialHash, now)
@@ -308,6 +319,7 @@ func (s *Registrations) Replace(ctx context.Context, clientID int64, access stri
 		}
 		auth := m.auth()
 		a.AuthMethod, a.JWKS, a.JWKSURI = auth.Method, auth.JWKS, auth.JWKSURI
+		a.PostLogoutRedirectURIs = m.PostLogoutRedirectURIs
 		a.Title, a.Description, a.RedirectURIs = m.title(), m.ClientURI, m.RedirectURIs
 		a.ClientCredentials = slices.Contains(m.GrantTypes, protocol.GrantClientCredentials)
 		r.Metadata = stored

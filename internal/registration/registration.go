@@ -172,7 +172,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, platform.ErrRegistrationToken):
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		writeError(w, http.StatusUnauthorized, "invalid_token", platform.ErrRegistrationToken.Message)
-	case errors.As(err, &e) && e.Kind == platform.Invalid && e.Field == "redirect_uris":
+	case errors.As(err, &e) && e.Kind == platform.Invalid && (e.Field == "redirect_uris" || e.Field == "post_logout_redirect_uris"):
 		writeError(w, http.StatusBadRequest, "invalid_redirect_uri", e.Field+": "+e.Message)
 	case errors.As(err, &e) && e.Kind == platform.Invalid:
 		writeError(w, http.StatusBadRequest, "invalid_client_metadata", e.Field+": "+e.Message)
