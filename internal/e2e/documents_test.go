@@ -79,7 +79,16 @@ func TestClientMetadataDocuments(t *testing.T) {
 }
 
 func testClientMetadataDocuments(t *testing.T, dsn string) {
+	key := newECKey(t, "doc-key")
+	var keysURL string
 	host := newDocumentHost(t, map[string]http.HandlerFunc{
+		"/keys.json": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(key.jwks()))
+		},
+		"/keyed.json": func(w http.ResponseWriter, r *http.Request) {
+			jsonDocument(selfURL, "", map[string]any{"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": keysURL, "client_name": "Keyed client"})(w, r)
+		},
 		"/good.json":     jsonDocument(selfURL, "max-age=60", nil),
 		"/large.json":    jsonDocument(selfURL, "", map[string]any{"client_uri": "https://x.example/" + strings.Repeat("a", 6000)}),
 		"/other.json":    jsonDocument(func(*http.Request) string { return "https://elsewhere.example/client.json" }, "", nil),
@@ -102,6 +111,7 @@ func testClientMetadataDocuments(t *testing.T, dsn string) {
 	}
 	person := e.user("docuser", "")
 	good := host.url("/good.json")
+	keysURL = host.url("/keys.json")
 	verifier := strings.Repeat("v", 50)
 	authorize := func(clientID string) string {
 		return e.authorize(map[string]string{"client_id": clientID, "redirect_uri": "http://127.0.0.1:41111/cb", "response_type": "code",
@@ -143,6 +153,23 @@ func testClientMetadataDocuments(t *testing.T, dsn string) {
 	}
 	if status, _ := e.postForm("/access_token", url.Values{"grant_type": {"client_credentials"}, "client_id": {good}, "client_secret": {"x"}}, "", ""); status == 200 {
 		t.Fatal("a document client authenticated with a secret")
+	}
+
+	// A document client that authenticates with private_key_jwt and the
+	// keys at its jwks_uri.
+	keyed := host.url("/keyed.json")
+	to = b.get(authorize(keyed))
+	if to == "" {
+		to = b.approve()
+	}
+	u, _ = url.Parse(to)
+	exchange := url.Values{"grant_type": {"authorization_code"}, "code": {u.Query().Get("code")}, "client_id": {keyed},
+		"redirect_uri": {"http://127.0.0.1:41111/cb"}, "code_verifier": {verifier}}
+	if status, m := e.postForm("/access_token", exchange, "", ""); status != 401 {
+		t.Fatalf("a keyed document client without its assertion: %d %v", status, m)
+	}
+	if status, m := e.postForm("/access_token", withAssertion(exchange, key.assertion(t, keyed, e.URL, e.Clock.Now(), nil)), "", ""); status != 200 || m["access_token"] == nil {
+		t.Fatalf("a keyed document client with its assertion: %d %v", status, m)
 	}
 
 	before := e.appCount()

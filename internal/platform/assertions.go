@@ -53,7 +53,8 @@ func badAssertion(format string, args ...any) error {
 // fetched again for an unknown kid at most every keySetRefetch).
 type Assertions struct {
 	*core
-	apps   *Apps
+	apps      *Apps
+	documents *ClientDocuments // for clients whose client_id is a document's URL
 	out    *Outbound
 	proofs interface {
 		UseProof(ctx context.Context, hash token.Hash, expires time.Time) error
@@ -87,14 +88,7 @@ func (s *Assertions) Authenticate(ctx context.Context, clientID, assertion strin
 	if clientID != "" && clientID != unverified.Issuer {
 		return storage.App{}, badAssertion("iss is not the client_id sent with it")
 	}
-	id, err := strconv.ParseInt(unverified.Issuer, 10, 64)
-	if err != nil || id <= 0 {
-		return storage.App{}, ErrUnknownClient
-	}
-	app, err := s.apps.lookupApp(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return storage.App{}, ErrUnknownClient
-	}
+	app, err := s.client(ctx, unverified.Issuer)
 	if err != nil {
 		return storage.App{}, err
 	}
@@ -158,6 +152,28 @@ func (s *Assertions) Authenticate(ctx context.Context, clientID, assertion strin
 		return storage.App{}, err
 	}
 	return app, nil
+}
+
+// client is the app a client_id names: an app's id, or the URL of a client
+// metadata document.
+func (s *Assertions) client(ctx context.Context, clientID string) (storage.App, error) {
+	if IsDocumentURL(clientID) && s.documents != nil {
+		app, err := s.documents.App(ctx, clientID)
+		var de *ErrClientDocument
+		if errors.As(err, &de) {
+			return app, badAssertion("%s", de.Error())
+		}
+		return app, err
+	}
+	id, err := strconv.ParseInt(clientID, 10, 64)
+	if err != nil || id <= 0 {
+		return storage.App{}, ErrUnknownClient
+	}
+	app, err := s.apps.lookupApp(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.App{}, ErrUnknownClient
+	}
+	return app, err
 }
 
 // keys are the app's public keys for kid (every key when kid is ""):

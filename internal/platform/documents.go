@@ -107,14 +107,19 @@ func (d *ClientDocuments) App(ctx context.Context, rawURL string) (storage.App, 
 	if err != nil {
 		return storage.App{}, &ErrClientDocument{err.Error()}
 	}
-	if kind != storage.Standalone {
-		return storage.App{}, &ErrClientDocument{"a client known by its metadata document is a public client: token_endpoint_auth_method none"}
+	if kind != storage.Standalone && (m.TokenEndpointAuthMethod != AuthPrivateKey || m.JWKSURI == "") {
+		return storage.App{}, &ErrClientDocument{"a client known by its metadata document is a public client (token_endpoint_auth_method none) or authenticates with private_key_jwt and its jwks_uri"}
 	}
+	auth := m.auth()
 	now := d.now()
 	expires := now.Add(fresh)
 	if known.AppID != 0 {
 		app, err := d.store.RefreshClientDocument(ctx, rawURL, expires, func(a *storage.App) error {
+			if a.Type != kind {
+				return &ErrClientDocument{"a client known by its metadata document keeps its authentication method"}
+			}
 			a.Title, a.Description, a.RedirectURIs = m.title(), m.ClientURI, m.RedirectURIs
+			a.AuthMethod, a.JWKSURI = auth.Method, auth.JWKSURI
 			return nil
 		})
 		d.apps.appChanged(known.AppID)
@@ -122,7 +127,7 @@ func (d *ClientDocuments) App(ctx context.Context, rawURL string) (storage.App, 
 	}
 	svc, svcHash := d.Keys.Mint(token.Service)
 	secret := token.NewSecret()
-	app := storage.App{Title: m.title(), Description: m.ClientURI, Type: storage.Standalone, RedirectURIs: m.RedirectURIs,
+	app := storage.App{Title: m.title(), Description: m.ClientURI, Type: kind, RedirectURIs: m.RedirectURIs, AuthMethod: auth.Method, JWKSURI: auth.JWKSURI,
 		Secret:             storage.ClientSecret{Hash: token.HashOf(secret), Sealed: d.Keys.Seal([]byte(secret)), CreatedAt: now},
 		ServiceTokenSealed: d.Keys.Seal([]byte(svc)), CreatedAt: now}
 	doc := storage.ClientDocument{URL: rawURL, ExpiresAt: expires}

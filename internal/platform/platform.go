@@ -178,6 +178,7 @@ func New(o Options) *Platform {
 	p.APIs = newAPIs(c, s, o.PublicURL)
 	p.Assertions = &Assertions{core: c, apps: p.Apps, out: out, proofs: s}
 	p.Documents = &ClientDocuments{core: c, store: s, apps: p.Apps, out: out, Off: o.NoClientDocuments, NewPerHour: o.NewClientsPerHour, limits: ratelimit.New(1 << 14)}
+	p.Assertions.documents = p.Documents
 	p.Registrations = &Registrations{core: c, store: s, apps: p.Apps, ClientURI: func(id string) string {
 		if o.PublicURL == nil {
 			return ""
