@@ -55,8 +55,8 @@ type Assertions struct {
 	*core
 	apps      *Apps
 	documents *ClientDocuments // for clients whose client_id is a document's URL
-	out    *Outbound
-	proofs interface {
+	out       *Outbound
+	proofs    interface {
 		UseProof(ctx context.Context, hash token.Hash, expires time.Time) error
 	}
 
