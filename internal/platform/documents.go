@@ -2,7 +2,6 @@ package platform
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"latchkey/internal/ratelimit"
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
 )
@@ -52,7 +50,10 @@ type ClientDocuments struct {
 	// address may have fetched in an hour (each becomes an app): as
 	// --registration-rate bounds registrations.
 	NewPerHour int
-	limits     *ratelimit.Limiter
+	// attempts counts them, in storage: for every node at once.
+	attempts interface {
+		TakeAttempt(ctx context.Context, key token.Hash, limit int, since, now time.Time) (bool, time.Time, error)
+	}
 }
 
 type clientAddressKey struct{}
@@ -91,8 +92,12 @@ func (d *ClientDocuments) App(ctx context.Context, rawURL string) (storage.App, 
 		return storage.App{}, err
 	}
 	if known.AppID == 0 && d.NewPerHour > 0 {
-		key := token.Hash(sha256.Sum256([]byte("client document\x00" + clientAddress(ctx))))
-		if !d.limits.Allow(key, float64(d.NewPerHour)/3600, d.NewPerHour, d.now()) {
+		now := d.now()
+		ok, _, err := d.attempts.TakeAttempt(ctx, token.HashOf("client document\x00"+clientAddress(ctx)), d.NewPerHour, now.Add(-time.Hour), now)
+		if err != nil {
+			return storage.App{}, err
+		}
+		if !ok {
 			return storage.App{}, &ErrClientDocument{"too many new client metadata documents from this address: try again later"}
 		}
 	}

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"latchkey/internal/dpop"
-	"latchkey/internal/ratelimit"
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
 	"latchkey/internal/tokencache"
@@ -177,7 +176,7 @@ func New(o Options) *Platform {
 	p.Admin = &Admin{core: c, store: s}
 	p.APIs = newAPIs(c, s, o.PublicURL)
 	p.Assertions = &Assertions{core: c, apps: p.Apps, out: out, proofs: s}
-	p.Documents = &ClientDocuments{core: c, store: s, apps: p.Apps, out: out, Off: o.NoClientDocuments, NewPerHour: o.NewClientsPerHour, limits: ratelimit.New(1 << 14)}
+	p.Documents = &ClientDocuments{core: c, store: s, apps: p.Apps, out: out, Off: o.NoClientDocuments, NewPerHour: o.NewClientsPerHour, attempts: s}
 	p.Assertions.documents = p.Documents
 	p.Registrations = &Registrations{core: c, store: s, apps: p.Apps, ClientURI: func(id string) string {
 		if o.PublicURL == nil {

@@ -9,7 +9,6 @@ package registration
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -20,8 +19,7 @@ import (
 
 	"latchkey/internal/httpx"
 	"latchkey/internal/platform"
-	"latchkey/internal/ratelimit"
-	"latchkey/internal/token"
+	"latchkey/internal/web"
 )
 
 // maxBody bounds a registration's JSON: the work of one unauthenticated
@@ -45,15 +43,16 @@ type Handler struct {
 	// Rate is how many registrations an hour one client address may make
 	// in open mode.
 	Rate int
-	Now  func() time.Time
 	Log  *slog.Logger
-
-	limits *ratelimit.Limiter
+	// Throttle counts registrations per client address, in storage: the
+	// limit holds for the whole deployment, however many nodes.
+	Throttle *web.Throttle
 }
 
-// New makes the handler.
-func New(s Service, mode string, rate int, now func() time.Time, log *slog.Logger) *Handler {
-	return &Handler{Service: s, Mode: mode, Rate: rate, Now: now, Log: log, limits: ratelimit.New(1 << 16)}
+// New makes the handler; throttle counts open registrations in windows of
+// an hour.
+func New(s Service, mode string, rate int, throttle *web.Throttle, log *slog.Logger) *Handler {
+	return &Handler{Service: s, Mode: mode, Rate: rate, Throttle: throttle, Log: log}
 }
 
 // Register serves POST /oauth/register.
@@ -66,10 +65,13 @@ func (h *Handler) Register(w http.ResponseWriter, r *http.Request) {
 	if h.Mode == platform.RegistrationOpen {
 		// Counted before anything is read: a refused or malformed
 		// registration costs its sender as much as a good one.
-		key := token.Hash(sha256.Sum256([]byte("registration\x00" + address)))
-		rate := float64(h.Rate) / 3600
-		if !h.limits.Allow(key, rate, h.Rate, h.Now()) {
-			w.Header().Set("Retry-After", strconv.Itoa(int(3600/h.Rate)+1))
+		ok, wait, err := h.Throttle.Take(r.Context(), address, h.Rate)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		if !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
 			writeError(w, http.StatusTooManyRequests, "slow_down", "too many registrations from this address: try again later")
 			return
 		}

@@ -73,7 +73,7 @@ func New(d Deps) (*Server, error) {
 		CodeTTL: cfg.CodeTTL, AllowPlainPKCE: cfg.AllowPlainPKCE, PublicURL: d.PublicURL, Registration: cfg.Registration,
 		ClientDocuments: cfg.ClientMetadataDocuments == "on",
 	}})
-	s.registration = registration.New(p.Registrations, cfg.Registration, cfg.RegistrationRate, p.Now, d.Log)
+	s.registration = registration.New(p.Registrations, cfg.Registration, cfg.RegistrationRate, web.NewThrottle(p.Users, "registration", p.Now, time.Hour), d.Log)
 	s.api = api.New(apiServices{p.Tokens, p.Consents, p}, p.Now, d.Log, api.Limits{User: cfg.RateUser, Community: cfg.RateCommunity, Service: cfg.RateService},
 		methods.All(methods.Deps{P: methodsServices{p.Users, p.Communities, p.Tokens, p.Messages}, Bots: p.Bots, Callbacks: p.Callbacks, PublicURL: d.PublicURL}))
 	s.api.PublicURL = strings.TrimSuffix(d.PublicURL.String(), "/")

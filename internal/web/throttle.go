@@ -8,7 +8,7 @@ import (
 )
 
 // Throttle counts attempts per key (logins, sign-ups, device codes,
-// messages) in fixed windows. Over the limit, the action is refused for
+// messages, client registrations) in fixed windows. Over the limit, the action is refused for
 // that key until the window ends.
 //
 // The counts live in storage, so that every node behind a load balancer
