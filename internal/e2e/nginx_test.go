@@ -70,17 +70,12 @@ func TestNginxForwardAuth(t *testing.T) {
 		}
 		return m["access_token"].(string)
 	}
-	call := func(method, tok string, spoof bool) (int, http.Header) {
+	// send calls the API through nginx with header and returns the answer's
+	// status and the headers the API saw.
+	send := func(method string, header http.Header) (int, http.Header) {
 		t.Helper()
 		req, _ := http.NewRequest(method, base+"/echo?q=1", nil)
-		if tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
-		}
-		if spoof {
-			for _, h := range []string{"X-Latchkey-Subject", "X-Latchkey-Client-Id", "X-Latchkey-Scope", "X-Latchkey-Token-Id"} {
-				req.Header.Set(h, "spoofed")
-			}
-		}
+		req.Header = header
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -90,6 +85,19 @@ func TestNginxForwardAuth(t *testing.T) {
 		var echoed struct{ Headers http.Header }
 		json.NewDecoder(resp.Body).Decode(&echoed)
 		return resp.StatusCode, echoed.Headers
+	}
+	call := func(method, tok string, spoof bool) (int, http.Header) {
+		t.Helper()
+		h := http.Header{}
+		if tok != "" {
+			h.Set("Authorization", "Bearer "+tok)
+		}
+		if spoof {
+			for _, k := range []string{"X-Latchkey-Subject", "X-Latchkey-Client-Id", "X-Latchkey-Scope", "X-Latchkey-Token-Id"} {
+				h.Set(k, "spoofed")
+			}
+		}
+		return send(method, h)
 	}
 	read := token(orders, "read")
 	status, h := call("GET", read, true)
@@ -164,20 +172,11 @@ func TestNginxForwardAuth(t *testing.T) {
 	}
 	dpopCall := func(scheme, p string) (int, http.Header) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", base+"/echo?q=1", nil)
-		req.Header.Set("Authorization", scheme+" "+bound)
+		h := http.Header{"Authorization": {scheme + " " + bound}}
 		if p != "" {
-			req.Header.Set("DPoP", p)
+			h.Set("DPoP", p)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		e.Clock.Advance(time.Second)
-		var echoed struct{ Headers http.Header }
-		json.NewDecoder(resp.Body).Decode(&echoed)
-		return resp.StatusCode, echoed.Headers
+		return send("GET", h)
 	}
 	if status, h := dpopCall("DPoP", proof("GET", base+"/echo", bound)); status != 200 || h.Get("X-Latchkey-Scope") != "read" || h.Get("Dpop") != "" || h.Get("Authorization") != "" {
 		t.Fatalf("a DPoP-bound token with its proof through nginx: %d %v", status, h)

@@ -203,24 +203,31 @@ func (p *Apps) CreateApp(ctx context.Context, actor Actor, a NewApp) (AppView, e
 	if err := a.Validate(); err != nil {
 		return AppView{}, err
 	}
-	now := p.now()
-	secret := token.NewSecret()
-	svc, svcHash := p.Keys.Mint(token.Service)
 	rec := storage.App{
 		OwnerID: a.OwnerID, Title: a.Title, Description: a.Description, Type: a.Type,
 		RedirectURIs: a.RedirectURIs, IFrameURL: a.IFrameURL, IFrameScope: a.IFrameScope,
-		Secret:             storage.ClientSecret{Hash: token.HashOf(secret), Sealed: p.Keys.Seal([]byte(secret)), CreatedAt: now},
-		ServiceTokenSealed: p.Keys.Seal([]byte(svc)),
-		CreatedAt:          now,
-		AuthMethod:         a.Auth.Method, JWKS: a.Auth.JWKS, JWKSURI: a.Auth.JWKSURI,
+		AuthMethod: a.Auth.Method, JWKS: a.Auth.JWKS, JWKSURI: a.Auth.JWKSURI,
 	}
+	secret, svc, svcRec := p.credentials(&rec)
 	// The app and its service token are stored in one transaction.
-	if err := p.store.CreateApp(ctx, &rec, p.serviceTokenRecord(0, svcHash, now)); err != nil {
+	if err := p.store.CreateApp(ctx, &rec, svcRec); err != nil {
 		return AppView{}, orNotFound(err, "owner: no user with id %d", a.OwnerID)
 	}
 	p.issued(token.Service)
 	p.audit(ctx, actor, storage.AuditEvent{AppID: rec.ID, Action: storage.AuditAppCreate, Detail: rec.Title})
 	return AppView{App: rec, ClientSecret: secret, ServiceToken: svc}, nil
+}
+
+// credentials mints a new app's client secret and service token: a's
+// sealed fields and creation time are set, and the service token's record
+// (for the app's one transaction) returned with both in the clear.
+func (p *Apps) credentials(a *storage.App) (secret, svc string, svcRec storage.Token) {
+	now := p.now()
+	secret = token.NewSecret()
+	svc, h := p.Keys.Mint(token.Service)
+	a.Secret = storage.ClientSecret{Hash: token.HashOf(secret), Sealed: p.Keys.Seal([]byte(secret)), CreatedAt: now}
+	a.ServiceTokenSealed, a.CreatedAt = p.Keys.Seal([]byte(svc)), now
+	return secret, svc, p.serviceTokenRecord(0, h, now)
 }
 
 func (p *Apps) serviceTokenRecord(appID int64, h token.Hash, now time.Time) storage.Token {

@@ -115,7 +115,6 @@ func (d *ClientDocuments) App(ctx context.Context, rawURL string) (storage.App, 
 	if kind != storage.Standalone && (m.TokenEndpointAuthMethod != AuthPrivateKey || m.JWKSURI == "") {
 		return storage.App{}, &ErrClientDocument{"a client known by its metadata document is a public client (token_endpoint_auth_method none) or authenticates with private_key_jwt and its jwks_uri"}
 	}
-	auth := m.auth()
 	now := d.now()
 	expires := now.Add(fresh)
 	if known.AppID != 0 {
@@ -123,20 +122,17 @@ func (d *ClientDocuments) App(ctx context.Context, rawURL string) (storage.App, 
 			if a.Type != kind {
 				return &ErrClientDocument{"a client known by its metadata document keeps its authentication method"}
 			}
-			a.Title, a.Description, a.RedirectURIs = m.title(), m.ClientURI, m.RedirectURIs
-			a.AuthMethod, a.JWKSURI = auth.Method, auth.JWKSURI
+			m.applyTo(a)
 			return nil
 		})
 		d.apps.appChanged(known.AppID)
 		return app, err
 	}
-	svc, svcHash := d.Keys.Mint(token.Service)
-	secret := token.NewSecret()
-	app := storage.App{Title: m.title(), Description: m.ClientURI, Type: kind, RedirectURIs: m.RedirectURIs, AuthMethod: auth.Method, JWKSURI: auth.JWKSURI,
-		Secret:             storage.ClientSecret{Hash: token.HashOf(secret), Sealed: d.Keys.Seal([]byte(secret)), CreatedAt: now},
-		ServiceTokenSealed: d.Keys.Seal([]byte(svc)), CreatedAt: now}
+	app := storage.App{Type: kind}
+	m.applyTo(&app)
+	_, _, svcRec := d.apps.credentials(&app)
 	doc := storage.ClientDocument{URL: rawURL, ExpiresAt: expires}
-	err = d.store.CreateClientDocument(ctx, &doc, &app, d.apps.serviceTokenRecord(0, svcHash, now))
+	err = d.store.CreateClientDocument(ctx, &doc, &app, svcRec)
 	if errors.Is(err, storage.ErrConflict) { // another request made it first
 		known, err := d.store.GetClientDocument(ctx, rawURL)
 		if err != nil {

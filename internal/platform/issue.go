@@ -319,25 +319,17 @@ var ErrBadIDToken = &Error{Kind: Invalid, Field: "id_token", Message: "id_token 
 // IDTokenOf checks that raw is a live id_token of ours issued to appID and
 // returns its claims (ErrBadIDToken otherwise).
 func (s *Issuer) IDTokenOf(ctx context.Context, raw string, appID int64) (IDClaims, error) {
-	var c IDClaims
-	err := s.signing.Verify(ctx, raw, &c)
-	switch {
-	case errors.Is(err, ErrBadJWT):
-		return c, ErrBadIDToken
-	case err != nil:
-		return c, err
+	c, err := s.IDTokenHint(ctx, raw)
+	if err == nil && (c.Audience != strconv.FormatInt(appID, 10) || !s.Now().Before(time.Unix(c.Expiry, 0))) {
+		err = ErrBadIDToken
 	}
-	if _, err := strconv.ParseInt(c.Subject, 10, 64); err != nil || c.Audience != strconv.FormatInt(appID, 10) ||
-		c.Issuer != s.URL() || !s.Now().Before(time.Unix(c.Expiry, 0)) {
-		return c, ErrBadIDToken
-	}
-	return c, nil
+	return c, err
 }
 
 // IDTokenHint reads an id_token of ours given back as a hint (RP-Initiated
-// Logout's id_token_hint): its signature and issuer are checked, not its
-// expiry, since a hint may well outlive its token (ErrBadIDToken
-// otherwise).
+// Logout's id_token_hint): its signature, issuer, subject and audience are
+// checked, not its expiry, since a hint may well outlive its token
+// (ErrBadIDToken otherwise).
 func (s *Issuer) IDTokenHint(ctx context.Context, raw string) (IDClaims, error) {
 	var c IDClaims
 	err := s.signing.Verify(ctx, raw, &c)
@@ -347,10 +339,9 @@ func (s *Issuer) IDTokenHint(ctx context.Context, raw string) (IDClaims, error) 
 	case err != nil:
 		return c, err
 	}
-	if _, err := strconv.ParseInt(c.Subject, 10, 64); err != nil || c.Issuer != s.URL() {
-		return c, ErrBadIDToken
-	}
-	if _, err := strconv.ParseInt(c.Audience, 10, 64); err != nil {
+	_, errSub := strconv.ParseInt(c.Subject, 10, 64)
+	_, errAud := strconv.ParseInt(c.Audience, 10, 64)
+	if errSub != nil || errAud != nil || c.Issuer != s.URL() {
 		return c, ErrBadIDToken
 	}
 	return c, nil

@@ -97,8 +97,7 @@ func (r *Refreshes) Rotate(ctx context.Context, raw string, appID int64, by stor
 	if !now.Before(old.ExpiresAt) {
 		return Grant{}, "", ErrRefreshInvalid
 	}
-	g := Grant{Family: old.Family, AppID: old.AppID, UserID: old.UserID, Scope: old.Scope, AuthTime: old.AuthTime, Nonce: old.Nonce, JKT: old.JKT, DeviceID: old.DeviceID,
-		APIID: old.APIID, Claims: old.Claims}
+	g := grantOf(old)
 	if r.pause != nil {
 		r.pause()
 	}
@@ -115,22 +114,34 @@ func (r *Refreshes) Rotate(ctx context.Context, raw string, appID int64, by stor
 // its key, the token itself staying as it is (ErrRefreshInvalid
 // otherwise, an unbound token included).
 func (r *Refreshes) Keep(ctx context.Context, raw string, appID int64, jkt string) (Grant, error) {
-	kind, h, err := r.Keys.Parse(raw)
-	if err != nil || kind != token.Refresh {
-		return Grant{}, ErrRefreshInvalid
-	}
-	old, err := r.store.GetRefreshToken(ctx, h, appID)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return Grant{}, ErrRefreshInvalid
-	case err != nil:
+	old, err := r.stored(ctx, raw, appID)
+	if err != nil {
 		return Grant{}, err
 	}
 	if old.JKT == "" || old.JKT != jkt || !old.UsedAt.IsZero() || !old.RevokedAt.IsZero() || !r.Now().Before(old.ExpiresAt) {
 		return Grant{}, ErrRefreshInvalid
 	}
+	return grantOf(old), nil
+}
+
+// grantOf is the grant a refresh token carries.
+func grantOf(old storage.RefreshToken) Grant {
 	return Grant{Family: old.Family, AppID: old.AppID, UserID: old.UserID, Scope: old.Scope, AuthTime: old.AuthTime, Nonce: old.Nonce, JKT: old.JKT,
-		DeviceID: old.DeviceID, APIID: old.APIID, Claims: old.Claims}, nil
+		DeviceID: old.DeviceID, APIID: old.APIID, Claims: old.Claims}
+}
+
+// stored is the app's refresh token raw as storage keeps it, read without
+// spending it (ErrRefreshInvalid for none).
+func (r *Refreshes) stored(ctx context.Context, raw string, appID int64) (storage.RefreshToken, error) {
+	kind, h, err := r.Keys.Parse(raw)
+	if err != nil || kind != token.Refresh {
+		return storage.RefreshToken{}, ErrRefreshInvalid
+	}
+	old, err := r.store.GetRefreshToken(ctx, h, appID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return old, ErrRefreshInvalid
+	}
+	return old, err
 }
 
 // holders is the binding of refresh tokens, as the holders whose tokens by
@@ -151,15 +162,8 @@ func (r *Refreshes) retry(old storage.RefreshToken, now time.Time) bool {
 // for checks that must come before (a request's resource, its scopes by
 // the grant's names): ErrRefreshInvalid when it is no live one.
 func (r *Refreshes) Peek(ctx context.Context, raw string, appID int64) (Grant, error) {
-	kind, h, err := r.Keys.Parse(raw)
-	if err != nil || kind != token.Refresh {
-		return Grant{}, ErrRefreshInvalid
-	}
-	old, err := r.store.GetRefreshToken(ctx, h, appID)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return Grant{}, ErrRefreshInvalid
-	case err != nil:
+	old, err := r.stored(ctx, raw, appID)
+	if err != nil {
 		return Grant{}, err
 	}
 	return Grant{Family: old.Family, AppID: old.AppID, UserID: old.UserID, Scope: old.Scope, APIID: old.APIID, Claims: old.Claims}, nil

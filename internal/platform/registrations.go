@@ -186,6 +186,15 @@ func (m *ClientMetadata) auth() ClientAuth {
 	return a
 }
 
+// applyTo sets the app's fields that the metadata describes.
+func (m *ClientMetadata) applyTo(a *storage.App) {
+	a.Title, a.Description, a.RedirectURIs = m.title(), m.ClientURI, m.RedirectURIs
+	auth := m.auth()
+	a.AuthMethod, a.JWKS, a.JWKSURI = auth.Method, auth.JWKS, auth.JWKSURI
+	a.PostLogoutRedirectURIs = m.PostLogoutRedirectURIs
+	a.ClientCredentials = slices.Contains(m.GrantTypes, protocol.GrantClientCredentials)
+}
+
 // title is the app's name: the client's, or its first redirect URI's host.
 func (m *ClientMetadata) title() string {
 	if m.ClientName != "" {
@@ -219,22 +228,13 @@ func (s *Registrations) Register(ctx context.Context, m ClientMetadata, initial 
 	if err != nil {
 		return RegisteredClient{}, err
 	}
-	now := s.now()
-	secret := token.NewSecret()
-	svc, svcHash := s.Keys.Mint(token.Service)
-	app := storage.App{
-		Title: m.title(), Description: m.ClientURI, Type: kind, RedirectURIs: m.RedirectURIs,
-		Secret:             storage.ClientSecret{Hash: token.HashOf(secret), Sealed: s.Keys.Seal([]byte(secret)), CreatedAt: now},
-		ServiceTokenSealed: s.Keys.Seal([]byte(svc)),
-		ClientCredentials:  slices.Contains(m.GrantTypes, protocol.GrantClientCredentials),
-		CreatedAt:          now,
-	}
-	auth := m.auth()
-	app.AuthMethod, app.JWKS, app.JWKSURI = auth.Method, auth.JWKS, auth.JWKSURI
-	app.PostLogoutRedirectURIs = m.PostLogoutRedirectURIs
+	app := storage.App{Type: kind}
+	m.applyTo(&app)
+	_, _, svcRec := s.apps.credentials(&app)
+	now := app.CreatedAt
 	access := token.NewSecret()
 	reg := storage.Registration{AccessHash: token.HashOf(access), Metadata: stored, Address: address, CreatedAt: now}
-	err = s.store.Register(ctx, &app, s.apps.serviceTokenRecord(0, svcHash, now), &reg, initialHash, now)
+	err = s.store.Register(ctx, &app, svcRec, &reg, initialHash, now)
 	if errors.Is(err, storage.ErrNotFound) {
 		return RegisteredClient{}, ErrRegistrationToken
 	}
@@ -317,11 +317,7 @@ func (s *Registrations) Replace(ctx context.Context, clientID int64, access stri
 		if kind != a.Type || (m.TokenEndpointAuthMethod == AuthPrivateKey) != (a.AuthMethod == AuthPrivateKey) {
 			return invalid("token_endpoint_auth_method", "a registered client keeps its authentication method: register anew to change it")
 		}
-		auth := m.auth()
-		a.AuthMethod, a.JWKS, a.JWKSURI = auth.Method, auth.JWKS, auth.JWKSURI
-		a.PostLogoutRedirectURIs = m.PostLogoutRedirectURIs
-		a.Title, a.Description, a.RedirectURIs = m.title(), m.ClientURI, m.RedirectURIs
-		a.ClientCredentials = slices.Contains(m.GrantTypes, protocol.GrantClientCredentials)
+		m.applyTo(a)
 		r.Metadata = stored
 		return nil
 	})
