@@ -318,7 +318,8 @@ func (p *Provider) assertion(r *http.Request) (storage.App, error) {
 		return storage.App{}, newError(protocol.InvalidClient, http.StatusUnauthorized, "this server takes no client assertions")
 	}
 	audiences := []string{p.Issuer(), p.Cfg.PublicURL.JoinPath("/access_token").String(), p.Cfg.PublicURL.JoinPath(r.URL.Path).String()}
-	app, err := p.assertions.Authenticate(r.Context(), r.Form.Get("client_id"), r.Form.Get("client_assertion"), audiences)
+	ctx := platform.WithClientAddress(r.Context(), httpx.ClientIP(r)) // for a document client's first fetch
+	app, err := p.assertions.Authenticate(ctx, r.Form.Get("client_id"), r.Form.Get("client_assertion"), audiences)
 	var bad *platform.ErrBadAssertion
 	switch {
 	case errors.As(err, &bad):
@@ -345,7 +346,11 @@ func (p *Provider) bySecret(r *http.Request, d *dialect) (app storage.App, secre
 		id, secret = r.Form.Get("client_id"), r.Form.Get("client_secret")
 	}
 	if secret == "" {
-		app, err := p.client(platform.WithClientAddress(r.Context(), httpx.ClientIP(r)), id)
+		ctx := r.Context()
+		if platform.IsDocumentURL(id) { // a document client: its address counts against new documents
+			ctx = platform.WithClientAddress(ctx, httpx.ClientIP(r))
+		}
+		app, err := p.client(ctx, id)
 		switch {
 		case err != nil:
 			return app, secretHash, false, err
