@@ -41,6 +41,7 @@ type Deps struct {
 	Communities Communities
 	Tokens      Tokens
 	APIs        APIs
+	Factors     Factors
 }
 
 // Admin checks admin tokens and reads the audit log (platform.Admin).
@@ -65,6 +66,8 @@ func New(d Deps, log *slog.Logger) *API {
 		"GET /admin/v1/users/{id}":                           a.getUser,
 		"POST /admin/v1/users/{id}/disable":                  a.disableUser,
 		"POST /admin/v1/users/{id}/password":                 a.setPassword,
+		"GET /admin/v1/users/{id}/factors":                   a.listFactors,
+		"DELETE /admin/v1/users/{id}/factors":                a.resetFactors,
 		"POST /admin/v1/apps":                                a.createApp,
 		"GET /admin/v1/apps":                                 a.listApps,
 		"GET /admin/v1/apps/{id}":                            a.getApp,

@@ -103,3 +103,48 @@ func (a *API) setPassword(c *call) (int, any, error) {
 	}
 	return http.StatusNoContent, nil, nil
 }
+
+// Factors is what the second-factor operations ask (platform.Factors).
+type Factors interface {
+	Status(ctx context.Context, userID int64) (platform.FactorStatus, error)
+	Reset(ctx context.Context, actor platform.Actor, userID int64) ([]storage.Factor, error)
+}
+
+func (a *API) listFactors(c *call) (int, any, error) {
+	id, err := c.id("id")
+	if err != nil {
+		return 0, nil, err
+	}
+	u, err := a.Users.User(c.ctx, id)
+	if err != nil {
+		return 0, nil, err
+	}
+	st, err := a.Factors.Status(c.ctx, id)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := struct {
+		Factors      []view.Factor `json:"factors"`
+		RecoveryLeft int           `json:"recovery_codes_left"`
+		RequireMFA   bool          `json:"require_mfa"`
+	}{Factors: []view.Factor{}, RecoveryLeft: st.RecoveryLeft, RequireMFA: u.RequireMFA}
+	if st.App != nil {
+		out.Factors = append(out.Factors, view.OfFactor(*st.App))
+	}
+	for _, f := range st.Passkeys {
+		out.Factors = append(out.Factors, view.OfFactor(f))
+	}
+	return http.StatusOK, out, nil
+}
+
+func (a *API) resetFactors(c *call) (int, any, error) {
+	id, err := c.id("id")
+	if err != nil {
+		return 0, nil, err
+	}
+	removed, err := a.Factors.Reset(c.ctx, c.actor, id)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]int{"removed": len(removed)}, nil
+}

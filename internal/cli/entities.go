@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"fmt"
 	"os"
+	"strconv"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -42,8 +44,73 @@ func (e *env) userCmd() *cobra.Command {
 	f.StringVar(&u.Email, "email", "", "email address")
 	create.MarkFlagRequired("login")
 	create.MarkFlagRequired("password")
-	cmd.AddCommand(create)
+	cmd.AddCommand(create, e.requireMFACmd(), e.resetFactorsCmd())
 	return cmd
+}
+
+// userOf finds the user a --user flag names: an id, or a login.
+func userOf(cmd *cobra.Command, p *platform.Platform, name string) (storage.User, error) {
+	if id, err := strconv.ParseInt(name, 10, 64); err == nil {
+		return p.Users.User(cmd.Context(), id)
+	}
+	return p.Users.UserByLogin(cmd.Context(), name)
+}
+
+func (e *env) requireMFACmd() *cobra.Command {
+	var user string
+	c := &cobra.Command{
+		Use:   "require-mfa --user U on|off",
+		Short: "Make a second factor mandatory for a user (on) or not (off); prints {\"id\":N,\"require_mfa\":B}",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if args[0] != "on" && args[0] != "off" {
+				return fmt.Errorf("%q: want on or off", args[0])
+			}
+			p, done, err := e.platform(cmd.Context(), use{})
+			if err != nil {
+				return err
+			}
+			defer done()
+			u, err := userOf(cmd, p, user)
+			if err != nil {
+				return err
+			}
+			if err := p.Factors.SetRequired(cmd.Context(), platform.CLI, u.ID, args[0] == "on"); err != nil {
+				return err
+			}
+			return e.printJSON(map[string]any{"id": u.ID, "require_mfa": args[0] == "on"})
+		},
+	}
+	c.Flags().StringVar(&user, "user", "", "the user's id or login")
+	c.MarkFlagRequired("user")
+	return c
+}
+
+func (e *env) resetFactorsCmd() *cobra.Command {
+	var user string
+	c := &cobra.Command{
+		Use:   "reset-factors --user U",
+		Short: "Remove every passkey, authenticator app and recovery code of a user (a lost authenticator); prints {\"id\":N,\"removed\":N}",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, done, err := e.platform(cmd.Context(), use{})
+			if err != nil {
+				return err
+			}
+			defer done()
+			u, err := userOf(cmd, p, user)
+			if err != nil {
+				return err
+			}
+			removed, err := p.Factors.Reset(cmd.Context(), platform.CLI, u.ID)
+			if err != nil {
+				return err
+			}
+			return e.printJSON(map[string]any{"id": u.ID, "removed": len(removed)})
+		},
+	}
+	c.Flags().StringVar(&user, "user", "", "the user's id or login")
+	c.MarkFlagRequired("user")
+	return c
 }
 
 func (e *env) groupCmd() *cobra.Command {

@@ -60,6 +60,9 @@ type Config struct {
 	// ClientMetadataDocuments is whether a client_id may be the https URL
 	// of the client's metadata document: on or off.
 	ClientMetadataDocuments string
+	// RequireMFA: everyone signs in with a second factor (a passkey or an
+	// authenticator app), and one who has none enrols one first.
+	RequireMFA bool
 
 	// TLSCert and TLSKey serve HTTPS (and HTTP/2); both or neither.
 	// Certificate is the pair, loaded by Validate.
@@ -133,6 +136,7 @@ func (c *Config) BindServe(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.RefreshGrace, "refresh-grace", c.RefreshGrace, "how long after its first use a spent refresh token may be retried without revoking its grant (0: never)")
 	fs.DurationVar(&c.UpstreamTimeout, "upstream-timeout", c.UpstreamTimeout, "how long the gateway waits for an API's upstream to answer (then 504)")
 	fs.StringVar(&c.Registration, "registration", c.Registration, "dynamic client registration (RFC 7591) at /oauth/register: off, token (with an initial access token from `latchkey registration-token create`) or open (anyone, throttled per address)")
+	fs.BoolVar(&c.RequireMFA, "require-mfa", c.RequireMFA, "everyone signs in with a second factor (a passkey or an authenticator app); a person without one is sent to add one first")
 	fs.StringVar(&c.ClientMetadataDocuments, "client-metadata-documents", c.ClientMetadataDocuments, "on: a client_id at /authorize may be the https URL of the client's metadata document, fetched (5 KB, 5 s; not from loopback or private addresses unless --callback-allow lists them) and cached as its headers say, at most 24 h; off: never")
 	fs.IntVar(&c.RegistrationRate, "registration-rate", c.RegistrationRate, "with --registration open: registrations an hour from one client address")
 	fs.Float64Var(&c.RateUser, "rate-user", c.RateUser, "API requests per second per user token")

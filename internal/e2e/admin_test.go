@@ -179,6 +179,22 @@ func testAdminAPI(t *testing.T, e *env) {
 	if to := b.login("ada", "a-new-password"); to != "" || !strings.Contains(b.page, "Ada") {
 		t.Fatalf("logging in with the new password: %q %d", to, b.status)
 	}
+	// Second factors: listed (never their secrets) and reset by an operator.
+	e.enrolApp(b)
+	status, fs := c.do("GET", "/admin/v1/users/{id}/factors", nil, uid)
+	if factors, _ := fs["factors"].([]any); status != 200 || len(factors) != 1 || fs["recovery_codes_left"] != float64(10) ||
+		factors[0].(map[string]any)["kind"] != "totp" || factors[0].(map[string]any)["name"] != "Phone" {
+		t.Fatalf("a user's factors: %d %v", status, fs)
+	}
+	if status, m := c.do("DELETE", "/admin/v1/users/{id}/factors", nil, uid); status != 200 || m["removed"] != float64(1) {
+		t.Fatalf("reset factors: %d %v", status, m)
+	}
+	if status, fs := c.do("GET", "/admin/v1/users/{id}/factors", nil, uid); status != 200 || len(fs["factors"].([]any)) != 0 || fs["recovery_codes_left"] != float64(0) {
+		t.Fatalf("factors after a reset: %d %v", status, fs)
+	}
+	if status, _ := c.do("DELETE", "/admin/v1/users/{id}/factors", nil, 999999); status != 404 {
+		t.Fatalf("resetting no such user's factors: %d", status)
+	}
 
 	// Apps: the app created works.
 	status, app := c.do("POST", "/admin/v1/apps", map[string]any{"owner_id": uid, "title": "Automated", "type": "web",

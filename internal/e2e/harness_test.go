@@ -112,6 +112,9 @@ type startOptions struct {
 	// sqlite is the SQLite file to serve ("" for a new one): a node
 	// started on another's file is that server restarted.
 	sqlite string
+	// localhost names the server http://localhost:PORT rather than by its
+	// address: passkeys need a host name.
+	localhost bool
 }
 
 func start(t testing.TB, so startOptions, opts ...option) *env {
@@ -158,7 +161,10 @@ func start(t testing.TB, so startOptions, opts ...option) *env {
 	}
 	t.Cleanup(ts.Close)
 	e.URL = ts.URL
-	public, _ := url.Parse(ts.URL)
+	if so.localhost {
+		e.URL = strings.Replace(ts.URL, "127.0.0.1", "localhost", 1)
+	}
+	public, _ := url.Parse(e.URL)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))

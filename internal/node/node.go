@@ -138,7 +138,7 @@ func Open(ctx context.Context, c Config) (*Node, error) {
 	// trust a cache.
 	cache.Disable()
 	n.Platform = platform.New(platform.Options{Store: store, Keys: c.Keys, Now: c.Now, Log: c.Log, Cache: cache,
-		OnIssue: func(k token.Kind) { m.Issued(k.String()) }, OnEvent: onEvent, CallbackAllow: c.CallbackTargets, OutboundCAs: c.OutboundCAs, NoClientDocuments: c.ClientMetadataDocuments == "off", NewClientsPerHour: c.RegistrationRate, OnRevoke: onRevoke, RefreshTTL: c.RefreshTokenTTL, RefreshGrace: c.RefreshGrace,
+		OnIssue: func(k token.Kind) { m.Issued(k.String()) }, OnEvent: onEvent, CallbackAllow: c.CallbackTargets, OutboundCAs: c.OutboundCAs, NoClientDocuments: c.ClientMetadataDocuments == "off", NewClientsPerHour: c.RegistrationRate, OnRevoke: onRevoke, RefreshTTL: c.RefreshTokenTTL, RefreshGrace: c.RefreshGrace, RequireMFA: c.RequireMFA,
 		Lifetimes: platform.Lifetimes{Code: c.CodeTokenTTL, Implicit: c.ImplicitTokenTTL}, PublicURL: c.PublicURL})
 	n.Server, err = server.New(server.Deps{Config: c.Config, Platform: n.Platform, Metrics: m, Tracer: tracer, Log: c.Log, PublicURL: c.PublicURL})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"latchkey/internal/pkce"
 	"latchkey/internal/platform"
@@ -54,6 +55,15 @@ type AuthorizeRequest struct {
 	Issuer string
 	// Prompt is OpenID Connect's and VK ID's prompt (vkid-wire.md §1).
 	Prompt Prompt
+	// MaxAge is OpenID Connect's max_age: how long ago the person may
+	// have proved who they are (-1: not asked).
+	MaxAge time.Duration
+	// ACR is the lowest sign-in level acr_values asks for ("" for none):
+	// a session at any level it names, or above, answers it.
+	ACR string
+	// LoginHint is the login the app expects (OpenID Connect's
+	// login_hint), written into the login form.
+	LoginHint string
 	// Lang and Scheme choose the dialog's language ("ru", "en"; "" for the
 	// browser's) and colour theme ("light", "dark"; "" for light), from VK
 	// ID's lang_id and scheme.
@@ -101,6 +111,41 @@ func parsePrompt(s string) (Prompt, error) {
 		return p, errors.New("prompt=none cannot be combined with other values") // OpenID Connect Core §3.1.2.1
 	}
 	return p, nil
+}
+
+// parseMaxAge reads max_age: whole seconds, 0 or more.
+func parseMaxAge(s string) (time.Duration, error) {
+	if s == "" {
+		return -1, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > 10*365*24*3600 {
+		return -1, fmt.Errorf("max_age %q is not a number of seconds", s)
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
+// parseACRValues reads acr_values, a list of the levels the app would
+// take: the lowest of those Latchkey knows is the one asked; values it does
+// not know are ignored (OpenID Connect Core §3.1.2.1: a voluntary claim),
+// and a list of none of them asks nothing.
+func parseACRValues(s string) (string, error) {
+	if len(s) > 1024 {
+		return "", errors.New("acr_values is longer than 1024 characters")
+	}
+	lowest := ""
+	for v := range strings.FieldsSeq(s) {
+		if l := platform.LevelOf(v); l > 0 && (lowest == "" || l < platform.LevelOf(lowest)) {
+			lowest = v
+		}
+	}
+	return lowest, nil
+}
+
+// OpenID reports whether the request is an OpenID Connect one (scope
+// openid): its errors then use OpenID Connect's words where VK's differ.
+func (r *AuthorizeRequest) OpenID() bool {
+	return r.Scope.Has(scope.OpenID) && r.API == nil || r.Claims.Has(scope.OpenID)
 }
 
 // Audience is whose scope vocabulary the request uses.
@@ -178,6 +223,15 @@ func ParseAuthorize(ctx context.Context, q url.Values, apps AppLookup, cfg Autho
 	}
 	if req.Prompt.Consent {
 		req.Revoke = true
+	}
+	if req.MaxAge, err = parseMaxAge(q.Get("max_age")); err != nil {
+		return req, newError(protocol.InvalidRequest, 400, err.Error()).redirectable()
+	}
+	if req.ACR, err = parseACRValues(q.Get("acr_values")); err != nil {
+		return req, newError(protocol.InvalidRequest, 400, err.Error()).redirectable()
+	}
+	if req.LoginHint = q.Get("login_hint"); len(req.LoginHint) > 256 {
+		req.LoginHint = ""
 	}
 	req.Lang, req.Scheme = protocol.VKIDLang(q.Get("lang_id")), protocol.VKIDScheme(q.Get("scheme"))
 

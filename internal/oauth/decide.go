@@ -137,7 +137,7 @@ func (p *Provider) mayGrantFor(ctx context.Context, req *AuthorizeRequest, userI
 // the consent and returns the redirect carrying the token(s) or the code.
 // The token carries exactly the scopes asked for, never what an earlier
 // consent added.
-func (p *Provider) Approve(ctx context.Context, req *AuthorizeRequest, user storage.User, ip string, d *Decision, asked bool) (string, error) {
+func (p *Provider) Approve(ctx context.Context, req *AuthorizeRequest, user storage.User, authn storage.Authn, ip string, d *Decision, asked bool) (string, error) {
 	if len(req.CommunityIDs) > 0 {
 		// Checked again: the dialog's answer is a new request.
 		if err := p.mayGrantFor(ctx, req, user.ID); err != nil {
@@ -159,7 +159,7 @@ func (p *Provider) Approve(ctx context.Context, req *AuthorizeRequest, user stor
 		}
 	}
 	if req.ResponseType == protocol.ResponseCode {
-		return p.approveCode(ctx, req, user, ip)
+		return p.approveCode(ctx, req, user, authn, ip)
 	}
 	return p.approveImplicit(ctx, req, user, ip)
 }
@@ -175,7 +175,7 @@ func (p *Provider) codeTTL(app storage.App) time.Duration {
 // approveCode issues the code and redirects with it. Every code redirect
 // also carries VK ID's device_id, expires_in and type=code_v2, whichever
 // dialect asked (vkid-wire.md §1): the others ignore extra parameters.
-func (p *Provider) approveCode(ctx context.Context, req *AuthorizeRequest, user storage.User, ip string) (string, error) {
+func (p *Provider) approveCode(ctx context.Context, req *AuthorizeRequest, user storage.User, authn storage.Authn, ip string) (string, error) {
 	device := req.DeviceID
 	if !ValidDeviceID(device) {
 		device = NewDeviceID()
@@ -183,7 +183,7 @@ func (p *Provider) approveCode(ctx context.Context, req *AuthorizeRequest, user 
 	raw, err := p.codes.Issue(ctx, platform.CodeRequest{
 		AppID: req.App.ID, UserID: user.ID, CommunityIDs: req.CommunityIDs, Scope: req.Scope, RedirectURI: req.RedirectURI,
 		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod, IP: ip, Nonce: req.Nonce, DeviceID: device,
-		APIID: apiID(req.API), Claims: req.Claims,
+		APIID: apiID(req.API), Claims: req.Claims, Authn: authn,
 	}, p.codeTTL(req.App))
 	if err != nil {
 		return "", err

@@ -83,6 +83,6 @@ func (g *deviceGrant) exchange(ctx context.Context, r *tokenRequest) (answer, er
 		return nil, e
 	}
 	t, err := g.p.issuer.Issue(ctx, r.issuance(platform.Grant{Family: dc.Hash, AppID: dc.AppID, UserID: dc.UserID, Scope: dc.Scope,
-		AuthTime: dc.IssuedAt, APIID: dc.APIID, Claims: dc.Claims}, storage.FlowDevice))
+		Authn: storage.Authn{AuthTime: dc.IssuedAt}, APIID: dc.APIID, Claims: dc.Claims}, storage.FlowDevice))
 	return issued(t), err
 }

@@ -45,7 +45,9 @@ var (
 	errBadSecret      = newError(protocol.InvalidClient, http.StatusUnauthorized, "client_secret is incorrect")
 	// prompt=none (OpenID Connect Core §3.1.2.6).
 	ErrLoginRequired       = &Error{Code: "login_required", Description: "nobody is signed in, and prompt=none forbids asking", Status: http.StatusBadRequest, Redirect: true}
-	ErrInteractionRequired = &Error{Code: "interaction_required", Description: "the user has to approve the request, and prompt=none forbids asking", Status: http.StatusBadRequest, Redirect: true}
+	ErrConsentRequired     = &Error{Code: "consent_required", Description: "the user has not approved this request, and prompt=none forbids asking", Status: http.StatusBadRequest, Redirect: true}
+	ErrConsentNeeded       = &Error{Code: "interaction_required", Description: "the user has to approve the request, and prompt=none forbids asking", Status: http.StatusBadRequest, Redirect: true}
+	ErrInteractionRequired = &Error{Code: "interaction_required", Description: "the session is below the sign-in level asked, and prompt=none forbids asking", Status: http.StatusBadRequest, Redirect: true}
 	errUserDenied          = &Error{Code: protocol.AccessDenied, Reason: "user_denied", Description: "User denied your request", Status: http.StatusForbidden, Redirect: true}
 )
 

@@ -95,7 +95,11 @@ func (g *codeGrant) communityTokens(ctx context.Context, r *tokenRequest, code s
 
 // grantFor is the grant a code stands for.
 func grantFor(code storage.Code) platform.Grant {
-	return platform.Grant{Family: code.Hash, AppID: code.AppID, UserID: code.UserID, Scope: code.Scope, AuthTime: code.IssuedAt, Nonce: code.Nonce,
+	authn := code.Authn
+	if authn.AuthTime.IsZero() {
+		authn.AuthTime = code.IssuedAt // a code from before sign-ins were recorded
+	}
+	return platform.Grant{Family: code.Hash, AppID: code.AppID, UserID: code.UserID, Scope: code.Scope, Authn: authn, Nonce: code.Nonce,
 		APIID: code.APIID, Claims: code.Claims}
 }
 

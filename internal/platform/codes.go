@@ -36,6 +36,8 @@ type CodeRequest struct {
 	// scopes asked beside its own (Grant.APIID, Grant.Claims).
 	APIID  int64
 	Claims scope.Mask
+	// Authn is the sign-in that approved it.
+	Authn storage.Authn
 }
 
 // Issue mints a code for r, valid for ttl, and returns it; only its hash
@@ -47,6 +49,7 @@ func (c *Codes) Issue(ctx context.Context, r CodeRequest, ttl time.Duration) (st
 		Hash: h, AppID: r.AppID, UserID: r.UserID, CommunityIDs: r.CommunityIDs, Scope: r.Scope,
 		RedirectURI: r.RedirectURI, CodeChallenge: r.CodeChallenge, CodeChallengeMethod: r.CodeChallengeMethod,
 		IP: r.IP, Nonce: r.Nonce, DeviceID: r.DeviceID, IssuedAt: now, ExpiresAt: now.Add(ttl), APIID: r.APIID, Claims: r.Claims,
+		Authn: r.Authn,
 	}
 	if err := c.store.CreateCode(ctx, code); err != nil {
 		return "", err

@@ -193,7 +193,7 @@ func (s *Issuer) issueForAPI(ctx context.Context, in Issuance) (Issued, error) {
 	if in.Family != (token.Hash{}) {
 		t.CodeHash = &in.Family
 	}
-	raw, err := s.forAPI(ctx, t, &api, strconv.FormatInt(in.UserID, 10), in.AuthTime)
+	raw, err := s.forAPI(ctx, t, &api, strconv.FormatInt(in.UserID, 10), in.Authn)
 	if err != nil {
 		return Issued{}, err
 	}
@@ -266,8 +266,12 @@ type IDClaims struct {
 	IssuedAt int64  `json:"iat"`
 	AuthTime int64  `json:"auth_time,omitempty"`
 	Nonce    string `json:"nonce,omitempty"`
-	IIS      string `json:"iis"`
-	App      int64  `json:"app"`
+	// ACR, AMR and SID are the sign-in's level, methods and session.
+	ACR string   `json:"acr,omitempty"`
+	AMR []string `json:"amr,omitempty"`
+	SID string   `json:"sid,omitempty"`
+	IIS string   `json:"iis"`
+	App int64    `json:"app"`
 	UserClaims
 }
 
@@ -309,6 +313,7 @@ func (s *Issuer) idToken(ctx context.Context, g Grant, u storage.User, nonce str
 	if !g.AuthTime.IsZero() {
 		c.AuthTime = g.AuthTime.Unix()
 	}
+	c.ACR, c.AMR, c.SID = ACROf(g.AMR), g.AMR, g.SID
 	return s.signing.Sign(ctx, c)
 }
 
@@ -407,22 +412,24 @@ func (s *Issuer) ClientCredentials(ctx context.Context, app storage.App, secret 
 		return Issued{Grant: Grant{AppID: app.ID}, Access: raw}, err
 	}
 	t.APIID, t.Scope, t.JKT = api.ID, m, jkt
-	raw, err := s.forAPI(ctx, t, api, strconv.FormatInt(app.ID, 10), time.Time{})
+	raw, err := s.forAPI(ctx, t, api, strconv.FormatInt(app.ID, 10), storage.Authn{})
 	return Issued{Grant: Grant{AppID: app.ID, Scope: m, JKT: jkt}, Access: raw, TTL: api.TokenTTL}, err
 }
 
 // AccessClaims are an RFC 9068 JWT access token's claims.
 type AccessClaims struct {
-	Issuer   string `json:"iss"`
-	Subject  string `json:"sub"`
-	Audience string `json:"aud"`
-	ClientID string `json:"client_id"`
-	Scope    string `json:"scope,omitempty"`
-	IssuedAt int64  `json:"iat"`
-	Expiry   int64  `json:"exp"`
-	JTI      string `json:"jti"`
-	AuthTime int64  `json:"auth_time,omitempty"`
-	CNF      *CNF   `json:"cnf,omitempty"`
+	Issuer   string   `json:"iss"`
+	Subject  string   `json:"sub"`
+	Audience string   `json:"aud"`
+	ClientID string   `json:"client_id"`
+	Scope    string   `json:"scope,omitempty"`
+	IssuedAt int64    `json:"iat"`
+	Expiry   int64    `json:"exp"`
+	JTI      string   `json:"jti"`
+	AuthTime int64    `json:"auth_time,omitempty"`
+	ACR      string   `json:"acr,omitempty"`
+	AMR      []string `json:"amr,omitempty"`
+	CNF      *CNF     `json:"cnf,omitempty"`
 }
 
 // CNF is a token's confirmation (RFC 9449 §6): the DPoP key it is bound to.
@@ -434,7 +441,7 @@ type CNF struct {
 // it in the API's format: opaque (minted as every token) or an RFC 9068
 // JWT signed with the id_token keys, stored by its hash so that it is
 // revoked and introspected as every token is. sub is the token's subject.
-func (s *Issuer) forAPI(ctx context.Context, t storage.Token, api *storage.API, sub string, authTime time.Time) (string, error) {
+func (s *Issuer) forAPI(ctx context.Context, t storage.Token, api *storage.API, sub string, authn storage.Authn) (string, error) {
 	if api.TokenFormat != storage.TokenJWT {
 		raw, _, err := s.issue(ctx, t, api.TokenTTL, false)
 		return raw, err
@@ -442,9 +449,10 @@ func (s *Issuer) forAPI(ctx context.Context, t storage.Token, api *storage.API, 
 	now := s.now()
 	c := AccessClaims{Issuer: s.URL(), Subject: sub, Audience: api.Identifier, ClientID: strconv.FormatInt(t.AppID, 10),
 		Scope: strings.Join(ScopeNames(api, t.Scope), " "), IssuedAt: now.Unix(), Expiry: now.Add(api.TokenTTL).Unix(), JTI: rand.Text()}
-	if !authTime.IsZero() {
-		c.AuthTime = authTime.Unix()
+	if !authn.AuthTime.IsZero() {
+		c.AuthTime = authn.AuthTime.Unix()
 	}
+	c.ACR, c.AMR = ACROf(authn.AMR), authn.AMR
 	if t.JKT != "" {
 		c.CNF = &CNF{JKT: t.JKT}
 	}
@@ -553,7 +561,7 @@ func (s *Issuer) Exchange(ctx context.Context, in ExchangeRequest) (Issued, erro
 		t.APIID = api.ID
 		exchanged := *api
 		exchanged.TokenTTL = ttl
-		raw, err = s.forAPI(ctx, t, &exchanged, strconv.FormatInt(sub.UserID, 10), time.Time{})
+		raw, err = s.forAPI(ctx, t, &exchanged, strconv.FormatInt(sub.UserID, 10), storage.Authn{})
 		text = strings.Join(ScopeNames(api, m), " ")
 	}
 	if err != nil {

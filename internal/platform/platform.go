@@ -60,6 +60,8 @@ type Options struct {
 	// RefreshTTL is a refresh token's lifetime (DefaultRefreshTTL when 0);
 	// RefreshGrace how long a spent one may be retried (0: never).
 	RefreshTTL, RefreshGrace time.Duration
+	// RequireMFA: everyone signs in with a second factor.
+	RequireMFA bool
 }
 
 // DefaultRefreshTTL is 180 days.
@@ -109,6 +111,9 @@ type Platform struct {
 	Documents *ClientDocuments
 	// Assertions authenticate clients by private_key_jwt.
 	Assertions *Assertions
+	// Sessions are the browser sessions; Factors the second factors.
+	Sessions *Sessions
+	Factors  *Factors
 
 	cluster cluster
 }
@@ -185,6 +190,11 @@ func New(o Options) *Platform {
 		return o.PublicURL.JoinPath("/oauth/register", id).String()
 	}}
 	p.Issuer.apis = p.APIs
+	p.Sessions = &Sessions{core: c, store: s}
+	p.Factors = &Factors{core: c, store: s, users: s, attempts: s, proofs: s, RequireMFA: o.RequireMFA, passkeys: newPasskeys(o.PublicURL)}
+	if o.PublicURL != nil {
+		p.Factors.Issuer = o.PublicURL.Hostname()
+	}
 	return p
 }
 

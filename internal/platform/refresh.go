@@ -29,12 +29,13 @@ type Refreshes struct {
 // Grant is what a refresh token stands for.
 type Grant struct {
 	// Family is the grant's id: the hash of the code it began with.
-	Family   token.Hash
-	AppID    int64
-	UserID   int64
-	Scope    scope.Mask
-	AuthTime time.Time
-	Nonce    string
+	Family token.Hash
+	AppID  int64
+	UserID int64
+	Scope  scope.Mask
+	// Authn is the sign-in the grant began with (auth_time, amr, sid).
+	storage.Authn
+	Nonce string
 	// JKT binds the refresh tokens to a DPoP key ("" for none).
 	JKT string
 	// DeviceID binds them to a VK ID device ("" for none).
@@ -55,7 +56,7 @@ func (r *Refreshes) Issue(ctx context.Context, g Grant) (string, error) {
 	raw, h := r.Keys.Mint(token.Refresh)
 	now := r.now()
 	rec := storage.RefreshToken{Hash: h, Family: g.Family, AppID: g.AppID, UserID: g.UserID, Scope: g.Scope,
-		AuthTime: g.AuthTime, Nonce: g.Nonce, IssuedAt: now, ExpiresAt: now.Add(r.TTL), Holder: storage.Holder{JKT: g.JKT, DeviceID: g.DeviceID},
+		Authn: g.Authn, Nonce: g.Nonce, IssuedAt: now, ExpiresAt: now.Add(r.TTL), Holder: storage.Holder{JKT: g.JKT, DeviceID: g.DeviceID},
 		APIID: g.APIID, Claims: g.Claims}
 	if err := r.store.CreateRefreshToken(ctx, rec); err != nil {
 		return "", refused(err)
@@ -126,7 +127,7 @@ func (r *Refreshes) Keep(ctx context.Context, raw string, appID int64, jkt strin
 
 // grantOf is the grant a refresh token carries.
 func grantOf(old storage.RefreshToken) Grant {
-	return Grant{Family: old.Family, AppID: old.AppID, UserID: old.UserID, Scope: old.Scope, AuthTime: old.AuthTime, Nonce: old.Nonce, JKT: old.JKT,
+	return Grant{Family: old.Family, AppID: old.AppID, UserID: old.UserID, Scope: old.Scope, Authn: old.Authn, Nonce: old.Nonce, JKT: old.JKT,
 		DeviceID: old.DeviceID, APIID: old.APIID, Claims: old.Claims}
 }
 

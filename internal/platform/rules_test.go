@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -379,23 +380,70 @@ func TestWhoMayDoWhat(t *testing.T) {
 	})
 }
 
-func TestLogoutEndsEarlierSessions(t *testing.T) {
+func TestSessionsEndAtLogoutOneByOneAndWhenDisabled(t *testing.T) {
 	onBoth(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
-		issued := f.clock.Now().Add(time.Millisecond)
-		f.clock.Advance(time.Second)
-		if _, err := f.p.Users.SessionUser(ctx, f.owner.ID, issued); err != nil {
-			t.Fatalf("a fresh session: %v", err)
+		start := func() (string, platform.Session) {
+			t.Helper()
+			secret, s, err := f.p.Sessions.Start(ctx, f.owner.ID, []string{platform.AMRPassword}, "Firefox", "192.0.2.1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return secret, s
+		}
+		a, as := start()
+		b, _ := start()
+		if s, err := f.p.Sessions.Current(ctx, f.owner.ID, a, "192.0.2.1"); err != nil || s.ID != as.ID || s.User.ID != f.owner.ID || s.ACR() != platform.ACRPassword {
+			t.Fatalf("a fresh session: %+v %v", s, err)
+		}
+		if _, err := f.p.Sessions.Current(ctx, f.owner.ID+1, a, ""); err != platform.ErrSessionEnded {
+			t.Fatalf("a session under another user's id: %v, want ended", err)
+		}
+		if _, err := f.p.Sessions.Current(ctx, f.owner.ID, "made-up", ""); err != platform.ErrSessionEnded {
+			t.Fatalf("a made-up session: %v, want ended", err)
+		}
+		if err := f.p.Sessions.End(ctx, platform.Actor{UserID: f.owner.ID}, f.owner.ID, as.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.p.Sessions.Current(ctx, f.owner.ID, a, ""); err != platform.ErrSessionEnded {
+			t.Fatalf("an ended session: %v", err)
+		}
+		if _, err := f.p.Sessions.Current(ctx, f.owner.ID, b, ""); err != nil {
+			t.Fatalf("the other session ended with it: %v", err)
 		}
 		if err := f.p.Users.Logout(ctx, f.owner.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.p.Users.SessionUser(ctx, f.owner.ID, issued); err != platform.ErrSessionEnded {
+		if _, err := f.p.Sessions.Current(ctx, f.owner.ID, b, ""); err != platform.ErrSessionEnded {
 			t.Fatalf("a session from before logout: %v, want ended", err)
 		}
-		f.clock.Advance(time.Second)
-		if _, err := f.p.Users.SessionUser(ctx, f.owner.ID, f.clock.Now()); err != nil {
-			t.Fatalf("a session after logout: %v", err)
+		c, _ := start()
+		if _, err := f.p.Users.DisableUser(ctx, platform.CLI, f.owner.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.p.Sessions.Current(ctx, f.owner.ID, c, ""); err != platform.ErrSessionEnded {
+			t.Fatalf("a session of a disabled user: %v, want ended", err)
+		}
+	})
+}
+
+func TestSecondFactorRaisesTheSessionsLevel(t *testing.T) {
+	onBoth(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		secret, s, err := f.p.Sessions.Start(ctx, f.owner.ID, []string{platform.AMRPassword}, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Advance(time.Minute)
+		if err := f.p.Sessions.Raise(ctx, &s, platform.AMROTP); err != nil {
+			t.Fatal(err)
+		}
+		got, err := f.p.Sessions.Current(ctx, f.owner.ID, secret, "")
+		if err != nil || got.ACR() != platform.ACRMultiFactor || !slices.Equal(got.AMR, []string{"pwd", "otp", "mfa"}) || !got.AuthTime.Equal(f.clock.Now().Truncate(time.Second)) {
+			t.Fatalf("after a code: %+v %v, want mfa now", got, err)
+		}
+		if got := platform.ACROf(platform.WithFactor(nil, platform.AMRHardware, platform.AMRUser)); got != platform.ACRPhishingResistant {
+			t.Fatalf("a passkey alone: %q, want phr", got)
 		}
 	})
 }

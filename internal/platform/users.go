@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"latchkey/internal/password"
@@ -163,28 +162,12 @@ func (p *Users) UsersByID(ctx context.Context, ids []int64) ([]storage.User, err
 	return p.store.GetUsers(ctx, ids)
 }
 
-// ErrSessionEnded refuses a browser session that its user ended by logging
-// out (on any device), or whose user is gone.
+// ErrSessionEnded refuses a browser session that ended (logout, ended from
+// another device, the user disabled) or never was.
 var ErrSessionEnded = &Error{Kind: NotFound, Message: "the session has ended: log in again"}
 
-// SessionUser returns the user of a signed session issued at issued: a
-// session works until its user logs out, after which every session issued
-// before is refused, copied cookies included.
-func (p *Users) SessionUser(ctx context.Context, userID int64, issued time.Time) (storage.User, error) {
-	u, err := p.store.GetUser(ctx, userID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return u, ErrSessionEnded
-	}
-	if err != nil {
-		return u, err
-	}
-	if !issued.After(u.SessionsAfter) || !u.DisabledAt.IsZero() {
-		return u, ErrSessionEnded
-	}
-	return u, nil
-}
-
-// Logout ends every browser session of the user issued until now.
+// Logout ends every browser session of the user: the cookies issued until
+// now and the recorded sessions.
 func (p *Users) Logout(ctx context.Context, userID int64) error {
 	return p.store.EndSessions(ctx, userID, p.Now())
 }

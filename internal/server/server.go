@@ -78,7 +78,7 @@ func New(d Deps) (*Server, error) {
 		methods.All(methods.Deps{P: methodsServices{p.Users, p.Communities, p.Tokens, p.Messages}, Bots: p.Bots, Callbacks: p.Callbacks, PublicURL: d.PublicURL}))
 	s.api.PublicURL = strings.TrimSuffix(d.PublicURL.String(), "/")
 	s.api.Metrics, s.oauth.Metrics = d.Metrics, d.Metrics
-	kit, err := web.NewKit(p.Keys, p.Now, d.Log, d.PublicURL.Scheme == "https", p.Users)
+	kit, err := web.NewKit(p.Keys, p.Now, d.Log, d.PublicURL.Scheme == "https", kitServices{p.Users, p.Sessions})
 	if err != nil {
 		return nil, err
 	}
@@ -87,8 +87,8 @@ func New(d Deps) (*Server, error) {
 	}
 	s.kit = kit
 	kit.Metrics = d.Metrics
-	s.account = account.New(kit, accountServices{p.Users, p.Consents, p.Tokens, p.Messages, p.Issuer, p.Apps}, p.Now)
-	s.authorize = authorize.New(kit, s.oauth)
+	s.account = account.New(kit, accountServices{p.Users, p.Consents, p.Tokens, p.Messages, p.Issuer, p.Apps, p.Sessions, p.Factors}, p.Now)
+	s.authorize = authorize.New(kit, s.oauth, p.Factors)
 	s.device = authorize.NewDevicePage(kit, p.Devices, p.Apps, p.APIs, p.Now)
 	s.console = console.New(kit, p.Apps, p.APIs, s.oauth.BlankURL(), d.PublicURL.JoinPath("/.well-known/openid-configuration").String())
 	s.communities = communities.New(kit, communitiesServices{p.Communities, p.Apps, p.Bots, p.Messages}, communitiesServices{p.Communities, p.Apps, p.Bots, p.Messages})

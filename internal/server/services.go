@@ -31,6 +31,12 @@ type (
 		*platform.Messages
 		*platform.Issuer
 		*platform.Apps
+		*platform.Sessions
+		*platform.Factors
+	}
+	kitServices struct {
+		*platform.Users
+		*platform.Sessions
 	}
 	communitiesServices struct {
 		*platform.Communities

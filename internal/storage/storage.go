@@ -48,6 +48,56 @@ type User struct {
 	SessionsAfter time.Time
 	// DisabledAt is when an operator disabled the account (zero: never).
 	DisabledAt time.Time
+	// RequireMFA: this person must sign in with a second factor.
+	RequireMFA bool
+}
+
+// Session is a person signed in on one browser. The cookie holds a secret
+// whose SHA-256 is Hash; SID is the session's id as apps see it.
+type Session struct {
+	ID     int64
+	Hash   token.Hash
+	UserID int64
+	SID    string
+	// AuthTime and AMR are when and how the person last proved who they
+	// are in this session (the login, or a later step-up).
+	AuthTime time.Time
+	AMR      []string
+	// Device is the browser's User-Agent, cut short; Address the client's
+	// address at its last use.
+	Device     string
+	Address    string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	EndedAt    time.Time
+}
+
+// FactorKind is a kind of second factor.
+type FactorKind string
+
+// The second factors.
+const (
+	FactorPasskey FactorKind = "passkey" // a WebAuthn credential
+	FactorTOTP    FactorKind = "totp"    // an authenticator app (RFC 6238)
+)
+
+// Factor is one of a person's second factors.
+type Factor struct {
+	ID     int64
+	UserID int64
+	Kind   FactorKind
+	Name   string
+	// CredentialID is a passkey's WebAuthn credential id; an authenticator
+	// app's is "totp:<user id>", so that a person has at most one.
+	CredentialID []byte
+	// Data is a passkey's credential (public key, sign counter, backup
+	// flags; JSON) or an authenticator app's secret, sealed.
+	Data []byte
+	// Step is the last time step an authenticator app's code was accepted
+	// for: each code is accepted once.
+	Step       int64
+	CreatedAt  time.Time
+	LastUsedAt time.Time
 }
 
 // CommunityEvent is an event of a community's bots (vk-wire.md §7):
@@ -222,6 +272,18 @@ type Code struct {
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 	UsedAt    time.Time
+	// Authn is the sign-in that approved the code.
+	Authn
+}
+
+// Authn is what a sign-in proved, carried from the browser session through
+// codes and refresh tokens into id_tokens: when the person last
+// authenticated, by which methods (RFC 8176 amr values), and the session's
+// id as apps see it (OpenID Connect's sid). Zero when not known.
+type Authn struct {
+	AuthTime time.Time
+	AMR      []string
+	SID      string
 }
 
 // DeviceStatus is where a device authorization stands.
@@ -457,11 +519,12 @@ type RefreshToken struct {
 	Hash token.Hash
 	// Family is the grant the token belongs to: the hash of the code the
 	// grant began with, which its access tokens carry as CodeHash.
-	Family   token.Hash
-	AppID    int64
-	UserID   int64
-	Scope    scope.Mask
-	AuthTime time.Time // when the user authenticated, for id_tokens
+	Family token.Hash
+	AppID  int64
+	UserID int64
+	Scope  scope.Mask
+	// Authn is the sign-in the grant began with, for id_tokens.
+	Authn
 	Nonce    string
 	IssuedAt time.Time
 	// ExpiresAt: refresh tokens always expire.
@@ -572,6 +635,16 @@ const (
 	// registration (RFC 7591 §3) created and revoked.
 	AuditRegistrationTokenNew  AuditAction = "registration_token.create"
 	AuditRegistrationTokenGone AuditAction = "registration_token.revoke"
+	// Second factors: added, removed (by their owner, or all of them by
+	// an operator), used to sign in; recovery codes made and used.
+	AuditFactorAdd       AuditAction = "factor.add"
+	AuditFactorRemove    AuditAction = "factor.remove"
+	AuditFactorUse       AuditAction = "factor.use"
+	AuditFactorsReset    AuditAction = "factor.reset"
+	AuditRecoveryCodes   AuditAction = "recovery_codes.create"
+	AuditRecoveryCodeUse AuditAction = "recovery_code.use"
+	AuditRequireMFA      AuditAction = "user.require_mfa"
+	AuditSessionEnd      AuditAction = "session.end"
 )
 
 // AuditFilter selects audit events; zero fields match anything.
@@ -597,6 +670,8 @@ type Storage interface {
 	Bots
 	Callbacks
 	Registrations
+	Sessions
+	Factors
 	Audit
 	Cluster
 	Upkeep
@@ -618,8 +693,63 @@ type Users interface {
 	SetPassword(ctx context.Context, id int64, hash string, sessionsAfter time.Time) error
 	// DisableUser marks the user disabled at at and ends their sessions.
 	DisableUser(ctx context.Context, id int64, at time.Time) error
-	// EndSessions logs the user out of every browser session issued before at.
+	// EndSessions logs the user out of every browser session issued before
+	// at, and ends their recorded sessions.
 	EndSessions(ctx context.Context, userID int64, at time.Time) error
+	// SetRequireMFA sets whether the user must sign in with a second factor.
+	SetRequireMFA(ctx context.Context, userID int64, on bool) error
+}
+
+// Sessions are the recorded browser sessions. SetPassword, DisableUser
+// and EndSessions end a user's sessions too.
+type Sessions interface {
+	// CreateSession stores s and sets its ID.
+	CreateSession(ctx context.Context, s *Session) error
+	// SessionUser returns the session whose cookie secret hashes to hash,
+	// ended or not, with its user.
+	SessionUser(ctx context.Context, hash token.Hash) (Session, User, error)
+	// TouchSession records a use of the session at at, from address.
+	TouchSession(ctx context.Context, id int64, at time.Time, address string) error
+	// RaiseSession records a new proof of who the person is in a live
+	// session: its time and methods. ErrNotFound: no such live session.
+	RaiseSession(ctx context.Context, id int64, authTime time.Time, amr []string) error
+	// ListSessions lists the user's live sessions, the last used first.
+	ListSessions(ctx context.Context, userID int64) ([]Session, error)
+	// EndSession ends the user's live session id. ErrNotFound: no such live
+	// session of theirs.
+	EndSession(ctx context.Context, userID, id int64, at time.Time) error
+	// EndOtherSessions ends every live session of the user but keepID and
+	// says how many it ended.
+	EndOtherSessions(ctx context.Context, userID, keepID int64, at time.Time) (int, error)
+}
+
+// Factors are people's second factors and recovery codes.
+type Factors interface {
+	// AddFactor stores f and sets its ID. ErrConflict: the credential id
+	// is taken (a second authenticator app, a passkey registered twice).
+	AddFactor(ctx context.Context, f *Factor) error
+	// ListFactors lists the user's factors, oldest first.
+	ListFactors(ctx context.Context, userID int64) ([]Factor, error)
+	// FactorByCredential is the factor with that credential id.
+	FactorByCredential(ctx context.Context, credentialID []byte) (Factor, error)
+	// UseFactor records a use of the factor at at, checked and written in
+	// one statement: a step above zero must be above the stored one (and
+	// replaces it), data, when not nil, replaces the stored data. False
+	// when the step was not above the stored one (a code used before).
+	UseFactor(ctx context.Context, id, step int64, data []byte, at time.Time) (bool, error)
+	// RemoveFactor removes the user's factor id and returns it.
+	// ErrNotFound: no such factor of theirs.
+	RemoveFactor(ctx context.Context, userID, id int64) (Factor, error)
+	// ResetFactors removes every factor and recovery code of the user and
+	// returns the factors removed.
+	ResetFactors(ctx context.Context, userID int64) ([]Factor, error)
+	// SetRecoveryCodes replaces the user's recovery codes with hashes.
+	SetRecoveryCodes(ctx context.Context, userID int64, hashes []token.Hash) error
+	// UseRecoveryCode spends the user's unused recovery code hash at at:
+	// false when there is no such unused code.
+	UseRecoveryCode(ctx context.Context, userID int64, hash token.Hash, at time.Time) (bool, error)
+	// RecoveryCodesLeft counts the user's unused recovery codes.
+	RecoveryCodesLeft(ctx context.Context, userID int64) (int, error)
 }
 
 // Apps are the third-party apps, each with its client secret and service token.

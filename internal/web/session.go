@@ -19,10 +19,11 @@ const (
 	sessionTTL    = 30 * 24 * time.Hour
 )
 
-// Sessions are signed cookies: "<user id>.<issued, Unix ms>.<nonce>.<tag>",
-// the tag a MAC under the server secret, so any node can check them. A
-// session lasts sessionTTL from issue, and ends early when its user logs out
-// (storage.User.SessionsAfter, checked where the user is loaded).
+// Sessions are signed cookies: "<user id>.<issued, Unix ms>.<secret>.<tag>",
+// the tag a MAC under the server secret, so any node can check them before
+// storage is asked. The secret names the recorded session (platform.Sessions
+// keeps its hash), which ends at logout, from another device, or when its
+// user is disabled; a cookie lasts sessionTTL from issue at most.
 type Sessions struct {
 	keys   *token.Keyring
 	now    func() time.Time
@@ -33,10 +34,11 @@ type Sessions struct {
 // https, or a trusted proxy says the browser came over https.
 func (s *Sessions) Secure(r *http.Request) bool { return s.secure || httpx.Scheme(r) == "https" }
 
-// Set signs the browser in as userID.
-func (s *Sessions) Set(w http.ResponseWriter, r *http.Request, userID int64) {
+// Set signs the browser in as userID, in the recorded session whose secret
+// is secret.
+func (s *Sessions) Set(w http.ResponseWriter, r *http.Request, userID int64, secret string) {
 	issued := s.now()
-	msg := strconv.FormatInt(userID, 10) + "." + strconv.FormatInt(issued.UnixMilli(), 10) + "." + rand.Text()[:16]
+	msg := strconv.FormatInt(userID, 10) + "." + strconv.FormatInt(issued.UnixMilli(), 10) + "." + secret
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: msg + "." + s.keys.Tag("session", msg), Path: "/",
 		Expires: issued.Add(sessionTTL), HttpOnly: true, Secure: s.Secure(r), SameSite: http.SameSiteLaxMode,
@@ -48,28 +50,79 @@ func (s *Sessions) Clear(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.Secure(r), SameSite: http.SameSiteLaxMode})
 }
 
-// session returns the signed-in user's id and when the session was
-// issued, or 0.
-func (s *Sessions) session(r *http.Request) (int64, time.Time) {
+// session returns the signed-in user's id, when the cookie was issued and
+// the session's secret, or 0.
+func (s *Sessions) session(r *http.Request) (int64, time.Time, string) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
-		return 0, time.Time{}
+		return 0, time.Time{}, ""
 	}
 	i := strings.LastIndexByte(c.Value, '.')
 	if i < 0 || !s.keys.VerifyTag("session", c.Value[:i], c.Value[i+1:]) {
-		return 0, time.Time{}
+		return 0, time.Time{}, ""
 	}
 	parts := strings.Split(c.Value[:i], ".")
 	if len(parts) != 3 {
-		return 0, time.Time{}
+		return 0, time.Time{}, ""
 	}
 	id, err1 := strconv.ParseInt(parts[0], 10, 64)
 	ms, err2 := strconv.ParseInt(parts[1], 10, 64)
 	issued := time.UnixMilli(ms)
 	if err1 != nil || err2 != nil || !s.now().Before(issued.Add(sessionTTL)) {
-		return 0, time.Time{}
+		return 0, time.Time{}, ""
 	}
-	return id, issued
+	return id, issued, parts[2]
+}
+
+// Pending sign-ins: a person who gave the right password and has a second
+// factor to give next carries a signed cookie naming them, how they signed
+// in so far, and when, for pendingTTL.
+const (
+	pendingCookie = "lk_signin"
+	pendingTTL    = 10 * time.Minute
+)
+
+// SetPending records that userID proved amr and has a second factor to give.
+func (s *Sessions) SetPending(w http.ResponseWriter, r *http.Request, userID int64, amr []string) {
+	msg := strconv.FormatInt(userID, 10) + "." + strconv.FormatInt(s.now().UnixMilli(), 10) + "." + strings.Join(amr, "+")
+	http.SetCookie(w, &http.Cookie{Name: pendingCookie, Value: msg + "." + s.keys.Tag("pending sign-in", msg), Path: "/",
+		MaxAge: int(pendingTTL / time.Second), HttpOnly: true, Secure: s.Secure(r), SameSite: http.SameSiteLaxMode})
+}
+
+// Pending returns the pending sign-in's user and methods, or 0.
+func (s *Sessions) Pending(r *http.Request) (int64, []string) {
+	c, err := r.Cookie(pendingCookie)
+	if err != nil {
+		return 0, nil
+	}
+	i := strings.LastIndexByte(c.Value, '.')
+	if i < 0 || !s.keys.VerifyTag("pending sign-in", c.Value[:i], c.Value[i+1:]) {
+		return 0, nil
+	}
+	parts := strings.Split(c.Value[:i], ".")
+	if len(parts) != 3 {
+		return 0, nil
+	}
+	id, err1 := strconv.ParseInt(parts[0], 10, 64)
+	ms, err2 := strconv.ParseInt(parts[1], 10, 64)
+	if err1 != nil || err2 != nil || s.now().Sub(time.UnixMilli(ms)) > pendingTTL {
+		return 0, nil
+	}
+	return id, strings.Split(parts[2], "+")
+}
+
+// ClearPending forgets the pending sign-in.
+func (s *Sessions) ClearPending(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: pendingCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.Secure(r), SameSite: http.SameSiteLaxMode})
+}
+
+// Browser names this browser for binding a passkey ceremony to it (a MAC
+// of its CSRF cookie), giving it the cookie when it has none: a challenge
+// answered in another browser is refused.
+func (s *Sessions) Browser(w http.ResponseWriter, r *http.Request) string {
+	s.CSRFToken(w, r)
+	c, _ := r.Cookie(csrfCookie)
+	return s.keys.Tag("browser", c.Value)
 }
 
 // ReauthMark marks a request that asks for a new login (prompt=login) as
@@ -102,7 +155,7 @@ func (s *Sessions) ReauthDone(r *http.Request, mark, request string) bool {
 	if err != nil {
 		return false
 	}
-	id, issued := s.session(r)
+	id, issued, _ := s.session(r)
 	return id != 0 && !issued.Before(time.UnixMilli(sent))
 }
 

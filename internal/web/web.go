@@ -88,7 +88,8 @@ var langNames = map[i18n.Lang]string{i18n.English: "English", i18n.Russian: "Ð Ñ
 // Users is what the kit asks of the domain layer: the user of a session,
 // and names for tables.
 type Users interface {
-	SessionUser(ctx context.Context, userID int64, issued time.Time) (storage.User, error)
+	// Current is the live session whose cookie names userID and secret.
+	Current(ctx context.Context, userID int64, secret, address string) (platform.Session, error)
 	User(ctx context.Context, id int64) (storage.User, error)
 	// Counter keeps the throttles' counts (Kit.Throttle).
 	Counter
@@ -393,27 +394,41 @@ func Capitalize(s string) string {
 }
 
 // CurrentUser loads the signed-in user, or returns nil: no session, or one
-// issued before the user last logged out (or storage cannot say).
+// that ended (or storage cannot say).
 func (k *Kit) CurrentUser(r *http.Request) *storage.User {
 	u, _ := k.sessionUser(r)
 	return u
 }
 
+// CurrentSession is the browser's live session with its user, or nil.
+func (k *Kit) CurrentSession(r *http.Request) *platform.Session {
+	s, _ := k.session(r)
+	return s
+}
+
 // sessionUser is CurrentUser with the failure to check, if any: nil, nil
 // means nobody is signed in.
 func (k *Kit) sessionUser(r *http.Request) (*storage.User, error) {
-	id, issued := k.Sessions.session(r)
+	s, err := k.session(r)
+	if s == nil {
+		return nil, err
+	}
+	return &s.User, nil
+}
+
+func (k *Kit) session(r *http.Request) (*platform.Session, error) {
+	id, _, secret := k.Sessions.session(r)
 	if id == 0 {
 		return nil, nil
 	}
-	u, err := k.users.SessionUser(r.Context(), id, issued)
+	s, err := k.users.Current(r.Context(), id, secret, httpx.ClientIP(r))
 	if errors.Is(err, platform.ErrSessionEnded) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &u, nil
+	return &s, nil
 }
 
 // RequireUser returns the signed-in user, or answers and returns nil: the

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"latchkey/internal/platform"
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
 )
@@ -18,8 +19,8 @@ import (
 // reached in these tests.
 type downUsers struct{ Counter }
 
-func (downUsers) SessionUser(context.Context, int64, time.Time) (storage.User, error) {
-	return storage.User{}, fmt.Errorf("%w: connection refused", storage.ErrUnavailable)
+func (downUsers) Current(context.Context, int64, string, string) (platform.Session, error) {
+	return platform.Session{}, fmt.Errorf("%w: connection refused", storage.ErrUnavailable)
 }
 func (downUsers) User(context.Context, int64) (storage.User, error) {
 	return storage.User{}, storage.ErrUnavailable
@@ -38,7 +39,7 @@ func TestStorageDownIsNotALogout(t *testing.T) {
 		t.Fatal(err)
 	}
 	login := httptest.NewRecorder()
-	k.Sessions.Set(login, httptest.NewRequest("POST", "/login", nil), 7)
+	k.Sessions.Set(login, httptest.NewRequest("POST", "/login", nil), 7, "secret")
 	r := httptest.NewRequest("GET", "/apps", nil)
 	for _, c := range login.Result().Cookies() {
 		r.AddCookie(c)

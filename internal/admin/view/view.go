@@ -24,12 +24,13 @@ type User struct {
 	CreatedAt  int64  `json:"created_at"`
 	Disabled   bool   `json:"disabled"`
 	DisabledAt int64  `json:"disabled_at,omitempty"`
+	RequireMFA bool   `json:"require_mfa,omitempty"`
 }
 
 // OfUser is a user as the admin API shows one.
 func OfUser(u storage.User) User {
 	out := User{ID: u.ID, Login: u.Login, FirstName: u.FirstName, LastName: u.LastName, Email: u.Email,
-		CreatedAt: u.CreatedAt.Unix(), Disabled: !u.DisabledAt.IsZero()}
+		CreatedAt: u.CreatedAt.Unix(), Disabled: !u.DisabledAt.IsZero(), RequireMFA: u.RequireMFA}
 	if out.Disabled {
 		out.DisabledAt = u.DisabledAt.Unix()
 	}
@@ -211,6 +212,24 @@ func OfAPI(v platform.APIView) API {
 	}
 	for _, r := range v.Routes {
 		out.Routes = append(out.Routes, APIRoute(r))
+	}
+	return out
+}
+
+// Factor is a second factor as the admin API shows one.
+type Factor struct {
+	ID         int64  `json:"id"`
+	Kind       string `json:"kind"`
+	Name       string `json:"name"`
+	CreatedAt  int64  `json:"created_at"`
+	LastUsedAt int64  `json:"last_used_at,omitempty"`
+}
+
+// OfFactor is f as the admin API shows it: never its key or secret.
+func OfFactor(f storage.Factor) Factor {
+	out := Factor{ID: f.ID, Kind: string(f.Kind), Name: f.Name, CreatedAt: f.CreatedAt.Unix()}
+	if !f.LastUsedAt.IsZero() {
+		out.LastUsedAt = f.LastUsedAt.Unix()
 	}
 	return out
 }

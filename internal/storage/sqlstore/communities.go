@@ -69,7 +69,7 @@ func (s *Store) RemoveCommunityAdmin(ctx context.Context, communityID, userID in
 
 func (s *Store) ListCommunityAdmins(ctx context.Context, communityID int64) ([]storage.User, error) {
 	rows, err := s.r.QueryContext(ctx,
-		`SELECT u.id, u.login, u.password_hash, u.first_name, u.last_name, u.email, u.created_at, u.sessions_after, u.disabled_at
+		`SELECT u.id, u.login, u.password_hash, u.first_name, u.last_name, u.email, u.created_at, u.sessions_after, u.disabled_at, u.require_mfa
 		 FROM users u JOIN community_admins a ON a.user_id = u.id
 		 WHERE a.community_id = $1 ORDER BY a.added_at, u.id`, communityID)
 	if err != nil {

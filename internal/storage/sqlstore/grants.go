@@ -17,15 +17,16 @@ import (
 // ---- codes
 
 const codeCols = `hash, app_id, user_id, community_ids, scope, redirect_uri, code_challenge,
-	code_challenge_method, ip, issued_at, expires_at, used_at, nonce, device_id, api_id, claims`
+	code_challenge_method, ip, issued_at, expires_at, used_at, nonce, device_id, api_id, claims, auth_time, amr, sid`
 
 func scanCode(row scanner) (storage.Code, error) {
 	var c storage.Code
 	var hash []byte
 	var communities string
-	var issued, expires, used int64
+	var issued, expires, used, auth int64
+	var amr string
 	err := row.Scan(&hash, &c.AppID, &c.UserID, &communities, &c.Scope, &c.RedirectURI, &c.CodeChallenge,
-		&c.CodeChallengeMethod, &c.IP, &issued, &expires, &used, &c.Nonce, &c.DeviceID, &c.APIID, &c.Claims)
+		&c.CodeChallengeMethod, &c.IP, &issued, &expires, &used, &c.Nonce, &c.DeviceID, &c.APIID, &c.Claims, &auth, &amr, &c.SID)
 	if err != nil {
 		return c, err
 	}
@@ -33,7 +34,7 @@ func scanCode(row scanner) (storage.Code, error) {
 	if err := json.Unmarshal([]byte(communities), &c.CommunityIDs); err != nil {
 		return c, fmt.Errorf("code community_ids: %w", err)
 	}
-	c.IssuedAt, c.ExpiresAt, c.UsedAt = at(issued), at(expires), at(used)
+	c.IssuedAt, c.ExpiresAt, c.UsedAt, c.AuthTime, c.AMR = at(issued), at(expires), at(used), at(auth), words(amr)
 	return c, nil
 }
 
@@ -42,9 +43,10 @@ func (s *Store) CreateCode(ctx context.Context, c storage.Code) error {
 	if ids == nil {
 		ids = []int64{}
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO codes (`+codeCols+`) VALUES (`+placeholders(1, 16)+`)`,
+	_, err := s.w.ExecContext(ctx, `INSERT INTO codes (`+codeCols+`) VALUES (`+placeholders(1, 19)+`)`,
 		c.Hash[:], c.AppID, c.UserID, jsonText(ids), int64(c.Scope), c.RedirectURI, c.CodeChallenge,
-		c.CodeChallengeMethod, c.IP, ts(c.IssuedAt), ts(c.ExpiresAt), ts(c.UsedAt), c.Nonce, c.DeviceID, c.APIID, int64(c.Claims))
+		c.CodeChallengeMethod, c.IP, ts(c.IssuedAt), ts(c.ExpiresAt), ts(c.UsedAt), c.Nonce, c.DeviceID, c.APIID, int64(c.Claims),
+		ts(c.AuthTime), strings.Join(c.AMR, " "), c.SID)
 	return s.err(err)
 }
 
@@ -139,23 +141,25 @@ func (s *Store) UpdateDeviceCode(ctx context.Context, hash token.Hash, appID int
 
 // ---- refresh tokens
 
-const refreshCols = `hash, family, app_id, user_id, scope, auth_time, nonce, issued_at, expires_at, used_at, revoked_at, jkt, device_id, api_id, claims`
+const refreshCols = `hash, family, app_id, user_id, scope, auth_time, nonce, issued_at, expires_at, used_at, revoked_at, jkt, device_id, api_id, claims, amr, sid`
 
 func scanRefresh(row scanner) (storage.RefreshToken, error) {
 	var r storage.RefreshToken
 	var hash, family []byte
 	var auth, issued, expires, used, revoked int64
-	err := row.Scan(&hash, &family, &r.AppID, &r.UserID, &r.Scope, &auth, &r.Nonce, &issued, &expires, &used, &revoked, &r.JKT, &r.DeviceID, &r.APIID, &r.Claims)
-	r.Hash, r.Family = hashOf(hash), hashOf(family)
+	var amr string
+	err := row.Scan(&hash, &family, &r.AppID, &r.UserID, &r.Scope, &auth, &r.Nonce, &issued, &expires, &used, &revoked, &r.JKT, &r.DeviceID, &r.APIID, &r.Claims, &amr, &r.SID)
+	r.Hash, r.Family, r.AMR = hashOf(hash), hashOf(family), words(amr)
 	r.AuthTime, r.IssuedAt, r.ExpiresAt, r.UsedAt, r.RevokedAt = at(auth), at(issued), at(expires), at(used), at(revoked)
 	return r, err
 }
 
 func (s *Store) CreateRefreshToken(ctx context.Context, r storage.RefreshToken) error {
-	args := []any{r.Hash[:], r.Family[:], r.AppID, r.UserID, int64(r.Scope), ts(r.AuthTime), r.Nonce, ts(r.IssuedAt), ts(r.ExpiresAt), ts(r.UsedAt), ts(r.RevokedAt), r.JKT, r.DeviceID, r.APIID, int64(r.Claims)}
+	args := []any{r.Hash[:], r.Family[:], r.AppID, r.UserID, int64(r.Scope), ts(r.AuthTime), r.Nonce, ts(r.IssuedAt), ts(r.ExpiresAt), ts(r.UsedAt), ts(r.RevokedAt), r.JKT, r.DeviceID, r.APIID, int64(r.Claims),
+		strings.Join(r.AMR, " "), r.SID}
 	if !s.GrantLocks {
 		// SQLite's schema refuses it (the live insert triggers).
-		_, err := s.w.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshCols+`) VALUES (`+placeholders(1, 15)+`)`, args...)
+		_, err := s.w.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshCols+`) VALUES (`+placeholders(1, 17)+`)`, args...)
 		return s.err(err)
 	}
 	res, err := s.w.ExecContext(ctx, s.guardedInserts().refresh, args...)

@@ -366,6 +366,9 @@ func jsonText(v any) string {
 	return string(b)
 }
 
+// words splits a space-separated list ("" is none).
+func words(s string) []string { return strings.Fields(s) }
+
 type scanner interface{ Scan(...any) error }
 
 func placeholders(from, n int) string {

@@ -128,7 +128,7 @@ func (s *Store) guardedInserts() *guardedInserts {
 	g := &s.guarded
 	g.once.Do(func() {
 		g.token = s.whileLive(`tokens (`+tokenInsertNames+`)`, tokenInsertCols, 4, 11)
-		g.refresh = s.whileLive(`refresh_tokens (`+refreshCols+`)`, 15, 4, 2)
+		g.refresh = s.whileLive(`refresh_tokens (`+refreshCols+`)`, 17, 4, 2)
 	})
 	return g
 }

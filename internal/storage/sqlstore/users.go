@@ -9,13 +9,13 @@ import (
 
 // ---- users
 
-const userCols = `id, login, password_hash, first_name, last_name, email, created_at, sessions_after, disabled_at`
+const userCols = `id, login, password_hash, first_name, last_name, email, created_at, sessions_after, disabled_at, require_mfa`
 
 func scanUser(row scanner) (storage.User, error) {
 	var u storage.User
-	var created, sessionsAfter, disabled int64
-	err := row.Scan(&u.ID, &u.Login, &u.PasswordHash, &u.FirstName, &u.LastName, &u.Email, &created, &sessionsAfter, &disabled)
-	u.CreatedAt, u.DisabledAt = at(created), at(disabled)
+	var created, sessionsAfter, disabled, requireMFA int64
+	err := row.Scan(&u.ID, &u.Login, &u.PasswordHash, &u.FirstName, &u.LastName, &u.Email, &created, &sessionsAfter, &disabled, &requireMFA)
+	u.CreatedAt, u.DisabledAt, u.RequireMFA = at(created), at(disabled), requireMFA != 0
 	if sessionsAfter != 0 {
 		u.SessionsAfter = time.UnixMilli(sessionsAfter).UTC()
 	}
@@ -23,7 +23,28 @@ func scanUser(row scanner) (storage.User, error) {
 }
 
 func (s *Store) EndSessions(ctx context.Context, userID int64, when time.Time) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE users SET sessions_after = $1 WHERE id = $2`, when.UnixMilli(), userID)
+	return s.tx(ctx, "EndSessions", func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET sessions_after = $1 WHERE id = $2`, when.UnixMilli(), userID)
+		if err := s.affected(res, err); err != nil {
+			return err
+		}
+		return endSessions(ctx, tx, userID, when)
+	})
+}
+
+// endSessions ends the user's recorded sessions, with the write that ends
+// their cookies (sessions_after).
+func endSessions(ctx context.Context, tx *Tx, userID int64, when time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at = 0`, ts(when), userID)
+	return err
+}
+
+func (s *Store) SetRequireMFA(ctx context.Context, userID int64, on bool) error {
+	v := 0
+	if on {
+		v = 1
+	}
+	res, err := s.w.ExecContext(ctx, `UPDATE users SET require_mfa = $1 WHERE id = $2 AND id <> 0`, v, userID)
 	return s.affected(res, err)
 }
 
@@ -84,14 +105,24 @@ func (s *Store) ListUsers(ctx context.Context, afterID int64, limit int) ([]stor
 }
 
 func (s *Store) SetPassword(ctx context.Context, id int64, hash string, sessionsAfter time.Time) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE users SET password_hash = $1, sessions_after = $2 WHERE id = $3`, hash, sessionsAfter.UnixMilli(), id)
-	return s.affected(res, err)
+	return s.tx(ctx, "SetPassword", func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $1, sessions_after = $2 WHERE id = $3`, hash, sessionsAfter.UnixMilli(), id)
+		if err := s.affected(res, err); err != nil {
+			return err
+		}
+		return endSessions(ctx, tx, id, sessionsAfter)
+	})
 }
 
 func (s *Store) DisableUser(ctx context.Context, id int64, at time.Time) error {
 	if s.ForUpdate == "" {
-		res, err := s.w.ExecContext(ctx, `UPDATE users SET disabled_at = $1, sessions_after = $2 WHERE id = $3`, ts(at), at.UnixMilli(), id)
-		return s.affected(res, err)
+		return s.tx(ctx, "DisableUser", func(tx *Tx) error {
+			res, err := tx.ExecContext(ctx, `UPDATE users SET disabled_at = $1, sessions_after = $2 WHERE id = $3`, ts(at), at.UnixMilli(), id)
+			if err := s.affected(res, err); err != nil {
+				return err
+			}
+			return endSessions(ctx, tx, id, at)
+		})
 	}
 	// The row locked FOR UPDATE first: the inserts of the user's tokens
 	// hold it FOR KEY SHARE (whileLive), which a plain UPDATE would not
@@ -101,8 +132,10 @@ func (s *Store) DisableUser(ctx context.Context, id int64, at time.Time) error {
 		if err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE id = $1`+s.ForUpdate, id).Scan(&found); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE users SET disabled_at = $1, sessions_after = $2 WHERE id = $3`, ts(at), at.UnixMilli(), id)
-		return err
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET disabled_at = $1, sessions_after = $2 WHERE id = $3`, ts(at), at.UnixMilli(), id); err != nil {
+			return err
+		}
+		return endSessions(ctx, tx, id, at)
 	})
 }
 

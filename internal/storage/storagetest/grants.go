@@ -18,12 +18,13 @@ func testCodes(t *testing.T, s storage.Storage) {
 	a := newApp(t, s, u.ID)
 	c := storage.Code{Hash: hash("code-1"), AppID: a.ID, UserID: u.ID, CommunityIDs: []int64{5, 7}, Scope: scope.Messages,
 		RedirectURI: "https://app.example/cb", CodeChallenge: "abc", CodeChallengeMethod: "S256", IP: "198.51.100.1",
-		IssuedAt: t0, ExpiresAt: t0.Add(10 * time.Minute)}
+		IssuedAt: t0, ExpiresAt: t0.Add(10 * time.Minute), Authn: storage.Authn{AuthTime: t0.Add(-time.Hour), AMR: []string{"pwd", "otp", "mfa"}, SID: "sid-1"}}
 	must(t, s.CreateCode(ctx(), c))
 	wantErr(t, s.CreateCode(ctx(), c), storage.ErrConflict)
 	got, err := s.GetCode(ctx(), c.Hash)
 	must(t, err)
-	if got.Hash != c.Hash || got.AppID != a.ID || !slices.Equal(got.CommunityIDs, c.CommunityIDs) || got.CodeChallenge != "abc" || !got.UsedAt.IsZero() {
+	if got.Hash != c.Hash || got.AppID != a.ID || !slices.Equal(got.CommunityIDs, c.CommunityIDs) || got.CodeChallenge != "abc" || !got.UsedAt.IsZero() ||
+		!got.AuthTime.Equal(c.AuthTime) || !slices.Equal(got.AMR, c.AMR) || got.SID != c.SID {
 		t.Fatalf("GetCode = %+v, want %+v", got, c)
 	}
 	_, err = s.GetCode(ctx(), hash("nope"))
@@ -84,11 +85,13 @@ func testRefreshHolder(t *testing.T, s storage.Storage) {
 	must(t, s.CreateUser(ctx(), u))
 	a := newApp(t, s, u.ID)
 	r := storage.RefreshToken{Hash: token.HashOf("refresh-holder"), Family: token.HashOf("family"), AppID: a.ID, UserID: u.ID,
-		IssuedAt: t0, ExpiresAt: t0.Add(time.Hour), Holder: storage.Holder{JKT: "key", DeviceID: "phone"}}
+		IssuedAt: t0, ExpiresAt: t0.Add(time.Hour), Holder: storage.Holder{JKT: "key", DeviceID: "phone"},
+		Authn: storage.Authn{AuthTime: t0.Add(-time.Minute), AMR: []string{"hwk", "user"}, SID: "sid-2"}}
 	must(t, s.CreateRefreshToken(ctx(), r))
 	got, err := s.GetRefreshToken(ctx(), r.Hash, a.ID)
 	must(t, err)
-	if got.Holder != r.Holder || got.Family != r.Family || got.UserID != u.ID || !got.ExpiresAt.Equal(r.ExpiresAt) || !got.UsedAt.IsZero() {
+	if got.Holder != r.Holder || got.Family != r.Family || got.UserID != u.ID || !got.ExpiresAt.Equal(r.ExpiresAt) || !got.UsedAt.IsZero() ||
+		!got.AuthTime.Equal(r.AuthTime) || !slices.Equal(got.AMR, r.AMR) || got.SID != r.SID {
 		t.Fatalf("GetRefreshToken = %+v, want %+v", got, r)
 	}
 	_, err = s.GetRefreshToken(ctx(), r.Hash, a.ID+1000)

@@ -33,6 +33,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"bots", RunBots},
 		{"callbacks", RunCallbacks},
 		{"registrations", RunRegistrations},
+		{"sessions", RunSessions},
+		{"factors", RunFactors},
 		{"audit", RunAudit},
 		{"cluster", RunCluster},
 		{"upkeep", RunUpkeep},

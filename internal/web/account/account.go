@@ -48,6 +48,28 @@ type Platform interface {
 	MarkInboxRead(ctx context.Context, userID int64) error
 	IDTokenHint(ctx context.Context, raw string) (platform.IDClaims, error)
 	LookupApp(ctx context.Context, id int64) (storage.App, error)
+
+	// Sessions (platform.Sessions).
+	Start(ctx context.Context, userID int64, amr []string, device, address string) (string, platform.Session, error)
+	Raise(ctx context.Context, s *platform.Session, methods ...string) error
+	List(ctx context.Context, userID int64) ([]storage.Session, error)
+	End(ctx context.Context, actor platform.Actor, userID, id int64) error
+	EndOthers(ctx context.Context, actor platform.Actor, userID, keep int64) (int, error)
+
+	// Second factors (platform.Factors).
+	Status(ctx context.Context, userID int64) (platform.FactorStatus, error)
+	Required(u storage.User) bool
+	BeginApp(u storage.User) (platform.Enrolment, error)
+	EnrolmentSecret(userID int64, state string) (string, error)
+	ConfirmApp(ctx context.Context, actor platform.Actor, u storage.User, state, name, code string) ([]string, error)
+	CheckCode(ctx context.Context, actor platform.Actor, userID int64, code string) ([]string, error)
+	NewRecoveryCodes(ctx context.Context, actor platform.Actor, userID int64) ([]string, error)
+	Remove(ctx context.Context, actor platform.Actor, userID, id int64) error
+	PasskeysOff() string
+	BeginPasskey(ctx context.Context, u storage.User, browser string) (platform.Ceremony, error)
+	AddPasskey(ctx context.Context, actor platform.Actor, u storage.User, state, browser string, answer []byte, name string) ([]string, error)
+	BeginPasskeyLogin(ctx context.Context, u *storage.User, browser string) (platform.Ceremony, error)
+	PasskeyLogin(ctx context.Context, actor platform.Actor, u *storage.User, state, browser string, answer []byte) (storage.User, []string, error)
 }
 
 //go:embed templates/*.html
@@ -63,6 +85,9 @@ type pages struct {
 	inbox        *web.Template[inboxView]
 	profile      *web.Template[struct{}]
 	endSession   *web.Template[endSessionView]
+	factor       *web.Template[factorView]
+	security     *web.Template[securityView]
+	addApp       *web.Template[addAppView]
 }
 
 func newPages(k *web.Kit) pages {
@@ -75,6 +100,9 @@ func newPages(k *web.Kit) pages {
 		inbox:        web.NewTemplate[inboxView](k, templateFiles, "inbox"),
 		profile:      web.NewTemplate[struct{}](k, templateFiles, "profile"),
 		endSession:   web.NewTemplate[endSessionView](k, templateFiles, "endsession"),
+		factor:       web.NewTemplate[factorView](k, templateFiles, "factor"),
+		security:     web.NewTemplate[securityView](k, templateFiles, "security"),
+		addApp:       web.NewTemplate[addAppView](k, templateFiles, "add_app"),
 	}
 }
 
@@ -107,11 +135,23 @@ func (h *Handler) Home(w http.ResponseWriter, r *http.Request) {
 type loginView struct {
 	Next  string
 	Login string
+	// Passkeys: "Sign in with a passkey" is offered.
+	Passkeys bool
 }
 
-// LoginForm shows the login page.
+func (h *Handler) loginView(next, login string) loginView {
+	return loginView{Next: next, Login: login, Passkeys: h.p.PasskeysOff() == ""}
+}
+
+// LoginForm shows the login page, the login filled in when the app that
+// sent the person here named one (OpenID Connect's login_hint).
 func (h *Handler) LoginForm(w http.ResponseWriter, r *http.Request) {
-	h.pages.login.Render(w, r, http.StatusOK, web.Page{Title: "Log in"}, loginView{Next: web.LocalNext(r.FormValue("next"))})
+	next := web.LocalNext(r.FormValue("next"))
+	hint := ""
+	if u, err := url.Parse(next); err == nil && u.Path == "/authorize" {
+		hint = u.Query().Get("login_hint")
+	}
+	h.pages.login.Render(w, r, http.StatusOK, web.Page{Title: "Log in"}, h.loginView(next, hint))
 }
 
 // Login checks the credentials. Every attempt is counted before the
@@ -121,13 +161,13 @@ func (h *Handler) LoginForm(w http.ResponseWriter, r *http.Request) {
 // failures and gives the address its attempt back.
 func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 	if err := h.ParsePost(w, r); err != nil {
-		h.pages.login.Render(w, r, http.StatusForbidden, web.Page{Title: "Log in", Error: err.Error()}, loginView{Next: web.LocalNext(r.PostForm.Get("next"))})
+		h.pages.login.Render(w, r, http.StatusForbidden, web.Page{Title: "Log in", Error: err.Error()}, h.loginView(web.LocalNext(r.PostForm.Get("next")), ""))
 		return
 	}
 	login := strings.TrimSpace(r.PostForm.Get("login"))
 	next := web.LocalNext(r.PostForm.Get("next"))
 	fail := func(status int, msg string) {
-		h.pages.login.Render(w, r, status, web.Page{Title: "Log in", Error: msg}, loginView{Next: next, Login: login})
+		h.pages.login.Render(w, r, status, web.Page{Title: "Log in", Error: msg}, h.loginView(next, login))
 	}
 	keys := []counted{{"ip:" + httpx.ClientIP(r), loginFailuresPerIP}, {"login:" + strings.ToLower(login), loginFailuresPerLogin}}
 	if device := h.Sessions.Device(r, login); device != "" {
@@ -174,9 +214,8 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.Metrics.Login(metrics.LoginOK)
-	h.Sessions.Set(w, r, u.ID)
 	h.Sessions.SetDevice(w, r, u.Login)
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	h.signIn(w, r, u, []string{platform.AMRPassword}, next)
 }
 
 // counted is a throttle key with its limit.
@@ -237,8 +276,7 @@ func (h *Handler) Signup(w http.ResponseWriter, r *http.Request) {
 		h.Fail(w, r, err)
 		return
 	}
-	h.Sessions.Set(w, r, u.ID)
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	h.signIn(w, r, u, []string{platform.AMRPassword}, next)
 }
 
 // LogoutForm asks to confirm (a GET must not change state).

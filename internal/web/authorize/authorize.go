@@ -5,6 +5,7 @@
 package authorize
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -25,14 +26,23 @@ import (
 // Handler serves /authorize.
 type Handler struct {
 	*web.Kit
-	oauth *oauth.Provider
+	oauth   *oauth.Provider
+	factors Factors
+}
+
+// Factors is what the dialog asks of people's second factors.
+type Factors interface {
+	Status(ctx context.Context, userID int64) (platform.FactorStatus, error)
+	Required(u storage.User) bool
 }
 
 // New returns the dialog's handlers.
-func New(k *web.Kit, op *oauth.Provider) *Handler { return &Handler{Kit: k, oauth: op} }
+func New(k *web.Kit, op *oauth.Provider, f Factors) *Handler {
+	return &Handler{Kit: k, oauth: op, factors: f}
+}
 
 // params are the /authorize parameters the consent form carries back.
-var params = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "display", "revoke", "group_ids", "code_challenge", "code_challenge_method", "nonce", "v", "lang_id", "scheme", "resource"}
+var params = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "display", "revoke", "group_ids", "code_challenge", "code_challenge_method", "nonce", "v", "lang_id", "scheme", "resource", "acr_values"}
 
 // reauthParam carries, back from the login page, the mark of a request
 // that asked for a new login (web.Sessions.ReauthMark).
@@ -46,7 +56,7 @@ func (h *Handler) Authorize(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, nil, oauth.ErrTooLarge)
 		return
 	}
-	u := h.CurrentUser(r)
+	s := h.CurrentSession(r)
 	q := r.URL.Query()
 	mark := q.Get(reauthParam)
 	q.Del(reauthParam)
@@ -58,20 +68,27 @@ func (h *Handler) Authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	request := q.Encode()
+	// max_age: a session whose person proved who they are longer ago must
+	// prove it again (OpenID Connect Core §3.1.2.1).
+	stale := s != nil && req.MaxAge >= 0 && h.Now().Sub(s.AuthTime) > req.MaxAge
 	switch {
-	case u == nil && req.Prompt.None:
+	case (s == nil || stale) && req.Prompt.None:
 		h.fail(w, r, req, oauth.ErrLoginRequired)
 		return
-	case req.Prompt.Login && (u == nil || !h.Sessions.ReauthDone(r, mark, request)):
+	case (req.Prompt.Login || stale) && (s == nil || !h.Sessions.ReauthDone(r, mark, request)):
 		// Asked again however recent the session: only a login made after
 		// this request sent the browser to log in answers it.
 		next := "/authorize?" + request + "&" + url.Values{reauthParam: {h.Sessions.ReauthMark(request)}}.Encode()
 		http.Redirect(w, r, account.LoginURL(next, req.Display), http.StatusSeeOther)
 		return
-	case u == nil:
+	case s == nil:
 		http.Redirect(w, r, account.LoginURL(r.URL.RequestURI(), req.Display), http.StatusSeeOther)
 		return
 	}
+	if !h.leveled(w, r, req, s, "/authorize?"+request) {
+		return
+	}
+	u := &s.User
 	if q.Has("request_uri") {
 		if req, err = h.oauth.ParseAuthorize(platform.WithClientAddress(r.Context(), httpx.ClientIP(r)), q, true); err != nil {
 			h.fail(w, r, req, err)
@@ -84,13 +101,46 @@ func (h *Handler) Authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case d.Ask && req.Prompt.None && req.OpenID():
+		h.fail(w, r, req, oauth.ErrConsentRequired)
 	case d.Ask && req.Prompt.None:
-		h.fail(w, r, req, oauth.ErrInteractionRequired)
+		// VK ID's word for it (vkid-wire.md §1).
+		h.fail(w, r, req, oauth.ErrConsentNeeded)
 	case d.Ask:
 		h.dialog(w, r, req, u, d.Communities)
 	default:
-		h.approve(w, r, req, u, &d)
+		h.approve(w, r, req, s, &d)
 	}
+}
+
+// leveled reports whether session s is at the level the request asks
+// (acr_values) and the person's account requires (a second factor), or
+// answers: prompt=none gets interaction_required; a person with a second
+// factor is asked for it; one without is sent to enrol one first. here is
+// where to come back to.
+func (h *Handler) leveled(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, s *platform.Session, here string) bool {
+	want := req.ACR
+	if h.factors.Required(s.User) && platform.LevelOf(want) < platform.LevelOf(platform.ACRMultiFactor) {
+		want = platform.ACRMultiFactor
+	}
+	if platform.LevelOf(s.ACR()) >= platform.LevelOf(want) {
+		return true
+	}
+	if req.Prompt.None {
+		h.fail(w, r, req, oauth.ErrInteractionRequired)
+		return false
+	}
+	st, err := h.factors.Status(r.Context(), s.User.ID)
+	if err != nil {
+		h.Fail(w, r, err)
+		return false
+	}
+	if !st.Any() {
+		http.Redirect(w, r, account.EnrolURL(here), http.StatusSeeOther)
+		return false
+	}
+	http.Redirect(w, r, account.FactorURL(here)+"&"+url.Values{"acr": {want}}.Encode(), http.StatusSeeOther)
+	return false
 }
 
 func (h *Handler) dialog(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, u *storage.User, communities []storage.Community) {
@@ -138,14 +188,17 @@ func (h *Handler) Decide(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, req, err)
 		return
 	}
-	u := h.CurrentUser(r)
-	if u == nil {
+	s := h.CurrentSession(r)
+	if s == nil {
 		http.Redirect(w, r, account.LoginURL("/authorize?"+q.Encode(), req.Display), http.StatusSeeOther)
 		return
 	}
 	switch r.PostForm.Get("decision") {
 	case "allow":
-		h.approve(w, r, req, u, nil)
+		if !h.leveled(w, r, req, s, "/authorize?"+q.Encode()) {
+			return
+		}
+		h.approve(w, r, req, s, nil)
 	case "deny":
 		http.Redirect(w, r, oauth.DenyURL(req), backStatus(r))
 	default:
@@ -155,9 +208,9 @@ func (h *Handler) Decide(w http.ResponseWriter, r *http.Request) {
 
 // approve answers a request the user approved: through the dialog (d nil),
 // or because the consent covered it (Decide's d).
-func (h *Handler) approve(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, u *storage.User, d *oauth.Decision) {
+func (h *Handler) approve(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, s *platform.Session, d *oauth.Decision) {
 	req.DeviceID = h.deviceID(w, r)
-	to, err := h.oauth.Approve(r.Context(), req, *u, httpx.ClientIP(r), d, d == nil)
+	to, err := h.oauth.Approve(r.Context(), req, s.User, s.Authn(), httpx.ClientIP(r), d, d == nil)
 	if err != nil {
 		h.fail(w, r, req, err)
 		return
