@@ -48,12 +48,24 @@ func (e *env) userCmd() *cobra.Command {
 	return cmd
 }
 
-// userOf finds the user a --user flag names: an id, or a login.
-func userOf(cmd *cobra.Command, p *platform.Platform, name string) (storage.User, error) {
-	if id, err := strconv.ParseInt(name, 10, 64); err == nil {
-		return p.Users.User(cmd.Context(), id)
+// withUser runs fn with the platform and the user a --user flag names: an
+// id, or a login.
+func (e *env) withUser(cmd *cobra.Command, name string, fn func(*platform.Platform, storage.User) error) error {
+	p, done, err := e.platform(cmd.Context(), use{})
+	if err != nil {
+		return err
 	}
-	return p.Users.UserByLogin(cmd.Context(), name)
+	defer done()
+	var u storage.User
+	if id, perr := strconv.ParseInt(name, 10, 64); perr == nil {
+		u, err = p.Users.User(cmd.Context(), id)
+	} else {
+		u, err = p.Users.UserByLogin(cmd.Context(), name)
+	}
+	if err != nil {
+		return err
+	}
+	return fn(p, u)
 }
 
 func (e *env) requireMFACmd() *cobra.Command {
@@ -66,19 +78,12 @@ func (e *env) requireMFACmd() *cobra.Command {
 			if args[0] != "on" && args[0] != "off" {
 				return fmt.Errorf("%q: want on or off", args[0])
 			}
-			p, done, err := e.platform(cmd.Context(), use{})
-			if err != nil {
-				return err
-			}
-			defer done()
-			u, err := userOf(cmd, p, user)
-			if err != nil {
-				return err
-			}
-			if err := p.Factors.SetRequired(cmd.Context(), platform.CLI, u.ID, args[0] == "on"); err != nil {
-				return err
-			}
-			return e.printJSON(map[string]any{"id": u.ID, "require_mfa": args[0] == "on"})
+			return e.withUser(cmd, user, func(p *platform.Platform, u storage.User) error {
+				if err := p.Factors.SetRequired(cmd.Context(), platform.CLI, u.ID, args[0] == "on"); err != nil {
+					return err
+				}
+				return e.printJSON(map[string]any{"id": u.ID, "require_mfa": args[0] == "on"})
+			})
 		},
 	}
 	c.Flags().StringVar(&user, "user", "", "the user's id or login")
@@ -92,20 +97,13 @@ func (e *env) resetFactorsCmd() *cobra.Command {
 		Use:   "reset-factors --user U",
 		Short: "Remove every passkey, authenticator app and recovery code of a user (a lost authenticator); prints {\"id\":N,\"removed\":N}",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, done, err := e.platform(cmd.Context(), use{})
-			if err != nil {
-				return err
-			}
-			defer done()
-			u, err := userOf(cmd, p, user)
-			if err != nil {
-				return err
-			}
-			removed, err := p.Factors.Reset(cmd.Context(), platform.CLI, u.ID)
-			if err != nil {
-				return err
-			}
-			return e.printJSON(map[string]any{"id": u.ID, "removed": len(removed)})
+			return e.withUser(cmd, user, func(p *platform.Platform, u storage.User) error {
+				removed, err := p.Factors.Reset(cmd.Context(), platform.CLI, u.ID)
+				if err != nil {
+					return err
+				}
+				return e.printJSON(map[string]any{"id": u.ID, "removed": len(removed)})
+			})
 		},
 	}
 	c.Flags().StringVar(&user, "user", "", "the user's id or login")

@@ -229,6 +229,7 @@ func TestMobileLayoutAt390px(t *testing.T) {
 	consent := e.authorize(map[string]string{"client_id": fmt.Sprint(web.ID), "redirect_uri": e.URL + "/demo/callback", "response_type": "code", "scope": "friends,photos,email,wall,offline"})
 	for _, p := range [][2]string{
 		{"home", "/"}, {"inbox", "/inbox"}, {"authorized-apps", "/settings/apps"}, {"profile", "/settings/profile"},
+		{"security", "/account/security"}, {"add-authenticator-app", "/account/security/app"},
 		{"apps", "/apps"}, {"new-app", "/apps/new"}, {"app", fmt.Sprintf("/apps/%d", app.ID)},
 		{"new-api", "/apis/new"}, {"api", fmt.Sprintf("/apis/%d", api.ID)},
 		{"communities", "/communities"}, {"community", fmt.Sprintf("/communities/%d", c.ID)},

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -74,12 +75,23 @@ type oidcClient struct {
 }
 
 func (e *env) oidcClient(owner int64) oidcClient {
+	return e.oidcClientTo(owner, "https://rp.example/cb")
+}
+
+// oidcClientTo is oidcClient with its redirect URI.
+func (e *env) oidcClientTo(owner int64, redirect string) oidcClient {
 	e.t.Helper()
-	redirect := "https://rp.example/cb"
 	app := e.app(owner, storage.Web, redirect)
 	provider, err := oidc.NewProvider(context.Background(), e.URL)
 	if err != nil {
 		e.t.Fatalf("discovery: %v", err)
+	}
+	var meta struct {
+		ACR    []string `json:"acr_values_supported"`
+		Claims []string `json:"claims_supported"`
+	}
+	if err := provider.Claims(&meta); err != nil || !slices.Equal(meta.ACR, platform.ACRValues) || !slices.Contains(meta.Claims, "amr") {
+		e.t.Fatalf("discovery's acr_values_supported %v, claims %v (%v)", meta.ACR, meta.Claims, err)
 	}
 	id := fmt.Sprint(app.ID)
 	return oidcClient{id: id, redirect: redirect, verifier: provider.Verifier(&oidc.Config{ClientID: id}),
@@ -217,6 +229,19 @@ func testAuthenticatorApp(t *testing.T, e *env) {
 	if st, _ := e.P.Factors.Status(ctx, u.ID); st.RecoveryLeft != platform.RecoveryCodes-1 {
 		t.Fatalf("recovery codes left: %d", st.RecoveryLeft)
 	}
+	// A session signed in 17 minutes ago may look, not change: turning the
+	// app off asks for a new sign-in first.
+	b.get(e.URL + "/account/security")
+	if !strings.Contains(b.page, "sign in again first") {
+		t.Fatalf("a stale session's security page:\n%s", b.page)
+	}
+	b.submit(b.formWith("csrf"), nil)
+	if !strings.Contains(b.pageURL, "/login") {
+		t.Fatalf("a change from a stale session went to %s", b.pageURL)
+	}
+	if st, _ := e.P.Factors.Status(ctx, u.ID); st.App == nil {
+		t.Fatal("a stale session turned the authenticator app off")
+	}
 	events, err := e.P.Admin.Audit(ctx, storage.AuditFilter{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
@@ -242,6 +267,10 @@ func TestStepUp(t *testing.T) {
 	b := e.browser()
 	if q := query(t, b.get(rp.authorize(e, map[string]string{"prompt": "none"}))); q.Get("error") != "login_required" {
 		t.Fatalf("prompt=none signed out: %v", q)
+	}
+	// login_hint fills the login form.
+	if b.get(rp.authorize(e, map[string]string{"login_hint": "stella"})); !strings.Contains(b.page, `name="login" value="stella"`) {
+		t.Fatalf("login_hint did not fill the form:\n%s", b.page)
 	}
 	b.get(e.URL + "/login")
 	b.login("stella", "password-stella")
@@ -284,13 +313,37 @@ func TestStepUp(t *testing.T) {
 	if q := query(t, b.get(rp.authorize(e, map[string]string{"acr_values": mfa["acr_values"], "prompt": "none"}))); q.Get("error") != "interaction_required" {
 		t.Fatalf("acr mfa, prompt=none, password session: %v", q)
 	}
-	if to := b.get(rp.authorize(e, mfa)); to != "" || !strings.Contains(b.pageURL, "/login/factor") {
+	// The request pushed (RFC 9126) asks the same.
+	status, pushed := e.postForm("/oauth/par", url.Values{"redirect_uri": {rp.redirect}, "response_type": {"code"}, "scope": {"openid"},
+		"nonce": {"n1"}, "acr_values": {mfa["acr_values"]}}, rp.id, rp.conf.ClientSecret)
+	if status != http.StatusCreated {
+		t.Fatalf("push: %d %v", status, pushed)
+	}
+	if to := b.get(e.URL + "/authorize?" + url.Values{"client_id": {rp.id}, "request_uri": {pushed["request_uri"].(string)}}.Encode()); to != "" || !strings.Contains(b.pageURL, "/login/factor") {
 		t.Fatalf("acr mfa over a password session: %s %s", to, b.pageURL)
 	}
 	e.Clock.Advance(30 * time.Second)
 	cl = rp.redeem(t, b.submit(b.formWith("otp"), map[string]string{"otp": e.codeOf(secret)}))
 	if cl.ACR != platform.ACRMultiFactor || !slices.Contains(cl.AMR, "otp") || !slices.Contains(cl.AMR, "pwd") {
 		t.Fatalf("after stepping up: %+v", cl)
+	}
+	// A JWT access token for an API says the same (RFC 9068).
+	orders := e.api(u.ID, "https://orders.example/api", storage.TokenJWT)
+	to := b.get(rp.authorize(e, map[string]string{"resource": orders.Identifier, "scope": "openid orders:read"}))
+	if to == "" {
+		to = b.approve()
+	}
+	tok, err := rp.conf.Exchange(context.Background(), query(t, to).Get("code"), oauth2.SetAuthURLParam("resource", orders.Identifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(tok.AccessToken, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", tok.AccessToken)
+	}
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	if at := decodeJSON[signInClaims](t, string(payload)); at.ACR != platform.ACRMultiFactor || !slices.Contains(at.AMR, "otp") || at.AuthTime != e.Clock.Now().Unix() {
+		t.Fatalf("the JWT access token's sign-in claims: %s", payload)
 	}
 	// A request for less than the session has is answered at once.
 	if q := query(t, b.get(rp.authorize(e, map[string]string{"acr_values": platform.ACRPassword, "prompt": "none"}))); q.Get("code") == "" {
@@ -328,7 +381,7 @@ func TestStepUp(t *testing.T) {
 	vsecret, _ := all.enrolApp(vb)
 	all.Clock.Advance(30 * time.Second)
 	vb.get(all.URL + "/login/factor?next=" + url.QueryEscape(strings.TrimPrefix(rp2.authorize(all, nil), all.URL)))
-	to := vb.submit(vb.formWith("otp"), map[string]string{"otp": all.codeOf(vsecret)})
+	to = vb.submit(vb.formWith("otp"), map[string]string{"otp": all.codeOf(vsecret)})
 	if to == "" {
 		to = vb.approve()
 	}

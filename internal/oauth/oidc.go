@@ -98,6 +98,6 @@ func (p *Provider) Discovery(w http.ResponseWriter, r *http.Request) {
 	m := p.metadata()
 	m["subject_types_supported"] = []string{"public"}
 	m["id_token_signing_alg_values_supported"] = []string{string(jose.RS256)}
-	m["claims_supported"] = []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "name", "given_name", "family_name", "picture", "email"}
+	m["claims_supported"] = []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "name", "given_name", "family_name", "picture", "email"}
 	writeJSON(w, http.StatusOK, m)
 }

@@ -202,6 +202,7 @@ func (p *Provider) metadata() map[string]any {
 		"revocation_endpoint_auth_methods_supported":     clientAuth,
 		"introspection_endpoint_auth_methods_supported":  clientAuth,
 		"scopes_supported":                               scope.Known(scope.User).Names(scope.User),
+		"acr_values_supported":                           platform.ACRValues,
 	}
 	if p.assertions != nil {
 		algs := make([]string, len(platform.AssertionAlgorithms))

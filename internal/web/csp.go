@@ -12,6 +12,7 @@ type CSP struct {
 	Script         string
 	Style          string
 	Img            string
+	Connect        string // connect-src: what the page's scripts may fetch
 	Frame          string // frame-src: what the page may embed
 	FrameAncestors string // who may embed the page
 }
@@ -24,7 +25,7 @@ func (c CSP) String() string {
 	var b strings.Builder
 	b.WriteString("default-src 'none'")
 	for _, d := range []struct{ name, v string }{
-		{"script-src", c.Script}, {"style-src", c.Style}, {"img-src", c.Img}, {"frame-src", c.Frame}, {"frame-ancestors", c.FrameAncestors},
+		{"script-src", c.Script}, {"style-src", c.Style}, {"img-src", c.Img}, {"connect-src", c.Connect}, {"frame-src", c.Frame}, {"frame-ancestors", c.FrameAncestors},
 	} {
 		if d.v != "" {
 			b.WriteString("; " + d.name + " " + d.v)

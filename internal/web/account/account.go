@@ -139,7 +139,10 @@ type loginView struct {
 	Passkeys bool
 }
 
-func (h *Handler) loginView(next, login string) loginView {
+// loginView is the login page's view; the page may then fetch a passkey
+// ceremony (passkeyCSP, set on w).
+func (h *Handler) loginView(w http.ResponseWriter, next, login string) loginView {
+	web.SetCSP(w, passkeyCSP)
 	return loginView{Next: next, Login: login, Passkeys: h.p.PasskeysOff() == ""}
 }
 
@@ -151,7 +154,7 @@ func (h *Handler) LoginForm(w http.ResponseWriter, r *http.Request) {
 	if u, err := url.Parse(next); err == nil && u.Path == "/authorize" {
 		hint = u.Query().Get("login_hint")
 	}
-	h.pages.login.Render(w, r, http.StatusOK, web.Page{Title: "Log in"}, h.loginView(next, hint))
+	h.pages.login.Render(w, r, http.StatusOK, web.Page{Title: "Log in"}, h.loginView(w, next, hint))
 }
 
 // Login checks the credentials. Every attempt is counted before the
@@ -161,13 +164,13 @@ func (h *Handler) LoginForm(w http.ResponseWriter, r *http.Request) {
 // failures and gives the address its attempt back.
 func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 	if err := h.ParsePost(w, r); err != nil {
-		h.pages.login.Render(w, r, http.StatusForbidden, web.Page{Title: "Log in", Error: err.Error()}, h.loginView(web.LocalNext(r.PostForm.Get("next")), ""))
+		h.pages.login.Render(w, r, http.StatusForbidden, web.Page{Title: "Log in", Error: err.Error()}, h.loginView(w, web.LocalNext(r.PostForm.Get("next")), ""))
 		return
 	}
 	login := strings.TrimSpace(r.PostForm.Get("login"))
 	next := web.LocalNext(r.PostForm.Get("next"))
 	fail := func(status int, msg string) {
-		h.pages.login.Render(w, r, status, web.Page{Title: "Log in", Error: msg}, h.loginView(next, login))
+		h.pages.login.Render(w, r, status, web.Page{Title: "Log in", Error: msg}, h.loginView(w, next, login))
 	}
 	keys := []counted{{"ip:" + httpx.ClientIP(r), loginFailuresPerIP}, {"login:" + strings.ToLower(login), loginFailuresPerLogin}}
 	if device := h.Sessions.Device(r, login); device != "" {

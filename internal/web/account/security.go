@@ -35,6 +35,8 @@ type securityView struct {
 	Sessions []sessionRow
 	// Enrol: the person must add a second factor before going on to Next.
 	Enrol bool
+	// Stale: the session signed in too long ago to change sign-in methods.
+	Stale bool
 	Next  string
 }
 
@@ -80,7 +82,7 @@ func (h *Handler) security(w http.ResponseWriter, r *http.Request, s *platform.S
 	}
 	next := web.LocalNext(r.FormValue("next"))
 	v := securityView{RecoveryLeft: st.RecoveryLeft, Codes: codes,
-		Enrol: r.FormValue("enrol") == "1" && !st.Any(), Next: next}
+		Enrol: r.FormValue("enrol") == "1" && !st.Any(), Next: next, Stale: h.now().Sub(s.AuthTime) > recentSignIn}
 	if next == "/" {
 		v.Next = ""
 	}
@@ -99,18 +101,44 @@ func (h *Handler) security(w http.ResponseWriter, r *http.Request, s *platform.S
 			SeenAt: x.LastSeenAt.Format(time.DateTime), Current: x.ID == s.ID})
 	}
 	p.Title, p.Wide, p.User = "Security", true, &s.User
+	web.SetCSP(w, passkeyCSP)
 	h.pages.security.Render(w, r, status, p, v)
 }
 
+// recentSignIn is how fresh a session's sign-in must be to change how its
+// person signs in: whoever finds a session left open cannot add their own
+// factor, or take the owner's away, without the password (or passkey).
+const recentSignIn = 15 * time.Minute
+
+// fresh reports whether s signed in recently enough to change sign-in
+// methods; otherwise it sends the browser to sign in again, back to the
+// security page.
+func (h *Handler) fresh(w http.ResponseWriter, r *http.Request, s *platform.Session) bool {
+	if h.now().Sub(s.AuthTime) <= recentSignIn {
+		return true
+	}
+	back := "/account/security"
+	if r.Method == http.MethodGet {
+		back = r.URL.RequestURI()
+	}
+	http.Redirect(w, r, LoginURL(back, ""), http.StatusSeeOther)
+	return false
+}
+
 // securityPost is the signed-in session of a posted security form whose
-// CSRF token checks out, or nil (answered).
-func (h *Handler) securityPost(w http.ResponseWriter, r *http.Request) *platform.Session {
+// CSRF token checks out, or nil (answered). Changes of sign-in methods
+// (change) need a recent sign-in.
+func (h *Handler) securityPost(w http.ResponseWriter, r *http.Request, change bool) *platform.Session {
 	if h.SignedInPost(w, r) == nil {
 		return nil
 	}
 	s := h.CurrentSession(r)
 	if s == nil {
 		h.RequireUser(w, r)
+		return nil
+	}
+	if change && !h.fresh(w, r, s) {
+		return nil
 	}
 	return s
 }
@@ -136,8 +164,8 @@ func (h *Handler) PasskeyAddOptions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := h.CurrentSession(r)
-	if s == nil {
-		http.Error(w, "log in first", http.StatusUnauthorized)
+	if s == nil || h.now().Sub(s.AuthTime) > recentSignIn {
+		http.Error(w, "sign in again first", http.StatusUnauthorized)
 		return
 	}
 	c, err := h.p.BeginPasskey(r.Context(), s.User, h.Sessions.Browser(w, r))
@@ -146,7 +174,7 @@ func (h *Handler) PasskeyAddOptions(w http.ResponseWriter, r *http.Request) {
 
 // AddPasskey adds the passkey the browser made.
 func (h *Handler) AddPasskey(w http.ResponseWriter, r *http.Request) {
-	s := h.securityPost(w, r)
+	s := h.securityPost(w, r, true)
 	if s == nil {
 		return
 	}
@@ -164,7 +192,7 @@ func (h *Handler) AddPasskey(w http.ResponseWriter, r *http.Request) {
 
 // RemoveFactor removes a passkey or the authenticator app.
 func (h *Handler) RemoveFactor(w http.ResponseWriter, r *http.Request) {
-	s := h.securityPost(w, r)
+	s := h.securityPost(w, r, true)
 	if s == nil {
 		return
 	}
@@ -196,6 +224,9 @@ func (h *Handler) AddAppForm(w http.ResponseWriter, r *http.Request) {
 		h.RequireUser(w, r)
 		return
 	}
+	if !h.fresh(w, r, s) {
+		return
+	}
 	e, err := h.p.BeginApp(s.User)
 	if err != nil {
 		h.Fail(w, r, err)
@@ -217,7 +248,7 @@ func (h *Handler) addAppPage(w http.ResponseWriter, r *http.Request, s *platform
 
 // AddApp confirms the authenticator app by one of its codes.
 func (h *Handler) AddApp(w http.ResponseWriter, r *http.Request) {
-	s := h.securityPost(w, r)
+	s := h.securityPost(w, r, true)
 	if s == nil {
 		return
 	}
@@ -245,7 +276,7 @@ func (h *Handler) AddApp(w http.ResponseWriter, r *http.Request) {
 
 // NewRecoveryCodes replaces the recovery codes and shows the new ones once.
 func (h *Handler) NewRecoveryCodes(w http.ResponseWriter, r *http.Request) {
-	s := h.securityPost(w, r)
+	s := h.securityPost(w, r, true)
 	if s == nil {
 		return
 	}
@@ -267,7 +298,7 @@ func (h *Handler) NewRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 
 // EndOneSession ends one of the person's sessions.
 func (h *Handler) EndOneSession(w http.ResponseWriter, r *http.Request) {
-	s := h.securityPost(w, r)
+	s := h.securityPost(w, r, false)
 	if s == nil {
 		return
 	}
@@ -289,7 +320,7 @@ func (h *Handler) EndOneSession(w http.ResponseWriter, r *http.Request) {
 
 // EndOtherSessions ends every session of the person but this one.
 func (h *Handler) EndOtherSessions(w http.ResponseWriter, r *http.Request) {
-	s := h.securityPost(w, r)
+	s := h.securityPost(w, r, false)
 	if s == nil {
 		return
 	}

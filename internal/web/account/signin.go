@@ -42,6 +42,14 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, u storage.User,
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
+// passkeyCSP is the policy of the pages with passkey buttons: their script
+// fetches the ceremony's options from this server.
+var passkeyCSP = func() web.CSP {
+	c := web.PageCSP
+	c.Connect = "'self'"
+	return c
+}()
+
 // EnrolURL is the security page for a person who must add a second factor
 // before going on to next.
 func EnrolURL(next string) string {
@@ -115,19 +123,30 @@ func (h *Handler) factorPage(w http.ResponseWriter, r *http.Request, status int,
 	}
 	v := factorView{Next: next, App: st.App != nil, Passkeys: len(st.Passkeys) > 0 && h.p.PasskeysOff() == "",
 		Phishing: r.FormValue("acr") == platform.ACRPhishingResistant}
+	web.SetCSP(w, passkeyCSP)
 	h.pages.factor.Render(w, r, status, web.Page{Title: "Second step", Error: msg}, v)
+}
+
+// stepPost is who gives a second factor in a posted form whose CSRF token
+// checks out, or nil (the page shown again).
+func (h *Handler) stepPost(w http.ResponseWriter, r *http.Request) *stepper {
+	if err := h.ParsePost(w, r); err != nil {
+		h.factorPage(w, r, http.StatusForbidden, err.Error())
+		return nil
+	}
+	s, err := h.stepperOf(r)
+	if err != nil || s == nil {
+		h.factorPage(w, r, http.StatusOK, "")
+		return nil
+	}
+	return s
 }
 
 // Factor checks the otp field: a code of the authenticator app, or a
 // recovery code.
 func (h *Handler) Factor(w http.ResponseWriter, r *http.Request) {
-	if err := h.ParsePost(w, r); err != nil {
-		h.factorPage(w, r, http.StatusForbidden, err.Error())
-		return
-	}
-	s, err := h.stepperOf(r)
-	if err != nil || s == nil {
-		h.factorPage(w, r, http.StatusOK, "")
+	s := h.stepPost(w, r)
+	if s == nil {
 		return
 	}
 	methods, err := h.p.CheckCode(r.Context(), platform.Actor{UserID: s.user.ID, IP: httpx.ClientIP(r)}, s.user.ID, r.PostForm.Get("otp"))
@@ -198,13 +217,8 @@ func (h *Handler) FactorPasskeyOptions(w http.ResponseWriter, r *http.Request) {
 
 // FactorPasskey checks a passkey given as the second factor.
 func (h *Handler) FactorPasskey(w http.ResponseWriter, r *http.Request) {
-	if err := h.ParsePost(w, r); err != nil {
-		h.factorPage(w, r, http.StatusForbidden, err.Error())
-		return
-	}
-	s, err := h.stepperOf(r)
-	if err != nil || s == nil {
-		h.factorPage(w, r, http.StatusOK, "")
+	s := h.stepPost(w, r)
+	if s == nil {
 		return
 	}
 	_, methods, err := h.p.PasskeyLogin(r.Context(), platform.Actor{UserID: s.user.ID, IP: httpx.ClientIP(r)}, &s.user,
@@ -227,7 +241,7 @@ func (h *Handler) PasskeyOptions(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) Passkey(w http.ResponseWriter, r *http.Request) {
 	next := web.LocalNext(r.FormValue("next"))
 	fail := func(status int, msg string) {
-		h.pages.login.Render(w, r, status, web.Page{Title: "Log in", Error: msg}, h.loginView(next, ""))
+		h.pages.login.Render(w, r, status, web.Page{Title: "Log in", Error: msg}, h.loginView(w, next, ""))
 	}
 	if err := h.ParsePost(w, r); err != nil {
 		fail(http.StatusForbidden, err.Error())

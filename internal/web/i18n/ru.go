@@ -500,4 +500,6 @@ var russian = map[string]string{
 	"this one": "этот",
 	"the user has not approved this request, and prompt=none forbids asking":       "пользователь не одобрил этот запрос, а prompt=none запрещает спрашивать",
 	"the session is below the sign-in level asked, and prompt=none forbids asking": "уровень входа в сеансе ниже запрошенного, а prompt=none запрещает спрашивать",
+	"To change how you sign in, sign in again first.":                              "Чтобы изменить способы входа, сначала войдите снова.",
+	"Sign in again": "Войти снова",
 }
