@@ -114,6 +114,14 @@ func (f *fakeApps) SetPostLogoutRedirectURIs(_ context.Context, _ platform.Actor
 	return f.app, nil
 }
 
+func (f *fakeApps) SetBackchannelLogoutURI(_ context.Context, _ platform.Actor, id int64, uri string) (platform.AppView, error) {
+	if _, err := f.get(id); err != nil {
+		return platform.AppView{}, err
+	}
+	f.app.BackchannelLogoutURI = uri
+	return f.app, nil
+}
+
 func (f *fakeApps) SetProfile(_ context.Context, _ platform.Actor, id int64, profile string) (platform.AppView, error) {
 	if _, err := f.get(id); err != nil {
 		return platform.AppView{}, err

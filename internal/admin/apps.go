@@ -24,6 +24,7 @@ type Apps interface {
 	SetClientCredentials(ctx context.Context, actor platform.Actor, id int64, on bool) (platform.AppView, error)
 	SetAuth(ctx context.Context, actor platform.Actor, id int64, auth platform.ClientAuth) (platform.AppView, error)
 	SetPostLogoutRedirectURIs(ctx context.Context, actor platform.Actor, id int64, uris []string) (platform.AppView, error)
+	SetBackchannelLogoutURI(ctx context.Context, actor platform.Actor, id int64, uri string) (platform.AppView, error)
 	SetProfile(ctx context.Context, actor platform.Actor, id int64, profile string) (platform.AppView, error)
 	DeleteApp(ctx context.Context, actor platform.Actor, id int64) (platform.AppView, error)
 }
@@ -48,6 +49,9 @@ type appInput struct {
 	PostLogoutRedirectURIs *[]string `json:"post_logout_redirect_uris"`
 	// Profile holds the app to a security profile ("fapi2"; "" for none).
 	Profile *string `json:"profile"`
+	// BackchannelLogoutURI is where the app hears of a session's end ("":
+	// nowhere).
+	BackchannelLogoutURI *string `json:"backchannel_logout_uri"`
 }
 
 // auth is the input's authentication settings over cur's.
@@ -114,6 +118,11 @@ func (a *API) createApp(c *call) (int, any, error) {
 	}
 	if in.PostLogoutRedirectURIs != nil {
 		if v, err = a.Apps.SetPostLogoutRedirectURIs(c.ctx, c.actor, v.ID, *in.PostLogoutRedirectURIs); err != nil {
+			return 0, nil, err
+		}
+	}
+	if in.BackchannelLogoutURI != nil {
+		if v, err = a.Apps.SetBackchannelLogoutURI(c.ctx, c.actor, v.ID, *in.BackchannelLogoutURI); err != nil {
 			return 0, nil, err
 		}
 	}
@@ -219,6 +228,11 @@ func (a *API) updateApp(c *call) (int, any, error) {
 	}
 	if in.PostLogoutRedirectURIs != nil {
 		if v, err = a.Apps.SetPostLogoutRedirectURIs(c.ctx, c.actor, id, *in.PostLogoutRedirectURIs); err != nil {
+			return 0, nil, err
+		}
+	}
+	if in.BackchannelLogoutURI != nil {
+		if v, err = a.Apps.SetBackchannelLogoutURI(c.ctx, c.actor, id, *in.BackchannelLogoutURI); err != nil {
 			return 0, nil, err
 		}
 	}

@@ -186,6 +186,7 @@ func (e *env) appCmd() *cobra.Command {
 	var a platform.NewApp
 	var appType, iframeScope, jwksFile string
 	var logoutURIs []string
+	var backchannel string
 	create := &cobra.Command{
 		Use:   "create",
 		Short: "Create an app; prints its client_id, client_secret and service_token",
@@ -216,6 +217,11 @@ func (e *env) appCmd() *cobra.Command {
 					return err
 				}
 			}
+			if backchannel != "" {
+				if v, err = p.Apps.SetBackchannelLogoutURI(cmd.Context(), platform.CLI, v.ID, backchannel); err != nil {
+					return err
+				}
+			}
 			return e.printJSON(view.OfApp(v))
 		},
 	}
@@ -229,6 +235,7 @@ func (e *env) appCmd() *cobra.Command {
 	f.StringVar(&a.Description, "description", "", "app description")
 	authFlags(f, &a.Auth.Method, &jwksFile, &a.Auth.JWKSURI)
 	f.StringArrayVar(&logoutURIs, "post-logout-redirect-uri", nil, "where the app may send a person after signing them out (repeat for several); matched exactly")
+	f.StringVar(&backchannel, "backchannel-logout-uri", "", backchannelHelp)
 	create.MarkFlagRequired("owner")
 	create.MarkFlagRequired("title")
 	create.MarkFlagRequired("type")
@@ -280,6 +287,7 @@ func (e *env) appCmd() *cobra.Command {
 	var settings platform.AppSettings
 	var setAuth platform.ClientAuth
 	var setLogoutURIs []string
+	var setBackchannel string
 	var setProfile string
 	set := simple("set", "Change the app's settings: client credentials switch, title, description, redirect URIs, iframe URL", func(p *platform.Platform, cmd *cobra.Command, id int64) (platform.AppView, error) {
 		ctx, f := cmd.Context(), cmd.Flags()
@@ -339,6 +347,11 @@ func (e *env) appCmd() *cobra.Command {
 				return platform.AppView{}, err
 			}
 		}
+		if f.Changed("backchannel-logout-uri") {
+			if _, err := p.Apps.SetBackchannelLogoutURI(ctx, platform.CLI, id, setBackchannel); err != nil {
+				return platform.AppView{}, err
+			}
+		}
 		if f.Changed("profile") {
 			profile := setProfile
 			if profile == "none" {
@@ -356,11 +369,11 @@ func (e *env) appCmd() *cobra.Command {
 	set.PreRunE = func(cmd *cobra.Command, _ []string) error {
 		f := cmd.Flags()
 		changed := false
-		for _, name := range []string{"client-credentials", "title", "description", "redirect-uri", "iframe-url", "iframe-scope", "token-endpoint-auth-method", "jwks", "jwks-uri", "post-logout-redirect-uri", "profile"} {
+		for _, name := range []string{"client-credentials", "title", "description", "redirect-uri", "iframe-url", "iframe-scope", "token-endpoint-auth-method", "jwks", "jwks-uri", "post-logout-redirect-uri", "backchannel-logout-uri", "profile"} {
 			changed = changed || f.Changed(name)
 		}
 		if !changed {
-			return usage("app set: nothing to change: pass --client-credentials on|off, --title, --description, --redirect-uri, --iframe-url, --token-endpoint-auth-method, --jwks, --jwks-uri, --post-logout-redirect-uri or --profile")
+			return usage("app set: nothing to change: pass --client-credentials on|off, --title, --description, --redirect-uri, --iframe-url, --token-endpoint-auth-method, --jwks, --jwks-uri, --post-logout-redirect-uri, --backchannel-logout-uri or --profile")
 		}
 		if f.Changed("client-credentials") && onOff != "on" && onOff != "off" {
 			return usage("--client-credentials %q: want on or off", onOff)
@@ -376,9 +389,12 @@ func (e *env) appCmd() *cobra.Command {
 	authFlags(set.Flags(), &setAuth.Method, &setJWKSFile, &setAuth.JWKSURI)
 	set.Flags().StringVar(&setProfile, "profile", "", "fapi2: hold the app to FAPI 2.0 (PAR, PKCE S256, private_key_jwt, DPoP, 60-second codes); none: no profile")
 	set.Flags().StringArrayVar(&setLogoutURIs, "post-logout-redirect-uri", nil, "where the app may send a person after signing them out (repeat for several); replaces the list")
+	set.Flags().StringVar(&setBackchannel, "backchannel-logout-uri", "", backchannelHelp+` ("" for nowhere)`)
 	cmd.AddCommand(set)
 	return cmd
 }
+
+const backchannelHelp = "where the app is sent a logout token when a session that signed in to it ends (OpenID Connect Back-Channel Logout)"
 
 // authFlags are the flags of how an app authenticates at the token
 // endpoints.

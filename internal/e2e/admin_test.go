@@ -248,6 +248,13 @@ func testAdminAPI(t *testing.T, e *env) {
 		m["title"] != "Renamed" || m["client_credentials"] != false || len(m["redirect_uris"].([]any)) != 1 {
 		t.Fatalf("update app: %d %v", status, m)
 	}
+	if status, m := c.do("PATCH", "/admin/v1/apps/{id}", map[string]any{"backchannel_logout_uri": "https://auto.example/logout"}, appID); status != 200 ||
+		m["backchannel_logout_uri"] != "https://auto.example/logout" {
+		t.Fatalf("a back-channel logout URI: %d %v", status, m)
+	}
+	if status, _ := c.do("PATCH", "/admin/v1/apps/{id}", map[string]any{"backchannel_logout_uri": "http://169.254.169.254/"}, appID); status != 422 && status != 400 {
+		t.Fatalf("a back-channel logout URI at a metadata address: %d", status)
+	}
 	if status, m := c.do("POST", "/admin/v1/apps/{id}/{action}", nil, appID, "rotate-secret"); status != 200 || m["old_client_secret"] != app["client_secret"] {
 		t.Fatalf("rotate-secret: %d %v", status, m)
 	}

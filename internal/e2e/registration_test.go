@@ -84,12 +84,13 @@ func TestDynamicRegistration(t *testing.T) {
 			t.Fatalf("the defaults were not filled in: %v", pub)
 		}
 		status, conf, _ := e.register(`{"client_name":"Service","redirect_uris":["https://svc.example/cb"],"grant_types":["authorization_code","client_credentials"],
-			"post_logout_redirect_uris":["https://svc.example/bye"]}`, "", "")
+			"post_logout_redirect_uris":["https://svc.example/bye"],"backchannel_logout_uri":"https://svc.example/backchannel"}`, "", "")
 		if status != 201 || conf["token_endpoint_auth_method"] != "client_secret_basic" || len(fmt.Sprint(conf["client_secret"])) < 20 || conf["client_secret_expires_at"] != 0.0 {
 			t.Fatalf("a confidential client's registration: %d %v", status, conf)
 		}
-		if app, err := e.P.Apps.LookupApp(t.Context(), parseID(t, conf["client_id"])); err != nil || len(app.PostLogoutRedirectURIs) != 1 || app.PostLogoutRedirectURIs[0] != "https://svc.example/bye" {
-			t.Fatalf("a registration's post_logout_redirect_uris: %+v %v", app, err)
+		if app, err := e.P.Apps.LookupApp(t.Context(), parseID(t, conf["client_id"])); err != nil || len(app.PostLogoutRedirectURIs) != 1 || app.PostLogoutRedirectURIs[0] != "https://svc.example/bye" ||
+			app.BackchannelLogoutURI != "https://svc.example/backchannel" || conf["backchannel_logout_session_required"] != true {
+			t.Fatalf("a registration's post_logout_redirect_uris and backchannel_logout_uri: %+v %v", app, err)
 		}
 		// The confidential client's secret works at the token endpoint.
 		if status, m := e.clientCredentials(conf["client_id"].(string), conf["client_secret"].(string)); status != 200 {
@@ -200,6 +201,8 @@ func TestHostileRegistrations(t *testing.T) {
 			{"a fragment", `{"redirect_uris":["https://x.example/cb#frag"]}`, "invalid_redirect_uri"},
 			{"a wildcard", `{"redirect_uris":["https://*.example.com/cb"]}`, "invalid_redirect_uri"},
 			{"a javascript: post-logout URI", `{"redirect_uris":["https://x.example/cb"],"post_logout_redirect_uris":["javascript:alert(1)"]}`, "invalid_redirect_uri"},
+			{"a back-channel logout URI on a private address", `{"redirect_uris":["https://x.example/cb"],"backchannel_logout_uri":"http://10.0.0.1/logout"}`, "invalid_client_metadata"},
+			{"a back-channel logout URI with a fragment", `{"redirect_uris":["https://x.example/cb"],"backchannel_logout_uri":"https://x.example/logout#f"}`, "invalid_client_metadata"},
 			{"plain http on a public host", `{"redirect_uris":["http://x.example/cb"]}`, "invalid_redirect_uri"},
 			{"a private-use scheme for a confidential client", `{"redirect_uris":["cursor://cb"]}`, "invalid_redirect_uri"},
 			{"no redirect URI for the code flow", `{"token_endpoint_auth_method":"none"}`, "invalid_redirect_uri"},

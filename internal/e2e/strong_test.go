@@ -87,10 +87,12 @@ func (e *env) oidcClientTo(owner int64, redirect string) oidcClient {
 		e.t.Fatalf("discovery: %v", err)
 	}
 	var meta struct {
-		ACR    []string `json:"acr_values_supported"`
-		Claims []string `json:"claims_supported"`
+		ACR         []string `json:"acr_values_supported"`
+		Claims      []string `json:"claims_supported"`
+		Backchannel bool     `json:"backchannel_logout_supported"`
+		Session     bool     `json:"backchannel_logout_session_supported"`
 	}
-	if err := provider.Claims(&meta); err != nil || !slices.Equal(meta.ACR, platform.ACRValues) || !slices.Contains(meta.Claims, "amr") {
+	if err := provider.Claims(&meta); err != nil || !slices.Equal(meta.ACR, platform.ACRValues) || !slices.Contains(meta.Claims, "amr") || !meta.Backchannel || !meta.Session {
 		e.t.Fatalf("discovery's acr_values_supported %v, claims %v (%v)", meta.ACR, meta.Claims, err)
 	}
 	id := fmt.Sprint(app.ID)

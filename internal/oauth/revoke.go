@@ -203,6 +203,8 @@ func (p *Provider) metadata() map[string]any {
 		"introspection_endpoint_auth_methods_supported":  clientAuth,
 		"scopes_supported":                               scope.Known(scope.User).Names(scope.User),
 		"acr_values_supported":                           platform.ACRValues,
+		"backchannel_logout_supported":                   true,
+		"backchannel_logout_session_supported":           true,
 	}
 	if p.assertions != nil {
 		algs := make([]string, len(platform.AssertionAlgorithms))

@@ -106,7 +106,7 @@ func (p *Users) SetPassword(ctx context.Context, actor Actor, id int64, pass str
 	if err != nil {
 		return busy(err)
 	}
-	if err := p.store.SetPassword(ctx, id, hash, p.Now()); err != nil {
+	if err := p.logouts.ending(ctx, id, all, func() error { return p.store.SetPassword(ctx, id, hash, p.Now()) }); err != nil {
 		return orNotFound(err, "no user with id %d", id)
 	}
 	p.audit(ctx, actor, storage.AuditEvent{Action: storage.AuditPasswordSet, Detail: "user " + itoa(id)})
@@ -117,7 +117,7 @@ func (p *Users) SetPassword(ctx context.Context, actor Actor, id int64, pass str
 // and every token it holds (user and community tokens, refresh tokens) is
 // revoked. Apps it owns keep working.
 func (p *Users) DisableUser(ctx context.Context, actor Actor, id int64) (storage.User, error) {
-	if err := p.store.DisableUser(ctx, id, p.now()); err != nil {
+	if err := p.logouts.ending(ctx, id, all, func() error { return p.store.DisableUser(ctx, id, p.now()) }); err != nil {
 		return storage.User{}, orNotFound(err, "no user with id %d", id)
 	}
 	if _, err := p.tokens.RevokeRefreshTokens(ctx, nil, 0, id, p.now()); err != nil {

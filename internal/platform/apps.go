@@ -194,6 +194,8 @@ type Apps struct {
 	*core
 	store storage.Apps
 	cache apps
+	// out checks back-channel logout URIs by the outbound rules.
+	out *Outbound
 }
 
 // CreateApp validates a, mints its client secret and service token, and
@@ -423,6 +425,38 @@ func (p *Apps) SetPostLogoutRedirectURIs(ctx context.Context, actor Actor, id in
 	}
 	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: storage.AuditAppSettings, Detail: "post-logout redirect URIs"})
 	return p.view(a)
+}
+
+// SetBackchannelLogoutURI sets where the app is told of the end of a
+// session that signed in to it ("" for nowhere): an absolute http or https
+// URL without a fragment, at an address the server may reach.
+func (p *Apps) SetBackchannelLogoutURI(ctx context.Context, actor Actor, id int64, uri string) (AppView, error) {
+	a, err := p.updateApp(ctx, actor, id, func(a *storage.App) error {
+		if err := p.checkBackchannelURI(uri); err != nil {
+			return err
+		}
+		a.BackchannelLogoutURI = uri
+		return nil
+	})
+	if err != nil {
+		return AppView{}, err
+	}
+	p.audit(ctx, actor, storage.AuditEvent{AppID: id, Action: storage.AuditAppSettings, Detail: "back-channel logout URI"})
+	return p.view(a)
+}
+
+func (p *Apps) checkBackchannelURI(uri string) error {
+	if uri == "" {
+		return nil
+	}
+	u, err := url.Parse(uri)
+	if err == nil && u.Fragment == "" && p.out != nil {
+		err = p.out.CheckURL(uri)
+	}
+	if err != nil || u.Fragment != "" {
+		return invalid("backchannel_logout_uri", "must be an absolute http or https URL without a fragment, at an address the server may reach")
+	}
+	return nil
 }
 
 // SetAuth sets how the app authenticates at the token endpoints.

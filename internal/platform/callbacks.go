@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -251,6 +252,9 @@ var errEventGone = errors.New("the event is no longer kept")
 // attempt POSTs d to its server and checks the answer: the community's
 // code for the confirmation, "ok" for an event.
 func (c *Callbacks) attempt(ctx context.Context, d storage.Delivery) error {
+	if d.AppID != 0 {
+		return c.logout(ctx, d)
+	}
 	servers, err := c.Servers(ctx, d.CommunityID)
 	if err != nil {
 		return err
@@ -298,6 +302,30 @@ func (c *Callbacks) attempt(ctx context.Context, d storage.Delivery) error {
 	}
 	if strings.TrimSpace(string(got)) != want {
 		return fmt.Errorf("answered %q, not %q", truncate(string(got), 40), want)
+	}
+	return nil
+}
+
+// logout POSTs a logout token to an app (Back-Channel Logout §2.5): any
+// 2xx answer is a delivery.
+func (c *Callbacks) logout(ctx context.Context, d storage.Delivery) error {
+	ctx, cancel := context.WithTimeout(ctx, deliveryTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "POST", d.URL, strings.NewReader(url.Values{"logout_token": {d.Payload}}.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("User-Agent", "Latchkey back-channel logout")
+	req.Header.Set("Idempotency-Key", "delivery-"+strconv.FormatInt(d.ID, 10))
+	resp, err := c.out.Client().Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1024))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("answered %d", resp.StatusCode)
 	}
 	return nil
 }

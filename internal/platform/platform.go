@@ -191,6 +191,11 @@ func New(o Options) *Platform {
 	}}
 	p.Issuer.apis = p.APIs
 	p.Sessions = &Sessions{core: c, store: s}
+	p.Apps.out = out
+	if o.PublicURL != nil {
+		logouts := &BackChannel{core: c, sessions: s, queue: s, apps: p.Apps, signing: p.Signing, issuer: p.Issuer.URL, wake: p.Callbacks.Wake}
+		p.Users.logouts, p.Sessions.logouts = logouts, logouts
+	}
 	p.Factors = &Factors{core: c, store: s, users: s, attempts: s, proofs: s, RequireMFA: o.RequireMFA, passkeys: newPasskeys(o.PublicURL)}
 	if o.PublicURL != nil {
 		p.Factors.Issuer = o.PublicURL.Hostname()

@@ -52,6 +52,11 @@ type ClientMetadata struct {
 	// PostLogoutRedirectURIs are where the client may send a person after
 	// signing them out (OpenID Connect RP-Initiated Logout §3.1).
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
+	// BackchannelLogoutURI is where the client hears of a session's end
+	// (Back-Channel Logout §2.2); sid is always sent, so
+	// backchannel_logout_session_required is true whenever it is set.
+	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
 }
 
 // RegisteredClient is a registration as its client reads it (RFC 7591
@@ -191,7 +196,7 @@ func (m *ClientMetadata) applyTo(a *storage.App) {
 	a.Title, a.Description, a.RedirectURIs = m.title(), m.ClientURI, m.RedirectURIs
 	auth := m.auth()
 	a.AuthMethod, a.JWKS, a.JWKSURI = auth.Method, auth.JWKS, auth.JWKSURI
-	a.PostLogoutRedirectURIs = m.PostLogoutRedirectURIs
+	a.PostLogoutRedirectURIs, a.BackchannelLogoutURI = m.PostLogoutRedirectURIs, m.BackchannelLogoutURI
 	a.ClientCredentials = slices.Contains(m.GrantTypes, protocol.GrantClientCredentials)
 }
 
@@ -221,6 +226,10 @@ func (s *Registrations) Register(ctx context.Context, m ClientMetadata, initial 
 		initialHash = token.HashOf(initial)
 	}
 	kind, err := m.normalize()
+	if err == nil {
+		err = s.apps.checkBackchannelURI(m.BackchannelLogoutURI)
+		m.BackchannelLogoutSessionRequired = m.BackchannelLogoutURI != ""
+	}
 	if err != nil {
 		return RegisteredClient{}, err
 	}
@@ -302,6 +311,10 @@ func (s *Registrations) Replace(ctx context.Context, clientID int64, access stri
 		return RegisteredClient{}, err
 	}
 	kind, err := m.normalize()
+	if err == nil {
+		err = s.apps.checkBackchannelURI(m.BackchannelLogoutURI)
+		m.BackchannelLogoutSessionRequired = m.BackchannelLogoutURI != ""
+	}
 	if err != nil {
 		return RegisteredClient{}, err
 	}

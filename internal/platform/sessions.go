@@ -71,6 +71,8 @@ func WithFactor(amr []string, methods ...string) []string {
 type Sessions struct {
 	*core
 	store storage.Sessions
+	// logouts tell apps of the sessions that end.
+	logouts *BackChannel
 }
 
 // Session is a live session and its user.
@@ -159,7 +161,8 @@ var ErrNoSuchSession = &Error{Kind: NotFound, Message: "there is no such session
 
 // End ends the user's session id.
 func (p *Sessions) End(ctx context.Context, actor Actor, userID, id int64) error {
-	err := p.store.EndSession(ctx, userID, id, p.now())
+	err := p.logouts.ending(ctx, userID, func(s storage.Session) bool { return s.ID == id },
+		func() error { return p.store.EndSession(ctx, userID, id, p.now()) })
 	if errors.Is(err, storage.ErrNotFound) {
 		return ErrNoSuchSession
 	}
@@ -171,7 +174,11 @@ func (p *Sessions) End(ctx context.Context, actor Actor, userID, id int64) error
 
 // EndOthers ends every session of the user but keep, and says how many.
 func (p *Sessions) EndOthers(ctx context.Context, actor Actor, userID, keep int64) (int, error) {
-	n, err := p.store.EndOtherSessions(ctx, userID, keep, p.now())
+	var n int
+	err := p.logouts.ending(ctx, userID, func(s storage.Session) bool { return s.ID != keep }, func() (err error) {
+		n, err = p.store.EndOtherSessions(ctx, userID, keep, p.now())
+		return err
+	})
 	if err == nil && n > 0 {
 		p.audit(ctx, actor, storage.AuditEvent{Action: storage.AuditSessionEnd, Detail: itoa(int64(n)) + " other sessions"})
 	}

@@ -68,6 +68,8 @@ type Users struct {
 	*core
 	store    storage.Users
 	attempts storage.Cluster
+	// logouts tell apps of the sessions that end.
+	logouts *BackChannel
 }
 
 // CreateUser validates u, hashes the password and stores the user.
@@ -169,8 +171,11 @@ var ErrSessionEnded = &Error{Kind: NotFound, Message: "the session has ended: lo
 // Logout ends every browser session of the user: the cookies issued until
 // now and the recorded sessions.
 func (p *Users) Logout(ctx context.Context, userID int64) error {
-	return p.store.EndSessions(ctx, userID, p.Now())
+	return p.logouts.ending(ctx, userID, all, func() error { return p.store.EndSessions(ctx, userID, p.Now()) })
 }
+
+// all is every session.
+func all(storage.Session) bool { return true }
 
 // ErrWrongCredentials is the one answer to a failed login.
 var ErrWrongCredentials = &Error{Kind: Invalid, Message: "wrong login or password"}

@@ -34,6 +34,10 @@ type (
 		*platform.Sessions
 		*platform.Factors
 	}
+	authorizeServices struct {
+		*platform.Factors
+		*platform.Sessions
+	}
 	kitServices struct {
 		*platform.Users
 		*platform.Sessions

@@ -152,11 +152,17 @@ const (
 // Delivery is one POST the Callback API owes a server: the confirmation
 // (Type "confirmation", Seq 0) or the event Seq of its community.
 type Delivery struct {
-	ID          int64
+	ID int64
+	// ServerID is the community's server a Callback API delivery goes to
+	// (CommunityID's event Seq); AppID the app a back-channel logout
+	// delivery (Type "logout", its logout token the Payload) goes to, at URL.
 	ServerID    int64
+	AppID       int64
 	CommunityID int64
 	Seq         int64
 	Type        string
+	URL         string
+	Payload     string
 	Status      string // DeliveryPending, CallbackOK (delivered) or CallbackFailed
 	Attempts    int
 	NextAt      time.Time
@@ -220,6 +226,9 @@ type App struct {
 	// keys for private_key_jwt.
 	AuthMethod    string
 	JWKS, JWKSURI string
+	// BackchannelLogoutURI is where the app is told of the end of a
+	// session that signed in to it ("" for nowhere).
+	BackchannelLogoutURI string
 	// PostLogoutRedirectURIs are where the app may send a person after
 	// signing them out (RP-Initiated Logout), matched exactly.
 	PostLogoutRedirectURIs []string
@@ -721,6 +730,11 @@ type Sessions interface {
 	// EndOtherSessions ends every live session of the user but keepID and
 	// says how many it ended.
 	EndOtherSessions(ctx context.Context, userID, keepID int64, at time.Time) (int, error)
+	// AddSessionApp records that the session sid signed in to the app
+	// (once; again is no error).
+	AddSessionApp(ctx context.Context, sid string, appID int64) error
+	// SessionApps are the apps the session sid signed in to, by id.
+	SessionApps(ctx context.Context, sid string) ([]int64, error)
 }
 
 // Factors are people's second factors and recovery codes.
@@ -1006,6 +1020,11 @@ type Callbacks interface {
 	FinishDelivery(ctx context.Context, d Delivery) error
 	// Deliveries lists the community's latest deliveries, newest first.
 	Deliveries(ctx context.Context, communityID int64, limit int) ([]Delivery, error)
+	// QueueDeliveries queues deliveries to apps (AppID, Type, URL, Payload,
+	// NextAt), in one transaction.
+	QueueDeliveries(ctx context.Context, ds []Delivery) error
+	// AppDeliveries lists the app's latest deliveries, newest first.
+	AppDeliveries(ctx context.Context, appID int64, limit int) ([]Delivery, error)
 }
 
 // Audit is the log of security events.

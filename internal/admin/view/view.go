@@ -112,6 +112,8 @@ type App struct {
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
 	// Profile is the security profile the app is held to (fapi2).
 	Profile string `json:"profile,omitempty"`
+	// BackchannelLogoutURI is where the app hears of a session's end.
+	BackchannelLogoutURI string `json:"backchannel_logout_uri,omitempty"`
 }
 
 // OfApp is an app as the admin API and the command line show it.
@@ -125,7 +127,7 @@ func OfApp(v platform.AppView) App {
 	if v.JWKS != "" {
 		out.JWKS = json.RawMessage(v.JWKS)
 	}
-	out.PostLogoutRedirectURIs, out.Profile = v.PostLogoutRedirectURIs, v.Profile
+	out.PostLogoutRedirectURIs, out.Profile, out.BackchannelLogoutURI = v.PostLogoutRedirectURIs, v.Profile, v.BackchannelLogoutURI
 	if out.PostLogoutRedirectURIs == nil {
 		out.PostLogoutRedirectURIs = []string{}
 	}

@@ -17,7 +17,7 @@ import (
 const appCols = `id, owner_id, title, description, type, redirect_uris, iframe_url, iframe_scope,
 	secret_hash, secret_sealed, secret_created_at, old_secret_hash, old_secret_sealed,
 	old_secret_created_at, old_secret_expires_at, service_token_sealed, client_credentials, created_at,
-	auth_method, jwks, jwks_uri, post_logout_redirect_uris, profile`
+	auth_method, jwks, jwks_uri, post_logout_redirect_uris, profile, backchannel_logout_uri`
 
 func scanApp(row scanner) (storage.App, error) {
 	var a storage.App
@@ -27,7 +27,7 @@ func scanApp(row scanner) (storage.App, error) {
 	err := row.Scan(&a.ID, &a.OwnerID, &a.Title, &a.Description, &a.Type, &uris, &a.IFrameURL, &a.IFrameScope,
 		&secretHash, &a.Secret.Sealed, &secretCreated, &oldHash, &oldSealed,
 		&oldCreated, &oldExpires, &a.ServiceTokenSealed, &a.ClientCredentials, &created,
-		&a.AuthMethod, &a.JWKS, &a.JWKSURI, &logoutURIs, &a.Profile)
+		&a.AuthMethod, &a.JWKS, &a.JWKSURI, &logoutURIs, &a.Profile, &a.BackchannelLogoutURI)
 	if err != nil {
 		return a, err
 	}
@@ -63,7 +63,7 @@ func appArgs(a *storage.App) []any {
 	}
 	return []any{a.Title, a.Description, string(a.Type), jsonText(uris), a.IFrameURL, int64(a.IFrameScope),
 		a.Secret.Hash[:], a.Secret.Sealed, ts(a.Secret.CreatedAt), oldHash, oldSealed,
-		oldCreated, oldExpires, a.ServiceTokenSealed, a.ClientCredentials, a.AuthMethod, a.JWKS, a.JWKSURI, jsonText(logoutURIs), a.Profile}
+		oldCreated, oldExpires, a.ServiceTokenSealed, a.ClientCredentials, a.AuthMethod, a.JWKS, a.JWKSURI, jsonText(logoutURIs), a.Profile, a.BackchannelLogoutURI}
 }
 
 func (s *Store) CreateApp(ctx context.Context, a *storage.App, serviceToken storage.Token) error {
@@ -78,7 +78,7 @@ func insertApp(ctx context.Context, tx *Tx, a *storage.App, serviceToken storage
 		`INSERT INTO apps (owner_id, title, description, type, redirect_uris, iframe_url, iframe_scope,
 			secret_hash, secret_sealed, secret_created_at, old_secret_hash, old_secret_sealed,
 			old_secret_created_at, old_secret_expires_at, service_token_sealed, client_credentials,
-			auth_method, jwks, jwks_uri, post_logout_redirect_uris, profile, created_at)
+			auth_method, jwks, jwks_uri, post_logout_redirect_uris, profile, backchannel_logout_uri, created_at)
 		 VALUES (`+placeholders(1, len(args))+`) RETURNING id`, args...).Scan(&a.ID)
 	if err != nil {
 		return err
@@ -120,8 +120,8 @@ func (s *Store) writeApp(ctx context.Context, tx *Tx, a *storage.App) error {
 			secret_hash = $7, secret_sealed = $8, secret_created_at = $9, old_secret_hash = $10,
 			old_secret_sealed = $11, old_secret_created_at = $12, old_secret_expires_at = $13,
 			service_token_sealed = $14, client_credentials = $15, auth_method = $16, jwks = $17, jwks_uri = $18,
-			post_logout_redirect_uris = $19, profile = $20
-		 WHERE id = $21`, append(appArgs(a), a.ID)...)
+			post_logout_redirect_uris = $19, profile = $20, backchannel_logout_uri = $21
+		 WHERE id = $22`, append(appArgs(a), a.ID)...)
 	return s.affected(res, err)
 }
 

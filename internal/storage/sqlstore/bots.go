@@ -26,7 +26,7 @@ func addEvent(ctx context.Context, tx *Tx, e *storage.CommunityEvent) error {
 	}
 	// Each confirmed callback server that takes the type is owed it: queued
 	// in the same write.
-	_, err = tx.ExecContext(ctx, `INSERT INTO callback_deliveries (server_id, community_id, seq, type, status, attempts, next_at, last_error, updated_at)
+	_, err = tx.ExecContext(ctx, `INSERT INTO deliveries (server_id, community_id, seq, type, status, attempts, next_at, last_error, updated_at)
 		SELECT id, community_id, $1, $2, $3, 0, $4, '', $4 FROM callback_servers
 		WHERE community_id = $5 AND status = $6 AND events LIKE $7`,
 		e.Seq, e.Type, storage.DeliveryPending, ts(e.CreatedAt), e.CommunityID, storage.CallbackOK, `%"`+e.Type+`"%`)

@@ -83,6 +83,23 @@ func (s *Store) EndOtherSessions(ctx context.Context, userID, keepID int64, when
 	return int(n), s.err(err)
 }
 
+func (s *Store) AddSessionApp(ctx context.Context, sid string, appID int64) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO session_apps (sid, app_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, sid, appID)
+	return s.err(err)
+}
+
+func (s *Store) SessionApps(ctx context.Context, sid string) ([]int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT app_id FROM session_apps WHERE sid = $1 ORDER BY app_id`, sid)
+	if err != nil {
+		return nil, s.err(err)
+	}
+	ids, err := collect(rows, func(r scanner) (int64, error) {
+		var id int64
+		return id, r.Scan(&id)
+	})
+	return ids, s.err(err)
+}
+
 // ---- second factors and recovery codes
 
 const factorCols = `id, user_id, kind, name, credential_id, data, step, created_at, last_used_at`

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -77,5 +78,53 @@ func testCallbackServers(t *testing.T, s storage.Storage) {
 	}
 	if latest, _ := s.Deliveries(ctx(), community, 10); len(latest) != 0 {
 		t.Fatalf("a deleted server's deliveries: %+v", latest)
+	}
+}
+
+func testAppDeliveries(t *testing.T, s storage.Storage) {
+	u := newUser(t, s, "alice")
+	a := newApp(t, s, u.ID)
+	b := newApp(t, s, u.ID)
+	srv := storage.CallbackServer{CommunityID: 7, URL: "https://bot.example/vk", Title: "Bot", CreatorID: u.ID, Status: storage.CallbackUnconfirmed, APIVersion: "5.199"}
+	must(t, s.CreateCallbackServer(ctx(), &srv, t0))
+	must(t, s.QueueDeliveries(ctx(), []storage.Delivery{
+		{AppID: a.ID, Type: "logout", URL: "https://a.example/logout", Payload: "token-1", NextAt: t0},
+		{AppID: a.ID, Type: "logout", URL: "https://a.example/logout", Payload: "token-2", NextAt: t0},
+		{AppID: b.ID, Type: "logout", URL: "https://b.example/logout", Payload: "token-3", NextAt: t0},
+	}))
+	due, err := s.NextDeliveries(ctx(), t0, t0.Add(time.Minute), 10)
+	must(t, err)
+	// One per app (token-1 before token-2) and the server's confirmation.
+	var payloads []string
+	for _, d := range due {
+		payloads = append(payloads, d.Payload)
+		if d.Payload != "" && (d.URL == "" || d.AppID == 0 || d.ServerID != 0) {
+			t.Fatalf("a delivery to an app: %+v", d)
+		}
+	}
+	if len(due) != 3 || !slices.Contains(payloads, "token-1") || !slices.Contains(payloads, "token-3") || slices.Contains(payloads, "token-2") {
+		t.Fatalf("claimed %v, want the server's confirmation, token-1 and token-3", payloads)
+	}
+	for _, d := range due {
+		if d.AppID == a.ID {
+			d.Status, d.Attempts, d.UpdatedAt = storage.CallbackOK, 1, t0
+			must(t, s.FinishDelivery(ctx(), d))
+		}
+	}
+	next, err := s.NextDeliveries(ctx(), t0.Add(2*time.Minute), t0.Add(3*time.Minute), 10)
+	must(t, err)
+	if len(next) != 3 || !slices.ContainsFunc(next, func(d storage.Delivery) bool { return d.Payload == "token-2" }) {
+		t.Fatalf("after token-1 was delivered: %+v", next)
+	}
+	list, err := s.AppDeliveries(ctx(), a.ID, 10)
+	must(t, err)
+	if len(list) != 2 || list[0].Payload != "token-2" || list[1].Status != storage.CallbackOK {
+		t.Fatalf("AppDeliveries = %+v", list)
+	}
+	if _, err := s.DeleteApp(ctx(), a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := s.AppDeliveries(ctx(), a.ID, 10); len(list) != 0 {
+		t.Fatalf("deliveries outlived their app: %+v", list)
 	}
 }

@@ -71,6 +71,16 @@ func testSessions(t *testing.T, s storage.Storage) {
 	if len(list) != 2 || list[0].ID != a.ID || list[1].ID != b.ID {
 		t.Fatalf("ListSessions = %+v, want a (last used) then b", list)
 	}
+	// The apps a session signed in to, each once.
+	app := newApp(t, s, u.ID)
+	must(t, s.AddSessionApp(ctx(), a.SID, app.ID))
+	must(t, s.AddSessionApp(ctx(), a.SID, app.ID))
+	if ids, err := s.SessionApps(ctx(), a.SID); err != nil || !slices.Equal(ids, []int64{app.ID}) {
+		t.Fatalf("SessionApps = %v, %v", ids, err)
+	}
+	if ids, _ := s.SessionApps(ctx(), b.SID); len(ids) != 0 {
+		t.Fatalf("another session's apps: %v", ids)
+	}
 	// A session id is unique, as is its secret.
 	dup := storage.Session{Hash: a.Hash, UserID: u.ID, SID: "other", CreatedAt: t0}
 	wantErr(t, s.CreateSession(ctx(), &dup), storage.ErrConflict)

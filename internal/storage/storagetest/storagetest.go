@@ -163,6 +163,7 @@ func RunBots(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 func RunCallbacks(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 	runCases(t, newStore, []testCase{
 		{"callback servers: confirmation queued, claimed once, retried when due, deleted with their deliveries", testCallbackServers},
+		{"deliveries to apps: queued, claimed in order per app beside the servers', gone with their app", testAppDeliveries},
 	})
 }
 

@@ -30,10 +30,14 @@ type Handler struct {
 	factors Factors
 }
 
-// Factors is what the dialog asks of people's second factors.
+// Factors is what the dialog asks of people's second factors and
+// sessions.
 type Factors interface {
 	Status(ctx context.Context, userID int64) (platform.FactorStatus, error)
 	Required(u storage.User) bool
+	// SignedInTo records that a session signed in to an app, which is told
+	// when the session ends (back-channel logout).
+	SignedInTo(ctx context.Context, sid string, appID int64) error
 }
 
 // New returns the dialog's handlers.
@@ -210,6 +214,10 @@ func (h *Handler) Decide(w http.ResponseWriter, r *http.Request) {
 // or because the consent covered it (Decide's d).
 func (h *Handler) approve(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, s *platform.Session, d *oauth.Decision) {
 	req.DeviceID = h.deviceID(w, r)
+	if err := h.factors.SignedInTo(r.Context(), s.SID, req.App.ID); err != nil {
+		h.fail(w, r, req, err)
+		return
+	}
 	to, err := h.oauth.Approve(r.Context(), req, s.User, s.Authn(), httpx.ClientIP(r), d, d == nil)
 	if err != nil {
 		h.fail(w, r, req, err)
