@@ -158,7 +158,7 @@ func (e *env) rootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&e.cfg.DB, "db", e.cfg.DB, "storage: sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB (env LATCHKEY_DB)")
 	root.PersistentFlags().StringVar(&e.configFile, "config", "", "a YAML file whose keys are flag names (public-url: …); flags and env win over it (env LATCHKEY_CONFIG)")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return &UsageError{config.FlagError(cmd.Flags(), err)} })
-	root.AddCommand(e.serveCmd(), e.migrateCmd(), e.userCmd(), e.appCmd(), e.apiCmd(), e.groupCmd(), e.keysCmd(), e.versionCmd(), e.healthcheckCmd(), e.adminTokenCmd(), e.registrationTokenCmd())
+	root.AddCommand(e.serveCmd(), e.migrateCmd(), e.userCmd(), e.appCmd(), e.apiCmd(), e.groupCmd(), e.keysCmd(), e.versionCmd(), e.healthcheckCmd(), e.adminTokenCmd(), e.registrationTokenCmd(), e.upstreamCmd())
 	root.CompletionOptions.HiddenDefaultCmd = false // `latchkey completion bash|zsh|fish|powershell`
 	classify(root)
 	var collect func(*cobra.Command)
@@ -267,7 +267,8 @@ func (e *env) platform(ctx context.Context, u use) (*platform.Platform, func(), 
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
 	// Revocations reach the running servers: NOTIFY on PostgreSQL, the
 	// revocation log on SQLite.
-	p := platform.New(platform.Options{Store: store, Now: e.now, Log: log, OnRevoke: node.Announcer(e.cfg.Storage, store, log), PublicURL: e.publicURL()})
+	p := platform.New(platform.Options{Store: store, Now: e.now, Log: log, OnRevoke: node.Announcer(e.cfg.Storage, store, log), PublicURL: e.publicURL(),
+		CallbackAllow: e.cfg.CallbackTargets})
 	if u.check != nil {
 		if err := u.check(ctx, p); err != nil {
 			store.Close()

@@ -151,6 +151,10 @@ func (c *Config) BindServe(fs *pflag.FlagSet) {
 }
 
 // prefixes reads a comma-separated list of CIDR ranges or addresses.
+// Prefixes reads a comma-separated list of CIDR ranges or addresses, as
+// --callback-allow takes them.
+func Prefixes(flag, list string) ([]netip.Prefix, error) { return prefixes(flag, list) }
+
 func prefixes(flag, list string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for part := range strings.SplitSeq(list, ",") {

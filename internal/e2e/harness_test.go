@@ -115,6 +115,9 @@ type startOptions struct {
 	// localhost names the server http://localhost:PORT rather than by its
 	// address: passkeys need a host name.
 	localhost bool
+	// wrap, when set, stands between the server and its clients (a test
+	// that plays a man in the middle).
+	wrap func(http.Handler) http.Handler
 }
 
 func start(t testing.TB, so startOptions, opts ...option) *env {
@@ -147,13 +150,17 @@ func start(t testing.TB, so startOptions, opts ...option) *env {
 	// after. A request before that (a stray client of an earlier test on a
 	// reused port) is told to come back.
 	var h atomic.Pointer[node.Node]
-	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var serve http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n := h.Load(); n != nil {
 			n.ServeHTTP(w, r)
 			return
 		}
 		http.Error(w, "starting", http.StatusServiceUnavailable)
-	}))
+	})
+	if so.wrap != nil {
+		serve = so.wrap(serve)
+	}
+	ts := httptest.NewUnstartedServer(serve)
 	if useTLS {
 		ts.StartTLS()
 	} else {

@@ -114,6 +114,8 @@ type Platform struct {
 	// Sessions are the browser sessions; Factors the second factors.
 	Sessions *Sessions
 	Factors  *Factors
+	// Upstreams are the identity providers people sign in through.
+	Upstreams *Upstreams
 
 	cluster cluster
 }
@@ -192,6 +194,12 @@ func New(o Options) *Platform {
 	p.Issuer.apis = p.APIs
 	p.Sessions = &Sessions{core: c, store: s}
 	p.Apps.out = out
+	p.Upstreams = &Upstreams{core: c, store: s, users: s, out: out, RedirectURI: func(name string) string {
+		if o.PublicURL == nil {
+			return ""
+		}
+		return o.PublicURL.JoinPath("/login/upstream", name, "callback").String()
+	}}
 	if o.PublicURL != nil {
 		logouts := &BackChannel{core: c, sessions: s, queue: s, apps: p.Apps, signing: p.Signing, issuer: p.Issuer.URL, wake: p.Callbacks.Wake}
 		p.Users.logouts, p.Sessions.logouts = logouts, logouts

@@ -31,6 +31,9 @@ const (
 	AMRHardware = "hwk" // a passkey
 	AMRUser     = "user"
 	AMRMulti    = "mfa"
+	// AMRFederated: an upstream identity provider vouched for the person
+	// (counted as a password is).
+	AMRFederated = "fed"
 )
 
 // ACROf is the level a sign-in by the methods amr reached ("" for none).
@@ -40,7 +43,7 @@ func ACROf(amr []string) string {
 		return ACRPhishingResistant
 	case slices.Contains(amr, AMRMulti):
 		return ACRMultiFactor
-	case slices.Contains(amr, AMRPassword):
+	case slices.Contains(amr, AMRPassword), slices.Contains(amr, AMRFederated):
 		return ACRPassword
 	}
 	return ""

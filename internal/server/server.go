@@ -87,7 +87,7 @@ func New(d Deps) (*Server, error) {
 	}
 	s.kit = kit
 	kit.Metrics = d.Metrics
-	s.account = account.New(kit, accountServices{p.Users, p.Consents, p.Tokens, p.Messages, p.Issuer, p.Apps, p.Sessions, p.Factors}, p.Now)
+	s.account = account.New(kit, accountServices{p.Users, p.Consents, p.Tokens, p.Messages, p.Issuer, p.Apps, p.Sessions, p.Factors, p.Upstreams}, p.Now)
 	s.authorize = authorize.New(kit, s.oauth, authorizeServices{p.Factors, p.Sessions})
 	s.device = authorize.NewDevicePage(kit, p.Devices, p.Apps, p.APIs, p.Now)
 	s.console = console.New(kit, p.Apps, p.APIs, s.oauth.BlankURL(), d.PublicURL.JoinPath("/.well-known/openid-configuration").String())

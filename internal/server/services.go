@@ -33,6 +33,7 @@ type (
 		*platform.Apps
 		*platform.Sessions
 		*platform.Factors
+		*platform.Upstreams
 	}
 	authorizeServices struct {
 		*platform.Factors

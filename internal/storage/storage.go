@@ -72,6 +72,35 @@ type Session struct {
 	EndedAt    time.Time
 }
 
+// UpstreamKind is a kind of upstream identity provider.
+type UpstreamKind string
+
+// The upstreams people sign in through.
+const (
+	UpstreamOIDC UpstreamKind = "oidc" // an OpenID Provider
+	UpstreamLDAP UpstreamKind = "ldap" // an LDAP directory
+)
+
+// Upstream is an identity provider people sign in through. Config is its
+// settings (JSON, the platform's); SecretSealed its client secret or bind
+// password, sealed.
+type Upstream struct {
+	ID           int64
+	Name         string
+	Kind         UpstreamKind
+	Config       []byte
+	SecretSealed []byte
+	CreatedAt    time.Time
+}
+
+// UserLink links a local user to a person of an upstream.
+type UserLink struct {
+	UpstreamID int64
+	Subject    string
+	UserID     int64
+	CreatedAt  time.Time
+}
+
 // FactorKind is a kind of second factor.
 type FactorKind string
 
@@ -654,6 +683,12 @@ const (
 	AuditRecoveryCodeUse AuditAction = "recovery_code.use"
 	AuditRequireMFA      AuditAction = "user.require_mfa"
 	AuditSessionEnd      AuditAction = "session.end"
+	// Upstreams added and removed, users made from their people, links.
+	AuditUpstreamAdd    AuditAction = "upstream.add"
+	AuditUpstreamRemove AuditAction = "upstream.remove"
+	AuditUpstreamUser   AuditAction = "upstream.user_create"
+	AuditUpstreamLink   AuditAction = "upstream.link"
+	AuditUpstreamUnlink AuditAction = "upstream.unlink"
 )
 
 // AuditFilter selects audit events; zero fields match anything.
@@ -681,6 +716,7 @@ type Storage interface {
 	Registrations
 	Sessions
 	Factors
+	Upstreams
 	Audit
 	Cluster
 	Upkeep
@@ -735,6 +771,30 @@ type Sessions interface {
 	AddSessionApp(ctx context.Context, sid string, appID int64) error
 	// SessionApps are the apps the session sid signed in to, by id.
 	SessionApps(ctx context.Context, sid string) ([]int64, error)
+}
+
+// Upstreams are the identity providers people sign in through, and the
+// links of local users to their people.
+type Upstreams interface {
+	// CreateUpstream stores u and sets its ID. ErrConflict: the name is taken.
+	CreateUpstream(ctx context.Context, u *Upstream) error
+	// ListUpstreams lists the upstreams by name.
+	ListUpstreams(ctx context.Context) ([]Upstream, error)
+	UpstreamByName(ctx context.Context, name string) (Upstream, error)
+	// DeleteUpstream removes the upstream and its links; the users stay.
+	DeleteUpstream(ctx context.Context, name string) error
+	// LinkUser links the user to the upstream's subject. ErrConflict: that
+	// subject is linked already.
+	LinkUser(ctx context.Context, l UserLink) error
+	// LinkedUser is the user linked to the upstream's subject.
+	LinkedUser(ctx context.Context, upstreamID int64, subject string) (User, error)
+	// UserLinks are the user's links, by upstream.
+	UserLinks(ctx context.Context, userID int64) ([]UserLink, error)
+	// Unlink removes the user's link to the upstream. ErrNotFound: none.
+	Unlink(ctx context.Context, userID, upstreamID int64) error
+	// CreateLinkedUser stores u and links it to the subject, in one
+	// transaction. ErrConflict: the login is taken, or the subject linked.
+	CreateLinkedUser(ctx context.Context, u *User, l UserLink) error
 }
 
 // Factors are people's second factors and recovery codes.

@@ -133,6 +133,19 @@ func (s *Sessions) ReauthMark(request string) string {
 	return ms + "." + s.keys.Tag("reauth", ms+"|"+request)
 }
 
+// Seal seals b for the browser to keep (a cookie it can neither read nor
+// change); Unseal opens it.
+func (s *Sessions) Seal(b []byte) string { return base64.RawURLEncoding.EncodeToString(s.keys.Seal(b)) }
+
+// Unseal opens what Seal sealed.
+func (s *Sessions) Unseal(v string) ([]byte, error) {
+	sealed, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil {
+		return nil, err
+	}
+	return s.keys.Open(sealed)
+}
+
 // Vouch is a tag by which this server later recognises msg as one it
 // wrote for purpose (a form's hidden fields that must come back
 // unchanged); Vouched checks one.

@@ -257,3 +257,76 @@ func testRequireMFA(t *testing.T, s storage.Storage) {
 	}
 	wantErr(t, s.SetRequireMFA(ctx(), 999999, true), storage.ErrNotFound)
 }
+
+// RunUpstreams is the suite of storage.Upstreams: identity providers and
+// the links of users to their people.
+func RunUpstreams(t *testing.T, newStore func(t *testing.T) storage.Storage) {
+	runCases(t, newStore, []testCase{
+		{"upstreams: created, listed, found by name, removed with their links, the users kept", testUpstreams},
+		{"user links: one user per subject, created with the user in one write", testUserLinks},
+	})
+}
+
+func testUpstreams(t *testing.T, s storage.Storage) {
+	up := storage.Upstream{Name: "corp", Kind: storage.UpstreamOIDC, Config: []byte(`{"issuer":"https://id.example"}`), SecretSealed: []byte("sealed"), CreatedAt: t0}
+	must(t, s.CreateUpstream(ctx(), &up))
+	dup := storage.Upstream{Name: "corp", Kind: storage.UpstreamLDAP, Config: []byte(`{}`), SecretSealed: []byte("x"), CreatedAt: t0}
+	wantErr(t, s.CreateUpstream(ctx(), &dup), storage.ErrConflict)
+	dir := storage.Upstream{Name: "dir", Kind: storage.UpstreamLDAP, Config: []byte(`{"url":"ldap://x"}`), SecretSealed: []byte("y"), CreatedAt: t0}
+	must(t, s.CreateUpstream(ctx(), &dir))
+	list, err := s.ListUpstreams(ctx())
+	must(t, err)
+	if len(list) != 2 || list[0].Name != "corp" || list[1].Kind != storage.UpstreamLDAP || string(list[0].Config) != `{"issuer":"https://id.example"}` {
+		t.Fatalf("ListUpstreams = %+v", list)
+	}
+	got, err := s.UpstreamByName(ctx(), "dir")
+	must(t, err)
+	if got.ID != dir.ID || string(got.SecretSealed) != "y" {
+		t.Fatalf("UpstreamByName = %+v", got)
+	}
+	u := newUser(t, s, "alice")
+	must(t, s.LinkUser(ctx(), storage.UserLink{UpstreamID: up.ID, Subject: "sub-1", UserID: u.ID, CreatedAt: t0}))
+	must(t, s.DeleteUpstream(ctx(), "corp"))
+	wantErr(t, s.DeleteUpstream(ctx(), "corp"), storage.ErrNotFound)
+	_, err = s.UpstreamByName(ctx(), "corp")
+	wantErr(t, err, storage.ErrNotFound)
+	if links, _ := s.UserLinks(ctx(), u.ID); len(links) != 0 {
+		t.Fatalf("links outlived their upstream: %+v", links)
+	}
+	if _, err := s.GetUser(ctx(), u.ID); err != nil {
+		t.Fatalf("the linked user went with the upstream: %v", err)
+	}
+}
+
+func testUserLinks(t *testing.T, s storage.Storage) {
+	up := storage.Upstream{Name: "corp", Kind: storage.UpstreamOIDC, Config: []byte(`{}`), SecretSealed: []byte("s"), CreatedAt: t0}
+	must(t, s.CreateUpstream(ctx(), &up))
+	a := newUser(t, s, "alice")
+	b := newUser(t, s, "bob")
+	must(t, s.LinkUser(ctx(), storage.UserLink{UpstreamID: up.ID, Subject: "s-a", UserID: a.ID, CreatedAt: t0}))
+	wantErr(t, s.LinkUser(ctx(), storage.UserLink{UpstreamID: up.ID, Subject: "s-a", UserID: b.ID, CreatedAt: t0}), storage.ErrConflict)
+	got, err := s.LinkedUser(ctx(), up.ID, "s-a")
+	must(t, err)
+	if got != a {
+		t.Fatalf("LinkedUser = %+v, want %+v", got, a)
+	}
+	_, err = s.LinkedUser(ctx(), up.ID, "nobody")
+	wantErr(t, err, storage.ErrNotFound)
+	links, err := s.UserLinks(ctx(), a.ID)
+	must(t, err)
+	if len(links) != 1 || links[0].Subject != "s-a" || links[0].UpstreamID != up.ID {
+		t.Fatalf("UserLinks = %+v", links)
+	}
+	wantErr(t, s.Unlink(ctx(), b.ID, up.ID), storage.ErrNotFound)
+	must(t, s.Unlink(ctx(), a.ID, up.ID))
+	nu := storage.User{Login: "carol", FirstName: "Carol", CreatedAt: t0}
+	must(t, s.CreateLinkedUser(ctx(), &nu, storage.UserLink{UpstreamID: up.ID, Subject: "s-c", CreatedAt: t0}))
+	if got, err := s.LinkedUser(ctx(), up.ID, "s-c"); err != nil || got.ID != nu.ID || got.Login != "carol" {
+		t.Fatalf("the user created linked: %+v %v", got, err)
+	}
+	// A taken login stores neither the user nor the link.
+	taken := storage.User{Login: "alice", CreatedAt: t0}
+	wantErr(t, s.CreateLinkedUser(ctx(), &taken, storage.UserLink{UpstreamID: up.ID, Subject: "s-d", CreatedAt: t0}), storage.ErrConflict)
+	_, err = s.LinkedUser(ctx(), up.ID, "s-d")
+	wantErr(t, err, storage.ErrNotFound)
+}

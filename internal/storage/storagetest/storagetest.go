@@ -35,6 +35,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"registrations", RunRegistrations},
 		{"sessions", RunSessions},
 		{"factors", RunFactors},
+		{"upstreams", RunUpstreams},
 		{"audit", RunAudit},
 		{"cluster", RunCluster},
 		{"upkeep", RunUpkeep},

@@ -70,6 +70,16 @@ type Platform interface {
 	AddPasskey(ctx context.Context, actor platform.Actor, u storage.User, state, browser string, answer []byte, name string) ([]string, error)
 	BeginPasskeyLogin(ctx context.Context, u *storage.User, browser string) (platform.Ceremony, error)
 	PasskeyLogin(ctx context.Context, actor platform.Actor, u *storage.User, state, browser string, answer []byte) (storage.User, []string, error)
+
+	// Upstreams (platform.Upstreams).
+	All(ctx context.Context) ([]platform.UpstreamView, error)
+	Begin(ctx context.Context, name string) (string, platform.UpstreamFlow, error)
+	Finish(ctx context.Context, f platform.UpstreamFlow, state, code string) (platform.Identity, error)
+	SignIn(ctx context.Context, id platform.Identity) (storage.User, error)
+	Link(ctx context.Context, actor platform.Actor, userID int64, id platform.Identity) error
+	Unlink(ctx context.Context, actor platform.Actor, userID int64, name string) error
+	Linked(ctx context.Context, userID int64) (map[string]bool, error)
+	LDAPLogin(ctx context.Context, login, password string) (storage.User, error)
 }
 
 //go:embed templates/*.html
@@ -137,13 +147,23 @@ type loginView struct {
 	Login string
 	// Passkeys: "Sign in with a passkey" is offered.
 	Passkeys bool
+	// Upstreams are the OpenID Providers to sign in with.
+	Upstreams []string
 }
 
 // loginView is the login page's view; the page may then fetch a passkey
 // ceremony (passkeyCSP, set on w).
-func (h *Handler) loginView(w http.ResponseWriter, next, login string) loginView {
+func (h *Handler) loginView(w http.ResponseWriter, r *http.Request, next, login string) loginView {
 	web.SetCSP(w, passkeyCSP)
-	return loginView{Next: next, Login: login, Passkeys: h.p.PasskeysOff() == ""}
+	v := loginView{Next: next, Login: login, Passkeys: h.p.PasskeysOff() == ""}
+	if ups, err := h.p.All(r.Context()); err == nil {
+		for _, u := range ups {
+			if u.Kind == storage.UpstreamOIDC {
+				v.Upstreams = append(v.Upstreams, u.Name)
+			}
+		}
+	}
+	return v
 }
 
 // LoginForm shows the login page, the login filled in when the app that
@@ -154,7 +174,7 @@ func (h *Handler) LoginForm(w http.ResponseWriter, r *http.Request) {
 	if u, err := url.Parse(next); err == nil && u.Path == "/authorize" {
 		hint = u.Query().Get("login_hint")
 	}
-	h.pages.login.Render(w, r, http.StatusOK, web.Page{Title: "Log in"}, h.loginView(w, next, hint))
+	h.pages.login.Render(w, r, http.StatusOK, web.Page{Title: "Log in"}, h.loginView(w, r, next, hint))
 }
 
 // Login checks the credentials. Every attempt is counted before the
@@ -164,13 +184,13 @@ func (h *Handler) LoginForm(w http.ResponseWriter, r *http.Request) {
 // failures and gives the address its attempt back.
 func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 	if err := h.ParsePost(w, r); err != nil {
-		h.pages.login.Render(w, r, http.StatusForbidden, web.Page{Title: "Log in", Error: err.Error()}, h.loginView(w, web.LocalNext(r.PostForm.Get("next")), ""))
+		h.pages.login.Render(w, r, http.StatusForbidden, web.Page{Title: "Log in", Error: err.Error()}, h.loginView(w, r, web.LocalNext(r.PostForm.Get("next")), ""))
 		return
 	}
 	login := strings.TrimSpace(r.PostForm.Get("login"))
 	next := web.LocalNext(r.PostForm.Get("next"))
 	fail := func(status int, msg string) {
-		h.pages.login.Render(w, r, status, web.Page{Title: "Log in", Error: msg}, h.loginView(w, next, login))
+		h.pages.login.Render(w, r, status, web.Page{Title: "Log in", Error: msg}, h.loginView(w, r, next, login))
 	}
 	keys := []counted{{"ip:" + httpx.ClientIP(r), loginFailuresPerIP}, {"login:" + strings.ToLower(login), loginFailuresPerLogin}}
 	if device := h.Sessions.Device(r, login); device != "" {
@@ -192,6 +212,10 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 	u, err := h.p.Authenticate(r.Context(), login, r.PostForm.Get("password"))
 	switch {
 	case errors.Is(err, platform.ErrWrongCredentials):
+		// Not a local password: perhaps a directory's.
+		if h.ldapLogin(w, r, login, r.PostForm.Get("password"), next, fail) {
+			return
+		}
 		h.Metrics.Login(metrics.LoginFailed)
 		fail(http.StatusUnauthorized, "Wrong login or password.")
 		return

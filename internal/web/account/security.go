@@ -16,6 +16,11 @@ type factorRow struct {
 	Name, Added, LastUse string
 }
 
+type upstreamRow struct {
+	Name         string
+	OIDC, Linked bool
+}
+
 type sessionRow struct {
 	ID                      int64
 	Device, Address, SeenAt string
@@ -37,6 +42,9 @@ type securityView struct {
 	Enrol bool
 	// Stale: the session signed in too long ago to change sign-in methods.
 	Stale bool
+	// Upstreams are the identity providers, and whether the person is
+	// linked to each.
+	Upstreams []upstreamRow
 	Next  string
 }
 
@@ -54,6 +62,8 @@ var securityNotices = map[string]string{
 	"ended":    "Session ended.",
 	"others":   "Every other session ended.",
 	"recovery": "New recovery codes made: the old ones no longer work.",
+	"linked":   "Account linked: you can sign in with it.",
+	"unlinked": "Account unlinked.",
 }
 
 // Security shows the security page.
@@ -95,6 +105,19 @@ func (h *Handler) security(w http.ResponseWriter, r *http.Request, s *platform.S
 	if st.App != nil {
 		row := rowOf(*st.App)
 		v.App = &row
+	}
+	ups, err := h.p.All(ctx)
+	if err != nil {
+		h.Fail(w, r, err)
+		return
+	}
+	linked, err := h.p.Linked(ctx, s.User.ID)
+	if err != nil {
+		h.Fail(w, r, err)
+		return
+	}
+	for _, u := range ups {
+		v.Upstreams = append(v.Upstreams, upstreamRow{Name: u.Name, OIDC: u.Kind == storage.UpstreamOIDC, Linked: linked[u.Name]})
 	}
 	for _, x := range sessions {
 		v.Sessions = append(v.Sessions, sessionRow{ID: x.ID, Device: x.Device, Address: x.Address,

@@ -241,7 +241,7 @@ func (h *Handler) PasskeyOptions(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) Passkey(w http.ResponseWriter, r *http.Request) {
 	next := web.LocalNext(r.FormValue("next"))
 	fail := func(status int, msg string) {
-		h.pages.login.Render(w, r, status, web.Page{Title: "Log in", Error: msg}, h.loginView(w, next, ""))
+		h.pages.login.Render(w, r, status, web.Page{Title: "Log in", Error: msg}, h.loginView(w, r, next, ""))
 	}
 	if err := h.ParsePost(w, r); err != nil {
 		fail(http.StatusForbidden, err.Error())
