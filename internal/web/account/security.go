@@ -45,7 +45,7 @@ type securityView struct {
 	// Upstreams are the identity providers, and whether the person is
 	// linked to each.
 	Upstreams []upstreamRow
-	Next  string
+	Next      string
 }
 
 func rowOf(f storage.Factor) factorRow {
