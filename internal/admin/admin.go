@@ -42,6 +42,7 @@ type Deps struct {
 	Tokens      Tokens
 	APIs        APIs
 	Factors     Factors
+	Upstreams   Upstreams
 }
 
 // Admin checks admin tokens and reads the audit log (platform.Admin).
@@ -87,6 +88,9 @@ func New(d Deps, log *slog.Logger) *API {
 		"GET /admin/v1/tokens":                               a.listTokens,
 		"DELETE /admin/v1/tokens/{hash}":                     a.revokeToken,
 		"GET /admin/v1/audit":                                a.audit,
+		"POST /admin/v1/upstreams":                           a.createUpstream,
+		"GET /admin/v1/upstreams":                            a.listUpstreams,
+		"DELETE /admin/v1/upstreams/{name}":                  a.deleteUpstream,
 	}
 	for pattern, h := range routes {
 		a.mux.Handle(pattern, a.handle(h))

@@ -195,6 +195,23 @@ func testAdminAPI(t *testing.T, e *env) {
 	if status, _ := c.do("DELETE", "/admin/v1/users/{id}/factors", nil, 999999); status != 404 {
 		t.Fatalf("resetting no such user's factors: %d", status)
 	}
+	// Upstreams: a directory added, listed without its password, removed.
+	if status, m := c.do("POST", "/admin/v1/upstreams", map[string]any{"name": "dir", "kind": "ldap", "url": "ldaps://ldap.example",
+		"bind_dn": "cn=reader,dc=example,dc=org", "bind_password": "reader-secret", "base_dn": "dc=example,dc=org"}); status != 201 || m["filter"] != "(uid={login})" {
+		t.Fatalf("add an upstream: %d %v", status, m)
+	}
+	if status, m := c.do("POST", "/admin/v1/upstreams", map[string]any{"name": "bad", "kind": "ldap", "url": "http://x"}); status != 422 {
+		t.Fatalf("a bad upstream: %d %v", status, m)
+	}
+	if status, m := c.do("GET", "/admin/v1/upstreams", nil); status != 200 || len(m["upstreams"].([]any)) != 1 || strings.Contains(fmt.Sprint(m), "reader-secret") {
+		t.Fatalf("list upstreams: %d %v", status, m)
+	}
+	if status, _ := c.do("DELETE", "/admin/v1/upstreams/{name}", nil, "dir"); status != 204 {
+		t.Fatalf("remove an upstream: %d", status)
+	}
+	if status, _ := c.do("DELETE", "/admin/v1/upstreams/{name}", nil, "dir"); status != 404 {
+		t.Fatalf("remove it again: %d", status)
+	}
 
 	// Apps: the app created works.
 	status, app := c.do("POST", "/admin/v1/apps", map[string]any{"owner_id": uid, "title": "Automated", "type": "web",

@@ -32,7 +32,7 @@ func (s *Server) adminRoutes() http.Handler {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.Handle("/admin/v1/", admin.New(admin.Deps{Admin: s.deps.Platform.Admin, Users: s.deps.Platform.Users, Apps: s.deps.Platform.Apps, Communities: s.deps.Platform.Communities, Tokens: s.deps.Platform.Tokens, APIs: s.deps.Platform.APIs, Factors: s.deps.Platform.Factors}, s.deps.Log))
+	mux.Handle("/admin/v1/", admin.New(admin.Deps{Admin: s.deps.Platform.Admin, Users: s.deps.Platform.Users, Apps: s.deps.Platform.Apps, Communities: s.deps.Platform.Communities, Tokens: s.deps.Platform.Tokens, APIs: s.deps.Platform.APIs, Factors: s.deps.Platform.Factors, Upstreams: s.deps.Platform.Upstreams}, s.deps.Log))
 	return mux
 }
 
