@@ -52,6 +52,9 @@ type User struct {
 	RequireMFA bool
 }
 
+// SessionLifetime is how long a browser session lasts at most.
+const SessionLifetime = 30 * 24 * time.Hour
+
 // Session is a person signed in on one browser. The cookie holds a secret
 // whose SHA-256 is Hash; SID is the session's id as apps see it.
 type Session struct {

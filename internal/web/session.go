@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"latchkey/internal/httpx"
+	"latchkey/internal/storage"
 	"latchkey/internal/token"
 )
 
 const (
 	sessionCookie = "lk_session"
 	csrfCookie    = "lk_csrf"
-	sessionTTL    = 30 * 24 * time.Hour
+	sessionTTL    = storage.SessionLifetime
 )
 
 // Sessions are signed cookies: "<user id>.<issued, Unix ms>.<secret>.<tag>",

@@ -280,6 +280,27 @@ func (s *Store) DeleteExpired(ctx context.Context, codesBefore, tokensBefore, re
 	// A revoked grant's record outlives the writes it could race (they
 	// take milliseconds) by as long as revoked tokens are kept.
 	_, err = s.w.ExecContext(ctx, `DELETE FROM revoked_grants WHERE family IN (SELECT family FROM revoked_grants WHERE revoked_at < $1 LIMIT $2)`, ts(revokedBefore), limit)
+	if err != nil {
+		return codes, tokens, s.err(err)
+	}
+	for _, q := range []struct {
+		sql    string
+		before time.Time
+	}{
+		// Sessions that ended, kept as long as revoked tokens are; those
+		// never ended are over SessionLifetime after they began.
+		{`DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE ended_at <> 0 AND ended_at < $1 LIMIT $2)`, revokedBefore},
+		{`DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE created_at < $1 LIMIT $2)`, codesBefore.Add(-storage.SessionLifetime)},
+		// Deliveries done with (delivered or given up on).
+		{`DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE status <> 'pending' AND updated_at < $1 LIMIT $2)`, revokedBefore},
+	} {
+		if _, err := s.w.ExecContext(ctx, q.sql, ts(q.before), limit); err != nil {
+			return codes, tokens, s.err(err)
+		}
+	}
+	// The apps of sessions no longer kept.
+	_, err = s.w.ExecContext(ctx, `DELETE FROM session_apps WHERE sid IN (SELECT sa.sid FROM session_apps sa
+		WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.sid = sa.sid) LIMIT $1)`, limit)
 	return codes, tokens, s.err(err)
 }
 

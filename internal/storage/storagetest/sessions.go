@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -16,6 +17,7 @@ func RunSessions(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 	runCases(t, newStore, []testCase{
 		{"sessions: created, read with their user, touched, raised, listed", testSessions},
 		{"sessions: ended one by one, all others, by logout, password and disabling", testEndSessions},
+		{"sessions: those ended long ago, or older than their lifetime, deleted with their apps", testDeleteOldSessions},
 	})
 }
 
@@ -329,4 +331,34 @@ func testUserLinks(t *testing.T, s storage.Storage) {
 	wantErr(t, s.CreateLinkedUser(ctx(), &taken, storage.UserLink{UpstreamID: up.ID, Subject: "s-d", CreatedAt: t0}), storage.ErrConflict)
 	_, err = s.LinkedUser(ctx(), up.ID, "s-d")
 	wantErr(t, err, storage.ErrNotFound)
+}
+
+func testDeleteOldSessions(t *testing.T, s storage.Storage) {
+	u := newUser(t, s, "alice")
+	app := newApp(t, s, u.ID)
+	now := t0.Add(storage.SessionLifetime + time.Hour)
+	ended := newSession(t, s, u.ID, "ended", now.Add(-3*time.Hour))
+	must(t, s.EndSession(ctx(), u.ID, ended.ID, now.Add(-3*time.Hour)))
+	old := newSession(t, s, u.ID, "old", t0)
+	live := newSession(t, s, u.ID, "live", now.Add(-time.Hour))
+	for _, ss := range []storage.Session{ended, old, live} {
+		must(t, s.AddSessionApp(ctx(), ss.SID, app.ID))
+	}
+	if _, _, err := s.DeleteExpired(ctx(), now, now.Add(-2*time.Hour), now.Add(-2*time.Hour), 100); err != nil {
+		t.Fatal(err)
+	}
+	for _, ss := range []storage.Session{ended, old} {
+		if _, _, err := s.SessionUser(ctx(), ss.Hash); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("session %s kept: %v", ss.SID, err)
+		}
+		if ids, _ := s.SessionApps(ctx(), ss.SID); len(ids) != 0 {
+			t.Errorf("session %s's apps kept", ss.SID)
+		}
+	}
+	if _, _, err := s.SessionUser(ctx(), live.Hash); err != nil {
+		t.Errorf("the live session was deleted: %v", err)
+	}
+	if ids, _ := s.SessionApps(ctx(), live.SID); len(ids) != 1 {
+		t.Error("the live session's apps were deleted")
+	}
 }

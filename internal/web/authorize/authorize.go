@@ -214,9 +214,13 @@ func (h *Handler) Decide(w http.ResponseWriter, r *http.Request) {
 // or because the consent covered it (Decide's d).
 func (h *Handler) approve(w http.ResponseWriter, r *http.Request, req *oauth.AuthorizeRequest, s *platform.Session, d *oauth.Decision) {
 	req.DeviceID = h.deviceID(w, r)
-	if err := h.factors.SignedInTo(r.Context(), s.SID, req.App.ID); err != nil {
-		h.fail(w, r, req, err)
-		return
+	if req.App.BackchannelLogoutURI != "" {
+		// Only an app that can be told of the session's end needs the
+		// write that remembers it signed in.
+		if err := h.factors.SignedInTo(r.Context(), s.SID, req.App.ID); err != nil {
+			h.fail(w, r, req, err)
+			return
+		}
 	}
 	to, err := h.oauth.Approve(r.Context(), req, s.User, s.Authn(), httpx.ClientIP(r), d, d == nil)
 	if err != nil {
