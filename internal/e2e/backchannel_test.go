@@ -97,8 +97,18 @@ func testBackChannelLogout(t *testing.T, e *env) {
 	u := e.user("lena", "")
 	rcv := newLogoutReceiver(t)
 	rp := e.oidcClient(u.ID)
-	if _, err := e.P.Apps.SetBackchannelLogoutURI(ctx, platform.CLI, mustID(t, rp.id), rcv.srv.URL+"/logout"); err != nil {
-		t.Fatal(err)
+	// The app's owner sets the URL in the console.
+	ob := e.browser()
+	ob.get(e.URL + "/login")
+	ob.login("lena", "password-lena")
+	ob.get(e.URL + "/apps/" + rp.id)
+	ob.submit(ob.formWith("backchannel_logout_uri"), map[string]string{"backchannel_logout_uri": rcv.srv.URL + "/logout"})
+	if a, err := e.P.Apps.LookupApp(ctx, mustID(t, rp.id)); err != nil || a.BackchannelLogoutURI != rcv.srv.URL+"/logout" || !strings.Contains(ob.page, "Back-channel logout saved") {
+		t.Fatalf("the console's back-channel logout URL: %+v %v", a.BackchannelLogoutURI, err)
+	}
+	ob.submit(ob.formWith("backchannel_logout_uri"), map[string]string{"backchannel_logout_uri": "javascript:alert(1)"})
+	if ob.status != http.StatusUnprocessableEntity {
+		t.Fatalf("a javascript: back-channel URL: %d", ob.status)
 	}
 	other := e.oidcClient(u.ID) // an app without a back-channel URI: told nothing
 	signIn := func() (*browser, string) {

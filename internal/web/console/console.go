@@ -29,6 +29,7 @@ type Platform interface {
 	NewServiceToken(ctx context.Context, actor platform.Actor, id int64) (platform.AppView, error)
 	SetClientCredentials(ctx context.Context, actor platform.Actor, id int64, on bool) (platform.AppView, error)
 	SetAuth(ctx context.Context, actor platform.Actor, id int64, auth platform.ClientAuth) (platform.AppView, error)
+	SetBackchannelLogoutURI(ctx context.Context, actor platform.Actor, id int64, uri string) (platform.AppView, error)
 	DeleteApp(ctx context.Context, actor platform.Actor, id int64) (platform.AppView, error)
 	AuditOf(ctx context.Context, actor platform.Actor, appID int64, limit int) ([]storage.AuditEvent, error)
 }
@@ -153,6 +154,7 @@ var notices = map[string]string{
 	"new-service-token":  "New service token generated. The previous token no longer works.",
 	"client-credentials": "Client credentials flow switched.",
 	"authentication":     "Client authentication saved.",
+	"backchannel-logout": "Back-channel logout saved.",
 }
 
 // ownedApp reads {id} and loads the app for its owner, answering 404 or 403
@@ -311,6 +313,8 @@ func (h *Handler) AppAction(w http.ResponseWriter, r *http.Request) {
 			auth.JWKS, auth.JWKSURI = strings.TrimSpace(r.PostForm.Get("jwks")), strings.TrimSpace(r.PostForm.Get("jwks_uri"))
 		}
 		_, err = h.p.SetAuth(ctx, a, id, auth)
+	case "backchannel-logout":
+		_, err = h.p.SetBackchannelLogoutURI(ctx, a, id, strings.TrimSpace(r.PostForm.Get("backchannel_logout_uri")))
 	case "delete":
 		if _, err = h.p.DeleteApp(ctx, a, id); err == nil {
 			http.Redirect(w, r, "/apps", http.StatusSeeOther)

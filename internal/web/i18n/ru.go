@@ -530,4 +530,8 @@ var russian = map[string]string{
 	"Name: is taken.":                                                                          "Имя: уже занято.",
 	"Name: must be 1 to 32 lowercase Latin letters, digits and '-'.":                           "Имя: от 1 до 32 строчных латинских букв, цифр и «-».",
 	"Url: must be ldap://HOST[:PORT] or ldaps://HOST[:PORT].":                                  "Url: должен быть ldap://HOST[:PORT] или ldaps://HOST[:PORT].",
+	"Back-channel logout":                                                                      "Выход по обратному каналу",
+	"Back-channel logout saved.":                                                               "Выход по обратному каналу сохранён.",
+	"Back-channel logout URL":                                                                  "Адрес выхода по обратному каналу",
+	"When a person who signed in to the app ends their session, Latchkey POSTs a <code>logout_token</code> (OpenID Connect Back-Channel Logout) to this URL.": "Когда человек, вошедший в приложение, завершает сеанс, Latchkey отправляет POST-запрос с <code>logout_token</code> (OpenID Connect Back-Channel Logout) на этот адрес.",
 }
