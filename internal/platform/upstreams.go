@@ -10,6 +10,7 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -123,20 +124,11 @@ func (p *Upstreams) AddOIDC(ctx context.Context, actor Actor, name string, c Ups
 	}
 	if len(c.Scopes) == 0 {
 		c.Scopes = []string{oidc.ScopeOpenID, "profile", "email"}
-	} else if !slicesContains(c.Scopes, oidc.ScopeOpenID) {
+	} else if !slices.Contains(c.Scopes, oidc.ScopeOpenID) {
 		c.Scopes = append([]string{oidc.ScopeOpenID}, c.Scopes...)
 	}
 	c.URL, c.BindDN, c.BaseDN, c.Filter = "", "", "", ""
 	return p.add(ctx, actor, name, storage.UpstreamOIDC, c, clientSecret)
-}
-
-func slicesContains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // All is every upstream, by name.
