@@ -38,7 +38,7 @@ func TestLiveClientsApart(t *testing.T) {
 		t.Fatalf("%d results:\n%s", len(results), log.String())
 	}
 	for _, r := range results {
-		if r.Requests == 0 || r.Errors != 0 || !strings.Contains(r.Note, "server)") {
+		if r.Requests == 0 || r.Errors != 0 || !strings.Contains(r.Note, "server)") || r.ServerCPU <= 0 {
 			t.Fatalf("%s: %+v\n%s", r.Name, r, log.String())
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"syscall"
 	"time"
 
 	"latchkey/internal/platform"
@@ -19,15 +18,14 @@ import (
 // directly, through a bare httputil.ReverseProxy on its own listener, and
 // through Latchkey's gateway with a token check; and forward
 // authentication's /oauth/check, and a bare handler given the same request
-// and answering as it does, without checking anything. Each result's note is the process's CPU
-// per operation (server, upstream and clients share the process): a
-// scenario's difference from the direct one is the proxy's own CPU.
+// and answering as it does, without checking anything. The upstream's CPU is
+// not the server's (see cpu.go): the proxies' figures are their own.
 var gatewayScenarios = []string{"upstream", "proxy-bare", "gateway", "check-bare", "check"}
 
 // gateway runs the scenarios of gatewayScenarios that o asks for.
 func (t *target) gateway(ctx context.Context, o Options) []Result {
 	body := []byte(`{"items":[1,2,3]}`)
-	up, stopUp, err := listen(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	up, stopUp, err := listenAs("upstream", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(body)
 	}))
@@ -110,32 +108,22 @@ func (t *target) gateway(ctx context.Context, o Options) []Result {
 		if !o.runs(sc.key) {
 			continue
 		}
-		cpu0 := processCPU()
-		r := drive(ctx, sc.name, o.Concurrency, o.Duration, newClient(), sc.do)
-		if r.Requests > 0 {
-			r.Note = fmt.Sprintf("%.1f µs CPU/op (server, upstream and clients)", float64(processCPU()-cpu0)/float64(time.Microsecond)/float64(r.Requests))
-		}
-		results = append(results, r)
+		results = append(results, drive(ctx, sc.name, o.Concurrency, o.Duration, newClient(), sc.do))
 	}
 	return results
 }
 
-// listen serves h on a loopback port of its own: its URL, and how to stop it.
-func listen(h http.Handler) (string, func(), error) {
+// listen serves h as the server's, on a loopback port of its own: its URL,
+// and how to stop it.
+func listen(h http.Handler) (string, func(), error) { return listenAs("server", h) }
+
+// listenAs is listen with the CPU of h counted as side's (see cpu.go).
+func listenAs(side string, h http.Handler) (string, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
+	as(side, func() { go srv.Serve(ln) })
 	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
-}
-
-// processCPU is the CPU time this process has used, user and system.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -176,7 +176,14 @@ func (t *target) liveAPI(ctx context.Context, o Options, name string, l liveToke
 		run = RunLiveJob
 	}
 	runtime.GC()
+	var cpu *cpuMeter
+	if o.LiveClients != nil {
+		cpu = meterCPU() // in this process, the server alone
+	}
 	r, err := run(ctx, j)
+	if cpu != nil {
+		r.ServerCPU = cpu.serverCPU()
+	}
 	if err != nil {
 		return Result{Name: name, Errors: 1, Note: err.Error()}
 	}

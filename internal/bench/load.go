@@ -23,7 +23,18 @@ type Result struct {
 	Errors   int
 	Elapsed  time.Duration
 	P50, P99 time.Duration
-	Note     string // what else was measured (memory, cache hits)
+	// ServerCPU is the CPU the server used over the run (see cpu.go), or
+	// 0 when it was not measured.
+	ServerCPU time.Duration
+	Note      string // what else was measured (memory, cache hits)
+}
+
+// CPUPerOp is the server's CPU per completed operation, or 0.
+func (r Result) CPUPerOp() time.Duration {
+	if r.Requests == 0 {
+		return 0
+	}
+	return r.ServerCPU / time.Duration(r.Requests)
 }
 
 // PerSecond is the completed operations per second.
@@ -66,11 +77,13 @@ func drivePaced(ctx context.Context, name string, concurrency int, d time.Durati
 	lat := make([][]time.Duration, concurrency)
 	var errs atomic.Int64
 	var wg sync.WaitGroup
+	cpu := meterCPU()
 	start := time.Now()
 	for w := range concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			asClient()
 			c := clients[w]
 			samples := make([]time.Duration, 0, 1<<14)
 			for k := 0; ctx.Err() == nil; k++ {
@@ -100,12 +113,13 @@ func drivePaced(ctx context.Context, name string, concurrency int, d time.Durati
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	serverCPU := cpu.serverCPU()
 	var all []time.Duration
 	for _, s := range lat {
 		all = append(all, s...)
 	}
 	slices.Sort(all)
-	r := Result{Name: name, Requests: len(all), Errors: int(errs.Load()), Elapsed: elapsed}
+	r := Result{Name: name, Requests: len(all), Errors: int(errs.Load()), Elapsed: elapsed, ServerCPU: serverCPU}
 	if len(all) > 0 {
 		r.P50 = all[len(all)/2]
 		r.P99 = all[len(all)*99/100]
@@ -113,12 +127,28 @@ func drivePaced(ctx context.Context, name string, concurrency int, d time.Durati
 	return r
 }
 
-// Print writes results as a table.
+// Print writes results as a table: beside each rate, the server's CPU per
+// operation and its ratio to the bare handler's per request, when the run
+// measured one (the figure that holds on shared cores, where rates move
+// with whatever else runs).
 func Print(w io.Writer, results []Result) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\t ops\t ops/s\t p50\t p99\t errors\t")
+	var bare time.Duration
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t %d\t %.0f\t %s\t %s\t %d\t", r.Name, r.Requests, r.PerSecond(), round(r.P50), round(r.P99), r.Errors)
+		if r.Name == bareName {
+			bare = r.CPUPerOp()
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\t ops\t ops/s\t p50\t p99\t server CPU/op\t ×bare\t errors\t")
+	for _, r := range results {
+		cpu, ratio := "-", "-"
+		if c := r.CPUPerOp(); c > 0 {
+			cpu = fmt.Sprintf("%.1fµs", float64(c)/float64(time.Microsecond))
+			if bare > 0 {
+				ratio = fmt.Sprintf("%.2f", float64(c)/float64(bare))
+			}
+		}
+		fmt.Fprintf(tw, "%s\t %d\t %.0f\t %s\t %s\t %s\t %s\t %d\t", r.Name, r.Requests, r.PerSecond(), round(r.P50), round(r.P99), cpu, ratio, r.Errors)
 		if r.Note != "" {
 			fmt.Fprintf(tw, " %s", r.Note)
 		}

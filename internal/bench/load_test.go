@@ -25,11 +25,15 @@ func TestRunMeasuresEveryScenario(t *testing.T) {
 		if r.Requests == 0 || r.Errors != 0 || r.P50 <= 0 || r.P99 < r.P50 {
 			t.Fatalf("%s: %+v", r.Name, r)
 		}
+		// The upstream called directly involves no server of ours.
+		if r.ServerCPU <= 0 && !strings.HasPrefix(r.Name, "sqlite  upstream") {
+			t.Fatalf("%s: no server CPU measured: %+v", r.Name, r)
+		}
 	}
 	var out bytes.Buffer
 	Print(&out, results)
 	for _, want := range []string{"sqlite  api: account.getAppPermissions", "sqlite  client credentials tokens", "sqlite  authorization code flows", "sqlite  refresh grants", "sqlite  api: DPoP-bound", "client credentials tokens for an API (jwt)", "introspection by an API",
-		"bare httputil.ReverseProxy", "gateway: token checked, proxied", "forward authentication: /oauth/check", "µs CPU/op", "ops/s"} {
+		"bare httputil.ReverseProxy", "gateway: token checked, proxied", "forward authentication: /oauth/check", "server CPU/op", "×bare", "ops/s"} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("table lacks %q:\n%s", want, out.String())
 		}
