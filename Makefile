@@ -44,3 +44,4 @@ fuzz:
 bench:
 	./scripts/with-postgres $(GO) test -run '^$$' -bench . -benchmem ./...
 	./scripts/with-postgres sh -c '$(GO) run ./cmd/latchkey-bench --postgres "$$LATCHKEY_TEST_POSTGRES"'
+	@tmp=$$(mktemp -d) && $(GO) build -o "$$tmp/latchkey" ./cmd/latchkey && $(GO) run ./cmd/latchkey-bench -startup "$$tmp/latchkey"; s=$$?; rm -rf "$$tmp"; exit $$s

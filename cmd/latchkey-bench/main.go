@@ -50,6 +50,8 @@ func run(args []string) error {
 	job := fs.Bool("live-job", false, "run one live scenario's clients, as read in JSON on standard input, and write the result in JSON (how the tool runs them apart from the server)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server and clients, but not the live scenarios' clients with -live-clients-apart) to this file")
 	traceFile := fs.String("trace", "", "write an execution trace of the whole run to this file (which clients: as for -cpuprofile), for go tool trace: where goroutines wait")
+	startup := fs.String("startup", "", "instead of the scenarios: start this latchkey binary -startup-runs times on a migrated SQLite database and report the median time to its first /healthz 200, its CPU by then, and its memory after 2s idle")
+	startupRuns := fs.Int("startup-runs", 7, "with -startup: how many starts")
 	idle := fs.Int("idle-polls", 0, "instead of the scenarios: open this many waiting Bots Long Poll requests and report the CPU and memory they cost")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -99,6 +101,14 @@ func run(args []string) error {
 	}
 	if *apart {
 		o.LiveClients = spawnJob
+	}
+	if *startup != "" {
+		report, err := bench.Startup(ctx, *startup, *startupRuns, 2*time.Second)
+		if err != nil {
+			return err
+		}
+		fmt.Println(report)
+		return nil
 	}
 	if *idle > 0 {
 		report, err := bench.IdlePolls(ctx, o, *idle, 10*time.Second)

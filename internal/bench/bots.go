@@ -168,8 +168,11 @@ func rssBytes() int64 { return procStatus("VmRSS") }
 
 // procStatus is a size in bytes from the process's status (Linux):
 // VmRSS, its resident set now, or VmHWM, its peak.
-func procStatus(field string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
+func procStatus(field string) int64 { return procStatusOf("self", field) }
+
+// procStatusOf is a field of /proc/PROC/status, in bytes (0 when absent).
+func procStatusOf(proc, field string) int64 {
+	b, err := os.ReadFile("/proc/" + proc + "/status")
 	if err != nil {
 		return 0
 	}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +78,23 @@ func TestLiveScenariosStopWhenTheClientsFail(t *testing.T) {
 	}
 	if len(results) != 1 || results[0].Errors != 1 || !strings.Contains(results[0].Note, "no clients here") || results[0].PerSecond() != 0 {
 		t.Fatalf("got %+v", results)
+	}
+}
+
+// Startup starts a real latchkey binary and reads its figures from /proc.
+func TestStartup(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "latchkey")
+	if out, err := exec.Command("go", "build", "-o", bin, "latchkey/cmd/latchkey").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	report, err := Startup(context.Background(), bin, 2, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(report, "first /healthz 200 after") || !strings.Contains(report, "MiB") {
+		t.Fatalf("report: %s", report)
+	}
+	if _, err := Startup(context.Background(), filepath.Join(t.TempDir(), "none"), 1, 0); err == nil {
+		t.Fatal("a missing binary measured")
 	}
 }
