@@ -95,9 +95,6 @@ func New(d Deps) (*Server, error) {
 	s.embed = embed.New(kit, p.Apps, p.Consents, cfg.ImplicitTokenTTL, d.PublicURL)
 	s.gateway = &gateway.Gateway{APIs: p.APIs, Tokens: p.Tokens, Log: d.Log, PublicURL: d.PublicURL, Now: p.Now, UpstreamTimeout: cfg.UpstreamTimeout,
 		Metrics: d.Metrics, Tracer: d.Tracer}
-	if err := kit.Err(); err != nil {
-		return nil, err // a page's template is broken
-	}
 	s.handler = httpx.TrustProxies(cfg.Proxies, httpx.Observe(d.Log, httpx.NewMetrics(d.Metrics.Registry), d.Tracer, s.routes(), apiRoutes...))
 	s.admin = httpx.Observe(d.Log, nil, d.Tracer, s.adminRoutes()) // logged, not counted: /metrics is the main listener's traffic
 	return s, nil

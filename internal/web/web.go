@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"latchkey/internal/httpx"
@@ -104,10 +105,8 @@ type Kit struct {
 	// iframe apps and the widget show; Errors the error page.
 	Consent *Template[ConsentView]
 	Errors  *Template[ErrorView]
-	// broken are the templates that failed to parse (Err); made, every
-	// template made (CheckPages).
-	broken []error
-	made   []page
+	// made are every template made (Err, CheckPages).
+	made []page
 	// Lang is the language of a browser that states no preference.
 	Lang i18n.Lang
 	// Metrics counts logins and throttled requests (nil: none).
@@ -123,8 +122,7 @@ func (k *Kit) Throttle(name string, window time.Duration) *Throttle {
 	return NewThrottle(k.users, name, k.Now, window)
 }
 
-// NewKit builds the kit and parses the pages it shows itself; a broken
-// template is reported by Err.
+// NewKit builds the kit and makes the pages it shows itself.
 func NewKit(keys *token.Keyring, now func() time.Time, log *slog.Logger, secureCookies bool, users Users) (*Kit, error) {
 	k := &Kit{Log: log, users: users, Lang: i18n.English, Now: now,
 		Sessions: &Sessions{keys: keys, now: now, secure: secureCookies}}
@@ -143,49 +141,67 @@ func NewKit(keys *token.Keyring, now func() time.Time, log *slog.Logger, secureC
 	}
 	k.Consent = NewTemplate[ConsentView](k, templateFiles, "consent")
 	k.Errors = NewTemplate[ErrorView](k, templateFiles, "error")
-	return k, k.Err()
+	return k, nil
 }
 
-// Err reports the templates that failed to parse, so far: the server
-// checks it once every package has made its pages, and does not start
-// with a broken one.
-func (k *Kit) Err() error { return errors.Join(k.broken...) }
+// Err parses every page made so far that has not been parsed yet and
+// reports those that fail. The server does not call it: pages are parsed
+// when first shown, so that a node starts without parsing pages it may
+// never show; the tests do (CheckPages), so that none is broken.
+func (k *Kit) Err() error {
+	var errs []error
+	for _, t := range k.made {
+		for _, l := range i18n.All {
+			if _, err := t.parsed(l); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // Template is one page: its template, in templates/<name>.html of the
 // package that serves it, parsed with the layout once per language (its t
-// and th functions translate into that language), and the type of its
-// view, which every Render of it passes.
+// and th functions translate into that language) the first time it is
+// shown in that language, and the type of its view, which every Render of
+// it passes.
 type Template[V any] struct {
 	kit    *Kit
 	name   string
-	byLang map[i18n.Lang]*template.Template
+	byLang map[i18n.Lang]func() (*template.Template, error)
 }
 
-// NewTemplate parses the page name from files, the serving package's
-// embedded templates. A broken or missing template is the kit's error
-// (Err).
+// NewTemplate makes the page name from files, the serving package's
+// embedded templates.
 func NewTemplate[V any](k *Kit, files fs.FS, name string) *Template[V] {
-	t := &Template[V]{kit: k, name: name, byLang: map[i18n.Lang]*template.Template{}}
+	t := &Template[V]{kit: k, name: name, byLang: map[i18n.Lang]func() (*template.Template, error){}}
 	k.made = append(k.made, t)
 	for _, l := range i18n.All {
-		fm := template.FuncMap{"t": l.T, "th": l.HTML}
-		for name, f := range funcs {
-			fm[name] = f
-		}
-		parsed, err := template.New(name).Funcs(fm).ParseFS(templateFiles, "templates/layout.html")
-		if err == nil {
-			parsed, err = parsed.ParseFS(files, "templates/"+name+".html")
-		}
-		if err != nil {
-			k.broken = append(k.broken, fmt.Errorf("web: template %s: %w", name, err))
-			continue
-		}
-		t.byLang[l] = parsed
+		t.byLang[l] = sync.OnceValues(func() (*template.Template, error) {
+			fm := template.FuncMap{"t": l.T, "th": l.HTML}
+			for name, f := range funcs {
+				fm[name] = f
+			}
+			parsed, err := template.New(name).Funcs(fm).ParseFS(templateFiles, "templates/layout.html")
+			if err == nil {
+				parsed, err = parsed.ParseFS(files, "templates/"+name+".html")
+			}
+			if err != nil {
+				return nil, fmt.Errorf("web: template %s (%s): %w", name, l, err)
+			}
+			return parsed, nil
+		})
 	}
 	return t
 }
 
-func (t *Template[V]) lang(l i18n.Lang) *template.Template { return t.byLang[l] }
+func (t *Template[V]) parsed(l i18n.Lang) (*template.Template, error) {
+	parse := t.byLang[l]
+	if parse == nil {
+		return nil, fmt.Errorf("web: template %s: no language %q", t.name, l)
+	}
+	return parse()
+}
 
 // String is the page's name, for the log.
 func (t *Template[V]) String() string { return t.name }
@@ -233,7 +249,7 @@ var funcs = template.FuncMap{
 
 // page is a Template of any view.
 type page interface {
-	lang(i18n.Lang) *template.Template
+	parsed(i18n.Lang) (*template.Template, error)
 	String() string
 	// zero renders the page in l with a zero view, signed out.
 	zero(l i18n.Lang) error
@@ -241,16 +257,16 @@ type page interface {
 
 func (t *Template[V]) zero(l i18n.Lang) error {
 	var v V
-	tmpl := t.lang(l)
-	if tmpl == nil {
-		return errors.New("it did not parse")
+	tmpl, err := t.parsed(l)
+	if err != nil {
+		return err
 	}
 	if err := tmpl.ExecuteTemplate(io.Discard, "layout", Page{Lang: l, User: &storage.User{}, View: v}); err != nil {
 		return fmt.Errorf("signed in: %w", err)
 	}
 	// Signed out, a page for the signed in alone may fail on the absent
 	// user, and nothing else.
-	err := tmpl.ExecuteTemplate(io.Discard, "layout", Page{Lang: l, View: v})
+	err = tmpl.ExecuteTemplate(io.Discard, "layout", Page{Lang: l, View: v})
 	if err != nil && !strings.Contains(err.Error(), "nil pointer evaluating *storage.User.") {
 		return fmt.Errorf("signed out: %w", err)
 	}
@@ -304,9 +320,9 @@ func (k *Kit) render(w http.ResponseWriter, r *http.Request, status int, t page,
 			Href: "/lang?" + url.Values{"to": {string(l)}, "next": {here}}.Encode()})
 	}
 	var buf bytes.Buffer
-	tmpl := t.lang(p.Lang)
-	if tmpl == nil {
-		k.Log.ErrorContext(r.Context(), "render: the template did not parse", "template", t)
+	tmpl, err := t.parsed(p.Lang)
+	if err != nil {
+		k.Log.ErrorContext(r.Context(), "render: the template did not parse", "template", t, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
