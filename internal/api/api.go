@@ -115,6 +115,7 @@ type Call struct {
 	ints     map[string]int64
 	lists    map[string][]int64
 	strs     map[string]string
+	params   params // the request's, kept with the Call for the next
 }
 
 // Int returns an Int parameter and whether it was given.
@@ -140,6 +141,8 @@ type Platform interface {
 	AppUserCount(ctx context.Context, appID int64) (int64, error)
 	// CheckBinding checks a DPoP-bound token's presentation (RFC 9449).
 	CheckBinding(ctx context.Context, t storage.Token, dpopScheme bool, proof, method, target, raw string) error
+	// DPoPNonce is the nonce for a DPoP client's next proofs.
+	DPoPNonce() string
 	// Nodes is how many nodes share the limits (platform.Heartbeat): each
 	// enforces its share.
 	Nodes() int
@@ -176,20 +179,23 @@ const maxBody = 1 << 20
 // ServeHTTP answers every call with HTTP 200 and the VK envelope.
 func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	ps, err := parseParams(w, r)
-	if err != nil {
-		d.write(w, r, name, ps, nil, ErrParam("body"))
-		return
-	}
 	c := calls.Get().(*Call)
-	resp, err := d.call(w, r, c, name, ps)
-	d.write(w, r, name, ps, resp, err)
-	*c = Call{}
+	ps, err := parseParams(w, r, c.params[:0])
+	if err == nil {
+		var resp any
+		resp, err = d.call(w, r, c, name, ps)
+		d.write(w, r, name, ps, resp, err)
+	} else {
+		d.write(w, r, name, ps, nil, ErrParam("body"))
+	}
+	clear(ps) // no parameter (a token) stays behind in the pool
+	*c = Call{params: ps[:0]}
 	calls.Put(c)
 }
 
-// calls recycles Call values: one per API request otherwise.
-var calls = sync.Pool{New: func() any { return new(Call) }}
+// calls recycles Call values, and the room for their parameters: one of
+// each per API request otherwise.
+var calls = sync.Pool{New: func() any { return &Call{params: make(params, 0, 8)} }}
 
 // params are a request's parameters in order, the form body's before the
 // query's (as net/http's Request.Form has them), kept in a slice: a call
@@ -226,8 +232,8 @@ func (p params) appendPairs(s string) params {
 	return p
 }
 
-func parseParams(w http.ResponseWriter, r *http.Request) (params, error) {
-	ps := make(params, 0, 8)
+// parseParams appends r's parameters to ps.
+func parseParams(w http.ResponseWriter, r *http.Request, ps params) (params, error) {
 	if r.Method == http.MethodPost {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -261,7 +267,7 @@ func (d *Dispatcher) call(w http.ResponseWriter, r *http.Request, c *Call, name 
 	if v == "" {
 		return nil, ErrNoVersion
 	}
-	*c = Call{Ctx: r.Context(), Version: v, Now: d.Now()}
+	*c = Call{Ctx: r.Context(), Version: v, Now: d.Now(), params: c.params}
 	raw, dpopScheme := ps.Get("access_token"), false
 	if raw == "" {
 		raw, dpopScheme = httpx.Credential(r.Header.Get("Authorization"))
@@ -289,7 +295,9 @@ func (d *Dispatcher) call(w http.ResponseWriter, r *http.Request, c *Call, name 
 			return nil, err // logged by write, as a failure or a client gone
 		}
 		if t.JKT != "" || dpopScheme {
-			// RFC 9449 §7: a bound token only with its key's fresh proof.
+			// RFC 9449 §7: a bound token only with its key's fresh proof;
+			// §9: the nonce for the next (which spares a storage write).
+			w.Header()["Dpop-Nonce"] = []string{d.P.DPoPNonce()}
 			err := d.P.CheckBinding(r.Context(), t, dpopScheme, r.Header.Get("DPoP"), r.Method, d.PublicURL+r.URL.Path, raw)
 			var be *platform.ErrBinding
 			if errors.As(err, &be) {
@@ -514,10 +522,18 @@ func (d *Dispatcher) write(w http.ResponseWriter, r *http.Request, name string, 
 	h := w.Header()
 	h["Content-Type"] = jsonType
 	h["Cache-Control"] = noStore
-	h["Content-Length"] = []string{strconv.Itoa(buf.Len())}
+	if buf.Len() > smallAnswer {
+		h["Content-Length"] = []string{strconv.Itoa(buf.Len())}
+	}
 	w.WriteHeader(http.StatusOK)
 	w.Write(buf.Bytes())
 }
+
+// smallAnswer is how long an answer net/http sends with a Content-Length
+// it counts itself (written whole, before the handler returns: it holds
+// 2048 bytes before it would chunk): those need no header of ours, which
+// costs two allocations.
+const smallAnswer = 2000
 
 var (
 	jsonType = []string{"application/json; charset=utf-8"}

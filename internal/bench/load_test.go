@@ -20,8 +20,8 @@ func TestRunMeasuresEveryScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(results) != 17 {
-		t.Fatalf("%d results, want bare, api, DPoP api, client credentials (built-in, an API's opaque and JWT), introspection by an API, code flows, refreshes, VK ID code flows and refreshes, bots, and the gateway's five", len(results))
+	if len(results) != 18 {
+		t.Fatalf("%d results, want bare, api, DPoP api (without and with nonces), client credentials (built-in, an API's opaque and JWT), introspection by an API, code flows, refreshes, VK ID code flows and refreshes, bots, and the gateway's five", len(results))
 	}
 	for _, r := range results {
 		if r.Requests == 0 || r.Errors != 0 || r.P50 <= 0 || r.P99 < r.P50 {
@@ -34,7 +34,7 @@ func TestRunMeasuresEveryScenario(t *testing.T) {
 	}
 	var out bytes.Buffer
 	Print(&out, results)
-	for _, want := range []string{"sqlite  api: account.getAppPermissions", "sqlite  client credentials tokens", "sqlite  authorization code flows", "sqlite  refresh grants", "sqlite  api: DPoP-bound", "client credentials tokens for an API (jwt)", "introspection by an API",
+	for _, want := range []string{"sqlite  api: account.getAppPermissions", "sqlite  client credentials tokens", "sqlite  authorization code flows", "sqlite  refresh grants", "sqlite  api: DPoP-bound", "proofs with the node's nonce", "client credentials tokens for an API (jwt)", "introspection by an API",
 		"bare httputil.ReverseProxy", "gateway: token checked, proxied", "forward authentication: /oauth/check", "server CPU/op", "×bare", "ops/s"} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("table lacks %q:\n%s", want, out.String())

@@ -66,7 +66,7 @@ type Options struct {
 }
 
 // Scenarios are the names Options.Only takes.
-var Scenarios = append([]string{"bare", "api", "dpop", "client-credentials", "api-tokens", "api-jwt", "api-introspect", "code", "refresh", "vkid-code", "vkid-refresh", "bots"},
+var Scenarios = append([]string{"bare", "api", "dpop", "dpop-nonce", "client-credentials", "api-tokens", "api-jwt", "api-introspect", "code", "refresh", "vkid-code", "vkid-refresh", "bots"},
 	append(gatewayScenarios, "live")...)
 
 func (o Options) runs(key string) bool { return len(o.Only) == 0 || slices.Contains(o.Only, key) }
@@ -95,7 +95,7 @@ func Run(ctx context.Context, o Options, log io.Writer) ([]Result, error) {
 			key string
 			run func(context.Context, Options) Result
 		}{
-			{"api", t.api}, {"dpop", t.dpopAPI}, {"client-credentials", t.clientCredentials},
+			{"api", t.api}, {"dpop", t.dpopAPI}, {"dpop-nonce", t.dpopNonceAPI}, {"client-credentials", t.clientCredentials},
 			{"api-tokens", t.apiTokens(storage.TokenOpaque)}, {"api-jwt", t.apiTokens(storage.TokenJWT)}, {"api-introspect", t.apiIntrospect}, {"code", t.codeFlow},
 			{"refresh", t.refresh}, {"vkid-code", t.vkidCodeFlow}, {"vkid-refresh", t.vkidRefresh}, {"bots", t.botEvents},
 		} {
@@ -554,10 +554,22 @@ func (t *target) rotations(ctx context.Context, o Options, name, device string, 
 // dpopAPI: the API path with DPoP-bound tokens (RFC 9449): each call
 // carries a fresh proof, signed by the worker (ES256), which the server
 // checks and records (its jti), next to the bearer API scenario.
-func (t *target) dpopAPI(ctx context.Context, o Options) Result {
+func (t *target) dpopAPI(ctx context.Context, o Options) Result { return t.dpopCalls(ctx, o, false) }
+
+// dpopNonceAPI is dpopAPI with each proof carrying the nonce of the
+// answer before it (RFC 9449 §9), which the node remembers in memory.
+func (t *target) dpopNonceAPI(ctx context.Context, o Options) Result {
+	return t.dpopCalls(ctx, o, true)
+}
+
+func (t *target) dpopCalls(ctx context.Context, o Options, nonced bool) Result {
+	name := "api: DPoP-bound account.getAppPermissions"
+	if nonced {
+		name += ", proofs with the node's nonce"
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
 	if err != nil {
-		return Result{Name: "api: DPoP-bound", Errors: 1}
+		return Result{Name: name, Errors: 1}
 	}
 	signer := dpop.NewSigner(key, jose.ES256)
 	tokens := make([]string, max(o.Tokens, 1))
@@ -565,27 +577,43 @@ func (t *target) dpopAPI(ctx context.Context, o Options) Result {
 		raw, _, err := t.p.Tokens.IssueToken(ctx, storage.Token{Kind: token.User, AppID: t.app.ID, UserID: t.user.ID,
 			Scope: 1 << 16, Flow: storage.FlowCode, JKT: signer.JKT()}, 0)
 		if err != nil {
-			return Result{Name: "api: DPoP-bound", Errors: 1}
+			return Result{Name: name, Errors: 1}
 		}
 		tokens[i] = raw
 	}
 	target := t.base + "/method/account.getAppPermissions"
 	want := []byte(`{"response":65536}`)
 	calls := make([]int, o.Concurrency)
+	nonces := make([]string, o.Concurrency) // per worker: the last answer's
 	// jtis unique across runs on one database: a prefix of the run's, then
 	// the worker and its count.
 	run := rand32()[:12]
-	return drive(ctx, "api: DPoP-bound account.getAppPermissions", o.Concurrency, o.Duration, newClient(), func(ctx context.Context, w int, c *http.Client) error {
+	return drive(ctx, name, o.Concurrency, o.Duration, newClient(), func(ctx context.Context, w int, c *http.Client) error {
 		calls[w]++
 		tok := tokens[(w*7919+calls[w])%len(tokens)]
-		proof, err := signer.Proof("GET", target, tok, run+"-"+strconv.Itoa(w)+"-"+strconv.Itoa(calls[w]), time.Now())
+		proof, err := signer.ProofWithNonce("GET", target, tok, run+"-"+strconv.Itoa(w)+"-"+strconv.Itoa(calls[w]), nonces[w], time.Now())
 		if err != nil {
 			return err
 		}
 		req, _ := http.NewRequestWithContext(ctx, "GET", target+"?v=5.199", nil)
 		req.Header.Set("Authorization", "DPoP "+tok)
 		req.Header.Set("DPoP", proof)
-		return expect(c, req, want)
+		resp, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		if nonced {
+			nonces[w] = resp.Header.Get("DPoP-Nonce")
+		}
+		if resp.StatusCode != 200 || !bytes.HasPrefix(body, want) {
+			return fmt.Errorf("%w: %d %.100s", errBadAnswer, resp.StatusCode, body)
+		}
+		return nil
 	})
 }
 

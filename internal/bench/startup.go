@@ -31,7 +31,7 @@ func Startup(ctx context.Context, binary string, runs int, idle time.Duration) (
 	defer os.RemoveAll(dir)
 	env := append(os.Environ(), "LATCHKEY_SECRET=startup-secret-"+rand32())
 	var ready, cpu []time.Duration
-	var rss []int64
+	var rss, anon []int64
 	for i := range runs {
 		db := "sqlite:" + filepath.Join(dir, fmt.Sprint(i, ".db"))
 		migrate := exec.CommandContext(ctx, binary, "migrate", "--db", db)
@@ -39,26 +39,29 @@ func Startup(ctx context.Context, binary string, runs int, idle time.Duration) (
 		if out, err := migrate.CombinedOutput(); err != nil {
 			return "", fmt.Errorf("bench: %s migrate: %w: %s", binary, err, out)
 		}
-		r, c, m, err := startOnce(ctx, binary, db, env, idle)
+		r, c, m, a, err := startOnce(ctx, binary, db, env, idle)
 		if err != nil {
 			return "", err
 		}
-		ready, cpu, rss = append(ready, r), append(cpu, c), append(rss, m)
+		ready, cpu, rss, anon = append(ready, r), append(cpu, c), append(rss, m), append(anon, a)
 	}
 	slices.Sort(ready)
 	slices.Sort(cpu)
 	slices.Sort(rss)
-	return fmt.Sprintf("start-up (median of %d, SQLite, migrated): first /healthz 200 after %v (min %v, max %v), %v CPU to get there; RSS after %v idle %.1f MiB",
-		runs, round(ready[runs/2]), round(ready[0]), round(ready[runs-1]), round(cpu[runs/2]), idle, float64(rss[runs/2])/(1<<20)), nil
+	slices.Sort(anon)
+	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
+	return fmt.Sprintf("start-up (median of %d, SQLite, migrated): first /healthz 200 after %v (min %v, max %v), %v CPU to get there; "+
+		"RSS after %v idle %.1f MiB, of which %.1f MiB the process's own (RssAnon) and the rest the binary's pages it has touched (RssFile, shared and reclaimable)",
+		runs, round(ready[runs/2]), round(ready[0]), round(ready[runs-1]), round(cpu[runs/2]), idle, mib(rss[runs/2]), mib(anon[runs/2])), nil
 }
 
 // startOnce starts the server, waits for its first 200 from /healthz, and
 // returns how long that took, the process's CPU by then, and its resident
-// memory after idle.
-func startOnce(ctx context.Context, binary, db string, env []string, idle time.Duration) (time.Duration, time.Duration, int64, error) {
+// memory after idle: all of it, and its anonymous part.
+func startOnce(ctx context.Context, binary, db string, env []string, idle time.Duration) (ready, cpu time.Duration, rss, anon int64, err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	addr := ln.Addr().String()
 	ln.Close()
@@ -68,7 +71,7 @@ func startOnce(ctx context.Context, binary, db string, env []string, idle time.D
 	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}, Timeout: time.Second}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	for {
@@ -80,25 +83,25 @@ func startOnce(ctx context.Context, binary, db string, env []string, idle time.D
 			}
 		}
 		if time.Since(start) > 10*time.Second {
-			return 0, 0, 0, fmt.Errorf("bench: %s serve gave no /healthz 200 in 10s: %v\n%s", binary, err, stderr.String())
+			return 0, 0, 0, 0, fmt.Errorf("bench: %s serve gave no /healthz 200 in 10s: %v\n%s", binary, err, stderr.String())
 		}
 		time.Sleep(200 * time.Microsecond)
 	}
-	ready := time.Since(start)
-	cpu, err := procCPU(cmd.Process.Pid)
-	if err != nil {
-		return 0, 0, 0, err
+	ready = time.Since(start)
+	if cpu, err = procCPU(cmd.Process.Pid); err != nil {
+		return 0, 0, 0, 0, err
 	}
 	select {
 	case <-time.After(idle):
 	case <-ctx.Done():
-		return 0, 0, 0, ctx.Err()
+		return 0, 0, 0, 0, ctx.Err()
 	}
-	rss := procStatusOf(strconv.Itoa(cmd.Process.Pid), "VmRSS")
+	pid := strconv.Itoa(cmd.Process.Pid)
+	rss, anon = procStatusOf(pid, "VmRSS"), procStatusOf(pid, "RssAnon")
 	if rss == 0 {
-		return 0, 0, 0, fmt.Errorf("bench: no VmRSS for %s serve", binary)
+		return 0, 0, 0, 0, fmt.Errorf("bench: no VmRSS for %s serve", binary)
 	}
-	return ready, cpu, rss, nil
+	return ready, cpu, rss, anon, nil
 }
 
 // procCPU is a process's user and system CPU, from /proc/PID/stat.

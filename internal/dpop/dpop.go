@@ -49,6 +49,9 @@ type Proof struct {
 	// JTI is the proof's unique id, to refuse a second use of.
 	JTI string
 	IAT time.Time
+	// Nonce is the proof's nonce, if it has one: the server's, for the
+	// caller to check (RFC 9449 §8).
+	Nonce string
 }
 
 // Error is a refused proof, with why.
@@ -118,7 +121,7 @@ func (v *Verifier) Verify(proof, method, target string, now time.Time, accessTok
 	if err != nil || !k.verify(proof[:len(header)+1+len(payload)], sig) {
 		return Proof{}, refuse("the signature does not verify with the header's key")
 	}
-	return Proof{JKT: k.jkt, JTI: c.JTI, IAT: time.Unix(c.IAT, 0)}, nil
+	return Proof{JKT: k.jkt, JTI: c.JTI, IAT: time.Unix(c.IAT, 0), Nonce: c.Nonce}, nil
 }
 
 // checkClaims decodes a proof's claims and checks them against the
@@ -321,11 +324,16 @@ func (s *Signer) JKT() string {
 // Proof signs a proof for method and target at iat with jti, bound to
 // accessToken when it is not "".
 func (s *Signer) Proof(method, target, accessToken, jti string, iat time.Time) (string, error) {
+	return s.ProofWithNonce(method, target, accessToken, jti, "", iat)
+}
+
+// ProofWithNonce is Proof carrying the server's nonce, when it is not "".
+func (s *Signer) ProofWithNonce(method, target, accessToken, jti, nonce string, iat time.Time) (string, error) {
 	signer, err := jose.NewSigner(s.key, (&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt"))
 	if err != nil {
 		return "", err
 	}
-	c := claims{JTI: jti, HTM: method, HTU: target, IAT: iat.Unix()}
+	c := claims{JTI: jti, HTM: method, HTU: target, IAT: iat.Unix(), Nonce: nonce}
 	if accessToken != "" {
 		c.ATH = TokenHash(accessToken)
 	}

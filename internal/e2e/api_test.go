@@ -245,6 +245,11 @@ func testEnvelopeAndTokenErrors(t *testing.T, e *apiEnv) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A small answer's length is counted by net/http, a large one's by
+		// the dispatcher: the envelope is never chunked.
+		if resp.ContentLength <= 0 || len(resp.TransferEncoding) != 0 {
+			t.Fatalf("Content-Length %d, Transfer-Encoding %v", resp.ContentLength, resp.TransferEncoding)
+		}
 		if m := e.envelope(resp); m["response"] == nil {
 			t.Fatalf("%v", m)
 		}

@@ -96,6 +96,55 @@ func testDPoP(t *testing.T, e *env) {
 			t.Errorf("%s: error %d %q, want 5 naming %q", name, code, msg, c.want)
 		}
 	}
+	// Every answer to a DPoP call carries this node's nonce (RFC 9449 §9):
+	// a proof with it is remembered by the node, in memory, once.
+	withNonce := func(jti, nonce string) (int, string, string) {
+		p, err := key.ProofWithNonce("GET", api, tok, jti, nonce, e.Clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("GET", api+"?v=5.199", nil)
+		req.Header.Set("Authorization", "DPoP "+tok)
+		req.Header.Set("DPoP", p)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := resp.Header.Get("DPoP-Nonce")
+		code, msg := apiError(e.envelope(resp))
+		return code, msg, next
+	}
+	_, _, nonce := withNonce("nonce-0", "")
+	if nonce == "" {
+		t.Fatal("a DPoP call's answer has no DPoP-Nonce")
+	}
+	if code, msg, _ := withNonce("nonce-1", nonce); code != 0 {
+		t.Fatalf("a proof with the server's nonce: error %d %s", code, msg)
+	}
+	if code, msg, again := withNonce("nonce-2", "made-up"); code != 5 || !strings.Contains(msg, "use_dpop_nonce") || again != nonce {
+		t.Fatalf("a proof with a made-up nonce: error %d %q, nonce %q", code, msg, again)
+	}
+	if code, msg, _ := withNonce("nonce-1", nonce); code != 5 || !strings.Contains(msg, "jti") {
+		t.Fatalf("a proof with a nonce, again: error %d %q", code, msg)
+	}
+	// The token endpoint refuses a nonce not its own with use_dpop_nonce
+	// and the one to use, which a client sends again (oauth4webapi does).
+	stale, err := key.ProofWithNonce("POST", e.URL+"/access_token", "", "nonce-3", "made-up", e.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", e.URL+"/access_token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, url.QueryEscape(app.ClientSecret))
+	req.Header.Set("DPoP", stale)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 || resp.Header.Get("DPoP-Nonce") != nonce {
+		t.Fatalf("the token endpoint with a made-up nonce: %d, DPoP-Nonce %q", resp.StatusCode, resp.Header.Get("DPoP-Nonce"))
+	}
 	// The refresh token is bound to the key as well.
 	rt := m["refresh_token"].(string)
 	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
@@ -113,10 +162,10 @@ func testDPoP(t *testing.T, e *env) {
 		t.Fatalf("a malformed proof: %d %v", status, m)
 	}
 	bearer := app.ServiceToken
-	req, _ := http.NewRequest("GET", e.URL+"/method/secure.checkToken?v=5.199&token=x", nil)
+	req, _ = http.NewRequest("GET", e.URL+"/method/secure.checkToken?v=5.199&token=x", nil)
 	req.Header.Set("Authorization", "DPoP "+bearer)
 	req.Header.Set("DPoP", proof(key, "GET", e.URL+"/method/secure.checkToken", bearer))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ func (g *Gateway) Check(w http.ResponseWriter, r *http.Request) {
 		return (&url.URL{Scheme: original.Scheme, Host: original.Host, Path: original.Path}).String()
 	}
 	rel := "/" + strings.TrimPrefix(strings.TrimPrefix(original.Path, mustPath(api.Identifier)), "/")
-	caller, rf := g.check(r, api, target, method, rel)
+	caller, rf := g.check(w, r, api, target, method, rel)
 	if rf != nil {
 		g.Metrics.Gateway(api.Identifier, metrics.GatewayCheck, rf.status)
 		refuse(w, rf)

@@ -47,6 +47,7 @@ type APIs interface {
 type Tokens interface {
 	CheckAccessToken(ctx context.Context, raw string) (storage.Token, error)
 	CheckBinding(ctx context.Context, t storage.Token, dpopScheme bool, proof, method, target, raw string) error
+	DPoPNonce() string
 }
 
 // Gateway serves /api/<slug>/… and /oauth/check.
@@ -126,7 +127,7 @@ type refusal struct {
 // check checks the request's token for api, at the request's target URL
 // (the htu of a DPoP proof, made only when one is checked), with the route
 // rules for method and path.
-func (g *Gateway) check(r *http.Request, api *storage.API, target func() string, method, path string) (Caller, *refusal) {
+func (g *Gateway) check(w http.ResponseWriter, r *http.Request, api *storage.API, target func() string, method, path string) (Caller, *refusal) {
 	metadata := g.metadataURL(api)
 	raw, dpopScheme := httpx.Credential(r.Header.Get("Authorization"))
 	scheme := "Bearer"
@@ -149,8 +150,14 @@ func (g *Gateway) check(r *http.Request, api *storage.API, target func() string,
 		return Caller{}, invalid("the token is not for this API")
 	}
 	if t.JKT != "" || dpopScheme {
+		// The nonce for the client's next proofs (RFC 9449 §9), on the
+		// answer whatever it is.
+		w.Header().Set("DPoP-Nonce", g.Tokens.DPoPNonce())
 		err := g.Tokens.CheckBinding(r.Context(), t, dpopScheme, r.Header.Get("DPoP"), method, target(), raw)
 		var be *platform.ErrBinding
+		if errors.As(err, &be) && be.UseNonce {
+			return Caller{}, &refusal{http.StatusUnauthorized, `DPoP error="use_dpop_nonce", error_description="` + be.Reason + `"`, be.Reason}
+		}
 		if errors.As(err, &be) {
 			return Caller{}, invalid(be.Reason)
 		}
@@ -272,7 +279,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	status := 0 // the answer's, counted once it is known
 	defer func() { g.Metrics.Gateway(api.Identifier, metrics.GatewayProxy, status) }()
 	target := func() string { return g.PublicURL.JoinPath(r.URL.Path).String() }
-	caller, rf := g.check(r, api, target, r.Method, "/"+tail)
+	caller, rf := g.check(w, r, api, target, r.Method, "/"+tail)
 	if rf != nil {
 		status = rf.status
 		refuse(w, rf)

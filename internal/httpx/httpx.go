@@ -135,8 +135,9 @@ func Observe(log *slog.Logger, m *Metrics, tracer trace.Tracer, next http.Handle
 		if !saneID(id) {
 			id = newID()
 		}
-		w.Header()["X-Request-Id"] = []string{id}
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		rec.id[0] = id
+		w.Header()["X-Request-Id"] = rec.id[:]
 		var span trace.Span
 		if tracer != nil {
 			ctx := r.Context()
@@ -237,6 +238,8 @@ type recorder struct {
 	http.ResponseWriter
 	status int
 	wrote  bool
+	// id backs the X-Request-Id header's value: one allocation less.
+	id [1]string
 }
 
 func (r *recorder) WriteHeader(code int) {

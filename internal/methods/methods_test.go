@@ -48,6 +48,8 @@ func (f *fake) CheckToken(ctx context.Context, raw string) (storage.Token, error
 func (f *fake) TokenUsed(token.Hash, time.Time)                    {}
 func (f *fake) AppUserCount(context.Context, int64) (int64, error) { return 0, nil }
 func (f *fake) Nodes() int                                         { return 1 }
+func (f *fake) DPoPNonce() string                                  { return "" }
+
 func (f *fake) CheckBinding(context.Context, storage.Token, bool, string, string, string, string) error {
 	return nil
 }

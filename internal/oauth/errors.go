@@ -21,6 +21,9 @@ type Error struct {
 	Status int
 	// Redirect: the error may be sent to the verified redirect URI.
 	Redirect bool
+	// Nonce, with use_dpop_nonce, is the DPoP nonce to use (the
+	// DPoP-Nonce header).
+	Nonce string
 	// cause is the failure of ours behind a server_error, for the log only.
 	cause error
 }
@@ -60,6 +63,9 @@ func WriteJSON(w http.ResponseWriter, e *Error) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="latchkey"`)
 	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "5")
+	}
+	if e.Nonce != "" {
+		w.Header().Set("DPoP-Nonce", e.Nonce)
 	}
 	body := map[string]string{"error": e.Code, "error_description": e.Description}
 	if e.Reason != "" {

@@ -54,6 +54,7 @@ type Platform interface {
 	RemoveAppAccess(ctx context.Context, actor platform.Actor, userID, appID int64) error
 	CheckProof(ctx context.Context, proof, method, target, accessToken string) (dpop.Proof, error)
 	CheckBinding(ctx context.Context, t storage.Token, dpopScheme bool, proof, method, target, raw string) error
+	DPoPNonce() string
 	Push(ctx context.Context, appID int64, params url.Values) (string, error)
 	TakePushed(ctx context.Context, appID int64, uri string, spend bool) (url.Values, error)
 }

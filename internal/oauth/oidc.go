@@ -10,6 +10,7 @@ import (
 
 	"latchkey/internal/httpx"
 	"latchkey/internal/platform"
+	"latchkey/internal/protocol"
 	"latchkey/internal/scope"
 )
 
@@ -60,11 +61,18 @@ func (p *Provider) UserInfo(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, internal(err))
 		return
 	}
+	if t.JKT != "" || dpopScheme {
+		w.Header().Set("DPoP-Nonce", p.p.DPoPNonce())
+	}
 	if err := p.p.CheckBinding(r.Context(), t, dpopScheme, r.Header.Get("DPoP"), r.Method, p.Cfg.PublicURL.JoinPath("/oauth/userinfo").String(), raw); err != nil {
 		var be *platform.ErrBinding
 		if errors.As(err, &be) {
-			w.Header().Set("WWW-Authenticate", `DPoP error="invalid_token", error_description="`+be.Reason+`"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": be.Reason})
+			code := "invalid_token"
+			if be.UseNonce {
+				code = protocol.UseDPoPNonce
+			}
+			w.Header().Set("WWW-Authenticate", `DPoP error="`+code+`", error_description="`+be.Reason+`"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": code, "error_description": be.Reason})
 			return
 		}
 		p.fail(w, r, internal(err))

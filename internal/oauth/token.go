@@ -236,6 +236,12 @@ func (p *Provider) tokenProof(r *http.Request, path string) (string, *Error) {
 		return "", newError(protocol.InvalidDPoPProof, 400, "more than one DPoP header")
 	}
 	pr, err := p.p.CheckProof(r.Context(), proofs[0], http.MethodPost, p.Cfg.PublicURL.JoinPath(path).String(), "")
+	if errors.Is(err, platform.ErrUseNonce) {
+		// A nonce of another node's (or an old one): RFC 9449 §8's answer.
+		e := newError(protocol.UseDPoPNonce, 400, err.Error())
+		e.Nonce = p.p.DPoPNonce()
+		return "", e
+	}
 	if platform.ProofRefused(err) {
 		return "", newError(protocol.InvalidDPoPProof, 400, err.Error())
 	}

@@ -100,6 +100,8 @@ func (s *stub) RemoveAppAccess(context.Context, platform.Actor, int64, int64) er
 func (s *stub) CheckProof(context.Context, string, string, string, string) (dpop.Proof, error) {
 	return dpop.Proof{}, &dpop.Error{Reason: "no proofs in this test"}
 }
+func (s *stub) DPoPNonce() string { return "" }
+
 func (s *stub) CheckBinding(context.Context, storage.Token, bool, string, string, string, string) error {
 	return nil
 }

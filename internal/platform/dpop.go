@@ -14,13 +14,20 @@ import (
 const proofKeys = 4096
 
 // CheckProof checks a DPoP proof (RFC 9449) for a request with method to
-// target, bound to accessToken when one is presented, and records its jti
-// in storage so that no node accepts it twice. Refusals are *dpop.Error or
-// dpop.ErrReplay.
+// target, bound to accessToken when one is presented, and remembers its jti
+// so that no node accepts it twice: in this node's memory when it carries
+// this node's nonce (nonces.go), else in storage. Refusals are *dpop.Error
+// (ErrUseNonce among them) or dpop.ErrReplay.
 func (p *Tokens) CheckProof(ctx context.Context, proof, method, target, accessToken string) (dpop.Proof, error) {
-	pr, err := p.proofs.Verify(proof, method, target, p.Now(), accessToken)
+	now := p.Now()
+	pr, err := p.proofs.Verify(proof, method, target, now, accessToken)
 	if err != nil {
 		return pr, err
+	}
+	if pr.Nonce != "" {
+		if remembered, err := p.nonces.use(pr.Nonce, pr.JKT, pr.JTI, now); err != nil || remembered {
+			return pr, err
+		}
 	}
 	// A proof is unique by its key and jti; it cannot be accepted after
 	// the window, so it is remembered a little longer than that.
@@ -30,6 +37,10 @@ func (p *Tokens) CheckProof(ctx context.Context, proof, method, target, accessTo
 	}
 	return pr, err
 }
+
+// DPoPNonce is the nonce for the next proofs a client sends this node
+// (the DPoP-Nonce header of an answer to a DPoP request).
+func (p *Tokens) DPoPNonce() string { return p.nonces.Current(p.Now()) }
 
 // ProofRefused reports whether err is a refused proof rather than a failure
 // to check it.
@@ -41,7 +52,12 @@ func ProofRefused(err error) bool {
 // ErrBinding refuses how a token was presented: a DPoP-bound token
 // without its proof, a proof of another key, or a bearer token presented
 // as DPoP. Reason says which, for the client.
-type ErrBinding struct{ Reason string }
+type ErrBinding struct {
+	Reason string
+	// UseNonce: the proof's nonce is not this node's now (ErrUseNonce);
+	// the answer's DPoP-Nonce is the one to use.
+	UseNonce bool
+}
 
 func (e *ErrBinding) Error() string { return "DPoP: " + e.Reason }
 
@@ -54,19 +70,19 @@ func (p *Tokens) CheckBinding(ctx context.Context, t storage.Token, dpopScheme b
 	case t.JKT == "" && !dpopScheme:
 		return nil
 	case t.JKT == "":
-		return &ErrBinding{"the token is not DPoP-bound: present it as a Bearer token"}
+		return &ErrBinding{Reason: "the token is not DPoP-bound: present it as a Bearer token"}
 	case !dpopScheme:
-		return &ErrBinding{"the token is DPoP-bound: present it with Authorization: DPoP and a DPoP proof"}
+		return &ErrBinding{Reason: "the token is DPoP-bound: present it with Authorization: DPoP and a DPoP proof"}
 	}
 	pr, err := p.CheckProof(ctx, proof, method, target, raw)
 	if ProofRefused(err) {
-		return &ErrBinding{err.Error()}
+		return &ErrBinding{Reason: err.Error(), UseNonce: errors.Is(err, ErrUseNonce)}
 	}
 	if err != nil {
 		return err
 	}
 	if pr.JKT != t.JKT {
-		return &ErrBinding{"the DPoP proof is signed by another key than the token is bound to"}
+		return &ErrBinding{Reason: "the DPoP proof is signed by another key than the token is bound to"}
 	}
 	return nil
 }

@@ -6,7 +6,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"errors"
+	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"latchkey/internal/scope"
 	"latchkey/internal/storage"
 	"latchkey/internal/token"
+	"latchkey/internal/tokencache"
 )
 
 // What a grant hands out, by dialect, flow and scopes: the lifetime, the
@@ -313,4 +316,90 @@ func TestDeviceApprovalRecordsConsent(t *testing.T) {
 
 func exchange(appID int64, subject, scopes string) platform.ExchangeRequest {
 	return platform.ExchangeRequest{Actor: platform.CLI, AppID: appID, Subject: subject, Scope: scopes}
+}
+
+// A proof with this node's nonce is remembered by this node alone (no
+// storage write): a second use is refused here, and every other node
+// refuses the nonce itself, as it refuses an old or a made-up one; a proof
+// without a nonce is remembered in storage, across nodes, as before.
+func TestDPoPNonces(t *testing.T) {
+	onBoth(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		u := f.user(t, "noncer")
+		key := newProofSigner(t)
+		bound, err := f.p.Issuer.Issue(ctx, platform.Issuance{Grant: platform.Grant{Family: token.HashOf("nonced"), AppID: f.app.ID, UserID: u.ID,
+			Scope: scope.Friends, JKT: key.JKT()}, Flow: storage.FlowCode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A second node: the same storage and secret, a process of its own.
+		public, _ := url.Parse("https://lk.example")
+		other := platform.New(platform.Options{Store: f.store, Keys: mustKeys(t, "rules-test-secret-0123456789abcdefghijkl"), Now: f.clock.Now,
+			Cache: tokencache.New(1000), PublicURL: public})
+		const target = "https://lk.example/method/users.get"
+		present := func(p *platform.Platform, jti, nonce string) error {
+			t.Helper()
+			proof, err := key.ProofWithNonce("POST", target, bound.Access, jti, nonce, f.clock.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := p.Tokens.CheckToken(ctx, bound.Access)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p.Tokens.CheckBinding(ctx, tok, true, proof, "POST", target, bound.Access)
+		}
+		useNonce := func(err error) bool {
+			var be *platform.ErrBinding
+			return errors.As(err, &be) && be.UseNonce
+		}
+		replay := func(err error) bool {
+			var be *platform.ErrBinding
+			return errors.As(err, &be) && !be.UseNonce && strings.Contains(be.Reason, "jti was used before")
+		}
+		n := f.p.Tokens.DPoPNonce()
+		if n == "" || n == other.Tokens.DPoPNonce() {
+			t.Fatalf("nonces %q and %q: want one per node", n, other.Tokens.DPoPNonce())
+		}
+		if err := present(f.p, "a", n); err != nil {
+			t.Fatalf("a proof with the node's nonce: %v", err)
+		}
+		if err := present(f.p, "a", n); !replay(err) {
+			t.Fatalf("the same proof again on its node: %v", err)
+		}
+		if err := present(other, "a", n); !useNonce(err) {
+			t.Fatalf("the same proof on another node: %v", err)
+		}
+		if err := present(other, "b", n); !useNonce(err) {
+			t.Fatalf("a new proof with another node's nonce: %v", err)
+		}
+		for _, bad := range []string{"made-up", n[:len(n)-2] + "AA", strings.Repeat("A", len(n))} {
+			if err := present(f.p, "c-"+bad, bad); !useNonce(err) {
+				t.Fatalf("nonce %q: %v", bad, err)
+			}
+		}
+		// The nonce holds for its step and the next; then it is refused,
+		// and the node's new one works.
+		f.clock.Advance(30 * time.Second)
+		if err := present(f.p, "d", n); err != nil {
+			t.Fatalf("a proof with the nonce of the step before: %v", err)
+		}
+		if err := present(f.p, "a", n); !replay(err) {
+			t.Fatalf("the first proof again, a step later: %v", err)
+		}
+		f.clock.Advance(30 * time.Second)
+		if err := present(f.p, "e", n); !useNonce(err) {
+			t.Fatalf("a proof with a nonce two steps old: %v", err)
+		}
+		if err := present(f.p, "e", f.p.Tokens.DPoPNonce()); err != nil {
+			t.Fatalf("a proof with the new nonce: %v", err)
+		}
+		// Without a nonce, storage remembers the proof for every node.
+		if err := present(f.p, "f", ""); err != nil {
+			t.Fatalf("a proof without a nonce: %v", err)
+		}
+		if err := present(other, "f", ""); !replay(err) {
+			t.Fatalf("a proof without a nonce, again on another node: %v", err)
+		}
+	})
 }

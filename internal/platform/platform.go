@@ -157,7 +157,7 @@ func New(o Options) *Platform {
 	// Each service holds the concerns of storage it keeps.
 	p.Users = &Users{core: c, store: s, attempts: s}
 	p.Apps = &Apps{core: c, store: s}
-	p.Tokens = &Tokens{core: c, consents: s, proofs: dpop.NewVerifier(proofKeys)}
+	p.Tokens = &Tokens{core: c, consents: s, proofs: dpop.NewVerifier(proofKeys), nonces: newNonces()}
 	p.Communities = &Communities{core: c, store: s, users: p.Users, apps: p.Apps}
 	p.Consents = &Consents{core: c, store: s}
 	p.Codes = &Codes{core: c, store: s}

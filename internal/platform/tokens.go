@@ -20,6 +20,7 @@ type Tokens struct {
 	signing  *Signing
 	consents storage.Consents
 	proofs   *dpop.Verifier
+	nonces   *nonces
 	usage    usage
 }
 

@@ -24,6 +24,8 @@ const (
 	InvalidTarget = "invalid_target"
 	// RFC 9449 §5: a DPoP proof refused at the token endpoint.
 	InvalidDPoPProof = "invalid_dpop_proof"
+	// RFC 9449 §8, §9: the proof is to carry the nonce of DPoP-Nonce.
+	UseDPoPNonce = "use_dpop_nonce"
 )
 
 // Grant types of the token endpoint.

@@ -11,6 +11,7 @@
 package token
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
@@ -99,7 +100,7 @@ var ErrMalformed = errors.New("token: malformed or forged")
 // signs and encrypts; every secret verifies and decrypts, so secrets can be
 // rotated without invalidating what was issued.
 type Keyring struct {
-	macs []sync.Pool // of hash.Hash, one pool per secret
+	macs []sync.Pool // of *macer, one pool per secret
 	aead []cipher.AEAD
 }
 
@@ -114,7 +115,7 @@ func NewKeyring(secrets ...string) (*Keyring, error) {
 			return nil, fmt.Errorf("token: server secret %d is %d characters, want at least %d", i+1, len(s), MinSecretLen)
 		}
 		macKey := derive(s, "latchkey token mac v1")
-		k.macs[i].New = func() any { return hmac.New(sha256.New, macKey) }
+		k.macs[i].New = func() any { return &macer{h: hmac.New(sha256.New, macKey)} }
 		block, err := aes.NewCipher(derive(s, "latchkey seal v1"))
 		if err != nil {
 			return nil, err
@@ -152,20 +153,33 @@ func (k *Keyring) MintFrom(kind Kind, r [RandomLen]byte) (string, Hash) {
 	b[0], b[1], b[2], b[3] = 'l', 'k', byte(kind), version
 	hex.Encode(b[headerLen:], r[:])
 	body := headerLen + 2*randLen
-	var mac [sha256.Size]byte
-	k.sum(0, b[:body], mac[:0])
+	mac := k.sum(0, b[:body])
 	hex.Encode(b[body:], mac[:macLen])
 	s := string(b[:])
 	return s, HashOf(s)
 }
 
-func (k *Keyring) sum(i int, msg, out []byte) []byte {
-	h := k.macs[i].Get().(hash.Hash)
-	h.Reset()
-	h.Write(msg)
-	out = h.Sum(out)
-	k.macs[i].Put(h)
-	return out
+// macer is a MAC with room for what it reads and writes: a slice of the
+// caller's array given to hash.Hash's methods (an interface) would move
+// that array to the heap, on every token checked.
+type macer struct {
+	h   hash.Hash
+	in  [256]byte
+	out [sha256.Size]byte
+}
+
+// sum is the MAC of msg under the i-th secret.
+func (k *Keyring) sum(i int, msg []byte) [sha256.Size]byte {
+	m := k.macs[i].Get().(*macer)
+	m.h.Reset()
+	if len(msg) <= len(m.in) {
+		m.h.Write(m.in[:copy(m.in[:], msg)])
+	} else {
+		m.h.Write(bytes.Clone(msg))
+	}
+	mac := [sha256.Size]byte(m.h.Sum(m.out[:0]))
+	k.macs[i].Put(m)
+	return mac
 }
 
 // Parse checks that s is a well-formed token of this server, with a valid MAC
@@ -185,9 +199,8 @@ func (k *Keyring) Parse(s string) (Kind, Hash, error) {
 	}
 	var buf [Len]byte
 	copy(buf[:], s)
-	var mac [sha256.Size]byte
 	for i := range k.macs {
-		if hmac.Equal(k.sum(i, buf[:body], mac[:0])[:macLen], given[:]) {
+		if mac := k.sum(i, buf[:body]); hmac.Equal(mac[:macLen], given[:]) {
 			return Kind(s[2]), sha256.Sum256(buf[:]), nil
 		}
 	}
@@ -261,11 +274,11 @@ func (k *Keyring) Tag(purpose, msg string) string {
 }
 
 func (k *Keyring) tag(i int, purpose, msg string) string {
-	var mac [sha256.Size]byte
 	full := make([]byte, 0, 16+len(purpose)+len(msg))
 	full = append(append(append(full, "tag\x00"...), purpose...), 0)
 	full = append(full, msg...)
-	return hex.EncodeToString(k.sum(i, full, mac[:0])[:16])
+	mac := k.sum(i, full)
+	return hex.EncodeToString(mac[:16])
 }
 
 // VerifyTag checks a Tag under any of the secrets, in constant time.
