@@ -294,19 +294,25 @@ func get(ctx context.Context, c *http.Client, u string, want []byte) error {
 // expect sends req and checks that the answer is a 200 whose body starts
 // with want.
 func expect(c *http.Client, req *http.Request, want []byte) error {
+	_, err := expectHeader(c, req, want)
+	return err
+}
+
+// expectHeader is expect that also returns the answer's header.
+func expectHeader(c *http.Client, req *http.Request, want []byte) (http.Header, error) {
 	resp, err := c.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if resp.StatusCode != 200 || !bytes.HasPrefix(body, want) {
-		return fmt.Errorf("%w: %d %.100s", errBadAnswer, resp.StatusCode, body)
+		return nil, fmt.Errorf("%w: %d %.100s", errBadAnswer, resp.StatusCode, body)
 	}
-	return nil
+	return resp.Header, nil
 }
 
 // api: /method/account.getAppPermissions with valid user tokens.
@@ -598,22 +604,11 @@ func (t *target) dpopCalls(ctx context.Context, o Options, nonced bool) Result {
 		req, _ := http.NewRequestWithContext(ctx, "GET", target+"?v=5.199", nil)
 		req.Header.Set("Authorization", "DPoP "+tok)
 		req.Header.Set("DPoP", proof)
-		resp, err := c.Do(req)
-		if err != nil {
-			return err
+		h, err := expectHeader(c, req, want)
+		if nonced && err == nil {
+			nonces[w] = h.Get("DPoP-Nonce")
 		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			return err
-		}
-		if nonced {
-			nonces[w] = resp.Header.Get("DPoP-Nonce")
-		}
-		if resp.StatusCode != 200 || !bytes.HasPrefix(body, want) {
-			return fmt.Errorf("%w: %d %.100s", errBadAnswer, resp.StatusCode, body)
-		}
-		return nil
+		return err
 	})
 }
 
