@@ -170,8 +170,13 @@ func TestCleanupRemovesExpiredCodesAndTokensOnly(t *testing.T) {
 	expiring := short(time.Hour)
 	longLived := short(30 * 24 * time.Hour)
 	forever := short(0)
+	// A code is stored once it is used (until then it is its own record).
 	code := obtainCode(t, e, fmt.Sprint(app.ID), "https://olga.example/cb", "olga", nil)
-	_, codeHash, _ := e.P.Keys.Parse(code)
+	if status, m := e.postForm("/access_token", url.Values{"grant_type": {"authorization_code"}, "redirect_uri": {"https://olga.example/cb"}, "code": {code}},
+		fmt.Sprint(app.ID), app.ClientSecret); status != 200 {
+		t.Fatalf("the code's exchange: %d %v", status, m)
+	}
+	codeHash := token.HashOf(code)
 
 	if codes, tokens, err := e.P.Cleanup(ctx); err != nil || codes != 0 || tokens != 0 {
 		t.Fatalf("cleanup before anything expired: %d codes, %d tokens, %v", codes, tokens, err)

@@ -1,8 +1,12 @@
 package platform
 
 import (
+	"bytes"
 	"context"
+	"encoding/base32"
+	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"latchkey/internal/pkce"
@@ -13,6 +17,13 @@ import (
 
 // Codes is the one owner of authorization codes: it mints them, redeems
 // them once, and revokes what a replayed code issued (RFC 6749 §4.1.2).
+//
+// A code is its own record, sealed (AES-GCM under the server secret): the
+// approval writes nothing. Its one use is a row written when it is redeemed
+// (CreateCode, which a second redemption finds taken, on every node), so a
+// code flow writes the code once instead of twice. Codes minted before
+// codes were sealed (lka1, a row from the start) are redeemed from their row
+// for the minutes they live across an upgrade.
 type Codes struct {
 	*core
 	store storage.Grants
@@ -40,21 +51,83 @@ type CodeRequest struct {
 	Authn storage.Authn
 }
 
-// Issue mints a code for r, valid for ttl, and returns it; only its hash
-// is stored.
+// Issue mints a code for r, valid for ttl, and returns it: the code's
+// record, sealed; nothing is stored.
 func (c *Codes) Issue(ctx context.Context, r CodeRequest, ttl time.Duration) (string, error) {
-	raw, h := c.Keys.Mint(token.Code)
 	now := c.Now().UTC()
-	code := storage.Code{
-		Hash: h, AppID: r.AppID, UserID: r.UserID, CommunityIDs: r.CommunityIDs, Scope: r.Scope,
-		RedirectURI: r.RedirectURI, CodeChallenge: r.CodeChallenge, CodeChallengeMethod: r.CodeChallengeMethod,
-		IP: r.IP, Nonce: r.Nonce, DeviceID: r.DeviceID, IssuedAt: now, ExpiresAt: now.Add(ttl), APIID: r.APIID, Claims: r.Claims,
-		Authn: r.Authn,
-	}
-	if err := c.store.CreateCode(ctx, code); err != nil {
+	b, err := json.Marshal(sealedCode{AppID: r.AppID, UserID: r.UserID, CommunityIDs: r.CommunityIDs, Scope: r.Scope,
+		RedirectURI: r.RedirectURI, Challenge: r.CodeChallenge, Method: r.CodeChallengeMethod, IP: r.IP, Nonce: r.Nonce,
+		DeviceID: r.DeviceID, APIID: r.APIID, Claims: r.Claims, IssuedAt: storage.UnixSeconds(now), ExpiresAt: storage.UnixSeconds(now.Add(ttl)),
+		AuthTime: storage.UnixSeconds(r.Authn.AuthTime), AMR: r.Authn.AMR, SID: r.Authn.SID})
+	if err != nil {
 		return "", err
 	}
-	return raw, nil
+	return sealedPrefix + codeEncoding.EncodeToString(c.Keys.Seal(append([]byte(codePurpose), b...))), nil
+}
+
+// A sealed code is sealedPrefix and, in lower-case base32 (digits and
+// Latin letters only, as every token), its record sealed with codePurpose
+// before it (so that nothing else sealed passes for a code).
+const (
+	sealedPrefix = "lka2"
+	codePurpose  = "latchkey code v2\x00"
+	// maxCodeLen bounds what is unsealed: ours are a few hundred bytes.
+	maxCodeLen = 4 << 10
+)
+
+var codeEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// sealedCode is a code's record inside it, in short names.
+type sealedCode struct {
+	AppID        int64      `json:"a"`
+	UserID       int64      `json:"u,omitempty"`
+	CommunityIDs []int64    `json:"g,omitempty"`
+	Scope        scope.Mask `json:"s,omitempty"`
+	RedirectURI  string     `json:"r,omitempty"`
+	Challenge    string     `json:"c,omitempty"`
+	Method       string     `json:"m,omitempty"`
+	IP           string     `json:"ip,omitempty"`
+	Nonce        string     `json:"n,omitempty"`
+	DeviceID     string     `json:"d,omitempty"`
+	APIID        int64      `json:"api,omitempty"`
+	Claims       scope.Mask `json:"cl,omitempty"`
+	IssuedAt     int64      `json:"i"`
+	ExpiresAt    int64      `json:"e"`
+	AuthTime     int64      `json:"t,omitempty"`
+	AMR          []string   `json:"amr,omitempty"`
+	SID          string     `json:"sid,omitempty"`
+}
+
+// open reads the code raw: a sealed one from itself (sealed true), an
+// older one from its row. A code that is neither is ErrCodeInvalid.
+func (c *Codes) open(ctx context.Context, raw string) (code storage.Code, sealed bool, err error) {
+	if rest, ok := strings.CutPrefix(raw, sealedPrefix); ok && len(raw) <= maxCodeLen {
+		b, err := codeEncoding.DecodeString(rest)
+		if err != nil {
+			return code, true, ErrCodeInvalid
+		}
+		if b, err = c.Keys.Open(b); err != nil || !bytes.HasPrefix(b, []byte(codePurpose)) {
+			return code, true, ErrCodeInvalid
+		}
+		var s sealedCode
+		if err := json.Unmarshal(b[len(codePurpose):], &s); err != nil {
+			return code, true, ErrCodeInvalid
+		}
+		return storage.Code{Hash: token.HashOf(raw), AppID: s.AppID, UserID: s.UserID, CommunityIDs: s.CommunityIDs, Scope: s.Scope,
+			RedirectURI: s.RedirectURI, CodeChallenge: s.Challenge, CodeChallengeMethod: s.Method, IP: s.IP, Nonce: s.Nonce,
+			DeviceID: s.DeviceID, APIID: s.APIID, Claims: s.Claims, IssuedAt: storage.FromUnixSeconds(s.IssuedAt),
+			ExpiresAt: storage.FromUnixSeconds(s.ExpiresAt),
+			Authn:     storage.Authn{AuthTime: storage.FromUnixSeconds(s.AuthTime), AMR: s.AMR, SID: s.SID}}, true, nil
+	}
+	kind, h, err := c.Keys.Parse(raw)
+	if err != nil || kind != token.Code {
+		return code, false, ErrCodeInvalid
+	}
+	code, err = c.store.GetCode(ctx, h)
+	if errors.Is(err, storage.ErrNotFound) {
+		return code, false, ErrCodeInvalid
+	}
+	return code, false, err
 }
 
 // Why a code is refused (vk-wire.md §2 has VK's exact texts). A used code
@@ -86,15 +159,9 @@ type Redemption struct {
 // ErrCodeRedirect, an Invalid error on code_verifier wrapping the pkce
 // error, or r.Fits's.
 func (c *Codes) Redeem(ctx context.Context, raw string, r Redemption) (storage.Code, error) {
-	kind, h, err := c.Keys.Parse(raw)
-	if err != nil || kind != token.Code {
-		return storage.Code{}, ErrCodeInvalid
-	}
 	now := c.Now()
-	code, err := c.store.GetCode(ctx, h)
+	code, sealed, err := c.open(ctx, raw)
 	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return code, ErrCodeInvalid
 	case err != nil:
 		return code, err
 	case !code.UsedAt.IsZero():
@@ -112,11 +179,17 @@ func (c *Codes) Redeem(ctx context.Context, raw string, r Redemption) (storage.C
 			return code, err
 		}
 	}
-	code, err = c.store.UseCode(ctx, h, now)
+	if sealed {
+		// The one use: a row only one redemption can write.
+		code.UsedAt = now.UTC()
+		err = c.store.CreateCode(ctx, code)
+	} else {
+		code, err = c.store.UseCode(ctx, code.Hash, now)
+	}
 	switch {
 	case errors.Is(err, storage.ErrConflict):
-		// Spent since it was read: a concurrent redemption, and one of the
-		// two holds a copy.
+		// Spent before (sealed), or since it was read: a second or a
+		// concurrent redemption, and one of the two holds a copy.
 		return code, c.replayed(ctx, code, r.AppID)
 	case err != nil:
 		return code, err

@@ -3,6 +3,7 @@ package platform_test
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base32"
 	"encoding/base64"
 	"errors"
 	"net/url"
@@ -240,6 +241,52 @@ func TestCodeRules(t *testing.T) {
 			forged, _ := mustKeys(t, "another-secret-0123456789abcdefghijklmnop").Mint(token.Code)
 			if err := redeem(forged, f.app.ID, "https://app.example/cb", verifier); err != platform.ErrCodeInvalid {
 				t.Fatalf("a forged code: %v", err)
+			}
+		})
+		t.Run("a code is sealed: nothing stored until it is used, nothing else passes for one", func(t *testing.T) {
+			raw := issue()
+			if strings.Contains(raw, "app.example") || len(raw) > 1000 || strings.Trim(raw, "abcdefghijklmnopqrstuvwxyz0123456789") != "" {
+				t.Fatalf("the code shows what it holds, is long, or is not digits and letters: %q", raw)
+			}
+			other := platform.New(platform.Options{Store: f.store, Keys: mustKeys(t, "another-secret-0123456789abcdefghijklmnop"), Now: f.clock.Now,
+				Cache: tokencache.New(10)})
+			foreign, err := other.Codes.Issue(ctx, platform.CodeRequest{AppID: f.app.ID, UserID: u.ID, RedirectURI: "https://app.example/cb",
+				CodeChallenge: challenge, CodeChallengeMethod: "S256"}, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			flipped := []byte(raw)
+			flipped[len(flipped)/2] ^= 1
+			sealedOther := "lka2" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(f.p.Keys.Seal([]byte(`{"a":1,"e":99999999999}`))))
+			for name, bad := range map[string]string{"another secret's": foreign, "a changed one": string(flipped), "another thing sealed": sealedOther,
+				"an empty one": "lka2", "a huge one": "lka2" + strings.Repeat("A", 5000)} {
+				if err := redeem(bad, f.app.ID, "https://app.example/cb", verifier); err != platform.ErrCodeInvalid {
+					t.Errorf("%s: %v", name, err)
+				}
+			}
+			if _, err := f.store.GetCode(ctx, token.HashOf(raw)); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("an unused code's row: %v, want none", err)
+			}
+			code, err := f.p.Codes.Redeem(ctx, raw, platform.Redemption{AppID: f.app.ID, RedirectURI: "https://app.example/cb", Verifier: verifier})
+			if err != nil || code.UserID != u.ID || code.Scope != scope.Friends {
+				t.Fatalf("the redemption: %+v, %v", code, err)
+			}
+			if row, err := f.store.GetCode(ctx, token.HashOf(raw)); err != nil || row.UsedAt.IsZero() {
+				t.Fatalf("the used code's row: %+v, %v", row, err)
+			}
+		})
+		t.Run("a code minted with a row before codes were sealed still works once", func(t *testing.T) {
+			raw, h := f.p.Keys.Mint(token.Code)
+			now := f.clock.Now()
+			if err := f.store.CreateCode(ctx, storage.Code{Hash: h, AppID: f.app.ID, UserID: u.ID, Scope: scope.Friends, RedirectURI: "https://app.example/cb",
+				CodeChallenge: challenge, CodeChallengeMethod: "S256", IssuedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
+				t.Fatal(err)
+			}
+			if err := redeem(raw, f.app.ID, "https://app.example/cb", verifier); err != nil {
+				t.Fatalf("the old code: %v", err)
+			}
+			if err := redeem(raw, f.app.ID, "https://app.example/cb", verifier); err != platform.ErrCodeUsed {
+				t.Fatalf("the old code again: %v", err)
 			}
 		})
 	})
