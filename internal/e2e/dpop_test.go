@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -14,6 +15,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"latchkey/internal/dpop"
+	"latchkey/internal/platform"
 	"latchkey/internal/storage"
 )
 
@@ -171,5 +173,73 @@ func testDPoP(t *testing.T, e *env) {
 	}
 	if code, msg := apiError(e.envelope(resp)); code != 5 || !strings.Contains(msg, "not DPoP-bound") {
 		t.Fatalf("a bearer token presented as DPoP: %d %q", code, msg)
+	}
+}
+
+// Through the gateway, a DPoP-bound token for an API works with a fresh
+// proof; every answer carries the node's nonce; a proof with a nonce not
+// the node's is refused with use_dpop_nonce and the nonce to use; one with
+// it works once.
+func TestGatewayDPoPNonces(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	dev := e.user("noncedev", "")
+	up := upstream(t)
+	api, err := e.P.APIs.CreateAPI(ctx, platform.CLI, platform.NewAPI{OwnerID: dev.ID, APISettings: platform.APISettings{
+		Name: "Bound", Slug: "bound", Upstream: up.URL, Rate: 100, Scopes: []platform.ScopeSpec{{Name: "bound:read", EN: "Read", RU: "Читать"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := e.app(dev.ID, storage.Web, "https://bound.example/cb")
+	if _, err := e.P.Apps.SetClientCredentials(ctx, platform.CLI, app.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	key := dpopKey(t)
+	proof := func(method, target, tok, jti, nonce string) string {
+		t.Helper()
+		p, err := key.ProofWithNonce(method, target, tok, jti, nonce, e.Clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	req, _ := http.NewRequest("POST", e.URL+"/access_token", strings.NewReader(url.Values{"grant_type": {"client_credentials"},
+		"resource": {api.Identifier}, "scope": {"bound:read"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(fmt.Sprint(app.ID), url.QueryEscape(app.ClientSecret))
+	req.Header.Set("DPoP", proof("POST", e.URL+"/access_token", "", "token", ""))
+	status, m := e.doJSON(req)
+	tok, _ := m["access_token"].(string)
+	if status != 200 || m["token_type"] != "DPoP" {
+		t.Fatalf("a DPoP-bound token for the API: %d %v", status, m)
+	}
+	target := e.URL + "/api/bound/echo"
+	call := func(p string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", target, nil)
+		req.Header.Set("Authorization", "DPoP "+tok)
+		req.Header.Set("DPoP", p)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	resp := call(proof("GET", target, tok, "g-1", ""))
+	nonce := resp.Header.Get("DPoP-Nonce")
+	if resp.StatusCode != 200 || nonce == "" {
+		t.Fatalf("a bound call through the gateway: %d, DPoP-Nonce %q", resp.StatusCode, nonce)
+	}
+	resp = call(proof("GET", target, tok, "g-2", "made-up"))
+	if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="use_dpop_nonce"`) || resp.Header.Get("DPoP-Nonce") != nonce {
+		t.Fatalf("a made-up nonce: %d %q, DPoP-Nonce %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), resp.Header.Get("DPoP-Nonce"))
+	}
+	withNonce := proof("GET", target, tok, "g-3", nonce)
+	if resp = call(withNonce); resp.StatusCode != 200 {
+		t.Fatalf("the node's nonce: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	if resp = call(withNonce); resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "jti") {
+		t.Fatalf("the same proof again: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
 }
