@@ -92,7 +92,7 @@ type Verifier struct {
 // (at least one).
 func NewVerifier(size int) *Verifier {
 	size = max(size, 1)
-	return &Verifier{size: size, cur: make(map[string]*key, size)}
+	return &Verifier{size: size, cur: map[string]*key{}} // grown as clients come: an idle node holds none
 }
 
 // Verify checks proof for a request with method to target (the URL the
