@@ -63,12 +63,17 @@ func (a *API) listUsers(c *call) (int, any, error) {
 	return http.StatusOK, out, nil
 }
 
-func (a *API) getUser(c *call) (int, any, error) {
+// pathUser is the user the path's {id} names (a 404 when there is none).
+func (a *API) pathUser(c *call) (storage.User, error) {
 	id, err := c.id("id")
 	if err != nil {
-		return 0, nil, err
+		return storage.User{}, err
 	}
-	u, err := a.Users.User(c.ctx, id)
+	return a.Users.User(c.ctx, id)
+}
+
+func (a *API) getUser(c *call) (int, any, error) {
+	u, err := a.pathUser(c)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -111,15 +116,11 @@ type Factors interface {
 }
 
 func (a *API) listFactors(c *call) (int, any, error) {
-	id, err := c.id("id")
+	u, err := a.pathUser(c)
 	if err != nil {
 		return 0, nil, err
 	}
-	u, err := a.Users.User(c.ctx, id)
-	if err != nil {
-		return 0, nil, err
-	}
-	st, err := a.Factors.Status(c.ctx, id)
+	st, err := a.Factors.Status(c.ctx, u.ID)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -189,9 +189,15 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d.write(w, r, name, ps, nil, ErrParam("body"))
 	}
 	clear(ps) // no parameter (a token) stays behind in the pool
+	if cap(ps) > maxPooledParams {
+		ps = make(params, 0, 8) // a rare request with many: not kept for every later one
+	}
 	*c = Call{params: ps[:0]}
 	calls.Put(c)
 }
+
+// maxPooledParams bounds the room for parameters a pooled Call keeps.
+const maxPooledParams = 64
 
 // calls recycles Call values, and the room for their parameters: one of
 // each per API request otherwise.

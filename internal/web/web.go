@@ -105,7 +105,7 @@ type Kit struct {
 	// iframe apps and the widget show; Errors the error page.
 	Consent *Template[ConsentView]
 	Errors  *Template[ErrorView]
-	// made are every template made (Err, CheckPages).
+	// made are every template made (CheckPages).
 	made []page
 	// Lang is the language of a browser that states no preference.
 	Lang i18n.Lang
@@ -142,22 +142,6 @@ func NewKit(keys *token.Keyring, now func() time.Time, log *slog.Logger, secureC
 	k.Consent = NewTemplate[ConsentView](k, templateFiles, "consent")
 	k.Errors = NewTemplate[ErrorView](k, templateFiles, "error")
 	return k, nil
-}
-
-// Err parses every page made so far that has not been parsed yet and
-// reports those that fail. The server does not call it: pages are parsed
-// when first shown, so that a node starts without parsing pages it may
-// never show; the tests do (CheckPages), so that none is broken.
-func (k *Kit) Err() error {
-	var errs []error
-	for _, t := range k.made {
-		for _, l := range i18n.All {
-			if _, err := t.parsed(l); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // Template is one page: its template, in templates/<name>.html of the
