@@ -48,7 +48,7 @@ func (g *codeGrant) exchange(ctx context.Context, r *tokenRequest) (answer, erro
 	if raw == "" {
 		return nil, errNoCode
 	}
-	code, err := g.p.codes.Redeem(ctx, raw, redeem)
+	code, spend, err := g.p.codes.Redeem(ctx, raw, redeem)
 	if err != nil {
 		return nil, err
 	}
@@ -61,9 +61,15 @@ func (g *codeGrant) exchange(ctx context.Context, r *tokenRequest) (answer, erro
 		return nil, e
 	}
 	if len(code.CommunityIDs) > 0 {
+		if spend != nil {
+			if err := g.p.codes.Spend(ctx, *spend); err != nil {
+				return nil, err
+			}
+		}
 		return g.communityTokens(ctx, r, code)
 	}
 	in := r.issuance(grantFor(code), storage.FlowCode)
+	in.Spends = spend
 	if r.d.device {
 		in.DeviceID = device
 	}

@@ -98,7 +98,8 @@ func apiID(api *storage.API) int64 {
 // Codes mints and redeems authorization codes (platform.Codes).
 type Codes interface {
 	Issue(ctx context.Context, r platform.CodeRequest, ttl time.Duration) (string, error)
-	Redeem(ctx context.Context, raw string, r platform.Redemption) (storage.Code, error)
+	Redeem(ctx context.Context, raw string, r platform.Redemption) (code storage.Code, spend *storage.Code, err error)
+	Spend(ctx context.Context, spend storage.Code) error
 }
 
 // Refreshes issues and rotates refresh tokens (platform.Refreshes).

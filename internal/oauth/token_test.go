@@ -115,9 +115,10 @@ type noCodes struct{}
 func (noCodes) Issue(context.Context, platform.CodeRequest, time.Duration) (string, error) {
 	return "", nil
 }
-func (noCodes) Redeem(context.Context, string, platform.Redemption) (storage.Code, error) {
-	return storage.Code{}, platform.ErrCodeInvalid
+func (noCodes) Redeem(context.Context, string, platform.Redemption) (storage.Code, *storage.Code, error) {
+	return storage.Code{}, nil, platform.ErrCodeInvalid
 }
+func (noCodes) Spend(context.Context, storage.Code) error { return platform.ErrCodeInvalid }
 
 type noRefreshes struct{}
 

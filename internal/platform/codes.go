@@ -158,54 +158,56 @@ type Redemption struct {
 // every token issued from it. Errors are ErrCodeInvalid, ErrCodeUsed,
 // ErrCodeRedirect, an Invalid error on code_verifier wrapping the pkce
 // error, or r.Fits's.
-func (c *Codes) Redeem(ctx context.Context, raw string, r Redemption) (storage.Code, error) {
+//
+// A sealed code's one use is a row, written with the tokens it is redeemed
+// for so that the redemption is one write: spend is that row, which the
+// caller hands to the issuance (Issuance.Spends) or writes first (Spend).
+// It is nil for an older code, whose row Redeem has marked used.
+func (c *Codes) Redeem(ctx context.Context, raw string, r Redemption) (code storage.Code, spend *storage.Code, err error) {
 	now := c.Now()
 	code, sealed, err := c.open(ctx, raw)
 	switch {
 	case err != nil:
-		return code, err
+		return code, nil, err
 	case !code.UsedAt.IsZero():
-		return code, c.replayed(ctx, code, r.AppID)
+		return code, nil, c.codeReplayed(ctx, code, r.AppID)
 	case code.AppID != r.AppID || !now.Before(code.ExpiresAt):
-		return code, ErrCodeInvalid
+		return code, nil, ErrCodeInvalid
 	case code.RedirectURI != "" && r.RedirectURI != code.RedirectURI:
-		return code, ErrCodeRedirect
+		return code, nil, ErrCodeRedirect
 	}
 	if err := pkce.Verify(code.CodeChallenge, code.CodeChallengeMethod, r.Verifier); err != nil {
-		return code, &Error{Kind: Invalid, Field: "code_verifier", Message: err.Error(), Err: err}
+		return code, nil, &Error{Kind: Invalid, Field: "code_verifier", Message: err.Error(), Err: err}
 	}
 	if r.Fits != nil {
 		if err := r.Fits(code); err != nil {
-			return code, err
+			return code, nil, err
 		}
 	}
 	if sealed {
 		// The one use: a row only one redemption can write.
-		code.UsedAt = now.UTC()
-		err = c.store.CreateCode(ctx, code)
-	} else {
-		code, err = c.store.UseCode(ctx, code.Hash, now)
+		used := code
+		used.UsedAt = now.UTC()
+		return code, &used, nil
 	}
+	code, err = c.store.UseCode(ctx, code.Hash, now)
 	switch {
 	case errors.Is(err, storage.ErrConflict):
-		// Spent before (sealed), or since it was read: a second or a
-		// concurrent redemption, and one of the two holds a copy.
-		return code, c.replayed(ctx, code, r.AppID)
+		// Used since it was read: a concurrent redemption, and one of the
+		// two holds a copy.
+		return code, nil, c.codeReplayed(ctx, code, r.AppID)
 	case err != nil:
-		return code, err
+		return code, nil, err
 	}
-	return code, nil
+	return code, nil, nil
 }
 
-// replayed answers a code presented after its one use. Someone else may
-// hold it: when its own app presents it again, everything it issued is
-// revoked, its refresh tokens included (their family is the code; RFC 9700
-// §4.14).
-func (c *Codes) replayed(ctx context.Context, code storage.Code, appID int64) error {
-	if code.AppID == appID {
-		if err := c.revokeStolen(ctx, code.Hash, code.UserID, code.AppID, storage.RevokedCodeReplay, storage.AuditCodeReplay); err != nil {
-			return err
-		}
+// Spend writes a redeemed code's one use (Redeem's spend) by itself, for
+// an issuance that does not take it; a code spent before is a replay.
+func (c *Codes) Spend(ctx context.Context, spend storage.Code) error {
+	err := c.store.CreateCode(ctx, spend)
+	if errors.Is(err, storage.ErrConflict) {
+		return c.codeReplayed(ctx, spend, spend.AppID)
 	}
-	return ErrCodeUsed
+	return err
 }

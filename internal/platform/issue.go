@@ -85,6 +85,10 @@ type Issuance struct {
 	// Refresh is the grant's next refresh token when the grant already
 	// rotated one (the refresh grant); "" lets Issue decide.
 	Refresh string
+	// Spends is the code the grant is redeemed from when its one use is
+	// still to be written (Codes.Redeem's spend): it is written with the
+	// tokens, in one write, and a code spent meanwhile is a replay.
+	Spends *storage.Code
 }
 
 // Issued is what a grant hands out.
@@ -137,15 +141,14 @@ func (s *Issuer) Issue(ctx context.Context, in Issuance) (Issued, error) {
 	if in.Family != (token.Hash{}) {
 		t.CodeHash = &in.Family
 	}
-	access, _, err := s.issue(ctx, t, ttl, false)
-	if err != nil {
-		return Issued{}, err
-	}
+	access, rec := s.mint(t, ttl, false)
+	w := storage.GrantTokens{Spent: in.Spends, Access: rec}
 	out := Issued{Grant: in.Grant, Access: access, TTL: ttl, Refresh: in.Refresh}
 	if refresh && in.Refresh == "" {
-		if out.Refresh, err = s.refreshes.Issue(ctx, in.Grant); err != nil {
-			return Issued{}, err
-		}
+		out.Refresh, w.Refresh = s.refreshes.mint(in.Grant)
+	}
+	if err := s.issueGrant(ctx, w); err != nil {
+		return Issued{}, err
 	}
 	email, idToken := s.discloses(in)
 	var u storage.User
@@ -193,15 +196,17 @@ func (s *Issuer) issueForAPI(ctx context.Context, in Issuance) (Issued, error) {
 	if in.Family != (token.Hash{}) {
 		t.CodeHash = &in.Family
 	}
-	raw, err := s.forAPI(ctx, t, &api, strconv.FormatInt(in.UserID, 10), in.Authn)
+	raw, rec, err := s.accessFor(ctx, t, &api, strconv.FormatInt(in.UserID, 10), in.Authn)
 	if err != nil {
 		return Issued{}, err
 	}
+	w := storage.GrantTokens{Spent: in.Spends, Access: rec}
 	out := Issued{Grant: in.Grant, Access: raw, TTL: api.TokenTTL, Refresh: in.Refresh, ScopeText: strings.Join(ScopeNames(&api, m), " ")}
 	if in.Refresh == "" && in.Flow != storage.FlowRefresh {
-		if out.Refresh, err = s.refreshes.Issue(ctx, in.Grant); err != nil {
-			return Issued{}, err
-		}
+		out.Refresh, w.Refresh = s.refreshes.mint(in.Grant)
+	}
+	if err := s.issueGrant(ctx, w); err != nil {
+		return Issued{}, err
 	}
 	if s.PublicURL != nil && in.Claims.Has(scope.OpenID) {
 		var u storage.User
@@ -438,13 +443,24 @@ type CNF struct {
 }
 
 // forAPI stores t, a token for api living the API's TokenTTL, and returns
-// it in the API's format: opaque (minted as every token) or an RFC 9068
-// JWT signed with the id_token keys, stored by its hash so that it is
-// revoked and introspected as every token is. sub is the token's subject.
+// it in the API's format (accessFor).
 func (s *Issuer) forAPI(ctx context.Context, t storage.Token, api *storage.API, sub string, authn storage.Authn) (string, error) {
+	raw, t, err := s.accessFor(ctx, t, api, sub, authn)
+	if err != nil {
+		return "", err
+	}
+	return raw, s.issueGrant(ctx, storage.GrantTokens{Access: t})
+}
+
+// accessFor makes t, a token for api living the API's TokenTTL, in the
+// API's format: opaque (minted as every token) or an RFC 9068 JWT signed
+// with the id_token keys, stored by its hash so that it is revoked and
+// introspected as every token is. sub is the token's subject. The token is
+// returned with its record, not yet stored.
+func (s *Issuer) accessFor(ctx context.Context, t storage.Token, api *storage.API, sub string, authn storage.Authn) (string, storage.Token, error) {
 	if api.TokenFormat != storage.TokenJWT {
-		raw, _, err := s.issue(ctx, t, api.TokenTTL, false)
-		return raw, err
+		raw, t := s.mint(t, api.TokenTTL, false)
+		return raw, t, nil
 	}
 	now := s.now()
 	c := AccessClaims{Issuer: s.URL(), Subject: sub, Audience: api.Identifier, ClientID: strconv.FormatInt(t.AppID, 10),
@@ -460,14 +476,10 @@ func (s *Issuer) forAPI(ctx context.Context, t storage.Token, api *storage.API, 
 	// RS256 otherwise: the JWKS publishes both.
 	raw, err := s.signing.sign(ctx, "at+jwt", c, jose.ES256, jose.RS256)
 	if err != nil {
-		return "", err
+		return "", t, err
 	}
 	t.Hash, t.IssuedAt, t.ExpiresAt = token.HashOf(raw), now, now.Add(api.TokenTTL)
-	if err := s.tokens.CreateToken(ctx, t); err != nil {
-		return "", refused(err)
-	}
-	s.issued(t.Kind)
-	return raw, nil
+	return raw, t, nil
 }
 
 // ErrSubjectInvalid refuses a token exchange whose subject is not a live

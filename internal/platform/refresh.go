@@ -53,16 +53,21 @@ var ErrRefreshInvalid = &Error{Kind: Invalid, Field: "refresh_token", Message: "
 
 // Issue mints the grant's next refresh token.
 func (r *Refreshes) Issue(ctx context.Context, g Grant) (string, error) {
-	raw, h := r.Keys.Mint(token.Refresh)
-	now := r.now()
-	rec := storage.RefreshToken{Hash: h, Family: g.Family, AppID: g.AppID, UserID: g.UserID, Scope: g.Scope,
-		Authn: g.Authn, Nonce: g.Nonce, IssuedAt: now, ExpiresAt: now.Add(r.TTL), Holder: storage.Holder{JKT: g.JKT, DeviceID: g.DeviceID},
-		APIID: g.APIID, Claims: g.Claims}
-	if err := r.store.CreateRefreshToken(ctx, rec); err != nil {
+	raw, rec := r.mint(g)
+	if err := r.store.CreateRefreshToken(ctx, *rec); err != nil {
 		return "", refused(err)
 	}
 	r.issued(token.Refresh)
 	return raw, nil
+}
+
+// mint is Issue's refresh token, not yet stored.
+func (r *Refreshes) mint(g Grant) (string, *storage.RefreshToken) {
+	raw, h := r.Keys.Mint(token.Refresh)
+	now := r.now()
+	return raw, &storage.RefreshToken{Hash: h, Family: g.Family, AppID: g.AppID, UserID: g.UserID, Scope: g.Scope,
+		Authn: g.Authn, Nonce: g.Nonce, IssuedAt: now, ExpiresAt: now.Add(r.TTL), Holder: storage.Holder{JKT: g.JKT, DeviceID: g.DeviceID},
+		APIID: g.APIID, Claims: g.Claims}
 }
 
 // Rotate spends the app's refresh token raw and returns its grant with the

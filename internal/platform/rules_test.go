@@ -186,8 +186,13 @@ func TestCodeRules(t *testing.T) {
 			}
 			return raw
 		}
+		// redeem redeems raw and writes its one use by itself, as a grant
+		// that issues community tokens does.
 		redeem := func(raw string, app int64, uri, v string) error {
-			_, err := f.p.Codes.Redeem(ctx, raw, platform.Redemption{AppID: app, RedirectURI: uri, Verifier: v})
+			_, spend, err := f.p.Codes.Redeem(ctx, raw, platform.Redemption{AppID: app, RedirectURI: uri, Verifier: v})
+			if err == nil && spend != nil {
+				err = f.p.Codes.Spend(ctx, *spend)
+			}
 			return err
 		}
 
@@ -219,7 +224,10 @@ func TestCodeRules(t *testing.T) {
 		})
 		t.Run("a code used twice revokes what it issued", func(t *testing.T) {
 			raw := issue()
-			code, err := f.p.Codes.Redeem(ctx, raw, platform.Redemption{AppID: f.app.ID, RedirectURI: "https://app.example/cb", Verifier: verifier})
+			code, spend, err := f.p.Codes.Redeem(ctx, raw, platform.Redemption{AppID: f.app.ID, RedirectURI: "https://app.example/cb", Verifier: verifier})
+			if err == nil {
+				err = f.p.Codes.Spend(ctx, *spend)
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -267,12 +275,70 @@ func TestCodeRules(t *testing.T) {
 			if _, err := f.store.GetCode(ctx, token.HashOf(raw)); !errors.Is(err, storage.ErrNotFound) {
 				t.Fatalf("an unused code's row: %v, want none", err)
 			}
-			code, err := f.p.Codes.Redeem(ctx, raw, platform.Redemption{AppID: f.app.ID, RedirectURI: "https://app.example/cb", Verifier: verifier})
-			if err != nil || code.UserID != u.ID || code.Scope != scope.Friends {
-				t.Fatalf("the redemption: %+v, %v", code, err)
+			code, spend, err := f.p.Codes.Redeem(ctx, raw, platform.Redemption{AppID: f.app.ID, RedirectURI: "https://app.example/cb", Verifier: verifier})
+			if err != nil || code.UserID != u.ID || code.Scope != scope.Friends || spend == nil || spend.UsedAt.IsZero() {
+				t.Fatalf("the redemption: %+v, %+v, %v", code, spend, err)
+			}
+			if _, err := f.store.GetCode(ctx, token.HashOf(raw)); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("a redeemed code's row before its tokens are issued: %v, want none", err)
+			}
+			if _, err := f.p.Issuer.Issue(ctx, platform.Issuance{Grant: platform.Grant{Family: code.Hash, AppID: f.app.ID, UserID: u.ID, Scope: code.Scope},
+				Flow: storage.FlowCode, Spends: spend}); err != nil {
+				t.Fatal(err)
 			}
 			if row, err := f.store.GetCode(ctx, token.HashOf(raw)); err != nil || row.UsedAt.IsZero() {
 				t.Fatalf("the used code's row: %+v, %v", row, err)
+			}
+		})
+		t.Run("a code's one use is written with its tokens: of two redemptions at once one gets tokens, and the replay revokes them", func(t *testing.T) {
+			raw := issue()
+			type result struct {
+				got platform.Issued
+				err error
+			}
+			results := make(chan result, 2)
+			var spends []*storage.Code
+			for range 2 {
+				// Both pass the checks: neither has written the code's row yet.
+				_, spend, err := f.p.Codes.Redeem(ctx, raw, platform.Redemption{AppID: f.app.ID, RedirectURI: "https://app.example/cb", Verifier: verifier})
+				if err != nil || spend == nil {
+					t.Fatalf("redemption: %v, %+v", err, spend)
+				}
+				spends = append(spends, spend)
+			}
+			var wg sync.WaitGroup
+			for _, spend := range spends {
+				wg.Go(func() {
+					got, err := f.p.Issuer.Issue(ctx, platform.Issuance{Grant: platform.Grant{Family: spend.Hash, AppID: f.app.ID, UserID: u.ID, Scope: spend.Scope},
+						Flow: storage.FlowCode, Spends: spend})
+					results <- result{got, err}
+				})
+			}
+			wg.Wait()
+			close(results)
+			var won []platform.Issued
+			used := 0
+			for r := range results {
+				switch {
+				case r.err == nil:
+					won = append(won, r.got)
+				case r.err == platform.ErrCodeUsed:
+					used++
+				default:
+					t.Fatalf("an issuance: %v", r.err)
+				}
+			}
+			if len(won) != 1 || used != 1 {
+				t.Fatalf("%d issuances got tokens and %d were told the code is used, want 1 and 1", len(won), used)
+			}
+			if _, err := f.p.Tokens.CheckToken(ctx, won[0].Access); !errors.Is(err, platform.ErrTokenRevoked) {
+				t.Fatalf("the winner's token after the replay: %v, want revoked", err)
+			}
+			if won[0].Refresh == "" {
+				t.Fatal("a code-flow grant without a refresh token")
+			}
+			if _, _, err := f.p.Refreshes.Rotate(ctx, won[0].Refresh, f.app.ID, storage.Holder{}); !errors.Is(err, platform.ErrRefreshInvalid) {
+				t.Fatalf("the winner's refresh token after the replay: %v, want refused", err)
 			}
 		})
 		t.Run("a code minted with a row before codes were sealed still works once", func(t *testing.T) {

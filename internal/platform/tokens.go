@@ -39,6 +39,16 @@ func (c *core) issueToken(ctx context.Context, t storage.Token, ttl time.Duratio
 // issue is IssueToken that, when seal is set, also keeps the token sealed
 // so that it can be handed out again.
 func (p *core) issue(ctx context.Context, t storage.Token, ttl time.Duration, seal bool) (string, storage.Token, error) {
+	raw, t := p.mint(t, ttl, seal)
+	if err := p.tokens.CreateToken(ctx, t); err != nil {
+		return "", t, refused(err)
+	}
+	p.issued(t.Kind)
+	return raw, t, nil
+}
+
+// mint is issue's token, not yet stored.
+func (p *core) mint(t storage.Token, ttl time.Duration, seal bool) (string, storage.Token) {
 	raw, h := p.Keys.Mint(t.Kind)
 	t.Hash = h
 	if seal {
@@ -48,11 +58,43 @@ func (p *core) issue(ctx context.Context, t storage.Token, ttl time.Duration, se
 	if ttl > 0 {
 		t.ExpiresAt = t.IssuedAt.Add(ttl)
 	}
-	if err := p.tokens.CreateToken(ctx, t); err != nil {
-		return "", t, refused(err)
+	return raw, t
+}
+
+// issueGrant writes what a grant hands out at once (storage.IssueGrant): the
+// code it spends, when it spends one, and its tokens. A code spent before
+// is a replay (codeReplayed).
+func (p *core) issueGrant(ctx context.Context, w storage.GrantTokens) error {
+	var err error
+	if w.Spent == nil && w.Refresh == nil {
+		err = p.tokens.CreateToken(ctx, w.Access) // a lone row needs no transaction
+	} else {
+		err = p.tokens.IssueGrant(ctx, w)
 	}
-	p.issued(t.Kind)
-	return raw, t, nil
+	switch {
+	case errors.Is(err, storage.ErrConflict) && w.Spent != nil:
+		return p.codeReplayed(ctx, *w.Spent, w.Spent.AppID)
+	case err != nil:
+		return refused(err)
+	}
+	p.issued(w.Access.Kind)
+	if w.Refresh != nil {
+		p.issued(token.Refresh)
+	}
+	return nil
+}
+
+// codeReplayed answers a code presented after its one use. Someone else
+// may hold it: when its own app presents it again, everything it issued is
+// revoked, its refresh tokens included (their family is the code; RFC 9700
+// §4.14).
+func (p *core) codeReplayed(ctx context.Context, code storage.Code, appID int64) error {
+	if code.AppID == appID {
+		if err := p.revokeStolen(ctx, code.Hash, code.UserID, code.AppID, storage.RevokedCodeReplay, storage.AuditCodeReplay); err != nil {
+			return err
+		}
+	}
+	return ErrCodeUsed
 }
 
 // ErrUserDisabled refuses every grant of a disabled user: no token or

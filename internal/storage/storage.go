@@ -933,6 +933,13 @@ type Grants interface {
 	// CreateRefreshToken stores r; ErrUserDisabled when its user is
 	// disabled, ErrGrantRevoked when its family was revoked.
 	CreateRefreshToken(ctx context.Context, r RefreshToken) error
+	// IssueGrant stores what a grant hands out at once, all or none, in
+	// one transaction: the spent code's row when g.Spent is set (its one
+	// use: ErrConflict when the code has a row already, and nothing is
+	// stored), then the access token and, when g.Refresh is set, the
+	// refresh token, each refused as CreateToken and CreateRefreshToken
+	// say.
+	IssueGrant(ctx context.Context, g GrantTokens) error
 	// GetRefreshToken returns the app's refresh token whose hash is hash;
 	// ErrNotFound when it is not the app's.
 	GetRefreshToken(ctx context.Context, hash token.Hash, appID int64) (RefreshToken, error)
@@ -953,6 +960,15 @@ type Grants interface {
 	// whose CodeHash is family) for reason, and returns the access tokens'
 	// hashes.
 	RevokeGrant(ctx context.Context, family token.Hash, reason RevokeReason, now time.Time) ([]token.Hash, error)
+}
+
+// GrantTokens is what a grant hands out at once (Grants.IssueGrant).
+type GrantTokens struct {
+	// Spent is the row of the code the tokens are issued for, with its
+	// UsedAt set (nil: none to write).
+	Spent   *Code
+	Access  Token
+	Refresh *RefreshToken
 }
 
 // Tokens are the access tokens (stored hashed), the log of their

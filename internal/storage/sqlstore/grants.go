@@ -39,15 +39,26 @@ func scanCode(row scanner) (storage.Code, error) {
 }
 
 func (s *Store) CreateCode(ctx context.Context, c storage.Code) error {
+	return s.err(insertCode(ctx, s.w, c))
+}
+
+// The inserts of the rows every grant writes, spelled once.
+var (
+	insertCodeSQL    = `INSERT INTO codes (` + codeCols + `) VALUES (` + placeholders(1, 19) + `)`
+	insertRefreshSQL = `INSERT INTO refresh_tokens (` + refreshCols + `) VALUES (` + placeholders(1, 17) + `)`
+	insertTokenSQL   = `INSERT INTO tokens (` + tokenInsertNames + `) VALUES (` + placeholders(1, tokenInsertCols) + `)`
+)
+
+func insertCode(ctx context.Context, db execer, c storage.Code) error {
 	ids := c.CommunityIDs
 	if ids == nil {
 		ids = []int64{}
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO codes (`+codeCols+`) VALUES (`+placeholders(1, 19)+`)`,
+	_, err := db.ExecContext(ctx, insertCodeSQL,
 		c.Hash[:], c.AppID, c.UserID, jsonText(ids), int64(c.Scope), c.RedirectURI, c.CodeChallenge,
 		c.CodeChallengeMethod, c.IP, ts(c.IssuedAt), ts(c.ExpiresAt), ts(c.UsedAt), c.Nonce, c.DeviceID, c.APIID, int64(c.Claims),
 		ts(c.AuthTime), strings.Join(c.AMR, " "), c.SID)
-	return s.err(err)
+	return err
 }
 
 func (s *Store) GetCode(ctx context.Context, hash token.Hash) (storage.Code, error) {
@@ -155,15 +166,21 @@ func scanRefresh(row scanner) (storage.RefreshToken, error) {
 }
 
 func (s *Store) CreateRefreshToken(ctx context.Context, r storage.RefreshToken) error {
+	return s.err(s.storeRefresh(ctx, s.w, r))
+}
+
+// storeRefresh inserts r through db (the pool or a transaction), refusing
+// it as CreateRefreshToken says.
+func (s *Store) storeRefresh(ctx context.Context, db queryer, r storage.RefreshToken) error {
 	args := []any{r.Hash[:], r.Family[:], r.AppID, r.UserID, int64(r.Scope), ts(r.AuthTime), r.Nonce, ts(r.IssuedAt), ts(r.ExpiresAt), ts(r.UsedAt), ts(r.RevokedAt), r.JKT, r.DeviceID, r.APIID, int64(r.Claims),
 		strings.Join(r.AMR, " "), r.SID}
 	if !s.GrantLocks {
 		// SQLite's schema refuses it (the live insert triggers).
-		_, err := s.w.ExecContext(ctx, `INSERT INTO refresh_tokens (`+refreshCols+`) VALUES (`+placeholders(1, 17)+`)`, args...)
-		return s.err(err)
+		_, err := db.ExecContext(ctx, insertRefreshSQL, args...)
+		return err
 	}
-	res, err := s.w.ExecContext(ctx, s.guardedInserts().refresh, args...)
-	return s.insertedLive(ctx, res, err, &r.Family)
+	res, err := db.ExecContext(ctx, s.guardedInserts().refresh, args...)
+	return insertedLive(ctx, db, res, err, &r.Family)
 }
 
 func (s *Store) GetRefreshToken(ctx context.Context, hash token.Hash, appID int64) (storage.RefreshToken, error) {

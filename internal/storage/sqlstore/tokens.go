@@ -61,14 +61,40 @@ func (c *hashColumn) Scan(src any) error {
 }
 
 func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
+	return s.err(s.storeToken(ctx, s.w, t))
+}
+
+// storeToken inserts t through db (the pool or a transaction), refusing
+// it as CreateToken says.
+func (s *Store) storeToken(ctx context.Context, db queryer, t storage.Token) error {
 	if !s.GrantLocks || t.UserID == 0 && t.CodeHash == nil {
 		// SQLite's schema refuses a token it must not store (its live
 		// insert triggers); a token of no user and no grant (a service
 		// token) has nothing to check.
-		return s.err(insertToken(ctx, s.w, t))
+		return insertToken(ctx, db, t)
 	}
-	res, err := s.w.ExecContext(ctx, s.guardedInserts().token, tokenArgs(nil, t)...)
-	return s.insertedLive(ctx, res, err, t.CodeHash)
+	res, err := db.ExecContext(ctx, s.guardedInserts().token, tokenArgs(nil, t)...)
+	return insertedLive(ctx, db, res, err, t.CodeHash)
+}
+
+// IssueGrant writes what one grant hands out at once in one transaction:
+// one job of the group commit on SQLite, so the code's one use and the
+// tokens wait for one commit instead of three.
+func (s *Store) IssueGrant(ctx context.Context, g storage.GrantTokens) error {
+	return s.tx(ctx, "IssueGrant", func(tx *Tx) error {
+		if g.Spent != nil {
+			if err := insertCode(ctx, tx, *g.Spent); err != nil {
+				return err
+			}
+		}
+		if err := s.storeToken(ctx, tx, g.Access); err != nil {
+			return err
+		}
+		if g.Refresh != nil {
+			return s.storeRefresh(ctx, tx, *g.Refresh)
+		}
+		return nil
+	})
 }
 
 // whileLive is PostgreSQL's INSERT into table of one row of n values that
@@ -135,20 +161,20 @@ func (s *Store) guardedInserts() *guardedInserts {
 
 // insertedLive reads the result of a whileLive insert into family (nil:
 // none): a row not stored was refused for its grant or its user.
-func (s *Store) insertedLive(ctx context.Context, res sql.Result, err error, family *token.Hash) error {
+func insertedLive(ctx context.Context, db queryer, res sql.Result, err error, family *token.Hash) error {
 	if err != nil {
-		return s.err(err)
+		return err
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return s.err(err)
+		return err
 	} else if n > 0 {
 		return nil
 	}
 	if family != nil {
 		var revoked bool
-		err := s.w.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM revoked_grants WHERE family = $1)`, family[:]).Scan(&revoked)
+		err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM revoked_grants WHERE family = $1)`, family[:]).Scan(&revoked)
 		if err != nil {
-			return s.err(err)
+			return err
 		}
 		if revoked {
 			return storage.ErrGrantRevoked
@@ -162,8 +188,14 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
+// queryer is a pool or a transaction, read from as well.
+type queryer interface {
+	execer
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 func insertToken(ctx context.Context, db execer, t storage.Token) error {
-	_, err := db.ExecContext(ctx, `INSERT INTO tokens (`+tokenInsertNames+`) VALUES (`+placeholders(1, tokenInsertCols)+`)`, tokenArgs(nil, t)...)
+	_, err := db.ExecContext(ctx, insertTokenSQL, tokenArgs(nil, t)...)
 	return err
 }
 

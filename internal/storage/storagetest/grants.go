@@ -80,6 +80,82 @@ func testConcurrentCodeUse(t *testing.T, s storage.Storage) {
 	}
 }
 
+func testIssueGrant(t *testing.T, s storage.Storage) {
+	u := newUser(t, s, "u")
+	a := newApp(t, s, u.ID)
+	grant := func(name string, code storage.Code) storage.GrantTokens {
+		return storage.GrantTokens{Spent: &code,
+			Access:  storage.Token{Hash: hash(name + " access"), Kind: token.User, AppID: a.ID, UserID: u.ID, Scope: scope.Friends, IssuedAt: t0, ExpiresAt: t0.Add(time.Hour), Flow: storage.FlowCode, CodeHash: &code.Hash},
+			Refresh: &storage.RefreshToken{Hash: hash(name + " refresh"), Family: code.Hash, AppID: a.ID, UserID: u.ID, Scope: scope.Friends, IssuedAt: t0, ExpiresAt: t0.Add(24 * time.Hour)}}
+	}
+	stored := func(g storage.GrantTokens) (code, access, refresh bool) {
+		_, err := s.GetCode(ctx(), g.Spent.Hash)
+		code = err == nil
+		_, err = s.GetToken(ctx(), g.Access.Hash)
+		access = err == nil
+		_, err = s.GetRefreshToken(ctx(), g.Refresh.Hash, a.ID)
+		return code, access, err == nil
+	}
+	c := storage.Code{Hash: hash("grant code"), AppID: a.ID, UserID: u.ID, Scope: scope.Friends, RedirectURI: "https://app.example/cb",
+		IssuedAt: t0, ExpiresAt: t0.Add(time.Minute), UsedAt: t0.Add(time.Second)}
+	first := grant("first", c)
+	must(t, s.IssueGrant(ctx(), first))
+	if code, access, refresh := stored(first); !code || !access || !refresh {
+		t.Fatalf("after IssueGrant: code %v, access token %v, refresh token %v stored; want all", code, access, refresh)
+	}
+	if got, err := s.GetCode(ctx(), c.Hash); err != nil || !got.UsedAt.Equal(c.UsedAt) || got.UserID != u.ID {
+		t.Fatalf("the spent code's row: %+v, %v", got, err)
+	}
+	if got, err := s.GetToken(ctx(), first.Access.Hash); err != nil || got.CodeHash == nil || *got.CodeHash != c.Hash || got.Scope != scope.Friends {
+		t.Fatalf("the grant's access token: %+v, %v", got, err)
+	}
+	// The code spent again: a conflict, and nothing of the second grant.
+	second := grant("second", c)
+	wantErr(t, s.IssueGrant(ctx(), second), storage.ErrConflict)
+	if _, access, refresh := stored(second); access || refresh {
+		t.Fatalf("a second spend of the code stored its access token (%v) or refresh token (%v)", access, refresh)
+	}
+	// A grant refused for its revoked family stores nothing, its code's row
+	// neither: the code is not spent by a refused issuance.
+	revoked := c
+	revoked.Hash = hash("revoked grant code")
+	if _, err := s.RevokeGrant(ctx(), revoked.Hash, storage.RevokedCodeReplay, t0); err != nil {
+		t.Fatal(err)
+	}
+	third := grant("third", revoked)
+	wantErr(t, s.IssueGrant(ctx(), third), storage.ErrGrantRevoked)
+	if code, access, refresh := stored(third); code || access || refresh {
+		t.Fatalf("a refused grant stored: code %v, access token %v, refresh token %v", code, access, refresh)
+	}
+	// Without a code to spend nor a refresh token: the access token alone.
+	lone := grant("lone", c)
+	lone.Spent, lone.Refresh = nil, nil
+	must(t, s.IssueGrant(ctx(), lone))
+	if _, err := s.GetToken(ctx(), lone.Access.Hash); err != nil {
+		t.Fatalf("the lone access token: %v", err)
+	}
+	// Of concurrent spends of one code exactly one stores its tokens.
+	race := c
+	race.Hash = hash("raced grant code")
+	const n = 8
+	results := make(chan error, n)
+	for i := range n {
+		go func() { results <- s.IssueGrant(ctx(), grant(fmt.Sprint("raced ", i), race)) }()
+	}
+	wins := 0
+	for range n {
+		switch err := <-results; {
+		case err == nil:
+			wins++
+		case !errors.Is(err, storage.ErrConflict):
+			t.Errorf("IssueGrant: %v", err)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d concurrent spends of one code stored their tokens, want exactly 1", wins)
+	}
+}
+
 func testRefreshHolder(t *testing.T, s storage.Storage) {
 	u := &storage.User{Login: "holder", PasswordHash: "h", CreatedAt: t0}
 	must(t, s.CreateUser(ctx(), u))

@@ -109,6 +109,7 @@ func RunGrants(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 	runCases(t, newStore, []testCase{
 		{"codes: used once, second use is a conflict", testCodes},
 		{"concurrent code use: exactly one winner", testConcurrentCodeUse},
+		{"a grant's code use and tokens: one write, all or none, the code spent once", testIssueGrant},
 		{"pushed requests: the app's, spent once, until they expire", testPushedRequests},
 		{"device codes: by user code, a taken user code, updated in one transaction", testDeviceCodes},
 		{"refresh tokens: read with their holder, spent once and only by a use that names it", testRefreshHolder},

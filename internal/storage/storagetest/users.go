@@ -106,6 +106,11 @@ func testDisabledUserGetsNothing(t *testing.T, s storage.Storage) {
 	wantErr(t, s.CreateRefreshToken(ctx(), r), storage.ErrUserDisabled)
 	_, err := s.GetRefreshToken(ctx(), r.Hash, a.ID)
 	wantErr(t, err, storage.ErrNotFound)
+	code := storage.Code{Hash: hash("disabled code"), AppID: a.ID, UserID: u.ID, IssuedAt: t0, ExpiresAt: t0.Add(time.Minute), UsedAt: t0}
+	wantErr(t, s.IssueGrant(ctx(), storage.GrantTokens{Spent: &code, Refresh: &r,
+		Access: storage.Token{Hash: hash("disabled grant"), Kind: token.User, AppID: a.ID, UserID: u.ID, IssuedAt: t0, Flow: storage.FlowCode, CodeHash: &code.Hash}}), storage.ErrUserDisabled)
+	_, err = s.GetCode(ctx(), code.Hash)
+	wantErr(t, err, storage.ErrNotFound)
 	// The app's own tokens do not speak for its owner.
 	svc := storage.Token{Hash: hash("service of a disabled owner"), Kind: token.Service, AppID: a.ID, IssuedAt: t0, Flow: storage.FlowClientCredentials}
 	must(t, s.CreateToken(ctx(), svc))
