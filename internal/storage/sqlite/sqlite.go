@@ -82,11 +82,7 @@ func OpenWith(ctx context.Context, path string, o Options) (*sqlstore.Store, err
 	// asks it to, between two shared transactions (see checkpointer);
 	// without (NoGroupCommit), as SQLite does by itself, every 1,000 pages.
 	// A WAL grown by a burst is cut back to walLimit when it starts over.
-	// The writer keeps its statement and savepoint journals in memory
-	// (temp_store): every write of a shared transaction runs in a
-	// savepoint, whose journal would otherwise be a temporary file written
-	// page by page.
-	wdsn := fmt.Sprintf("%s&_pragma=journal_size_limit(%d)&_pragma=temp_store(MEMORY)", dsn, walLimit)
+	wdsn := fmt.Sprintf("%s&_pragma=journal_size_limit(%d)", dsn, walLimit)
 	if !o.NoGroupCommit {
 		wdsn += "&_pragma=wal_autocheckpoint(0)"
 	}

@@ -348,13 +348,25 @@ func (s *Store) Close() error {
 // tx runs fn in a transaction (a shared one, with group commit): the
 // read-modify-write callbacks and the multi-record writes.
 func (s *Store) tx(ctx context.Context, name string, fn func(*Tx) error) error {
+	return s.transact(ctx, name, false, fn)
+}
+
+// failFirst is tx for an fn whose statements, when one fails, fail before
+// any of them has written (each statement is undone alone when it fails):
+// with group commit it needs no savepoint of its own, whose journal SQLite
+// writes page by page.
+func (s *Store) failFirst(ctx context.Context, name string, fn func(*Tx) error) error {
+	return s.transact(ctx, name, true, fn)
+}
+
+func (s *Store) transact(ctx context.Context, name string, single bool, fn func(*Tx) error) error {
 	if s.watched() {
 		var end func()
 		ctx, end = s.begin(ctx, "tx "+name)
 		defer end()
 	}
 	if s.w.group != nil {
-		return s.err(s.w.group.do(ctx, false, fn))
+		return s.err(s.w.group.do(ctx, single, fn))
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if s.stale(err) {

@@ -79,19 +79,32 @@ func (s *Store) storeToken(ctx context.Context, db queryer, t storage.Token) err
 
 // IssueGrant writes what one grant hands out at once in one transaction:
 // one job of the group commit on SQLite, so the code's one use and the
-// tokens wait for one commit instead of three.
+// tokens wait for one commit instead of three. Whatever refuses it does so
+// before the first row is written (failFirst): a spent code is found by a
+// read, the token's refusals by its insert, which comes first; the refresh
+// token has the token's user and grant, and the code's row is then known
+// to be free.
 func (s *Store) IssueGrant(ctx context.Context, g storage.GrantTokens) error {
-	return s.tx(ctx, "IssueGrant", func(tx *Tx) error {
+	return s.failFirst(ctx, "IssueGrant", func(tx *Tx) error {
 		if g.Spent != nil {
-			if err := insertCode(ctx, tx, *g.Spent); err != nil {
+			var spent bool
+			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM codes WHERE hash = $1)`, g.Spent.Hash[:]).Scan(&spent); err != nil {
 				return err
+			}
+			if spent {
+				return storage.ErrConflict
 			}
 		}
 		if err := s.storeToken(ctx, tx, g.Access); err != nil {
 			return err
 		}
 		if g.Refresh != nil {
-			return s.storeRefresh(ctx, tx, *g.Refresh)
+			if err := s.storeRefresh(ctx, tx, *g.Refresh); err != nil {
+				return err
+			}
+		}
+		if g.Spent != nil {
+			return insertCode(ctx, tx, *g.Spent)
 		}
 		return nil
 	})
