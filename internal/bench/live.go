@@ -125,8 +125,9 @@ func (t *target) provision(ctx context.Context, n int, log io.Writer) (liveToken
 	return l, nil
 }
 
-// LiveJob is one run of API calls over provisioned tokens: what a load
-// process needs to make the tokens again and call the server.
+// LiveJob is one run of API calls over provisioned tokens, or over fixed
+// URLs: what a load process needs to make the tokens again and call the
+// server.
 type LiveJob struct {
 	Name        string
 	Base        string // the server's URL
@@ -136,10 +137,22 @@ type LiveJob struct {
 	Rate        float64 // calls per second, or 0 for as fast as the clients go
 	Concurrency int
 	Duration    time.Duration
+	// URLs, when set, are called in turn instead of the provisioned
+	// tokens (the bare and api scenarios with their clients apart), each
+	// answer starting with Want.
+	URLs []string
+	Want string
 }
 
 // RunLiveJob calls the API as j says, in this process.
 func RunLiveJob(ctx context.Context, j LiveJob) (Result, error) {
+	if len(j.URLs) > 0 && j.Concurrency > 0 && j.Duration > 0 {
+		calls := make([]int, j.Concurrency) // per worker: no shared counter
+		return drivePaced(ctx, j.Name, j.Concurrency, j.Duration, j.Rate, newClient(), func(ctx context.Context, w int, c *http.Client) error {
+			calls[w]++
+			return get(ctx, c, j.URLs[(w*7919+calls[w])%len(j.URLs)], []byte(j.Want))
+		}), nil
+	}
 	if j.Set <= 0 || j.Concurrency <= 0 || j.Duration <= 0 {
 		return Result{}, fmt.Errorf("bench: a live job needs tokens, clients and a duration, got %d, %d and %v", j.Set, j.Concurrency, j.Duration)
 	}
@@ -170,7 +183,21 @@ func RunLiveJob(ctx context.Context, j LiveJob) (Result, error) {
 // at full speed, or paced at rate calls per second when rate > 0, and
 // notes the server process's memory.
 func (t *target) liveAPI(ctx context.Context, o Options, name string, l liveTokens, set int, rate float64) Result {
-	j := LiveJob{Name: name, Base: t.base, Secret: t.secret, Seed: l.seed, Set: set, Rate: rate, Concurrency: o.Concurrency, Duration: o.Duration}
+	r := runJob(ctx, o, LiveJob{Name: name, Base: t.base, Secret: t.secret, Seed: l.seed, Set: set, Rate: rate, Concurrency: o.Concurrency, Duration: o.Duration})
+	if r.Errors > 0 && r.Requests == 0 {
+		return r
+	}
+	where := "server and clients"
+	if o.LiveClients != nil {
+		where = "server"
+	}
+	r.Note = fmt.Sprintf("RSS %.0f MB (peak %.0f MB, %s)", float64(procStatus("VmRSS"))/1e6, float64(procStatus("VmHWM"))/1e6, where)
+	return r
+}
+
+// runJob runs j's clients: in a process of their own with
+// o.LiveClients, whose server CPU is then this process's, or here.
+func runJob(ctx context.Context, o Options, j LiveJob) Result {
 	run := o.LiveClients
 	if run == nil {
 		run = RunLiveJob
@@ -185,13 +212,8 @@ func (t *target) liveAPI(ctx context.Context, o Options, name string, l liveToke
 		r.ServerCPU = cpu.serverCPU()
 	}
 	if err != nil {
-		return Result{Name: name, Errors: 1, Note: err.Error()}
+		return Result{Name: j.Name, Errors: 1, Note: err.Error()}
 	}
-	where := "server and clients"
-	if o.LiveClients != nil {
-		where = "server"
-	}
-	r.Note = fmt.Sprintf("RSS %.0f MB (peak %.0f MB, %s)", float64(procStatus("VmRSS"))/1e6, float64(procStatus("VmHWM"))/1e6, where)
 	return r
 }
 

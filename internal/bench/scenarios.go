@@ -105,7 +105,7 @@ func Run(ctx context.Context, o Options, log io.Writer) ([]Result, error) {
 			b0, w0 := t.groupStats()
 			r := sc.run(ctx, o)
 			if b1, w1 := t.groupStats(); b1 > b0 {
-				r.Note = fmt.Sprintf("%.1f writes a commit", float64(w1-w0)/float64(b1-b0))
+				r.Note = strings.TrimPrefix(r.Note+fmt.Sprintf(", %.1f writes a commit", float64(w1-w0)/float64(b1-b0)), ", ")
 			}
 			r.Name = t.storage + "  " + r.Name
 			results = append(results, r)
@@ -322,14 +322,26 @@ func (t *target) api(ctx context.Context, o Options) Result {
 		urls[i] = t.base + "/method/account.getAppPermissions?v=5.199&access_token=" + tok
 	}
 	want := []byte(`{"response":65536}`)
+	const name = "api: account.getAppPermissions"
+	if o.LiveClients != nil {
+		return apart(runJob(ctx, o, LiveJob{Name: name, URLs: urls, Want: string(want), Concurrency: o.Concurrency, Duration: o.Duration}))
+	}
 	calls := make([]int, o.Concurrency) // per worker: no shared counter
-	return drive(ctx, "api: account.getAppPermissions", o.Concurrency, o.Duration, newClient(), func(ctx context.Context, w int, c *http.Client) error {
+	return drive(ctx, name, o.Concurrency, o.Duration, newClient(), func(ctx context.Context, w int, c *http.Client) error {
 		calls[w]++
 		return get(ctx, c, urls[(w*7919+calls[w])%len(urls)], want)
 	})
 }
 
 const bareName = "bare net/http handler"
+
+// apart notes that r's clients ran in a process of their own.
+func apart(r Result) Result {
+	if r.Note == "" {
+		r.Note = "clients apart"
+	}
+	return r
+}
 
 // bare: a plain net/http handler returning the same JSON with no checks,
 // on its own loopback listener: the ceiling the API path is compared with.
@@ -346,6 +358,9 @@ func (t *target) bare(ctx context.Context, o Options) Result {
 	as("server", func() { go srv.Serve(ln) })
 	defer srv.Close()
 	u := "http://" + ln.Addr().String() + "/method/account.getAppPermissions?v=5.199&access_token=" + t.tokens[0]
+	if o.LiveClients != nil {
+		return apart(runJob(ctx, o, LiveJob{Name: bareName, URLs: []string{u}, Want: string(body), Concurrency: o.Concurrency, Duration: o.Duration}))
+	}
 	return drive(ctx, bareName, o.Concurrency, o.Duration, newClient(), func(ctx context.Context, _ int, c *http.Client) error {
 		return get(ctx, c, u, body)
 	})
