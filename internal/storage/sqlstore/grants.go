@@ -241,7 +241,9 @@ func (s *Store) RevokeRefreshTokens(ctx context.Context, family *token.Hash, app
 	if family != nil {
 		res, err = s.w.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $1 WHERE family = $2 AND revoked_at = 0`, ts(now), family[:])
 	} else if appID == 0 {
-		res, err = s.w.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at = 0`, ts(now), userID)
+		// Every refresh token's app is one of the apps: the condition lets the
+		// index on (app_id, user_id) find the user's (byUserAlone).
+		res, err = s.w.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $1 WHERE app_id IN (SELECT id FROM apps) AND user_id = $2 AND revoked_at = 0`, ts(now), userID)
 	} else {
 		res, err = s.w.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $1 WHERE app_id = $2 AND user_id = $3 AND revoked_at = 0`, ts(now), appID, userID)
 	}

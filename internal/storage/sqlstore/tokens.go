@@ -317,6 +317,15 @@ func (s *Store) TouchTokens(ctx context.Context, used map[token.Hash]time.Time) 
 	})
 }
 
+// byUserAlone finds a user's tokens in every app and in none (a token made
+// on a community page has no app) through the index on (app_id, user_id,
+// …): one search per app, where user_id = ? alone scans the whole index,
+// which has no entry led by the user (on SQLite, in the one writer:
+// disabling a user over a million tokens took seconds of it). In the
+// shape PostgreSQL's planner also answers from the index.
+const byUserAlone = `hash IN (SELECT hash FROM tokens WHERE app_id IN (SELECT id FROM apps) AND user_id = $%[1]d
+	UNION ALL SELECT hash FROM tokens WHERE app_id IS NULL AND user_id = $%[1]d)`
+
 // tokenWhere renders f as a WHERE condition whose parameters start at $from.
 func tokenWhere(f storage.TokenFilter, from int) (string, []any, error) {
 	var conds []string
@@ -334,7 +343,10 @@ func tokenWhere(f storage.TokenFilter, from int) (string, []any, error) {
 	if f.AppID != 0 {
 		add("app_id = $%d", f.AppID)
 	}
-	if f.UserID != 0 {
+	switch {
+	case f.UserID != 0 && f.AppID == 0 && f.Hash == nil:
+		add(byUserAlone, f.UserID)
+	case f.UserID != 0:
 		add("user_id = $%d", f.UserID)
 	}
 	if f.CommunityID != 0 {

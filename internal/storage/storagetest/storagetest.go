@@ -126,6 +126,7 @@ func RunTokens(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"tokens: an empty filter is refused", testEmptyFilter},
 		{"tokens: what was exchanged from a token, at any depth", testDerivedTokens},
 		{"tokens: created in bulk, all or none", testCreateTokens},
+		{"tokens: revoked by user alone, in every app and in none", testRevokeByUser},
 		{"tokens: without an app, and last use recorded", testAppLessTokenAndTouch},
 		{"revocation log: every revocation appended, read in order, pruned", testRevocationLog},
 		{"reusable tokens: live, same scope, sealed, not expiring too soon", testReusableToken},

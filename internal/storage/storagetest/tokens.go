@@ -164,6 +164,36 @@ func testAppLessTokenAndTouch(t *testing.T, s storage.Storage) {
 	}
 }
 
+func testRevokeByUser(t *testing.T, s storage.Storage) {
+	u := newUser(t, s, "u")
+	other := newUser(t, s, "other")
+	a, b := newApp(t, s, u.ID), newApp(t, s, u.ID)
+	mine := []storage.Token{
+		{Hash: hash("in a"), Kind: token.User, AppID: a.ID, UserID: u.ID, IssuedAt: t0, Flow: storage.FlowCode},
+		{Hash: hash("in b"), Kind: token.User, AppID: b.ID, UserID: u.ID, IssuedAt: t0, Flow: storage.FlowImplicit},
+		{Hash: hash("no app"), Kind: token.Community, UserID: u.ID, CommunityID: 9, IssuedAt: t0, Flow: storage.FlowConsole},
+	}
+	theirs := storage.Token{Hash: hash("theirs"), Kind: token.User, AppID: a.ID, UserID: other.ID, IssuedAt: t0, Flow: storage.FlowCode}
+	for _, tok := range append(mine, theirs) {
+		must(t, s.CreateToken(ctx(), tok))
+	}
+	revoked, err := s.RevokeTokens(ctx(), storage.TokenFilter{UserID: u.ID}, storage.RevokedByAdmin, t0)
+	must(t, err)
+	if len(revoked) != len(mine) {
+		t.Fatalf("revoking by user revoked %d tokens, want the user's %d in every app and none", len(revoked), len(mine))
+	}
+	if got, _ := s.GetToken(ctx(), theirs.Hash); !got.RevokedAt.IsZero() {
+		t.Fatal("another user's token was revoked")
+	}
+	for i, app := range []int64{a.ID, b.ID} {
+		must(t, s.CreateRefreshToken(ctx(), storage.RefreshToken{Hash: hash(fmt.Sprint("refresh ", i)), Family: hash(fmt.Sprint("family ", i)), AppID: app, UserID: u.ID, IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
+	}
+	must(t, s.CreateRefreshToken(ctx(), storage.RefreshToken{Hash: hash("their refresh"), Family: hash("their family"), AppID: a.ID, UserID: other.ID, IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
+	if n, err := s.RevokeRefreshTokens(ctx(), nil, 0, u.ID, t0); err != nil || n != 2 {
+		t.Fatalf("revoking a user's refresh tokens in every app: %d, %v; want 2", n, err)
+	}
+}
+
 func testCreateTokens(t *testing.T, s storage.Storage) {
 	u := newUser(t, s, "u")
 	a := newApp(t, s, u.ID)
