@@ -27,38 +27,31 @@ func TestMain(m *testing.M) {
 }
 
 func TestLiveClientsApart(t *testing.T) {
-	t.Setenv(asMain, "1")
-	var log bytes.Buffer
-	o := bench.Options{Duration: 300 * time.Millisecond, Concurrency: 2, Tokens: 4, Only: []string{"live"}, LiveTokens: 2000, LiveClients: spawnJob}
-	results, err := bench.Run(context.Background(), o, &log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(results) != 4 {
-		t.Fatalf("%d results:\n%s", len(results), log.String())
-	}
-	for _, r := range results {
-		if r.Requests == 0 || r.Errors != 0 || !strings.Contains(r.Note, "server)") || r.ServerCPU <= 0 {
-			t.Fatalf("%s: %+v\n%s", r.Name, r, log.String())
-		}
-	}
+	runApart(t, bench.Options{Only: []string{"live"}, LiveTokens: 2000}, 4, func(r bench.Result) bool { return strings.Contains(r.Note, "server)") })
 }
 
 // The bare and api scenarios with their clients apart: the server's CPU
 // per call of each, measured in this process, which their clients left.
 func TestBareAndAPIClientsApart(t *testing.T) {
+	runApart(t, bench.Options{Only: []string{"bare", "api"}}, 2, func(r bench.Result) bool { return strings.HasPrefix(r.Note, "clients apart") })
+}
+
+// runApart runs o's scenarios briefly with their clients in a process of
+// their own (this test binary, as the tool), and wants n results, each with
+// calls, no errors, the server's CPU and a note that noted says is right.
+func runApart(t *testing.T, o bench.Options, n int, noted func(bench.Result) bool) {
 	t.Setenv(asMain, "1")
 	var log bytes.Buffer
-	o := bench.Options{Duration: 300 * time.Millisecond, Concurrency: 2, Tokens: 4, Only: []string{"bare", "api"}, LiveClients: spawnJob}
+	o.Duration, o.Concurrency, o.Tokens, o.LiveClients = 300*time.Millisecond, 2, 4, spawnJob
 	results, err := bench.Run(context.Background(), o, &log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(results) != 2 {
-		t.Fatalf("%d results:\n%s", len(results), log.String())
+	if len(results) != n {
+		t.Fatalf("%d results, want %d:\n%s", len(results), n, log.String())
 	}
 	for _, r := range results {
-		if r.Requests == 0 || r.Errors != 0 || !strings.HasPrefix(r.Note, "clients apart") || r.ServerCPU <= 0 {
+		if r.Requests == 0 || r.Errors != 0 || !noted(r) || r.ServerCPU <= 0 {
 			t.Fatalf("%s: %+v\n%s", r.Name, r, log.String())
 		}
 	}
