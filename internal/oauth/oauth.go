@@ -102,9 +102,9 @@ type Codes interface {
 	Spend(ctx context.Context, spend storage.Code) error
 }
 
-// Refreshes issues and rotates refresh tokens (platform.Refreshes).
+// Refreshes rotates and reads refresh tokens (platform.Refreshes); the
+// issuer issues them with their grant's access token.
 type Refreshes interface {
-	Issue(ctx context.Context, g platform.Grant) (string, error)
 	Rotate(ctx context.Context, raw string, appID int64, by storage.Holder) (platform.Grant, string, error)
 	Peek(ctx context.Context, raw string, appID int64) (platform.Grant, error)
 	Keep(ctx context.Context, raw string, appID int64, jkt string) (platform.Grant, error)

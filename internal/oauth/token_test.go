@@ -122,7 +122,6 @@ func (noCodes) Spend(context.Context, storage.Code) error { return platform.ErrC
 
 type noRefreshes struct{}
 
-func (noRefreshes) Issue(context.Context, platform.Grant) (string, error) { return "", nil }
 func (noRefreshes) Rotate(context.Context, string, int64, storage.Holder) (platform.Grant, string, error) {
 	return platform.Grant{}, "", platform.ErrRefreshInvalid
 }

@@ -65,13 +65,7 @@ func (p *core) mint(t storage.Token, ttl time.Duration, seal bool) (string, stor
 // code it spends, when it spends one, and its tokens. A code spent before
 // is a replay (codeReplayed).
 func (p *core) issueGrant(ctx context.Context, w storage.GrantTokens) error {
-	var err error
-	if w.Spent == nil && w.Refresh == nil {
-		err = p.tokens.CreateToken(ctx, w.Access) // a lone row needs no transaction
-	} else {
-		err = p.tokens.IssueGrant(ctx, w)
-	}
-	switch {
+	switch err := p.tokens.IssueGrant(ctx, w); {
 	case errors.Is(err, storage.ErrConflict) && w.Spent != nil:
 		return p.codeReplayed(ctx, *w.Spent, w.Spent.AppID)
 	case err != nil:
