@@ -176,9 +176,15 @@ func New(p Platform, now func() time.Time, log *slog.Logger, limits Limits, meth
 
 const maxBody = 1 << 20
 
-// ServeHTTP answers every call with HTTP 200 and the VK envelope.
+// ServeHTTP answers every call with HTTP 200 and the VK envelope, for the
+// method its route names ({name}).
 func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
+	d.Serve(w, r, r.PathValue("name"))
+}
+
+// Serve answers a call of the method name, for a router that has read the
+// name from the path itself.
+func (d *Dispatcher) Serve(w http.ResponseWriter, r *http.Request, name string) {
 	c := calls.Get().(*Call)
 	ps, err := parseParams(w, r, c.params[:0])
 	if err == nil {
