@@ -20,7 +20,7 @@ type Limiter struct {
 
 type shard struct {
 	mu  sync.Mutex
-	tat map[token.Hash]int64 // unix nanoseconds
+	tat map[token.Hash]*int64 // unix nanoseconds: updated in place, one lookup a request
 	// kept is how many keys the last sweep kept: the next sweep comes
 	// when the shard has doubled since, so that idle keys go at a cost
 	// spread over the inserts and the map stays near the busy keys' count.
@@ -33,7 +33,7 @@ type shard struct {
 func New(size int) *Limiter {
 	l := &Limiter{maxPerShard: max(16, size/shards)}
 	for i := range l.shards {
-		l.shards[i].tat = make(map[token.Hash]int64)
+		l.shards[i].tat = make(map[token.Hash]*int64)
 	}
 	return l
 }
@@ -47,18 +47,23 @@ func (l *Limiter) Allow(key token.Hash, rate float64, burst int, now time.Time) 
 	s := &l.shards[key[0]%shards]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tat, ok := s.tat[key]
-	if !ok || tat < t {
-		tat = t
+	p := s.tat[key]
+	tat := t
+	if p != nil && *p > t {
+		tat = *p
 	}
 	if tat-t > tolerance {
 		return false
 	}
-	if full := len(s.tat) >= l.maxPerShard; !ok && (full || len(s.tat) >= max(2*s.kept, 64)) {
-		s.sweep(t, full)
-		s.kept = len(s.tat)
+	if p == nil {
+		if full := len(s.tat) >= l.maxPerShard; full || len(s.tat) >= max(2*s.kept, 64) {
+			s.sweep(t, full)
+			s.kept = len(s.tat)
+		}
+		p = new(int64)
+		s.tat[key] = p
 	}
-	s.tat[key] = tat + interval
+	*p = tat + interval
 	return true
 }
 
@@ -71,8 +76,8 @@ func (l *Limiter) Return(key token.Hash, rate float64) {
 	s := &l.shards[key[0]%shards]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if tat, ok := s.tat[key]; ok {
-		s.tat[key] = tat - interval
+	if p := s.tat[key]; p != nil {
+		*p -= interval
 	}
 }
 
@@ -81,7 +86,7 @@ func (l *Limiter) Return(key token.Hash, rate float64) {
 func (s *shard) sweep(now int64, full bool) {
 	n := len(s.tat)
 	for k, tat := range s.tat {
-		if tat <= now {
+		if *tat <= now {
 			delete(s.tat, k)
 		}
 	}

@@ -110,3 +110,21 @@ func TestIdleKeysDoNotAccumulate(t *testing.T) {
 		t.Fatalf("%d keys kept after a million used once each at 1000/s, want a few thousand", n)
 	}
 }
+
+// BenchmarkAllow is one counted request of a key already seen, from both
+// cores at once over 256 keys: the API's case for a busy token.
+func BenchmarkAllow(b *testing.B) {
+	l := New(1 << 20)
+	var keys [256]token.Hash
+	for i := range keys {
+		keys[i] = token.HashOf(fmt.Sprint(i))
+	}
+	now := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			l.Allow(keys[i%len(keys)], 1e9, 1<<20, now)
+		}
+	})
+}
