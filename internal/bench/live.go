@@ -38,7 +38,10 @@ const (
 // reports), only how to make them again.
 type liveTokens struct {
 	seed [16]byte
-	keys *token.Keyring
+	// first is the first token's ID: the i-th's is first+i, in the order
+	// provisioned, as the IDs of tokens minted one after another are.
+	first uint64
+	keys  *token.Keyring
 }
 
 func (l liveTokens) token(i int) (string, token.Hash) {
@@ -48,13 +51,13 @@ func (l liveTokens) token(i int) (string, token.Hash) {
 	sum := sha256.Sum256(in[:])
 	var r [token.RandomLen]byte
 	copy(r[:], sum[:])
-	return l.keys.MintFrom(token.User, r)
+	return l.keys.MintFrom(token.User, l.first+uint64(i), r)
 }
 
 // provision stores n live user tokens through the storage layer in
 // batches, and reports how long it took.
 func (t *target) provision(ctx context.Context, n int, log io.Writer) (liveTokens, error) {
-	l := liveTokens{keys: t.p.Keys}
+	l := liveTokens{keys: t.p.Keys, first: uint64(time.Now().UnixMilli()) << 16}
 	copy(l.seed[:], rand32())
 	start := time.Now()
 	apps := make([]int64, liveApps)
@@ -133,6 +136,7 @@ type LiveJob struct {
 	Base        string // the server's URL
 	Secret      string // the server's token secret
 	Seed        [16]byte
+	First       uint64  // the first token's ID
 	Set         int     // calls draw uniformly from the first Set tokens
 	Rate        float64 // calls per second, or 0 for as fast as the clients go
 	Concurrency int
@@ -160,7 +164,7 @@ func RunLiveJob(ctx context.Context, j LiveJob) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	l := liveTokens{seed: j.Seed, keys: keys}
+	l := liveTokens{seed: j.Seed, first: j.First, keys: keys}
 	want := []byte(`{"response":65536}`)
 	draws := make([]uint64, j.Concurrency)
 	for w := range draws {
@@ -183,7 +187,7 @@ func RunLiveJob(ctx context.Context, j LiveJob) (Result, error) {
 // at full speed, or paced at rate calls per second when rate > 0, and
 // notes the server process's memory.
 func (t *target) liveAPI(ctx context.Context, o Options, name string, l liveTokens, set int, rate float64) Result {
-	r := runJob(ctx, o, LiveJob{Name: name, Base: t.base, Secret: t.secret, Seed: l.seed, Set: set, Rate: rate, Concurrency: o.Concurrency, Duration: o.Duration})
+	r := runJob(ctx, o, LiveJob{Name: name, Base: t.base, Secret: t.secret, Seed: l.seed, First: l.first, Set: set, Rate: rate, Concurrency: o.Concurrency, Duration: o.Duration})
 	if r.Errors > 0 && r.Requests == 0 {
 		return r
 	}

@@ -177,7 +177,7 @@ func TestDemoCallbackShowsTheExchange(t *testing.T) {
 			t.Fatalf("the callback page lacks %q:\n%s", want, page)
 		}
 	}
-	tok := regexp.MustCompile(`lku1[0-9a-f]{60}`).FindString(page)
+	tok := regexp.MustCompile(`lku1[0-9a-f]{76}`).FindString(page)
 	for i := range 12 {
 		resp, err := http.Get(base + "/method/users.get?v=5.199&access_token=" + tok)
 		if err != nil {

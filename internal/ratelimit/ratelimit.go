@@ -44,7 +44,7 @@ func (l *Limiter) Allow(key token.Hash, rate float64, burst int, now time.Time) 
 	interval := int64(float64(time.Second) / rate)
 	tolerance := interval * int64(max(burst, 1)-1)
 	t := now.UnixNano()
-	s := &l.shards[key[0]%shards]
+	s := l.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.tat[key]
@@ -67,13 +67,17 @@ func (l *Limiter) Allow(key token.Hash, rate float64, burst int, now time.Time) 
 	return true
 }
 
+// shard is key's shard, by its last byte: a token hash begins with the
+// time it was minted (token.Hash), the same for every token of a burst.
+func (l *Limiter) shard(key token.Hash) *shard { return &l.shards[key[len(key)-1]%shards] }
+
 // Return gives back a request Allow counted for key at rate, for limits
 // that count only failures: each request is counted before it is worked
 // on (so concurrent ones cannot all slip under the limit), and the ones
 // that succeed are given back.
 func (l *Limiter) Return(key token.Hash, rate float64) {
 	interval := int64(float64(time.Second) / rate)
-	s := &l.shards[key[0]%shards]
+	s := l.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if p := s.tat[key]; p != nil {

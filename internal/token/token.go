@@ -2,12 +2,19 @@
 // of the three kinds, authorization codes and client secrets, and it seals
 // what the console must show again.
 //
-// A token is "lk" + kind letter + version digit + 40 hex digits of randomness
-// + 20 hex digits of HMAC-SHA256 under the server secret: only digits and
-// Latin letters, as VK's documentation promises, with a fixed prefix that
-// secret scanners can match. The MAC lets Parse reject a forged or mistyped
-// token without any storage access. Storage keeps only Hash(token), so a copy
-// of the database yields no usable token.
+// A token is "lk" + kind letter + version digit + 16 hex digits of its ID +
+// 40 hex digits of randomness + 20 hex digits of HMAC-SHA256 under the
+// server secret: only digits and Latin letters, as VK's documentation
+// promises, with a fixed prefix that secret scanners can match. The MAC lets
+// Parse reject a forged or mistyped token without any storage access.
+// Storage keeps only Hash(token), so a copy of the database yields no usable
+// token.
+//
+// The ID is the time of minting (milliseconds, then 16 random bits), and the
+// hash begins with it: storage, which keys every token by its hash, puts
+// the tokens minted together on the same pages, instead of one random page
+// each (see Hash). Tokens minted before IDs (the same prefix, 64
+// characters, no ID) still parse, and hash as they always did.
 package token
 
 import (
@@ -17,11 +24,13 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
 	"sync"
+	"time"
 )
 
 // Kind is what a token speaks for.
@@ -69,28 +78,69 @@ func (k Kind) Valid() bool {
 const (
 	version   = '1'
 	headerLen = 4 // "lk" + kind + version
+	idLen     = 8
 	randLen   = 20
 	macLen    = 10
-	// Len is the length of every token string.
-	Len = headerLen + 2*randLen + 2*macLen
+	// Len is the length of every token minted.
+	Len = headerLen + 2*idLen + 2*randLen + 2*macLen
+	// legacyLen is the length of a token minted before IDs: the same
+	// without the ID.
+	legacyLen = Len - 2*idLen
 )
 
 // MinSecretLen is the shortest server secret accepted.
 const MinSecretLen = 32
 
 // Hash is the at-rest form of a token, code or client secret: SHA-256 of the
-// string. The strings carry at least 119 bits of randomness, so a fast
+// string, and for a token with an ID, that ID (8 bytes) followed by the first
+// 24 bytes of SHA-256, so that storage keeps tokens in the order they were
+// minted. The strings carry at least 119 bits of randomness, so a fast
 // unkeyed hash is enough and does not depend on the server secret, which may
 // rotate.
 type Hash [sha256.Size]byte
 
-// HashOf returns the at-rest hash of s.
+// HashOf returns the at-rest hash of s (Parse's, when s is a token).
 func HashOf(s string) Hash {
 	if len(s) <= Len {
 		var buf [Len]byte // no allocation for tokens, codes and secrets
-		return sha256.Sum256(buf[:copy(buf[:], s)])
+		n := copy(buf[:], s)
+		if id, ok := idOf(s); ok {
+			return keyed(id, buf[:n])
+		}
+		return sha256.Sum256(buf[:n])
 	}
 	return sha256.Sum256([]byte(s))
+}
+
+// idOf is the ID of s when s has a token's shape with an ID.
+func idOf(s string) (uint64, bool) {
+	if len(s) != Len || s[0] != 'l' || s[1] != 'k' || s[3] != version || !Kind(s[2]).Valid() || !isLowerHex(s[headerLen:headerLen+2*idLen]) {
+		return 0, false
+	}
+	var id uint64
+	for i := headerLen; i < headerLen+2*idLen; i++ {
+		id = id<<4 | uint64(unhex(s[i]))
+	}
+	return id, true
+}
+
+// keyed is the hash of a token with an ID: the ID, then SHA-256 of the
+// token cut to fill the rest.
+func keyed(id uint64, tok []byte) Hash {
+	sum := sha256.Sum256(tok)
+	var h Hash
+	binary.BigEndian.PutUint64(h[:idLen], id)
+	copy(h[idLen:], sum[:])
+	return h
+}
+
+// newID is a token ID minted now: milliseconds since 1970 in the high 48
+// bits, 16 random bits below (tokens of one millisecond share their pages
+// all the same, and so do the nodes' tokens, whose clocks agree closely).
+func newID() uint64 {
+	var r [2]byte
+	rand.Read(r[:])
+	return uint64(time.Now().UnixMilli())<<16 | uint64(binary.BigEndian.Uint16(r[:]))
 }
 
 // ErrMalformed is returned for a string that is not a token this server minted.
@@ -139,24 +189,27 @@ func derive(secret, label string) []byte {
 func (k *Keyring) Mint(kind Kind) (string, Hash) {
 	var r [RandomLen]byte
 	rand.Read(r[:])
-	return k.MintFrom(kind, r)
+	return k.MintFrom(kind, newID(), r)
 }
 
 // RandomLen is how many random bytes a token carries.
 const RandomLen = randLen
 
-// MintFrom is Mint with the token's randomness given. It is for a load tool
-// that provisions a million tokens and rebuilds each from a seed when it
-// uses it, instead of keeping them all: every real token comes from Mint.
-func (k *Keyring) MintFrom(kind Kind, r [RandomLen]byte) (string, Hash) {
+// MintFrom is Mint with the token's ID and randomness given. It is for a
+// load tool that provisions a million tokens and rebuilds each from a seed
+// when it uses it, instead of keeping them all: every real token comes from
+// Mint.
+func (k *Keyring) MintFrom(kind Kind, id uint64, r [RandomLen]byte) (string, Hash) {
 	var b [Len]byte
 	b[0], b[1], b[2], b[3] = 'l', 'k', byte(kind), version
-	hex.Encode(b[headerLen:], r[:])
-	body := headerLen + 2*randLen
+	var idb [idLen]byte
+	binary.BigEndian.PutUint64(idb[:], id)
+	hex.Encode(b[headerLen:], idb[:])
+	hex.Encode(b[headerLen+2*idLen:], r[:])
+	body := Len - 2*macLen
 	mac := k.sum(0, b[:body])
 	hex.Encode(b[body:], mac[:macLen])
-	s := string(b[:])
-	return s, HashOf(s)
+	return string(b[:]), keyed(id, b[:])
 }
 
 // macer is a MAC with room for what it reads and writes: a slice of the
@@ -186,22 +239,25 @@ func (k *Keyring) sum(i int, msg []byte) [sha256.Size]byte {
 // under one of the secrets, and returns its kind and at-rest hash. It touches
 // no storage: whether the token is live is the caller's question.
 func (k *Keyring) Parse(s string) (Kind, Hash, error) {
-	if len(s) != Len || s[0] != 'l' || s[1] != 'k' || s[3] != version || !Kind(s[2]).Valid() {
+	if (len(s) != Len && len(s) != legacyLen) || s[0] != 'l' || s[1] != 'k' || s[3] != version || !Kind(s[2]).Valid() {
 		return 0, Hash{}, ErrMalformed
 	}
 	if !isLowerHex(s[headerLen:]) {
 		return 0, Hash{}, ErrMalformed
 	}
-	body := headerLen + 2*randLen
+	body := len(s) - 2*macLen
 	var given [macLen]byte
 	for i := range given {
 		given[i] = unhex(s[body+2*i])<<4 | unhex(s[body+2*i+1])
 	}
 	var buf [Len]byte
-	copy(buf[:], s)
+	n := copy(buf[:], s)
 	for i := range k.macs {
 		if mac := k.sum(i, buf[:body]); hmac.Equal(mac[:macLen], given[:]) {
-			return Kind(s[2]), sha256.Sum256(buf[:]), nil
+			if id, ok := idOf(s); ok {
+				return Kind(s[2]), keyed(id, buf[:n]), nil
+			}
+			return Kind(s[2]), sha256.Sum256(buf[:n]), nil
 		}
 	}
 	return 0, Hash{}, ErrMalformed

@@ -2,9 +2,13 @@ package token
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"strings"
 	"testing"
+	"time"
 )
 
 const (
@@ -32,9 +36,56 @@ func TestMintParse(t *testing.T) {
 			t.Fatalf("minted %q: want prefix lk%c1", tok, kind)
 		}
 		gotKind, gotHash, err := k.Parse(tok)
-		if err != nil || gotKind != kind || gotHash != h {
-			t.Fatalf("Parse(%q) = %v, %x, %v", tok, gotKind, gotHash, err)
+		if err != nil || gotKind != kind || gotHash != h || HashOf(tok) != h {
+			t.Fatalf("Parse(%q) = %v, %x, %v; minted with hash %x, HashOf %x", tok, gotKind, gotHash, err, h, HashOf(tok))
 		}
+	}
+}
+
+// TestHashesInMintingOrder: a token's hash begins with its ID, the time it
+// was minted, so that storage keeps tokens in the order they were minted;
+// the rest is SHA-256 of the token.
+func TestHashesInMintingOrder(t *testing.T) {
+	k := mustKeyring(t, secretA)
+	before := uint64(time.Now().UnixMilli())
+	tok, h := k.Mint(User)
+	after := uint64(time.Now().UnixMilli())
+	if ms := binary.BigEndian.Uint64(h[:8]) >> 16; ms < before || ms > after {
+		t.Fatalf("minted between %d and %d ms, the hash says %d", before, after, ms)
+	}
+	if sum := sha256.Sum256([]byte(tok)); !bytes.Equal(h[8:], sum[:24]) {
+		t.Fatalf("hash %x does not end with SHA-256 of the token %x", h, sum)
+	}
+	var r [RandomLen]byte
+	var last Hash
+	for id := uint64(1); id < 100; id++ {
+		rand.Read(r[:])
+		_, h := k.MintFrom(Service, id<<16, r)
+		if bytes.Compare(h[:], last[:]) <= 0 {
+			t.Fatalf("token %d hashes to %x, before its predecessor's %x", id, h, last)
+		}
+		last = h
+	}
+}
+
+// TestTokensWithoutIDs: a token minted before IDs still parses, and hashes
+// as it did then (SHA-256 of the string), so that storage still finds it.
+func TestTokensWithoutIDs(t *testing.T) {
+	k := mustKeyring(t, secretA)
+	for _, kind := range []Kind{User, Service, Refresh} {
+		tok := mintLegacy(k, kind, 0x3c)
+		if len(tok) != 64 {
+			t.Fatalf("a token of the old layout is %d characters, want 64", len(tok))
+		}
+		gotKind, h, err := k.Parse(tok)
+		if err != nil || gotKind != kind || h != sha256.Sum256([]byte(tok)) || HashOf(tok) != h {
+			t.Fatalf("Parse(%q) = %v, %x, %v; want %v and SHA-256 %x", tok, gotKind, h, err, kind, sha256.Sum256([]byte(tok)))
+		}
+	}
+	// Its MAC covers no ID: one with an ID spliced in is a forgery.
+	old := mintLegacy(k, User, 0x3c)
+	if _, _, err := k.Parse(old[:4] + strings.Repeat("0", 16) + old[4:]); err != ErrMalformed {
+		t.Fatalf("an old token with an ID added: err = %v, want ErrMalformed", err)
 	}
 }
 
@@ -64,6 +115,8 @@ func TestParseRejects(t *testing.T) {
 		"not hex":                    good[:4] + strings.Repeat("z", Len-4),
 		"wrong version":              good[:3] + "2" + good[4:],
 		"trailing garbage":           good + "0",
+		"its ID cut out":             good[:4] + good[20:],
+		"old length, not old MAC":    good[:64],
 		"vk-looking token":           strings.Repeat("a", 85),
 		"wrong prefix, right length": "xx" + good[2:],
 	}
@@ -130,12 +183,21 @@ func TestNewSecret(t *testing.T) {
 	}
 }
 
-// mintFixed is Mint with fixed randomness, so that every fuzzing worker
-// (a process of its own) knows the same genuine token.
+// mintFixed is Mint with a fixed ID and randomness, so that every fuzzing
+// worker (a process of its own) knows the same genuine token.
 func mintFixed(k *Keyring, kind Kind) string {
-	var b [Len]byte
+	var r [RandomLen]byte
+	copy(r[:], bytes.Repeat([]byte{0x5a}, randLen))
+	tok, _ := k.MintFrom(kind, 0x0123456789abcdef, r)
+	return tok
+}
+
+// mintLegacy makes a token of the layout before IDs, its randomness every
+// byte fill: header, 40 hex digits of randomness, 20 of MAC.
+func mintLegacy(k *Keyring, kind Kind, fill byte) string {
+	var b [legacyLen]byte
 	b[0], b[1], b[2], b[3] = 'l', 'k', byte(kind), version
-	hex.Encode(b[headerLen:], bytes.Repeat([]byte{0x5a}, randLen))
+	hex.Encode(b[headerLen:], bytes.Repeat([]byte{fill}, randLen))
 	body := headerLen + 2*randLen
 	mac := k.sum(0, b[:body])
 	hex.Encode(b[body:], mac[:macLen])
@@ -144,11 +206,13 @@ func mintFixed(k *Keyring, kind Kind) string {
 
 func FuzzParse(f *testing.F) {
 	k := mustKeyring(f, secretA)
-	good := mintFixed(k, User)
-	if _, _, err := k.Parse(good); err != nil {
-		f.Fatal(err)
+	good, old := mintFixed(k, User), mintLegacy(k, User, 0x5a)
+	for _, g := range []string{good, old} {
+		if _, _, err := k.Parse(g); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(g)
 	}
-	f.Add(good)
 	f.Add("")
 	f.Add(good[:Len-1] + "g")
 	f.Add(strings.Repeat("a", Len))
@@ -157,10 +221,10 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !kind.Valid() || h != HashOf(s) || len(s) != Len {
+		if !kind.Valid() || h != HashOf(s) || (len(s) != Len && len(s) != legacyLen) {
 			t.Fatalf("Parse(%q) accepted with kind %v", s, kind)
 		}
-		if s != good {
+		if s != good && s != old {
 			// Any accepted string other than a minted one is a forgery.
 			t.Fatalf("Parse accepted a string that was never minted: %q", s)
 		}
