@@ -23,7 +23,8 @@ import (
 // (CreateCode, which a second redemption finds taken, on every node), so a
 // code flow writes the code once instead of twice. Codes minted before
 // codes were sealed (lka1, a row from the start) are redeemed from their row
-// for the minutes they live across an upgrade.
+// for the minutes they live across an upgrade, and the sealed ones of before
+// (lka2) keep the hash they had.
 type Codes struct {
 	*core
 	store storage.Grants
@@ -67,10 +68,18 @@ func (c *Codes) Issue(ctx context.Context, r CodeRequest, ttl time.Duration) (st
 
 // A sealed code is sealedPrefix and, in lower-case base32 (digits and
 // Latin letters only, as every token), its record sealed with codePurpose
-// before it (so that nothing else sealed passes for a code).
+// before it (so that nothing else sealed passes for a code). Its hash
+// begins with the time it was minted (token.HashAt), as a token's does.
+//
+// The codes sealed before (lka2, their own purpose) hash as any string
+// does (token.HashOf), and are redeemed so for the minutes they live
+// across an upgrade. Each prefix has its own purpose, so that one cannot be
+// turned into the other and so given a hash not yet spent.
 const (
-	sealedPrefix = "lka2"
-	codePurpose  = "latchkey code v2\x00"
+	sealedPrefix = "lka3"
+	codePurpose  = "latchkey code v3\x00"
+	oldPrefix    = "lka2"
+	oldPurpose   = "latchkey code v2\x00"
 	// maxCodeLen bounds what is unsealed: ours are a few hundred bytes.
 	maxCodeLen = 4 << 10
 )
@@ -101,19 +110,29 @@ type sealedCode struct {
 // open reads the code raw: a sealed one from itself (sealed true), an
 // older one from its row. A code that is neither is ErrCodeInvalid.
 func (c *Codes) open(ctx context.Context, raw string) (code storage.Code, sealed bool, err error) {
-	if rest, ok := strings.CutPrefix(raw, sealedPrefix); ok && len(raw) <= maxCodeLen {
+	purpose := codePurpose
+	rest, ok := strings.CutPrefix(raw, sealedPrefix)
+	if !ok {
+		purpose = oldPurpose
+		rest, ok = strings.CutPrefix(raw, oldPrefix)
+	}
+	if ok && len(raw) <= maxCodeLen {
 		b, err := codeEncoding.DecodeString(rest)
 		if err != nil {
 			return code, true, ErrCodeInvalid
 		}
-		if b, err = c.Keys.Open(b); err != nil || !bytes.HasPrefix(b, []byte(codePurpose)) {
+		if b, err = c.Keys.Open(b); err != nil || !bytes.HasPrefix(b, []byte(purpose)) {
 			return code, true, ErrCodeInvalid
 		}
 		var s sealedCode
-		if err := json.Unmarshal(b[len(codePurpose):], &s); err != nil {
+		if err := json.Unmarshal(b[len(purpose):], &s); err != nil {
 			return code, true, ErrCodeInvalid
 		}
-		return storage.Code{Hash: token.HashOf(raw), AppID: s.AppID, UserID: s.UserID, CommunityIDs: s.CommunityIDs, Scope: s.Scope,
+		h := token.HashAt(storage.FromUnixSeconds(s.IssuedAt), raw)
+		if purpose == oldPurpose {
+			h = token.HashOf(raw)
+		}
+		return storage.Code{Hash: h, AppID: s.AppID, UserID: s.UserID, CommunityIDs: s.CommunityIDs, Scope: s.Scope,
 			RedirectURI: s.RedirectURI, CodeChallenge: s.Challenge, CodeChallengeMethod: s.Method, IP: s.IP, Nonce: s.Nonce,
 			DeviceID: s.DeviceID, APIID: s.APIID, Claims: s.Claims, IssuedAt: storage.FromUnixSeconds(s.IssuedAt),
 			ExpiresAt: storage.FromUnixSeconds(s.ExpiresAt),

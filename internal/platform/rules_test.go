@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -272,22 +274,49 @@ func TestCodeRules(t *testing.T) {
 					t.Errorf("%s: %v", name, err)
 				}
 			}
-			if _, err := f.store.GetCode(ctx, token.HashOf(raw)); !errors.Is(err, storage.ErrNotFound) {
-				t.Fatalf("an unused code's row: %v, want none", err)
-			}
 			code, spend, err := f.p.Codes.Redeem(ctx, raw, platform.Redemption{AppID: f.app.ID, RedirectURI: "https://app.example/cb", Verifier: verifier})
 			if err != nil || code.UserID != u.ID || code.Scope != scope.Friends || spend == nil || spend.UsedAt.IsZero() {
 				t.Fatalf("the redemption: %+v, %+v, %v", code, spend, err)
 			}
-			if _, err := f.store.GetCode(ctx, token.HashOf(raw)); !errors.Is(err, storage.ErrNotFound) {
+			if _, err := f.store.GetCode(ctx, code.Hash); !errors.Is(err, storage.ErrNotFound) {
 				t.Fatalf("a redeemed code's row before its tokens are issued: %v, want none", err)
 			}
 			if _, err := f.p.Issuer.Issue(ctx, platform.Issuance{Grant: platform.Grant{Family: code.Hash, AppID: f.app.ID, UserID: u.ID, Scope: code.Scope},
 				Flow: storage.FlowCode, Spends: spend}); err != nil {
 				t.Fatal(err)
 			}
-			if row, err := f.store.GetCode(ctx, token.HashOf(raw)); err != nil || row.UsedAt.IsZero() {
+			if row, err := f.store.GetCode(ctx, code.Hash); err != nil || row.UsedAt.IsZero() {
 				t.Fatalf("the used code's row: %+v, %v", row, err)
+			}
+		})
+		t.Run("a code hashes in the order codes were minted; one sealed before that (lka2) keeps its hash, and neither passes for the other", func(t *testing.T) {
+			raw := issue()
+			code, _, err := f.p.Codes.Redeem(ctx, raw, platform.Redemption{AppID: f.app.ID, RedirectURI: "https://app.example/cb", Verifier: verifier})
+			if err != nil {
+				t.Fatal(err)
+			}
+			minted := f.clock.Now().Truncate(time.Second)
+			if !strings.HasPrefix(raw, "lka3") || code.Hash != token.HashAt(minted, raw) || binary.BigEndian.Uint64(code.Hash[:8])>>16 != uint64(minted.UnixMilli()) {
+				t.Fatalf("code %.8s… hashes to %x, want its minting time %d ms first", raw, code.Hash, minted.UnixMilli())
+			}
+			record := fmt.Sprintf(`{"a":%d,"u":%d,"s":%d,"r":"https://app.example/cb","c":%q,"m":"S256","i":%d,"e":%d}`,
+				f.app.ID, u.ID, scope.Friends, challenge, f.clock.Now().Unix(), f.clock.Now().Add(time.Minute).Unix())
+			lower := base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+			old := "lka2" + lower.EncodeToString(f.p.Keys.Seal([]byte("latchkey code v2\x00"+record)))
+			code, spend, err := f.p.Codes.Redeem(ctx, old, platform.Redemption{AppID: f.app.ID, RedirectURI: "https://app.example/cb", Verifier: verifier})
+			if err != nil || code.UserID != u.ID || code.Hash != token.HashOf(old) {
+				t.Fatalf("a code sealed before: %+v, %v; want its hash as it was, %x", code, err, token.HashOf(old))
+			}
+			if err := f.p.Codes.Spend(ctx, *spend); err != nil {
+				t.Fatal(err)
+			}
+			if err := redeem(old, f.app.ID, "https://app.example/cb", verifier); err != platform.ErrCodeUsed {
+				t.Fatalf("a code sealed before, used again: %v", err)
+			}
+			for name, bad := range map[string]string{"the old code as a new one": "lka3" + old[4:], "a new code as an old one": "lka2" + issue()[4:]} {
+				if err := redeem(bad, f.app.ID, "https://app.example/cb", verifier); err != platform.ErrCodeInvalid {
+					t.Errorf("%s: %v", name, err)
+				}
 			}
 		})
 		t.Run("a code's one use is written with its tokens: of two redemptions at once one gets tokens, and the replay revokes them", func(t *testing.T) {

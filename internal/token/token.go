@@ -112,6 +112,13 @@ func HashOf(s string) Hash {
 	return sha256.Sum256([]byte(s))
 }
 
+// HashAt is the at-rest hash of s, a credential that holds the time it was
+// minted sealed inside (a code): that time's milliseconds take the ID's
+// place, so that storage keeps these in minting order too.
+func HashAt(minted time.Time, s string) Hash {
+	return keyed(uint64(minted.UnixMilli())<<16, []byte(s))
+}
+
 // idOf is the ID of s when s has a token's shape with an ID.
 func idOf(s string) (uint64, bool) {
 	if len(s) != Len || s[0] != 'l' || s[1] != 'k' || s[3] != version || !Kind(s[2]).Valid() || !isLowerHex(s[headerLen:headerLen+2*idLen]) {
