@@ -8,6 +8,7 @@ import (
 	crand "crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -217,10 +218,11 @@ func newTarget(ctx context.Context, o Options) (*target, error) {
 	return t, nil
 }
 
+// rand32 is 32 random hex digits.
 func rand32() string {
-	k, _ := token.NewKeyring("0123456789abcdef0123456789abcdef")
-	s, _ := k.Mint(token.Code)
-	return s[4:36]
+	var b [16]byte
+	crand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func (t *target) close() {
@@ -251,7 +253,7 @@ func (t *target) seed(ctx context.Context, o Options) error {
 	}
 	t.apis = map[string]platform.APIView{}
 	for _, format := range []string{storage.TokenOpaque, storage.TokenJWT} {
-		a, err := t.p.APIs.CreateAPI(ctx, platform.CLI, platform.NewAPI{OwnerID: t.user.ID, Identifier: "https://" + format + ".load.example",
+		a, err := t.p.APIs.CreateAPI(ctx, platform.CLI, platform.NewAPI{OwnerID: t.user.ID, Identifier: "https://" + format + "-" + login[len("bench-"):] + ".load.example",
 			APISettings: platform.APISettings{Name: "Load " + format, TokenFormat: format, Scopes: []platform.ScopeSpec{{Name: "load:read", EN: "Read", RU: "Читать"}}}})
 		if err != nil {
 			return err
