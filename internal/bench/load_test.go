@@ -61,6 +61,22 @@ func TestLiveScenarios(t *testing.T) {
 	}
 }
 
+// A run against a database another run has added to (-db) sets itself
+// up beside what is there.
+func TestTwiceOnOneDatabase(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "load.db")
+	for run := range 2 {
+		var log bytes.Buffer
+		results, err := Run(context.Background(), Options{DB: db, Duration: 200 * time.Millisecond, Concurrency: 2, Tokens: 2, Only: []string{"client-credentials"}}, &log)
+		if err != nil {
+			t.Fatalf("run %d: %v\n%s", run+1, err, log.String())
+		}
+		if len(results) != 1 || results[0].Requests == 0 || results[0].Errors != 0 {
+			t.Fatalf("run %d: %+v", run+1, results)
+		}
+	}
+}
+
 func TestRunLiveJobRefusesAnEmptyJob(t *testing.T) {
 	if _, err := RunLiveJob(context.Background(), LiveJob{Secret: "load-tool-secret-0123456789abcdef0123456789"}); err == nil {
 		t.Fatal("a job with no tokens, clients or duration ran")
