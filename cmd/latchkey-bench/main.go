@@ -46,7 +46,7 @@ func run(args []string) error {
 	fs.StringVar(&o.Postgres, "postgres", "", "also run every scenario on this PostgreSQL database (postgres://…; it is added to)")
 	only := fs.String("scenarios", "", "run only these scenarios, comma-separated: "+strings.Join(bench.Scenarios, ", "))
 	fs.StringVar(&o.HeapProfile, "memprofile", "", "with -live-tokens: write a heap profile to this file after the uniform run (server and clients, or the server alone with -live-clients-apart)")
-	apart := fs.Bool("live-clients-apart", false, "run the clients of the bare and api scenarios, and with -live-tokens of the live ones, in a process of their own, so that the CPU, memory, garbage collection and profiles measured are the server's alone (by default they run in the server's process, as every other scenario's do)")
+	apart := fs.Bool("live-clients-apart", false, "run the clients of the bare, api and client-credentials scenarios, and with -live-tokens of the live ones, in a process of their own, so that the CPU, memory, garbage collection and profiles measured are the server's alone (by default they run in the server's process, as every other scenario's do)")
 	job := fs.Bool("live-job", false, "run one live scenario's clients, as read in JSON on standard input, and write the result in JSON (how the tool runs them apart from the server)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server and clients, but not the live scenarios' clients with -live-clients-apart) to this file")
 	traceFile := fs.String("trace", "", "write an execution trace of the whole run to this file (which clients: as for -cpuprofile), for go tool trace: where goroutines wait")

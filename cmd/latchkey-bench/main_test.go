@@ -33,7 +33,7 @@ func TestLiveClientsApart(t *testing.T) {
 // The bare and api scenarios with their clients apart: the server's CPU
 // per call of each, measured in this process, which their clients left.
 func TestBareAndAPIClientsApart(t *testing.T) {
-	runApart(t, bench.Options{Only: []string{"bare", "api"}}, 2, func(r bench.Result) bool { return strings.HasPrefix(r.Note, "clients apart") })
+	runApart(t, bench.Options{Only: []string{"bare", "api", "client-credentials"}}, 3, func(r bench.Result) bool { return strings.HasPrefix(r.Note, "clients apart") })
 }
 
 // runApart runs o's scenarios briefly with their clients in a process of

@@ -142,10 +142,12 @@ type LiveJob struct {
 	Concurrency int
 	Duration    time.Duration
 	// URLs, when set, are called in turn instead of the provisioned
-	// tokens (the bare and api scenarios with their clients apart), each
-	// answer starting with Want.
+	// tokens (the bare, api and client credentials scenarios with their
+	// clients apart), each answer starting with Want: with GET, or with
+	// POST when Form is set, Form as the body.
 	URLs []string
 	Want string
+	Form string
 }
 
 // RunLiveJob calls the API as j says, in this process.
@@ -154,7 +156,11 @@ func RunLiveJob(ctx context.Context, j LiveJob) (Result, error) {
 		calls := make([]int, j.Concurrency) // per worker: no shared counter
 		return drivePaced(ctx, j.Name, j.Concurrency, j.Duration, j.Rate, newClient(), func(ctx context.Context, w int, c *http.Client) error {
 			calls[w]++
-			return get(ctx, c, j.URLs[(w*7919+calls[w])%len(j.URLs)], []byte(j.Want))
+			u := j.URLs[(w*7919+calls[w])%len(j.URLs)]
+			if j.Form != "" {
+				return post(ctx, c, u, j.Form, []byte(j.Want))
+			}
+			return get(ctx, c, u, []byte(j.Want))
 		}), nil
 	}
 	if j.Set <= 0 || j.Concurrency <= 0 || j.Duration <= 0 {

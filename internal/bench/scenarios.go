@@ -373,7 +373,11 @@ func (t *target) bare(ctx context.Context, o Options) Result {
 func (t *target) clientCredentials(ctx context.Context, o Options) Result {
 	body := url.Values{"grant_type": {"client_credentials"}, "client_id": {fmt.Sprint(t.app.ID)}, "client_secret": {t.app.ClientSecret}}.Encode()
 	want := []byte(`{"access_token":"lks1`)
-	return drive(ctx, "client credentials tokens", o.Concurrency, o.Duration, newClient(), func(ctx context.Context, _ int, c *http.Client) error {
+	const name = "client credentials tokens"
+	if o.LiveClients != nil {
+		return apart(runJob(ctx, o, LiveJob{Name: name, URLs: []string{t.base + "/access_token"}, Form: body, Want: string(want), Concurrency: o.Concurrency, Duration: o.Duration}))
+	}
+	return drive(ctx, name, o.Concurrency, o.Duration, newClient(), func(ctx context.Context, _ int, c *http.Client) error {
 		return post(ctx, c, t.base+"/access_token", body, want)
 	})
 }
