@@ -9,6 +9,7 @@ import (
 
 	"latchkey/internal/storage"
 	"latchkey/internal/storage/sqlite"
+	"latchkey/internal/storage/sqlstore"
 	"latchkey/internal/token"
 )
 
@@ -27,13 +28,7 @@ func BenchmarkCreateToken(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			ctx := context.Background()
-			s, err := sqlite.OpenWith(ctx, filepath.Join(b.TempDir(), "bench.db"), c.o)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			app := seedApp(b, s)
-			keys, _ := token.NewKeyring("bench-secret-0123456789abcdef0123456789")
+			s, app, keys := benchStore(b, c.o)
 			b.SetParallelism(8) // 16 callers on 2 cores
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
@@ -59,13 +54,7 @@ func BenchmarkCreateToken(b *testing.B) {
 // not disabled and the grant not revoked.
 func BenchmarkCreateUserToken(b *testing.B) {
 	ctx := context.Background()
-	s, err := sqlite.OpenWith(ctx, filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	app := seedApp(b, s)
-	keys, _ := token.NewKeyring("bench-secret-0123456789abcdef0123456789")
+	s, app, keys := benchStore(b, sqlite.Options{})
 	b.SetParallelism(8)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -82,6 +71,18 @@ func BenchmarkCreateUserToken(b *testing.B) {
 	if batches, writes := s.GroupStats(); batches > 0 {
 		b.ReportMetric(float64(writes)/float64(batches), "writes/commit")
 	}
+}
+
+// benchStore opens a database of o's for b, closed when b ends, with an
+// app to issue tokens to, and the keys to mint them.
+func benchStore(b *testing.B, o sqlite.Options) (*sqlstore.Store, int64, *token.Keyring) {
+	s, err := sqlite.OpenWith(context.Background(), filepath.Join(b.TempDir(), "bench.db"), o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	keys, _ := token.NewKeyring("bench-secret-0123456789abcdef0123456789")
+	return s, seedApp(b, s), keys
 }
 
 func seedApp(tb testing.TB, s storage.Storage) int64 {
@@ -104,13 +105,7 @@ func seedApp(tb testing.TB, s storage.Storage) int64 {
 // tokens are stored once, for every round of the measurement.
 func BenchmarkGetToken(b *testing.B) {
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	app := seedApp(b, s)
-	keys, _ := token.NewKeyring("bench-secret-0123456789abcdef0123456789")
+	s, app, keys := benchStore(b, sqlite.Options{})
 	const n = 200_000
 	hashes := make([]token.Hash, n)
 	batch := make([]storage.Token, 0, 10_000)
@@ -153,13 +148,7 @@ func BenchmarkGetToken(b *testing.B) {
 // writer's cache.
 func BenchmarkCreateTokenAmong(b *testing.B) {
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	app := seedApp(b, s)
-	keys, _ := token.NewKeyring("bench-secret-0123456789abcdef0123456789")
+	s, app, keys := benchStore(b, sqlite.Options{})
 	service := func(h token.Hash) storage.Token {
 		return storage.Token{Hash: h, Kind: token.Service, AppID: app, Flow: storage.FlowClientCredentials,
 			IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour), SecretHash: &h}
