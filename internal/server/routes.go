@@ -170,13 +170,13 @@ const (
 
 // methodsFirst sends an API call (GET or POST /method/NAME, the bulk of a
 // node's traffic) straight to api, as the mux would, and everything else to
-// mux. Matching a pattern in the mux costs a microsecond a call, a fifth
-// of the handler's own time. Only a path the mux would take as it is goes
+// mux. Matching a pattern in the mux costs 0.6 µs a call (and an
+// allocation), a fifth of the handler's own time. Only a path the mux would
+// take as it is goes
 // this way: one with escapes, more segments, a dot segment or another
 // method is the mux's, which redirects, refuses or routes it as before.
 type methodsFirst struct {
 	api interface {
-		http.Handler
 		Serve(w http.ResponseWriter, r *http.Request, name string)
 	}
 	mux http.Handler
