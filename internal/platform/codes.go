@@ -128,9 +128,11 @@ func (c *Codes) open(ctx context.Context, raw string) (code storage.Code, sealed
 		if err := json.Unmarshal(b[len(purpose):], &s); err != nil {
 			return code, true, ErrCodeInvalid
 		}
-		h := token.HashAt(storage.FromUnixSeconds(s.IssuedAt), raw)
+		var h token.Hash
 		if purpose == oldPurpose {
 			h = token.HashOf(raw)
+		} else {
+			h = token.HashAt(storage.FromUnixSeconds(s.IssuedAt), raw)
 		}
 		return storage.Code{Hash: h, AppID: s.AppID, UserID: s.UserID, CommunityIDs: s.CommunityIDs, Scope: s.Scope,
 			RedirectURI: s.RedirectURI, CodeChallenge: s.Challenge, CodeChallengeMethod: s.Method, IP: s.IP, Nonce: s.Nonce,

@@ -67,9 +67,7 @@ func (l *Limiter) Allow(key token.Hash, rate float64, burst int, now time.Time) 
 	return true
 }
 
-// shard is key's shard, by its last byte: a token hash begins with the
-// time it was minted (token.Hash), the same for every token of a burst.
-func (l *Limiter) shard(key token.Hash) *shard { return &l.shards[key[len(key)-1]%shards] }
+func (l *Limiter) shard(key token.Hash) *shard { return &l.shards[key.Spread()%shards] }
 
 // Return gives back a request Allow counted for key at rate, for limits
 // that count only failures: each request is counted before it is worked

@@ -128,21 +128,3 @@ func BenchmarkAllow(b *testing.B) {
 		}
 	})
 }
-
-// TestBurstSpreadsOverShards: the tokens minted in one burst, whose hashes
-// begin alike (token.Hash), still spread over the shards.
-func TestBurstSpreadsOverShards(t *testing.T) {
-	keys, err := token.NewKeyring("0123456789abcdef0123456789abcdef")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := New(1 << 16)
-	used := map[*shard]bool{}
-	for range shards * 8 {
-		_, h := keys.Mint(token.User)
-		used[l.shard(h)] = true
-	}
-	if len(used) < shards*3/4 {
-		t.Fatalf("%d tokens minted at once fill %d of %d shards", shards*8, len(used), shards)
-	}
-}

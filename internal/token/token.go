@@ -124,12 +124,22 @@ func idOf(s string) (uint64, bool) {
 	if len(s) != Len || s[0] != 'l' || s[1] != 'k' || s[3] != version || !Kind(s[2]).Valid() || !isLowerHex(s[headerLen:headerLen+2*idLen]) {
 		return 0, false
 	}
+	return idIn(s), true
+}
+
+// idIn reads the ID of s, a token of Len characters whose ID is hex.
+func idIn(s string) uint64 {
 	var id uint64
 	for i := headerLen; i < headerLen+2*idLen; i++ {
 		id = id<<4 | uint64(unhex(s[i]))
 	}
-	return id, true
+	return id
 }
+
+// Spread is a byte of h that differs from one token to the next, even
+// among tokens minted in the same millisecond (whose hashes begin alike):
+// what to spread work over shards by.
+func (h Hash) Spread() byte { return h[len(h)-1] }
 
 // keyed is the hash of a token with an ID: the ID, then SHA-256 of the
 // token cut to fill the rest.
@@ -261,8 +271,8 @@ func (k *Keyring) Parse(s string) (Kind, Hash, error) {
 	n := copy(buf[:], s)
 	for i := range k.macs {
 		if mac := k.sum(i, buf[:body]); hmac.Equal(mac[:macLen], given[:]) {
-			if id, ok := idOf(s); ok {
-				return Kind(s[2]), keyed(id, buf[:n]), nil
+			if len(s) == Len { // checked above: the shape and the hex
+				return Kind(s[2]), keyed(idIn(s), buf[:n]), nil
 			}
 			return Kind(s[2]), sha256.Sum256(buf[:n]), nil
 		}

@@ -68,6 +68,26 @@ func TestHashesInMintingOrder(t *testing.T) {
 	}
 }
 
+// TestSpreadWithinABurst: the tokens of one burst, whose hashes begin
+// alike, still differ in the byte the token cache and the rate limiter
+// pick their shard by.
+func TestSpreadWithinABurst(t *testing.T) {
+	k := mustKeyring(t, secretA)
+	const shards, n = 64, 512
+	first, used := map[byte]bool{}, map[byte]bool{}
+	for range n {
+		_, h := k.Mint(User)
+		first[h[0]] = true
+		used[h.Spread()%shards] = true
+	}
+	if len(first) != 1 {
+		t.Fatalf("a burst's hashes begin with %d different bytes, want 1 (the time)", len(first))
+	}
+	if len(used) < shards*3/4 {
+		t.Fatalf("%d tokens minted at once spread over %d of %d shards", n, len(used), shards)
+	}
+}
+
 // TestTokensWithoutIDs: a token minted before IDs still parses, and hashes
 // as it did then (SHA-256 of the string), so that storage still finds it.
 func TestTokensWithoutIDs(t *testing.T) {

@@ -79,9 +79,7 @@ func New(size int) *Cache {
 	return c
 }
 
-// shard is h's shard, by its last byte: a token hash begins with the time
-// it was minted (token.Hash), the same for every token of a burst.
-func (c *Cache) shard(h token.Hash) *shard { return &c.shards[h[len(h)-1]%shards] }
+func (c *Cache) shard(h token.Hash) *shard { return &c.shards[h.Spread()%shards] }
 
 // Get returns the cached record of h: a record with Kind 0 (and only the
 // hash) for a hash remembered as missing from storage. Its second result

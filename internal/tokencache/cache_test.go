@@ -185,22 +185,3 @@ func TestRecordsComeBackWhole(t *testing.T) {
 		t.Fatalf("a token without expiry came back as %+v", out)
 	}
 }
-
-// TestBurstSpreadsOverShards: the tokens minted in one burst, whose hashes
-// begin alike (token.Hash), still spread over the shards, so that the cores
-// checking them do not queue on one lock.
-func TestBurstSpreadsOverShards(t *testing.T) {
-	keys, err := token.NewKeyring("0123456789abcdef0123456789abcdef")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := New(shards * 64)
-	used := map[*shard]bool{}
-	for range shards * 8 {
-		_, h := keys.Mint(token.User)
-		used[c.shard(h)] = true
-	}
-	if len(used) < shards*3/4 {
-		t.Fatalf("%d tokens minted at once fill %d of %d shards", shards*8, len(used), shards)
-	}
-}
